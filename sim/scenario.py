@@ -1,0 +1,104 @@
+"""A scenario: everything that defines a run, as plain data (loaded from presets/*.toml).
+
+The loader and its validation live in ``sim.scenario_io``; this module only holds the
+types, so the engine and the dashboard can build scenarios in code too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+import numpy as np
+
+SETTABLE = ("beta", "learning_rate", "adaptive_weight")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    replies: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Row:
+    """On ``prompt``, ``votes_chosen`` annotators preferred ``chosen`` over ``rejected``
+    and ``votes_rejected`` preferred the opposite."""
+
+    prompt: int
+    chosen: int
+    rejected: int
+    votes_chosen: float
+    votes_rejected: float = 0.0
+
+    def as_tuple(self):
+        return (self.prompt, self.chosen, self.rejected, self.votes_chosen, self.votes_rejected)
+
+    def to_dict(self) -> dict:
+        return {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected,
+                "votes_chosen": self.votes_chosen, "votes_rejected": self.votes_rejected}
+
+
+@dataclass(frozen=True)
+class Event:
+    """At ``step``: flip row ``flip``, or set some of beta / learning_rate / adaptive_weight."""
+
+    step: int
+    flip: Optional[int] = None
+    set: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        if self.flip is not None:
+            return {"step": self.step, "flip": self.flip}
+        return {"step": self.step, "set": dict(self.set)}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    title: str
+    watch: str
+    beta: float
+    learning_rate: float
+    adaptive_weight: bool
+    prompts: tuple[Prompt, ...]
+    ref_logits: np.ndarray          # (P, K)
+    rows: tuple[Row, ...]
+    events: tuple[Event, ...] = ()
+    loss_type: str = "sigmoid"
+    init_logits: Optional[np.ndarray] = None   # (P, K); None means a copy of the reference
+    steps: int = 200                # suggested run length: the story is told by then
+    source: str = ""                # the file it came from, for error messages
+
+    @property
+    def n_prompts(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def n_replies(self) -> int:
+        return len(self.prompts[0].replies)
+
+    def start_logits(self) -> np.ndarray:
+        return np.array(self.ref_logits if self.init_logits is None else self.init_logits,
+                        dtype=float)
+
+    def with_settings(self, **kw) -> "Scenario":
+        """A copy with some top-level settings replaced (beta=..., learning_rate=...)."""
+        return replace(self, **kw)
+
+    def config(self) -> dict:
+        """The JSON ``config`` line: everything needed to reproduce the run."""
+        return {
+            "type": "config",
+            "scenario": self.id,
+            "title": self.title,
+            "beta": self.beta,
+            "learning_rate": self.learning_rate,
+            "adaptive_weight": self.adaptive_weight,
+            "loss_type": self.loss_type,
+            "prompts": [{"text": p.text, "replies": list(p.replies)} for p in self.prompts],
+            "ref_logits": np.asarray(self.ref_logits, dtype=float).tolist(),
+            "init_logits": self.start_logits().tolist(),
+            "pairs": [r.to_dict() for r in self.rows],
+            "events": [e.to_dict() for e in self.events],
+        }

@@ -1,0 +1,122 @@
+"""One run of a scenario through time, with scripted events and live actions.
+
+Timing (the contract shared by the CLI and the dashboard): the simulation always sits at a
+step t with policy theta_t. Arriving at step t, the scenario's events for t apply first,
+then record t is computed from theta_t, and ``advance()`` runs the update t -> t+1 with the
+settings in force at t. A live action (flip, set) taken while at step t is an event at step
+t: it applies at once, record t is recomputed, and the next update uses it. So replaying
+``actions`` as events through the CLI gives bit-identical numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .engine import Pairs, Record, evaluate, log_softmax
+from .losses import get_loss
+from .scenario import SETTABLE, Event, Scenario
+
+
+class Simulation:
+    """A single run: ``reset()``, ``advance()``, ``flip(i)``, ``set(beta=...)``."""
+
+    def __init__(self, scenario: Scenario, keep_history: bool = True):
+        self.scenario = scenario
+        self.keep_history = keep_history
+        self._events: dict[int, list[Event]] = {}
+        for e in scenario.events:
+            self._events.setdefault(e.step, []).append(e)
+        self.reset()
+
+    # -- state -------------------------------------------------------------------------
+    def reset(self) -> Record:
+        """Back to exactly the scenario's start (step 0, no flips, scenario settings)."""
+        s = self.scenario
+        self.t = 0
+        self.theta = s.start_logits()
+        self.logp_ref = log_softmax(np.asarray(s.ref_logits, dtype=float))
+        self.beta = float(s.beta)
+        self.learning_rate = float(s.learning_rate)
+        self.adaptive_weight = bool(s.adaptive_weight)
+        self.loss_type = s.loss_type
+        self.flipped = np.zeros(len(s.rows), dtype=bool)
+        self._base_pairs = Pairs.from_rows([r.as_tuple() for r in s.rows],
+                                           s.n_prompts, s.n_replies)
+        self.pairs = self._base_pairs
+        self.actions: list[Event] = []      # live actions, as events (reproducible)
+        self.history: list[Record] = []
+        self._apply_events(0)
+        self.record = self._evaluate()
+        self._push(self.record)
+        return self.record
+
+    def _evaluate(self) -> Record:
+        return evaluate(self.theta, self.logp_ref, self.pairs, self.beta,
+                        self.adaptive_weight, self.loss_type, step=self.t,
+                        learning_rate=self.learning_rate)
+
+    def _push(self, rec: Record) -> None:
+        if self.keep_history:
+            if self.history and self.history[-1].step == rec.step:
+                self.history[-1] = rec
+            else:
+                self.history.append(rec)
+
+    def _apply(self, e: Event) -> None:
+        if e.flip is not None:
+            self.flipped[e.flip] = not self.flipped[e.flip]
+            self.pairs = self.pairs.flipped(e.flip)
+        for k, v in e.set.items():
+            if k == "adaptive_weight":
+                self.adaptive_weight = bool(v)
+            elif k in ("beta", "learning_rate"):
+                setattr(self, k, float(v))
+            else:
+                raise KeyError(f"cannot set {k!r}; settable: {', '.join(SETTABLE)}")
+
+    def _apply_events(self, t: int) -> None:
+        for e in self._events.get(t, ()):
+            self._apply(e)
+
+    # -- moving ------------------------------------------------------------------------
+    def advance(self, n: int = 1) -> Record:
+        """Run n updates; returns the record of the step arrived at."""
+        for _ in range(n):
+            self.theta = self.theta - self.learning_rate * self.record.grad
+            self.t += 1
+            self._apply_events(self.t)
+            self.record = self._evaluate()
+            self._push(self.record)
+        return self.record
+
+    def act(self, event: Event) -> Record:
+        """A live action at the current step (flip or set); record t is recomputed."""
+        event = replace(event, step=self.t)
+        if event.flip is not None and not 0 <= event.flip < len(self.flipped):
+            raise IndexError(f"no row {event.flip}; rows are 0..{len(self.flipped) - 1}")
+        if event.set:
+            get_loss(self.loss_type, bool(event.set.get("adaptive_weight", True)))
+        self._apply(event)
+        self.actions.append(event)
+        self.record = self._evaluate()
+        self._push(self.record)
+        return self.record
+
+    def flip(self, i: int) -> Record:
+        return self.act(Event(step=self.t, flip=int(i)))
+
+    def set(self, **settings) -> Record:
+        return self.act(Event(step=self.t, set=dict(settings)))
+
+    def replay_scenario(self) -> Scenario:
+        """The scenario plus the live actions as scripted events: replays this run exactly."""
+        return replace(self.scenario, events=tuple(self.scenario.events) + tuple(self.actions))
+
+
+def run(scenario: Scenario, steps: int) -> list[Record]:
+    """Records of steps 0..steps (steps + 1 records)."""
+    sim = Simulation(scenario)
+    sim.advance(steps)
+    return sim.history
