@@ -1,0 +1,63 @@
+"""One CSV layout for a run's metrics, shared by `dpo-sim run --format csv` and the page's
+"Download CSV", so a file from either opens the same way in a spreadsheet.
+
+One line per record (step). Scalar columns use TRL's names; per-prompt / per-reply /
+per-row columns are numbered from 0: ``kl/0``, ``probs/0/1`` (pi(reply 1 | prompt 0)),
+``rewards/0/1`` (its implicit reward), ``pairs/2/margin`` (row 2's scaled margin u),
+``pairs/2/sigma`` and ``pairs/2/weight``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Iterable, TextIO
+
+from .engine import Record
+
+SETTINGS = ("step", "beta", "learning_rate", "adaptive_weight")
+
+
+def csv_header(n_prompts: int, n_replies: int, n_rows: int) -> list[str]:
+    """Column names for a run with the given shape."""
+    cols = list(SETTINGS) + list(Record.SCALARS)
+    cols += [f"kl/{x}" for x in range(n_prompts)]
+    cols += [f"probs/{x}/{y}" for x in range(n_prompts) for y in range(n_replies)]
+    cols += [f"rewards/{x}/{y}" for x in range(n_prompts) for y in range(n_replies)]
+    for i in range(n_rows):
+        cols += [f"pairs/{i}/margin", f"pairs/{i}/sigma", f"pairs/{i}/weight"]
+    return cols
+
+
+def csv_row(rec: Record) -> list:
+    """The values of one record in ``csv_header`` order (floats as repr: exact round trip)."""
+    vals = [rec.step, repr(float(rec.beta)), repr(float(rec.learning_rate)),
+            int(bool(rec.adaptive_weight))]
+    vals += [repr(float(v)) for v in rec.scalars().values()]
+    vals += [repr(float(v)) for v in rec.kl.ravel()]
+    vals += [repr(float(v)) for v in rec.probs.ravel()]
+    vals += [repr(float(v)) for v in rec.rewards.ravel()]
+    for m, s, w in zip(rec.row_margin, rec.row_sigma, rec.row_weight):
+        vals += [repr(float(m)), repr(float(s)), repr(float(w))]
+    return vals
+
+
+def write_csv(records: Iterable[Record], out: TextIO) -> None:
+    """Write a header and one line per record to ``out``."""
+    records = iter(records)
+    first = next(records, None)
+    w = csv.writer(out, lineterminator="\n")
+    if first is None:
+        return
+    P, K = first.probs.shape
+    w.writerow(csv_header(P, K, len(first.row_margin)))
+    w.writerow(csv_row(first))
+    for rec in records:
+        w.writerow(csv_row(rec))
+
+
+def to_csv(records: Iterable[Record]) -> str:
+    """The CSV text of ``records``."""
+    buf = io.StringIO()
+    write_csv(records, buf)
+    return buf.getvalue()
