@@ -1,0 +1,418 @@
+"""Scenarios as data: load and strictly validate presets/*.toml, list presets, apply --set.
+
+Why strict: a scenario is written by hand (often by a teacher, not a programmer), so every
+mistake must come back as one sentence naming the file, the field and the rule, never as a
+traceback from deep inside the engine. Everything is checked before a ``Scenario`` exists.
+
+Schema (see presets/README.md for a commented example)::
+
+    title, watch, beta, learning_rate          required
+    adaptive_weight (bool, default true), steps (int > 0, default 200),
+    loss_type (default "sigmoid")
+    [reference] kind = "uniform" | "logits" (logits = P x K) | "random" (seed, scale)
+    init = P x K logits for the policy (default: a copy of the reference)
+    [[prompts]] text, replies             P >= 1 prompts, each with the same K >= 2 replies
+    [[pairs]] prompt, chosen, rejected, votes_chosen, votes_rejected (default 0)
+    [[events]] step, and exactly one of flip = ROW or set = {beta, learning_rate, adaptive_weight}
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from .losses import LOSSES
+from .scenario import SETTABLE, Event, Prompt, Row, Scenario
+
+PRESET_PACKAGE = "presets"
+
+TOP_KEYS = ("title", "watch", "beta", "learning_rate", "adaptive_weight", "steps", "loss_type",
+            "reference", "init", "prompts", "pairs", "events")
+REQUIRED_TOP = ("title", "watch", "beta", "learning_rate", "prompts", "pairs")
+PROMPT_KEYS = ("text", "replies")
+PAIR_KEYS = ("prompt", "chosen", "rejected", "votes_chosen", "votes_rejected")
+EVENT_KEYS = ("step", "flip", "set")
+REFERENCE_KINDS = ("uniform", "logits", "random")
+REFERENCE_KEYS = {"uniform": ("kind",), "logits": ("kind", "logits"),
+                  "random": ("kind", "seed", "scale")}
+CLI_SETTABLE = SETTABLE + ("steps",)
+DEFAULT_STEPS = 200
+
+_TRUE = ("on", "true", "1", "yes")
+_FALSE = ("off", "false", "0", "no")
+
+
+class ScenarioError(Exception):
+    """A bad scenario or setting: ``file: field: rule``."""
+
+    def __init__(self, file: str, field: str, rule: str):
+        self.file, self.field, self.rule = str(file), str(field), str(rule)
+        super().__init__(f"{self.file}: {self.field}: {self.rule}")
+
+
+# -- small typed readers; each raises ScenarioError naming the field ----------------------
+class _Checker:
+    def __init__(self, file: str):
+        self.file = file
+
+    def fail(self, field: str, rule: str):
+        raise ScenarioError(self.file, field, rule)
+
+    def table(self, value, field: str) -> dict:
+        if not isinstance(value, dict):
+            self.fail(field, f"must be a table, got {_kind(value)}")
+        return value
+
+    def keys(self, table: dict, allowed: Iterable[str], prefix: str,
+             required: Iterable[str] = ()) -> None:
+        allowed = tuple(allowed)
+        for k in table:
+            if k not in allowed:
+                close = difflib.get_close_matches(k, allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                self.fail(_join(prefix, k),
+                          f"unknown key{hint}; allowed here: {', '.join(allowed)}")
+        for k in required:
+            if k not in table:
+                self.fail(_join(prefix, k), "is required but missing")
+
+    def text(self, value, field: str) -> str:
+        if not isinstance(value, str):
+            self.fail(field, f"must be a string, got {_kind(value)}")
+        if not value.strip():
+            self.fail(field, "must not be empty")
+        return value
+
+    def boolean(self, value, field: str) -> bool:
+        if not isinstance(value, bool):
+            self.fail(field, f"must be true or false, got {_kind(value)} {value!r}")
+        return value
+
+    def integer(self, value, field: str, low: int | None = None, what: str = "") -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(field, f"must be a whole number{what}, got {_kind(value)} {value!r}")
+        if low is not None and value < low:
+            self.fail(field, f"must be >= {low}{what}, got {value}")
+        return value
+
+    def number(self, value, field: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(field, f"must be a number, got {_kind(value)} {value!r}")
+        if not math.isfinite(value):
+            self.fail(field, f"must be a finite number, got {value!r}")
+        return value
+
+    def positive(self, value, field: str) -> float:
+        v = self.number(value, field)
+        if not v > 0:
+            self.fail(field, f"must be a finite positive number, got {value!r}")
+        return float(v)
+
+    def index(self, value, field: str, n: int, what: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(field, f"must be an index of {what} (0..{n - 1}), got {_kind(value)} "
+                             f"{value!r}")
+        if not 0 <= value < n:
+            self.fail(field, f"must be an index of {what} (0..{n - 1}), got {value}")
+        return value
+
+    def array_list(self, value, field: str) -> list:
+        if not isinstance(value, list):
+            self.fail(field, f"must be a list, got {_kind(value)}")
+        return value
+
+    def logits(self, value, field: str, replies_per_prompt: list[int]) -> np.ndarray:
+        """A P x K table of finite numbers, one row per prompt, one logit per reply."""
+        P = len(replies_per_prompt)
+        rows = self.array_list(value, field)
+        if len(rows) != P:
+            self.fail(field, f"must have one row of logits per prompt ({P}), got {len(rows)}")
+        out = []
+        for x, row in enumerate(rows):
+            f = f"{field}[{x}]"
+            row = self.array_list(row, f)
+            if len(row) != replies_per_prompt[x]:
+                self.fail(f, f"must have one logit per reply of prompt {x} "
+                             f"({replies_per_prompt[x]}), got {len(row)}")
+            out.append([float(self.number(v, f"{f}[{k}]")) for k, v in enumerate(row)])
+        return np.array(out, dtype=float).reshape(P, replies_per_prompt[0] if P else 0)
+
+
+def _kind(value) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+# -- the validator ---------------------------------------------------------------------
+def _setting(c: _Checker, key: str, value, field: str):
+    """One of beta / learning_rate / adaptive_weight, with the same rules everywhere."""
+    if key in ("beta", "learning_rate"):
+        return c.positive(value, field)
+    return c.boolean(value, field)
+
+
+def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
+    """Validate a parsed TOML document and build the Scenario (raises ScenarioError)."""
+    c = _Checker(file)
+    c.table(doc, "(top level)")
+    c.keys(doc, TOP_KEYS, "", REQUIRED_TOP)
+
+    title = c.text(doc["title"], "title")
+    watch = c.text(doc["watch"], "watch")
+    beta = c.positive(doc["beta"], "beta")
+    learning_rate = c.positive(doc["learning_rate"], "learning_rate")
+    adaptive_weight = c.boolean(doc.get("adaptive_weight", True), "adaptive_weight")
+    steps = c.integer(doc.get("steps", DEFAULT_STEPS), "steps", 1)
+    loss_type = c.text(doc.get("loss_type", "sigmoid"), "loss_type")
+    if loss_type not in LOSSES:
+        c.fail("loss_type", f"must be one of {', '.join(sorted(LOSSES))}, got {loss_type!r}")
+
+    # prompts: P >= 1, each with the same K >= 2 replies (the engine needs a P x K table)
+    prompts_in = c.array_list(doc["prompts"], "prompts")
+    if not prompts_in:
+        c.fail("prompts", "must hold at least one prompt")
+    prompts = []
+    for x, p in enumerate(prompts_in):
+        f = f"prompts[{x}]"
+        c.table(p, f)
+        c.keys(p, PROMPT_KEYS, f, PROMPT_KEYS)
+        text = c.text(p["text"], f"{f}.text")
+        replies = c.array_list(p["replies"], f"{f}.replies")
+        if len(replies) < 2:
+            c.fail(f"{f}.replies", f"must hold at least 2 replies, got {len(replies)}")
+        replies = tuple(c.text(r, f"{f}.replies[{k}]") for k, r in enumerate(replies))
+        if x > 0 and len(replies) != len(prompts[0].replies):
+            c.fail(f"{f}.replies",
+                   f"every prompt must have the same number of replies (the policy is a "
+                   f"P x K table): prompt 0 has {len(prompts[0].replies)}, this one has "
+                   f"{len(replies)}")
+        prompts.append(Prompt(text=text, replies=replies))
+    P, K = len(prompts), len(prompts[0].replies)
+    per_prompt = [K] * P
+
+    # reference
+    ref = c.table(doc.get("reference", {"kind": "uniform"}), "reference")
+    kind = ref.get("kind")
+    if kind is None:
+        c.fail("reference.kind", f"is required: one of {', '.join(REFERENCE_KINDS)}")
+    if kind not in REFERENCE_KINDS:
+        c.fail("reference.kind", f"must be one of {', '.join(REFERENCE_KINDS)}, got {kind!r}")
+    c.keys(ref, REFERENCE_KEYS[kind], "reference", REFERENCE_KEYS[kind])
+    if kind == "uniform":
+        ref_logits = np.zeros((P, K))
+    elif kind == "logits":
+        ref_logits = c.logits(ref["logits"], "reference.logits", per_prompt)
+    else:
+        seed = c.integer(ref["seed"], "reference.seed", 0)
+        scale = c.number(ref["scale"], "reference.scale")
+        if scale < 0:
+            c.fail("reference.scale", f"must be >= 0, got {scale!r}")
+        ref_logits = np.random.default_rng(seed).normal(scale=float(scale), size=(P, K))
+
+    init = None
+    if "init" in doc:
+        init = c.logits(doc["init"], "init", per_prompt)
+
+    # preference rows
+    pairs_in = c.array_list(doc["pairs"], "pairs")
+    if not pairs_in:
+        c.fail("pairs", "must hold at least one preference row")
+    rows = []
+    for i, r in enumerate(pairs_in):
+        f = f"pairs[{i}]"
+        c.table(r, f)
+        c.keys(r, PAIR_KEYS, f, ("prompt", "chosen", "rejected", "votes_chosen"))
+        x = c.index(r["prompt"], f"{f}.prompt", P, "a prompt")
+        ch = c.index(r["chosen"], f"{f}.chosen", K, f"a reply of prompt {x}")
+        rj = c.index(r["rejected"], f"{f}.rejected", K, f"a reply of prompt {x}")
+        if ch == rj:
+            c.fail(f"{f}.rejected", f"must differ from chosen: a row cannot compare reply "
+                                    f"{ch} with itself")
+        votes = []
+        for key in ("votes_chosen", "votes_rejected"):
+            v = c.number(r.get(key, 0), f"{f}.{key}")
+            if v < 0:
+                c.fail(f"{f}.{key}", f"must be >= 0 (a count of annotators), got {v!r}")
+            votes.append(v)
+        if votes[0] + votes[1] <= 0:
+            c.fail(f"{f}.votes_chosen", "the row has no votes: votes_chosen + votes_rejected "
+                                        "must be > 0")
+        rows.append(Row(x, ch, rj, votes[0], votes[1]))
+
+    # scripted events
+    events = []
+    for j, e in enumerate(c.array_list(doc.get("events", []), "events")):
+        f = f"events[{j}]"
+        c.table(e, f)
+        c.keys(e, EVENT_KEYS, f, ("step",))
+        step = c.integer(e["step"], f"{f}.step", 0)
+        has_flip, has_set = "flip" in e, "set" in e
+        if has_flip == has_set:
+            c.fail(f, "must have exactly one of 'flip = ROW' or 'set = { ... }'")
+        if has_flip:
+            events.append(Event(step=step, flip=c.index(e["flip"], f"{f}.flip", len(rows),
+                                                          "a row of pairs")))
+        else:
+            s = c.table(e["set"], f"{f}.set")
+            if not s:
+                c.fail(f"{f}.set", f"must set at least one of {', '.join(SETTABLE)}")
+            c.keys(s, SETTABLE, f"{f}.set")
+            events.append(Event(step=step, set={k: _setting(c, k, v, f"{f}.set.{k}")
+                                               for k, v in s.items()}))
+    events.sort(key=lambda ev: ev.step)     # stable: same-step events keep file order
+
+    return Scenario(id=id, title=title, watch=watch, beta=beta, learning_rate=learning_rate,
+                    adaptive_weight=adaptive_weight, prompts=tuple(prompts),
+                    ref_logits=ref_logits, rows=tuple(rows), events=tuple(events),
+                    loss_type=loss_type, init_logits=init, steps=steps, source=file)
+
+
+# -- files and presets -----------------------------------------------------------------
+def _preset_dir():
+    return resources.files(PRESET_PACKAGE)
+
+
+def preset_ids() -> list[str]:
+    return sorted(p.name[:-5] for p in _preset_dir().iterdir()
+                  if p.name.endswith(".toml") and p.is_file())
+
+
+def _parse(text: str, file: str, id: str) -> Scenario:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(file, "TOML syntax", str(exc)) from None
+    return build_scenario(doc, file=file, id=id)
+
+
+def load_scenario(ref: str | Path) -> Scenario:
+    """A preset id (``align``) or a path to a TOML file -> a validated Scenario."""
+    ref_s = str(ref)
+    path = Path(ref_s)
+    looks_like_path = (ref_s.endswith(".toml") or "/" in ref_s or "\\" in ref_s
+                       or path.is_file())
+    if not looks_like_path:
+        res = _preset_dir() / f"{ref_s}.toml"
+        if not res.is_file():
+            known = ", ".join(preset_ids())
+            raise ScenarioError(ref_s, "scenario",
+                                f"is neither a preset id ({known}) nor a TOML file")
+        return _parse(res.read_text(encoding="utf-8"), f"presets/{ref_s}.toml", ref_s)
+    if not path.is_file():
+        raise ScenarioError(ref_s, "file", "does not exist or is not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(ref_s, "file", f"cannot be read as UTF-8 text ({exc})") from None
+    return _parse(text, ref_s, path.stem)
+
+
+def list_presets(directory: str | Path | None = None
+                 ) -> list[tuple[str, str | None, ScenarioError | None]]:
+    """(id, title, error) of every TOML file, sorted by id: a broken file is listed with its
+    error and never hides the good ones. ``directory`` defaults to the presets package."""
+    if directory is None:
+        files = [(p.name[:-5], f"presets/{p.name}", p) for p in _preset_dir().iterdir()
+                 if p.name.endswith(".toml") and p.is_file()]
+    else:
+        d = Path(directory)
+        files = [(p.stem, str(p), p) for p in d.glob("*.toml") if p.is_file()]
+    out = []
+    for id, label, res in sorted(files):
+        try:
+            try:
+                text = res.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ScenarioError(label, "file", f"cannot be read as UTF-8 text ({exc})")
+            s = _parse(text, label, id)
+            out.append((id, s.title, None))
+        except ScenarioError as err:
+            out.append((id, None, err))
+    return out
+
+
+# -- settings from the command line (--set KEY=VALUE) ----------------------------------
+def parse_settings(items: Iterable[str], file: str = "--set") -> dict[str, str]:
+    """["beta=0.5", ...] -> {"beta": "0.5"}; values stay strings for apply_settings."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ScenarioError(file, item or "(empty)",
+                                "must be KEY=VALUE, e.g. beta=0.5; keys: "
+                                + ", ".join(CLI_SETTABLE))
+        out[key] = value.strip()
+    return out
+
+
+def apply_settings(scenario: Scenario, settings: dict[str, Any], file: str = "--set"
+                   ) -> Scenario:
+    """A copy of ``scenario`` with beta / learning_rate / adaptive_weight / steps replaced.
+
+    Values may be strings as typed on the command line ("0.5", "off") or typed values."""
+    c = _Checker(file)
+    changes: dict[str, Any] = {}
+    for key, raw in settings.items():
+        if key not in CLI_SETTABLE:
+            close = difflib.get_close_matches(key, CLI_SETTABLE, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            c.fail(key, f"unknown setting{hint}; settable: {', '.join(CLI_SETTABLE)}")
+        if key in ("beta", "learning_rate"):
+            value = raw
+            if isinstance(raw, str):
+                try:
+                    value = float(raw)
+                except ValueError:
+                    c.fail(key, f"must be a finite positive number, got {raw!r}")
+            changes[key] = c.positive(value, key)
+        elif key == "adaptive_weight":
+            if isinstance(raw, str) and raw.lower() in _TRUE + _FALSE:
+                changes[key] = raw.lower() in _TRUE
+            elif isinstance(raw, bool):
+                changes[key] = raw
+            else:
+                c.fail(key, f"must be on/off (or true/false, 1/0), got {raw!r}")
+        else:   # steps
+            value = raw
+            if isinstance(raw, str):
+                try:
+                    value = int(raw)
+                except ValueError:
+                    c.fail(key, f"must be a whole number >= 1, got {raw!r}")
+            changes[key] = c.integer(value, key, 1)
+    return scenario.with_settings(**changes) if changes else scenario
+
+
+# -- reproduce a run from its own output -----------------------------------------------
+def scenario_from_config(config: dict, file: str = "(config line)") -> Scenario:
+    """Rebuild the Scenario from the JSONL ``config`` line (``Scenario.config()``).
+
+    The config holds the realised reference and start logits, so a random reference comes
+    back bit-identical without its seed. Validated with the same rules as a TOML file."""
+    c = _Checker(file)
+    c.table(config, "(config)")
+    known = ("type", "scenario", "title", "watch", "steps", "beta", "learning_rate",
+             "adaptive_weight", "loss_type", "prompts", "ref_logits", "init_logits",
+             "pairs", "events")
+    c.keys(config, known, "", ("beta", "learning_rate", "prompts", "ref_logits", "pairs"))
+    if config.get("type", "config") != "config":
+        c.fail("type", f"must be 'config', got {config.get('type')!r}")
+    doc = {k: config[k] for k in ("beta", "learning_rate", "adaptive_weight", "loss_type",
+                                  "prompts", "pairs", "events", "steps") if k in config}
+    doc["title"] = config.get("title") or str(config.get("scenario") or "replayed run")
+    doc["watch"] = config.get("watch") or "Replayed from a run's config line."
+    doc["reference"] = {"kind": "logits", "logits": config["ref_logits"]}
+    if config.get("init_logits") is not None:
+        doc["init"] = config["init_logits"]
+    return build_scenario(doc, file=file, id=str(config.get("scenario") or "replay"))
