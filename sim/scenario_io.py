@@ -374,6 +374,8 @@ def apply_settings(scenario: Scenario, settings: dict[str, Any], file: str = "--
                 try:
                     value = float(raw)
                 except ValueError:
+                    value = None
+                if value is None or not (math.isfinite(value) and value > 0):
                     c.fail(key, f"must be a finite positive number, got {raw!r}")
             changes[key] = c.positive(value, key)
         elif key == "adaptive_weight":
