@@ -1,0 +1,373 @@
+"""A static replay: one self-contained HTML file that plays a precomputed run, no server.
+
+Why a separate path from the dashboard: a course page, an LMS or a Jupyter Book can host a
+file but not a Python process. So the engine runs here, in Python, once; the file carries the
+per-step numbers (float32, base64 inside Bokeh's document JSON) and Bokeh's own JavaScript
+(inline, so nothing is fetched from any host and it works from ``file://``). All interaction
+(Play/Pause, the step slider, the scenario picker) is Bokeh CustomJS.
+
+Test hooks (Bokeh draws on a canvas): every model that matters has a ``name``
+(``"<key>:slider"``, ``"<key>:play"``, ``"<key>:bars:<prompt>"``, ``"<key>:readout"``,
+``"picker"``) and the readout Div carries ``data-testid="readout"`` with ``data-value``
+attributes holding the stored numbers at full stored precision.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import textwrap
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from bokeh.embed import file_html
+from bokeh.events import DocumentReady
+from bokeh.document import Document
+from bokeh.layouts import column, row
+from bokeh.models import (ColumnDataSource, CustomJS, Div, HoverTool, Label, Legend, LegendItem,
+                          NumeralTickFormatter, Range1d, Select, Slider, Span, Toggle)
+from bokeh.plotting import figure
+from bokeh.resources import INLINE
+
+from sim.engine import log_softmax
+from sim.scenario import Scenario
+from sim.simulation import Simulation
+
+REF_COLOR = "#7FA37A"          # sage green: the reference tick, calm and distinct from bars
+BAR_COLOR = "#8FA6BF"          # other replies
+PREF_COLOR = "#2F5D8A"         # the reply the data prefers (also hatched and starred)
+PROMPT_COLORS = ("#2F5D8A", "#C2702E", "#6B4C9A", "#3D8C84", "#A23B5A", "#5E6B2E")
+PROMPT_DASHES = ("solid", "dashed", "dotdash", "dotted", "dashdot", "solid")
+FPS = 20                        # steps per second while playing (the dashboard's default)
+WRAP = 84                       # characters per line of a reply label
+STAR = "\u2605 "
+
+
+def preferred_mask(pairs, n_prompts: int, n_replies: int) -> np.ndarray:
+    """Per prompt, a bitmask of the replies with the highest positive net vote count.
+
+    Net votes of a reply = judgements for it minus judgements against it over every row of
+    its prompt; a 5:5 tie prefers nothing. Recomputed per step so scripted flips show.
+    """
+    score = np.zeros((n_prompts, n_replies))
+    net = pairs.votes_chosen - pairs.votes_rejected
+    np.add.at(score, (pairs.prompt, pairs.chosen), net)
+    np.add.at(score, (pairs.prompt, pairs.rejected), -net)
+    mask = np.zeros(n_prompts, dtype=np.int32)
+    for x in range(n_prompts):
+        top = score[x].max()
+        if top > 0:
+            for y in np.flatnonzero(score[x] == top):
+                mask[x] |= 1 << int(y)
+    return mask
+
+
+def replay_series(scenario: Scenario, steps: int) -> dict[str, np.ndarray]:
+    """The run as float32 columns, one value per step 0..steps (the file's only data)."""
+    P, K = scenario.n_prompts, scenario.n_replies
+    sim = Simulation(scenario, keep_history=False)
+    n = steps + 1
+    cols = {"step": np.arange(n, dtype=np.int32),
+            "loss": np.empty(n), "margin": np.empty(n), "accuracy": np.empty(n)}
+    for x in range(P):
+        cols[f"kl_{x}"] = np.empty(n)
+        cols[f"pref_{x}"] = np.empty(n, dtype=np.int32)
+        for y in range(K):
+            cols[f"p_{x}_{y}"] = np.empty(n)
+    rec = sim.record
+    for t in range(n):
+        if t:
+            rec = sim.advance()
+        cols["loss"][t] = rec.loss
+        cols["margin"][t] = rec.rewards_margins
+        cols["accuracy"][t] = rec.rewards_accuracies
+        mask = preferred_mask(sim.pairs, P, K)
+        for x in range(P):
+            cols[f"kl_{x}"][t] = rec.kl[x]
+            cols[f"pref_{x}"][t] = mask[x]
+            for y in range(K):
+                cols[f"p_{x}_{y}"][t] = rec.probs[x, y]
+    return {k: (v if v.dtype.kind == "i" else v.astype(np.float32)) for k, v in cols.items()}
+
+
+def _wrap(text: str) -> list[str]:
+    return textwrap.wrap(text, WRAP) or [""]
+
+
+def _bar_figure(key: str, x: int, prompt, pi_ref: np.ndarray) -> figure:
+    """Horizontal bars of pi(y|x), one band per reply: its label above, its bar below."""
+    K = len(prompt.replies)
+    plain = [f"{chr(65 + y)}. {t}" for y, t in enumerate(prompt.replies)]
+    starred = [STAR + p + "   (preferred by the data)" for p in plain]
+    lines = max(len(_wrap(s)) for s in starred)
+    band = 34 + 15 * lines                        # pixels per reply
+    frac_bar, frac_gap = 20 / band, 6 / band
+    yc = np.array([K - 1 - y for y in range(K)], dtype=float)   # reply A on top
+    bar_y = yc - 0.5 + frac_gap + frac_bar / 2
+    label_y = yc - 0.5 + frac_gap + frac_bar + 5 / band
+    src = ColumnDataSource(name=f"{key}:bars:{x}", data={
+        "y": bar_y, "label_y": label_y,
+        "right": np.full(K, np.nan), "value_text": [""] * K,
+        "color": [BAR_COLOR] * K, "hatch": [" "] * K, "label": plain,
+        "plain": ["\n".join(_wrap(s)) for s in plain],
+        "starred": ["\n".join(_wrap(s)) for s in starred],
+        "ref": pi_ref, "ref_lo": bar_y - frac_bar * 0.85, "ref_hi": bar_y + frac_bar * 0.85,
+        "reply": list(prompt.replies),
+    })
+    fig = figure(name=f"{key}:barfig:{x}", width=600, height=int(band * K) + 40,
+                 x_range=Range1d(0, 1.1), y_range=Range1d(-0.5, K - 0.5),
+                 toolbar_location=None, tools="")
+    bars = fig.hbar(y="y", right="right", left=0, height=frac_bar, source=src,
+                    fill_color="color", line_color="color", hatch_pattern="hatch",
+                    hatch_color="white", hatch_alpha=0.55, hatch_scale=8)
+    fig.segment(x0="ref", x1="ref", y0="ref_lo", y1="ref_hi", source=src,
+                line_color=REF_COLOR, line_width=4)
+    fig.text(x=0, y="label_y", text="label", source=src, text_font_size="12px",
+             text_baseline="bottom", text_color="#222222", text_line_height=1.15)
+    fig.text(x="right", y="y", text="value_text", source=src, x_offset=5,
+             text_font_size="11px", text_baseline="middle", text_color="#222222")
+    fig.add_tools(HoverTool(renderers=[bars], tooltips=[
+        ("reply", "@reply"), ("\u03c0(y|x)", "@right{0.0000}"), ("\u03c0_ref(y|x)", "@ref{0.0000}")]))
+    fig.yaxis.visible = False
+    fig.ygrid.grid_line_color = None
+    fig.xaxis.formatter = NumeralTickFormatter(format="0%")
+    fig.xaxis.axis_label = "probability \u03c0(y|x)"
+    fig.outline_line_color = None
+    return fig
+
+
+def _time_figure(key: str, name: str, title: str, steps: int) -> figure:
+    fig = figure(name=f"{key}:{name}", width=500, height=210, title=title,
+                 x_range=Range1d(0, max(steps, 1)), toolbar_location=None, tools="")
+    fig.xaxis.axis_label = "step"
+    return fig
+
+
+_UPDATE_JS = """
+const t = Math.max(0, Math.min(Math.round(slider.value), slider.end));
+const d = series.data;
+const fmt = (v, n) => Number.isFinite(v) ? v.toFixed(n) : String(v);
+for (let x = 0; x < bars.length; x++) {
+  const old = bars[x].data;
+  const K = old.y.length;
+  const mask = d['pref_' + x][t];
+  const right = [], value_text = [], color = [], hatch = [], label = [];
+  for (let y = 0; y < K; y++) {
+    const p = d['p_' + x + '_' + y][t];
+    const pref = (mask >> y) & 1;
+    right.push(p);
+    value_text.push(p > 0 && p < 0.0005 ? '<0.1%' : (100 * p).toFixed(1) + '%');
+    color.push(pref ? pref_color : bar_color);
+    hatch.push(pref ? '/' : ' ');
+    label.push(pref ? old.starred[y] : old.plain[y]);
+  }
+  bars[x].data = Object.assign({}, old, {right, value_text, color, hatch, label});
+}
+for (const s of spans) s.location = t;
+const P = bars.length;
+let kl = '';
+for (let x = 0; x < P; x++) {
+  const v = d['kl_' + x][t];
+  kl += ' <span class="dpo-kl" data-name="kl-' + x + '" data-value="' + v + '">prompt ' +
+        (x + 1) + ': <b>' + fmt(v, 4) + '</b> (ceiling ' + ceilings[x].toFixed(3) + ')</span>';
+  if (x < P - 1) kl += ';';
+}
+const loss = d.loss[t], margin = d.margin[t], acc = d.accuracy[t];
+readout.text =
+  '<div data-testid="readout" data-scenario="' + key + '" data-step="' + t + '" ' +
+  'role="status" style="font: 14px/1.5 system-ui, sans-serif">' +
+  '<span data-name="step" data-value="' + t + '">Step <b>' + t + '</b> / ' + slider.end +
+  '</span> &middot; <span data-name="loss" data-value="' + loss + '">loss <b>' +
+  fmt(loss, 4) + '</b></span> &middot; <span data-name="margin" data-value="' + margin +
+  '">reward margin <b>' + fmt(margin, 3) + '</b></span> &middot; ' +
+  '<span data-name="accuracy" data-value="' + acc + '">accuracy <b>' +
+  fmt(100 * acc, 1) + '%</b></span><br>KL(\\u03c0 || \\u03c0_ref):' + kl + '</div>';
+"""
+
+_PLAY_JS = """
+const key = '__dpo_replay_timer_' + toggle.id;
+if (window[key]) { clearInterval(window[key]); window[key] = null; }
+if (toggle.active) {
+  if (slider.value >= slider.end) slider.value = slider.start;
+  toggle.label = '\\u23f8 Pause';
+  const fps = parseFloat(speed.value) || 20;
+  window[key] = setInterval(() => {
+    if (slider.value >= slider.end) { toggle.active = false; return; }
+    slider.value = slider.value + 1;
+  }, 1000 / fps);
+} else {
+  toggle.label = '\\u25b6 Play';
+}
+"""
+
+_SPEED_JS = """
+if (toggle.active) { toggle.active = false; toggle.active = true; }
+"""
+
+_PICK_JS = """
+const i = picker.options.map(o => Array.isArray(o) ? o[0] : o).indexOf(picker.value);
+for (let j = 0; j < blocks.length; j++) {
+  if (j !== i) toggles[j].active = false;
+  blocks[j].visible = (j === i);
+}
+"""
+
+
+def _block(key: str, scenario: Scenario, steps: int):
+    """Everything for one scenario: text, controls, bars, time charts, readout, callbacks."""
+    P = scenario.n_prompts
+    series = replay_series(scenario, steps)
+    src = ColumnDataSource(series, name=f"{key}:series")
+    ref = np.exp(log_softmax(np.asarray(scenario.ref_logits, dtype=float)))
+    ceilings = [float(-np.log(ref[x].min())) for x in range(P)]
+
+    head = Div(name=f"{key}:head", disable_math=True, width=1060, text=(
+        f'<h2 style="margin:0.2em 0">{html.escape(scenario.title)}</h2>'
+        f'<p style="margin:0.2em 0 0.6em; max-width:60em"><b>What to watch:</b> '
+        f'{html.escape(scenario.watch)}</p>'))
+    key_div = Div(disable_math=True, width=600, text=(
+        '<small>Bar: the policy \u03c0(y|x) at this step. '
+        f'<span style="color:{REF_COLOR}; font-weight:bold">Green tick</span>: the reference '
+        '\u03c0_ref(y|x). <b>\u2605 and hatching</b>: the reply the data prefers '
+        '(most net votes).</small>'))
+
+    slider = Slider(name=f"{key}:slider", start=0, end=steps, value=0, step=1,
+                    title="Step", width=420)
+    toggle = Toggle(name=f"{key}:play", label="\u25b6 Play", active=False,
+                    button_type="primary", width=110)
+    speed = Select(name=f"{key}:speed", title="", value=str(FPS), width=110,
+                   options=[(str(v), f"{v} steps/s") for v in (5, 10, 20, 40, 60)])
+    readout = Div(name=f"{key}:readout", disable_math=True, width=1060, text="")
+
+    bar_figs, bar_srcs = [], []
+    for x, prompt in enumerate(scenario.prompts):
+        fig = _bar_figure(key, x, prompt, ref[x])
+        bar_figs.append(column(
+            Div(disable_math=True, width=600, text=(
+                f'<div style="font: 14px system-ui, sans-serif; margin-top:0.6em">'
+                f'<b>Prompt {x + 1}:</b> {html.escape(prompt.text)}</div>')),
+            fig))
+        bar_srcs.append(fig.renderers[0].data_source)
+
+    loss_fig = _time_figure(key, "lossfig", "Loss (mean over judgements)", steps)
+    loss_fig.line("step", "loss", source=src, line_width=2, color="#333333")
+    kl_fig = _time_figure(key, "klfig", "KL(\u03c0 || \u03c0_ref) per prompt", steps)
+    items = []
+    for x in range(P):
+        r = kl_fig.line("step", f"kl_{x}", source=src, line_width=2,
+                        color=PROMPT_COLORS[x % len(PROMPT_COLORS)],
+                        line_dash=PROMPT_DASHES[x % len(PROMPT_DASHES)])
+        items.append(LegendItem(label=f"prompt {x + 1}", renderers=[r]))
+    for c in sorted(set(round(c, 12) for c in ceilings)):
+        kl_fig.add_layout(Span(location=c, dimension="width", line_dash="dashed",
+                               line_color="#999999"))
+    kl_fig.y_range = Range1d(0, max(ceilings) * 1.08 if ceilings else 1)
+    kl_fig.add_layout(Legend(items=items, label_text_font_size="11px", padding=4,
+                             spacing=2, border_line_color=None), "right")
+    kl_fig.add_layout(Label(x=0, y=max(ceilings), y_offset=2, text_font_size="10px",
+                            text_color="#777777", text="ceiling log(1/min \u03c0_ref)"))
+    spans = []
+    for f in (loss_fig, kl_fig):
+        for e in scenario.events:
+            if 0 < e.step <= steps:
+                f.add_layout(Span(location=e.step, dimension="height", line_dash="dotted",
+                                  line_color="#B0B0B0"))
+        sp = Span(location=0, dimension="height", line_color="#C0392B", line_width=2)
+        f.add_layout(sp)
+        spans.append(sp)
+
+    update = CustomJS(args=dict(slider=slider, series=src, bars=bar_srcs, spans=spans,
+                                readout=readout, ceilings=ceilings, key=key,
+                                pref_color=PREF_COLOR, bar_color=BAR_COLOR),
+                      code=_UPDATE_JS)
+    slider.js_on_change("value", update)
+    play = CustomJS(args=dict(toggle=toggle, slider=slider, speed=speed), code=_PLAY_JS)
+    toggle.js_on_change("active", play)
+    speed.js_on_change("value", CustomJS(args=dict(toggle=toggle), code=_SPEED_JS))
+
+    events_note = _events_note(scenario, steps)
+    controls = row(toggle, slider, speed)
+    body = row(column(key_div, *bar_figs), column(loss_fig, kl_fig))
+    parts = [head, controls, readout, body]
+    if events_note:
+        parts.append(Div(disable_math=True, width=1060, text=events_note))
+    block = column(*parts, name=f"{key}:block")
+    return block, toggle, update
+
+
+def _events_note(scenario: Scenario, steps: int) -> str:
+    notes = []
+    for e in scenario.events:
+        if e.step > steps:
+            continue
+        if e.flip is not None:
+            notes.append(f"step {e.step}: row {e.flip} flipped")
+        else:
+            notes.append(f"step {e.step}: " + ", ".join(f"{k} = {v}" for k, v in e.set.items()))
+    if not notes:
+        return ""
+    return ("<small>Scripted events (dotted lines on the charts): "
+            + html.escape("; ".join(notes)) + ".</small>")
+
+
+
+def _keys(scenarios: Sequence[Scenario]) -> list[str]:
+    """Unique model-name prefixes: the scenario id, suffixed when an id repeats."""
+    seen: dict[str, int] = {}
+    keys = []
+    for s in scenarios:
+        n = seen.get(s.id, 0) + 1
+        seen[s.id] = n
+        keys.append(s.id if n == 1 else f"{s.id}-{n}")
+    return keys
+
+
+def export_html(scenarios: list[Scenario], steps: int | None, out: str) -> Path:
+    """Write one self-contained HTML replay of ``scenarios`` to ``out``; return its path.
+
+    ``steps=None`` replays each scenario for its own ``steps``; an int replays all of them
+    for that many updates (records 0..steps).
+    """
+    scenarios = list(scenarios)
+    if not scenarios:
+        raise ValueError("export: give at least one scenario")
+    for s in scenarios:
+        if not isinstance(s, Scenario):
+            raise TypeError(f"export: expected a Scenario, got {type(s).__name__}")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer))
+                              or steps < 1):
+        raise ValueError(f"export: steps must be a whole number >= 1, got {steps!r}")
+    keys = _keys(scenarios)
+    blocks, toggles, updates = [], [], []
+    for key, s in zip(keys, scenarios):
+        n = int(steps) if steps is not None else int(s.steps)
+        if n < 1:
+            raise ValueError(f"export: scenario {s.id!r} has steps = {n}; need >= 1")
+        b, tg, up = _block(key, s, n)
+        blocks.append(b)
+        toggles.append(tg)
+        updates.append(up)
+
+    doc = Document()
+    if len(scenarios) > 1:
+        picker = Select(name="picker", title="Scenario", value=keys[0], width=420,
+                        options=[(k, s.title) for k, s in zip(keys, scenarios)])
+        for b in blocks[1:]:
+            b.visible = False
+        picker.js_on_change("value", CustomJS(
+            args=dict(picker=picker, blocks=blocks, toggles=toggles), code=_PICK_JS))
+        root = column(picker, *blocks)
+    else:
+        root = column(*blocks)
+    doc.add_root(root)
+    for up in updates:                       # draw step 0 once the page is up
+        doc.js_on_event(DocumentReady, up)
+
+    title = "dpo-sim replay: " + ", ".join(s.title for s in scenarios)
+    text = file_html(doc, resources=INLINE, title=title)
+    path = Path(out)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

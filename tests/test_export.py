@@ -1,0 +1,296 @@
+"""The static replay (app/export.py): a self-contained file that plays the engine's run.
+
+The browser tests open the file from file:// with every non-file request aborted and
+recorded, then drive it through Bokeh's JS document API and the rendered readout.
+Expected numbers come from an independent in-process run of sim.simulation.Simulation.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.export import export_html
+from sim.scenario import Event, Prompt, Row, Scenario
+from sim.simulation import Simulation
+
+STEPS = 60
+FLIP_AT = 30
+
+
+def _scenarios() -> list[Scenario]:
+    """Two small scenarios built in code: a scripted flip; a non-uniform ref, weight off."""
+    a = Scenario(
+        id="toy", title="Toy <replay> & friends", watch="Reply A climbs; at step 30 row 0 flips.",
+        beta=0.5, learning_rate=2.0, adaptive_weight=True,
+        prompts=(Prompt("Name a colour of the sky.", ("Blue.", "Green.", "Loud.")),
+                 Prompt("What is 2 + 2?", ("4", "5", "22"))),
+        ref_logits=np.zeros((2, 3)),
+        rows=(Row(0, 0, 1, 8, 2), Row(0, 0, 2, 9, 1), Row(1, 0, 1, 7, 3), Row(1, 0, 2, 6, 4)),
+        events=(Event(step=FLIP_AT, flip=0),), steps=STEPS)
+    b = Scenario(
+        id="off", title="Weight off", watch="The winner is shoved to 100 %.",
+        beta=1.0, learning_rate=1.0, adaptive_weight=False,
+        prompts=(Prompt("Pick one.", ("First", "Second", "Third", "Fourth")),),
+        ref_logits=np.array([[0.5, 0.0, -0.3, 0.2]]),
+        rows=(Row(0, 1, 0, 6, 4), Row(0, 1, 2, 5, 1)), steps=45)
+    return [a, b]
+
+
+def _records(s: Scenario, steps: int):
+    sim = Simulation(s)
+    sim.advance(steps)
+    return sim.history
+
+
+def _net_vote_winners(s: Scenario, flipped: set[int]) -> list[set[int]]:
+    """Naive: per prompt, replies with the most (for - against) judgements, if positive."""
+    out = []
+    for x in range(s.n_prompts):
+        score = [0.0] * s.n_replies
+        for i, r in enumerate(s.rows):
+            if r.prompt != x:
+                continue
+            c, l = (r.rejected, r.chosen) if i in flipped else (r.chosen, r.rejected)
+            score[c] += r.votes_chosen - r.votes_rejected
+            score[l] -= r.votes_chosen - r.votes_rejected
+        top = max(score)
+        out.append({y for y, v in enumerate(score) if v == top} if top > 0 else set())
+    return out
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory) -> Path:
+    return export_html(_scenarios()[:1], None, str(tmp_path_factory.mktemp("exp") / "one.html"))
+
+
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory) -> Path:
+    return export_html(_scenarios(), None, str(tmp_path_factory.mktemp("exp") / "two.html"))
+
+
+# -- without a browser -------------------------------------------------------------------
+
+def test_html_loads_nothing_from_another_host(single, multi):
+    for path in (single, multi):
+        text = path.read_text(encoding="utf-8")
+        tags = re.findall(r"<(?:script|link|img|iframe)\b[^>]*>", text, flags=re.I)
+        assert tags, "expected inline <script> tags"
+        for tag in tags:
+            assert not re.search(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", tag, re.I), tag
+        assert not re.search(r"@import\s+url\(\s*['\"]?(?:https?:)?//", text, re.I)
+        assert "Bokeh" in text and "</html>" in text.lower()
+
+
+def test_title_and_watch_text_are_escaped(single):
+    text = single.read_text(encoding="utf-8")
+    assert "Toy &amp;lt;replay&amp;gt; &amp;amp; friends" in text   # escaped inside a Div
+    assert "<replay>" not in text
+
+
+def test_steps_argument_overrides_scenario_steps(tmp_path):
+    p = export_html(_scenarios()[:1], 7, str(tmp_path / "sub" / "seven.html"))
+    assert p.exists() and p.parent.name == "sub"
+    assert re.search(r'"name":"toy:slider"', p.read_text()) is not None
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10"])
+def test_bad_steps_give_one_clear_error(tmp_path, bad):
+    with pytest.raises(ValueError, match="steps"):
+        export_html(_scenarios()[:1], bad, str(tmp_path / "x.html"))
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_no_scenarios_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="at least one scenario"):
+        export_html([], None, str(tmp_path / "x.html"))
+
+
+# -- in headless Chromium, from file:// with the network blocked ---------------------------
+
+class Page:
+    """One page on the exported file, with every non-file:// request aborted and recorded."""
+
+    def __init__(self, browser, path: Path):
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.blocked: list[str] = []
+        self.errors: list[str] = []
+
+        def route(r):
+            if r.request.url.startswith("file://"):
+                r.continue_()
+            else:
+                self.blocked.append(r.request.url)
+                r.abort()
+
+        self.context.route("**/*", route)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("requestfailed", lambda r: self.errors.append("failed " + r.url))
+        self.page.goto(path.as_uri())
+        self.page.wait_for_function("window.Bokeh && Bokeh.documents.length > 0")
+
+    def model(self, name: str, attr: str):
+        return self.page.evaluate(
+            "([n, a]) => { const m = Bokeh.documents[0].get_model_by_name(n);"
+            " const v = m[a]; return (v && v.length !== undefined && typeof v !== 'string')"
+            " ? Array.from(v) : v; }", [name, attr])
+
+    def bars(self, key: str, x: int) -> dict:
+        return self.page.evaluate(
+            "n => { const d = Bokeh.documents[0].get_model_by_name(n).data;"
+            " return {right: Array.from(d.right), hatch: Array.from(d.hatch),"
+            " label: Array.from(d.label)}; }", f"{key}:bars:{x}")
+
+    def set_step(self, key: str, t: int) -> None:
+        self.page.evaluate("([n, t]) => { Bokeh.documents[0].get_model_by_name(n).value = t; }",
+                           [f"{key}:slider", t])
+        self.wait_step(key, lambda s: s == t)
+
+    def readout(self, key: str):
+        return self.page.locator(f'[data-testid="readout"][data-scenario="{key}"]')
+
+    def step(self, key: str) -> int:
+        return int(self.readout(key).get_attribute("data-step"))
+
+    def wait_step(self, key: str, ok, timeout=10.0) -> int:
+        """Poll the rendered readout (Playwright's CSS pierces Bokeh's shadow roots)."""
+        end = time.monotonic() + timeout
+        while True:
+            loc = self.readout(key)
+            s = loc.get_attribute("data-step", timeout=timeout * 1000) if loc.count() else None
+            if s is not None and ok(int(s)):
+                return int(s)
+            if time.monotonic() > end:
+                raise AssertionError(f"readout of {key} stuck at step {s}")
+            self.page.wait_for_timeout(40)
+
+    def value(self, key: str, name: str) -> float:
+        return float(self.readout(key).locator(f'[data-name="{name}"]').get_attribute("data-value"))
+
+    def shown(self, key: str, name: str) -> str:
+        return self.readout(key).locator(f'[data-name="{name}"] b').inner_text()
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    pages = []
+
+    def _open(path):
+        p = Page(browser, path)
+        pages.append(p)
+        return p
+
+    yield _open
+    for p in pages:
+        assert p.blocked == [], f"requests left file://: {p.blocked}"
+        assert p.errors == [], f"console errors: {p.errors}"
+        p.close()
+
+
+def _assert_matches_run(pg: Page, key: str, s: Scenario, rec) -> None:
+    """Readout and bars at the page's current step equal the engine's record (float32)."""
+    tol = dict(rel=1e-6, abs=1e-9)
+    assert pg.value(key, "step") == rec.step
+    assert pg.value(key, "loss") == pytest.approx(rec.loss, **tol)
+    assert pg.value(key, "margin") == pytest.approx(rec.rewards_margins, **tol)
+    assert pg.value(key, "accuracy") == pytest.approx(rec.rewards_accuracies, **tol)
+    # the shown text is the value rounded to 4 places
+    assert abs(float(pg.shown(key, "loss")) - rec.loss) <= 0.5e-4 + 1e-7
+    for x in range(s.n_prompts):
+        assert pg.value(key, f"kl-{x}") == pytest.approx(rec.kl[x], **tol)
+        assert abs(float(pg.shown(key, f"kl-{x}")) - rec.kl[x]) <= 0.5e-4 + 1e-7
+        np.testing.assert_allclose(pg.bars(key, x)["right"], rec.probs[x], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.browser
+def test_replay_plays_scrubs_and_matches_the_engine(open_page, single):
+    s = _scenarios()[0]
+    recs = _records(s, s.steps)
+    pg = open_page(single)
+    pg.wait_step("toy", lambda t: t == 0)
+    _assert_matches_run(pg, "toy", s, recs[0])
+    assert pg.model("toy:slider", "end") == s.steps
+
+    # Play advances the step; Pause stops it
+    play = pg.page.get_by_role("button", name=re.compile("Play"))
+    play.click()
+    pg.wait_step("toy", lambda t: t >= 5)
+    pg.page.get_by_role("button", name=re.compile("Pause")).click()
+    stopped = pg.step("toy")
+    pg.page.wait_for_timeout(300)
+    assert pg.step("toy") == stopped
+    _assert_matches_run(pg, "toy", s, recs[stopped])
+
+    # the slider moves the bars and readouts, and every value matches the engine's run
+    before = pg.bars("toy", 0)["right"]
+    for t in (STEPS, 3, FLIP_AT - 1, FLIP_AT):
+        pg.set_step("toy", t)
+        _assert_matches_run(pg, "toy", s, recs[t])
+    assert pg.bars("toy", 0)["right"] != before
+
+    # the data-preferred reply is hatched and starred, and follows the scripted flip
+    for t, flipped in ((FLIP_AT - 1, set()), (FLIP_AT, {0})):
+        pg.set_step("toy", t)
+        want = _net_vote_winners(s, flipped)
+        for x in range(s.n_prompts):
+            b = pg.bars("toy", x)
+            hatched = {y for y, h in enumerate(b["hatch"]) if h.strip()}
+            starred = {y for y, lab in enumerate(b["label"]) if lab.startswith("\u2605")}
+            assert hatched == starred == want[x]
+    assert _net_vote_winners(s, set())[0] != _net_vote_winners(s, {0})[0]
+
+    # playing at the end restarts from 0 and stops by itself at the last step
+    pg.set_step("toy", STEPS - 2)
+    pg.page.get_by_role("button", name=re.compile("Play")).click()
+    pg.wait_step("toy", lambda t: t == STEPS)
+    pg.page.get_by_role("button", name=re.compile("Play")).wait_for()
+    assert pg.model("toy:play", "active") is False
+
+
+@pytest.mark.browser
+def test_keyboard_moves_the_slider(open_page, single):
+    pg = open_page(single)
+    pg.wait_step("toy", lambda t: t == 0)
+    handle = pg.page.locator('[role="slider"]').first
+    handle.focus()
+    handle.press("ArrowRight")
+    handle.press("ArrowRight")
+    assert pg.wait_step("toy", lambda t: t == 2) == 2
+
+
+@pytest.mark.browser
+def test_picker_switches_scenarios(open_page, multi):
+    a, b = _scenarios()
+    pg = open_page(multi)
+    pg.wait_step("toy", lambda t: t == 0)
+    assert pg.model("toy:block", "visible") is True
+    assert pg.model("off:block", "visible") is False
+    pg.page.get_by_role("button", name=re.compile("Play")).first.click()
+    pg.wait_step("toy", lambda t: t >= 2)
+
+    pg.page.locator("select").first.select_option(label=b.title)
+    pg.page.wait_for_function(
+        "() => Bokeh.documents[0].get_model_by_name('off:block').visible")
+    assert pg.model("toy:block", "visible") is False
+    assert pg.model("toy:play", "active") is False          # leaving a scenario pauses it
+    assert pg.model("off:slider", "end") == b.steps
+    assert pg.readout("off").is_visible()
+
+    recs = _records(b, b.steps)
+    for t in (0, 17, b.steps):
+        pg.set_step("off", t)
+        _assert_matches_run(pg, "off", b, recs[t])
+    # the reference ticks sit at pi_ref
+    ref = np.exp(b.ref_logits[0]) / np.exp(b.ref_logits[0]).sum()
+    shown_ref = pg.page.evaluate(
+        "() => Array.from(Bokeh.documents[0].get_model_by_name('off:bars:0').data.ref)")
+    np.testing.assert_allclose(shown_ref, ref, rtol=1e-12)
