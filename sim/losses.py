@@ -5,12 +5,16 @@ The engine never needs more: the gradient of one judgement "c over r" on prompt 
 ``-beta * weight * (e_c - e_r)`` for every loss of this form, because the softmax
 normaliser cancels in the log-ratio difference. New losses (IPO, hinge, conservative DPO)
 plug in here without touching the engine.
+
+A row with votes a:b holds a judgements at margin ``u`` and b at ``-u``, so the engine asks
+for both sides at once (``pair_losses``, ``pair_weights``); a loss may supply a fused
+version that shares work between the two sides (DPO does: one exp for both).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -20,41 +24,113 @@ def softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x)
 
 
+def sigmoid_pair(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sigma(u), sigma(-u)) from one exp, each exact to rounding in both tails.
+
+    With e = exp(-|u|) and s = 1 / (1 + e): sigma(|u|) = s and sigma(-|u|) = e * s, so
+    neither side is ever formed as 1 - (something close to 1). ``max(e, sign(u))`` is 1 for
+    u >= 0 and e for u < 0 (a branch-free select), so sigma(u) = s * max(e, sign(u)).
+    """
+    u = np.asarray(u, dtype=float)
+    if u.ndim == 0:
+        a, b = sigmoid_pair(u.reshape(1))
+        return a[0], b[0]
+    e = np.abs(u)
+    np.negative(e, out=e)
+    np.exp(e, out=e)                      # e = exp(-|u|) in (0, 1]
+    s = e + 1.0
+    np.reciprocal(s, out=s)               # s = sigma(|u|)
+    sg = np.sign(u)
+    a = np.maximum(e, sg)                 # 1 where u >= 0, e where u < 0
+    np.negative(sg, out=sg)
+    np.maximum(e, sg, out=sg)             # e where u > 0, 1 where u <= 0
+    a *= s
+    sg *= s
+    return a, sg
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """1 / (1 + exp(-x)), exact in both tails (no overflow warning, no 1 - tiny loss)."""
-    return np.exp(-np.logaddexp(0.0, -x))
+    return sigmoid_pair(x)[0]
+
+
+def softplus_pair(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(softplus(-u), softplus(u)) = (-log sigma(u), -log sigma(-u)), exact in both tails:
+    softplus(x) = max(x, 0) + log1p(exp(-|x|))."""
+    u = np.asarray(u, dtype=float)
+    e = np.log1p(np.exp(-np.abs(u)))
+    return np.maximum(-u, 0.0) + e, np.maximum(u, 0.0) + e
 
 
 @dataclass(frozen=True)
 class Loss:
-    """A per-instance loss in the scaled margin u = beta * h."""
+    """A per-instance loss in the scaled margin u = beta * h.
+
+    ``both_losses`` / ``both_weights`` are optional fused versions returning the value at
+    u and at -u together; without them the engine calls ``loss`` / ``weight`` twice.
+    """
 
     name: str
     loss: Callable[[np.ndarray, np.ndarray], np.ndarray]
     weight: Callable[[np.ndarray, np.ndarray], np.ndarray]
     description: str
+    both_losses: Optional[Callable] = None
+    both_weights: Optional[Callable] = None
+
+    def pair_losses(self, u, beta):
+        """(loss(u), loss(-u)): the chosen-side and the rejected-side judgements of a row."""
+        if self.both_losses is not None:
+            return self.both_losses(u, beta)
+        return self.loss(u, beta), self.loss(-u, beta)
+
+    def pair_weights(self, u, beta):
+        """(weight(u), weight(-u)), as ``pair_losses``."""
+        if self.both_weights is not None:
+            return self.both_weights(u, beta)
+        return self.weight(u, beta), self.weight(-u, beta)
 
 
 def _dpo_loss(u, beta):
-    return softplus(-u)
+    return softplus_pair(u)[0]
 
 
 def _dpo_weight(u, beta):
-    return sigmoid(-u)
+    return sigmoid_pair(u)[1]
+
+
+def _dpo_both_losses(u, beta):
+    return softplus_pair(u)
+
+
+def _dpo_both_weights(u, beta):
+    s_pos, s_neg = sigmoid_pair(u)
+    return s_neg, s_pos
 
 
 def _bare_loss(u, beta):
-    return -u
+    return -np.asarray(u, dtype=float)
 
 
 def _bare_weight(u, beta):
-    return np.ones_like(u)
+    return np.ones_like(u, dtype=float)
+
+
+def _bare_both_losses(u, beta):
+    u = np.asarray(u, dtype=float)
+    return -u, u.copy()
+
+
+def _bare_both_weights(u, beta):
+    one = np.ones_like(u, dtype=float)
+    return one, one
 
 
 DPO = Loss("sigmoid", _dpo_loss, _dpo_weight,
-           "DPO: -log sigma(u); the weight sigma(-u) fades as a pair is learned.")
+           "DPO: -log sigma(u); the weight sigma(-u) fades as a pair is learned.",
+           _dpo_both_losses, _dpo_both_weights)
 BARE_MARGIN = Loss("bare_margin", _bare_loss, _bare_weight,
-                   "Bare margin: -u; weight 1 forever, so nothing ever stops the push.")
+                   "Bare margin: -u; weight 1 forever, so nothing ever stops the push.",
+                   _bare_both_losses, _bare_both_weights)
 
 # TRL's name for the DPO loss is loss_type="sigmoid"; later issues add "ipo", "hinge", ...
 LOSSES: dict[str, Loss] = {"sigmoid": DPO}

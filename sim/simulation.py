@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .engine import Pairs, Record, evaluate, log_softmax
+from .engine import Batch, Pairs, Record, log_softmax
 from .losses import get_loss
 from .scenario import SETTABLE, Event, Scenario
 
@@ -45,6 +45,7 @@ class Simulation:
         self._base_pairs = Pairs.from_rows([r.as_tuple() for r in s.rows],
                                            s.n_prompts, s.n_replies)
         self.pairs = self._base_pairs
+        self._compile()
         self.actions: list[Event] = []      # live actions, as events (reproducible)
         self.history: list[Record] = []
         self._apply_events(0)
@@ -52,10 +53,16 @@ class Simulation:
         self._push(self.record)
         return self.record
 
+    def _compile(self) -> None:
+        """Cache what the hot path needs: the compiled rows and the loss in force. Called
+        whenever the rows or the settings change, so a step does no look-ups."""
+        self._batch = Batch._from_logp_ref(self.pairs, self.logp_ref)
+        self._loss = get_loss(self.loss_type, self.adaptive_weight)
+
     def _evaluate(self) -> Record:
-        return evaluate(self.theta, self.logp_ref, self.pairs, self.beta,
-                        self.adaptive_weight, self.loss_type, step=self.t,
-                        learning_rate=self.learning_rate)
+        # Same code path as sim.engine.evaluate(theta, logp_ref, pairs, ...): bit-identical.
+        return self._batch._evaluate(self.theta, self.beta, self._loss, self.adaptive_weight,
+                                     self.t, self.learning_rate)
 
     def _push(self, rec: Record) -> None:
         if self.keep_history:
@@ -75,6 +82,7 @@ class Simulation:
                 setattr(self, k, float(v))
             else:
                 raise KeyError(f"cannot set {k!r}; settable: {', '.join(SETTABLE)}")
+        self._compile()
 
     def _apply_events(self, t: int) -> None:
         for e in self._events.get(t, ()):
@@ -83,10 +91,12 @@ class Simulation:
     # -- moving ------------------------------------------------------------------------
     def advance(self, n: int = 1) -> Record:
         """Run n updates; returns the record of the step arrived at."""
+        events = self._events
         for _ in range(n):
             self.theta = self.theta - self.learning_rate * self.record.grad
             self.t += 1
-            self._apply_events(self.t)
+            if self.t in events:
+                self._apply_events(self.t)
             self.record = self._evaluate()
             self._push(self.record)
         return self.record

@@ -1,0 +1,85 @@
+"""Speed of the engine: one recorded step of the seed-sized scenario, and the batched update.
+
+A script, not a test: it prints numbers and asserts nothing. Targets on the project's
+2-core machine: one step with every metric <= 50 us; batched >= 10 million run-steps/s.
+
+    python benchmarks/bench_engine.py
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+from sim.engine import Batch, Pairs
+from sim.scenario import Prompt, Row, Scenario
+from sim.simulation import Simulation
+
+
+def seed_sized_scenario() -> Scenario:
+    """2 prompts x 4 replies, 5 rows with split votes: the size of the seed scenario."""
+    prompts = (Prompt("p0", ("a", "b", "c", "d")), Prompt("p1", ("a", "b", "c", "d")))
+    rows = (Row(0, 0, 1, 8, 2), Row(0, 0, 2, 9, 1), Row(0, 1, 3, 7, 3),
+            Row(1, 2, 0, 6, 4), Row(1, 2, 3, 10, 0))
+    return Scenario(id="bench", title="bench", watch="", beta=0.5, learning_rate=1.0,
+                    adaptive_weight=True, prompts=prompts, ref_logits=np.zeros((2, 4)),
+                    rows=rows)
+
+
+def blas_line() -> str:
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg["Build Dependencies"]["blas"]
+        return f"{blas.get('name')} {blas.get('version')} ({blas.get('openblas configuration', '').strip()})"
+    except Exception as e:  # the info is informative only
+        return f"unavailable ({e})"
+
+
+def time_step(keep_history: bool, steps: int = 2000, repeats: int = 15) -> float:
+    """Median over repeats of the mean time of one Simulation.advance(1), in microseconds."""
+    sim = Simulation(seed_sized_scenario(), keep_history=keep_history)
+    per = []
+    for _ in range(repeats):
+        sim.reset()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            sim.advance(1)
+        per.append((time.perf_counter() - t0) / steps * 1e6)
+    return statistics.median(per)
+
+
+def time_batch(R: int = 4096, steps: int = 200, repeats: int = 9) -> float:
+    """Run-steps per second of Batch.step on a stack of R runs with per-run beta and lr."""
+    sc = seed_sized_scenario()
+    pairs = Pairs.from_rows([r.as_tuple() for r in sc.rows], sc.n_prompts, sc.n_replies)
+    batch = Batch(pairs, sc.ref_logits)
+    beta = np.geomspace(0.05, 5.0, R)
+    lr = np.full(R, 1.0)
+    rates = []
+    for _ in range(repeats):
+        theta = np.zeros((R, sc.n_prompts, sc.n_replies))
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            theta = batch.step(theta, beta, lr)
+        rates.append(R * steps / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def main() -> None:
+    print(f"python {platform.python_version()}, numpy {np.__version__}, cores {os.cpu_count()}")
+    print(f"BLAS: {blas_line()}")
+    print("OPENBLAS_CORETYPE=" + os.environ.get("OPENBLAS_CORETYPE", "(unset)")
+          + " OPENBLAS_L2_SIZE=" + os.environ.get("OPENBLAS_L2_SIZE", "(unset)"))
+    for keep in (True, False):
+        print(f"one step with metrics (keep_history={keep}): {time_step(keep):.1f} us"
+              "  (target <= 50 us)")
+    print(f"batched Batch.step, R = 4096: {time_batch() / 1e6:.2f} M run-steps/s"
+          "  (target >= 10 M)")
+
+
+if __name__ == "__main__":
+    main()

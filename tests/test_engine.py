@@ -1,0 +1,110 @@
+"""The engine against an independent naive computation (tests/naive_dpo.py): gradients by
+central finite differences, every recorded metric judgement by judgement."""
+
+import math
+
+import numpy as np
+import pytest
+
+import naive_dpo as naive
+from sim.engine import Batch, Pairs, evaluate, log_softmax
+
+CASES = [naive.random_case(np.random.default_rng(seed)) for seed in range(60)]
+
+
+def _pairs(P, K, rows):
+    return Pairs.from_rows(rows, P, K)
+
+
+@pytest.mark.parametrize("weight_on", [True, False])
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_gradient_matches_finite_differences(case, weight_on):
+    P, K, rows, ref, theta, beta = CASES[case]
+    fd = naive.fd_grad(theta, ref, rows, beta, weight_on)
+    scale = max(1.0, np.abs(fd).max())
+    rec = evaluate(theta, log_softmax(ref), _pairs(P, K, rows), beta, weight_on)
+    batch_grad = Batch(_pairs(P, K, rows), ref).grad(theta, beta, weight_on)
+    assert rec.grad.shape == (P, K) and batch_grad.shape == (P, K)
+    np.testing.assert_allclose(rec.grad, fd, rtol=0, atol=2e-7 * scale)
+    np.testing.assert_allclose(batch_grad, fd, rtol=0, atol=2e-7 * scale)
+    # the gradient is not trivially zero in these cases (the test could fail)
+    assert np.abs(fd).max() > 0
+
+
+@pytest.mark.parametrize("case", range(0, len(CASES), 3))
+def test_gradient_of_a_stack_matches_each_run(case):
+    """Batch.grad on (R, P, K) with per-run beta equals the single-run gradients."""
+    P, K, rows, ref, theta, beta = CASES[case]
+    rng = np.random.default_rng(case)
+    R = 5
+    thetas = theta + rng.normal(size=(R, P, K))
+    betas = beta * np.exp(rng.normal(size=R))
+    batch = Batch(_pairs(P, K, rows), ref)
+    g = batch.grad(thetas, betas)
+    for i in range(R):
+        fd = naive.fd_grad(thetas[i], ref, rows, betas[i])
+        np.testing.assert_allclose(g[i], fd, rtol=0, atol=2e-7 * max(1.0, np.abs(fd).max()))
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_loss_is_log2_at_the_reference(case):
+    P, K, rows, ref, _, beta = CASES[case]
+    pairs = _pairs(P, K, rows)
+    on = evaluate(ref.copy(), log_softmax(ref), pairs, beta, True)
+    off = evaluate(ref.copy(), log_softmax(ref), pairs, beta, False)
+    assert on.loss == pytest.approx(math.log(2.0), rel=1e-15)
+    assert off.loss == 0.0                    # -mean(u) with u = 0 for every judgement
+    assert on.rewards_accuracies == 0.0       # strict: no reply is ahead at step 0
+    assert np.all(on.kl == 0.0)
+    assert np.all(on.row_sigma == 0.5) and np.all(on.row_weight == 0.5)
+
+
+@pytest.mark.parametrize("weight_on", [True, False])
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_every_metric_matches_the_naive_computation(case, weight_on):
+    P, K, rows, ref, theta, beta = CASES[case]
+    rec = evaluate(theta, log_softmax(ref), _pairs(P, K, rows), beta, weight_on,
+                   step=7, learning_rate=0.3)
+    want = naive.metrics(theta, ref, rows, beta, weight_on)
+    got = rec.scalars()
+    for name in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
+                 "logps/chosen", "logps/rejected"):
+        assert got[name] == pytest.approx(want[name], rel=1e-12, abs=1e-12), name
+    assert got["rewards/accuracies"] == pytest.approx(want["rewards/accuracies"], abs=1e-14)
+    for name in ("probs", "kl", "rewards", "row_margin", "row_sigma", "row_weight"):
+        np.testing.assert_allclose(getattr(rec, name), want[name], rtol=1e-11, atol=1e-13,
+                                   err_msg=name)
+    assert rec.step == 7 and rec.learning_rate == 0.3 and rec.beta == beta
+    assert rec.adaptive_weight is weight_on
+    d = rec.to_dict()
+    assert d["loss"] == got["loss"] and d["pairs/weight"] == rec.row_weight.tolist()
+    assert d["probs"] == rec.probs.tolist() and d["kl"] == rec.kl.tolist()
+
+
+def test_tails_are_exact():
+    """Far from the reference the tiny side of each sigmoid keeps its relative precision
+    (no 1 - (1 - tiny)), so a learned hard label still gets its small, correct push."""
+    P, K = 1, 3
+    rows = [(0, 0, 1, 1, 0), (0, 2, 1, 0, 1)]
+    ref = np.zeros((P, K))
+    for gap in (5.0, 20.0, 40.0, 300.0):
+        theta = np.array([[gap, 0.0, -gap]])
+        beta = 1.0
+        rec = evaluate(theta, log_softmax(ref), _pairs(P, K, rows), beta)
+        want = naive.metrics(theta, ref, rows, beta)
+        np.testing.assert_allclose(rec.row_weight, want["row_weight"], rtol=1e-13)
+        np.testing.assert_allclose(rec.row_sigma, want["row_sigma"], rtol=1e-13)
+        assert rec.loss == pytest.approx(want["loss"], rel=1e-13)
+        # row 0: 1 judgement 0 > 1 at u = gap; row 1: 1 judgement 1 > 2 at u = gap
+        w = naive.sigma(-gap)
+        np.testing.assert_allclose(rec.grad, [[-w / 2, 0.0, w / 2]], rtol=1e-12, atol=1e-12 * w)
+        assert rec.grad[0, 0] < 0 < rec.grad[0, 2]
+
+
+def test_record_from_evaluate_and_batch_agree():
+    """evaluate() and Batch.grad share the margin and weight code."""
+    for P, K, rows, ref, theta, beta in CASES[:20]:
+        pairs = _pairs(P, K, rows)
+        g1 = evaluate(theta, log_softmax(ref), pairs, beta).grad
+        g2 = Batch(pairs, log_softmax(ref)).grad(theta, beta)
+        np.testing.assert_allclose(g1, g2, rtol=1e-13, atol=1e-15)
