@@ -190,7 +190,7 @@ const key = '__dpo_replay_timer_' + toggle.id;
 if (window[key]) { clearInterval(window[key]); window[key] = null; }
 if (toggle.active) {
   if (slider.value >= slider.end) slider.value = slider.start;
-  toggle.label = '\\u23f8 Pause';
+  toggle.label = '\\u25ae\\u25ae Pause';
   const fps = parseFloat(speed.value) || 20;
   window[key] = setInterval(() => {
     if (slider.value >= slider.end) { toggle.active = false; return; }

@@ -294,3 +294,36 @@ def test_picker_switches_scenarios(open_page, multi):
     shown_ref = pg.page.evaluate(
         "() => Array.from(Bokeh.documents[0].get_model_by_name('off:bars:0').data.ref)")
     np.testing.assert_allclose(shown_ref, ref, rtol=1e-12)
+
+
+@pytest.mark.browser
+def test_cli_export_of_align_matches_dpo_sim_run(open_page, tmp_path):
+    """`dpo-sim export` and `dpo-sim run` (separate processes) agree at every probed step."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "align.html"
+    cli = [sys.executable, "-m", "app.cli"]
+    subprocess.run(cli + ["export", "align", "mislabel", "--steps", "40", "--set", "beta=0.7",
+                          "--out", str(out)], cwd=root, check=True, timeout=120)
+    run = subprocess.run(cli + ["run", "align", "--steps", "40", "--set", "beta=0.7",
+                                "--format", "jsonl"], cwd=root, check=True, timeout=120,
+                         capture_output=True, text=True).stdout.splitlines()
+    config, steps = json.loads(run[0]), [json.loads(line) for line in run[1:]]
+    assert config["beta"] == 0.7 and len(steps) == 41
+
+    pg = open_page(out)
+    pg.wait_step("align", lambda t: t == 0)
+    assert pg.page.locator("select").first.locator("option").count() == 2
+    for t in (0, 13, 40):
+        pg.set_step("align", t)
+        want = steps[t]
+        assert pg.value("align", "loss") == pytest.approx(want["loss"], rel=1e-6, abs=1e-9)
+        assert pg.value("align", "margin") == pytest.approx(want["rewards/margins"],
+                                                            rel=1e-6, abs=1e-9)
+        for x, kl in enumerate(want["kl"]):
+            assert pg.value("align", f"kl-{x}") == pytest.approx(kl, rel=1e-6, abs=1e-9)
+            np.testing.assert_allclose(pg.bars("align", x)["right"], want["probs"][x],
+                                       rtol=1e-6, atol=1e-9)
