@@ -299,10 +299,9 @@ def load_scenario(ref: str | Path) -> Scenario:
     """A preset id (``align``) or a path to a TOML file -> a validated Scenario."""
     ref_s = str(ref)
     path = Path(ref_s)
-    looks_like_path = (ref_s.endswith(".toml") or "/" in ref_s or "\\" in ref_s
-                       or path.is_file())
-    if not looks_like_path:
-        res = _preset_dir() / f"{ref_s}.toml"
+    plain_id = bool(ref_s) and not (ref_s.endswith(".toml") or "/" in ref_s or "\\" in ref_s)
+    res = _preset_dir() / f"{ref_s}.toml" if plain_id else None
+    if plain_id and (res.is_file() or not path.is_file()):
         if not res.is_file():
             known = ", ".join(preset_ids())
             raise ScenarioError(ref_s, "scenario",

@@ -247,3 +247,20 @@ def test_export_passes_scenarios_steps_and_out(monkeypatch, tmp_path, random_tom
     assert steps == 30 and path == out
     assert main(["export", "tie", "--out", out]) == 0
     assert calls[-1][1] is None
+
+
+def test_presets_command_names_broken_files(monkeypatch, tmp_path, capsys):
+    import sim.scenario_io as sio
+    MINI_OK = ('title = "Mini"\nwatch = "w"\nbeta = 2.0\nlearning_rate = 1.0\n'
+               '[[prompts]]\ntext = "Q"\nreplies = ["a", "b"]\n'
+               '[[pairs]]\nprompt = 0\nchosen = 0\nrejected = 1\nvotes_chosen = 1\n')
+    (tmp_path / "good.toml").write_text(MINI_OK)
+    (tmp_path / "bad.toml").write_text(MINI_OK.replace("beta = 2.0", "beta = 0"))
+    monkeypatch.setattr(sio, "_preset_dir", lambda: tmp_path)
+    code = main(["presets"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out.split() == ["good", "Mini"]
+    assert err.strip() == "broken preset bad: presets/bad.toml: beta: must be a finite " \
+                          "positive number, got 0"
+    assert load_scenario("good").title == "Mini"
