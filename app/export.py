@@ -176,7 +176,7 @@ for (let x = 0; x < P; x++) {
 const loss = d.loss[t], margin = d.margin[t], acc = d.accuracy[t];
 readout.text =
   '<div data-testid="readout" data-scenario="' + key + '" data-step="' + t + '" ' +
-  'role="status" style="font: 14px/1.5 system-ui, sans-serif">' +
+  'aria-live="off" style="font: 14px/1.5 system-ui, sans-serif">' +
   '<span data-name="step" data-value="' + t + '">Step <b>' + t + '</b> / ' + slider.end +
   '</span> &middot; <span data-name="loss" data-value="' + loss + '">loss <b>' +
   fmt(loss, 4) + '</b></span> &middot; <span data-name="margin" data-value="' + margin +

@@ -327,3 +327,18 @@ def test_cli_export_of_align_matches_dpo_sim_run(open_page, tmp_path):
             assert pg.value("align", f"kl-{x}") == pytest.approx(kl, rel=1e-6, abs=1e-9)
             np.testing.assert_allclose(pg.bars("align", x)["right"], want["probs"][x],
                                        rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.browser
+def test_the_network_guard_would_catch_a_request(open_page, single):
+    """Self-check of the harness: a request to another host is aborted and recorded."""
+    pg = open_page(single)
+    pg.page.evaluate("() => fetch('https://example.invalid/x.js').catch(() => null)")
+    for _ in range(50):
+        if pg.blocked and any("ERR_FAILED" in e for e in pg.errors):
+            break
+        pg.page.wait_for_timeout(40)
+    assert pg.blocked == ["https://example.invalid/x.js"]
+    assert any("ERR_FAILED" in e for e in pg.errors)      # console errors are caught too
+    pg.blocked.clear()
+    pg.errors.clear()
