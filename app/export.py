@@ -287,8 +287,8 @@ def _block(key: str, scenario: Scenario, steps: int):
     speed.js_on_change("value", CustomJS(args=dict(toggle=toggle), code=_SPEED_JS))
 
     events_note = _events_note(scenario, steps)
-    controls = row(toggle, slider, speed)
-    body = row(column(key_div, *bar_figs), column(loss_fig, kl_fig))
+    controls = row(toggle, slider, speed, styles={"flex-wrap": "wrap"})
+    body = row(column(key_div, *bar_figs), column(loss_fig, kl_fig), styles={"flex-wrap": "wrap"})
     parts = [head, controls, readout, body]
     if events_note:
         parts.append(Div(disable_math=True, width=1060, text=events_note))
