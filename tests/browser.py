@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -79,11 +80,19 @@ class Server:
                str(self.port), *extra]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
+        # Drain the output in a thread: a full pipe (server logs) would block the server.
+        self._out: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
         try:
             wait_http(self.url)
         except Exception:
             self.stop()
             raise
+
+    def _drain(self) -> None:
+        for line in self.proc.stdout:
+            self._out.append(line)
 
     def stop(self) -> str:
         if self.proc.poll() is None:
@@ -92,5 +101,197 @@ class Server:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        out = self.proc.stdout.read() if self.proc.stdout else ""
-        return out
+        self._reader.join(5)
+        return "".join(self._out)
+
+
+# --- Page helpers for the dashboard's end-to-end tests and benchmarks/bench_page.py -------
+# Panel renders into (open) shadow roots. Playwright's CSS locators pierce them, but code run
+# with page.evaluate / wait_for_function does not, so every page gets a tiny deep-query
+# helper (window.__e2e) injected before any page script runs.
+
+DEEP_QUERY_JS = r"""
+(() => {
+  if (window.__e2e) return;
+  function all(sel, root, out) {
+    root = root || document; out = out || [];
+    for (const el of root.querySelectorAll(sel)) out.push(el);
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) all(sel, el.shadowRoot, out);
+    return out;
+  }
+  function q(sel) { const r = all(sel); return r.length ? r[0] : null; }
+  function active() {
+    let el = document.activeElement;
+    while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+    return el;
+  }
+  function values() {
+    const out = {};
+    for (const el of all('[data-testid]')) {
+      const k = el.getAttribute('data-testid');
+      if (k in out) continue;
+      out[k] = {value: el.getAttribute('data-value'), text: (el.textContent || '').trim(),
+                pressed: el.getAttribute('aria-pressed')};
+    }
+    return out;
+  }
+  let stepEl = null;
+  function stepValue() {
+    if (!stepEl || !stepEl.isConnected) stepEl = q('[data-testid=step]');
+    const el = stepEl;
+    if (!el) return null;
+    const v = el.getAttribute('data-value');
+    return v === null ? null : Number(v);
+  }
+  window.__e2e = {all, q, active, values, stepValue};
+})();
+"""
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def is_local(url: str) -> bool:
+    """True for the server's own host (and for data:/blob: URLs, which go nowhere)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about"):
+        return True
+    return parts.hostname in LOCAL_HOSTS
+
+
+class DashboardPage:
+    """One tab on the dashboard, in its own browser context, with everything it did recorded:
+    console errors, page errors, every request URL (other hosts are also blocked)."""
+
+    def __init__(self, browser, url: str, *, context=None, viewport=(1280, 720),
+                 block_external: bool = True):
+        self.own_context = context is None
+        self.context = context or browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]})
+        self.requests: list[str] = []
+        self.blocked: list[str] = []
+        self.websockets: list[str] = []
+        self.errors: list[str] = []
+        self.context.add_init_script(DEEP_QUERY_JS)
+        if block_external:
+            self.context.route(lambda u: not is_local(u), self._block)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(10_000)
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("websocket", lambda ws: self.websockets.append(ws.url))
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.url = url
+
+    def _block(self, route):
+        self.blocked.append(route.request.url)
+        route.abort()
+
+    def _console(self, msg):
+        if msg.type == "error":
+            self.errors.append(f"console.error: {msg.text} @ {msg.location}")
+
+    # -- loading --------------------------------------------------------------------------
+    def open(self, query: str = "") -> "DashboardPage":
+        """Load the page and wait until the dashboard shows step 0 and a Play button."""
+        self.page.goto(self.url + query)
+        self.wait_js("() => window.__e2e.stepValue() === 0")
+        self.button("Play").wait_for(state="visible")
+        return self
+
+    def close(self) -> None:
+        if self.own_context:
+            self.context.close()
+        else:
+            self.page.close()
+
+    # -- reading --------------------------------------------------------------------------
+    def wait_js(self, expr: str, arg=None, timeout: float = 10_000):
+        return self.page.wait_for_function(expr, arg=arg, polling=40, timeout=timeout)
+
+    def values(self) -> dict:
+        return self.page.evaluate("() => window.__e2e.values()")
+
+    def numbers(self, prefix: str = "") -> dict[str, float]:
+        """{testid: float(data-value)} for every readout whose testid starts with prefix."""
+        return {k: float(v["value"]) for k, v in self.values().items()
+                if k.startswith(prefix) and v["value"] is not None}
+
+    def step(self) -> int:
+        v = self.page.evaluate("() => window.__e2e.stepValue()")
+        assert v is not None, "no [data-testid=step] with a data-value on the page"
+        return int(v)
+
+    def log_text(self) -> str:
+        return self.page.locator("[data-testid=step-log]").first.inner_text()
+
+    def button(self, name: str):
+        return self.page.get_by_role("button", name=name, exact=True)
+
+    def pair(self, i: int):
+        return self.page.locator(f"[data-testid=pair-{i}]").first
+
+    # -- acting ---------------------------------------------------------------------------
+    def wait_step(self, n: int, op: str = "===") -> int:
+        """Wait until the step counter satisfies `counter <op> n`; returns the counter."""
+        self.wait_js(f"n => window.__e2e.stepValue() {op} n", n)
+        return self.step()
+
+    def settle(self, quiet_ms: int = 300, timeout: float = 10_000) -> int:
+        """Wait until the step counter has not changed for quiet_ms (in-flight ticks landed)."""
+        self.page.evaluate("() => { window.__e2e._last = undefined; }")
+        self.wait_js("""q => { const w = window.__e2e, v = w.stepValue(), t = performance.now();
+            if (v !== w._last) { w._last = v; w._since = t; return false; }
+            return t - w._since >= q; }""", quiet_ms, timeout=timeout)
+        return self.step()
+
+    def steps_seen(self, ms: int) -> list[int]:
+        """Every distinct step value shown over the next `ms` milliseconds (sampled per frame)."""
+        return self.page.evaluate("""ms => new Promise(done => {
+            const seen = [], t0 = performance.now();
+            function tick() {
+              const v = window.__e2e.stepValue();
+              if (!seen.length || seen[seen.length - 1] !== v) seen.push(v);
+              if (performance.now() - t0 < ms) requestAnimationFrame(tick); else done(seen);
+            }
+            tick(); })""", ms)
+
+    def play(self) -> None:
+        self.button("Play").click()
+        self.button("Pause").wait_for(state="visible")
+
+    def pause(self) -> int:
+        self.button("Pause").click()
+        self.button("Play").wait_for(state="visible")
+        return self.settle()
+
+    def play_until(self, n: int) -> int:
+        """Play until the counter reaches at least n, pause, return the step it stopped at."""
+        self.play()
+        self.wait_step(n, ">=")
+        return self.pause()
+
+    def click_step(self) -> int:
+        """Press Step once and wait for the counter to move by exactly one."""
+        before = self.step()
+        self.button("Step").click()
+        return self.wait_step(before + 1)
+
+    def step_to(self, n: int) -> int:
+        while self.step() < n:
+            self.click_step()
+        assert self.step() == n
+        return n
+
+    def scenario_select(self):
+        return self.page.locator("select").filter(
+            has=self.page.locator("option", has_text="Align to preferences")).first
+
+    def load(self, title: str) -> None:
+        """Pick a scenario by its title and wait for the log to record the load at step 0."""
+        old = self.page.evaluate("() => window.__e2e.q('[data-testid=step-log]').textContent")
+        self.scenario_select().select_option(label=title)
+        self.wait_js("""old => { const el = window.__e2e.q('[data-testid=step-log]');
+            return el && el.textContent.trim() !== old.trim()
+                   && window.__e2e.stepValue() === 0; }""", old)

@@ -1,7 +1,9 @@
 """Fixtures shared by the test suite. Browser fixtures live in tests/browser.py."""
 
+import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -23,7 +25,12 @@ def browser():
 
 @pytest.fixture(scope="session")
 def server():
-    """One `dpo-sim serve` for the session; every page load is its own Panel session."""
+    """One `dpo-sim serve` for the session; every page load is its own Panel session.
+    DPO_SIM_E2E_URL=http://127.0.0.1:PORT/ points the browser tests at a running server."""
+    url = os.environ.get("DPO_SIM_E2E_URL")
+    if url:
+        yield SimpleNamespace(url=url if url.endswith("/") else url + "/", port=None)
+        return
     s = Server()
     yield s
     s.stop()
