@@ -1,0 +1,155 @@
+"""The dashboard: the state object plus one view per part, laid out for a projector
+(1280 x 720) and a phone.
+
+``create_dashboard(**settings)`` makes a fresh state and fresh views, so each browser tab
+(one Panel session each) is independent. The theme is chosen per session: ``?theme=dark``
+or ``?theme=light`` in the address, otherwise the browser's colour-scheme preference,
+which Panel reports on load; the views are built once, after the theme is known.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+
+from sim.engine import Record
+
+from .state import SimState
+from .theme import FONT, body_css, page_css, palette
+from .views.bars import LEGEND, ProbabilityBars
+from .views.controls import Controls
+from .views.formula import FormulaStrip
+from .views.history import HistoryCharts
+from .views.keys import KeyboardShortcuts
+from .views.pairs import PairsList
+from .views.readouts import Readouts
+from .views.steplog import StepLog
+from .views.util import esc
+
+TITLE = "dpo-sim"
+STATE_SETTINGS = ("scenario", "beta", "learning_rate", "adaptive_weight", "speed")
+
+
+def _query_theme() -> str | None:
+    args = pn.state.session_args if pn.state.curdoc is not None else {}
+    v = (args.get("theme") or [b""])[0]
+    v = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+    return v if v in ("dark", "light") else None
+
+
+def _served() -> bool:
+    doc = pn.state.curdoc
+    return doc is not None and doc.session_context is not None
+
+
+class Dashboard(pn.viewable.Viewer):
+    """The whole page. ``state`` is its SimState; views are built once per session."""
+
+    theme = param.Selector(default=None, objects=[None, "light", "dark"], allow_None=True)
+
+    def __init__(self, state: SimState | None = None, *, theme: str | None = None,
+                 scenarios=None, hold=None, **settings):
+        super().__init__()
+        state_kw = {k: settings.pop(k) for k in STATE_SETTINGS if k in settings}
+        if settings:
+            raise TypeError(f"unknown dashboard settings: {', '.join(sorted(settings))}")
+        self.state = state or SimState(scenarios=scenarios, hold=hold, **state_kw)
+        self.views: dict = {}
+        self._root = pn.Column(sizing_mode="stretch_width", margin=0)
+        theme = theme or _query_theme()
+        if theme is None and _served():
+            self._root.objects = [pn.pane.HTML(
+                '<p style="font-size:18px;padding:16px">Loading the simulator…</p>')]
+            pn.state.onload(self._build_for_browser)
+        else:
+            self._build(theme or "light")
+
+    def __panel__(self):
+        return self._root
+
+    # -- building --------------------------------------------------------------------
+    def _build_for_browser(self) -> None:
+        info = pn.state.browser_info
+        self._build("dark" if info is not None and info.dark_mode else "light")
+
+    def _build(self, theme: str) -> None:
+        if self.views:
+            return
+        self.theme = theme
+        if _served():
+            pn.config.theme = "dark" if theme == "dark" else "default"   # this session only
+        pal = palette(theme)
+        st = self.state
+        v = self.views
+        v["controls"] = Controls(st, pal)
+        v["readouts"] = Readouts(st, pal)
+        v["bars"] = [ProbabilityBars(st, x, pal) for x in range(st.spec.n_prompts)]
+        v["pairs"] = PairsList(st, pal)
+        v["formula"] = FormulaStrip(st, pal)
+        v["history"] = HistoryCharts(st, pal)
+        v["log"] = StepLog(st, pal)
+        v["keys"] = KeyboardShortcuts(actions={"toggle": st.toggle, "step": st.step,
+                                               "reset": st.reset})
+        self.pal = pal
+        self._bars_box = pn.Column(*v["bars"], sizing_mode="stretch_width")
+        legend = pn.pane.HTML(f'<div class="dpo-card dpo-legend">{esc(LEGEND)}</div>',
+                              stylesheets=[page_css(pal)], sizing_mode="stretch_width",
+                              margin=(0, 10))
+        self._header = pn.pane.HTML(self._header_html(), stylesheets=[page_css(pal)],
+                                    sizing_mode="stretch_width", margin=(6, 12, 0, 12))
+        st.param.watch(lambda e: setattr(self._header, "object", self._header_html()),
+                       "scenario")
+        side = pn.Column(v["controls"], width=340, margin=(0, 10),
+                         styles={"flex": "0 0 340px"})
+        main = pn.Column(v["readouts"], legend, self._bars_box, v["pairs"], v["formula"],
+                         v["history"], v["log"], sizing_mode="stretch_width",
+                         min_width=300, styles={"flex": "1 1 600px"})
+        body = pn.FlexBox(side, main, sizing_mode="stretch_width", flex_wrap="wrap")
+        self._root.styles = {"background": pal.background, "min-height": "100vh"}
+        self._root.stylesheets = [body_css(pal)]
+        self._root.objects = [self._header, body, v["keys"]]
+        st.subscribe(self._on_change)
+
+    def _header_html(self) -> str:
+        spec = self.state.spec
+        return (f'<div class="dpo-card" style="display:flex;flex-wrap:wrap;'
+                f'align-items:baseline;gap:4px 16px"><h1 style="font-size:26px;margin:0;'
+                f'font-family:{FONT}">dpo-sim</h1><span style="font-size:19px">'
+                f'{esc(spec.title)}</span><span class="k" style="font-size:15px;opacity:.75">'
+                'Direct Preference Optimization, one gradient step at a time</span></div>')
+
+    # -- updates (inside the state's hold: one message per tick) ----------------------
+    def _on_change(self, kind: str, records: list[Record]) -> None:
+        v = self.views
+        if kind == "reset":
+            if len(v["bars"]) != self.state.spec.n_prompts:
+                self._rebuild_shape()
+            for b in v["bars"]:
+                b.restart()
+            v["history"].restart()
+        else:
+            for b in v["bars"]:
+                b.update()
+            if kind == "step":
+                v["history"].append(records)
+            else:
+                v["history"].replace_last(records[-1])
+        v["readouts"].update()
+        v["pairs"].update()
+        v["formula"].update()
+        v["log"].update()
+
+    def _rebuild_shape(self) -> None:
+        """A scenario with another number of prompts: new bars and history charts."""
+        st, v, pal = self.state, self.views, self.pal
+        v["bars"] = [ProbabilityBars(st, x, pal) for x in range(st.spec.n_prompts)]
+        self._bars_box.objects = list(v["bars"])
+        old = v["history"]
+        v["history"] = HistoryCharts(st, pal)
+        main = self._root.objects[1].objects[1]
+        main.objects = [v["history"] if o is old else o for o in main.objects]
+
+
+def create_dashboard(**settings) -> Dashboard:
+    """A fresh dashboard (state and views) for one session or one notebook cell."""
+    return Dashboard(**settings)

@@ -1,0 +1,298 @@
+"""The one state object of a dashboard session: settings as params, a Simulation underneath.
+
+Every control on the page is a widget made from a parameter here, and every change goes
+through here, so the page and ``dpo-sim run`` cannot disagree: a slider change becomes
+``Simulation.set(...)`` (an action at the current step, in force from the next update),
+a click on a row becomes ``Simulation.flip(i)``. Views never touch the Simulation; they
+subscribe to changes (``subscribe``) and redraw from the records handed to them, all
+inside one ``pn.io.hold()`` per change so the browser gets one message per tick.
+
+Nothing here needs a browser or a server: the play loop is a Panel periodic callback that
+simply does not start outside a served session, and tests call ``tick()`` themselves.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from typing import Callable
+
+import numpy as np
+import panel as pn
+import param
+
+from sim.engine import Record
+from sim.export_csv import to_csv
+from sim.scenario import Scenario
+from sim.simulation import Simulation
+
+#: Lines of the step log kept on the page (the whole run stays in the Simulation history).
+LOG_LINES = 200
+#: Above this many steps per second, play takes several steps per tick instead of ticking
+#: faster: the browser redraws at most this often, and nothing queues up.
+MAX_TICKS_PER_SECOND = 30
+DEFAULT_SCENARIO = "align"
+
+#: The settings a user can change mid-run, and how the step log names them.
+LIVE_SETTINGS = ("beta", "learning_rate", "adaptive_weight")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "on" if v else "off"
+    return f"{float(v):.4g}"
+
+
+def _short(text: str, n: int = 32) -> str:
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+def _preset_loader():
+    """The preset loader of sim.scenario_io (imported late: it is written concurrently)."""
+    from sim.scenario_io import list_presets, load_scenario
+
+    def presets():
+        return [(pid, title) for pid, title, err in list_presets() if not err]
+
+    return load_scenario, presets
+
+
+class SimState(param.Parameterized):
+    """Settings, play state and the run of one dashboard session."""
+
+    scenario = param.Selector(default=DEFAULT_SCENARIO, objects=[DEFAULT_SCENARIO],
+                              doc="Which preset scenario is loaded (its id).")
+    beta = param.Number(default=1.0, bounds=(0.05, 5.0), step=0.05, label="beta",
+                        doc="How strongly the policy is held to the reference (larger = closer).")
+    learning_rate = param.Number(default=1.0, bounds=(0.01, 10.0), step=0.01,
+                                 label="Learning rate", doc="Size of each gradient step.")
+    adaptive_weight = param.Boolean(default=True, label="Adaptive sigma weight",
+                                    doc="On: DPO's weight sigma(-u) fades as a pair is learned. "
+                                        "Off: every pair is pushed with weight 1 forever.")
+    speed = param.Integer(default=20, bounds=(1, 120), label="Speed (steps/s)",
+                          doc="Steps per second while playing.")
+    playing = param.Boolean(default=False, doc="Whether the run is playing.")
+    current_step = param.Integer(default=0, constant=True, doc="The step the simulation is at.")
+    flipped = param.List(default=[], item_type=int, constant=True,
+                         doc="Indices of the flipped rows.")
+
+    def __init__(self, scenarios: dict[str, Scenario] | None = None,
+                 hold: Callable | None = None, **params):
+        """``scenarios``: id -> Scenario to use instead of the presets (tests, notebooks).
+        ``hold``: the context manager wrapping every update (default ``pn.io.hold``)."""
+        if scenarios is not None:
+            self._load_scenario = lambda sid: scenarios[sid]
+            self._presets = lambda: [(k, s.title) for k, s in scenarios.items()]
+        else:
+            self._load_scenario, self._presets = _preset_loader()
+        self._hold = hold or pn.io.hold
+        self._listeners: list[Callable[[str, list[Record]], None]] = []
+        self.log: deque[str] = deque(maxlen=LOG_LINES)
+        self.log_total = 0
+        self._quiet = False            # True while the state itself rewrites settings
+        self._callback = None          # the play loop (a Panel PeriodicCallback)
+        self._due = 0.0                # fractional steps owed by the play loop
+        self._last_tick = None         # wall-clock time of the last beat
+        presets = self._presets()
+        self.titles = dict(presets)
+        sid = params.pop("scenario", DEFAULT_SCENARIO)
+        if sid not in self.titles and presets:
+            sid = presets[0][0]
+        settings = {k: params.pop(k) for k in LIVE_SETTINGS if k in params}
+        super().__init__(**params)
+        self.param.scenario.objects = list(self.titles)
+        with param.discard_events(self):
+            self.scenario = sid
+        self.sim = Simulation(self._load_scenario(sid))
+        self._sync_from_sim()
+        for k, v in settings.items():
+            setattr(self, k, v)
+        self.param.watch(self._on_setting, list(LIVE_SETTINGS))
+        self.param.watch(self._on_scenario, "scenario")
+        self.param.watch(self._on_playing, "playing")
+        self.param.watch(self._on_speed, "speed")
+
+    # -- reading -----------------------------------------------------------------------
+    @property
+    def record(self) -> Record:
+        return self.sim.record
+
+    @property
+    def spec(self) -> Scenario:
+        return self.sim.scenario
+
+    def subscribe(self, fn: Callable[[str, list[Record]], None]) -> None:
+        """fn(kind, records): kind is "reset" (history restarted at ``records[0]``),
+        "step" (new records appended) or "action" (the current record recomputed)."""
+        self._listeners.append(fn)
+
+    def csv(self) -> str:
+        """The whole run's metrics, one line per step (same columns as the CLI)."""
+        return to_csv(self.sim.history)
+
+    # -- actions -----------------------------------------------------------------------
+    def play(self) -> None:
+        self.playing = True
+
+    def pause(self) -> None:
+        self.playing = False
+
+    def toggle(self) -> None:
+        self.playing = not self.playing
+
+    def step(self) -> None:
+        """The Step button: pause, then advance exactly one update."""
+        self.pause()
+        self.advance(1)
+
+    def advance(self, n: int = 1) -> None:
+        """Run n updates and hand the n new records to the views in one update."""
+        if n <= 0:
+            return
+        with self._hold():
+            start = len(self.sim.history)
+            self.sim.advance(n)
+            new = self.sim.history[start:] if self.sim.keep_history else [self.sim.record]
+            for rec in new:
+                self._log(f"step {rec.step} · loss {rec.loss:.4f} · margin "
+                          f"{rec.rewards_margins:.4f} · accuracy {rec.rewards_accuracies:.2f}"
+                          f" · KL " + ", ".join(f"{k:.4f}" for k in rec.kl))
+            self._set_step()
+            self._notify("step", list(new))
+
+    def reset(self) -> None:
+        """Back exactly to the scenario's start (settings too), paused."""
+        self.pause()
+        with self._hold():
+            self.sim.reset()
+            self._sync_from_sim()
+            self._log(f"step 0 · reset to the start of {self.spec.id}")
+            self._notify("reset", [self.sim.record])
+
+    def load(self, scenario_id: str) -> None:
+        """Load a preset by id (this resets the run)."""
+        if scenario_id == self.scenario:
+            self._do_load(scenario_id)
+        else:
+            self.scenario = scenario_id     # the watcher loads it
+
+    def flip(self, i: int) -> None:
+        """Flip row i (swap chosen and rejected) at the current step; works while playing."""
+        with self._hold():
+            self.sim.flip(int(i))
+            self.last_flip = int(i)
+            r = self.spec.rows[i]
+            c, l = (r.rejected, r.chosen) if self.sim.flipped[i] else (r.chosen, r.rejected)
+            replies = self.spec.prompts[r.prompt].replies
+            state = "flipped" if self.sim.flipped[i] else "back to the data"
+            self._log(f"step {self.sim.t} · flip row {i} ({state}): now “{_short(replies[c])}” > "
+                      f"“{_short(replies[l])}” {_fmt(r.votes_chosen)}:{_fmt(r.votes_rejected)}")
+            with param.edit_constant(self):
+                self.flipped = [int(j) for j in np.flatnonzero(self.sim.flipped)]
+            self._notify("action", [self.sim.record])
+
+    def tick(self, now: float | None = None) -> None:
+        """One beat of the play loop: take the steps owed by the wall clock since the last
+        beat. A slow beat (busy server or browser) takes several steps instead of falling
+        behind, and at most half a second of steps at once, so nothing ever queues up."""
+        if not self.playing:
+            return
+        now = time.monotonic() if now is None else now
+        last, self._last_tick = self._last_tick, now
+        if last is None:
+            n = 1
+        else:
+            self._due = min(self._due + self.speed * (now - last), max(1.0, self.speed / 2))
+            n = int(self._due)
+            self._due -= n
+        self.advance(n)
+
+    # -- internals ---------------------------------------------------------------------
+    def _ticks_per_second(self) -> int:
+        return min(self.speed, MAX_TICKS_PER_SECOND)
+
+    def _log(self, line: str) -> None:
+        self.log.append(line)
+        self.log_total += 1
+
+    def _notify(self, kind: str, records: list[Record]) -> None:
+        for fn in self._listeners:
+            fn(kind, records)
+
+    def _set_step(self) -> None:
+        with param.edit_constant(self):
+            self.current_step = self.sim.t
+
+    def _sync_from_sim(self) -> None:
+        """Make the params show the simulation's settings without logging them as actions."""
+        s = self.sim
+        self.last_flip = None          # the row the formula strip explains, if flipped
+        self._quiet = True
+        try:
+            for name in ("beta", "learning_rate"):
+                v = float(getattr(s, name))
+                lo, hi = self.param[name].bounds
+                if not lo <= v <= hi:   # a scenario outside the slider: widen it
+                    self.param[name].bounds = (min(lo, v), max(hi, v))
+                setattr(self, name, v)
+            self.adaptive_weight = bool(s.adaptive_weight)
+            with param.edit_constant(self):
+                self.flipped = [int(j) for j in np.flatnonzero(s.flipped)]
+            self._set_step()
+        finally:
+            self._quiet = False
+
+    def _on_setting(self, *events) -> None:
+        if self._quiet:
+            return
+        changes = {e.name: e.new for e in events if getattr(self.sim, e.name) != e.new}
+        if not changes:
+            return
+        with self._hold():
+            for k, v in changes.items():
+                old = getattr(self.sim, k)
+                label = "sigma weight" if k == "adaptive_weight" else k
+                self._log(f"step {self.sim.t} · {label} {_fmt(old)} -> {_fmt(v)}")
+            self.sim.set(**changes)
+            self._notify("action", [self.sim.record])
+
+    def _on_scenario(self, event) -> None:
+        self._do_load(event.new)
+
+    def _do_load(self, sid: str) -> None:
+        self.pause()
+        with self._hold():
+            self.sim = Simulation(self._load_scenario(sid))
+            self._sync_from_sim()
+            self._log(f"step 0 · load scenario {sid} ({self.spec.title})")
+            self._notify("reset", [self.sim.record])
+
+    def _on_playing(self, event) -> None:
+        if event.new:
+            self._due, self._last_tick = 0.0, None
+            self._start_loop()
+        elif self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    def _on_speed(self, event) -> None:
+        if self._callback is not None:
+            self._callback.period = self._period()
+
+    def _period(self) -> int:
+        return max(1, int(math.floor(1000 / self._ticks_per_second())))
+
+    def _start_loop(self) -> None:
+        """A periodic callback in this session's document; outside a served session
+        (tests, plain Python) there is no document and nothing runs by itself.
+        ``background=True`` keeps Panel from flagging the session busy on every tick,
+        which would flicker any busy indicator."""
+        if self._callback is not None or pn.state.curdoc is None:
+            return
+        from panel.io.callbacks import PeriodicCallback
+
+        self._callback = PeriodicCallback(callback=self.tick, period=self._period(),
+                                          background=True)
+        self._callback.start()
+

@@ -1,0 +1,185 @@
+"""One probability chart per prompt: a bar per reply for pi(y|x), a sage tick at pi_ref(y|x).
+
+The figure is built once; every tick patches the bar lengths, labels and hover values
+with NumPy arrays. The reply the data prefers (most net votes on this prompt, counting
+flips) is darker, hatched and labelled "★ preferred", so it stands out without colour.
+Under the chart, a small table gives the same numbers as text (pi, pi_ref, implicit reward).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d
+from bokeh.plotting import figure
+
+from ..state import SimState
+from .util import LiveHTML
+from ..theme import Palette, page_css, style_figure
+from .util import esc as _esc
+
+LABEL_CHARS = 30
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+LEGEND = ("Bars: the policy π(y|x). Green tick: the reference π_ref(y|x). "
+          "Dark, hatched, ★: the reply the preference data favours.")
+
+
+def short(text: str, n: int = LABEL_CHARS) -> str:
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+def reply_labels(replies) -> list[str]:
+    """Unique, short axis labels (Bokeh factors must be unique)."""
+    out, seen = [], set()
+    for y, text in enumerate(replies):
+        lab = short(text)
+        while lab in seen:
+            lab = f"{lab} ({y})"
+        seen.add(lab)
+        out.append(lab)
+    return out
+
+
+def preferred_replies(state: SimState) -> np.ndarray:
+    """(P,) index of the reply the current data prefers on each prompt, -1 if none:
+    the reply with the most net votes (votes for minus votes against), flips counted."""
+    spec, sim = state.spec, state.sim
+    net = np.zeros((spec.n_prompts, spec.n_replies))
+    pairs = sim.pairs
+    d = pairs.votes_chosen - pairs.votes_rejected
+    np.add.at(net, (pairs.prompt, pairs.chosen), d)
+    np.add.at(net, (pairs.prompt, pairs.rejected), -d)
+    best = net.argmax(axis=1)
+    best[net.max(axis=1) <= 0] = -1
+    return best
+
+
+class ProbabilityBars(pn.viewable.Viewer):
+    """The bars of prompt ``x``."""
+
+    def __init__(self, state: SimState, x: int, pal: Palette, **params):
+        super().__init__(**params)
+        self.state, self.x, self.pal = state, x, pal
+        self.source = ColumnDataSource(self._data())
+        self.figure = self._figure()
+        self.table = LiveHTML(html=self._table(), stylesheets=[page_css(pal)],
+                                  sizing_mode="stretch_width", margin=(0, 10))
+        self.heading = pn.pane.HTML(self._heading(), stylesheets=[page_css(pal)],
+                                    sizing_mode="stretch_width", margin=(6, 10, 0, 10))
+        self.table.sizing_mode = None
+        self.table.stylesheets = self.table.stylesheets + [
+            ":host { flex: 0 1 250px !important; width: auto !important; }"]
+        self._layout = pn.Column(
+            self.heading,
+            pn.FlexBox(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width", stylesheets=[
+                ":host { flex: 1 1 440px !important; width: auto !important; "
+                "min-width: 300px; }"]),
+                       self.table, sizing_mode="stretch_width", align_items="center"),
+            sizing_mode="stretch_width")
+
+    def __panel__(self):
+        return self._layout
+
+    # -- data ------------------------------------------------------------------------
+    def _columns(self) -> dict:
+        st, x = self.state, self.x
+        rec = st.record
+        pi = rec.probs[x]
+        ref = np.exp(st.sim.logp_ref[x])
+        best = preferred_replies(st)[x]
+        pref = np.arange(len(pi)) == best
+        p = self.pal
+        inside = pi > 0.6          # long bars carry their label inside, short ones after
+        return {
+            "pi": pi,
+            "ref": ref,
+            "rhat": rec.rewards[x],
+            "label": np.array([f"{v:.1%}" + ("  ★ preferred" if b else "")
+                               for v, b in zip(pi, pref)]),
+            "label_x": np.where(inside, pi - 0.015, pi + 0.015),
+            "label_align": np.where(inside, "right", "left"),
+            "label_color": np.where(inside, np.where(pref, p.background, p.text), p.text),
+            "color": np.where(pref, p.bar_preferred, p.bar),
+            "hatch": np.where(pref, "/", " "),
+            "line": np.where(pref, p.text, p.bar),
+        }
+
+    def _data(self) -> dict:
+        replies = self.state.spec.prompts[self.x].replies
+        d = self._columns()
+        d["reply"] = [f"{_LETTERS[y % 26]}  {lab}" for y, lab in enumerate(reply_labels(replies))]
+        d["text"] = list(replies)
+        return d
+
+    # -- drawing ---------------------------------------------------------------------
+    def _figure(self):
+        st, p = self.state, self.pal
+        prompt = st.spec.prompts[self.x]
+        labels = list(self.source.data["reply"])
+        fig = figure(
+            y_range=FactorRange(*reversed(labels)), x_range=Range1d(0, 1),
+            height=_height(len(labels)), sizing_mode="stretch_width", min_width=300,
+            tools="", toolbar_location=None, x_axis_label="probability", min_border_left=250,
+        )
+        bars = fig.hbar(y="reply", right="pi", height=0.7, source=self.source,
+                        fill_color="color", line_color="line", line_width=2,
+                        hatch_pattern="hatch", hatch_color=p.background, hatch_alpha=0.45,
+                        hatch_scale=10)
+        ticks = fig.rect(x="ref", y="reply", width=0.012, height=0.95, source=self.source,
+                         fill_color=p.ref_tick, line_color=p.ref_tick)
+        fig.text(x="label_x", y="reply", text="label", source=self.source,
+                 text_baseline="middle", text_font_size="15px", text_color="label_color",
+                 text_align="label_align", text_font_style="bold")
+        fig.add_tools(HoverTool(renderers=[bars, ticks], tooltips=[
+            ("reply", "@text"), ("pi", "@pi{0.0000}"), ("pi_ref", "@ref{0.0000}"),
+            ("implicit reward", "@rhat{+0.0000}")]))
+        fig.ygrid.grid_line_color = None
+        style_figure(fig, p)
+        fig.yaxis.major_label_text_font_size = "15px"
+        return fig
+
+    def _heading(self) -> str:
+        prompt = self.state.spec.prompts[self.x]
+        return (f'<div class="dpo-card dpo-prompt"><span class="dpo-h">Prompt {self.x + 1}'
+                f'</span> {_esc(prompt.text)}</div>')
+
+    def _table(self) -> str:
+        st, x = self.state, self.x
+        d = self.source.data
+        best = preferred_replies(st)[x]
+        rows = []
+        for y, text in enumerate(st.spec.prompts[x].replies):
+            pi = float(d["pi"][y])
+            cls = ' class="pref"' if y == best else ""
+            rows.append(
+                f'<tr{cls}><td>{_LETTERS[y % 26]}</td>'
+                f'<td data-testid="prob-{x}-{y}" data-value="{pi!r}">{pi:.3f}</td>'
+                f'<td>{float(d["ref"][y]):.3f}</td><td>{float(d["rhat"][y]):+.3f}</td></tr>')
+        return ('<div class="dpo-card"><table class="dpo-probs" aria-label="'
+                f'probabilities for prompt {x + 1}"><thead><tr><th></th><th>π</th>'
+                '<th>π_ref</th><th>reward r̂</th></tr></thead><tbody>'
+                + "".join(rows) + "</tbody></table></div>")
+
+    # -- updates ---------------------------------------------------------------------
+    def update(self) -> None:
+        """Patch the bars with the current record (called inside the state's hold)."""
+        cols = self._columns()
+        n = len(cols["pi"])
+        self.source.patch({k: [(slice(0, n), v)] for k, v in cols.items()})
+        self.table.html = self._table()
+
+    def restart(self) -> None:
+        """A new scenario or a reset: replace the data (and the reply labels)."""
+        data = self._data()
+        labels = list(data["reply"])
+        self.figure.y_range.factors = list(reversed(labels))
+        self.figure.height = _height(len(labels))
+        self.heading.object = self._heading()
+        self.source.data = data
+        self.table.html = self._table()
+
+
+
+def _height(k: int) -> int:
+    return 50 + 34 * k

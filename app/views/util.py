@@ -1,0 +1,36 @@
+"""Small helpers shared by the views."""
+
+from __future__ import annotations
+
+import html
+
+import panel as pn
+import param
+
+
+def esc(s: str) -> str:
+    """Text safe inside HTML and attribute values."""
+    return html.escape(str(s), quote=True)
+
+
+def num(testid: str, value: float, text: str, label: str, extra: str = "") -> str:
+    """A readout: data-testid, full-precision data-value, rounded visible text."""
+    return (f'<span class="dpo-readout"><span class="k">{esc(label)}</span>'
+            f'<span class="v" data-testid="{testid}" data-value="{float(value)!r}">{esc(text)}'
+            f'</span>{extra}</span>')
+
+
+class LiveHTML(pn.custom.JSComponent):
+    """An HTML fragment that changes every tick. Cheaper than a pn.pane.HTML update
+    (which rebuilds its whole model properties): only the string property changes."""
+
+    html = param.String(default="")
+
+    _esm = """
+export function render({ model, el }) {
+  const box = document.createElement("div");
+  box.innerHTML = model.html;
+  el.appendChild(box);
+  model.on("html", () => { box.innerHTML = model.html; });
+}
+"""
