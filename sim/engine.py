@@ -4,10 +4,11 @@ Shapes: a policy is a table of logits ``theta`` of shape (P, K), or (R, P, K) fo
 of R independent runs (a sweep). The data is a set of preference rows; every mean is over
 single annotator judgements ("instances"), as in ../shared/dpo-notes.md.
 
-The update needs no softmax at all: the margin ``h = lr(c) - lr(r)`` is a difference of
-log-ratios on the same prompt, so the log-normaliser cancels and
-``h = (theta[c] - theta[r]) - (theta_ref[c] - theta_ref[r])``. That keeps the batched
-update to two tiny matrix products.
+The margin ``h = lr(c) - lr(r)`` is a difference of log-ratios on the same prompt, so each
+judgement touches only two logits and the gradient is two tiny matrix products with the
+(N, P*K) incidence matrix (entries 0 and +-1, so ``lr @ D.T`` forms each difference exactly).
+The single run (``evaluate``) and the stack (``Batch.step``) share one sequence of
+operations, so a run in a stack matches the same run alone.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .losses import DPO, Loss, get_loss, sigmoid_pair
+from .losses import Loss, dpo_terms, get_loss, sigmoid_pair
 
 
 @dataclass(frozen=True)
@@ -95,23 +96,52 @@ class Pairs:
         np.add.at(side[:, 0], self.flat_rejected(), vr)
         np.add.at(side[:, 1], self.flat_rejected(), vc)
         np.add.at(side[:, 1], self.flat_chosen(), vr)
+        cr = np.empty(2 * len(self), dtype=np.intp)
+        cr[0::2], cr[1::2] = self.flat_chosen(), self.flat_rejected()
         return SimpleNamespace(D=D, DT=np.ascontiguousarray(D.T), vc=vc, vr=vr,
-                               vdiff=vc - vr, side=side)
+                               vdiff=vc - vr, side=side, cr=cr)
+
+
+def _shifted_exp(theta: np.ndarray):
+    """z = theta - max, exp(z) and its sum over replies (the last axis).
+
+    The max and the sum are unrolled over the K replies in a fixed order: a short last
+    axis is slow to reduce in NumPy, and the stacked update (``Batch.step``, replies on
+    axis 1 of a runs-last array) does exactly the same elementwise operations, so a run in
+    a stack gets the same bits as the run alone.
+    """
+    if theta.ndim == 1:
+        z, ez, norm = _shifted_exp(theta[None, :])
+        return z[0], ez[0], norm.reshape(())
+    K = theta.shape[-1]
+    m = np.maximum(theta[..., 0], theta[..., 1])
+    for k in range(2, K):
+        np.maximum(m, theta[..., k], out=m)
+    z = theta - m[..., None]
+    ez = np.exp(z)
+    norm = ez[..., 0] + ez[..., 1]
+    for k in range(2, K):
+        norm += ez[..., k]
+    return z, ez, norm
 
 
 def log_softmax(theta: np.ndarray) -> np.ndarray:
     """Stable log pi over the last axis."""
-    m = theta.max(axis=-1, keepdims=True)
-    z = theta - m
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    z, _, norm = _shifted_exp(np.asarray(theta, dtype=float))
+    z -= np.log(norm)[..., None]
+    return z
 
 
 class Batch:
     """The data compiled for fast updates of a stack of runs (shared data, per-run beta/lr).
 
-    The margin of a row needs no softmax: ``h = (theta[c] - theta[r]) - (ref[c] - ref[r])``
-    (the log-normaliser cancels), and since the incidence matrix holds only 0 and +-1, the
-    product ``theta @ D.T`` forms each difference exactly, with a single rounding.
+    The margin is taken from the log-ratios ``log pi - log pi_ref`` (not from raw logit
+    differences, which are equal in exact arithmetic): then it is exactly 0 at
+    ``pi == pi_ref``. A stack is worked on runs-last, as a (P*K, R) array, so every NumPy
+    loop runs over the R runs; the operations per element are the ones ``evaluate`` does
+    for a single run, in the same order, so each run of a stack matches that run alone to
+    the bit. ``step`` returns its result as a view of a runs-last array: feeding it back
+    costs no copy.
     """
 
     def __init__(self, pairs: Pairs, theta_ref: np.ndarray):
@@ -135,10 +165,15 @@ class Batch:
         self.D, self.DT = plan.D, plan.DT                 # (N, PK), (PK, N)
         self.vc, self.vr = plan.vc, plan.vr               # instance weights, sum to 1
         self._vdiff, self._side = plan.vdiff, plan.side
+        self._c = pairs.flat_chosen().tolist()
+        self._r = pairs.flat_rejected().tolist()
+        self._vcl, self._vrl = self.vc.tolist(), self.vr.tolist()
+        self._cr = plan.cr                                # interleaved c0, r0, c1, r1, ...
         self.logp_ref = logp_ref
-        self._logp_ref_flat = logp_ref.reshape(-1)
         self.h_ref = ref.reshape(-1) @ self.DT            # (N,) reference margin in logits
+        self._bufs = None
 
+    # -- the gradient, single run (P, K) ----------------------------------------------
     def _coef(self, u: np.ndarray, beta, w_fwd, w_bwd) -> np.ndarray:
         """d mean-loss / d (theta[c] - theta[r]) per row; the rejected-side judgements
         (votes_rejected of them, at margin -u) push the other way."""
@@ -147,69 +182,155 @@ class Batch:
         coef *= beta
         return coef
 
+    def _scatter(self, coef: np.ndarray) -> np.ndarray:
+        """grad[c_i] += coef_i, grad[r_i] -= coef_i, in row order (as the stacked path)."""
+        w = np.empty(2 * len(coef))
+        w[0::2] = coef
+        np.negative(coef, out=w[1::2])
+        return np.bincount(self._cr, weights=w, minlength=self.P * self.K)
+
+    # -- the gradient, a stack (..., P, K) ----------------------------------------------
+    def _buffers(self, R: int) -> SimpleNamespace:
+        """Scratch arrays for a stack of R runs, reused across steps (no page faults)."""
+        if self._bufs is None or self._bufs.R != R:
+            P, K, N = self.P, self.K, len(self.vc)
+            e = lambda *shape: np.empty(shape)            # noqa: E731
+            self._bufs = SimpleNamespace(
+                R=R, m=e(P, R), z=e(P, K, R), ez=e(P, K, R), norm=e(P, R),
+                u=e(N, R), a=e(N, R), b=e(N, R), e=e(N, R), s=e(N, R), coef=e(N, R),
+                t=e(N, R))
+        return self._bufs
+
+    def _grad_runs_last(self, T: np.ndarray, beta: np.ndarray, loss: Loss) -> np.ndarray:
+        """Gradient of a stack held runs-last: T (P*K, R), beta (R,); returns (P*K, R)."""
+        P, K, R = self.P, self.K, T.shape[1]
+        vc, vr = self.vc[:, None], self.vr[:, None]
+        g = np.zeros((P * K, R))
+        bf = self._buffers(R)
+        if loss.constant_weight:
+            # weight 1 for every judgement: no margin needed, same numbers as the general
+            # path (vr * 1 - vc * 1 == vr - vc exactly)
+            coef = np.multiply(vr - vc, beta, out=bf.coef)
+        else:
+            X = T.reshape(P, K, R)
+            m, z, ez, norm = bf.m, bf.z, bf.ez, bf.norm
+            np.maximum(X[:, 0], X[:, 1], out=m)
+            for k in range(2, K):
+                np.maximum(m, X[:, k], out=m)
+            np.subtract(X, m[:, None, :], out=z)
+            np.exp(z, out=ez)
+            np.add(ez[:, 0], ez[:, 1], out=norm)
+            for k in range(2, K):
+                norm += ez[:, k]
+            np.log(norm, out=norm)
+            z -= norm[:, None, :]                         # log pi
+            z -= self.logp_ref[:, :, None]                # log pi - log pi_ref
+            lr = z.reshape(P * K, R)
+            u = bf.u
+            for i, (c, r) in enumerate(zip(self._c, self._r)):
+                np.subtract(lr[c], lr[r], out=u[i])
+            u *= beta                                     # (N, R) scaled margins
+            if loss.sigmoid_weight:
+                w_bwd, w_fwd = sigmoid_pair(u, out=(bf.a, bf.b, bf.e, bf.s))
+            else:
+                w_fwd, w_bwd = loss.pair_weights(u, beta)
+            coef = np.multiply(vr, w_bwd, out=bf.coef)
+            coef -= np.multiply(vc, w_fwd, out=bf.t)
+            coef *= beta
+        for i, (c, r) in enumerate(zip(self._c, self._r)):
+            g[c] += coef[i]
+            g[r] -= coef[i]
+        return g
+
+    @staticmethod
+    def _per_run(x, lead) -> np.ndarray:
+        return np.broadcast_to(np.asarray(x, dtype=float), lead).reshape(-1)
+
+    def _runs_last(self, theta: np.ndarray):
+        theta = np.asarray(theta, dtype=float)
+        lead = theta.shape[:-2]
+        T = theta.reshape((-1, self.P * self.K)).T
+        if not T.flags.c_contiguous:
+            T = np.ascontiguousarray(T)
+        return T, lead
+
+    def _from_runs_last(self, T: np.ndarray, lead) -> np.ndarray:
+        return T.T.reshape(lead + (self.P, self.K))
+
     def grad(self, theta: np.ndarray, beta, adaptive_weight: bool = True,
              loss_type: str = "sigmoid") -> np.ndarray:
         """Exact gradient of the mean loss w.r.t. theta, for theta of shape (..., P, K)."""
-        return self._grad(theta, beta, get_loss(loss_type, adaptive_weight))
-
-    def _grad(self, theta: np.ndarray, beta, loss: Loss) -> np.ndarray:
-        theta = np.asarray(theta, dtype=float)
-        lead = theta.shape[:-2]
-        flat = theta.reshape(lead + (self.P * self.K,))
-        beta = np.asarray(beta, dtype=float)[..., None]
-        u = flat @ self.DT                                # (..., N)
-        u -= self.h_ref
-        u *= beta
-        w_fwd, w_bwd = loss.pair_weights(u, beta)
-        return (self._coef(u, beta, w_fwd, w_bwd) @ self.D).reshape(theta.shape)
+        T, lead = self._runs_last(theta)
+        g = self._grad_runs_last(T, self._per_run(beta, lead),
+                                 get_loss(loss_type, adaptive_weight))
+        return self._from_runs_last(g, lead)
 
     def step(self, theta: np.ndarray, beta, learning_rate, adaptive_weight: bool = True,
              loss_type: str = "sigmoid") -> np.ndarray:
-        """One full-batch gradient-descent update; beta and learning_rate broadcast per run.
-        Returns a new array (theta is not modified)."""
-        g = self._grad(theta, beta, get_loss(loss_type, adaptive_weight))
-        g *= np.asarray(learning_rate, dtype=float)[..., None, None]
-        return theta - g
+        """One full-batch gradient-descent update; beta and learning_rate broadcast per run
+        (scalars or arrays of theta's leading shape). Returns a new array."""
+        T, lead = self._runs_last(theta)
+        g = self._grad_runs_last(T, self._per_run(beta, lead),
+                                 get_loss(loss_type, adaptive_weight))
+        g *= self._per_run(learning_rate, lead)
+        np.subtract(T, g, out=g)
+        return self._from_runs_last(g, lead)
 
+    # -- one run with every metric ---------------------------------------------------
     def _evaluate(self, theta: np.ndarray, beta: float, loss: Loss, adaptive_weight: bool,
                   step: int, learning_rate: float) -> "Record":
-        """All metrics of one policy (P, K) plus the gradient, in one pass."""
-        m = theta.max(axis=-1, keepdims=True)
-        z = theta - m
+        """All metrics of one policy (P, K) plus the gradient, in one pass.
+
+        Tiny arrays: NumPy's per-call cost dominates, so this path counts calls (1-D
+        ``.dot`` rather than ``@``, one max over the reply axis, which is exact and so
+        bit-equal to the stacked path's unrolled max)."""
+        z = theta - theta.max(axis=1)[:, None]
         ez = np.exp(z)
-        norm = ez.sum(axis=-1, keepdims=True)
-        probs = ez / norm
+        ezT = ez.T
+        norm = ezT[0] + ezT[1]
+        for k in range(2, self.K):
+            norm += ezT[k]
+        probs = ez / norm[:, None]
         np.log(norm, out=norm)
+        z -= norm[:, None]
         logp = z
-        logp -= norm
         lr = logp - self.logp_ref
         rewards = lr * beta
-        kl = (probs * lr).sum(axis=-1)
+        kl = (probs * lr).sum(axis=1)
         np.maximum(kl, 0.0, out=kl)           # >= 0; clip rounding at pi = pi_ref
 
-        # The margin from the log-ratios (not from raw logits as in _grad): at pi == pi_ref
-        # it is then exactly 0, so the loss is log 2 and the accuracy 0 at step 0.
-        u = lr.reshape(-1) @ self.DT
+        # The margin from the log-ratios, as in the stacked path: at pi == pi_ref it is
+        # exactly 0 (loss log 2, accuracy 0 at step 0). D holds 0 and +-1 only, so the
+        # product forms each difference lr[c] - lr[r] exactly, like a subtraction.
+        flat_lr = lr.reshape(-1)
+        u = flat_lr.dot(self.DT)
         u *= beta
-        sig_u, sig_neg = sigmoid_pair(u)
-        if loss is DPO:
+        if loss.sigmoid_weight:
+            sig_u, sig_neg, l_fwd, l_bwd = dpo_terms(u)
             w_fwd, w_bwd = sig_neg, sig_u
         else:
+            sig_u, _ = sigmoid_pair(u)
             w_fwd, w_bwd = loss.pair_weights(u, beta)
-        l_fwd, l_bwd = loss.pair_losses(u, beta)
-        grad = (self._coef(u, beta, w_fwd, w_bwd) @ self.D).reshape(theta.shape)
+            l_fwd, l_bwd = loss.pair_losses(u, beta)
+        grad = self._scatter(self._coef(u, beta, w_fwd, w_bwd)).reshape(theta.shape)
 
         vc, vr = self.vc, self.vr
-        logps = logp.reshape(-1) @ self._side             # (chosen, rejected) means
-        lrs = lr.reshape(-1) @ self._side
+        logps = logp.reshape(-1).dot(self._side)          # (chosen, rejected) means
+        lrs = flat_lr.dot(self._side)
+        acc = 0.0
+        for x, c, r in zip(u.tolist(), self._vcl, self._vrl):
+            if x > 0.0:
+                acc += c
+            elif x < 0.0:
+                acc += r
         return Record(
             step=step, beta=float(beta), learning_rate=float(learning_rate),
             adaptive_weight=bool(adaptive_weight),
-            loss=float(vc @ l_fwd + vr @ l_bwd),
+            loss=float(vc.dot(l_fwd) + vr.dot(l_bwd)),
             rewards_chosen=float(beta * lrs[0]),
             rewards_rejected=float(beta * lrs[1]),
-            rewards_margins=float(self._vdiff @ u),
-            rewards_accuracies=float(vc @ (u > 0.0) + vr @ (u < 0.0)),
+            rewards_margins=float(self._vdiff.dot(u)),
+            rewards_accuracies=acc,
             logps_chosen=float(logps[0]),
             logps_rejected=float(logps[1]),
             kl=kl,

@@ -24,29 +24,53 @@ def softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x)
 
 
-def sigmoid_pair(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _sigmoid_core(u, a, b, e, s) -> None:
+    """a = sigma(u), b = sigma(-u), e = exp(-|u|) (see sigmoid_pair), into given arrays."""
+    np.abs(u, out=e)
+    np.negative(e, out=e)
+    np.exp(e, out=e)                      # e = exp(-|u|) in (0, 1]
+    np.add(e, 1.0, out=s)
+    np.divide(1.0, s, out=s)              # s = sigma(|u|)
+    np.sign(u, out=b)
+    np.maximum(e, b, out=a)               # 1 where u >= 0, e where u < 0
+    np.negative(b, out=b)
+    np.maximum(e, b, out=b)               # e where u > 0, 1 where u <= 0
+    a *= s
+    b *= s
+
+
+def sigmoid_pair(u: np.ndarray, out=None) -> tuple[np.ndarray, np.ndarray]:
     """(sigma(u), sigma(-u)) from one exp, each exact to rounding in both tails.
 
     With e = exp(-|u|) and s = 1 / (1 + e): sigma(|u|) = s and sigma(-|u|) = e * s, so
     neither side is ever formed as 1 - (something close to 1). ``max(e, sign(u))`` is 1 for
     u >= 0 and e for u < 0 (a branch-free select), so sigma(u) = s * max(e, sign(u)).
+    ``out``: optional four arrays shaped like u (the two results and two scratch arrays),
+    for the engine's allocation-free hot path; the numbers are the same either way.
     """
     u = np.asarray(u, dtype=float)
     if u.ndim == 0:
         a, b = sigmoid_pair(u.reshape(1))
         return a[0], b[0]
-    e = np.abs(u)
-    np.negative(e, out=e)
-    np.exp(e, out=e)                      # e = exp(-|u|) in (0, 1]
-    s = e + 1.0
-    np.reciprocal(s, out=s)               # s = sigma(|u|)
-    sg = np.sign(u)
-    a = np.maximum(e, sg)                 # 1 where u >= 0, e where u < 0
-    np.negative(sg, out=sg)
-    np.maximum(e, sg, out=sg)             # e where u > 0, 1 where u <= 0
-    a *= s
-    sg *= s
-    return a, sg
+    if out is None:
+        out = tuple(np.empty_like(u) for _ in range(4))
+    _sigmoid_core(u, *out)
+    return out[0], out[1]
+
+
+def dpo_terms(u: np.ndarray):
+    """(sigma(u), sigma(-u), softplus(-u), softplus(u)) of a 1-D u from one exp: the DPO
+    weights and losses of both sides of a row. The sigmoids are bit-identical to
+    ``sigmoid_pair``; softplus(x) = max(x, 0) + log1p(exp(-|x|)) is exact in both tails,
+    and max(-u, 0) = max(u, 0) - u holds exactly."""
+    a, b, e, s = (np.empty_like(u) for _ in range(4))
+    _sigmoid_core(u, a, b, e, s)
+    np.log1p(e, out=e)
+    relu = np.maximum(u, 0.0)
+    sp_neg = relu - u
+    sp_neg += e
+    relu += e
+    return a, b, sp_neg, relu
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -76,6 +100,8 @@ class Loss:
     description: str
     both_losses: Optional[Callable] = None
     both_weights: Optional[Callable] = None
+    sigmoid_weight: bool = False     # weight(u) is sigma(-u): the engine reuses its sigmoids
+    constant_weight: bool = False    # weight(u) is 1: the gradient does not depend on theta
 
     def pair_losses(self, u, beta):
         """(loss(u), loss(-u)): the chosen-side and the rejected-side judgements of a row."""
@@ -127,10 +153,10 @@ def _bare_both_weights(u, beta):
 
 DPO = Loss("sigmoid", _dpo_loss, _dpo_weight,
            "DPO: -log sigma(u); the weight sigma(-u) fades as a pair is learned.",
-           _dpo_both_losses, _dpo_both_weights)
+           _dpo_both_losses, _dpo_both_weights, sigmoid_weight=True)
 BARE_MARGIN = Loss("bare_margin", _bare_loss, _bare_weight,
                    "Bare margin: -u; weight 1 forever, so nothing ever stops the push.",
-                   _bare_both_losses, _bare_both_weights)
+                   _bare_both_losses, _bare_both_weights, constant_weight=True)
 
 # TRL's name for the DPO loss is loss_type="sigmoid"; later issues add "ipo", "hinge", ...
 LOSSES: dict[str, Loss] = {"sigmoid": DPO}

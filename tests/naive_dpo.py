@@ -104,3 +104,19 @@ def random_case(rng):
     theta = ref + rng.normal(scale=float(rng.choice([0.1, 1.0, 2.0])), size=(P, K))
     beta = float(np.exp(rng.uniform(np.log(0.05), np.log(5.0))))
     return P, K, rows, ref, theta, beta
+
+
+def analytic_grad(theta, ref, rows, beta, weight_on=True):
+    """The notes' gradient, judgement by judgement: -beta * weight * (e_w - e_l) / n."""
+    theta_l = np.asarray(theta, float).tolist()
+    ref_l = np.asarray(ref, float).tolist()
+    logp = [log_softmax_row(t) for t in theta_l]
+    logq = [log_softmax_row(t) for t in ref_l]
+    total = math.fsum(a + b for *_, a, b in rows)
+    g = np.zeros(np.shape(theta))
+    for x, w, l, n in instances(rows):
+        u = beta * ((logp[x][w] - logq[x][w]) - (logp[x][l] - logq[x][l]))
+        weight = sigma(-u) if weight_on else 1.0
+        g[x, w] -= beta * weight * n / total
+        g[x, l] += beta * weight * n / total
+    return g

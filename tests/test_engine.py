@@ -108,3 +108,12 @@ def test_record_from_evaluate_and_batch_agree():
         g1 = evaluate(theta, log_softmax(ref), pairs, beta).grad
         g2 = Batch(pairs, log_softmax(ref)).grad(theta, beta)
         np.testing.assert_allclose(g1, g2, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 2), (2, 3, 8), (4, 1, 2)])
+def test_log_softmax_matches_the_naive_one(shape):
+    x = np.random.default_rng(len(shape)).normal(scale=20.0, size=shape)
+    got = log_softmax(x)
+    want = np.array([naive.log_softmax_row(row) for row in x.reshape(-1, shape[-1]).tolist()])
+    np.testing.assert_allclose(got.reshape(-1, shape[-1]), want, rtol=1e-13, atol=1e-13)
+    assert got.shape == shape
