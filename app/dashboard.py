@@ -56,21 +56,38 @@ class Dashboard(pn.viewable.Viewer):
         self.state = state or SimState(scenarios=scenarios, hold=hold, **state_kw)
         self.views: dict = {}
         self._root = pn.Column(sizing_mode="stretch_width", margin=0)
-        theme = theme or _query_theme()
-        if theme is None and _served():
+        self._theme_arg = theme or _query_theme()
+        self.compact = False
+        if _served():
             self._root.objects = [pn.pane.HTML(
                 '<p style="font-size:18px;padding:16px">Loading the simulator…</p>')]
             pn.state.onload(self._build_for_browser)
         else:
-            self._build(theme or "light")
+            self._build(self._theme_arg or "light")
 
     def __panel__(self):
         return self._root
 
     # -- building --------------------------------------------------------------------
     def _build_for_browser(self) -> None:
+        """On load: build in the browser's colour scheme. Panel syncs the browser's
+        dark-mode flag with the first messages; if it is not there yet, wait briefly."""
         info = pn.state.browser_info
-        self._build("dark" if info is not None and info.dark_mode else "light")
+        width = getattr(info, "window_width", None)
+        self.compact = bool(width and width < 700)       # phone: shorter reply labels
+        if self._theme_arg or info is None or info.dark_mode is not None:
+            self._build(self._theme_arg or ("dark" if info is not None and info.dark_mode
+                                            else "light"))
+            return
+        doc = pn.state.curdoc
+
+        def later(*_):
+            if not self.views:
+                with pn.io.hold(doc):
+                    self._build("dark" if info.dark_mode else "light")
+
+        info.param.watch(later, "dark_mode")
+        pn.state.add_periodic_callback(later, period=400, count=1)
 
     def _build(self, theme: str) -> None:
         if self.views:
@@ -83,7 +100,7 @@ class Dashboard(pn.viewable.Viewer):
         v = self.views
         v["controls"] = Controls(st, pal)
         v["readouts"] = Readouts(st, pal)
-        v["bars"] = [ProbabilityBars(st, x, pal) for x in range(st.spec.n_prompts)]
+        v["bars"] = [ProbabilityBars(st, x, pal, compact=self.compact) for x in range(st.spec.n_prompts)]
         v["pairs"] = PairsList(st, pal)
         v["formula"] = FormulaStrip(st, pal)
         v["history"] = HistoryCharts(st, pal)
@@ -95,16 +112,26 @@ class Dashboard(pn.viewable.Viewer):
         legend = pn.pane.HTML(f'<div class="dpo-card dpo-legend">{esc(LEGEND)}</div>',
                               stylesheets=[page_css(pal)], sizing_mode="stretch_width",
                               margin=(0, 10))
-        self._header = pn.pane.HTML(self._header_html(), stylesheets=[page_css(pal)],
-                                    sizing_mode="stretch_width", margin=(6, 12, 0, 12))
-        st.param.watch(lambda e: setattr(self._header, "object", self._header_html()),
+        self._title = pn.pane.HTML(self._header_html(), stylesheets=[page_css(pal)],
+                                   sizing_mode="stretch_width", margin=(6, 12, 0, 12))
+        # Title and Play / Step / Reset stay on top while the page scrolls (phones).
+        self._title.sizing_mode = None
+        self._header = pn.FlexBox(
+            self._title, v["controls"].buttons, sizing_mode="stretch_width",
+            align_items="center",
+            styles={"position": "sticky", "top": "0", "z-index": "10",
+                    "background": pal.background, "border-bottom": f"1px solid {pal.border}"})
+        st.param.watch(lambda e: setattr(self._title, "object", self._header_html()),
                        "scenario")
-        side = pn.Column(v["controls"], width=340, margin=(0, 10),
+        side = pn.Column(v["controls"], width=340, margin=(6, 10),
                          styles={"flex": "0 0 340px"})
         main = pn.Column(v["readouts"], legend, self._bars_box, v["pairs"], v["formula"],
                          v["history"], v["log"], sizing_mode="stretch_width",
-                         min_width=300, styles={"flex": "1 1 600px"})
-        body = pn.FlexBox(side, main, sizing_mode="stretch_width", flex_wrap="wrap")
+                         min_width=300, styles={"flex": "1 1 600px"}, css_classes=["dpo-main"])
+        # On a phone the numbers and bars come first, the sliders after them.
+        body = pn.FlexBox(side, main, sizing_mode="stretch_width", flex_wrap="wrap",
+                          stylesheets=["@media (max-width: 700px) { "
+                                       ".dpo-main { order: -1; } }"])
         self._root.styles = {"background": pal.background, "min-height": "100vh"}
         self._root.stylesheets = [body_css(pal)]
         self._root.objects = [self._header, body, v["keys"]]
@@ -142,7 +169,7 @@ class Dashboard(pn.viewable.Viewer):
     def _rebuild_shape(self) -> None:
         """A scenario with another number of prompts: new bars and history charts."""
         st, v, pal = self.state, self.views, self.pal
-        v["bars"] = [ProbabilityBars(st, x, pal) for x in range(st.spec.n_prompts)]
+        v["bars"] = [ProbabilityBars(st, x, pal, compact=self.compact) for x in range(st.spec.n_prompts)]
         self._bars_box.objects = list(v["bars"])
         old = v["history"]
         v["history"] = HistoryCharts(st, pal)

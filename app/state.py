@@ -151,13 +151,17 @@ class SimState(param.Parameterized):
         if n <= 0:
             return
         with self._hold():
-            start = len(self.sim.history)
-            self.sim.advance(n)
-            new = self.sim.history[start:] if self.sim.keep_history else [self.sim.record]
-            for rec in new:
+            new = []
+            for _ in range(n):
+                rec = self.sim.advance(1)
+                new.append(rec)
+                for e in self._scripted.get(rec.step, ()):
+                    self._log_event(e)
                 self._log(f"step {rec.step} · loss {rec.loss:.4f} · margin "
                           f"{rec.rewards_margins:.4f} · accuracy {rec.rewards_accuracies:.2f}"
                           f" · KL " + ", ".join(f"{k:.4f}" for k in rec.kl))
+            if any(self._scripted.get(r.step) for r in new):
+                self._sync_from_sim()      # the sliders show what the script just set
             self._set_step()
             self._notify("step", list(new))
 
@@ -209,6 +213,23 @@ class SimState(param.Parameterized):
         self.advance(n)
 
     # -- internals ---------------------------------------------------------------------
+    @property
+    def _scripted(self) -> dict:
+        """The scenario's scripted events by step (step 0 ones apply before anything)."""
+        if getattr(self, "_scripted_for", None) is not self.sim:
+            by_step: dict = {}
+            for e in self.spec.events:
+                by_step.setdefault(e.step, []).append(e)
+            self._scripted_cache, self._scripted_for = by_step, self.sim
+        return self._scripted_cache
+
+    def _log_event(self, e) -> None:
+        if e.flip is not None:
+            self._log(f"step {e.step} · scenario flips row {e.flip}")
+        for k, v in e.set.items():
+            label = "sigma weight" if k == "adaptive_weight" else k
+            self._log(f"step {e.step} · scenario sets {label} to {_fmt(v)}")
+
     def _ticks_per_second(self) -> int:
         return min(self.speed, MAX_TICKS_PER_SECOND)
 
@@ -227,7 +248,8 @@ class SimState(param.Parameterized):
     def _sync_from_sim(self) -> None:
         """Make the params show the simulation's settings without logging them as actions."""
         s = self.sim
-        self.last_flip = None          # the row the formula strip explains, if flipped
+        if s.t == 0:
+            self.last_flip = None      # the row the formula strip explains, if flipped
         self._quiet = True
         try:
             for name in ("beta", "learning_rate"):

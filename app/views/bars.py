@@ -14,7 +14,7 @@ from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d
 from bokeh.plotting import figure
 
 from ..state import SimState
-from .util import LiveHTML
+from .util import LiveHTML, wrap_below
 from ..theme import Palette, page_css, style_figure
 from .util import esc as _esc
 
@@ -26,14 +26,15 @@ LEGEND = ("Bars: the policy π(y|x). Green tick: the reference π_ref(y|x). "
 
 
 def short(text: str, n: int = LABEL_CHARS) -> str:
+    """The text cut to n characters with an ellipsis."""
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
-def reply_labels(replies) -> list[str]:
+def reply_labels(replies, n: int = LABEL_CHARS) -> list[str]:
     """Unique, short axis labels (Bokeh factors must be unique)."""
     out, seen = [], set()
     for y, text in enumerate(replies):
-        lab = short(text)
+        lab = short(text, n)
         while lab in seen:
             lab = f"{lab} ({y})"
         seen.add(lab)
@@ -58,9 +59,11 @@ def preferred_replies(state: SimState) -> np.ndarray:
 class ProbabilityBars(pn.viewable.Viewer):
     """The bars of prompt ``x``."""
 
-    def __init__(self, state: SimState, x: int, pal: Palette, **params):
+    def __init__(self, state: SimState, x: int, pal: Palette, compact: bool = False,
+                 **params):
         super().__init__(**params)
         self.state, self.x, self.pal = state, x, pal
+        self.label_chars = 14 if compact else LABEL_CHARS
         self.source = ColumnDataSource(self._data())
         self.figure = self._figure()
         self.table = LiveHTML(html=self._table(), stylesheets=[page_css(pal)],
@@ -68,14 +71,12 @@ class ProbabilityBars(pn.viewable.Viewer):
         self.heading = pn.pane.HTML(self._heading(), stylesheets=[page_css(pal)],
                                     sizing_mode="stretch_width", margin=(6, 10, 0, 10))
         self.table.sizing_mode = None
-        self.table.stylesheets = self.table.stylesheets + [
-            ":host { flex: 0 1 250px !important; width: auto !important; }"]
+        self.table.width = 250
         self._layout = pn.Column(
             self.heading,
-            pn.FlexBox(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width", stylesheets=[
-                ":host { flex: 1 1 440px !important; width: auto !important; "
-                "min-width: 300px; }"]),
-                       self.table, sizing_mode="stretch_width", align_items="center"),
+            pn.FlexBox(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"), self.table,
+                       sizing_mode="stretch_width", align_items="center", flex_wrap="nowrap",
+                       stylesheets=[wrap_below(760)]),
             sizing_mode="stretch_width")
 
     def __panel__(self):
@@ -108,7 +109,7 @@ class ProbabilityBars(pn.viewable.Viewer):
     def _data(self) -> dict:
         replies = self.state.spec.prompts[self.x].replies
         d = self._columns()
-        d["reply"] = [f"{_LETTERS[y % 26]}  {lab}" for y, lab in enumerate(reply_labels(replies))]
+        d["reply"] = [f"{_LETTERS[y % 26]}  {lab}" for y, lab in enumerate(reply_labels(replies, self.label_chars))]
         d["text"] = list(replies)
         return d
 
@@ -120,7 +121,8 @@ class ProbabilityBars(pn.viewable.Viewer):
         fig = figure(
             y_range=FactorRange(*reversed(labels)), x_range=Range1d(0, 1),
             height=_height(len(labels)), sizing_mode="stretch_width", min_width=300,
-            tools="", toolbar_location=None, x_axis_label="probability", min_border_left=250,
+            tools="", toolbar_location=None, x_axis_label="probability",
+            min_border_left=120 if self.label_chars < LABEL_CHARS else 250,
         )
         bars = fig.hbar(y="reply", right="pi", height=0.7, source=self.source,
                         fill_color="color", line_color="line", line_width=2,

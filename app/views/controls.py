@@ -52,8 +52,8 @@ class Controls(pn.viewable.Viewer):
             embed=False, button_type="default", stylesheets=css, width=160)
         state.param.watch(lambda e: setattr(self.download, "filename", self._filename()),
                           "scenario")
+        self.buttons = pn.Row(self.play, self.step, self.reset, margin=0)
         self._layout = pn.Column(
-            pn.Row(self.play, self.step, self.reset),
             self.speed,
             self.scenario,
             self.watch,

@@ -13,6 +13,7 @@ from sim.engine import Record
 
 from ..state import SimState
 from ..theme import Palette, style_figure
+from .util import wrap_below
 from .readouts import kl_ceiling
 
 #: Points kept on the page per series (older points roll off the left edge).
@@ -41,11 +42,10 @@ class HistoryCharts(pn.viewable.Viewer):
         self.n_prompts = state.spec.n_prompts
         self.source = ColumnDataSource(columns(state.sim.history[-rollover:], self.n_prompts))
         self.figures = [self._loss(), self._kl(), self._rewards()]
-        self._layout = pn.FlexBox(*[pn.pane.Bokeh(f, sizing_mode="stretch_width",
-                                                  min_width=300, max_width=640,
-                                                  styles={"flex": "1 1 320px"})
+        self._layout = pn.FlexBox(*[pn.pane.Bokeh(f, sizing_mode="stretch_width")
                                     for f in self.figures],
-                                  sizing_mode="stretch_width")
+                                  sizing_mode="stretch_width", flex_wrap="nowrap",
+                                  stylesheets=[wrap_below(1200)])
 
     def __panel__(self):
         return self._layout
@@ -59,7 +59,10 @@ class HistoryCharts(pn.viewable.Viewer):
     def _finish(self, fig, renderers, tooltips):
         fig.add_tools(HoverTool(renderers=renderers, tooltips=[("step", "@step")] + tooltips,
                                 mode="vline"))
-        fig.legend.location = "top_left"
+        lg = fig.legend[0]
+        lg.orientation = "horizontal"
+        lg.click_policy = "none"
+        fig.add_layout(lg, "below")
         style_figure(fig, self.pal)
         return fig
 
@@ -67,12 +70,12 @@ class HistoryCharts(pn.viewable.Viewer):
         p = self.pal
         fig = self._fig("Loss", "mean -log sigma(u)")
         r = fig.line("step", "loss", source=self.source, line_width=3, color=p.margin,
-                     legend_label="loss")
+                     legend_label="mean over all judgements")
         return self._finish(fig, [r], [("loss", "@loss{0.0000}")])
 
     def _kl(self):
         p = self.pal
-        fig = self._fig("KL(pi || pi_ref) per prompt", "KL (nats)")
+        fig = self._fig("KL(pi || pi_ref) per prompt", "KL (nats), dashed: max")
         rs = []
         self.kl_spans = []
         dashes = ["solid", "dashed", "dotdash", "dotted"]
@@ -92,13 +95,13 @@ class HistoryCharts(pn.viewable.Viewer):
 
     def _rewards(self):
         p = self.pal
-        fig = self._fig("Implicit rewards", "beta · log(pi / pi_ref)")
+        fig = self._fig("Implicit rewards", "rewards/…")
         rc = fig.line("step", "chosen", source=self.source, line_width=3, color=p.chosen,
-                      legend_label="rewards/chosen")
+                      legend_label="chosen")
         rr = fig.line("step", "rejected", source=self.source, line_width=3, color=p.rejected,
-                      line_dash="dashed", legend_label="rewards/rejected")
+                      line_dash="dashed", legend_label="rejected")
         rm = fig.line("step", "margins", source=self.source, line_width=2, color=p.margin,
-                      line_dash="dotted", legend_label="rewards/margins")
+                      line_dash="dotted", legend_label="margin")
         return self._finish(fig, [rc, rr, rm], [("chosen", "@chosen{+0.000}"),
                                                 ("rejected", "@rejected{+0.000}"),
                                                 ("margins", "@margins{+0.000}")])

@@ -20,6 +20,12 @@ def num(testid: str, value: float, text: str, label: str, extra: str = "") -> st
             f'</span>{extra}</span>')
 
 
+def wrap_below(px: int) -> str:
+    """Stylesheet for a pn.FlexBox(flex_wrap="nowrap"): wrap its items on screens
+    narrower than ``px`` (Panel's own wrapping ignores flex-basis on stretched panes)."""
+    return f"@media (max-width: {px}px) {{ div {{ flex-wrap: wrap !important; }} }}"
+
+
 class LiveHTML(pn.custom.JSComponent):
     """An HTML fragment that changes every tick. Cheaper than a pn.pane.HTML update
     (which rebuilds its whole model properties): only the string property changes."""

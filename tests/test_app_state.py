@@ -1,0 +1,292 @@
+"""The dashboard's state object, without a browser: transitions, timing, logging, CSV.
+
+Every number the state shows is checked against a plain ``Simulation`` driven with the
+same actions (the CLI's engine), or against a closed form."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+
+import numpy as np
+import pytest
+
+from app.state import LOG_LINES, SimState
+from sim.scenario import Event, Prompt, Row, Scenario
+from sim.simulation import Simulation
+
+
+def make_scenario(sid: str = "toy", beta: float = 0.5, learning_rate: float = 2.0,
+                  adaptive_weight: bool = True, events=()) -> Scenario:
+    """A small scenario built in code (no preset files): 2 prompts, 3 replies, 4 rows,
+    a non-uniform reference on prompt 1."""
+    return Scenario(
+        id=sid, title=f"Toy {sid}", watch="Watch the toy.", beta=beta,
+        learning_rate=learning_rate, adaptive_weight=adaptive_weight,
+        prompts=(Prompt("p0?", ("good", "meh", "bad")),
+                 Prompt("p1?", ("yes", "no", "maybe"))),
+        ref_logits=np.array([[0.0, 0.0, 0.0], [0.5, -0.2, 0.1]]),
+        rows=(Row(0, 0, 1, 7, 3), Row(0, 0, 2, 9, 1), Row(1, 0, 1, 6, 4), Row(1, 2, 1, 1, 0)),
+        events=tuple(events),
+    )
+
+
+def scenarios():
+    return {"toy": make_scenario(), "other": make_scenario("other", beta=2.0,
+                                                           learning_rate=0.5,
+                                                           adaptive_weight=False)}
+
+
+def new_state(**kw) -> SimState:
+    return SimState(scenarios=scenarios(), scenario=kw.pop("scenario", "toy"), **kw)
+
+
+def assert_same_record(a, b):
+    assert a.step == b.step
+    for name in ("loss", "rewards_chosen", "rewards_rejected", "rewards_margins",
+                 "rewards_accuracies", "beta", "learning_rate", "adaptive_weight"):
+        assert getattr(a, name) == getattr(b, name), name
+    for name in ("kl", "probs", "rewards", "row_margin", "row_sigma", "row_weight"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_opens_paused_at_step_zero_with_the_scenario_settings():
+    st = new_state()
+    spec = scenarios()["toy"]
+    assert (st.current_step, st.playing, st.scenario) == (0, False, "toy")
+    assert (st.beta, st.learning_rate, st.adaptive_weight) == (
+        spec.beta, spec.learning_rate, spec.adaptive_weight)
+    assert st.record.loss == pytest.approx(math.log(2))     # pi == pi_ref: loss is log 2
+    assert st.flipped == []
+    assert len(st.log) == 0 and st.log_total == 0
+
+
+def test_default_scenario_is_the_align_preset():
+    pytest.importorskip("sim.scenario_io")
+    st = SimState()
+    assert st.scenario == "align" and st.current_step == 0 and not st.playing
+    assert st.spec.title == st.titles["align"]
+
+
+def test_step_advances_exactly_one_and_pauses():
+    st = new_state()
+    st.play()
+    st.step()
+    assert st.current_step == 1 and not st.playing
+    ref = Simulation(scenarios()["toy"])
+    ref.advance(1)
+    assert_same_record(st.record, ref.record)
+
+
+def test_slider_change_takes_effect_from_the_next_step():
+    st = new_state()
+    st.advance(3)
+    before = st.record.probs.copy()
+    st.beta = 1.5
+    # the current record is recomputed with the new beta but the policy has not moved
+    assert st.record.step == 3 and st.record.beta == 1.5
+    np.testing.assert_array_equal(st.record.probs, before)
+    st.advance(1)
+    # the update 3 -> 4 used beta 1.5: compare with the engine driven the same way
+    ref = Simulation(scenarios()["toy"])
+    ref.advance(3)
+    ref.set(beta=1.5)
+    ref.advance(1)
+    assert_same_record(st.record, ref.record)
+    assert any("beta 0.5 -> 1.5" in line and line.startswith("step 3") for line in st.log)
+
+
+def test_weight_toggle_is_logged_and_makes_every_weight_one():
+    st = new_state()
+    st.advance(2)
+    st.adaptive_weight = False
+    assert "step 2 · sigma weight on -> off" in st.log
+    st.advance(1)
+    np.testing.assert_array_equal(st.record.row_weight, np.ones(4))
+
+
+def test_page_numbers_equal_a_simulation_driven_with_the_same_actions():
+    rng = np.random.default_rng(7)
+    st = new_state()
+    ref = Simulation(scenarios()["toy"])
+    for _ in range(40):
+        kind = rng.integers(4)
+        if kind == 0:
+            n = int(rng.integers(1, 6))
+            st.advance(n)
+            ref.advance(n)
+        elif kind == 1:
+            i = int(rng.integers(4))
+            st.flip(i)
+            ref.flip(i)
+        elif kind == 2:
+            b = float(np.round(rng.uniform(0.1, 3.0), 2))
+            if b != st.beta:
+                st.beta = b
+                ref.set(beta=b)
+        else:
+            w = not st.adaptive_weight
+            st.adaptive_weight = w
+            ref.set(adaptive_weight=w)
+        assert_same_record(st.record, ref.record)
+    assert len(st.sim.history) == len(ref.history)
+    for a, b in zip(st.sim.history, ref.history):
+        assert_same_record(a, b)
+    # and the run replays through the scenario's events (as the CLI would run it)
+    replayed = Simulation(st.sim.replay_scenario())
+    replayed.advance(st.current_step)
+    assert_same_record(replayed.record, st.record)
+
+
+def test_flip_marks_the_row_and_swaps_chosen_and_rejected():
+    st = new_state()
+    st.advance(2)
+    st.flip(1)
+    assert st.flipped == [1] and st.last_flip == 1
+    assert st.sim.pairs.chosen[1] == 2 and st.sim.pairs.rejected[1] == 0
+    assert any(line.startswith("step 2 · flip row 1") for line in st.log)
+    st.flip(1)
+    assert st.flipped == []
+
+
+def test_flip_while_playing_keeps_playing():
+    st = new_state()
+    st.play()
+    st.flip(0)
+    assert st.playing and st.flipped == [0]
+
+
+def test_reset_returns_exactly_to_the_start():
+    st = new_state()
+    start = st.record
+    st.advance(5)
+    st.flip(2)
+    st.beta = 2.5
+    st.learning_rate = 0.7
+    st.play()
+    st.reset()
+    assert (st.current_step, st.playing, st.flipped) == (0, False, [])
+    assert (st.beta, st.learning_rate) == (0.5, 2.0)
+    assert_same_record(st.record, start)
+    assert len(st.sim.history) == 1 and st.sim.actions == []
+    np.testing.assert_array_equal(st.sim.theta, scenarios()["toy"].start_logits())
+    assert st.log[-1] == "step 0 · reset to the start of toy"
+    # the settings rewritten by the reset are not logged as user actions
+    assert not any("->" in line for line in list(st.log)[-1:])
+
+
+def test_load_switches_scenario_resets_and_pauses():
+    st = new_state()
+    st.advance(4)
+    st.play()
+    st.load("other")
+    assert (st.scenario, st.current_step, st.playing) == ("other", 0, False)
+    assert (st.beta, st.learning_rate, st.adaptive_weight) == (2.0, 0.5, False)
+    assert st.log[-1].startswith("step 0 · load scenario other")
+    # setting the param directly (the picker) does the same
+    st.scenario = "toy"
+    assert st.spec.id == "toy" and st.beta == 0.5
+    assert not any(" -> " in line for line in st.log)
+
+
+def test_scripted_events_apply_on_the_page_as_in_the_engine():
+    spec = make_scenario(events=[Event(step=3, flip=0), Event(step=5, set={"beta": 1.0})])
+    st = SimState(scenarios={"ev": spec}, scenario="ev")
+    st.advance(6)
+    ref = Simulation(spec)
+    ref.advance(6)
+    assert_same_record(st.record, ref.record)
+    assert st.beta == 1.0 and st.flipped == [0]     # the controls follow the script
+    assert "step 3 · scenario flips row 0" in st.log
+    assert "step 5 · scenario sets beta to 1" in st.log
+    assert not any(" -> " in line for line in st.log)   # not logged as user actions
+
+
+def test_speed_is_20_by_default_and_goes_to_at_least_60():
+    st = new_state()
+    assert st.speed == 20
+    st.speed = 60
+    assert st.speed == 60 and st.param.speed.bounds[1] >= 60
+
+
+def test_tick_follows_the_wall_clock_and_never_builds_a_backlog():
+    st = new_state()
+    st.speed = 20
+    st.tick(now=0.0)
+    assert st.current_step == 0          # paused: nothing happens
+    st.play()
+    st.tick(now=10.0)                    # first beat after Play: one step
+    assert st.current_step == 1
+    st.tick(now=10.5)                    # 0.5 s at 20 steps/s
+    assert st.current_step == 11
+    st.tick(now=10.525)                  # half a step owed: none yet
+    assert st.current_step == 11
+    st.tick(now=10.55)                   # the half adds up to one
+    assert st.current_step == 12
+    st.tick(now=100.0)                   # a long stall: at most half a second of steps
+    assert st.current_step == 22
+    st.pause()
+    st.tick(now=200.0)
+    assert st.current_step == 22
+
+
+def test_one_hold_per_tick_wraps_every_view_update():
+    depth = {"now": 0, "entered": 0}
+    seen = []
+
+    @contextlib.contextmanager
+    def hold():
+        if depth["now"] == 0:
+            depth["entered"] += 1
+        depth["now"] += 1
+        try:
+            yield
+        finally:
+            depth["now"] -= 1
+
+    st = SimState(scenarios=scenarios(), hold=hold)
+    st.subscribe(lambda kind, recs: seen.append((kind, depth["now"] > 0, len(recs))))
+    st.play()
+    st.tick(now=0.0)
+    st.tick(now=0.2)                     # 4 steps in one beat
+    assert depth["entered"] == 2
+    assert seen == [("step", True, 1), ("step", True, 4)]
+    st.flip(0)
+    st.beta = 1.0
+    st.reset()
+    assert depth["entered"] == 5
+    assert [k for k, inside, _ in seen[2:]] == ["action", "action", "reset"]
+    assert all(inside for _, inside, _ in seen)
+
+
+def test_log_on_the_page_is_bounded_but_counts_everything():
+    st = new_state()
+    st.advance(LOG_LINES + 50)
+    assert len(st.log) == LOG_LINES
+    assert st.log_total == LOG_LINES + 50
+    assert st.log[-1].startswith(f"step {LOG_LINES + 50} · loss ")
+    # the full run stays in the simulation history (for the CSV)
+    assert len(st.sim.history) == LOG_LINES + 51
+
+
+def test_csv_holds_the_whole_run_with_exact_numbers():
+    st = new_state()
+    st.advance(3)
+    st.flip(0)
+    st.beta = 1.25
+    st.advance(2)
+    rows = list(csv.DictReader(io.StringIO(st.csv())))
+    assert [int(r["step"]) for r in rows] == list(range(6))
+    for r, rec in zip(rows, st.sim.history):
+        assert float(r["loss"]) == rec.loss
+        assert float(r["beta"]) == rec.beta
+        probs = np.array([[float(r[f"probs/{x}/{y}"]) for y in range(3)] for x in range(2)])
+        np.testing.assert_array_equal(probs, rec.probs)
+        # independent check: KL from the written probabilities and the reference
+        ref = np.exp(st.sim.logp_ref)
+        kl = (probs * np.log(probs / ref)).sum(axis=1)
+        np.testing.assert_allclose([float(r["kl/0"]), float(r["kl/1"])], kl, atol=1e-12)
+    assert float(rows[0]["loss"]) == pytest.approx(math.log(2))
+    assert rows[4]["beta"] == "1.25" and rows[3]["beta"] == "1.25"   # set at step 3
