@@ -24,28 +24,29 @@ def softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x)
 
 
-def _sigmoid_core(u, a, b, e, s) -> None:
-    """a = sigma(u), b = sigma(-u), e = exp(-|u|) (see sigmoid_pair), into given arrays."""
-    np.abs(u, out=e)
-    np.negative(e, out=e)
-    np.exp(e, out=e)                      # e = exp(-|u|) in (0, 1]
-    np.add(e, 1.0, out=s)
-    np.divide(1.0, s, out=s)              # s = sigma(|u|)
-    np.sign(u, out=b)
-    np.maximum(e, b, out=a)               # 1 where u >= 0, e where u < 0
-    np.negative(b, out=b)
-    np.maximum(e, b, out=b)               # e where u > 0, 1 where u <= 0
-    a *= s
-    b *= s
+# exp(709) is near the largest finite double: clipping the exponent there keeps exp finite.
+_EXP_MAX = 709.0
+
+
+def _sigmoid_core(u, a, b, e) -> None:
+    """a = sigma(u), b = sigma(-u), e = scratch, into the given arrays (see sigmoid_pair)."""
+    np.negative(u, out=e)
+    np.minimum(e, _EXP_MAX, out=e)
+    np.exp(e, out=e)                      # E = exp(-u), finite
+    np.add(e, 1.0, out=a)
+    np.divide(1.0, a, out=a)              # sigma(u) = 1 / (1 + E)
+    np.multiply(e, a, out=b)              # sigma(-u) = E / (1 + E)
 
 
 def sigmoid_pair(u: np.ndarray, out=None) -> tuple[np.ndarray, np.ndarray]:
     """(sigma(u), sigma(-u)) from one exp, each exact to rounding in both tails.
 
-    With e = exp(-|u|) and s = 1 / (1 + e): sigma(|u|) = s and sigma(-|u|) = e * s, so
-    neither side is ever formed as 1 - (something close to 1). ``max(e, sign(u))`` is 1 for
-    u >= 0 and e for u < 0 (a branch-free select), so sigma(u) = s * max(e, sign(u)).
-    ``out``: optional four arrays shaped like u (the two results and two scratch arrays),
+    With E = exp(-u): sigma(u) = 1 / (1 + E) and sigma(-u) = E * sigma(u). Both are
+    products and quotients of accurately rounded positive numbers, never 1 - (something
+    close to 1), so each keeps its relative precision however small it gets: sigma(-u)
+    for u up to 745 (then it underflows to 0), sigma(u) down to 1e-308 (u >= -709; below,
+    where E is clipped to stay finite, it is off by less than 1.3e-308 in absolute terms).
+    ``out``: optional three arrays shaped like u (the two results and a scratch array),
     for the engine's allocation-free hot path; the numbers are the same either way.
     """
     u = np.asarray(u, dtype=float)
@@ -53,23 +54,27 @@ def sigmoid_pair(u: np.ndarray, out=None) -> tuple[np.ndarray, np.ndarray]:
         a, b = sigmoid_pair(u.reshape(1))
         return a[0], b[0]
     if out is None:
-        out = tuple(np.empty_like(u) for _ in range(4))
+        out = np.empty((3,) + u.shape)
     _sigmoid_core(u, *out)
     return out[0], out[1]
 
 
 def dpo_terms(u: np.ndarray):
-    """(sigma(u), sigma(-u), softplus(-u), softplus(u)) of a 1-D u from one exp: the DPO
-    weights and losses of both sides of a row. The sigmoids are bit-identical to
-    ``sigmoid_pair``; softplus(x) = max(x, 0) + log1p(exp(-|x|)) is exact in both tails,
-    and max(-u, 0) = max(u, 0) - u holds exactly."""
-    a, b, e, s = (np.empty_like(u) for _ in range(4))
-    _sigmoid_core(u, a, b, e, s)
-    np.log1p(e, out=e)
+    """(sigma(u), sigma(-u), softplus(-u), softplus(u)) of a 1-D u: the DPO weights and
+    losses of both sides of a row. The sigmoids are bit-identical to ``sigmoid_pair``;
+    softplus(x) = max(x, 0) + log1p(exp(-|x|)) is exact in both tails, and
+    max(-u, 0) = max(u, 0) - u holds exactly."""
+    out = np.empty((4,) + u.shape)
+    a, b, e, l1p = out
+    _sigmoid_core(u, a, b, e)
+    np.abs(u, out=l1p)
+    np.negative(l1p, out=l1p)
+    np.exp(l1p, out=l1p)
+    np.log1p(l1p, out=l1p)
     relu = np.maximum(u, 0.0)
     sp_neg = relu - u
-    sp_neg += e
-    relu += e
+    sp_neg += l1p
+    relu += l1p
     return a, b, sp_neg, relu
 
 

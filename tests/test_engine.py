@@ -117,3 +117,26 @@ def test_log_softmax_matches_the_naive_one(shape):
     want = np.array([naive.log_softmax_row(row) for row in x.reshape(-1, shape[-1]).tolist()])
     np.testing.assert_allclose(got.reshape(-1, shape[-1]), want, rtol=1e-13, atol=1e-13)
     assert got.shape == shape
+
+
+def test_sigmoids_and_softplus_are_exact_in_both_tails():
+    from sim.losses import dpo_terms, sigmoid, sigmoid_pair, softplus_pair
+
+    u = np.array([-1000.0, -745.0, -700.0, -300.0, -40.0, -1.0, -1e-300, -0.0, 0.0,
+                  1e-300, 1e-8, 1.0, 36.0, 40.0, 300.0, 700.0, 744.0, 1000.0])
+    s_pos, s_neg = sigmoid_pair(u)
+    want_pos = np.array([naive.sigma(x) for x in u])
+    want_neg = np.array([naive.sigma(-x) for x in u])
+    ok = want_pos > 1.3e-308                      # below, E = exp(-u) is clipped
+    np.testing.assert_allclose(s_pos[ok], want_pos[ok], rtol=4e-16, atol=0)
+    assert np.all(np.abs(s_pos[~ok] - want_pos[~ok]) < 1.3e-308)
+    np.testing.assert_allclose(s_neg, want_neg, rtol=4e-16, atol=0)
+    assert sigmoid(np.float64(3.0)) == s_pos[11] ** 0 * naive.sigma(3.0)
+    sp_neg, sp_pos = softplus_pair(u)
+    np.testing.assert_allclose(sp_neg, [naive.softplus(-x) for x in u], rtol=4e-16, atol=0)
+    np.testing.assert_allclose(sp_pos, [naive.softplus(x) for x in u], rtol=4e-16, atol=0)
+    a, b, lf, lb = dpo_terms(u)
+    assert np.array_equal(a, s_pos) and np.array_equal(b, s_neg)
+    np.testing.assert_allclose(lf, sp_neg, rtol=4e-16, atol=0)
+    np.testing.assert_allclose(lb, sp_pos, rtol=4e-16, atol=0)
+    assert np.all(np.isfinite(a)) and np.all(np.isfinite(lf))
