@@ -261,8 +261,11 @@ class DashboardPage:
         self.button("Play").click()
         self.button("Pause").wait_for(state="visible")
 
-    def pause(self) -> int:
+    def pause(self, settle: bool = True) -> int | None:
+        """Press Pause; with settle, wait for the last in-flight tick and return the step."""
         self.button("Pause").click()
+        if not settle:
+            return None
         self.button("Play").wait_for(state="visible")
         return self.settle()
 
@@ -279,9 +282,16 @@ class DashboardPage:
         return self.wait_step(before + 1)
 
     def step_to(self, n: int) -> int:
+        """Press Step until the counter is n: a burst of clicks, then one at a time."""
+        s = self.step()
+        assert s <= n, f"already at step {s} > {n}"
+        if n - s > 2:
+            for _ in range(n - s - 1):
+                self.button("Step").click()
+            self.settle(quiet_ms=200)
         while self.step() < n:
             self.click_step()
-        assert self.step() == n
+        assert self.step() == n, f"Step overshot {n}: at {self.step()}"
         return n
 
     def scenario_select(self):

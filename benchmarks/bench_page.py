@@ -1,0 +1,246 @@
+"""Speed of the dashboard as a learner sees it, in headless Chromium against a real server.
+
+A script, not a test: it prints numbers and asserts nothing. It starts its own
+`dpo-sim serve --no-browser` on a free port. Targets (issue 3): first chart drawn within
+1.5 s, at least 30 rendered steps per second, click-to-screen latency p95 <= 100 ms.
+
+    python benchmarks/bench_page.py [--loads 5] [--seconds 5] [--clicks 30]
+
+What is measured, all with performance.now() inside the page (so the Playwright round trip
+is not counted):
+- first chart: navigation start -> the first frame in which a Bokeh canvas has painted
+  pixels (checked every animation frame from an init script); also when the step readout
+  first appears (the page is usable).
+- rendered steps per second at 20 and at 60 steps/s: the step counter sampled every frame
+  for a few seconds; "updates/s" counts distinct values shown per second (screen updates),
+  "steps/s" the steps advanced per second of display (a beat may carry several steps).
+- click-to-screen latency: a click dispatched in the page on a preference row, to the first
+  frame showing its new aria-pressed state and a changed loss readout (paused, off the
+  start, so a flip changes the loss), and while playing at 20 steps/s (aria-pressed only).
+- server CPU per tick: utime + stime of the server process from /proc/<pid>/stat over a
+  playing interval, divided by the steps advanced (and by the beats, i.e. counter updates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser import DashboardPage, Server, launch  # noqa: E402
+
+# Runs from the first script on: every frame, look for a Bokeh canvas with painted pixels.
+FIRST_PAINT_JS = r"""
+(() => {
+  window.__bench = {firstChart: null, firstReadout: null};
+  function painted(c) {
+    if (!c.width || !c.height) return false;
+    let ctx;
+    try { ctx = c.getContext('2d'); } catch (e) { return false; }
+    if (!ctx) return false;
+    const w = c.width, h = c.height;
+    const data = ctx.getImageData(0, 0, w, h).data;
+    for (let i = 3; i < data.length; i += 4 * 7) if (data[i] !== 0) return true;
+    return false;
+  }
+  function frame() {
+    const b = window.__bench, now = performance.now();
+    if (window.__e2e) {
+      if (b.firstReadout === null && window.__e2e.stepValue() !== null) b.firstReadout = now;
+      if (b.firstChart === null && window.__e2e.all('canvas').some(painted)) b.firstChart = now;
+    }
+    if (b.firstChart === null || b.firstReadout === null) requestAnimationFrame(frame);
+  }
+  requestAnimationFrame(frame);
+})();
+"""
+
+SAMPLE_JS = r"""
+ms => new Promise(done => {
+  const seen = [], t0 = performance.now();
+  let frames = 0, longMs = 0;
+  const obs = new PerformanceObserver(l => { for (const e of l.getEntries()) longMs += e.duration; });
+  try { obs.observe({type: 'longtask'}); } catch (e) {}
+  function tick() {
+    const v = window.__e2e.stepValue(), t = performance.now();
+    frames++;
+    if (!seen.length || seen[seen.length - 1][1] !== v) seen.push([t, v]);
+    if (t - t0 < ms) requestAnimationFrame(tick);
+    else { obs.disconnect(); done({seen, t0, t1: t, frames, longMs}); }
+  }
+  requestAnimationFrame(tick);
+})
+"""
+
+# Click row i in the page and resolve with the time until the first frame that shows the
+# flip: aria-pressed toggled (and, with needLoss, a loss readout different from before).
+CLICK_JS = r"""
+([i, needLoss]) => new Promise((done, fail) => {
+  const E = window.__e2e;
+  const row = () => E.q(`[data-testid=pair-${i}]`);
+  const loss = () => { const el = E.q('[data-testid=loss]'); return el && el.getAttribute('data-value'); };
+  const before = row().getAttribute('aria-pressed'), loss0 = loss();
+  const t0 = performance.now();
+  row().click();
+  function check() {
+    const t = performance.now();
+    const r = row();
+    if (r && r.getAttribute('aria-pressed') !== before && (!needLoss || loss() !== loss0))
+      return done(t - t0);
+    if (t - t0 > 5000) return fail(new Error('no change within 5 s'));
+    requestAnimationFrame(check);
+  }
+  requestAnimationFrame(check);
+})
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    k = (len(xs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def first_chart(browser, url: str, loads: int) -> None:
+    charts, readouts, dcl = [], [], []
+    for _ in range(loads):
+        d = DashboardPage(browser, url)
+        d.context.add_init_script(FIRST_PAINT_JS)
+        d.page.goto(url)
+        d.wait_js("() => window.__bench.firstChart !== null && window.__bench.firstReadout !== null",
+                  timeout=30_000)
+        b = d.page.evaluate("() => window.__bench")
+        nav = d.page.evaluate("() => performance.getEntriesByType('navigation')[0].toJSON()")
+        charts.append(b["firstChart"])
+        readouts.append(b["firstReadout"])
+        dcl.append(nav["domContentLoadedEventEnd"])
+        d.close()
+    print(f"first chart drawn      median {statistics.median(charts):7.0f} ms   "
+          f"max {max(charts):6.0f} ms   (target <= 1500 ms; {loads} loads)")
+    print(f"step readout shown     median {statistics.median(readouts):7.0f} ms   "
+          f"DOMContentLoaded median {statistics.median(dcl):.0f} ms")
+
+
+def set_speed(d: DashboardPage, speed: int) -> None:
+    """Move the speed slider (noUiSlider handle, keyboard) to `speed` steps per second."""
+    handle = d.page.locator(".noUi-handle[aria-valuemax='120.0'], "
+                            ".noUi-handle[aria-valuemax='120']").first
+    handle.focus()
+    for _ in range(200):
+        v = round(float(handle.get_attribute("aria-valuenow")))
+        if v == speed:
+            break
+        key = ("PageUp" if speed - v >= 5 else "ArrowRight") if v < speed else \
+              ("PageDown" if v - speed >= 5 else "ArrowLeft")
+        d.page.keyboard.press(key)
+    else:
+        raise RuntimeError(f"could not set the speed slider to {speed}")
+    handle.evaluate("h => h.blur()")
+
+
+def play_rate(d: DashboardPage, server_pid: int, speed: int, seconds: float) -> None:
+    d.button("Reset").click()
+    d.wait_step(0)
+    set_speed(d, speed)
+    d.play()
+    d.wait_step(3, ">=")                       # past the first beat
+    cdp = d.context.new_cdp_session(d.page)
+    cdp.send("Performance.enable")
+    m0 = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    c0, w0 = cpu_seconds(server_pid), time.perf_counter()
+    r = d.page.evaluate(SAMPLE_JS, seconds * 1000)
+    c1, w1 = cpu_seconds(server_pid), time.perf_counter()
+    m1 = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    cdp.detach()
+    busy = {k: (m1[k] - m0[k]) / (w1 - w0) * 100 for k in
+            ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")}
+    d.pause()
+    seen = r["seen"]
+    span = (r["t1"] - r["t0"]) / 1000
+    updates = len(seen) - 1
+    steps = seen[-1][1] - seen[0][1]
+    gaps = [b[0] - a[0] for a, b in zip(seen, seen[1:])]
+    cpu = c1 - c0
+    print(f"playing at {speed:3d} steps/s  shown {updates / span:5.1f} updates/s, "
+          f"{steps / span:5.1f} steps/s (target >= 30 at 60); gap between updates "
+          f"median {statistics.median(gaps):.0f} ms, max {max(gaps):.0f} ms")
+    print(f"   browser              {r['frames'] / span:5.1f} frames/s, long tasks "
+          f"{r['longMs'] / span / 10:4.1f} % of the time; main thread busy "
+          f"{busy['TaskDuration']:.0f} % (script {busy['ScriptDuration']:.0f} %, layout "
+          f"{busy['LayoutDuration']:.0f} %, style {busy['RecalcStyleDuration']:.0f} %)")
+    print(f"   server CPU           {cpu / (w1 - w0) * 100:5.1f} % of a core; "
+          f"{cpu / max(steps, 1) * 1000:.2f} ms per step, "
+          f"{cpu / max(updates, 1) * 1000:.2f} ms per beat (screen update)")
+
+
+def latency(d: DashboardPage, clicks: int) -> None:
+    d.button("Reset").click()
+    d.wait_step(0)
+    d.step_to(20)
+    paused = [d.page.evaluate(CLICK_JS, [0, True]) for _ in range(clicks)]
+    set_speed(d, 20)
+    d.play()
+    playing = [d.page.evaluate(CLICK_JS, [1, False]) for _ in range(clicks)]
+    d.pause()
+    for name, xs in (("paused", paused), ("playing at 20/s", playing)):
+        print(f"click-to-screen flip   {name:16s} median {statistics.median(xs):5.0f} ms   "
+              f"p95 {pct(xs, 0.95):5.0f} ms   max {max(xs):5.0f} ms  "
+              f"(target p95 <= 100 ms; {len(xs)} clicks)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--loads", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--clicks", type=int, default=30)
+    ap.add_argument("--url", help="measure a running server instead (no CPU figures)")
+    a = ap.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    server = None if a.url else Server()
+    url = a.url or server.url
+    try:
+        print(f"dpo-sim page benchmark: {url}  ({os.cpu_count()} cores, load average "
+              f"{os.getloadavg()[0]:.1f})")
+        with sync_playwright() as p:
+            browser = launch(p)
+            first_chart(browser, url, a.loads)
+            d = DashboardPage(browser, url).open()
+            if server is not None:
+                idle0, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
+                time.sleep(1.0)
+                idle = (cpu_seconds(server.proc.pid) - idle0) / (time.perf_counter() - t0)
+                print(f"server CPU paused       {idle * 100:5.1f} % of a core")
+            r = d.page.evaluate(SAMPLE_JS, 1000)
+            print(f"browser paused          {r['frames'] / ((r['t1'] - r['t0']) / 1000):5.1f} "
+                  f"frames/s (the ceiling for screen updates)")
+            for speed in (20, 60):
+                play_rate(d, server.proc.pid if server else os.getpid(), speed, a.seconds)
+            latency(d, a.clicks)
+            errors = d.errors
+            d.close()
+            browser.close()
+        if errors:
+            print("page errors:", *errors, sep="\n  ")
+    finally:
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
