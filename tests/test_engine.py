@@ -101,13 +101,39 @@ def test_tails_are_exact():
         assert rec.grad[0, 0] < 0 < rec.grad[0, 2]
 
 
-def test_record_from_evaluate_and_batch_agree():
-    """evaluate() and Batch.grad share the margin and weight code."""
-    for P, K, rows, ref, theta, beta in CASES[:20]:
+def test_evaluate_and_batch_give_the_same_gradient_to_the_bit():
+    """evaluate() (one run, every metric) and Batch.grad (a stack) run one sequence of
+    operations, so they agree exactly, for any leading shape and per-run beta."""
+    for P, K, rows, ref, theta, beta in CASES[:30]:
         pairs = _pairs(P, K, rows)
-        g1 = evaluate(theta, log_softmax(ref), pairs, beta).grad
-        g2 = Batch(pairs, log_softmax(ref)).grad(theta, beta)
-        np.testing.assert_allclose(g1, g2, rtol=1e-13, atol=1e-15)
+        batch = Batch(pairs, ref)
+        for weight_on in (True, False):
+            g1 = evaluate(theta, log_softmax(ref), pairs, beta, weight_on).grad
+            assert np.array_equal(batch.grad(theta, beta, weight_on), g1)
+            stack = np.stack([theta, theta + 1.0, 2.0 * theta, theta[::-1] if P > 1 else -theta,
+                              theta, theta[:, ::-1]]).reshape(2, 3, P, K)
+            betas = beta * np.array([[1.0, 2.0, 0.5], [3.0, 1.0, 0.1]])
+            g = batch.grad(stack, betas, weight_on)
+            assert g.shape == (2, 3, P, K)
+            for i, j in np.ndindex(2, 3):
+                want = evaluate(stack[i, j], log_softmax(ref), pairs, betas[i, j],
+                                weight_on).grad
+                assert np.array_equal(g[i, j], want)
+
+
+def test_step_returns_a_new_array_and_leaves_theta_alone():
+    P, K, rows, ref, theta, beta = CASES[3]
+    batch = Batch(_pairs(P, K, rows), ref)
+    stack = np.stack([theta] * 4)
+    keep = stack.copy()
+    new = batch.step(stack, beta, 0.5)
+    assert np.array_equal(stack, keep) and new.shape == stack.shape
+    g = naive.analytic_grad(theta, ref, rows, beta)
+    np.testing.assert_allclose(new[2], theta - 0.5 * g, rtol=1e-12, atol=1e-13)
+    again = batch.step(new, beta, 0.5)          # feeding the result back works as well
+    np.testing.assert_allclose(
+        again[1], new[1] - 0.5 * naive.analytic_grad(new[1], ref, rows, beta),
+        rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("shape", [(5,), (3, 2), (2, 3, 8), (4, 1, 2)])

@@ -174,6 +174,15 @@ def test_reset_returns_exactly_to_the_start():
     assert _dump(sim) == _dump(fresh)
 
 
+def test_records_equal_evaluate_to_the_bit():
+    from sim.engine import evaluate
+    sim = _play(Simulation(scenario(EVENTS)))
+    rec = evaluate(sim.theta, sim.logp_ref, sim.pairs, sim.beta, sim.adaptive_weight,
+                   step=sim.t, learning_rate=sim.learning_rate)
+    assert rec.to_dict() == sim.record.to_dict()
+    assert rec.grad.tobytes() == sim.record.grad.tobytes()
+
+
 def test_history_off_gives_the_same_records():
     a, b = Simulation(scenario(EVENTS)), Simulation(scenario(EVENTS), keep_history=False)
     for _ in range(10):
