@@ -21,10 +21,10 @@ class Controls(pn.viewable.Viewer):
         super().__init__(**params)
         self.state = state
         css = [widget_css(pal)]
-        self.play = pn.widgets.Button(name="Play", button_type="primary", width=100,
-                                      stylesheets=css, description=None)
-        self.step = pn.widgets.Button(name="Step", width=90, stylesheets=css)
-        self.reset = pn.widgets.Button(name="Reset", width=90, stylesheets=css)
+        self.play = pn.widgets.Button(label="Play", color="primary", width=100,
+                                      stylesheets=css)
+        self.step = pn.widgets.Button(label="Step", width=90, stylesheets=css)
+        self.reset = pn.widgets.Button(label="Reset", width=90, stylesheets=css)
         self.play.on_click(lambda e: state.toggle())
         self.step.on_click(lambda e: state.step())
         self.reset.on_click(lambda e: state.reset())
@@ -49,7 +49,7 @@ class Controls(pn.viewable.Viewer):
             state.param.adaptive_weight, stylesheets=css)
         self.download = pn.widgets.FileDownload(
             callback=self._csv, filename=self._filename(), label="Download CSV",
-            embed=False, button_type="default", stylesheets=css, width=160)
+            embed=False, stylesheets=css, width=160)
         state.param.watch(lambda e: setattr(self.download, "filename", self._filename()),
                           "scenario")
         self.buttons = pn.Row(self.play, self.step, self.reset, margin=0)
@@ -68,7 +68,7 @@ class Controls(pn.viewable.Viewer):
         return self._layout
 
     def _on_playing(self, event) -> None:
-        self.play.name = "Pause" if event.new else "Play"
+        self.play.label = "Pause" if event.new else "Play"
 
     def _watch_html(self) -> str:
         spec = self.state.spec

@@ -1,0 +1,249 @@
+"""The dashboard's views without a browser: what each view would show equals the engine's
+numbers, figures are built once, histories are bounded, every update sits in one hold."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import re
+
+import numpy as np
+import pytest
+from bokeh.document import Document
+
+from app.dashboard import Dashboard, create_dashboard
+from app.views.history import HistoryCharts
+from app.views.pairs import row_items
+from app.theme import LIGHT
+from sim.simulation import Simulation
+from test_app_state import make_scenario, scenarios
+
+
+def dashboard(**kw) -> Dashboard:
+    return create_dashboard(scenarios=scenarios(), scenario="toy", theme="light", **kw)
+
+
+def values(html: str) -> dict:
+    """data-testid -> data-value from a view's HTML."""
+    return {m[0]: m[1] for m in re.findall(r'data-testid="([^"]+)" data-value="([^"]+)"', html)}
+
+
+def test_builds_every_part_and_renders_to_bokeh_models():
+    d = dashboard()
+    for part in ("controls", "readouts", "bars", "pairs", "formula", "history", "log", "keys"):
+        assert part in d.views
+    root = d.__panel__().get_root(Document())
+    assert root is not None
+    assert len(d.views["bars"]) == 2
+
+
+def test_readouts_and_probabilities_equal_the_engine():
+    d = dashboard()
+    st = d.state
+    st.advance(7)
+    st.flip(3)
+    ref = Simulation(make_scenario())
+    ref.advance(7)
+    ref.flip(3)
+    rec = ref.record
+    v = values(d.views["readouts"].pane.html)
+    assert v["step"] == "7"
+    assert float(v["loss"]) == rec.loss
+    assert float(v["margin"]) == rec.rewards_margins
+    assert float(v["accuracy"]) == rec.rewards_accuracies
+    for x in range(2):
+        assert float(v[f"kl-{x}"]) == rec.kl[x]
+        probs = values(d.views["bars"][x].table.html)
+        for y in range(3):
+            assert float(probs[f"prob-{x}-{y}"]) == rec.probs[x, y]
+        src = d.views["bars"][x].source.data
+        np.testing.assert_array_equal(src["pi"], rec.probs[x])
+        np.testing.assert_array_equal(src["rhat"], rec.rewards[x])
+        # the tick sits at pi_ref, computed independently from the reference logits
+        t = make_scenario().ref_logits[x]
+        np.testing.assert_allclose(src["ref"], np.exp(t) / np.exp(t).sum(), rtol=1e-12)
+
+
+def test_preferred_reply_is_marked_without_colour_alone_and_follows_flips():
+    d = dashboard()
+    bars = d.views["bars"][0]
+    data = bars.source.data
+    # prompt 0: "good" beats both others on votes
+    assert data["hatch"][0] == "/" and "★ preferred" in data["label"][0]
+    assert all(h == " " for h in data["hatch"][1:])
+    # flip both rows of prompt 0: now "meh" and "bad" each beat "good"
+    d.state.flip(0)
+    d.state.flip(1)
+    data = bars.source.data
+    assert data["hatch"][0] == " " and "★" not in data["label"][0]
+    assert "★ preferred" in "".join(data["label"][1:])
+
+
+def test_figures_are_built_once_per_session():
+    d = dashboard()
+    figs = [b.figure for b in d.views["bars"]] + list(d.views["history"].figures)
+    sources = [b.source for b in d.views["bars"]] + [d.views["history"].source]
+    st = d.state
+    st.advance(5)
+    st.flip(0)
+    st.beta = 1.0
+    st.reset()
+    st.load("other")
+    st.advance(3)
+    assert [b.figure for b in d.views["bars"]] + list(d.views["history"].figures) == figs
+    assert [b.source for b in d.views["bars"]] + [d.views["history"].source] == sources
+
+
+def test_history_is_bounded_by_rollover_and_the_last_point_follows_actions():
+    st = dashboard().state
+    h = HistoryCharts(st, LIGHT, rollover=50)
+    st.subscribe(lambda kind, recs: h.append(recs) if kind == "step" else
+                 h.replace_last(recs[-1]) if kind == "action" else h.restart())
+    st.advance(120)
+    assert len(h.source.data["step"]) == 50
+    assert h.source.data["step"][-1] == 120 and h.source.data["step"][0] == 71
+    st.flip(0)                                  # record 120 recomputed
+    assert len(h.source.data["step"]) == 50
+    assert h.source.data["loss"][-1] == st.record.loss
+    np.testing.assert_array_equal(
+        [h.source.data[c][-1] for c in ("kl0", "kl1")], st.record.kl)
+    assert len(st.sim.history) == 121           # the whole run stays downloadable
+    st.reset()
+    assert list(h.source.data["step"]) == [0]
+
+
+def test_every_chart_update_happens_inside_the_single_hold(monkeypatch):
+    from bokeh.models import ColumnDataSource
+
+    inside = {"n": 0}
+    holds = []
+
+    @contextlib.contextmanager
+    def hold():
+        holds.append(1)
+        inside["n"] += 1
+        try:
+            yield
+        finally:
+            inside["n"] -= 1
+
+    calls = []
+    for name in ("patch", "stream"):
+        orig = getattr(ColumnDataSource, name)
+
+        def wrapped(self, *a, _orig=orig, _name=name, **k):
+            calls.append((_name, inside["n"] > 0))
+            return _orig(self, *a, **k)
+        monkeypatch.setattr(ColumnDataSource, name, wrapped)
+
+    d = create_dashboard(scenarios=scenarios(), theme="light", hold=hold)
+    st = d.state
+    st.play()
+    st.tick(now=0.0)
+    st.tick(now=0.25)
+    assert len(holds) == 2
+    # per beat: each prompt's bars patched, the history streamed, all inside the hold
+    assert calls == [("patch", True), ("patch", True), ("stream", True)] * 2
+
+
+def test_pairs_rows_show_the_engine_numbers_and_flip_on_click():
+    d = dashboard()
+    st = d.state
+    st.advance(4)
+    rows = d.views["pairs"].rows
+    rows._handle_msg({"flip": 2})                # what a click or Enter sends
+    assert st.flipped == [2]
+    items = rows.rows
+    assert items == row_items(st)
+    rec = st.record
+    for i, item in enumerate(items):
+        assert float(item["u"]) == pytest.approx(rec.row_margin[i], abs=5e-4)
+        assert float(item["sigma"]) == pytest.approx(rec.row_sigma[i], abs=5e-4)
+        assert float(item["weight"]) == pytest.approx(rec.row_weight[i], abs=5e-4)
+    assert items[2]["flipped"] and "flipped" in items[2]["label"]
+    assert not items[0]["flipped"]
+    # row 2 was "yes" > "no" 6:4; flipped it reads "no" > "yes"
+    assert (items[2]["chosen"], items[2]["rejected"]) == ("no", "yes")
+    assert items[2]["votes"] == "6:4"
+
+
+def test_step_log_sends_a_short_tail_and_the_running_total():
+    d = dashboard()
+    log = d.views["log"].lines
+    assert log.log == {"total": 0, "tail": []}      # the page shows the invitation
+    assert "flip it" in log.invitation and "Step" in log.invitation
+    d.state.advance(45)
+    d.state.flip(1)
+    assert log.log["total"] == 46
+    assert len(log.log["tail"]) == 30
+    assert log.log["tail"][-1].startswith("step 45 · flip row 1")
+
+
+def test_formula_strip_plugs_in_the_current_numbers():
+    d = dashboard()
+    st = d.state
+    st.advance(6)
+    html = d.views["formula"].pane.html
+    rec = st.record
+    # row 0 on prompt 0: "good" over "meh"; implicit rewards recomputed by hand
+    pi = rec.probs[0]
+    ref = np.exp(st.sim.logp_ref[0])
+    rc = st.beta * np.log(pi[0] / ref[0])
+    rr = st.beta * np.log(pi[1] / ref[1])
+    assert f"= {rc:+.3f}" in html and f"= {rr:+.3f}" in html
+    w = 1 / (1 + np.exp(rc - rr))
+    assert f"<b>{w:.3f}</b>" in html
+    st.adaptive_weight = False
+    assert "<b>1</b>" in d.views["formula"].pane.html
+
+
+def test_keyboard_messages_drive_play_step_and_reset():
+    d = dashboard()
+    keys, st = d.views["keys"], d.state
+    keys._handle_msg({"key": "step"})
+    keys._handle_msg({"key": "step"})
+    assert st.current_step == 2
+    keys._handle_msg({"key": "toggle"})
+    assert st.playing
+    keys._handle_msg({"key": "toggle"})
+    assert not st.playing
+    keys._handle_msg({"key": "reset"})
+    assert st.current_step == 0
+    keys._handle_msg({"key": "unknown"})             # ignored, no error
+
+
+def test_controls_play_label_picker_titles_and_csv_download():
+    d = dashboard()
+    c, st = d.views["controls"], d.state
+    assert c.play.label == "Play"
+    c.play.clicks += 1
+    assert st.playing and c.play.label == "Pause"
+    c.step.clicks += 1                               # Step pauses and steps once
+    assert not st.playing and st.current_step == 1 and c.play.label == "Play"
+    assert c.scenario.options == {"Toy toy": "toy", "Toy other": "other"}
+    c.scenario.value = "other"
+    assert st.spec.id == "other" and "Watch the toy." in c.watch.object
+    c.beta.value_throttled = 1.5                     # a slider released at 1.5
+    assert st.beta == 1.5 and st.sim.beta == 1.5
+    st.advance(2)
+    text = c.download.callback().getvalue()
+    assert text == st.csv()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 3 and float(rows[-1]["loss"]) == st.record.loss
+    assert c.download.filename == "dpo-sim-other.csv"
+
+
+def test_dark_theme_builds_and_two_dashboards_share_nothing():
+    a = create_dashboard(scenarios=scenarios(), theme="dark")
+    b = create_dashboard(scenarios=scenarios(), theme="light")
+    assert a.theme == "dark" and b.theme == "light"
+    a.state.advance(3)
+    a.state.flip(0)
+    assert b.state.current_step == 0 and b.state.flipped == []
+    assert a.views["bars"][0].source is not b.views["bars"][0].source
+
+
+def test_unknown_setting_is_one_clear_error():
+    with pytest.raises(TypeError, match="unknown dashboard settings: colour"):
+        create_dashboard(scenarios=scenarios(), theme="light", colour="red")
