@@ -39,8 +39,9 @@ def blas_line() -> str:
         return f"unavailable ({e})"
 
 
-def time_step(keep_history: bool, steps: int = 2000, repeats: int = 15) -> float:
-    """Median over repeats of the mean time of one Simulation.advance(1), in microseconds."""
+def time_step(keep_history: bool, steps: int = 2000, repeats: int = 15) -> tuple:
+    """(median, best) over repeats of the mean time of one Simulation.advance(1), in
+    microseconds; each repeat starts from reset()."""
     sim = Simulation(seed_sized_scenario(), keep_history=keep_history)
     per = []
     for _ in range(repeats):
@@ -49,11 +50,13 @@ def time_step(keep_history: bool, steps: int = 2000, repeats: int = 15) -> float
         for _ in range(steps):
             sim.advance(1)
         per.append((time.perf_counter() - t0) / steps * 1e6)
-    return statistics.median(per)
+    return statistics.median(per), min(per)
 
 
-def time_batch(R: int = 4096, steps: int = 200, repeats: int = 9) -> float:
-    """Run-steps per second of Batch.step on a stack of R runs with per-run beta and lr."""
+def time_batch(R: int = 4096, steps: int = 200, repeats: int = 9,
+               adaptive_weight: bool = True) -> tuple:
+    """(median, best) run-steps per second of Batch.step on a stack of R runs with per-run
+    beta and learning rate (each result fed back, as a sweep does)."""
     sc = seed_sized_scenario()
     pairs = Pairs.from_rows([r.as_tuple() for r in sc.rows], sc.n_prompts, sc.n_replies)
     batch = Batch(pairs, sc.ref_logits)
@@ -64,9 +67,9 @@ def time_batch(R: int = 4096, steps: int = 200, repeats: int = 9) -> float:
         theta = np.zeros((R, sc.n_prompts, sc.n_replies))
         t0 = time.perf_counter()
         for _ in range(steps):
-            theta = batch.step(theta, beta, lr)
+            theta = batch.step(theta, beta, lr, adaptive_weight)
         rates.append(R * steps / (time.perf_counter() - t0))
-    return statistics.median(rates)
+    return statistics.median(rates), max(rates)
 
 
 def main() -> None:
@@ -74,11 +77,16 @@ def main() -> None:
     print(f"BLAS: {blas_line()}")
     print("OPENBLAS_CORETYPE=" + os.environ.get("OPENBLAS_CORETYPE", "(unset)")
           + " OPENBLAS_L2_SIZE=" + os.environ.get("OPENBLAS_L2_SIZE", "(unset)"))
+    print("load average (1, 5, 15 min): %.2f %.2f %.2f  (other work on the machine slows "
+          "every number below)" % os.getloadavg())
     for keep in (True, False):
-        print(f"one step with metrics (keep_history={keep}): {time_step(keep):.1f} us"
-              "  (target <= 50 us)")
-    print(f"batched Batch.step, R = 4096: {time_batch() / 1e6:.2f} M run-steps/s"
-          "  (target >= 10 M)")
+        med, best = time_step(keep)
+        print(f"one step with metrics (keep_history={keep}): median {med:.1f} us, "
+              f"best {best:.1f} us  (target <= 50 us)")
+    for weight in (True, False):
+        med, best = time_batch(adaptive_weight=weight)
+        print(f"batched Batch.step, R = 4096, adaptive_weight={weight}: median "
+              f"{med / 1e6:.2f} M run-steps/s, best {best / 1e6:.2f} M  (target >= 10 M)")
 
 
 if __name__ == "__main__":
