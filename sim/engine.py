@@ -4,11 +4,13 @@ Shapes: a policy is a table of logits ``theta`` of shape (P, K), or (R, P, K) fo
 of R independent runs (a sweep). The data is a set of preference rows; every mean is over
 single annotator judgements ("instances"), as in ../shared/dpo-notes.md.
 
-The margin ``h = lr(c) - lr(r)`` is a difference of log-ratios on the same prompt, so each
-judgement touches only two logits and the gradient is two tiny matrix products with the
-(N, P*K) incidence matrix (entries 0 and +-1, so ``lr @ D.T`` forms each difference exactly).
-The single run (``evaluate``) and the stack (``Batch.step``) share one sequence of
-operations, so a run in a stack matches the same run alone.
+The margin ``h = lr(c) - lr(r)`` is a difference of log-ratios on the same prompt, so the
+softmax normaliser cancels in the gradient: each judgement touches exactly two logits.
+The single run (``evaluate``, every metric) and the stack (``Batch.step``) perform the same
+sequence of floating-point operations per element, so a run in a stack is bit-identical to
+the same run alone, and margins are exactly 0 at ``pi == pi_ref``. Numerics: log-softmax
+shifted by the max, sigmoids exact in both tails (``losses.sigmoid_pair``), softplus as
+``max(x, 0) + log1p(exp(-|x|))``.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ class Batch:
     loop runs over the R runs; the operations per element are the ones ``evaluate`` does
     for a single run, in the same order, so each run of a stack matches that run alone to
     the bit. ``step`` returns its result as a view of a runs-last array: feeding it back
-    costs no copy.
+    costs no copy. A Batch keeps scratch arrays between calls: use one per thread.
     """
 
     def __init__(self, pairs: Pairs, theta_ref: np.ndarray):
