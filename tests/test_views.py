@@ -9,6 +9,7 @@ import io
 import re
 
 import numpy as np
+import param
 import pytest
 from bokeh.document import Document
 
@@ -224,7 +225,9 @@ def test_controls_play_label_picker_titles_and_csv_download():
     assert c.scenario.options == {"Toy toy": "toy", "Toy other": "other"}
     c.scenario.value = "other"
     assert st.spec.id == "other" and "Watch the toy." in c.watch.object
-    c.beta.value_throttled = 1.5                     # a slider released at 1.5
+    assert c.weight.label.endswith("off")          # "other" has the sigma weight off
+    with param.edit_constant(c.beta):                # a slider released at 1.5
+        c.beta.value_throttled = 1.5
     assert st.beta == 1.5 and st.sim.beta == 1.5
     st.advance(2)
     text = c.download.callback().getvalue()

@@ -45,8 +45,12 @@ class Controls(pn.viewable.Viewer):
         self.learning_rate = pn.widgets.FloatSlider.from_param(
             state.param.learning_rate, throttled=True, stylesheets=css,
             sizing_mode="stretch_width", format="0.00")
-        self.weight = pn.widgets.Checkbox.from_param(
-            state.param.adaptive_weight, stylesheets=css)
+        # A toggle button: its text is its accessible name and says on or off.
+        self.weight = pn.widgets.Toggle.from_param(
+            state.param.adaptive_weight, stylesheets=css, sizing_mode="stretch_width",
+            label=self._weight_label())
+        state.param.watch(lambda e: setattr(self.weight, "label", self._weight_label()),
+                          "adaptive_weight")
         self.download = pn.widgets.FileDownload(
             callback=self._csv, filename=self._filename(), label="Download CSV",
             embed=False, stylesheets=css, width=160)
@@ -69,6 +73,9 @@ class Controls(pn.viewable.Viewer):
 
     def _on_playing(self, event) -> None:
         self.play.label = "Pause" if event.new else "Play"
+
+    def _weight_label(self) -> str:
+        return "Adaptive sigma weight: " + ("on" if self.state.adaptive_weight else "off")
 
     def _watch_html(self) -> str:
         spec = self.state.spec

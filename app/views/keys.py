@@ -33,7 +33,24 @@ export function render({ model, el }) {
     model.send_msg({ key });
   }
   document.addEventListener("keydown", handler);
-  model.on("remove", () => document.removeEventListener("keydown", handler));
+  // Slider handles (noUiSlider) carry role="slider" but no name: give each the title
+  // of its slider ("beta", "Learning rate", ...). Widgets render late, so look again
+  // now and then; it is a handful of elements.
+  function label(root) {
+    for (const h of root.querySelectorAll(".noUi-handle:not([aria-label])")) {
+      const t = root.querySelector(".bk-slider-title");
+      const name = t ? t.textContent.split(":")[0].trim() : "";
+      if (name) h.setAttribute("aria-label", name);
+    }
+    for (const el of root.querySelectorAll("*")) if (el.shadowRoot) label(el.shadowRoot);
+  }
+  label(document);
+  setTimeout(() => label(document), 150);
+  const timer = setInterval(() => label(document), 1000);
+  model.on("remove", () => {
+    document.removeEventListener("keydown", handler);
+    clearInterval(timer);
+  });
 }
 """
 
