@@ -258,7 +258,13 @@ class Batch:
 
     @staticmethod
     def _per_run(x, lead) -> np.ndarray:
-        return np.broadcast_to(np.asarray(x, dtype=float), lead).reshape(-1)
+        """beta or learning_rate as a scalar or a flat (R,) array."""
+        x = np.asarray(x, dtype=float)
+        if x.ndim == 0:
+            return x
+        if x.shape != lead:
+            x = np.broadcast_to(x, lead)
+        return x.reshape(-1)
 
     def _runs_last(self, theta: np.ndarray):
         theta = np.asarray(theta, dtype=float)
