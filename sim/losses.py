@@ -105,8 +105,9 @@ class Loss:
     description: str
     both_losses: Optional[Callable] = None
     both_weights: Optional[Callable] = None
-    sigmoid_weight: bool = False     # weight(u) is sigma(-u): the engine reuses its sigmoids
-    constant_weight: bool = False    # weight(u) is 1: the gradient does not depend on theta
+    # Fast-path hints for the engine (a new loss leaves both False):
+    sigmoid_weight: bool = False     # loss -log sigma(u), weight sigma(-u): see dpo_terms
+    constant_weight: bool = False    # weight 1: the gradient does not depend on theta
 
     def pair_losses(self, u, beta):
         """(loss(u), loss(-u)): the chosen-side and the rejected-side judgements of a row."""
