@@ -81,6 +81,23 @@ def test_preferred_reply_is_marked_without_colour_alone_and_follows_flips():
     assert "★ preferred" in "".join(data["label"][1:])
 
 
+def test_chart_updates_never_touch_the_recorded_history():
+    d = dashboard()
+    st = d.state
+    start = st.record.probs.copy()
+    st.advance(4)
+    st.flip(1)
+    st.advance(2)
+    np.testing.assert_array_equal(st.sim.history[0].probs, start)
+    ref = Simulation(make_scenario())
+    ref.advance(4)
+    ref.flip(1)
+    ref.advance(2)
+    for a, b in zip(st.sim.history, ref.history):
+        np.testing.assert_array_equal(a.probs, b.probs)
+        np.testing.assert_array_equal(a.rewards, b.rewards)
+
+
 def test_figures_are_built_once_per_session():
     d = dashboard()
     figs = [b.figure for b in d.views["bars"]] + list(d.views["history"].figures)

@@ -86,7 +86,9 @@ class ProbabilityBars(pn.viewable.Viewer):
     def _columns(self) -> dict:
         st, x = self.state, self.x
         rec = st.record
-        pi = rec.probs[x]
+        # copies: Bokeh patches the source's arrays in place, and these must never be
+        # the records' own arrays (the run's history, downloaded as CSV)
+        pi = rec.probs[x].copy()
         ref = np.exp(st.sim.logp_ref[x])
         best = preferred_replies(st)[x]
         pref = np.arange(len(pi)) == best
@@ -95,7 +97,7 @@ class ProbabilityBars(pn.viewable.Viewer):
         return {
             "pi": pi,
             "ref": ref,
-            "rhat": rec.rewards[x],
+            "rhat": rec.rewards[x].copy(),
             "label": np.array([f"{v:.1%}" + ("  ★ preferred" if b else "")
                                for v, b in zip(pi, pref)]),
             "label_x": np.where(inside, pi - 0.015, pi + 0.015),
@@ -109,7 +111,8 @@ class ProbabilityBars(pn.viewable.Viewer):
     def _data(self) -> dict:
         replies = self.state.spec.prompts[self.x].replies
         d = self._columns()
-        d["reply"] = [f"{_LETTERS[y % 26]}  {lab}" for y, lab in enumerate(reply_labels(replies, self.label_chars))]
+        labels = reply_labels(replies, self.label_chars)
+        d["reply"] = [f"{_LETTERS[y % 26]}  {lab}" for y, lab in enumerate(labels)]
         d["text"] = list(replies)
         return d
 
