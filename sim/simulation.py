@@ -72,6 +72,9 @@ class Simulation:
                 self.history.append(rec)
 
     def _apply(self, e: Event) -> None:
+        bad = [k for k in e.set if k not in SETTABLE]
+        if bad:       # refuse before changing anything, so a bad action leaves no trace
+            raise KeyError(f"cannot set {bad[0]!r}; settable: {', '.join(SETTABLE)}")
         if e.flip is not None:
             self.flipped[e.flip] = not self.flipped[e.flip]
             self.pairs = self.pairs.flipped(e.flip)

@@ -126,7 +126,9 @@ def test_bad_live_actions_are_refused_without_changing_anything():
         sim.flip(99)
     with pytest.raises(KeyError):
         sim.set(gamma=1.0)
-    assert sim.actions == [] and sim.record.to_dict() == snap
+    with pytest.raises(KeyError):
+        sim.set(beta=3.0, gamma=1.0)
+    assert sim.actions == [] and sim.record.to_dict() == snap and sim.beta == 0.7
 
 
 def _play(sim):
