@@ -10,6 +10,8 @@ t: it applies at once, record t is recomputed, and the next update uses it. So r
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import replace
 
 import numpy as np
@@ -75,6 +77,11 @@ class Simulation:
         bad = [k for k in e.set if k not in SETTABLE]
         if bad:       # refuse before changing anything, so a bad action leaves no trace
             raise KeyError(f"cannot set {bad[0]!r}; settable: {', '.join(SETTABLE)}")
+        for k in ("beta", "learning_rate"):
+            if k in e.set and not (isinstance(e.set[k], numbers.Real)
+                                   and not isinstance(e.set[k], (bool, np.bool_))
+                                   and math.isfinite(e.set[k]) and e.set[k] > 0):
+                raise ValueError(f"{k} must be a finite positive number, got {e.set[k]!r}")
         if e.flip is not None:
             self.flipped[e.flip] = not self.flipped[e.flip]
             self.pairs = self.pairs.flipped(e.flip)

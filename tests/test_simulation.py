@@ -128,7 +128,12 @@ def test_bad_live_actions_are_refused_without_changing_anything():
         sim.set(gamma=1.0)
     with pytest.raises(KeyError):
         sim.set(beta=3.0, gamma=1.0)
+    for bad in (0.0, -1.0, float("nan"), float("inf"), "2", True):
+        with pytest.raises(ValueError):
+            sim.set(learning_rate=0.5, beta=bad)
     assert sim.actions == [] and sim.record.to_dict() == snap and sim.beta == 0.7
+    sim.set(beta=np.float64(0.9), learning_rate=np.int64(2))    # NumPy numbers are fine
+    assert (sim.beta, sim.learning_rate) == (0.9, 2.0)
 
 
 def _play(sim):
