@@ -58,10 +58,16 @@ class Dashboard(pn.viewable.Viewer):
         self._root = pn.Column(sizing_mode="stretch_width", margin=0)
         self._theme_arg = theme or _query_theme()
         self.compact = False
+        st = self.state
+        self._keys = KeyboardShortcuts(actions={"toggle": st.toggle, "step": st.step,
+                                                "reset": st.reset, "hello": self._hello})
         if _served():
+            # The keyboard component reports the browser's width and colour scheme as
+            # soon as it is drawn; the views are built then, once, to fit that screen.
             self._root.objects = [pn.pane.HTML(
-                '<p style="font-size:18px;padding:16px">Loading the simulator…</p>')]
-            pn.state.onload(self._build_for_browser)
+                '<p style="font-size:18px;padding:16px">Loading the simulator…</p>'),
+                self._keys]
+            pn.state.onload(self._fallback_build)
         else:
             self._build(self._theme_arg or "light")
 
@@ -69,25 +75,23 @@ class Dashboard(pn.viewable.Viewer):
         return self._root
 
     # -- building --------------------------------------------------------------------
-    def _build_for_browser(self) -> None:
-        """On load: build in the browser's colour scheme. Panel syncs the browser's
-        dark-mode flag with the first messages; if it is not there yet, wait briefly."""
-        info = pn.state.browser_info
-        width = getattr(info, "window_width", None)
-        self.compact = bool(width and width < 700)       # phone: shorter reply labels
-        if self._theme_arg or info is None or info.dark_mode is not None:
-            self._build(self._theme_arg or ("dark" if info is not None and info.dark_mode
-                                            else "light"))
+    def _hello(self, info: dict) -> None:
+        """The browser's first message: {width, dark}."""
+        if self.views:
             return
-        doc = pn.state.curdoc
+        width = info.get("width") or 0
+        self.compact = 0 < width < 700                  # phone: shorter reply labels
+        dark = bool(info.get("dark"))
+        with pn.io.hold():
+            self._build(self._theme_arg or ("dark" if dark else "light"))
 
-        def later(*_):
+    def _fallback_build(self) -> None:
+        """Should the browser's report never come, build anyway after a moment."""
+        def later():
             if not self.views:
-                with pn.io.hold(doc):
-                    self._build("dark" if info.dark_mode else "light")
-
-        info.param.watch(later, "dark_mode")
-        pn.state.add_periodic_callback(later, period=400, count=1)
+                info = pn.state.browser_info
+                self._hello({"dark": bool(info is not None and info.dark_mode)})
+        pn.state.add_periodic_callback(later, period=1500, count=1)
 
     def _build(self, theme: str) -> None:
         if self.views:
@@ -105,8 +109,7 @@ class Dashboard(pn.viewable.Viewer):
         v["formula"] = FormulaStrip(st, pal)
         v["history"] = HistoryCharts(st, pal)
         v["log"] = StepLog(st, pal)
-        v["keys"] = KeyboardShortcuts(actions={"toggle": st.toggle, "step": st.step,
-                                               "reset": st.reset})
+        v["keys"] = self._keys
         self.pal = pal
         self._bars_box = pn.Column(*v["bars"], sizing_mode="stretch_width")
         legend = pn.pane.HTML(f'<div class="dpo-card dpo-legend">{esc(LEGEND)}</div>',

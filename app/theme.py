@@ -81,6 +81,11 @@ table.dpo-probs tr.pref td:first-child::after {{ content: " ★";
 .dpo-legend {{ font-size: 15px; color: {p.muted}; }}
 .dpo-prompt {{ font-size: 18px; font-weight: 600; }}
 .dpo-prompt .dpo-h {{ display: inline; margin-right: 8px; }}
+@media (max-width: 600px) {{
+  .dpo-readouts {{ gap: 2px 14px; }}
+  .dpo-readout .v {{ font-size: 19px; }}
+  .dpo-readout .k, .dpo-readout .ceil {{ font-size: 13px; }}
+}}
 .dpo-formula {{ font-size: 17px; }}
 .dpo-formula .eq {{ font-family: {MONO}; font-size: 16px; background: {p.surface};
   padding: 2px 6px; border-radius: 4px; }}

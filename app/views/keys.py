@@ -33,6 +33,8 @@ export function render({ model, el }) {
     model.send_msg({ key });
   }
   document.addEventListener("keydown", handler);
+  model.send_msg({ key: "hello", width: window.innerWidth,
+                   dark: window.matchMedia("(prefers-color-scheme: dark)").matches });
   // Slider handles (noUiSlider) carry role="slider" but no name: give each the title
   // of its slider ("beta", "Learning rate", ...). Widgets render late, so look again
   // now and then; it is a handful of elements.
@@ -56,7 +58,8 @@ export function render({ model, el }) {
 
 
 class KeyboardShortcuts(pn.custom.JSComponent):
-    """Sends {key: "toggle" | "step" | "reset"}; ``actions`` maps each to a callable."""
+    """Sends {key: "toggle" | "step" | "reset"}; ``actions`` maps each to a callable.
+    On first draw it also sends {key: "hello", width, dark}: the screen it is on."""
 
     _esm = ESM
 
@@ -69,5 +72,9 @@ class KeyboardShortcuts(pn.custom.JSComponent):
 
     def _handle_msg(self, msg):
         fn = self._actions.get(msg.get("key")) if isinstance(msg, dict) else None
-        if fn is not None:
+        if fn is None:
+            return
+        if msg["key"] == "hello":
+            fn(msg)
+        else:
             fn()
