@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from math import fsum
 from types import SimpleNamespace
 
 import numpy as np
@@ -167,6 +168,7 @@ class Batch:
         self.D, self.DT = plan.D, plan.DT                 # (N, PK), (PK, N)
         self.vc, self.vr = plan.vc, plan.vr               # instance weights, sum to 1
         self._vdiff, self._side = plan.vdiff, plan.side
+        self._sideT = np.ascontiguousarray(plan.side.T)   # (2, PK)
         self._c = pairs.flat_chosen().tolist()
         self._r = pairs.flat_rejected().tolist()
         self._vcl, self._vrl = self.vc.tolist(), self.vr.tolist()
@@ -336,9 +338,14 @@ class Batch:
             l_fwd, l_bwd = loss.pair_losses(u, beta)
         grad = self._scatter(self._coef(u, beta, w_fwd, w_bwd)).reshape(theta.shape)
 
+        # Means over judgements as exactly rounded sums (math.fsum) of the products: no
+        # BLAS in any recorded number, so the bits do not depend on which kernel OpenBLAS
+        # picks for this CPU (the margins above are exact differences either way).
         vc, vr = self.vc, self.vr
-        logps = logp.reshape(-1).dot(self._side)          # (chosen, rejected) means
-        lrs = flat_lr.dot(self._side)
+        lp_side = (self._sideT * logp.reshape(-1)).tolist()
+        lr_side = (self._sideT * lr.reshape(-1)).tolist()
+        mean_loss = fsum((vc * l_fwd).tolist() + (vr * l_bwd).tolist())
+        margins = fsum((self._vdiff * u).tolist())
         acc = 0.0
         for x, c, r in zip(u.tolist(), self._vcl, self._vrl):
             if x > 0.0:
@@ -348,13 +355,13 @@ class Batch:
         return Record(
             step=step, beta=float(beta), learning_rate=float(learning_rate),
             adaptive_weight=bool(adaptive_weight),
-            loss=float(vc.dot(l_fwd) + vr.dot(l_bwd)),
-            rewards_chosen=float(beta * lrs[0]),
-            rewards_rejected=float(beta * lrs[1]),
-            rewards_margins=float(self._vdiff.dot(u)),
+            loss=mean_loss,
+            rewards_chosen=float(beta * fsum(lr_side[0])),
+            rewards_rejected=float(beta * fsum(lr_side[1])),
+            rewards_margins=margins,
             rewards_accuracies=acc,
-            logps_chosen=float(logps[0]),
-            logps_rejected=float(logps[1]),
+            logps_chosen=fsum(lp_side[0]),
+            logps_rejected=fsum(lp_side[1]),
             kl=kl,
             probs=probs,
             rewards=rewards,
