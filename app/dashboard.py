@@ -9,12 +9,14 @@ which Panel reports on load; the views are built once, after the theme is known.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import panel as pn
 import param
 
 from sim.engine import Record
 
-from .state import SimState
+from .state import SimState, apply_query, to_query
 from .theme import FONT, body_css, page_css, palette
 from .views.bars import LEGEND, ProbabilityBars
 from .views.controls import Controls
@@ -37,6 +39,23 @@ def _query_theme() -> str | None:
     return v if v in ("dark", "light") else None
 
 
+#: State parameters whose change rewrites the address bar.
+ADDRESS_PARAMS = ("scenario", "beta", "learning_rate", "adaptive_weight", "speed", "flipped",
+                  "playing", "current_step", "hidden")
+
+
+def _session_query() -> dict:
+    """This session's address query as {name: text} (the first value of each)."""
+    if pn.state.curdoc is None:
+        return {}
+    out = {}
+    for k, vals in (pn.state.session_args or {}).items():
+        if vals:
+            v = vals[0]
+            out[k] = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+    return out
+
+
 def _served() -> bool:
     doc = pn.state.curdoc
     return doc is not None and doc.session_context is not None
@@ -48,13 +67,17 @@ class Dashboard(pn.viewable.Viewer):
     theme = param.Selector(default=None, objects=[None, "light", "dark"], allow_None=True)
 
     def __init__(self, state: SimState | None = None, *, theme: str | None = None,
-                 scenarios=None, hold=None, **settings):
+                 scenarios=None, hold=None, query: dict | None = None, **settings):
+        """``query``: address parameters to apply (see app.state.URL_PARAMS); in a served
+        session the page's own address is used."""
         super().__init__()
         state_kw = {k: settings.pop(k) for k in STATE_SETTINGS if k in settings}
         if settings:
             raise TypeError(f"unknown dashboard settings: {', '.join(sorted(settings))}")
         self.state = state or SimState(scenarios=scenarios, hold=hold, **state_kw)
         self.views: dict = {}
+        self._query = query
+        self.notices: list[str] = []
         self._root = pn.Column(sizing_mode="stretch_width", margin=0)
         self._theme_arg = theme or _query_theme()
         self.compact = False
@@ -102,6 +125,9 @@ class Dashboard(pn.viewable.Viewer):
         pal = palette(theme)
         st = self.state
         v = self.views
+        # The address first: the views then start from what the link describes.
+        query = self._query if self._query is not None else _session_query()
+        self.notices = apply_query(st, query) if query else []
         v["controls"] = Controls(st, pal)
         v["readouts"] = Readouts(st, pal)
         v["bars"] = [ProbabilityBars(st, x, pal, compact=self.compact) for x in range(st.spec.n_prompts)]
@@ -137,8 +163,42 @@ class Dashboard(pn.viewable.Viewer):
                                        ".dpo-main { order: -1; } }"])
         self._root.styles = {"background": pal.background, "min-height": "100vh"}
         self._root.stylesheets = [body_css(pal)]
-        self._root.objects = [self._header, body, v["keys"]]
+        self._notice = pn.pane.HTML(self._notice_html(), stylesheets=[page_css(pal)],
+                                    sizing_mode="stretch_width", margin=(4, 12),
+                                    visible=bool(self.notices))
+        self._root.objects = [self._header, self._notice, body, v["keys"]]
+        self._parts = {
+            "sliders": [v["controls"].speed, v["controls"].beta, v["controls"].learning_rate,
+                        v["controls"].weight],
+            "picker": [v["controls"].scenario, v["controls"].watch],
+            "pairs": [v["pairs"].__panel__()], "charts": [v["history"].__panel__()],
+            "log": [v["log"].__panel__()], "formula": [v["formula"].__panel__()],
+            "readouts": [v["readouts"].__panel__()],
+        }
+        self._show_parts()
+        st.param.watch(lambda e: self._show_parts(), "hidden")
         st.subscribe(self._on_change)
+        if _served() and pn.state.location is not None:
+            self._theme_query = {"theme": self._theme_arg} if self._theme_arg else {}
+            st.param.watch(self._write_address, list(ADDRESS_PARAMS))
+            self._write_address()
+
+    # -- the address and teacher mode -------------------------------------------------
+    def _notice_html(self) -> str:
+        items = "".join(f"<li>{esc(n)}</li>" for n in self.notices)
+        return (f'<div class="dpo-card dpo-notice" role="status"><b>Some settings in the '
+                f'address were not used</b> (the defaults apply):<ul>{items}</ul></div>')
+
+    def _show_parts(self) -> None:
+        hidden = set(self.state.hidden)
+        for part, objs in self._parts.items():
+            for o in objs:
+                o.visible = part not in hidden
+
+    def _write_address(self, *events) -> None:
+        """Keep the address bar a shareable link to what the page shows."""
+        q = {**to_query(self.state), **self._theme_query}
+        pn.state.location.search = "?" + urlencode(q, safe=",") if q else ""
 
     def _header_html(self) -> str:
         spec = self.state.spec

@@ -76,6 +76,8 @@ class SimState(param.Parameterized):
     current_step = param.Integer(default=0, constant=True, doc="The step the simulation is at.")
     flipped = param.List(default=[], item_type=int, constant=True,
                          doc="Indices of the flipped rows.")
+    hidden = param.List(default=[], item_type=str,
+                        doc="Parts of the page hidden (teacher mode, see HIDEABLE).")
 
     def __init__(self, scenarios: dict[str, Scenario] | None = None,
                  hold: Callable | None = None, **params):
@@ -318,3 +320,156 @@ class SimState(param.Parameterized):
                                           background=True)
         self._callback.start()
 
+
+
+# -- the address bar (issue 4): ONE table of the public query parameters ---------------------
+#: Parts of the page a teacher can hide with ``hide=`` (the dashboard maps them to views).
+HIDEABLE = ("sliders", "picker", "pairs", "charts", "log", "formula", "readouts")
+
+
+class UrlParam:
+    """One public query parameter: how to read it into the state and write it back.
+
+    ``parse(text, state)`` returns the value or raises ValueError with a short reason;
+    ``apply(state, value)`` sets it; ``write(state)`` returns the text for the address,
+    or None to leave it out (it is at its default)."""
+
+    def __init__(self, name, parse, apply, write, doc):
+        self.name, self.parse, self.apply, self.write, self.doc = name, parse, apply, write, doc
+
+
+def _number(name: str):
+    def parse(text: str, st: "SimState") -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise ValueError("not a number") from None
+        lo, hi = st.param[name].bounds
+        if not (math.isfinite(v) and lo <= v <= hi):
+            raise ValueError(f"must be between {lo:g} and {hi:g}")
+        return v
+    return parse
+
+
+def _setting_write(name: str):
+    def write(st: "SimState"):
+        v = getattr(st, name)
+        if v == getattr(st.spec, name):
+            return None
+        return ("on" if v else "off") if isinstance(v, bool) else repr(float(v))
+    return write
+
+
+def _parse_scenario(text: str, st: "SimState") -> str:
+    if text not in st.titles:     # ids only from the known list: never a path
+        raise ValueError(f"unknown scenario; known: {', '.join(st.titles)}")
+    return text
+
+
+def _parse_weight(text: str, st: "SimState") -> bool:
+    if text.lower() not in ("on", "off"):
+        raise ValueError("must be on or off")
+    return text.lower() == "on"
+
+
+def _parse_speed(text: str, st: "SimState") -> int:
+    lo, hi = st.param.speed.bounds
+    if not text.isdigit() or not lo <= int(text) <= hi:
+        raise ValueError(f"must be a whole number from {lo} to {hi}")
+    return int(text)
+
+
+def _parse_flipped(text: str, st: "SimState") -> list[int]:
+    n = len(st.spec.rows)
+    rows = [t.strip() for t in text.split(",") if t.strip()]
+    if not all(t.isdigit() and int(t) < n for t in rows):
+        raise ValueError(f"must be row numbers from 0 to {n - 1}, separated by commas")
+    return sorted(set(int(t) for t in rows))
+
+
+def _parse_step(text: str, st: "SimState") -> int:
+    if not text.isdigit() or int(text) > MAX_URL_STEP:
+        raise ValueError(f"must be a whole number from 0 to {MAX_URL_STEP}")
+    return int(text)
+
+
+def _parse_flag(text: str, st: "SimState") -> bool:
+    if text not in ("0", "1"):
+        raise ValueError("must be 0 or 1")
+    return text == "1"
+
+
+def _parse_hide(text: str, st: "SimState") -> list[str]:
+    parts = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [p for p in parts if p not in HIDEABLE]
+    if bad:
+        raise ValueError(f"unknown part {bad[0]!r}; parts: {', '.join(HIDEABLE)}")
+    return parts
+
+
+def _apply_flipped(st: "SimState", rows: list[int]) -> None:
+    for i in rows:
+        if i not in st.flipped:
+            st.flip(i)
+
+
+def _set(name):
+    return lambda st, v: setattr(st, name, v)
+
+
+MAX_URL_STEP = 100_000
+
+#: The public query parameters, in the order they are applied. Names are a stable
+#: interface: course pages link to them.
+URL_PARAMS: tuple[UrlParam, ...] = (
+    UrlParam("scenario", _parse_scenario, lambda st, v: st.load(v),
+             lambda st: st.scenario, "scenario id (a preset)"),
+    UrlParam("beta", _number("beta"), _set("beta"), _setting_write("beta"), "beta"),
+    UrlParam("lr", _number("learning_rate"), _set("learning_rate"),
+             _setting_write("learning_rate"), "learning rate"),
+    UrlParam("weight", _parse_weight, _set("adaptive_weight"),
+             _setting_write("adaptive_weight"), "adaptive sigma weight on/off"),
+    UrlParam("speed", _parse_speed, _set("speed"),
+             lambda st: None if st.speed == st.param.speed.default else str(st.speed),
+             "steps per second"),
+    UrlParam("flipped", _parse_flipped, _apply_flipped,
+             lambda st: ",".join(map(str, st.flipped)) or None, "flipped rows, from 0"),
+    UrlParam("step", _parse_step, lambda st, v: st.advance(v - st.current_step),
+             lambda st: None if st.playing or st.current_step == 0 else str(st.current_step),
+             "run to this step on load, then pause"),
+    UrlParam("autoplay", _parse_flag, lambda st, v: st.play() if v else None,
+             lambda st: None, "1: play on load"),
+    UrlParam("hide", _parse_hide, lambda st, v: setattr(st, "hidden", list(v)),
+             lambda st: ",".join(st.hidden) or None, "parts of the page to hide"),
+)
+
+
+def apply_query(state: "SimState", query: dict) -> list[str]:
+    """Apply ``{name: text}`` from an address to the state, in table order. A bad or
+    unknown value is ignored (the default stays) and reported in the returned notices."""
+    notices = []
+    known = {p.name for p in URL_PARAMS}
+    for name in query:
+        if name not in known and name != "theme":
+            notices.append(f"ignored {name}: not a setting of this page")
+    for p in URL_PARAMS:
+        if p.name not in query:
+            continue
+        text = str(query[p.name])
+        try:
+            value = p.parse(text, state)
+        except ValueError as e:
+            notices.append(f"ignored {p.name}={text[:40]}: {e}")
+            continue
+        p.apply(state, value)
+    return notices
+
+
+def to_query(state: "SimState") -> dict:
+    """The query that reproduces what the state shows (settings at their defaults left out)."""
+    out = {}
+    for p in URL_PARAMS:
+        v = p.write(state)
+        if v is not None:
+            out[p.name] = v
+    return out

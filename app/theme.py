@@ -78,6 +78,9 @@ table.dpo-probs th:first-child, table.dpo-probs td:first-child {{ text-align: le
 table.dpo-probs th {{ color: {p.muted}; font-weight: 500; }}
 table.dpo-probs tr.pref td:first-child::after {{ content: " ★";
   color: {p.muted}; font-size: 13px; }}
+.dpo-notice {{ font-size: 15px; border: 2px solid {p.focus}; border-radius: 6px;
+  padding: 6px 12px; }}
+.dpo-notice ul {{ margin: 4px 0; }}
 .dpo-legend {{ font-size: 15px; color: {p.muted}; }}
 .dpo-prompt {{ font-size: 18px; font-weight: 600; }}
 .dpo-prompt .dpo-h {{ display: inline; margin-right: 8px; }}

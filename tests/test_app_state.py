@@ -290,3 +290,57 @@ def test_csv_holds_the_whole_run_with_exact_numbers():
         np.testing.assert_allclose([float(r["kl/0"]), float(r["kl/1"])], kl, atol=1e-12)
     assert float(rows[0]["loss"]) == pytest.approx(math.log(2))
     assert rows[4]["beta"] == "1.25" and rows[3]["beta"] == "1.25"   # set at step 3
+
+
+# -- the address (URL_PARAMS) ------------------------------------------------------------
+from app.state import HIDEABLE, URL_PARAMS, apply_query, to_query  # noqa: E402
+
+
+def test_url_params_are_the_public_names():
+    assert [p.name for p in URL_PARAMS] == ["scenario", "beta", "lr", "weight", "speed",
+                                            "flipped", "step", "autoplay", "hide"]
+
+
+def test_a_query_reproduces_the_state_it_was_written_from():
+    a = new_state()
+    a.load("other")
+    a.beta = 1.25
+    a.adaptive_weight = True
+    a.speed = 45
+    a.flip(3)
+    a.flip(0)
+    a.advance(9)
+    a.hidden = ["log", "pairs"]
+    q = to_query(a)
+    assert q == {"scenario": "other", "beta": "1.25", "weight": "on", "speed": "45",
+                 "flipped": "0,3", "step": "9", "hide": "log,pairs"}
+    b = new_state()
+    assert apply_query(b, q) == []
+    assert_same_record(b.record, a.record)
+    assert (b.scenario, b.speed, b.flipped, b.hidden, b.playing) == (
+        "other", 45, [0, 3], ["log", "pairs"], False)
+    assert to_query(b) == q
+
+
+def test_bad_query_values_are_ignored_with_a_notice_and_defaults_stay():
+    st = new_state()
+    notices = apply_query(st, {"scenario": "../../etc/passwd", "beta": "abc", "lr": "1e9",
+                               "weight": "maybe", "speed": "0", "flipped": "1,9",
+                               "step": "-3", "autoplay": "yes", "hide": "log,everything",
+                               "colour": "red"})
+    assert len(notices) == 10
+    for name in ("scenario", "beta", "lr", "weight", "speed", "flipped", "step",
+                 "autoplay", "hide", "colour"):
+        assert any(n.startswith(f"ignored {name}") for n in notices), name
+    assert "unknown scenario" in " ".join(notices)
+    fresh = new_state()
+    assert_same_record(st.record, fresh.record)
+    assert (st.scenario, st.speed, st.flipped, st.hidden, st.playing) == ("toy", 20, [], [],
+                                                                         False)
+
+
+def test_autoplay_and_step_in_the_query():
+    st = new_state()
+    assert apply_query(st, {"step": "12", "autoplay": "1"}) == []
+    assert st.current_step == 12 and st.playing
+    assert set(HIDEABLE) >= {"sliders", "log", "charts", "picker", "pairs"}

@@ -267,3 +267,15 @@ def test_dark_theme_builds_and_two_dashboards_share_nothing():
 def test_unknown_setting_is_one_clear_error():
     with pytest.raises(TypeError, match="unknown dashboard settings: colour"):
         create_dashboard(scenarios=scenarios(), theme="light", colour="red")
+
+
+def test_teacher_mode_hides_parts_and_bad_values_show_a_notice():
+    d = dashboard(query={"hide": "log,charts,sliders", "beta": "nope", "step": "3"})
+    assert d.state.current_step == 3
+    shown = lambda view: view.__panel__().visible  # noqa: E731
+    assert not shown(d.views["log"]) and not shown(d.views["history"])
+    assert not d.views["controls"].beta.visible and d.views["controls"].scenario.visible
+    assert shown(d.views["pairs"])
+    assert len(d.notices) == 1 and "beta" in d.notices[0] and d._notice.visible
+    d.state.hidden = []
+    assert shown(d.views["log"]) and d.views["controls"].beta.visible
