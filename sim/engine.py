@@ -168,7 +168,13 @@ class Batch:
         self.D, self.DT = plan.D, plan.DT                 # (N, PK), (PK, N)
         self.vc, self.vr = plan.vc, plan.vr               # instance weights, sum to 1
         self._vdiff, self._side = plan.vdiff, plan.side
-        self._sideT = np.ascontiguousarray(plan.side.T)   # (2, PK)
+        side_c, side_r = plan.side.T
+        self._mean_weights = np.concatenate((side_c, side_r, side_c, side_r, self.vc, self.vr,
+                                             plan.vdiff))
+        PK, N = self.P * self.K, len(self.vc)
+        self._mean_slices = (slice(0, PK), slice(PK, 2 * PK), slice(2 * PK, 3 * PK),
+                             slice(3 * PK, 4 * PK), slice(4 * PK, 4 * PK + 2 * N),
+                             slice(4 * PK + 2 * N, 4 * PK + 3 * N))
         self._c = pairs.flat_chosen().tolist()
         self._r = pairs.flat_rejected().tolist()
         self._vcl, self._vrl = self.vc.tolist(), self.vr.tolist()
@@ -308,7 +314,7 @@ class Batch:
         Tiny arrays: NumPy's per-call cost dominates, so this path counts calls (1-D
         ``.dot`` rather than ``@``, one max over the reply axis, which is exact and so
         bit-equal to the stacked path's unrolled max)."""
-        z = theta - theta.max(axis=1)[:, None]
+        z = theta - np.maximum.reduce(theta, axis=1)[:, None]
         ez = np.exp(z)
         ezT = ez.T
         norm = ezT[0] + ezT[1]
@@ -320,7 +326,7 @@ class Batch:
         logp = z
         lr = logp - self.logp_ref
         rewards = lr * beta
-        kl = (probs * lr).sum(axis=1)
+        kl = np.add.reduce(probs * lr, axis=1)
         np.maximum(kl, 0.0, out=kl)           # >= 0; clip rounding at pi = pi_ref
 
         # The margin from the log-ratios, as in the stacked path: at pi == pi_ref it is
@@ -340,12 +346,14 @@ class Batch:
 
         # Means over judgements as exactly rounded sums (math.fsum) of the products: no
         # BLAS in any recorded number, so the bits do not depend on which kernel OpenBLAS
-        # picks for this CPU (the margins above are exact differences either way).
-        vc, vr = self.vc, self.vr
-        lp_side = (self._sideT * logp.reshape(-1)).tolist()
-        lr_side = (self._sideT * lr.reshape(-1)).tolist()
-        mean_loss = fsum((vc * l_fwd).tolist() + (vr * l_bwd).tolist())
-        margins = fsum((self._vdiff * u).tolist())
+        # picks for this CPU (the margins above are exact differences either way). One
+        # product vector holds every term; its segments are summed one by one.
+        lpf, lrf = logp.reshape(-1), lr.reshape(-1)
+        terms = np.concatenate((lpf, lpf, lrf, lrf, l_fwd, l_bwd, u))
+        terms *= self._mean_weights
+        terms = terms.tolist()
+        lp_c, lp_r, lr_c, lr_r, loss_terms, margin_terms = (
+            terms[sl] for sl in self._mean_slices)
         acc = 0.0
         for x, c, r in zip(u.tolist(), self._vcl, self._vrl):
             if x > 0.0:
@@ -355,13 +363,13 @@ class Batch:
         return Record(
             step=step, beta=float(beta), learning_rate=float(learning_rate),
             adaptive_weight=bool(adaptive_weight),
-            loss=mean_loss,
-            rewards_chosen=float(beta * fsum(lr_side[0])),
-            rewards_rejected=float(beta * fsum(lr_side[1])),
-            rewards_margins=margins,
+            loss=fsum(loss_terms),
+            rewards_chosen=float(beta * fsum(lr_c)),
+            rewards_rejected=float(beta * fsum(lr_r)),
+            rewards_margins=fsum(margin_terms),
             rewards_accuracies=acc,
-            logps_chosen=fsum(lp_side[0]),
-            logps_rejected=fsum(lp_side[1]),
+            logps_chosen=fsum(lp_c),
+            logps_rejected=fsum(lp_r),
             kl=kl,
             probs=probs,
             rewards=rewards,
