@@ -93,12 +93,15 @@ class ProbabilityBars(pn.viewable.Viewer):
         best = preferred_replies(st)[x]
         pref = np.arange(len(pi)) == best
         p = self.pal
-        inside = pi > 0.6          # long bars carry their label inside, short ones after
+        # Long bars carry their label inside, short ones after the bar; the words
+        # "★ preferred" only where they fit without running over the tick or the edge.
+        inside = pi > 0.8
         return {
             "pi": pi,
             "ref": ref,
             "rhat": rec.rewards[x].copy(),
-            "label": np.array([f"{v:.1%}" + ("  ★ preferred" if b else "")
+            "label": np.array([f"{v:.1%}" + (("  ★ preferred" if v < 0.55 or v > 0.8 else
+                                                "  ★") if b else "")
                                for v, b in zip(pi, pref)]),
             "label_x": np.where(inside, pi - 0.015, pi + 0.015),
             "label_align": np.where(inside, "right", "left"),
