@@ -177,7 +177,7 @@ class DashboardPage:
         if block_external:
             self.context.route(lambda u: not is_local(u), self._block)
         self.page = self.context.new_page()
-        self.page.set_default_timeout(10_000)
+        self.page.set_default_timeout(30_000)
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("websocket", lambda ws: self.websockets.append(ws.url))
         self.page.on("console", self._console)
@@ -207,7 +207,7 @@ class DashboardPage:
             self.page.close()
 
     # -- reading --------------------------------------------------------------------------
-    def wait_js(self, expr: str, arg=None, timeout: float = 10_000):
+    def wait_js(self, expr: str, arg=None, timeout: float = 30_000):
         return self.page.wait_for_function(expr, arg=arg, polling=40, timeout=timeout)
 
     def values(self) -> dict:
@@ -238,7 +238,7 @@ class DashboardPage:
         self.wait_js(f"n => window.__e2e.stepValue() {op} n", n)
         return self.step()
 
-    def settle(self, quiet_ms: int = 300, timeout: float = 10_000) -> int:
+    def settle(self, quiet_ms: int = 300, timeout: float = 30_000) -> int:
         """Wait until the step counter has not changed for quiet_ms (in-flight ticks landed)."""
         self.page.evaluate("() => { window.__e2e._last = undefined; }")
         self.wait_js("""q => { const w = window.__e2e, v = w.stepValue(), t = performance.now();
@@ -262,10 +262,12 @@ class DashboardPage:
         self.button("Pause").wait_for(state="visible")
 
     def pause(self, settle: bool = True) -> int | None:
-        """Press Pause; with settle, wait for the last in-flight tick and return the step."""
+        """Press Pause; with settle, wait until the server has stopped (the button reads
+        Play again, which arrives after every tick sent before it) and the counter is still."""
         self.button("Pause").click()
-        if not settle:
-            return None
+        return self.paused() if settle else None
+
+    def paused(self) -> int:
         self.button("Play").wait_for(state="visible")
         return self.settle()
 
@@ -288,7 +290,10 @@ class DashboardPage:
         if n - s > 2:
             for _ in range(n - s - 1):
                 self.button("Step").click()
-            self.settle(quiet_ms=200)
+            try:                      # every click is one step: wait for all of them
+                self.wait_step(n - 1)
+            except Exception:         # noqa: BLE001 - a lost click: finish one at a time
+                self.settle()
         while self.step() < n:
             self.click_step()
         assert self.step() == n, f"Step overshot {n}: at {self.step()}"
