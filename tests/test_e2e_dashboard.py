@@ -489,3 +489,47 @@ def test_downloaded_csv_matches_cli(open_page, tmp_path):
         bad = {k: (p_row[k], v) for k, v in c_row.items()
                if not math.isclose(float(p_row[k]), float(v), rel_tol=1e-12, abs_tol=1e-15)}
         assert not bad, f"step {c_row['step']}: (page, cli) {bad}"
+
+
+BACKGROUND_JS = r"""
+() => {   // luminance (0..1) of the first opaque background behind the step readout
+  let el = window.__e2e.q('[data-testid=step]');
+  while (el) {
+    const m = getComputedStyle(el).backgroundColor.match(/[\d.]+/g);
+    if (m && (m.length < 4 || Number(m[3]) > 0.5)) {
+      const [r, g, b] = m.slice(0, 3).map(v => Number(v) / 255);
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    }
+    el = el.parentElement || (el.getRootNode() || {}).host || null;
+  }
+  const m = getComputedStyle(document.body).backgroundColor.match(/[\d.]+/g);
+  return m && (m.length < 4 || Number(m[3]) > 0) ? m.slice(0, 3).reduce((a, v) => a + Number(v), 0) / 765 : 1;
+}
+"""
+
+
+@pytest.mark.parametrize("scheme, query, dark", [
+    ("light", "", False), ("dark", "", True), ("light", "?theme=dark", True)])
+def test_theme_follows_the_system_or_the_query(browser, server, scheme, query, dark):
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme=scheme)
+    try:
+        d = DashboardPage(browser, server.url, context=context).open(query)
+        lum = d.page.evaluate(BACKGROUND_JS)
+        assert (lum < 0.35) if dark else (lum > 0.65), (scheme, query, lum)
+    finally:
+        context.close()
+
+
+def test_phone_width_has_no_sideways_scroll_and_works(browser, server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True, device_scale_factor=2)
+    try:
+        d = DashboardPage(browser, server.url, context=context).open()
+        width = d.page.evaluate("() => [document.scrollingElement.scrollWidth, innerWidth]")
+        assert width[0] <= width[1] + 1, f"page wider than the phone: {width}"
+        d.button("Step").tap()
+        d.wait_step(1)
+        d.pair(0).tap()
+        expect(d.pair(0)).to_have_attribute("aria-pressed", "true")
+    finally:
+        context.close()
