@@ -63,6 +63,7 @@ class ProbabilityBars(pn.viewable.Viewer):
                  **params):
         super().__init__(**params)
         self.state, self.x, self.pal = state, x, pal
+        self.compact = compact
         self.label_chars = 14 if compact else LABEL_CHARS
         self.source = ColumnDataSource(self._data())
         self.figure = self._figure()
@@ -100,8 +101,9 @@ class ProbabilityBars(pn.viewable.Viewer):
             "pi": pi,
             "ref": ref,
             "rhat": rec.rewards[x].copy(),
-            "label": np.array([f"{v:.1%}" + (("  ★ preferred" if v < 0.55 or v > 0.8 else
-                                                "  ★") if b else "")
+            "label": np.array([f"{v:.1%}" + (("  ★ preferred" if not self.compact and (
+                                                    v < 0.55 or v > 0.8) else "  ★")
+                                               if b else "")
                                for v, b in zip(pi, pref)]),
             "label_x": np.where(inside, pi - 0.015, pi + 0.015),
             "label_align": np.where(inside, "right", "left"),
