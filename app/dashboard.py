@@ -154,8 +154,9 @@ class Dashboard(pn.viewable.Viewer):
                        "scenario")
         side = pn.Column(v["controls"], width=340, margin=(6, 10),
                          styles={"flex": "0 0 340px"})
-        main = pn.Column(v["readouts"], legend, self._bars_box, v["pairs"], v["formula"],
-                         v["history"], v["log"], sizing_mode="stretch_width",
+        main = self._main = pn.Column(
+                         v["readouts"], legend, self._bars_box, v["pairs"], v["formula"],
+                         v["history"].__panel__(), v["log"], sizing_mode="stretch_width",
                          min_width=300, styles={"flex": "1 1 600px"}, css_classes=["dpo-main"])
         # On a phone the numbers and bars come first, the sliders after them.
         body = pn.FlexBox(side, main, sizing_mode="stretch_width", flex_wrap="wrap",
@@ -236,8 +237,11 @@ class Dashboard(pn.viewable.Viewer):
         self._bars_box.objects = list(v["bars"])
         old = v["history"]
         v["history"] = HistoryCharts(st, pal)
-        main = self._root.objects[1].objects[1]
-        main.objects = [v["history"] if o is old else o for o in main.objects]
+        main = self._main
+        main.objects = [v["history"].__panel__() if o is old.__panel__() else o
+                        for o in main.objects]
+        self._parts["charts"] = [v["history"].__panel__()]
+        self._show_parts()
 
 
 def create_dashboard(**settings) -> Dashboard:

@@ -279,3 +279,24 @@ def test_teacher_mode_hides_parts_and_bad_values_show_a_notice():
     assert len(d.notices) == 1 and "beta" in d.notices[0] and d._notice.visible
     d.state.hidden = []
     assert shown(d.views["log"]) and d.views["controls"].beta.visible
+
+
+def test_loading_a_scenario_with_another_number_of_prompts_rebuilds_its_charts():
+    from dataclasses import replace
+
+    from sim.scenario import Prompt, Row
+
+    base = make_scenario()
+    three = replace(base, id="three", title="Three prompts",
+                    prompts=base.prompts + (Prompt("p2?", ("x", "y", "z")),),
+                    ref_logits=np.zeros((3, 3)),
+                    rows=base.rows + (Row(2, 1, 0, 5, 5),))
+    d = create_dashboard(scenarios={"toy": base, "three": three}, theme="light")
+    d.state.advance(3)
+    d.state.load("three")
+    assert len(d.views["bars"]) == 3 and d.views["history"].n_prompts == 3
+    assert d.views["history"].__panel__() in d._main.objects
+    d.state.advance(2)
+    np.testing.assert_array_equal(d.views["bars"][2].source.data["pi"], d.state.record.probs[2])
+    assert list(d.views["history"].source.data["step"]) == [0, 1, 2]
+    assert "kl2" in d.views["history"].source.data
