@@ -101,6 +101,36 @@ CLICK_JS = r"""
 """
 
 
+# Which parts of the page change per update: DOM mutation records over `ms`, grouped by the
+# shadow host they happen in (Panel wraps every pane and widget in its own shadow root).
+MUTATIONS_JS = r"""
+ms => new Promise(done => {
+  const counts = {}, observers = [];
+  function label(root) {
+    const h = root.host;
+    if (!h) return 'document';
+    const cls = (h.className && h.className.baseVal === undefined ? h.className : '') || h.tagName;
+    const id = (h.querySelector && h.shadowRoot.querySelector('[data-testid]'));
+    return cls.split(' ')[0] + (id ? ` [${id.getAttribute('data-testid').replace(/-\d+$/, '-*')}]` : '');
+  }
+  function watch(root) {
+    const mo = new MutationObserver(list => {
+      const k = label(root);
+      const c = counts[k] || (counts[k] = {records: 0, added: 0});
+      for (const m of list) { c.records++; c.added += m.addedNodes.length; }
+    });
+    mo.observe(root, {subtree: true, childList: true, attributes: true, characterData: true});
+    observers.push(mo);
+  }
+  watch(document);
+  for (const el of window.__e2e.all('*')) if (el.shadowRoot) watch(el.shadowRoot);
+  const v0 = window.__e2e.stepValue();
+  setTimeout(() => { observers.forEach(o => o.disconnect());
+                     done({counts, steps: window.__e2e.stepValue() - v0}); }, ms);
+})
+"""
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
     with open(f"/proc/{pid}/stat") as f:
@@ -152,7 +182,20 @@ def set_speed(d: DashboardPage, speed: int) -> None:
     handle.evaluate("h => h.blur()")
 
 
-def play_rate(d: DashboardPage, server_pid: int, speed: int, seconds: float) -> None:
+def browser_cpu(browser) -> dict[str, float]:
+    """CPU seconds used so far by Chromium's processes, summed per type (renderer, gpu...)."""
+    cdp = browser.new_browser_cdp_session()
+    try:
+        info = cdp.send("SystemInfo.getProcessInfo")["processInfo"]
+    finally:
+        cdp.detach()
+    out: dict[str, float] = {}
+    for p in info:
+        out[p["type"]] = out.get(p["type"], 0.0) + p["cpuTime"]
+    return out
+
+
+def play_rate(browser, d: DashboardPage, server_pid: int, speed: int, seconds: float) -> None:
     d.button("Reset").click()
     d.wait_step(0)
     set_speed(d, speed)
@@ -161,9 +204,13 @@ def play_rate(d: DashboardPage, server_pid: int, speed: int, seconds: float) -> 
     cdp = d.context.new_cdp_session(d.page)
     cdp.send("Performance.enable")
     m0 = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    b0 = browser_cpu(browser)
     c0, w0 = cpu_seconds(server_pid), time.perf_counter()
     r = d.page.evaluate(SAMPLE_JS, seconds * 1000)
     c1, w1 = cpu_seconds(server_pid), time.perf_counter()
+    b1 = browser_cpu(browser)
+    renderer = b1.get("renderer", 0.0) - b0.get("renderer", 0.0)
+    chromium = sum(b1.values()) - sum(b0.values())
     m1 = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
     cdp.detach()
     busy = {k: (m1[k] - m0[k]) / (w1 - w0) * 100 for k in
@@ -182,9 +229,27 @@ def play_rate(d: DashboardPage, server_pid: int, speed: int, seconds: float) -> 
           f"{r['longMs'] / span / 10:4.1f} % of the time; main thread busy "
           f"{busy['TaskDuration']:.0f} % (script {busy['ScriptDuration']:.0f} %, layout "
           f"{busy['LayoutDuration']:.0f} %, style {busy['RecalcStyleDuration']:.0f} %)")
+    print(f"   browser CPU          {chromium / (w1 - w0) * 100:5.1f} % of a core "
+          f"(renderer {renderer / (w1 - w0) * 100:.0f} %); renderer "
+          f"{renderer / max(updates, 1) * 1000:.1f} ms CPU per screen update")
     print(f"   server CPU           {cpu / (w1 - w0) * 100:5.1f} % of a core; "
           f"{cpu / max(steps, 1) * 1000:.2f} ms per step, "
           f"{cpu / max(updates, 1) * 1000:.2f} ms per beat (screen update)")
+
+
+def mutations(d: DashboardPage, seconds: float = 2.0) -> None:
+    d.button("Reset").click()
+    d.wait_step(0)
+    set_speed(d, 20)
+    d.play()
+    d.wait_step(3, ">=")
+    r = d.page.evaluate(MUTATIONS_JS, seconds * 1000)
+    d.pause()
+    top = sorted(r["counts"].items(), key=lambda kv: -kv[1]["added"])[:8]
+    print(f"DOM changes while playing at 20/s ({r['steps']} steps in {seconds:.0f} s), "
+          f"nodes added per second by part:")
+    for k, c in top:
+        print(f"   {c['added'] / seconds:7.0f} nodes/s  {c['records'] / seconds:6.0f} records/s  {k}")
 
 
 def latency(d: DashboardPage, clicks: int) -> None:
@@ -230,7 +295,8 @@ def main() -> None:
             print(f"browser paused          {r['frames'] / ((r['t1'] - r['t0']) / 1000):5.1f} "
                   f"frames/s (the ceiling for screen updates)")
             for speed in (20, 60):
-                play_rate(d, server.proc.pid if server else os.getpid(), speed, a.seconds)
+                play_rate(browser, d, server.proc.pid if server else os.getpid(), speed, a.seconds)
+            mutations(d)
             latency(d, a.clicks)
             errors = d.errors
             d.close()
