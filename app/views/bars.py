@@ -22,7 +22,7 @@ LABEL_CHARS = 30
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 LEGEND = ("Bars: the policy π(y|x). Green tick: the reference π_ref(y|x). "
-          "Dark, hatched, ★: the reply the preference data favours.")
+          "Hatched and outlined, ★: the reply the preference data favours.")
 
 
 def short(text: str, n: int = LABEL_CHARS) -> str:
