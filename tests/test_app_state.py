@@ -344,3 +344,24 @@ def test_autoplay_and_step_in_the_query():
     assert apply_query(st, {"step": "12", "autoplay": "1"}) == []
     assert st.current_step == 12 and st.playing
     assert set(HIDEABLE) >= {"sliders", "log", "charts", "picker", "pairs"}
+
+
+def test_play_loop_is_a_background_periodic_callback_at_the_right_period():
+    """Panel marks the session busy around every non-background periodic callback, which
+    would flicker a busy indicator at every tick; the play loop must not."""
+    import panel as pn
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    st = new_state()
+    with set_curdoc(Document()):
+        st.play()
+        cb = st._callback
+        assert cb is not None and cb._background
+        assert cb.period == 50                       # 20 steps/s, one step per beat
+        st.speed = 60
+        assert cb.period == 33                       # capped at 30 beats/s, 2 steps each
+        before = list(pn.state._busy_counter)
+        st.pause()
+    assert st._callback is None and not cb.running
+    assert list(pn.state._busy_counter) == before
