@@ -128,15 +128,15 @@ class Dashboard(pn.viewable.Viewer):
         # The address first: the views then start from what the link describes.
         query = self._query if self._query is not None else _session_query()
         self.notices = apply_query(st, query) if query else []
+        self.pal = pal
         v["controls"] = Controls(st, pal)
         v["readouts"] = Readouts(st, pal)
-        v["bars"] = [ProbabilityBars(st, x, pal, compact=self.compact) for x in range(st.spec.n_prompts)]
+        v["bars"] = self._new_bars()
         v["pairs"] = PairsList(st, pal)
         v["formula"] = FormulaStrip(st, pal)
         v["history"] = HistoryCharts(st, pal)
         v["log"] = StepLog(st, pal)
         v["keys"] = self._keys
-        self.pal = pal
         self._bars_box = pn.Column(*v["bars"], sizing_mode="stretch_width")
         legend = pn.pane.HTML(f'<div class="dpo-card dpo-legend">{esc(LEGEND)}</div>',
                               stylesheets=[page_css(pal)], sizing_mode="stretch_width",
@@ -201,6 +201,11 @@ class Dashboard(pn.viewable.Viewer):
         q = {**to_query(self.state), **self._theme_query}
         pn.state.location.search = "?" + urlencode(q, safe=",") if q else ""
 
+    def _new_bars(self) -> list:
+        st = self.state
+        return [ProbabilityBars(st, x, self.pal, compact=self.compact)
+                for x in range(st.spec.n_prompts)]
+
     def _header_html(self) -> str:
         spec = self.state.spec
         return (f'<div class="dpo-card" style="display:flex;flex-wrap:wrap;'
@@ -233,7 +238,7 @@ class Dashboard(pn.viewable.Viewer):
     def _rebuild_shape(self) -> None:
         """A scenario with another number of prompts: new bars and history charts."""
         st, v, pal = self.state, self.views, self.pal
-        v["bars"] = [ProbabilityBars(st, x, pal, compact=self.compact) for x in range(st.spec.n_prompts)]
+        v["bars"] = self._new_bars()
         self._bars_box.objects = list(v["bars"])
         old = v["history"]
         v["history"] = HistoryCharts(st, pal)

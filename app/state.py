@@ -192,8 +192,9 @@ class SimState(param.Parameterized):
             c, l = (r.rejected, r.chosen) if self.sim.flipped[i] else (r.chosen, r.rejected)
             replies = self.spec.prompts[r.prompt].replies
             state = "flipped" if self.sim.flipped[i] else "back to the data"
-            self._log(f"step {self.sim.t} · flip row {i} ({state}): now “{_short(replies[c])}” > "
-                      f"“{_short(replies[l])}” {_fmt(r.votes_chosen)}:{_fmt(r.votes_rejected)}")
+            votes = f"{_fmt(r.votes_chosen)}:{_fmt(r.votes_rejected)}"
+            self._log(f"step {self.sim.t} · flip row {i} ({state}): now "
+                      f"“{_short(replies[c])}” > “{_short(replies[l])}” {votes}")
             with param.edit_constant(self):
                 self.flipped = [int(j) for j in np.flatnonzero(self.sim.flipped)]
             self._notify("action", [self.sim.record])

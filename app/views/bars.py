@@ -14,8 +14,8 @@ from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d
 from bokeh.plotting import figure
 
 from ..state import SimState
-from .util import LiveHTML, wrap_below
 from ..theme import Palette, page_css, style_figure
+from .util import LiveHTML, wrap_below
 from .util import esc as _esc
 
 LABEL_CHARS = 30

@@ -3,16 +3,13 @@ current numbers plugged in (the last flipped row, else the first row)."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import panel as pn
 
 from ..state import SimState
-from .util import LiveHTML
 from ..theme import Palette, page_css
 from .bars import short
-from .util import esc
+from .util import LiveHTML, esc
 
 
 def focus_row(state: SimState) -> int:
@@ -48,7 +45,7 @@ class FormulaStrip(pn.viewable.Viewer):
                 f"<b>1</b> (the sigma weight is off: every pair keeps pushing at full strength)")
         return (
             '<div class="dpo-card dpo-formula">'
-            f'<div class="dpo-h">The numbers behind row {i + 1}: “{esc(short(replies[c], 30))}”'
+            f'<div class="dpo-h">The numbers behind row {i}: “{esc(short(replies[c], 30))}”'
             f' &gt; “{esc(short(replies[l], 30))}”</div>'
             '<p>Implicit reward: how much more likely the policy makes a reply than the '
             'reference does, in units of β. '

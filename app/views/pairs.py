@@ -16,7 +16,7 @@ from ..theme import FONT, MONO, Palette, page_css
 from .bars import short
 
 ESM = r"""
-const COLS = ["prompt", "pair (chosen > rejected)", "votes", "margin u", "sigma(u)", "weight"];
+const COLS = ["row", "pair (chosen > rejected)", "votes", "margin u", "sigma(u)", "weight"];
 
 export function render({ model, el }) {
   const wrap = document.createElement("div");
@@ -101,7 +101,7 @@ def pairs_css(p: Palette) -> str:
     return f"""
 .dpo-pairs {{ font-family: {FONT}; color: {p.text}; font-size: 16px; }}
 .dpo-pairs .row {{ display: grid; gap: 4px 12px; align-items: center;
-  grid-template-columns: minmax(90px, 1.2fr) minmax(160px, 2.4fr) 58px 86px 80px 70px;
+  grid-template-columns: minmax(120px, 1fr) minmax(160px, 2.6fr) 58px 86px 80px 70px;
   padding: 7px 10px; border-radius: 6px; border: 1px solid transparent;
   font-variant-numeric: tabular-nums; }}
 .dpo-pairs .row.head {{ color: {p.muted}; font-size: 13px; text-transform: uppercase;
@@ -152,12 +152,12 @@ def row_items(state: SimState) -> list[dict]:
         votes = f"{r.votes_chosen:g}:{r.votes_rejected:g}"
         u, s, w = (float(rec.row_margin[i]), float(rec.row_sigma[i]),
                    float(rec.row_weight[i]))
-        label = (f"Row {i + 1}, prompt {r.prompt + 1}: {replies[c]} preferred over "
+        label = (f"Row {i}, prompt {r.prompt + 1}: {replies[c]} preferred over "
                  f"{replies[l]}, votes {votes}, margin {u:+.3f}, sigma {s:.3f}, weight "
                  f"{w:.3f}" + (", flipped" if flipped else "")
                  + ". Press to flip" + (" back." if flipped else "."))
         out.append({
-            "prompt": f"{r.prompt + 1}: {short(spec.prompts[r.prompt].text, 24)}",
+            "prompt": f"row {i} · prompt {r.prompt + 1}",
             "chosen": short(replies[c], 26), "rejected": short(replies[l], 26),
             "votes": votes, "u": f"{u:+.3f}", "sigma": f"{s:.3f}", "weight": f"{w:.3f}",
             "flipped": flipped, "label": label,

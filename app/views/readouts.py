@@ -7,9 +7,8 @@ import numpy as np
 import panel as pn
 
 from ..state import SimState
-from .util import LiveHTML
 from ..theme import Palette, page_css
-from .util import esc, num
+from .util import LiveHTML, esc, num
 
 
 def kl_ceiling(state: SimState) -> np.ndarray:
