@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, HoverTool, Span
+from bokeh.models import ColumnDataSource, HoverTool, Range1d, Span
 from bokeh.plotting import figure
 
 from sim.engine import Record
@@ -75,7 +75,7 @@ class HistoryCharts(pn.viewable.Viewer):
 
     def _kl(self):
         p = self.pal
-        fig = self._fig("KL(pi || pi_ref) per prompt", "KL (nats), dashed: max")
+        fig = self._fig("KL(pi || pi_ref) per prompt", "KL (nats); dashed: ceiling")
         rs = []
         self.kl_spans = []
         dashes = ["solid", "dashed", "dotdash", "dotted"]
@@ -85,6 +85,9 @@ class HistoryCharts(pn.viewable.Viewer):
                                line_dash=dashes[x % len(dashes)],
                                legend_label=f"prompt {x + 1}"))
         ceil = kl_ceiling(self.state)
+        # a fixed scale up to the ceiling: how far below it KL stays is the story
+        fig.y_range = Range1d(0, 1.08 * float(ceil.max()))
+        self.kl_range = fig.y_range
         for x in range(self.n_prompts):
             s = Span(location=float(ceil[x]), dimension="width", line_dash="dashed",
                      line_color=p.muted, line_width=1.5)
@@ -95,7 +98,7 @@ class HistoryCharts(pn.viewable.Viewer):
 
     def _rewards(self):
         p = self.pal
-        fig = self._fig("Implicit rewards", "rewards/…")
+        fig = self._fig("Implicit rewards", "mean implicit reward")
         rc = fig.line("step", "chosen", source=self.source, line_width=3, color=p.chosen,
                       legend_label="chosen")
         rr = fig.line("step", "rejected", source=self.source, line_width=3, color=p.rejected,
@@ -122,6 +125,8 @@ class HistoryCharts(pn.viewable.Viewer):
         st = self.state
         if st.spec.n_prompts != self.n_prompts:
             raise ValueError("a scenario with a different number of prompts needs new charts")
-        for s, c in zip(self.kl_spans, kl_ceiling(st)):
+        ceil = kl_ceiling(st)
+        for s, c in zip(self.kl_spans, ceil):
             s.location = float(c)
+        self.kl_range.end = 1.08 * float(ceil.max())
         self.source.data = columns(st.sim.history[-self.rollover:], self.n_prompts)
