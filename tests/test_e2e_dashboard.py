@@ -318,6 +318,18 @@ def test_no_request_leaves_the_server_host(open_page):
     assert d.websockets and all(is_local(u) for u in d.websockets)
 
 
+def test_the_network_guard_sees_and_blocks_other_hosts(open_page):
+    """Self-check of the guard the test above relies on: a request to another host is
+    recorded and aborted (so a CDN link in the page could not pass unnoticed)."""
+    d = open_page()
+    d.page.evaluate("""() => fetch('https://cdn.example.org/x.js').then(() => 'ok', () => 'blocked')""")
+    d.page.evaluate("""() => new Promise(done => { const i = new Image();
+        i.onload = i.onerror = done; i.src = 'http://fonts.example.com/f.png'; })""")
+    assert [u for u in d.requests if not is_local(u)] == [
+        "https://cdn.example.org/x.js", "http://fonts.example.com/f.png"]
+    assert d.blocked == ["https://cdn.example.org/x.js", "http://fonts.example.com/f.png"]
+
+
 def test_two_tabs_do_not_share_state(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     try:
