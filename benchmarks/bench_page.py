@@ -18,6 +18,8 @@ is not counted):
 - click-to-screen latency: a click dispatched in the page on a preference row, to the first
   frame showing its new aria-pressed state and a changed loss readout (paused, off the
   start, so a flip changes the loss), and while playing at 20 steps/s (aria-pressed only).
+- Pause: press to the button reading Play, and how long / how many steps the counter still
+  moves after the press (a queue of updates would show here).
 - server CPU per tick: utime + stime of the server process from /proc/<pid>/stat over a
   playing interval, divided by the steps advanced (and by the beats, i.e. counter updates).
 """
@@ -140,6 +142,29 @@ ms => new Promise(done => {
   const v0 = window.__e2e.stepValue();
   setTimeout(() => { observers.forEach(o => o.disconnect());
                      done({counts, steps: window.__e2e.stepValue() - v0}); }, ms);
+})
+"""
+
+
+# Press Pause in the page; resolve with the time until the button reads Play, the time of
+# the last counter change, and how many steps were still shown after the press (a backlog).
+PAUSE_JS = r"""
+() => new Promise(done => {
+  const E = window.__e2e;
+  const btn = () => E.all('button').find(b => ['Play', 'Pause'].includes(b.textContent.trim()));
+  const v0 = E.stepValue(), t0 = performance.now();
+  let last = t0, v = v0, label = null;
+  btn().click();
+  function check() {
+    const t = performance.now(), now = E.stepValue();
+    if (now !== v) { v = now; last = t; }
+    if (label === null && btn().textContent.trim() === 'Play') label = t - t0;
+    if (label !== null && t - Math.max(last, t0 + label) > 500)
+      return done({label, last: last - t0, steps: v - v0});
+    if (t - t0 > 20000) return done({label: label ?? NaN, last: last - t0, steps: v - v0});
+    requestAnimationFrame(check);
+  }
+  requestAnimationFrame(check);
 })
 """
 
@@ -267,6 +292,22 @@ def mutations(d: DashboardPage, seconds: float = 2.0) -> None:
         print(f"   {c['added'] / seconds:7.0f} nodes/s  {c['records'] / seconds:6.0f} records/s  {k}")
 
 
+def pause_latency(d: DashboardPage, speed: int, n: int = 8) -> None:
+    set_speed(d, speed)
+    label, last, steps = [], [], []
+    for _ in range(n):
+        d.play()
+        d.wait_step(d.step() + speed, ">=")        # about a second of play
+        r = d.page.evaluate(PAUSE_JS)
+        label.append(r["label"])
+        last.append(r["last"])
+        steps.append(r["steps"])
+    print(f"Pause at {speed:3d} steps/s     label Play after median {statistics.median(label):5.0f} ms "
+          f"(max {max(label):5.0f}); counter still moving for median "
+          f"{statistics.median(last):5.0f} ms (max {max(last):5.0f}), "
+          f"{statistics.median(steps):.0f} steps (max {max(steps)})")
+
+
 def latency(d: DashboardPage, clicks: int) -> None:
     d.button("Reset").click()
     d.wait_step(0)
@@ -311,6 +352,8 @@ def main() -> None:
                   f"frames/s (the ceiling for screen updates)")
             for speed in (20, 60):
                 play_rate(browser, d, server.proc.pid if server else os.getpid(), speed, a.seconds)
+            for speed in (20, 60):
+                pause_latency(d, speed)
             mutations(d)
             latency(d, a.clicks)
             errors = d.errors
