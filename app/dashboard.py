@@ -9,14 +9,12 @@ which Panel reports on load; the views are built once, after the theme is known.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import panel as pn
 import param
 
 from sim.engine import Record
 
-from .state import SimState, apply_query, to_query
+from .state import SimState, apply_query, query_string, to_query
 from .theme import FONT, body_css, page_css, palette
 from .views.bars import LEGEND, ProbabilityBars
 from .views.controls import Controls
@@ -25,6 +23,7 @@ from .views.history import HistoryCharts
 from .views.keys import KeyboardShortcuts
 from .views.pairs import PairsList
 from .views.readouts import Readouts
+from .views.share import SharePanel
 from .views.steplog import StepLog
 from .views.util import esc
 
@@ -136,6 +135,7 @@ class Dashboard(pn.viewable.Viewer):
         v["formula"] = FormulaStrip(st, pal)
         v["history"] = HistoryCharts(st, pal)
         v["log"] = StepLog(st, pal)
+        v["share"] = SharePanel(pal, title=st.spec.title)
         v["keys"] = self._keys
         self._bars_box = pn.Column(*v["bars"], sizing_mode="stretch_width")
         legend = pn.pane.HTML(f'<div class="dpo-card dpo-legend">{esc(LEGEND)}</div>',
@@ -152,7 +152,7 @@ class Dashboard(pn.viewable.Viewer):
                     "background": pal.background, "border-bottom": f"1px solid {pal.border}"})
         st.param.watch(lambda e: setattr(self._title, "object", self._header_html()),
                        "scenario")
-        side = pn.Column(v["controls"], width=340, margin=(6, 10),
+        side = pn.Column(v["controls"], v["share"].__panel__(), width=340, margin=(6, 10),
                          styles={"flex": "0 0 340px"})
         main = self._main = pn.Column(
                          v["readouts"], legend, self._bars_box, v["pairs"], v["formula"],
@@ -174,15 +174,19 @@ class Dashboard(pn.viewable.Viewer):
             "picker": [v["controls"].scenario, v["controls"].watch],
             "pairs": [v["pairs"].__panel__()], "charts": [v["history"].__panel__()],
             "log": [v["log"].__panel__()], "formula": [v["formula"].__panel__()],
-            "readouts": [v["readouts"].__panel__()],
+            "readouts": [v["readouts"].__panel__()], "share": [v["share"].__panel__()],
         }
+        # The link is built from the browser's address: in a notebook it would point at
+        # the notebook, so Share is shown only on a served page.
+        self._share_ok = _served()
         self._show_parts()
         st.param.watch(lambda e: self._show_parts(), "hidden")
         st.subscribe(self._on_change)
-        if _served() and pn.state.location is not None:
-            self._theme_query = {"theme": self._theme_arg} if self._theme_arg else {}
-            st.param.watch(self._write_address, list(ADDRESS_PARAMS))
-            self._write_address()
+        theme_q = _query_theme()            # a theme asked for in the address stays there
+        self._theme_query = {"theme": theme_q} if theme_q else {}
+        self._location = pn.state.location if _served() else None
+        st.param.watch(self._write_address, list(ADDRESS_PARAMS))
+        self._write_address()
 
     # -- the address and teacher mode -------------------------------------------------
     def _notice_html(self) -> str:
@@ -194,12 +198,19 @@ class Dashboard(pn.viewable.Viewer):
         hidden = set(self.state.hidden)
         for part, objs in self._parts.items():
             for o in objs:
-                o.visible = part not in hidden
+                o.visible = part not in hidden and (part != "share" or self._share_ok)
 
     def _write_address(self, *events) -> None:
-        """Keep the address bar a shareable link to what the page shows."""
-        q = {**to_query(self.state), **self._theme_query}
-        pn.state.location.search = "?" + urlencode(q, safe=",") if q else ""
+        """Keep the address bar (and the Share control) a link to what the page shows.
+        While playing only the step moves, and a playing page's link leaves the step
+        out, so ticks cost nothing here."""
+        st = self.state
+        if events and st.playing and all(e.name == "current_step" for e in events):
+            return
+        search = query_string({**to_query(st), **self._theme_query})
+        self.views["share"].update(search, st.spec.title)
+        if self._location is not None and self._location.search != search:
+            self._location.search = search
 
     def _new_bars(self) -> list:
         st = self.state

@@ -325,13 +325,21 @@ class SimState(param.Parameterized):
 
 # -- the address bar (issue 4): ONE table of the public query parameters ---------------------
 #: Parts of the page a teacher can hide with ``hide=`` (the dashboard maps them to views).
-HIDEABLE = ("sliders", "picker", "pairs", "charts", "log", "formula", "readouts")
+HIDEABLE = ("sliders", "picker", "pairs", "charts", "log", "formula", "readouts", "share")
+#: The furthest step a link may ask for, and the most mid-run actions it may carry: a link
+#: is replayed on load, so it must stay cheap to open.
+MAX_URL_STEP = 100_000
+MAX_URL_EVENTS = 500
+#: ``events=`` kinds -> the setting they change (``flip`` flips a row).
+EVENT_KINDS = {"beta": "beta", "lr": "learning_rate", "weight": "adaptive_weight",
+               "flip": None}
 
 
 class UrlParam:
     """One public query parameter: how to read it into the state and write it back.
 
-    ``parse(text, state)`` returns the value or raises ValueError with a short reason;
+    ``parse(text, state, query)`` returns the value or raises ValueError with a short
+    reason (``query`` is the whole address, for checks across parameters);
     ``apply(state, value)`` sets it; ``write(state)`` returns the text for the address,
     or None to leave it out (it is at its default)."""
 
@@ -339,8 +347,59 @@ class UrlParam:
         self.name, self.parse, self.apply, self.write, self.doc = name, parse, apply, write, doc
 
 
+# Links describe a run as: the settings and flips in force at step 0 (plain parameters,
+# as a hand-written link would give them), then the mid-run actions (``events``), then the
+# step to stop at. Reading replays exactly those actions through the same Simulation calls
+# the page makes, so the numbers are the ones the link's author saw.
+
+def _baseline(st: "SimState") -> dict:
+    """Settings at step 0 before any live action: the scenario's own, after its step-0
+    scripted events."""
+    spec = st.spec
+    out = {"beta": float(spec.beta), "learning_rate": float(spec.learning_rate),
+           "adaptive_weight": bool(spec.adaptive_weight)}
+    for e in spec.events:
+        if e.step == 0:
+            out.update(e.set)
+    return out
+
+
+def _at_zero(st: "SimState") -> tuple[dict, list[int]]:
+    """(settings in force at step 0 after the live actions taken there, rows flipped
+    there by the user)."""
+    settings, toggled = _baseline(st), set()
+    for e in st.sim.actions:
+        if e.step == 0:
+            settings.update(e.set)
+            if e.flip is not None:
+                toggled ^= {e.flip}
+    return settings, sorted(toggled)
+
+
+def _later_actions(st: "SimState") -> list[tuple[int, str, object]]:
+    """The live actions after step 0 as (step, kind, value), one step at a time: a row
+    flipped an even number of times at one step drops out, a setting keeps its last value
+    (flips and settings commute within a step, so this replays bit-identically)."""
+    by_step: dict[int, tuple[set, dict]] = {}
+    for e in st.sim.actions:
+        if e.step == 0:
+            continue
+        flips, sets = by_step.setdefault(e.step, (set(), {}))
+        if e.flip is not None:
+            flips ^= {e.flip}
+        sets.update(e.set)
+    kinds = {v: k for k, v in EVENT_KINDS.items() if v}
+    out = []
+    for step in sorted(by_step):
+        flips, sets = by_step[step]
+        out += [(step, "flip", i) for i in sorted(flips)]
+        out += [(step, kinds[k], sets[k]) for k in ("beta", "learning_rate", "adaptive_weight")
+                if k in sets]
+    return out
+
+
 def _number(name: str):
-    def parse(text: str, st: "SimState") -> float:
+    def parse(text: str, st: "SimState", q=None) -> float:
         try:
             v = float(text)
         except ValueError:
@@ -353,112 +412,178 @@ def _number(name: str):
 
 
 def _setting_write(name: str):
+    """The setting in force at step 0, if the user changed it there."""
     def write(st: "SimState"):
-        v = getattr(st, name)
-        if v == getattr(st.spec, name):
+        v = _at_zero(st)[0][name]
+        if v == _baseline(st)[name]:
             return None
         return ("on" if v else "off") if isinstance(v, bool) else repr(float(v))
     return write
 
 
-def _parse_scenario(text: str, st: "SimState") -> str:
+def _parse_scenario(text: str, st: "SimState", q=None) -> str:
     if text not in st.titles:     # ids only from the known list: never a path
         raise ValueError(f"unknown scenario; known: {', '.join(st.titles)}")
     return text
 
 
-def _parse_weight(text: str, st: "SimState") -> bool:
+def _parse_weight(text: str, st: "SimState", q=None) -> bool:
     if text.lower() not in ("on", "off"):
         raise ValueError("must be on or off")
     return text.lower() == "on"
 
 
-def _parse_speed(text: str, st: "SimState") -> int:
+def _parse_speed(text: str, st: "SimState", q=None) -> int:
     lo, hi = st.param.speed.bounds
     if not text.isdigit() or not lo <= int(text) <= hi:
         raise ValueError(f"must be a whole number from {lo} to {hi}")
     return int(text)
 
 
-def _parse_flipped(text: str, st: "SimState") -> list[int]:
+def _parse_row(text: str, st: "SimState") -> int:
     n = len(st.spec.rows)
+    if not (text.isdigit() and int(text) < n):
+        raise ValueError(f"row {text[:10]!r} is not a row number from 0 to {n - 1}")
+    return int(text)
+
+
+def _parse_flipped(text: str, st: "SimState", q=None) -> list[int]:
     rows = [t.strip() for t in text.split(",") if t.strip()]
-    if not all(t.isdigit() and int(t) < n for t in rows):
-        raise ValueError(f"must be row numbers from 0 to {n - 1}, separated by commas")
-    return sorted(set(int(t) for t in rows))
+    return sorted(set(_parse_row(t, st) for t in rows))
 
 
-def _parse_step(text: str, st: "SimState") -> int:
+def _parse_step(text: str, st: "SimState", q=None) -> int:
     if not text.isdigit() or int(text) > MAX_URL_STEP:
         raise ValueError(f"must be a whole number from 0 to {MAX_URL_STEP}")
     return int(text)
 
 
-def _parse_flag(text: str, st: "SimState") -> bool:
+def _parse_events(text: str, st: "SimState", q=None) -> list[tuple[int, str, object]]:
+    """``STEP:KIND:VALUE,...`` with KIND beta | lr | weight | flip -> sorted by step
+    (stable: actions at one step keep their order)."""
+    tokens = [t.strip() for t in text.split(",") if t.strip()]
+    if len(tokens) > MAX_URL_EVENTS:
+        raise ValueError(f"more than {MAX_URL_EVENTS} actions")
+    out = []
+    for tok in tokens:
+        parts = tok.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"{tok[:30]!r} is not STEP:KIND:VALUE (e.g. 100:beta:0.5)")
+        step, kind, value = parts
+        if not step.isdigit() or int(step) > MAX_URL_STEP:
+            raise ValueError(f"{tok[:30]!r}: the step must be a whole number from 0 to "
+                             f"{MAX_URL_STEP}")
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"{tok[:30]!r}: the kind must be one of "
+                             f"{', '.join(EVENT_KINDS)}")
+        try:
+            if kind == "flip":
+                v = _parse_row(value, st)
+            elif kind == "weight":
+                v = _parse_weight(value, st)
+            else:
+                v = _number(EVENT_KINDS[kind])(value, st)
+        except ValueError as e:
+            raise ValueError(f"{tok[:30]!r}: {e}") from None
+        out.append((int(step), kind, v))
+    out.sort(key=lambda a: a[0])
+    stop = (q or {}).get("step")
+    stop = str(stop) if stop is not None else None
+    if out and stop is not None and stop.isdigit() and out[-1][0] > int(stop):
+        raise ValueError(f"an action at step {out[-1][0]} is after step={stop}")
+    return out
+
+
+def _apply_events(st: "SimState", actions) -> None:
+    """Run to each action's step and take it there, as the page would have."""
+    for step, kind, v in actions:
+        st.advance(step - st.current_step)
+        if kind == "flip":
+            st.flip(v)
+        else:
+            setattr(st, EVENT_KINDS[kind], v)
+
+
+def _write_events(st: "SimState"):
+    out = []
+    for step, kind, v in _later_actions(st):
+        if kind == "flip":
+            text = str(v)
+        elif kind == "weight":
+            text = "on" if v else "off"
+        else:
+            text = repr(float(v))
+        out.append(f"{step}:{kind}:{text}")
+    return ",".join(out) or None
+
+
+def _parse_flag(text: str, st: "SimState", q=None) -> bool:
     if text not in ("0", "1"):
         raise ValueError("must be 0 or 1")
     return text == "1"
 
 
-def _parse_hide(text: str, st: "SimState") -> list[str]:
+def _parse_hide(text: str, st: "SimState", q=None) -> list[str]:
     parts = [t.strip() for t in text.split(",") if t.strip()]
     bad = [p for p in parts if p not in HIDEABLE]
     if bad:
-        raise ValueError(f"unknown part {bad[0]!r}; parts: {', '.join(HIDEABLE)}")
-    return parts
+        raise ValueError(f"unknown part {bad[0][:20]!r}; parts: {', '.join(HIDEABLE)}")
+    return list(dict.fromkeys(parts))
 
 
 def _apply_flipped(st: "SimState", rows: list[int]) -> None:
-    for i in rows:
-        if i not in st.flipped:
-            st.flip(i)
+    for i in rows:              # at step 0, relative to the scenario's start
+        st.flip(i)
 
 
 def _set(name):
     return lambda st, v: setattr(st, name, v)
 
 
-MAX_URL_STEP = 100_000
-
 #: The public query parameters, in the order they are applied. Names are a stable
-#: interface: course pages link to them.
+#: interface: course pages link to them. beta, lr, weight and flipped hold what was in
+#: force at step 0; events holds what was done later; step is where the link stops.
 URL_PARAMS: tuple[UrlParam, ...] = (
     UrlParam("scenario", _parse_scenario, lambda st, v: st.load(v),
-             lambda st: st.scenario, "scenario id (a preset)"),
-    UrlParam("beta", _number("beta"), _set("beta"), _setting_write("beta"), "beta"),
+             lambda st: st.scenario, "scenario id (one of the presets)"),
+    UrlParam("beta", _number("beta"), _set("beta"), _setting_write("beta"),
+             "beta at step 0"),
     UrlParam("lr", _number("learning_rate"), _set("learning_rate"),
-             _setting_write("learning_rate"), "learning rate"),
+             _setting_write("learning_rate"), "learning rate at step 0"),
     UrlParam("weight", _parse_weight, _set("adaptive_weight"),
-             _setting_write("adaptive_weight"), "adaptive sigma weight on/off"),
+             _setting_write("adaptive_weight"), "adaptive sigma weight at step 0: on | off"),
     UrlParam("speed", _parse_speed, _set("speed"),
              lambda st: None if st.speed == st.param.speed.default else str(st.speed),
-             "steps per second"),
+             "steps per second while playing"),
     UrlParam("flipped", _parse_flipped, _apply_flipped,
-             lambda st: ",".join(map(str, st.flipped)) or None, "flipped rows, from 0"),
+             lambda st: ",".join(map(str, _at_zero(st)[1])) or None,
+             "rows flipped at step 0, numbered from 0"),
+    UrlParam("events", _parse_events, _apply_events, _write_events,
+             "mid-run actions STEP:KIND:VALUE, KIND beta | lr | weight | flip"),
     UrlParam("step", _parse_step, lambda st, v: st.advance(v - st.current_step),
              lambda st: None if st.playing or st.current_step == 0 else str(st.current_step),
              "run to this step on load, then pause"),
     UrlParam("autoplay", _parse_flag, lambda st, v: st.play() if v else None,
-             lambda st: None, "1: play on load"),
+             lambda st: None, "1: play on load (from step, if given)"),
     UrlParam("hide", _parse_hide, lambda st, v: setattr(st, "hidden", list(v)),
              lambda st: ",".join(st.hidden) or None, "parts of the page to hide"),
 )
 
 
 def apply_query(state: "SimState", query: dict) -> list[str]:
-    """Apply ``{name: text}`` from an address to the state, in table order. A bad or
+    """Apply ``{name: text}`` from an address to a fresh state, in table order. A bad or
     unknown value is ignored (the default stays) and reported in the returned notices."""
     notices = []
     known = {p.name for p in URL_PARAMS}
     for name in query:
         if name not in known and name != "theme":
-            notices.append(f"ignored {name}: not a setting of this page")
+            notices.append(f"ignored {str(name)[:40]}: not a setting of this page")
     for p in URL_PARAMS:
         if p.name not in query:
             continue
         text = str(query[p.name])
         try:
-            value = p.parse(text, state)
+            value = p.parse(text, state, query)
         except ValueError as e:
             notices.append(f"ignored {p.name}={text[:40]}: {e}")
             continue
@@ -474,3 +599,10 @@ def to_query(state: "SimState") -> dict:
         if v is not None:
             out[p.name] = v
     return out
+
+
+def query_string(query: dict) -> str:
+    """``?a=1&b=2`` for the address (commas and colons kept readable), or "" if empty."""
+    from urllib.parse import urlencode
+
+    return "?" + urlencode(query, safe=",:") if query else ""

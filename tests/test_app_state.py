@@ -298,7 +298,7 @@ from app.state import HIDEABLE, URL_PARAMS, apply_query, to_query  # noqa: E402
 
 def test_url_params_are_the_public_names():
     assert [p.name for p in URL_PARAMS] == ["scenario", "beta", "lr", "weight", "speed",
-                                            "flipped", "step", "autoplay", "hide"]
+                                            "flipped", "events", "step", "autoplay", "hide"]
 
 
 def test_a_query_reproduces_the_state_it_was_written_from():
