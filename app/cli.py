@@ -74,6 +74,10 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
                    default=[], dest="allow_websocket_origin",
                    help="allow the page to be embedded from this origin (repeatable)")
     s.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    s.add_argument("--prefix", metavar="PATH", default="",
+                   help="serve under a URL path, e.g. /dpo (behind a reverse proxy)")
+    s.add_argument("--use-xheaders", action="store_true", dest="use_xheaders",
+                   help="trust X-Forwarded-* headers from a reverse proxy")
 
 
 def _steps(value: str | None) -> int | None:
@@ -147,9 +151,14 @@ def _cmd_presets(a) -> int:
 def _cmd_serve(a) -> int:
     from app.server import serve
 
+    proxy = {}                   # only when given, so plain calls stay as they were
+    if a.prefix:
+        proxy["prefix"] = a.prefix
+    if a.use_xheaders:
+        proxy["use_xheaders"] = True
     serve(port=a.port, address=a.address,
           allow_websocket_origin=list(a.allow_websocket_origin) or None,
-          open_browser=not a.no_browser)
+          open_browser=not a.no_browser, **proxy)
     return 0
 
 

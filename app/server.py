@@ -1,29 +1,86 @@
-"""Serve the dashboard: one fresh Dashboard per browser session, all resources local."""
+"""Serve the dashboard: one fresh Dashboard per browser session, all resources local.
+
+Websocket origins: Bokeh refuses the page's websocket unless the address the *browser*
+used (host[:port]) is allowed. The page's own addresses on this machine are always
+allowed; ``--allow-websocket-origin`` adds more (the name students type, a proxy's
+public host) instead of replacing them, so adding one never breaks the page at its own
+address. An iframe does not need one: its websocket's Origin is the app's own address,
+not the embedding page's.
+"""
 
 from __future__ import annotations
+
+import socket
 
 import panel as pn
 
 from .dashboard import TITLE, create_dashboard
+
+#: Listening on every interface: the names the machine itself answers to are allowed.
+ALL_INTERFACES = ("0.0.0.0", "::", "")
 
 
 def _session():
     return create_dashboard()
 
 
+def _machine_names() -> list[str]:
+    """This machine's host name, full name and addresses (what students may type)."""
+    names = []
+    try:
+        host = socket.gethostname()
+        names += [host, socket.getfqdn()]
+        names += socket.gethostbyname_ex(host)[2]
+    except OSError:
+        pass
+    return names
+
+
+def websocket_origins(address: str, port: int, extra: list[str] | None = None) -> list[str]:
+    """The origins allowed to open the page's websocket: the page's own addresses first,
+    then ``extra`` as given. ``HOST`` alone in ``extra`` means ``HOST:80`` to Bokeh, so
+    behind an https proxy give ``HOST:443`` (or just the host and port the browser shows)."""
+    hosts = ["localhost", "127.0.0.1"]
+    if address in ALL_INTERFACES:
+        hosts += _machine_names()
+    elif address not in hosts:
+        hosts.insert(0, address)
+    out = [f"{h}:{port}" for h in hosts]
+    for o in extra or []:
+        o = o.strip()
+        if o and o not in out:
+            out.append(o)
+    return list(dict.fromkeys(out))
+
+
+def normalize_prefix(prefix: str | None) -> str:
+    """"dpo", "/dpo/" -> "/dpo"; "" or "/" -> "" (served at the root)."""
+    p = (prefix or "").strip().strip("/")
+    return f"/{p}" if p else ""
+
+
 def serve(port: int = 5006, address: str = "127.0.0.1",
-          allow_websocket_origin: list[str] | None = None, open_browser: bool = True) -> None:
+          allow_websocket_origin: list[str] | None = None, open_browser: bool = True,
+          prefix: str | None = None, use_xheaders: bool = False) -> None:
     """Start the Panel server (blocking). Bokeh and Panel assets come from this server
-    (``/static``), so the page makes no request to any other host."""
-    origins = list(allow_websocket_origin or [])
-    if not origins:
-        origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
+    (``/static``, under ``prefix`` if given), so the page makes no request to any other
+    host. ``prefix``: serve under a path (``/dpo`` -> ``http://host/dpo/``), for a reverse
+    proxy that forwards that path unchanged. ``use_xheaders``: trust the proxy's
+    X-Forwarded-For / X-Real-Ip / X-Forwarded-Proto / X-Scheme headers (client address and
+    http/https in the server's logs and redirects)."""
+    kwargs = {}
+    p = normalize_prefix(prefix)
+    if p:
+        kwargs["prefix"] = p
+    if use_xheaders:
+        kwargs["use_xheaders"] = True
     pn.serve(
         _session,            # a function: each session builds its own state and views
         port=port,
         address=address,
-        websocket_origin=origins,
+        websocket_origin=websocket_origins(address, port, allow_websocket_origin),
         show=open_browser,
         title=TITLE,
         start=True,
+        **kwargs,
     )

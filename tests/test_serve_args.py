@@ -1,0 +1,72 @@
+"""`dpo-sim serve` options for a course: websocket origins are added to the page's own
+addresses (never replace them), --prefix and --use-xheaders reach the Bokeh server."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import types
+
+import pytest
+
+import app.server as server
+from app.cli import main
+
+
+@pytest.fixture
+def fake_server(monkeypatch):
+    calls = []
+    mod = types.ModuleType("app.server")
+    mod.serve = lambda **kw: calls.append(kw)
+    monkeypatch.setitem(sys.modules, "app.server", mod)
+    return calls
+
+
+def test_prefix_and_xheaders_pass_through_the_cli(fake_server):
+    assert main(["serve", "--no-browser", "--prefix", "/dpo", "--use-xheaders"]) == 0
+    kw = fake_server[-1]
+    assert kw["prefix"] == "/dpo" and kw["use_xheaders"] is True
+    assert main(["serve", "--no-browser"]) == 0
+    assert "prefix" not in fake_server[-1] and "use_xheaders" not in fake_server[-1]
+
+
+@pytest.fixture
+def pn_serve(monkeypatch):
+    calls = []
+    monkeypatch.setattr(server.pn, "serve", lambda panel, **kw: calls.append((panel, kw)))
+    return calls
+
+
+def test_serve_hands_pn_serve_a_session_function_and_the_options(pn_serve):
+    server.serve(port=7101, open_browser=False, prefix="dpo/", use_xheaders=True,
+                 allow_websocket_origin=["course.example.org:443"])
+    panel, kw = pn_serve[-1]
+    assert callable(panel) and kw["port"] == 7101 and kw["show"] is False
+    assert kw["prefix"] == "/dpo" and kw["use_xheaders"] is True
+    assert kw["websocket_origin"][:2] == ["localhost:7101", "127.0.0.1:7101"]
+    assert kw["websocket_origin"][-1] == "course.example.org:443"
+    server.serve(port=7102, open_browser=False)
+    _, kw = pn_serve[-1]
+    assert "prefix" not in kw and "use_xheaders" not in kw
+
+
+def test_allowed_origins_are_added_to_the_pages_own_addresses():
+    own = server.websocket_origins("127.0.0.1", 5006)
+    assert own == ["localhost:5006", "127.0.0.1:5006"]
+    more = server.websocket_origins("127.0.0.1", 5006, ["course.example.org", "localhost:5006"])
+    assert more == own + ["course.example.org"]
+    assert server.websocket_origins("10.1.2.3", 80)[0] == "10.1.2.3:80"
+
+
+def test_listening_everywhere_allows_the_names_of_this_machine():
+    origins = server.websocket_origins("0.0.0.0", 5006)
+    assert f"{socket.gethostname()}:5006" in origins
+    assert "localhost:5006" in origins and "127.0.0.1:5006" in origins
+    assert "0.0.0.0:5006" not in origins
+    assert len(origins) == len(set(origins))
+
+
+@pytest.mark.parametrize("given, want", [("dpo", "/dpo"), ("/dpo/", "/dpo"), ("/", ""),
+                                         ("", ""), (None, ""), ("/a/b", "/a/b")])
+def test_prefix_is_normalised(given, want):
+    assert server.normalize_prefix(given) == want
