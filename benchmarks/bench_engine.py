@@ -54,6 +54,16 @@ def time_step(keep_history: bool, steps: int = 2000, repeats: int = 15,
     return statistics.median(per), min(per)
 
 
+def history_bytes(steps: int = 72_000) -> tuple:
+    """(allocated, used) bytes per step of Simulation.history after ``steps`` steps of the
+    seed scenario (72,000 = an hour of play at 20 steps/s)."""
+    from sim.scenario_io import load_scenario
+    sim = Simulation(load_scenario("align"))
+    sim.advance(steps)
+    h = sim.history
+    return h.nbytes / len(h), h.array().nbytes / len(h)
+
+
 def time_batch(R: int = 4096, steps: int = 200, repeats: int = 9,
                adaptive_weight: bool = True, clock=time.perf_counter) -> tuple:
     """(median, best) run-steps per second of Batch.step on a stack of R runs with per-run
@@ -82,6 +92,10 @@ def main() -> None:
           "every number below)" % os.getloadavg())
     # wall time is what a user sees; CPU time of this process is what the code costs when
     # other processes share the two cores (it excludes time spent waiting for a core)
+    alloc, used = history_bytes()
+    print(f"history of the seed scenario (align: 2 x 4, 6 rows) after an hour of play "
+          f"(72,000 steps): {alloc:.0f} bytes/step allocated, {used:.0f} used "
+          f"(target well under 500)")
     for name, clock in (("wall", time.perf_counter), ("cpu", time.process_time)):
         for keep in (True, False):
             med, best = time_step(keep, clock=clock)

@@ -17,6 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from .engine import Batch, Pairs, Record, log_softmax
+from .history import History
 from .losses import get_loss
 from .scenario import SETTABLE, Event, Scenario
 
@@ -49,7 +50,7 @@ class Simulation:
         self.pairs = self._base_pairs
         self._compile()
         self.actions: list[Event] = []      # live actions, as events (reproducible)
-        self.history: list[Record] = []
+        self.history = History()            # column store; records built on access
         self._apply_events(0)
         self.record = self._evaluate()
         self._push(self.record)
@@ -68,10 +69,11 @@ class Simulation:
 
     def _push(self, rec: Record) -> None:
         if self.keep_history:
-            if self.history and self.history[-1].step == rec.step:
-                self.history[-1] = rec
+            h = self.history
+            if h and h.last.step == rec.step:
+                h.replace_last(rec)
             else:
-                self.history.append(rec)
+                h.append(rec)
 
     def _apply(self, e: Event) -> None:
         bad = [k for k in e.set if k not in SETTABLE]
@@ -135,8 +137,8 @@ class Simulation:
         return replace(self.scenario, events=tuple(self.scenario.events) + tuple(self.actions))
 
 
-def run(scenario: Scenario, steps: int) -> list[Record]:
-    """Records of steps 0..steps (steps + 1 records)."""
+def run(scenario: Scenario, steps: int) -> History:
+    """Records of steps 0..steps (steps + 1 records; only the last keeps its ``grad``)."""
     sim = Simulation(scenario)
     sim.advance(steps)
     return sim.history

@@ -1,0 +1,192 @@
+"""A run's records stored column-wise, so an hour of play costs a few MB, not 100 MB.
+
+Why: a ``Record`` is a dataclass holding six tiny NumPy arrays (~1.9 KB per step with the
+object headers); at 20 steps/s a list of them grows by ~140 KB/s per browser tab. Here each
+step is one row of a single float64 2-D block (47 numbers = 376 bytes for 2 prompts x 4
+replies x 6 rows) holding exactly the numbers a Record holds, bit for bit. Records are built
+on access (``history[i]``, slices, iteration), so code written for a list keeps working.
+
+What is not kept: the gradient of past steps (``Record.grad`` is None for them). The last
+record appended is kept as the object itself, so ``history[-1] is sim.record`` and it keeps
+its ``grad``.
+
+Growth: the block grows by a quarter of its size (at least ``MIN_GROW`` rows) when full, so
+appending is amortised O(1) and the allocated bytes stay within 1.25 x the used bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from .engine import Record
+
+#: Leading columns: the settings in force, then the TRL scalars in ``Record.SCALARS`` order.
+HEAD = ("step", "beta", "learning_rate", "adaptive_weight", "loss", "rewards_chosen",
+        "rewards_rejected", "rewards_margins", "rewards_accuracies", "logps_chosen",
+        "logps_rejected")
+MIN_GROW = 256
+GROWTH = 1.25
+
+
+class History:
+    """Records of one run, in step order; behaves like a read-only list of ``Record``.
+
+    The layout (P prompts, K replies, N rows) is taken from the first record appended;
+    ``clear()`` forgets it, so one store can hold a run of another shape afterwards.
+    """
+
+    def __init__(self) -> None:
+        self.clear()
+
+    # -- layout ------------------------------------------------------------------------
+    def clear(self) -> None:
+        """Forget every record and the layout."""
+        self._block = np.empty((0, 0))
+        self._n = 0
+        self._last: Record | None = None
+        self.shape: tuple[int, int, int] | None = None      # (P, K, N)
+
+    def _layout(self, P: int, K: int, N: int) -> None:
+        self.shape = (P, K, N)
+        h = len(HEAD)
+        cuts = np.cumsum([h, P, P * K, P * K, N, N, N])
+        self._sl = {name: slice(a, b) for name, a, b in zip(
+            ("kl", "probs", "rewards", "row_margin", "row_sigma", "row_weight"),
+            cuts[:-1], cuts[1:])}
+        self.width = int(cuts[-1])
+        self._block = np.empty((0, self.width))
+
+    def column(self, name: str) -> np.ndarray:
+        """A read-only view of one stored quantity over the run: a ``HEAD`` name gives
+        shape (n,); "kl" (n, P); "probs" and "rewards" (n, P, K); "row_*" (n, N)."""
+        if self.shape is None:
+            raise KeyError(f"no records yet; cannot read {name!r}")
+        data = self._block[:self._n]
+        if name in HEAD:
+            v = data[:, HEAD.index(name)]
+        elif name in self._sl:
+            v = data[:, self._sl[name]]
+            if name in ("probs", "rewards"):
+                v = v.reshape(self._n, *self.shape[:2])
+        else:
+            raise KeyError(f"unknown column {name!r}; known: "
+                           f"{', '.join(HEAD + tuple(self._sl))}")
+        v = v.view()
+        v.flags.writeable = False
+        return v
+
+    def array(self) -> np.ndarray:
+        """A read-only view of the used block, (n, width): ``HEAD`` then kl, probs,
+        rewards, row_margin, row_sigma, row_weight (each flattened, C order)."""
+        v = self._block[:self._n].view()
+        v.flags.writeable = False
+        return v
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes allocated for the stored numbers (the block, including spare capacity)."""
+        return int(self._block.nbytes)
+
+    # -- writing -----------------------------------------------------------------------
+    def _fill(self, i: int, rec: Record) -> None:
+        row = self._block[i]
+        row[:len(HEAD)] = (rec.step, rec.beta, rec.learning_rate, rec.adaptive_weight,
+                           rec.loss, rec.rewards_chosen, rec.rewards_rejected,
+                           rec.rewards_margins, rec.rewards_accuracies, rec.logps_chosen,
+                           rec.logps_rejected)
+        np.concatenate((rec.kl, rec.probs.reshape(-1), rec.rewards.reshape(-1),
+                        rec.row_margin, rec.row_sigma, rec.row_weight),
+                       out=row[len(HEAD):])
+
+    def _check(self, rec: Record) -> None:
+        P, K = np.shape(rec.probs)
+        shape = (P, K, len(rec.row_margin))
+        if self.shape is None:
+            self._layout(*shape)
+        elif shape != self.shape:
+            raise ValueError(f"history: a record of shape (P, K, N) = {shape} does not fit "
+                             f"a run of shape {self.shape}; clear() first")
+
+    def append(self, rec: Record) -> None:
+        """Store ``rec`` as the newest record."""
+        self._check(rec)
+        if self._n == len(self._block):
+            grown = np.empty((self._n + max(MIN_GROW, int(self._n * (GROWTH - 1))),
+                              self.width))
+            grown[:self._n] = self._block[:self._n]
+            self._block = grown
+        self._fill(self._n, rec)
+        self._n += 1
+        self._last = rec
+
+    def replace_last(self, rec: Record) -> None:
+        """Overwrite the newest record (a live action recomputes the current step)."""
+        if not self._n:
+            raise IndexError("history: no record to replace")
+        self._check(rec)
+        self._fill(self._n - 1, rec)
+        self._last = rec
+
+    # -- reading, like a list ----------------------------------------------------------
+    @property
+    def last(self) -> Record | None:
+        """The newest record as appended (with its ``grad``), or None when empty."""
+        return self._last
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _record(self, i: int) -> Record:
+        if i == self._n - 1:
+            return self._last
+        row = self._block[i]
+        (step, beta, lr, aw, loss, rc, rr, rm, ra, lc, lrj) = row[:len(HEAD)].tolist()
+        P, K, _ = self.shape
+        sl = self._sl
+        return Record(step=int(step), beta=beta, learning_rate=lr, adaptive_weight=bool(aw),
+                      loss=loss, rewards_chosen=rc, rewards_rejected=rr, rewards_margins=rm,
+                      rewards_accuracies=ra, logps_chosen=lc, logps_rejected=lrj,
+                      kl=row[sl["kl"]].copy(),
+                      probs=row[sl["probs"]].reshape(P, K).copy(),
+                      rewards=row[sl["rewards"]].reshape(P, K).copy(),
+                      row_margin=row[sl["row_margin"]].copy(),
+                      row_sigma=row[sl["row_sigma"]].copy(),
+                      row_weight=row[sl["row_weight"]].copy(),
+                      grad=None)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._record(j) for j in range(*i.indices(self._n))]
+        try:
+            j = i.__index__()
+        except AttributeError:
+            raise TypeError(f"history indices must be integers or slices, not "
+                            f"{type(i).__name__}") from None
+        if j < 0:
+            j += self._n
+        if not 0 <= j < self._n:
+            raise IndexError("history index out of range")
+        return self._record(j)
+
+    def __iter__(self) -> Iterator[Record]:
+        for j in range(self._n):
+            yield self._record(j)
+
+    def __reversed__(self) -> Iterator[Record]:
+        for j in range(self._n - 1, -1, -1):
+            yield self._record(j)
+
+    def __bool__(self) -> bool:
+        return self._n > 0
+
+    def __eq__(self, other):
+        if isinstance(other, (History, list)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"History({self._n} records, shape={self.shape}, {self.nbytes} bytes)"
