@@ -21,7 +21,8 @@ class Controls(pn.viewable.Viewer):
         super().__init__(**params)
         self.state = state
         css = [widget_css(pal)]
-        self.play = pn.widgets.Button(label="Play", color="primary", width=100,
+        self.play = pn.widgets.Button(label="Pause" if state.playing else "Play",
+                                      color="primary", width=100,
                                       stylesheets=css)
         self.step = pn.widgets.Button(label="Step", width=90, stylesheets=css)
         self.reset = pn.widgets.Button(label="Reset", width=90, stylesheets=css)

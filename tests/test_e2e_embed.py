@@ -1,0 +1,122 @@
+"""Embedding and serving for a course, in headless Chromium (issue 4).
+
+- A plain HTML page served from ANOTHER local port embeds the app in an iframe with a
+  query string: inside the frame the app loads that scenario and plays.
+- `dpo-sim serve --address 0.0.0.0 --allow-websocket-origin ... --prefix /dpo
+  --use-xheaders` (as behind a reverse proxy) still works at its own address, under the
+  prefix, and at this machine's network address.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from playwright.sync_api import expect
+
+from app.server import _primary_ip
+from browser import DEEP_QUERY_JS, ROOT, free_port, is_local, wait_http
+
+pytestmark = pytest.mark.browser
+expect.set_options(timeout=20_000)
+
+
+@pytest.fixture
+def course_page(tmp_path, server):
+    """A static 'course page' on its own port whose index.html embeds the app."""
+    src = f"{server.url}?scenario=drop-sigma&autoplay=1"
+    (tmp_path / "index.html").write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>Lecture 7</title></head>"
+        "<body><h1>Lecture 7: what the sigma weight does</h1>"
+        f'<iframe src="{src}" width="100%" height="900" style="border:0" '
+        'title="dpo-sim: Drop the sigma weight"></iframe></body></html>')
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _context(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    ctx.add_init_script(DEEP_QUERY_JS)          # in every frame, the iframe's too
+    blocked: list[str] = []
+    ctx.route(lambda u: not is_local(u), lambda r: (blocked.append(r.request.url), r.abort()))
+    return ctx, blocked
+
+
+def test_an_iframe_on_another_port_loads_the_scenario_and_plays(browser, course_page, server):
+    ctx, blocked = _context(browser)
+    errors: list[str] = []
+    try:
+        page = ctx.new_page()
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.goto(course_page)
+        expect(page.get_by_role("heading", name="Lecture 7")).to_be_visible()
+        frame = page.frame_locator("iframe")
+        expect(frame.get_by_role("combobox", name="Scenario")).to_have_value(
+            "Drop the sigma weight")
+        expect(frame.get_by_role("button", name="Pause", exact=True)).to_be_visible()
+        app = next(f for f in page.frames if f.url.startswith(server.url))
+        app.wait_for_function("() => window.__e2e.stepValue() >= 3", polling=40)
+        first = app.evaluate("() => window.__e2e.stepValue()")
+        app.wait_for_function("n => window.__e2e.stepValue() > n", arg=first, polling=40)
+        assert "scenario=drop-sigma" in app.url
+        assert blocked == [] and errors == []
+    finally:
+        ctx.close()
+
+
+@pytest.fixture(scope="module")
+def course_server():
+    """A server as a course would run it behind a proxy."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--no-browser", "--port", str(port),
+         "--address", "0.0.0.0", "--allow-websocket-origin", "course.example.org:443",
+         "--prefix", "/dpo", "--use-xheaders"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/dpo/")
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "network"])
+def test_a_course_server_works_at_its_own_addresses_under_the_prefix(browser, course_server,
+                                                                     host):
+    if host == "network":
+        host = _primary_ip()
+        if not host or host.startswith("127."):
+            pytest.skip("this machine has no network address besides loopback")
+    base = f"http://{host}:{course_server}/dpo/"
+    ctx = browser.new_context()
+    ctx.add_init_script(DEEP_QUERY_JS)
+    try:
+        page = ctx.new_page()
+        page.goto(base + "?scenario=tie&step=3")
+        page.wait_for_function("() => window.__e2e.stepValue() === 3", polling=40)
+        page.get_by_role("button", name="Step", exact=True).click()
+        page.wait_for_function("() => window.__e2e.stepValue() === 4", polling=40)
+        page.wait_for_function("() => location.search.includes('step=4')", polling=40)
+        assert page.url.startswith(base + "?scenario=tie")
+        page.get_by_role("button", name="Share", exact=True).click()
+        expect(page.get_by_label("Link to this view")).to_have_value(page.url)
+    finally:
+        ctx.close()
