@@ -208,7 +208,7 @@ class Dashboard(pn.viewable.Viewer):
         if events and st.playing and all(e.name == "current_step" for e in events):
             return
         search = query_string({**to_query(st), **self._theme_query})
-        self.views["share"].update(search, st.spec.title)
+        self.views["share"].update(search, st.spec.title, st.playing)
         if self._location is not None and self._location.search != search:
             self._location.search = search
 

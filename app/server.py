@@ -50,8 +50,9 @@ def _machine_names() -> list[str]:
 
 def websocket_origins(address: str, port: int, extra: list[str] | None = None) -> list[str]:
     """The origins allowed to open the page's websocket: the page's own addresses first,
-    then ``extra`` as given. ``HOST`` alone in ``extra`` means ``HOST:80`` to Bokeh, so
-    behind an https proxy give ``HOST:443`` (or just the host and port the browser shows)."""
+    then ``extra`` as given. Bokeh compares the browser's Origin host (with ":80" added
+    when it has no port, even for https) to these patterns, and a pattern without a port
+    matches any port: so give a proxy's public name alone (``course.example.org``)."""
     hosts = ["localhost", "127.0.0.1"]
     if address in ALL_INTERFACES:
         hosts += _machine_names()
@@ -86,11 +87,14 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
         kwargs["prefix"] = p
     if use_xheaders:
         kwargs["use_xheaders"] = True
+    origins = websocket_origins(address, port, allow_websocket_origin)
+    print(f"dpo-sim: pages may connect from {', '.join(origins)} "
+          "(add more with --allow-websocket-origin)", flush=True)
     pn.serve(
         _session,            # a function: each session builds its own state and views
         port=port,
         address=address,
-        websocket_origin=websocket_origins(address, port, allow_websocket_origin),
+        websocket_origin=origins,
         show=open_browser,
         title=TITLE,
         start=True,

@@ -328,7 +328,7 @@ class SimState(param.Parameterized):
 HIDEABLE = ("sliders", "picker", "pairs", "charts", "log", "formula", "readouts", "share")
 #: The furthest step a link may ask for, and the most mid-run actions it may carry: a link
 #: is replayed on load, so it must stay cheap to open.
-MAX_URL_STEP = 100_000
+MAX_URL_STEP = 20_000
 MAX_URL_EVENTS = 500
 #: ``events=`` kinds -> the setting they change (``flip`` flips a row).
 EVENT_KINDS = {"beta": "beta", "lr": "learning_rate", "weight": "adaptive_weight",

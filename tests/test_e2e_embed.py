@@ -84,7 +84,7 @@ def course_server():
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--no-browser", "--port", str(port),
-         "--address", "0.0.0.0", "--allow-websocket-origin", "course.example.org:443",
+         "--address", "0.0.0.0", "--allow-websocket-origin", "course.example.org",
          "--prefix", "/dpo", "--use-xheaders"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

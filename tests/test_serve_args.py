@@ -39,12 +39,12 @@ def pn_serve(monkeypatch):
 
 def test_serve_hands_pn_serve_a_session_function_and_the_options(pn_serve):
     server.serve(port=7101, open_browser=False, prefix="dpo/", use_xheaders=True,
-                 allow_websocket_origin=["course.example.org:443"])
+                 allow_websocket_origin=["course.example.org"])
     panel, kw = pn_serve[-1]
     assert callable(panel) and kw["port"] == 7101 and kw["show"] is False
     assert kw["prefix"] == "/dpo" and kw["use_xheaders"] is True
     assert kw["websocket_origin"][:2] == ["localhost:7101", "127.0.0.1:7101"]
-    assert kw["websocket_origin"][-1] == "course.example.org:443"
+    assert kw["websocket_origin"][-1] == "course.example.org"
     server.serve(port=7102, open_browser=False)
     _, kw = pn_serve[-1]
     assert "prefix" not in kw and "use_xheaders" not in kw
@@ -70,3 +70,15 @@ def test_listening_everywhere_allows_the_names_of_this_machine():
                                          ("", ""), (None, ""), ("/a/b", "/a/b")])
 def test_prefix_is_normalised(given, want):
     assert server.normalize_prefix(given) == want
+
+
+def test_a_public_name_without_a_port_lets_http_and_https_pages_connect():
+    """What Bokeh does with the list: an https page behind a proxy sends Origin
+    https://course.example.org, which Bokeh checks as course.example.org:80."""
+    from bokeh.server.util import check_allowlist
+
+    origins = server.websocket_origins("127.0.0.1", 5006, ["course.example.org"])
+    assert check_allowlist("course.example.org", origins)           # https, no port
+    assert check_allowlist("course.example.org:8443", origins)
+    assert check_allowlist("127.0.0.1:5006", origins)               # its own address
+    assert not check_allowlist("evil.example.com", origins)

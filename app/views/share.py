@@ -16,6 +16,8 @@ from ..theme import Palette, page_css
 from .util import esc
 
 EMBED_HEIGHT = 900
+PLAYING_NOTE = ("Playing: this link opens at the start (after any actions in it). "
+                "Pause first to link to the step shown.")
 
 ESM = r"""
 function escAttr(s) {
@@ -30,7 +32,8 @@ export function render({ model, el }) {
   <button type="button" class="toggle" aria-expanded="false"
           aria-controls="share-panel">Share</button>
   <div class="panel" id="share-panel" hidden role="group" aria-label="Share this view">
-    <label for="share-link">Link to this view (paused where it is now)</label>
+    <p class="note" data-testid="share-note"></p>
+    <label for="share-link">Link to this view</label>
     <div class="line">
       <input id="share-link" data-testid="share-link" type="text" readonly
              spellcheck="false">
@@ -48,15 +51,18 @@ export function render({ model, el }) {
   const link = el.querySelector("#share-link");
   const embed = el.querySelector("#share-embed");
   const status = el.querySelector(".status");
+  const note = el.querySelector(".note");
 
   function fill() {
+    note.textContent = model.note;
+    note.hidden = !model.note;
     const url = window.location.origin + window.location.pathname + model.query;
     link.value = url;
     embed.value = `<iframe src="${escAttr(url)}" width="100%" height="${model.height_px}" ` +
                   `style="border:0" title="${escAttr("dpo-sim: " + model.title)}"></iframe>`;
   }
   fill();
-  model.on(["query", "title"], fill);
+  model.on(["query", "title", "note"], fill);
 
   toggle.addEventListener("click", () => {
     const open = panel.hidden;
@@ -109,6 +115,8 @@ def share_css(pal: Palette) -> str:
   color: {pal.text}; background: {pal.background}; border: 1px solid {pal.border};
   border-radius: 4px; padding: 4px; }}
 .dpo-share textarea {{ resize: vertical; margin-bottom: 6px; }}
+.dpo-share .note {{ margin: 0 0 4px 0; }}
+.dpo-share .note[hidden] {{ display: none; }}
 .dpo-share .status {{ min-height: 1.2em; margin: 2px 0 0 0; }}
 """
 
@@ -119,6 +127,7 @@ class ShareLink(pn.custom.JSComponent):
 
     query = param.String(default="")
     title = param.String(default="")
+    note = param.String(default="")
     height_px = param.Integer(default=EMBED_HEIGHT)
 
     _esm = ESM
@@ -133,10 +142,13 @@ class SharePanel(pn.viewable.Viewer):
     def __panel__(self):
         return self.widget
 
-    def update(self, query: str, title: str) -> None:
-        """query: "?a=1&b=2" (or ""), already encoded."""
-        if (self.widget.query, self.widget.title) != (query, title):
-            self.widget.param.update(query=query, title=title)
+    def update(self, query: str, title: str, playing: bool = False) -> None:
+        """query: "?a=1&b=2" (or ""), already encoded. While playing the link has no
+        step (it would be stale at once): say so."""
+        note = PLAYING_NOTE if playing else ""
+        w = self.widget
+        if (w.query, w.title, w.note) != (query, title, note):
+            w.param.update(query=query, title=title, note=note)
 
 
 def snippet(url: str, title: str, height: int = EMBED_HEIGHT) -> str:
