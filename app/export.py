@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from bokeh.embed import file_html
-from bokeh.events import DocumentReady
+from bokeh.core.has_props import is_DataModel
 from bokeh.document import Document
+from bokeh.embed.bundle import Bundle, bundle_for_objs_and_resources
+from bokeh.embed.elements import html_page_for_render_items
+from bokeh.embed.util import OutputDocumentFor, standalone_docs_json_and_render_items
+from bokeh.events import DocumentReady
 from bokeh.layouts import column, row
 from bokeh.models import (ColumnDataSource, CustomJS, Div, HoverTool, Label, Legend, LegendItem,
                           NumeralTickFormatter, Range1d, Select, Slider, Span, Toggle)
@@ -323,6 +326,35 @@ def _keys(scenarios: Sequence[Scenario]) -> list[str]:
     return keys
 
 
+def standalone_html(doc: Document, title: str) -> str:
+    """The page for ``doc`` with Bokeh's JS and CSS inline and nothing else.
+
+    Why not ``bokeh.embed.file_html``: Bokeh adds the ``__javascript__`` / ``__css__`` files
+    and the data-model definitions of *every* model class registered in the process, used
+    or not. Once Panel is imported (the dashboard, or a test run that also imports it) that
+    drags in Panel's ``<script src="static/extensions/panel/.../es-module-shims...">``,
+    which a file opened from disk cannot load. So this takes Bokeh's own inline bundle for
+    the models in ``doc`` (Bokeh still picks which of its components they need), drops the
+    process-wide extras, and renders the page with Bokeh's standalone template. The result
+    does not depend on what else was imported.
+    """
+    roots = list(doc.roots)
+    with OutputDocumentFor(roots) as d:
+        docs_json, render_items = standalone_docs_json_and_render_items(roots)
+        bundle = bundle_for_objs_and_resources([d], INLINE)
+        classes = {type(m) for m in d.models}
+    for cls in classes:                      # our own models must not need a file either
+        for attr in ("__javascript__", "__css__"):
+            if getattr(cls, attr, None):
+                raise RuntimeError(f"export: model {cls.__name__} needs external files "
+                                   f"({attr}); the replay would not be self-contained")
+    if not any(is_DataModel(c) for c in classes):
+        for dj in docs_json.values():        # definitions of other libraries' data models
+            dj.pop("defs", None)
+    page = Bundle(js_raw=bundle.js_raw, css_raw=bundle.css_raw)
+    return html_page_for_render_items(page, docs_json, render_items, title=title)
+
+
 def export_html(scenarios: list[Scenario], steps: int | None, out: str) -> Path:
     """Write one self-contained HTML replay of ``scenarios`` to ``out``; return its path.
 
@@ -365,7 +397,7 @@ def export_html(scenarios: list[Scenario], steps: int | None, out: str) -> Path:
         doc.js_on_event(DocumentReady, up)
 
     title = "dpo-sim replay: " + ", ".join(s.title for s in scenarios)
-    text = file_html(doc, resources=INLINE, title=title)
+    text = standalone_html(doc, title)
     path = Path(out)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -86,6 +86,68 @@ def test_html_loads_nothing_from_another_host(single, multi):
         assert "Bokeh" in text and "</html>" in text.lower()
 
 
+def _fetching_attributes(text: str) -> list[tuple[str, str, str]]:
+    """(tag, attribute, value) of every real tag attribute that makes a browser fetch
+    something (script contents are not parsed as tags, as in a browser)."""
+    from html.parser import HTMLParser
+
+    found = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            for k, v in attrs:
+                if k in ("src", "href", "srcset", "data", "poster") or (
+                        k == "style" and v and "url(" in v):
+                    found.append((tag, k, v))
+
+    P().feed(text)
+    return found
+
+
+def _normalised(text: str) -> str:
+    """The page without what differs between any two exports: random element ids, Bokeh's
+    model ids (a per-process counter), and Panel's process-wide rewrite of Bokeh's onload
+    wrapper (it adds ``{once: true}`` to the DOMContentLoaded listener, same behaviour)."""
+    text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "UUID", text)
+    text = re.sub(r'"p\d+"', '"P"', text)
+    onload = r'\n\s*else document\.addEventListener\("DOMContentLoaded", fn(?:, \{once: true\})?\);'
+    return re.sub(onload, '\nelse document.addEventListener("DOMContentLoaded", fn);', text)
+
+
+EXPORT_WITHOUT_PANEL = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from test_export import _scenarios
+from app.export import export_html
+export_html(_scenarios(), None, sys.argv[2])
+assert "panel" not in sys.modules, "panel got imported"
+"""
+
+
+@pytest.fixture(scope="module")
+def with_panel(tmp_path_factory) -> Path:
+    """Exported in this process after ``import panel`` (as in a combined test run)."""
+    import panel  # noqa: F401  (registers Panel's Bokeh models process-wide)
+    return export_html(_scenarios(), None, str(tmp_path_factory.mktemp("exp") / "pn.html"))
+
+
+def test_export_with_panel_imported_is_the_same_self_contained_file(with_panel, tmp_path):
+    import subprocess
+    import sys
+
+    text = with_panel.read_text(encoding="utf-8")
+    # no Panel bundle, extension or data-model definition, and no file or URL to fetch
+    for marker in ("es-module-shims", "static/extensions", "ReactiveESM", "FlexBox1"):
+        assert marker not in text, marker
+    assert "<script" in text
+    assert _fetching_attributes(text) == []
+    # and the very page a process without Panel writes
+    plain = tmp_path / "plain.html"
+    subprocess.run([sys.executable, "-c", EXPORT_WITHOUT_PANEL, str(Path(__file__).parent),
+                    str(plain)], check=True, timeout=120, cwd=Path(__file__).parents[1])
+    assert _normalised(text) == _normalised(plain.read_text(encoding="utf-8"))
+
+
 def test_title_and_watch_text_are_escaped(single):
     text = single.read_text(encoding="utf-8")
     assert "Toy &amp;lt;replay&amp;gt; &amp;amp; friends" in text   # escaped inside a Div
@@ -254,6 +316,21 @@ def test_replay_plays_scrubs_and_matches_the_engine(open_page, single):
     pg.wait_step("toy", lambda t: t == STEPS)
     pg.page.get_by_role("button", name=re.compile("Play")).wait_for()
     assert pg.model("toy:play", "active") is False
+
+
+@pytest.mark.browser
+def test_export_made_with_panel_imported_plays_from_file_offline(open_page, with_panel):
+    """The clash this guards against: Panel's bundle in the file, a script that cannot
+    load from file:// (recorded by the page as a failed request / console error)."""
+    s = _scenarios()[0]
+    recs = _records(s, s.steps)
+    pg = open_page(with_panel)
+    pg.wait_step("toy", lambda t: t == 0)
+    pg.page.get_by_role("button", name=re.compile("Play")).first.click()
+    pg.wait_step("toy", lambda t: t >= 5)
+    pg.page.get_by_role("button", name=re.compile("Pause")).first.click()
+    pg.set_step("toy", FLIP_AT)
+    _assert_matches_run(pg, "toy", s, recs[FLIP_AT])
 
 
 @pytest.mark.browser
