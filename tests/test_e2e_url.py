@@ -113,28 +113,24 @@ def test_changing_controls_updates_the_address_bar(tab):
 
 
 # -- bad values and teacher mode --------------------------------------------------------------
-def test_a_bad_value_shows_a_notice_and_the_page_still_works(tab):
-    d = tab("?scenario=align&beta=abc&step=2", at=2)
+def test_a_bad_value_shows_a_notice_hide_hides_parts_and_the_page_still_works(tab):
+    d = tab("?scenario=align&beta=abc&step=2&hide=log,charts,sliders,share,pairs", at=2)
     notice = d.page.locator(".dpo-notice").first
     expect(notice).to_be_visible()
     expect(notice).to_contain_text("beta=abc")
     expect(notice).to_contain_text("not a number")
-    assert "beta" not in search(d)                      # the bad value left the address
-    d.click_step()
-    assert d.step() == 3
-    assert shown(d) == expected(cli_records("align", 3)[3])
-    assert d.errors == []
-
-
-def test_hide_hides_the_parts_and_the_rest_works(tab):
-    d = tab("?hide=log,charts,sliders,share,pairs")
     expect(d.page.locator("[data-testid=step-log]").first).to_be_hidden()
     expect(d.pair(0)).to_be_hidden()
     expect(d.page.get_by_role("button", name="Share", exact=True)).to_have_count(0)
     expect(d.page.get_by_role("slider", name="beta")).to_have_count(0)
     expect(d.scenario_select()).to_be_visible()         # the picker was not hidden
     d.click_step()
-    assert search(d)["hide"] == "log,charts,sliders,share,pairs"
+    assert d.step() == 3
+    assert shown(d) == expected(cli_records("align", 3)[3])
+    q = wait_search(d, "step=3")
+    assert "beta" not in q                              # the bad value left the address
+    assert q["hide"] == "log,charts,sliders,share,pairs"
+    assert d.errors == []
 
 
 # -- the Share control --------------------------------------------------------------------------
@@ -163,6 +159,9 @@ def test_share_gives_a_link_that_reproduces_the_page_in_a_new_tab(tab, browser, 
     assert d.page.evaluate("() => navigator.clipboard.readText()") == d.page.url
 
     url = link.input_value()
+    d.page.keyboard.press("Escape")                     # closes, focus back on Share
+    expect(share).to_have_attribute("aria-expanded", "false")
+    expect(link).to_be_hidden()
     other = DashboardPage(browser, server.url)
     try:
         other.page.goto(url)

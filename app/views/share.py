@@ -64,11 +64,14 @@ export function render({ model, el }) {
   fill();
   model.on(["query", "title", "note"], fill);
 
-  toggle.addEventListener("click", () => {
-    const open = panel.hidden;
+  function show(open) {
     panel.hidden = !open;
     toggle.setAttribute("aria-expanded", String(open));
     if (open) { fill(); status.textContent = ""; link.focus(); link.select(); }
+  }
+  toggle.addEventListener("click", () => show(panel.hidden));
+  panel.addEventListener("keydown", (e) => {      // Escape closes, focus back on Share
+    if (e.key === "Escape") { e.preventDefault(); show(false); toggle.focus(); }
   });
   for (const field of [link, embed]) field.addEventListener("focus", () => field.select());
 
@@ -137,7 +140,7 @@ class SharePanel(pn.viewable.Viewer):
     def __init__(self, pal: Palette, title: str = "", **params):
         super().__init__(**params)
         self.widget = ShareLink(title=title, stylesheets=[page_css(pal), share_css(pal)],
-                                sizing_mode="stretch_width", margin=(6, 0))
+                                sizing_mode="stretch_width", margin=(6, 10))
 
     def __panel__(self):
         return self.widget
