@@ -322,3 +322,27 @@ def test_share_control_follows_the_state_and_the_snippet_escapes_the_link():
     s = snippet("http://h:1/?scenario=a&beta=2", 'A "b"')
     assert s == ('<iframe src="http://h:1/?scenario=a&amp;beta=2" width="100%" height="900" '
                  'style="border:0" title="dpo-sim: A &quot;b&quot;"></iframe>')
+
+
+def test_round_trip_with_scripted_events_in_the_scenario():
+    """A scenario that flips row 1 at step 0 and sets beta at step 6 by itself: the link
+    carries only what the user did (here: flip row 1 back at step 0, beta at step 4)."""
+    from test_app_state import make_scenario
+
+    spec = make_scenario("scripted", events=[Event(0, flip=1), Event(6, set={"beta": 3.0})])
+    mk = lambda: SimState(scenarios={"scripted": spec}, scenario="scripted")  # noqa: E731
+    a = mk()
+    assert a.flipped == [1]
+    a.flip(1)                                  # undo the scenario's own step-0 flip
+    a.advance(4)
+    a.beta = 0.2
+    a.advance(5)                               # past the scripted beta at step 6
+    q = to_query(a)
+    assert q == {"scenario": "scripted", "flipped": "1", "events": "4:beta:0.2", "step": "9"}
+    b = mk()
+    assert apply_query(b, q) == []
+    assert_same_run(a, b)
+    assert b.beta == 3.0 and b.flipped == []
+    ref = Simulation(a.sim.replay_scenario())
+    ref.advance(9)
+    assert_same_record(b.record, ref.record)
