@@ -24,17 +24,6 @@ def _session():
     return create_dashboard()
 
 
-def _primary_ip() -> str | None:
-    """The address of the interface the default route uses (a UDP "connect" sends
-    nothing; it only asks the kernel which interface it would use)."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("198.51.100.1", 9))      # TEST-NET-2: nothing is ever sent
-            return s.getsockname()[0]
-    except OSError:
-        return None
-
-
 def _machine_names() -> list[str]:
     """This machine's host name, full name and addresses (what students may type)."""
     names = []
@@ -44,8 +33,7 @@ def _machine_names() -> list[str]:
         names += socket.gethostbyname_ex(host)[2]
     except OSError:
         pass
-    ip = _primary_ip()
-    return names + ([ip] if ip else [])
+    return names
 
 
 def websocket_origins(address: str, port: int, extra: list[str] | None = None) -> list[str]:
