@@ -4,28 +4,17 @@ current numbers plugged in (the last flipped row, else the first row)."""
 from __future__ import annotations
 
 import numpy as np
-import panel as pn
 
 from ..state import SimState
-from ..theme import Palette, page_css
 from .bars import short
-from .util import LiveHTML, esc
+from .util import HtmlView, esc
 
 
 def focus_row(state: SimState) -> int:
     return 0 if state.last_flip is None else state.last_flip
 
 
-class FormulaStrip(pn.viewable.Viewer):
-    def __init__(self, state: SimState, pal: Palette, **params):
-        super().__init__(**params)
-        self.state = state
-        self.pane = LiveHTML(html=self._html(), stylesheets=[page_css(pal)],
-                                 sizing_mode="stretch_width", margin=(4, 10))
-
-    def __panel__(self):
-        return self.pane
-
+class FormulaStrip(HtmlView):
     def _html(self) -> str:
         st = self.state
         rec, sim, spec = st.record, st.sim, st.spec
@@ -58,5 +47,3 @@ class FormulaStrip(pn.viewable.Viewer):
             f'{"" if on else " — but not now"}; the policy then has little reason to drift '
             'further from the reference.</p></div>')
 
-    def update(self) -> None:
-        self.pane.html = self._html()

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import numpy as np
-import panel as pn
 
 from ..state import SimState
-from ..theme import Palette, page_css
-from .util import LiveHTML, esc, num
+from .util import HtmlView, esc, num
 
 
 def kl_ceiling(state: SimState) -> np.ndarray:
@@ -16,16 +14,7 @@ def kl_ceiling(state: SimState) -> np.ndarray:
     return -state.sim.logp_ref.min(axis=1)
 
 
-class Readouts(pn.viewable.Viewer):
-    def __init__(self, state: SimState, pal: Palette, **params):
-        super().__init__(**params)
-        self.state = state
-        self.pane = LiveHTML(html=self._html(), stylesheets=[page_css(pal)],
-                                 sizing_mode="stretch_width", margin=(4, 10))
-
-    def __panel__(self):
-        return self.pane
-
+class Readouts(HtmlView):
     def _html(self) -> str:
         st = self.state
         rec = st.record
@@ -51,5 +40,3 @@ class Readouts(pn.viewable.Viewer):
         return (f'<div class="dpo-card dpo-readouts" role="status" aria-live="off" '
                 f'aria-label="{esc("current numbers")}">' + "".join(parts) + "</div>")
 
-    def update(self) -> None:
-        self.pane.html = self._html()

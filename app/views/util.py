@@ -7,6 +7,8 @@ import html
 import panel as pn
 import param
 
+from ..theme import Palette, page_css
+
 
 def esc(s: str) -> str:
     """Text safe inside HTML and attribute values."""
@@ -40,3 +42,23 @@ export function render({ model, el }) {
   model.on("html", () => { box.innerHTML = model.html; });
 }
 """
+
+
+class HtmlView(pn.viewable.Viewer):
+    """A view that is one LiveHTML fragment redrawn from the state: subclasses write
+    ``_html()``; ``update()`` re-renders it (one string property per tick)."""
+
+    def __init__(self, state, pal: Palette, **params):
+        super().__init__(**params)
+        self.state = state
+        self.pane = LiveHTML(html=self._html(), stylesheets=[page_css(pal)],
+                             sizing_mode="stretch_width", margin=(4, 10))
+
+    def __panel__(self):
+        return self.pane
+
+    def _html(self) -> str:
+        raise NotImplementedError
+
+    def update(self) -> None:
+        self.pane.html = self._html()
