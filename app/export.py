@@ -15,7 +15,6 @@ attributes holding the stored numbers at full stored precision.
 from __future__ import annotations
 
 import html
-import math
 import textwrap
 from pathlib import Path
 from typing import Sequence

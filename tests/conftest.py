@@ -34,3 +34,15 @@ def server():
     s = Server()
     yield s
     s.stop()
+
+
+@pytest.fixture
+def fake_server(monkeypatch):
+    """``app.server`` replaced by a recorder of ``serve(**kw)`` calls (no server starts)."""
+    import types
+
+    calls = []
+    mod = types.ModuleType("app.server")
+    mod.serve = lambda **kw: calls.append(kw)
+    monkeypatch.setitem(sys.modules, "app.server", mod)
+    return calls

@@ -206,13 +206,6 @@ def test_cli_does_not_import_the_dashboard():
 
 
 # -- serve and export dispatch (the modules are replaced by recorders) --------------------
-@pytest.fixture
-def fake_server(monkeypatch):
-    calls = []
-    mod = types.ModuleType("app.server")
-    mod.serve = lambda **kw: calls.append(kw)
-    monkeypatch.setitem(sys.modules, "app.server", mod)
-    return calls
 
 
 def test_no_arguments_serves_with_defaults(fake_server):

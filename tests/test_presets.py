@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sim.scenario_io import apply_settings, list_presets, load_scenario
-from sim.simulation import Simulation, run
+from sim.simulation import run
 
 REQUIRED = {"align": "Align to preferences", "drop-sigma": "Drop the sigma weight",
             "mislabel": "Mislabel a pair"}

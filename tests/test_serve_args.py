@@ -4,8 +4,6 @@ addresses (never replace them), --prefix and --use-xheaders reach the Bokeh serv
 from __future__ import annotations
 
 import socket
-import sys
-import types
 
 import pytest
 
@@ -13,13 +11,6 @@ import app.server as server
 from app.cli import main
 
 
-@pytest.fixture
-def fake_server(monkeypatch):
-    calls = []
-    mod = types.ModuleType("app.server")
-    mod.serve = lambda **kw: calls.append(kw)
-    monkeypatch.setitem(sys.modules, "app.server", mod)
-    return calls
 
 
 def test_prefix_and_xheaders_pass_through_the_cli(fake_server):
