@@ -71,13 +71,15 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
 
 
 class Server:
-    """``dpo-sim serve --no-browser`` on a free port, as a subprocess."""
+    """``dpo-sim serve --no-browser`` on a free port, as a subprocess; ``command`` replaces
+    the start of that command line (e.g. ``panel serve app/main.py``), the port follows."""
 
-    def __init__(self, *extra: str, port: int | None = None):
+    def __init__(self, *extra: str, port: int | None = None, command: list[str] | None = None,
+                 path: str = ""):
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        cmd = [sys.executable, "-m", "app.cli", "serve", "--no-browser", "--port",
-               str(self.port), *extra]
+        self.url = f"http://127.0.0.1:{self.port}/{path}"
+        start = command or [sys.executable, "-m", "app.cli", "serve", "--no-browser"]
+        cmd = [*start, "--port", str(self.port), *extra]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         # Drain the output in a thread: a full pipe (server logs) would block the server.

@@ -1,0 +1,31 @@
+"""`panel serve app/main.py` (Panel's own command on the app's entry file) serves the same
+dashboard: it opens on align at step 0, Step advances, and no request leaves the host."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytest
+
+from browser import DashboardPage, Server
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def panel_server():
+    s = Server(command=[sys.executable, "-m", "panel", "serve", "app/main.py"], path="main")
+    yield s
+    s.stop()
+
+
+def test_panel_serve_on_the_entry_file_serves_the_dashboard(browser, panel_server):
+    tab = DashboardPage(browser, panel_server.url).open()
+    try:
+        assert tab.numbers("loss")["loss"] == pytest.approx(math.log(2), abs=1e-15)
+        tab.button("Step").click()
+        assert tab.wait_step(1) == 1
+        assert tab.errors == [] and tab.blocked == []
+    finally:
+        tab.close()
