@@ -16,6 +16,7 @@ from sim.engine import Record
 
 from .state import SimState, apply_query, query_string, to_query
 from .theme import FONT, body_css, page_css, palette
+from .views.ack import FrameAck
 from .views.bars import LEGEND, ProbabilityBars
 from .views.controls import Controls
 from .views.formula import FormulaStrip
@@ -137,6 +138,10 @@ class Dashboard(pn.viewable.Viewer):
         v["log"] = StepLog(st, pal)
         v["share"] = SharePanel(pal, title=st.spec.title)
         v["keys"] = self._keys
+        # Flow control: the page acknowledges each drawn update; the play loop sends the
+        # next one only then (a notebook has no play loop, so nothing waits there).
+        v["ack"] = FrameAck(on_ack=st.ack)
+        st.flow_control = _served()
         self._bars_box = pn.Column(*v["bars"], sizing_mode="stretch_width")
         legend = pn.pane.HTML(f'<div class="dpo-card dpo-legend">{esc(LEGEND)}</div>',
                               stylesheets=[page_css(pal)], sizing_mode="stretch_width",
@@ -167,7 +172,7 @@ class Dashboard(pn.viewable.Viewer):
         self._notice = pn.pane.HTML(self._notice_html(), stylesheets=[page_css(pal)],
                                     sizing_mode="stretch_width", margin=(4, 12),
                                     visible=bool(self.notices))
-        self._root.objects = [self._header, self._notice, body, v["keys"]]
+        self._root.objects = [self._header, self._notice, body, v["keys"], v["ack"]]
         self._parts = {
             "sliders": [v["controls"].speed, v["controls"].beta, v["controls"].learning_rate,
                         v["controls"].weight],
@@ -228,6 +233,9 @@ class Dashboard(pn.viewable.Viewer):
     # -- updates (inside the state's hold: one message per tick) ----------------------
     def _on_change(self, kind: str, records: list[Record]) -> None:
         v = self.views
+        if kind == "pause":
+            v["history"].flush()          # the steps held back while playing
+            return
         if kind == "reset":
             if len(v["bars"]) != self.state.spec.n_prompts:
                 self._rebuild_shape()
@@ -238,13 +246,16 @@ class Dashboard(pn.viewable.Viewer):
             for b in v["bars"]:
                 b.update()
             if kind == "step":
-                v["history"].append(records)
+                v["history"].append(records, defer=self.state.playing,
+                                    now=self.state.push_time)
             else:
                 v["history"].replace_last(records[-1])
         v["readouts"].update()
         v["pairs"].update()
         v["formula"].update()
         v["log"].update()
+        if kind == "step":
+            v["ack"].seq = self.state.push_seq    # last: it arrives with the update
 
     def _rebuild_shape(self) -> None:
         """A scenario with another number of prompts: new bars and history charts."""

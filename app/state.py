@@ -32,6 +32,10 @@ LOG_LINES = 200
 #: Above this many steps per second, play takes several steps per tick instead of ticking
 #: faster: the browser redraws at most this often, and nothing queues up.
 MAX_TICKS_PER_SECOND = 30
+#: While playing, the server sends a new screen update only once the browser has drawn the
+#: previous one (it acknowledges it, see ``ack``); an acknowledgement lost on the way must
+#: not freeze the page, so after this many seconds the next update goes out anyway.
+ACK_TIMEOUT = 1.0
 DEFAULT_SCENARIO = "align"
 
 #: The settings a user can change mid-run, and how the step log names them.
@@ -96,6 +100,13 @@ class SimState(param.Parameterized):
         self._callback = None          # the play loop (a Panel PeriodicCallback)
         self._due = 0.0                # fractional steps owed by the play loop
         self._last_tick = None         # wall-clock time of the last beat
+        # Flow control (served pages only): steps taken by the play loop wait in _pending
+        # until the browser has drawn the previous update; then they go out together.
+        self.flow_control = False
+        self.push_seq = 0              # numbers the "step" updates sent to the views
+        self.push_time = 0.0           # the clock of the last one (tick's ``now``)
+        self._pending: list[Record] = []
+        self._awaiting: float | None = None   # when the unacknowledged update went out
         presets = self._presets()
         self.titles = dict(presets)
         sid = params.pop("scenario", DEFAULT_SCENARIO)
@@ -126,7 +137,9 @@ class SimState(param.Parameterized):
 
     def subscribe(self, fn: Callable[[str, list[Record]], None]) -> None:
         """fn(kind, records): kind is "reset" (history restarted at ``records[0]``),
-        "step" (new records appended) or "action" (the current record recomputed)."""
+        "step" (new records appended, possibly several coalesced play steps), "action"
+        (the current record recomputed) or "pause" (play stopped; no records: views that
+        buffer between screen updates show everything now)."""
         self._listeners.append(fn)
 
     def csv(self) -> str:
@@ -135,13 +148,15 @@ class SimState(param.Parameterized):
 
     # -- actions -----------------------------------------------------------------------
     def play(self) -> None:
-        self.playing = True
+        with self._hold():           # the button label and the first beat: one message
+            self.playing = True
 
     def pause(self) -> None:
-        self.playing = False
+        with self._hold():           # the last steps and the button label: one message
+            self.playing = False
 
     def toggle(self) -> None:
-        self.playing = not self.playing
+        self.pause() if self.playing else self.play()
 
     def step(self) -> None:
         """The Step button: pause, then advance exactly one update."""
@@ -153,19 +168,53 @@ class SimState(param.Parameterized):
         if n <= 0:
             return
         with self._hold():
-            new = []
-            for _ in range(n):
-                rec = self.sim.advance(1)
-                new.append(rec)
-                for e in self._scripted.get(rec.step, ()):
-                    self._log_event(e)
-                self._log(f"step {rec.step} · loss {rec.loss:.4f} · margin "
-                          f"{rec.rewards_margins:.4f} · accuracy {rec.rewards_accuracies:.2f}"
-                          f" · KL " + ", ".join(f"{k:.4f}" for k in rec.kl))
-            if any(self._scripted.get(r.step) for r in new):
-                self._sync_from_sim()      # the sliders show what the script just set
-            self._set_step()
-            self._notify("step", list(new))
+            self._run(n)
+            self._push()
+
+    def _run(self, n: int) -> None:
+        """Take n updates of the simulation and log them; the records wait in _pending
+        until they are handed to the views (``_push``)."""
+        new = []
+        for _ in range(n):
+            rec = self.sim.advance(1)
+            new.append(rec)
+            for e in self._scripted.get(rec.step, ()):
+                self._log_event(e)
+            self._log(f"step {rec.step} · loss {rec.loss:.4f} · margin "
+                      f"{rec.rewards_margins:.4f} · accuracy {rec.rewards_accuracies:.2f}"
+                      f" · KL " + ", ".join(f"{k:.4f}" for k in rec.kl))
+        if any(self._scripted.get(r.step) for r in new):
+            self._sync_from_sim()      # the sliders show what the script just set
+        self._set_step()
+        self._pending += new
+
+    def _push(self, now: float | None = None, *, wait_for_ack: bool = False) -> None:
+        """Hand every record not yet shown to the views, as one "step" update (called
+        inside the hold). ``wait_for_ack``: a play-loop update; the next one waits until
+        the browser acknowledges this one (``ack``) or ACK_TIMEOUT has passed."""
+        if not self._pending:
+            return
+        new, self._pending = self._pending, []
+        self.push_seq += 1
+        self.push_time = now = time.monotonic() if now is None else now
+        if wait_for_ack and self.flow_control:
+            self._awaiting = now
+        self._notify("step", new)
+
+    def ack(self, seq: int, now: float | None = None) -> None:
+        """The browser has drawn update ``seq``: the next one may go out, and if steps
+        have piled up meanwhile they go out at once (the newest state, every step in the
+        charts). An acknowledgement of an older update is ignored."""
+        if seq != self.push_seq or self._awaiting is None:
+            return
+        self._awaiting = None
+        if self.playing and self._pending:
+            with self._hold():
+                self._push(now, wait_for_ack=True)
+
+    @property
+    def waiting_for_ack(self) -> bool:
+        return self._awaiting is not None
 
     def reset(self) -> None:
         """Back exactly to the scenario's start (settings too), paused."""
@@ -186,6 +235,7 @@ class SimState(param.Parameterized):
     def flip(self, i: int) -> None:
         """Flip row i (swap chosen and rejected) at the current step; works while playing."""
         with self._hold():
+            self._push()               # steps not shown yet first: the flip comes after them
             self.sim.flip(int(i))
             self.last_flip = int(i)
             r = self.spec.rows[i]
@@ -201,8 +251,11 @@ class SimState(param.Parameterized):
 
     def tick(self, now: float | None = None) -> None:
         """One beat of the play loop: take the steps owed by the wall clock since the last
-        beat. A slow beat (busy server or browser) takes several steps instead of falling
-        behind, and at most half a second of steps at once, so nothing ever queues up."""
+        beat. A slow beat (busy server) takes several steps instead of falling behind, and
+        at most half a second of steps at once. The steps go to the screen only when the
+        browser has drawn the previous update (flow control): otherwise they wait and go
+        out together with the next ones, so a slow browser sees fewer, bigger updates and
+        never a queue."""
         if not self.playing:
             return
         now = time.monotonic() if now is None else now
@@ -213,7 +266,15 @@ class SimState(param.Parameterized):
             self._due = min(self._due + self.speed * (now - last), max(1.0, self.speed / 2))
             n = int(self._due)
             self._due -= n
-        self.advance(n)
+        if n <= 0 and not self._pending:
+            return
+        with self._hold():
+            if n > 0:
+                self._run(n)
+            if self._awaiting is not None and now - self._awaiting < ACK_TIMEOUT:
+                return                  # the browser is still drawing the last update
+            self._awaiting = None
+            self._push(now, wait_for_ack=True)
 
     # -- internals ---------------------------------------------------------------------
     @property
@@ -241,6 +302,8 @@ class SimState(param.Parameterized):
         self.log_total += 1
 
     def _notify(self, kind: str, records: list[Record]) -> None:
+        if kind == "reset":
+            self._pending, self._awaiting = [], None
         for fn in self._listeners:
             fn(kind, records)
 
@@ -275,6 +338,7 @@ class SimState(param.Parameterized):
         if not changes:
             return
         with self._hold():
+            self._push()               # steps not shown yet first: the change comes after
             for k, v in changes.items():
                 old = getattr(self.sim, k)
                 label = "sigma weight" if k == "adaptive_weight" else k
@@ -295,11 +359,17 @@ class SimState(param.Parameterized):
 
     def _on_playing(self, event) -> None:
         if event.new:
-            self._due, self._last_tick = 0.0, None
+            self._due, self._last_tick, self._awaiting = 0.0, None, None
             self._start_loop()
-        elif self._callback is not None:
+            return
+        if self._callback is not None:
             self._callback.stop()
             self._callback = None
+        # Paused: the steps taken so far show now, whatever the browser is doing.
+        self._awaiting = None
+        with self._hold():
+            self._push()
+            self._notify("pause", [])
 
     def _on_speed(self, event) -> None:
         if self._callback is not None:

@@ -249,16 +249,91 @@ def test_one_hold_per_tick_wraps_every_view_update():
     st = SimState(scenarios=scenarios(), hold=hold)
     st.subscribe(lambda kind, recs: seen.append((kind, depth["now"] > 0, len(recs))))
     st.play()
+    depth["entered"] = 0
     st.tick(now=0.0)
     st.tick(now=0.2)                     # 4 steps in one beat
     assert depth["entered"] == 2
     assert seen == [("step", True, 1), ("step", True, 4)]
     st.flip(0)
     st.beta = 1.0
-    st.reset()
-    assert depth["entered"] == 5
-    assert [k for k, inside, _ in seen[2:]] == ["action", "action", "reset"]
+    st.reset()                           # pauses first: one hold for the pause, one reset
+    assert depth["entered"] == 6
+    assert [k for k, inside, _ in seen[2:]] == ["action", "action", "pause", "reset"]
     assert all(inside for _, inside, _ in seen)
+
+
+def _recorder(st):
+    """Subscribe to st; returns the list of (kind, [steps]) the views are handed."""
+    seen = []
+    st.subscribe(lambda kind, recs: seen.append((kind, [r.step for r in recs])))
+    return seen
+
+
+def test_play_loop_sends_nothing_new_until_the_browser_has_drawn_the_last_update():
+    from app.state import ACK_TIMEOUT
+
+    st = new_state()
+    st.flow_control = True               # what a served page sets
+    seen = _recorder(st)
+    st.play()
+    st.tick(now=0.0)                     # 20 steps/s
+    assert seen == [("step", [1])] and st.waiting_for_ack
+    first = st.push_seq
+    st.tick(now=0.05)
+    st.tick(now=0.10)                    # the simulation keeps time...
+    assert st.current_step == 3
+    assert seen == [("step", [1])]       # ...but the browser is still drawing: nothing sent
+    st.ack(first - 1, now=0.11)          # an old acknowledgement changes nothing
+    assert seen == [("step", [1])]
+    st.ack(first, now=0.11)              # drawn: the waiting steps go out together, at once
+    assert seen[-1] == ("step", [2, 3]) and st.waiting_for_ack
+    st.tick(now=0.15)
+    st.tick(now=0.11 + ACK_TIMEOUT - 0.01)
+    assert seen[-1] == ("step", [2, 3])  # that one is not acknowledged yet
+    st.tick(now=0.11 + ACK_TIMEOUT + 0.5)    # a lost acknowledgement: sent anyway
+    assert seen[-1] == ("step", list(range(4, st.current_step + 1)))
+    assert st.current_step > 4
+    # every step reached the views exactly once, in order, and equals the run
+    shown = [s for kind, steps in seen for s in steps]
+    assert shown == list(range(1, st.current_step + 1))
+    assert len(st.sim.history) == st.current_step + 1
+
+
+def test_pause_and_actions_show_the_waiting_steps_at_once():
+    st = new_state()
+    st.flow_control = True
+    seen = _recorder(st)
+    st.play()
+    st.tick(now=0.0)
+    st.tick(now=0.1)                     # two steps wait for an acknowledgement
+    assert seen == [("step", [1])]
+    st.flip(2)                           # a flip comes after the steps taken before it
+    assert seen[1:] == [("step", [2, 3]), ("action", [3])]
+    st.tick(now=0.2)                     # still waiting (the flip is not a play update)
+    st.tick(now=0.3)
+    n = st.current_step
+    assert n > 4 and seen[-1] == ("action", [3])
+    st.pause()                           # Pause: whatever waits shows now, acknowledged or not
+    assert seen[-2:] == [("step", list(range(4, n + 1))), ("pause", [])]
+    assert not st.waiting_for_ack
+    st.tick(now=5.0)
+    assert st.current_step == n
+    # the page and the engine agree on the run with the flip at step 3
+    ref = Simulation(scenarios()["toy"])
+    ref.advance(3)
+    ref.flip(2)
+    ref.advance(n - 3)
+    assert_same_record(st.record, ref.record)
+
+
+def test_without_flow_control_every_beat_is_sent():
+    st = new_state()                     # a notebook or a test: nobody acknowledges
+    seen = _recorder(st)
+    st.play()
+    for t in (0.0, 0.05, 0.1):
+        st.tick(now=t)
+    assert seen == [("step", [1]), ("step", [2]), ("step", [3])]
+    assert not st.waiting_for_ack
 
 
 def test_log_on_the_page_is_bounded_but_counts_everything():

@@ -67,18 +67,43 @@ def test_readouts_and_probabilities_equal_the_engine():
 
 
 def test_preferred_reply_is_marked_without_colour_alone_and_follows_flips():
+    from bokeh.models import HBar
+
     d = dashboard()
     bars = d.views["bars"][0]
     data = bars.source.data
-    # prompt 0: "good" beats both others on votes
-    assert data["hatch"][0] == "/" and "★ preferred" in data["label"][0]
-    assert all(h == " " for h in data["hatch"][1:])
+    # prompt 0: "good" beats both others on votes: it alone is drawn by the top bar glyph
+    assert data["pref_pi"][0] == data["pi"][0] and np.isnan(data["pref_pi"][1:]).all()
+    assert "★ preferred" in bars.labels()[0]
+    assert not any("★" in lab for lab in bars.labels()[1:])
+    # that glyph differs by more than its fill: an outline of another colour, and every
+    # style is one constant (no per-bar column for BokehJS to recompute each tick)
+    base, top = [r.glyph for r in bars.figure.renderers if isinstance(r.glyph, HBar)]
+    assert top.right == "pref_pi" and base.right == "pi"
+    assert top.line_color != base.line_color and top.line_color != top.fill_color
+    assert all(isinstance(g.fill_color, str) and isinstance(g.line_color, str)
+               for g in (base, top))
     # flip both rows of prompt 0: now "meh" and "bad" each beat "good"
     d.state.flip(0)
     d.state.flip(1)
     data = bars.source.data
-    assert data["hatch"][0] == " " and "★" not in data["label"][0]
-    assert "★ preferred" in "".join(data["label"][1:])
+    assert np.isnan(data["pref_pi"][0]) and "★" not in bars.labels()[0]
+    assert "★ preferred" in "".join(bars.labels()[1:])
+    best = int(np.flatnonzero(~np.isnan(data["pref_pi"]))[0])
+    assert data["pref_pi"][best] == data["pi"][best] == d.state.record.probs[0, best]
+
+
+def test_bar_updates_patch_only_the_columns_that_changed(monkeypatch):
+    from bokeh.models import ColumnDataSource
+
+    d = dashboard()
+    patched = []
+    orig = ColumnDataSource.patch
+    monkeypatch.setattr(ColumnDataSource, "patch",
+                        lambda self, p, *a, **k: (patched.append(set(p)), orig(self, p, *a, **k)))
+    d.state.advance(1)
+    assert patched and all("ref" not in cols for cols in patched)   # pi_ref never moves
+    assert all("pi" in cols for cols in patched)
 
 
 def test_chart_updates_never_touch_the_recorded_history():
@@ -158,11 +183,20 @@ def test_every_chart_update_happens_inside_the_single_hold(monkeypatch):
     d = create_dashboard(scenarios=scenarios(), theme="light", hold=hold)
     st = d.state
     st.play()
+    holds.clear()
     st.tick(now=0.0)
+    st.tick(now=0.05)      # history streamed at most 10 times a second: this one waits
     st.tick(now=0.25)
-    assert len(holds) == 2
+    assert len(holds) == 3
     # per beat: each prompt's bars patched, the history streamed, all inside the hold
-    assert calls == [("patch", True), ("patch", True), ("stream", True)] * 2
+    beat = [("patch", True), ("patch", True)]
+    assert calls == beat + [("stream", True)] + beat + beat + [("stream", True)]
+    st.tick(now=0.32)      # one more step; its stream waits, and Pause shows it
+    calls.clear()
+    st.pause()
+    assert calls == [("stream", True)]
+    steps = list(d.views["history"].source.data["step"])
+    assert steps == list(range(st.current_step + 1)) and st.current_step == 7
 
 
 def test_pairs_rows_show_the_engine_numbers_and_flip_on_click():

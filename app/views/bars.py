@@ -1,8 +1,11 @@
 """One probability chart per prompt: a bar per reply for pi(y|x), a sage tick at pi_ref(y|x).
 
-The figure is built once; every tick patches the bar lengths, labels and hover values
-with NumPy arrays. The reply the data prefers (most net votes on this prompt, counting
-flips) is darker, hatched and labelled "★ preferred", so it stands out without colour.
+The figure is built once; every tick patches only the columns that changed (bar lengths,
+labels, hover values) with NumPy arrays. The reply the data prefers (most net votes on this
+prompt, counting flips) is drawn by a second bar glyph on top, darker and outlined, and
+labelled "★ preferred", so it stands out without colour. Every style is a constant, not a
+per-bar column: BokehJS recomputes a glyph's visuals on each data change, and per-bar
+colours or a hatch pattern made that a large part of the browser's work per tick.
 Under the chart, a small table gives the same numbers as text (pi, pi_ref, implicit reward).
 """
 
@@ -22,7 +25,7 @@ LABEL_CHARS = 30
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 LEGEND = ("Bars: the policy π(y|x). Green tick: the reference π_ref(y|x). "
-          "Hatched and outlined, ★: the reply the preference data favours.")
+          "Dark, outlined and marked ★: the reply the preference data favours.")
 
 
 def short(text: str, n: int = LABEL_CHARS) -> str:
@@ -97,21 +100,28 @@ class ProbabilityBars(pn.viewable.Viewer):
         # Long bars carry their label inside, short ones after the bar; the words
         # "★ preferred" only where they fit without running over the tick or the edge.
         inside = pi > 0.8
+        label = np.array([f"{v:.1%}" + (("  ★ preferred" if not self.compact and (
+                                              v < 0.55 or v > 0.8) else "  ★") if b else "")
+                          for v, b in zip(pi, pref)], dtype=object)
+        empty = np.full(len(pi), "", dtype=object)   # object: no fixed string width
         return {
             "pi": pi,
             "ref": ref,
             "rhat": rec.rewards[x].copy(),
-            "label": np.array([f"{v:.1%}" + (("  ★ preferred" if not self.compact and (
-                                                    v < 0.55 or v > 0.8) else "  ★")
-                                               if b else "")
-                               for v, b in zip(pi, pref)]),
-            "label_x": np.where(inside, pi - 0.015, pi + 0.015),
-            "label_align": np.where(inside, "right", "left"),
-            "label_color": np.where(inside, np.where(pref, p.background, p.text), p.text),
-            "color": np.where(pref, p.bar_preferred, p.bar),
-            "hatch": np.where(pref, "/", " "),
-            "line": np.where(pref, p.text, p.bar),
+            # the preferred bar, drawn again on top in its own style (NaN: no bar)
+            "pref_pi": np.where(pref, pi, np.nan),
+            # three label glyphs, each with one constant colour and alignment
+            "lab_out": np.where(inside, empty, label),
+            "lab_in": np.where(inside & ~pref, label, empty),
+            "lab_in_pref": np.where(inside & pref, label, empty),
+            "x_out": pi + 0.015,
+            "x_in": pi - 0.015,
         }
+
+    def labels(self) -> list[str]:
+        """The label drawn on each bar (whichever glyph draws it)."""
+        d = self.source.data
+        return [a or b or c for a, b, c in zip(d["lab_out"], d["lab_in"], d["lab_in_pref"])]
 
     def _data(self) -> dict:
         replies = self.state.spec.prompts[self.x].replies
@@ -133,15 +143,18 @@ class ProbabilityBars(pn.viewable.Viewer):
             min_border_left=120 if self.label_chars < LABEL_CHARS else 250,
         )
         bars = fig.hbar(y="reply", right="pi", height=0.7, source=self.source,
-                        fill_color="color", line_color="line", line_width=2,
-                        hatch_pattern="hatch", hatch_color=p.background, hatch_alpha=0.45,
-                        hatch_scale=10)
+                        fill_color=p.bar, line_color=p.bar, line_width=2)
+        pref = fig.hbar(y="reply", right="pref_pi", height=0.7, source=self.source,
+                        fill_color=p.bar_preferred, line_color=p.text, line_width=2.5)
         ticks = fig.rect(x="ref", y="reply", width=0.012, height=0.95, source=self.source,
                          fill_color=p.ref_tick, line_color=p.ref_tick)
-        fig.text(x="label_x", y="reply", text="label", source=self.source,
-                 text_baseline="middle", text_font_size="15px", text_color="label_color",
-                 text_align="label_align", text_font_style="bold")
-        fig.add_tools(HoverTool(renderers=[bars, ticks], tooltips=[
+        for text, x, colour, align in (("lab_out", "x_out", p.text, "left"),
+                                       ("lab_in", "x_in", p.text, "right"),
+                                       ("lab_in_pref", "x_in", p.background, "right")):
+            fig.text(x=x, y="reply", text=text, source=self.source, text_baseline="middle",
+                     text_font_size="15px", text_color=colour, text_align=align,
+                     text_font_style="bold")
+        fig.add_tools(HoverTool(renderers=[bars, pref, ticks], tooltips=[
             ("reply", "@text"), ("pi", "@pi{0.0000}"), ("pi_ref", "@ref{0.0000}"),
             ("implicit reward", "@rhat{+0.0000}")]))
         fig.ygrid.grid_line_color = None
@@ -175,8 +188,12 @@ class ProbabilityBars(pn.viewable.Viewer):
     def update(self) -> None:
         """Patch the bars with the current record (called inside the state's hold)."""
         cols = self._columns()
+        old = self.source.data
         n = len(cols["pi"])
-        self.source.patch({k: [(slice(0, n), v)] for k, v in cols.items()})
+        changed = {k: [(slice(0, n), v)] for k, v in cols.items()
+                   if not np.array_equal(v, old[k], equal_nan=v.dtype.kind == "f")}
+        if changed:
+            self.source.patch(changed)
         self.table.html = self._table()
 
     def restart(self) -> None:

@@ -1,8 +1,14 @@
 """Charts over time: loss; KL per prompt against its ceiling; rewards/chosen, /rejected and
-/margins. One ColumnDataSource feeds all three; each tick streams the new steps into it
-with a rollover, so the page holds a bounded window while the Simulation keeps the run."""
+/margins. One ColumnDataSource feeds all three; new steps are streamed into it with a
+rollover, so the page holds a bounded window while the Simulation keeps the run.
+
+While playing, steps are streamed at most STREAM_PER_SECOND times a second (the ones in
+between wait and go in the next stream, so no point is lost); paused, at once. Legends
+are HTML built once above each chart: a Bokeh legend redraws every item on each change."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import panel as pn
@@ -12,12 +18,29 @@ from bokeh.plotting import figure
 from sim.engine import Record
 
 from ..state import SimState
-from ..theme import Palette, style_figure
-from .util import wrap_below
+from ..theme import Palette, page_css, style_figure
 from .readouts import kl_ceiling
+from .util import esc, wrap_below
 
 #: Points kept on the page per series (older points roll off the left edge).
 ROLLOVER = 1500
+#: Streams per second at most while playing: a line chart need not move faster.
+STREAM_PER_SECOND = 10
+
+_DASH_CSS = {"solid": "solid", "dashed": "dashed", "dotdash": "dashed", "dotted": "dotted"}
+
+
+def legend_html(items, pal: Palette) -> str:
+    """A legend as HTML: a short stroke in the line's colour and dash, then its name."""
+    parts = []
+    for name, colour, dash, width in items:
+        parts.append(
+            f'<span style="white-space:nowrap;margin-right:14px"><span aria-hidden="true" '
+            f'style="display:inline-block;width:26px;vertical-align:middle;margin-right:6px;'
+            f'border-top:{max(2, width)}px {_DASH_CSS.get(dash, "solid")} {colour}"></span>'
+            f'{esc(name)}</span>')
+    return (f'<div class="dpo-legend" style="font-size:14px;color:{pal.text};'
+            f'padding:0 8px 0 40px">' + "".join(parts) + "</div>")
 
 
 def columns(records: list[Record], n_prompts: int) -> dict:
@@ -41,36 +64,45 @@ class HistoryCharts(pn.viewable.Viewer):
         self.state, self.pal, self.rollover = state, pal, rollover
         self.n_prompts = state.spec.n_prompts
         self.source = ColumnDataSource(columns(state.sim.history[-rollover:], self.n_prompts))
+        self._buffer: list[Record] = []      # steps waiting for the next stream
+        self._streamed_at = -np.inf
+        self._legends: list[list] = []
         self.figures = [self._loss(), self._kl(), self._rewards()]
-        self._layout = pn.FlexBox(*[pn.pane.Bokeh(f, sizing_mode="stretch_width")
-                                    for f in self.figures],
-                                  sizing_mode="stretch_width", flex_wrap="nowrap",
-                                  stylesheets=[wrap_below(1200)])
+        css = [page_css(pal)]
+        self._layout = pn.FlexBox(
+            *[pn.Column(pn.pane.Bokeh(f, sizing_mode="stretch_width"),
+                        pn.pane.HTML(legend_html(items, pal), stylesheets=css,
+                                     sizing_mode="stretch_width", margin=(0, 0, 6, 0)),
+                        sizing_mode="stretch_width", min_width=300)
+              for f, items in zip(self.figures, self._legends)],
+            sizing_mode="stretch_width", flex_wrap="nowrap", stylesheets=[wrap_below(1200)])
 
     def __panel__(self):
         return self._layout
 
     def _fig(self, title: str, y_label: str):
-        fig = figure(title=title, height=230, sizing_mode="stretch_width", min_width=300,
+        fig = figure(title=title, height=200, sizing_mode="stretch_width", min_width=300,
                      tools="", toolbar_location=None, x_axis_label="step",
                      y_axis_label=y_label)
+        self._legends.append([])
         return fig
+
+    def _line(self, fig, y, name, colour, width=3, dash="solid"):
+        """A line of the chart, and its entry in the chart's HTML legend."""
+        self._legends[-1].append((name, colour, dash, width))
+        return fig.line("step", y, source=self.source, line_width=width, color=colour,
+                        line_dash=dash)
 
     def _finish(self, fig, renderers, tooltips):
         fig.add_tools(HoverTool(renderers=renderers, tooltips=[("step", "@step")] + tooltips,
                                 mode="vline"))
-        lg = fig.legend[0]
-        lg.orientation = "horizontal"
-        lg.click_policy = "none"
-        fig.add_layout(lg, "below")
         style_figure(fig, self.pal)
         return fig
 
     def _loss(self):
         p = self.pal
         fig = self._fig("Loss", "mean -log sigma(u)")
-        r = fig.line("step", "loss", source=self.source, line_width=3, color=p.margin,
-                     legend_label="mean over all judgements")
+        r = self._line(fig, "loss", "mean over all judgements", p.margin)
         return self._finish(fig, [r], [("loss", "@loss{0.0000}")])
 
     def _kl(self):
@@ -81,9 +113,8 @@ class HistoryCharts(pn.viewable.Viewer):
         dashes = ["solid", "dashed", "dotdash", "dotted"]
         for x in range(self.n_prompts):
             c = p.series[x % len(p.series)]
-            rs.append(fig.line("step", f"kl{x}", source=self.source, line_width=3, color=c,
-                               line_dash=dashes[x % len(dashes)],
-                               legend_label=f"prompt {x + 1}"))
+            rs.append(self._line(fig, f"kl{x}", f"prompt {x + 1}", c,
+                                 dash=dashes[x % len(dashes)]))
         ceil = kl_ceiling(self.state)
         # a fixed scale up to the ceiling: how far below it KL stays is the story
         fig.y_range = Range1d(0, 1.08 * float(ceil.max()))
@@ -99,22 +130,34 @@ class HistoryCharts(pn.viewable.Viewer):
     def _rewards(self):
         p = self.pal
         fig = self._fig("Implicit rewards", "mean implicit reward")
-        rc = fig.line("step", "chosen", source=self.source, line_width=3, color=p.chosen,
-                      legend_label="chosen")
-        rr = fig.line("step", "rejected", source=self.source, line_width=3, color=p.rejected,
-                      line_dash="dashed", legend_label="rejected")
-        rm = fig.line("step", "margins", source=self.source, line_width=2, color=p.margin,
-                      line_dash="dotted", legend_label="margin")
+        rc = self._line(fig, "chosen", "chosen", p.chosen)
+        rr = self._line(fig, "rejected", "rejected", p.rejected, dash="dashed")
+        rm = self._line(fig, "margins", "margin", p.margin, width=2, dash="dotted")
         return self._finish(fig, [rc, rr, rm], [("chosen", "@chosen{+0.000}"),
                                                 ("rejected", "@rejected{+0.000}"),
                                                 ("margins", "@margins{+0.000}")])
 
     # -- updates ---------------------------------------------------------------------
-    def append(self, records: list[Record]) -> None:
-        self.source.stream(columns(records, self.n_prompts), rollover=self.rollover)
+    def append(self, records: list[Record], defer: bool = False,
+               now: float | None = None) -> None:
+        """Stream new steps. ``defer`` (playing): keep them for the next stream if the
+        last one was less than 1 / STREAM_PER_SECOND ago (``now``: the beat's clock)."""
+        self._buffer += records
+        now = time.monotonic() if now is None else now
+        if defer and now - self._streamed_at < 1.0 / STREAM_PER_SECOND:
+            return
+        self._streamed_at = now
+        self.flush()
+
+    def flush(self) -> None:
+        """Stream every step still waiting (one stream of NumPy arrays)."""
+        if self._buffer:
+            new, self._buffer = self._buffer, []
+            self.source.stream(columns(new, self.n_prompts), rollover=self.rollover)
 
     def replace_last(self, record: Record) -> None:
         """An action recomputed the current step's record: patch the last point."""
+        self.flush()
         n = len(self.source.data["step"])
         if n == 0:
             return self.append([record])
@@ -129,4 +172,5 @@ class HistoryCharts(pn.viewable.Viewer):
         for s, c in zip(self.kl_spans, ceil):
             s.location = float(c)
         self.kl_range.end = 1.08 * float(ceil.max())
+        self._buffer = []
         self.source.data = columns(st.sim.history[-self.rollover:], self.n_prompts)

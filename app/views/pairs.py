@@ -63,30 +63,37 @@ export function render({ model, el }) {
     });
   }
 
+  // Per tick only the numbers change: touch a cell only when its text differs, and
+  // rebuild the pair cell only when the pair itself (or its flipped state) changes.
+  function text(node, v) { if (node.textContent !== v) node.textContent = v; }
   function update() {
     const rows = model.rows;
     if (body.children.length !== rows.length) build(rows);
     rows.forEach((r, i) => {
       const row = body.children[i];
       const c = row.children;
-      c[0].textContent = r.prompt;
-      c[1].innerHTML = "";
-      const pair = document.createElement("span");
-      pair.textContent = "\u201c" + r.chosen + "\u201d > \u201c" + r.rejected + "\u201d";
-      c[1].appendChild(pair);
-      if (r.flipped) {
-        const b = document.createElement("span");
-        b.className = "badge";
-        b.textContent = "\u21c4 flipped";
-        c[1].appendChild(b);
+      text(c[0], r.prompt);
+      const key = r.chosen + "\u0000" + r.rejected + "\u0000" + r.flipped;
+      if (row._pair !== key) {
+        row._pair = key;
+        c[1].innerHTML = "";
+        const pair = document.createElement("span");
+        pair.textContent = "\u201c" + r.chosen + "\u201d > \u201c" + r.rejected + "\u201d";
+        c[1].appendChild(pair);
+        if (r.flipped) {
+          const b = document.createElement("span");
+          b.className = "badge";
+          b.textContent = "\u21c4 flipped";
+          c[1].appendChild(b);
+        }
+        row.classList.toggle("flipped", !!r.flipped);
+        row.setAttribute("aria-pressed", r.flipped ? "true" : "false");
       }
-      c[2].textContent = r.votes;
-      c[3].textContent = r.u;
-      c[4].textContent = r.sigma;
-      c[5].textContent = r.weight;
-      row.classList.toggle("flipped", !!r.flipped);
-      row.setAttribute("aria-pressed", r.flipped ? "true" : "false");
-      row.setAttribute("aria-label", r.label);
+      text(c[2], r.votes);
+      text(c[3], r.u);
+      text(c[4], r.sigma);
+      text(c[5], r.weight);
+      if (row.getAttribute("aria-label") !== r.label) row.setAttribute("aria-label", r.label);
     });
   }
 

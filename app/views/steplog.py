@@ -1,6 +1,7 @@
 """The step log: one line per step and per action (flip, slider, toggle, load, reset),
 newest first. The browser keeps at most LOG_LINES lines; each update sends only a short
-tail plus the running total, and the browser appends the lines it has not seen yet."""
+tail (longer when a coalesced play update carries more new lines, up to LOG_LINES) plus the
+running total, and the browser appends the lines it has not seen yet."""
 
 from __future__ import annotations
 
@@ -82,6 +83,7 @@ class StepLog(pn.viewable.Viewer):
     def __init__(self, state: SimState, pal: Palette, **params):
         super().__init__(**params)
         self.state = state
+        self._sent = state.log_total
         self.lines = LogLines(log=self._payload(), stylesheets=[log_css(pal)],
                               sizing_mode="stretch_width")
         self._layout = pn.Column(
@@ -94,7 +96,10 @@ class StepLog(pn.viewable.Viewer):
 
     def _payload(self) -> dict:
         st = self.state
-        return {"total": st.log_total, "tail": list(st.log)[-TAIL:]}
+        new = st.log_total - getattr(self, "_sent", 0)
+        self._sent = st.log_total
+        n = min(max(TAIL, new), LOG_LINES)
+        return {"total": st.log_total, "tail": list(st.log)[-n:]}
 
     def update(self) -> None:
         self.lines.log = self._payload()

@@ -30,16 +30,36 @@ def wrap_below(px: int) -> str:
 
 class LiveHTML(pn.custom.JSComponent):
     """An HTML fragment that changes every tick. Cheaper than a pn.pane.HTML update
-    (which rebuilds its whole model properties): only the string property changes."""
+    (which rebuilds its whole model properties): only the string property changes, and
+    the browser patches the live DOM in place (only text and attributes that differ),
+    so a tick that changes a few numbers changes a few text nodes, not the whole tree."""
 
     html = param.String(default="")
 
     _esm = """
+// Make the children of live node `a` equal to those of parsed node `b`, touching only
+// what differs; a node of another kind or a different number of children is replaced.
+function morph(a, b) {
+  const ac = Array.from(a.childNodes), bc = Array.from(b.childNodes);
+  if (ac.length !== bc.length) { a.replaceChildren(...bc); return; }
+  for (let i = 0; i < bc.length; i++) {
+    const x = ac[i], y = bc[i];
+    if (x.nodeType !== y.nodeType || x.nodeName !== y.nodeName) { a.replaceChild(y, x); continue; }
+    if (x.nodeType !== 1) { if (x.nodeValue !== y.nodeValue) x.nodeValue = y.nodeValue; continue; }
+    for (const at of Array.from(x.attributes))
+      if (!y.hasAttribute(at.name)) x.removeAttribute(at.name);
+    for (const at of Array.from(y.attributes))
+      if (x.getAttribute(at.name) !== at.value) x.setAttribute(at.name, at.value);
+    morph(x, y);
+  }
+}
+
 export function render({ model, el }) {
   const box = document.createElement("div");
   box.innerHTML = model.html;
   el.appendChild(box);
-  model.on("html", () => { box.innerHTML = model.html; });
+  const t = document.createElement("template");
+  model.on("html", () => { t.innerHTML = model.html; morph(box, t.content); });
 }
 """
 

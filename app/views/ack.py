@@ -1,0 +1,41 @@
+"""Flow control, browser side: tell the server when an update has been drawn.
+
+The server numbers each screen update (``seq``, set last inside the update's hold, so it
+arrives with the update). Once the browser has applied the message, it waits for the next
+animation frame to be painted and sends ``{ack: seq}`` back; the play loop sends nothing
+new before that (see ``SimState.ack``), so updates can never queue up in the browser."""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+
+ESM = r"""
+export function render({ model }) {
+  // after the frame that draws this update has been painted: rAF runs just before the
+  // paint, the timeout right after it
+  model.on("seq", () => {
+    const seq = model.seq;
+    requestAnimationFrame(() => setTimeout(() => model.send_msg({ ack: seq }), 0));
+  });
+}
+"""
+
+
+class FrameAck(pn.custom.JSComponent):
+    """Invisible; ``on_ack(seq)`` is called with every acknowledged update number."""
+
+    seq = param.Integer(default=0)
+
+    _esm = ESM
+
+    def __init__(self, on_ack=None, **params):
+        params.setdefault("height", 0)
+        params.setdefault("width", 0)
+        params.setdefault("margin", 0)
+        super().__init__(**params)
+        self._on_ack = on_ack
+
+    def _handle_msg(self, msg):
+        if isinstance(msg, dict) and isinstance(msg.get("ack"), int) and self._on_ack:
+            self._on_ack(msg["ack"])
