@@ -140,7 +140,7 @@ class Dashboard(pn.viewable.Viewer):
         v["keys"] = self._keys
         # Flow control: the page acknowledges each drawn update; the play loop sends the
         # next one only then (a notebook has no play loop, so nothing waits there).
-        v["ack"] = FrameAck(on_ack=st.ack)
+        v["ack"] = FrameAck(on_ack=self._on_ack)
         st.flow_control = _served()
         self._bars_box = pn.Column(*v["bars"], sizing_mode="stretch_width")
         legend = pn.pane.HTML(f'<div class="dpo-card dpo-legend">{esc(LEGEND)}</div>',
@@ -157,13 +157,21 @@ class Dashboard(pn.viewable.Viewer):
                     "background": pal.background, "border-bottom": f"1px solid {pal.border}"})
         st.param.watch(lambda e: setattr(self._title, "object", self._header_html()),
                        "scenario")
+        # Served: the page without the charts over time goes to the browser first, and
+        # those three figures (the costliest part to build and draw) once the browser has
+        # drawn the rest, so the bars show sooner. A placeholder keeps their place.
+        staged = _served()
+        history = v["history"].__panel__()
+        self._history_slot = pn.Column(*([] if staged else [history]),
+                                       sizing_mode="stretch_width", min_height=0)
         side = pn.Column(v["controls"], v["share"].__panel__(), width=340, margin=(6, 10),
                          styles={"flex": "0 0 340px"})
         main = self._main = pn.Column(
                          v["readouts"], legend, self._bars_box, v["pairs"], v["formula"],
-                         v["history"].__panel__(), v["log"], sizing_mode="stretch_width",
+                         self._history_slot, v["log"], sizing_mode="stretch_width",
                          min_width=300, styles={"flex": "1 1 600px"}, css_classes=["dpo-main"])
-        # On a phone the numbers and bars come first, the sliders after them.
+        if staged:
+            self._schedule_rest(history)
         body = pn.FlexBox(side, main, sizing_mode="stretch_width", flex_wrap="wrap",
                           stylesheets=["@media (max-width: 700px) { "
                                        ".dpo-main { order: -1; } }"])
@@ -192,6 +200,25 @@ class Dashboard(pn.viewable.Viewer):
         self._location = pn.state.location if _served() else None
         st.param.watch(self._write_address, list(ADDRESS_PARAMS))
         self._write_address()
+
+    def _schedule_rest(self, history) -> None:
+        """Attach the charts over time once the browser has drawn the page (it
+        acknowledges update 0), or after a second should that never come."""
+        def rest():
+            if self._rest is None:
+                return
+            objs, self._rest = self._rest, None
+            with pn.io.hold():
+                self._history_slot.objects = objs
+
+        self._rest = [history]
+        self._attach_rest = rest
+        pn.state.add_periodic_callback(rest, period=1000, count=1)
+
+    def _on_ack(self, seq: int) -> None:
+        if getattr(self, "_rest", None) is not None:
+            self._attach_rest()
+        self.state.ack(seq)
 
     # -- the address and teacher mode -------------------------------------------------
     def _notice_html(self) -> str:
@@ -262,11 +289,11 @@ class Dashboard(pn.viewable.Viewer):
         st, v, pal = self.state, self.views, self.pal
         v["bars"] = self._new_bars()
         self._bars_box.objects = list(v["bars"])
-        old = v["history"]
         v["history"] = HistoryCharts(st, pal)
-        main = self._main
-        main.objects = [v["history"].__panel__() if o is old.__panel__() else o
-                        for o in main.objects]
+        if getattr(self, "_rest", None) is not None:     # not attached yet
+            self._rest = [v["history"].__panel__()]
+        else:
+            self._history_slot.objects = [v["history"].__panel__()]
         self._parts["charts"] = [v["history"].__panel__()]
         self._show_parts()
 

@@ -329,7 +329,7 @@ def test_loading_a_scenario_with_another_number_of_prompts_rebuilds_its_charts()
     d.state.advance(3)
     d.state.load("three")
     assert len(d.views["bars"]) == 3 and d.views["history"].n_prompts == 3
-    assert d.views["history"].__panel__() in d._main.objects
+    assert d._history_slot.objects == [d.views["history"].__panel__()]
     d.state.advance(2)
     np.testing.assert_array_equal(d.views["bars"][2].source.data["pi"], d.state.record.probs[2])
     assert list(d.views["history"].source.data["step"]) == [0, 1, 2]

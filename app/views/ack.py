@@ -14,10 +14,12 @@ ESM = r"""
 export function render({ model }) {
   // after the frame that draws this update has been painted: rAF runs just before the
   // paint, the timeout right after it
-  model.on("seq", () => {
+  function ack() {
     const seq = model.seq;
     requestAnimationFrame(() => setTimeout(() => model.send_msg({ ack: seq }), 0));
-  });
+  }
+  model.on("seq", ack);
+  ack();          // the first screenful, drawn with this component
 }
 """
 
