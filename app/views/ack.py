@@ -1,8 +1,8 @@
 """Flow control, browser side: tell the server when an update has been drawn.
 
 The server numbers each screen update (``seq``, set last inside the update's hold, so it
-arrives with the update). Once the browser has applied the message, it waits for the next
-animation frame to be painted and sends ``{ack: seq}`` back; the play loop sends nothing
+arrives with the update). Once the browser has applied the message and drawn the charts
+(the next animation frame), it sends ``{ack: seq}`` back; the play loop sends nothing
 new before that (see ``SimState.ack``), so updates can never queue up in the browser."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import param
 
 ESM = r"""
 export function render({ model }) {
-  // after the frame that draws this update has been painted: rAF runs just before the
-  // paint, the timeout right after it
+  // In the frame that shows this update: Bokeh draws its canvases in animation-frame
+  // callbacks requested while the message was applied, so they have run by the time
+  // this one (requested last) does; the next update is built while the frame composites.
   function ack() {
     const seq = model.seq;
-    requestAnimationFrame(() => setTimeout(() => model.send_msg({ ack: seq }), 0));
+    requestAnimationFrame(() => model.send_msg({ ack: seq }));
   }
   model.on("seq", ack);
   ack();          // the first screenful, drawn with this component

@@ -65,7 +65,11 @@ export function render({ model, el }) {
 
   // Per tick only the numbers change: touch a cell only when its text differs, and
   // rebuild the pair cell only when the pair itself (or its flipped state) changes.
-  function text(node, v) { if (node.textContent !== v) node.textContent = v; }
+  function text(node, v) {
+    const t = node.firstChild;
+    if (t && t.nodeType === 3 && !t.nextSibling) { if (t.nodeValue !== v) t.nodeValue = v; }
+    else if (node.textContent !== v) node.textContent = v;
+  }
   function update() {
     const rows = model.rows;
     if (body.children.length !== rows.length) build(rows);
