@@ -1,8 +1,8 @@
 """Colours, sizes and CSS for a projector and a phone: one palette per theme, nothing fetched.
 
 The page uses the system font stack (no web font). Colours avoid a red/green contrast:
-the data's preferred reply is marked by a label ("★ preferred"), a hatch pattern, an
-outline and a stronger fill, never by hue alone. The reference tick is a calm sage green.
+the data's preferred reply is marked by a label ("★ preferred"), an outline and a
+stronger fill, never by hue alone. The reference tick is a calm sage green.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class Palette:
     border: str
     focus: str
     bar: str            # a reply the data does not prefer
-    bar_preferred: str  # the reply the data prefers (also hatched and labelled)
+    bar_preferred: str  # the reply the data prefers (also outlined and labelled)
     ref_tick: str       # pi_ref, sage green
     series: tuple       # one colour per prompt (Okabe-Ito, colour-blind safe)
     chosen: str

@@ -25,7 +25,7 @@ LABEL_CHARS = 30
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 LEGEND = ("Bars: the policy π(y|x). Green tick: the reference π_ref(y|x). "
-          "Dark, outlined and marked ★: the reply the preference data favours.")
+          "Dark, outlined, ★: the reply the preference data favours.")
 
 
 def short(text: str, n: int = LABEL_CHARS) -> str:
