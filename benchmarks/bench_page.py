@@ -14,7 +14,10 @@ is not counted):
   readout first appears (the page is usable).
 - rendered steps per second at 20 and at 60 steps/s: the step counter sampled every frame
   for a few seconds; "updates/s" counts distinct values shown per second (screen updates),
-  "steps/s" the steps advanced per second of display (a beat may carry several steps).
+  "steps/s" the steps advanced per second of display. With flow control (the server sends
+  the next update only when the page has drawn the last one) a slow browser gets fewer
+  updates carrying more steps each, so steps/s stays at the speed while updates/s shows
+  how fast the page can draw.
 - click-to-screen latency: a click dispatched in the page on a preference row, to the first
   frame showing its new aria-pressed state and a changed loss readout (paused, off the
   start, so a flip changes the loss), and while playing at 20 steps/s (aria-pressed only).
@@ -262,8 +265,9 @@ def play_rate(browser, d: DashboardPage, server_pid: int, speed: int, seconds: f
     steps = seen[-1][1] - seen[0][1]
     gaps = [b[0] - a[0] for a, b in zip(seen, seen[1:])]
     cpu = c1 - c0
-    print(f"playing at {speed:3d} steps/s  shown {updates / span:5.1f} updates/s, "
-          f"{steps / span:5.1f} steps/s (target >= 30 at 60); gap between updates "
+    print(f"playing at {speed:3d} steps/s  shown {updates / span:5.1f} updates/s x "
+          f"{steps / max(updates, 1):4.1f} steps/update = {steps / span:5.1f} steps/s "
+          f"(target >= 30 at 60); gap between updates "
           f"median {statistics.median(gaps):.0f} ms, max {max(gaps):.0f} ms")
     print(f"   browser              {r['frames'] / span:5.1f} frames/s, long tasks "
           f"{r['longMs'] / span / 10:4.1f} % of the time; main thread busy "

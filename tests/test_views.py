@@ -64,6 +64,9 @@ def test_readouts_and_probabilities_equal_the_engine():
         # the tick sits at pi_ref, computed independently from the reference logits
         t = make_scenario().ref_logits[x]
         np.testing.assert_allclose(src["ref"], np.exp(t) / np.exp(t).sum(), rtol=1e-12)
+        ticks = d.views["bars"][x].ref_source.data     # the ticks' own, unpatched source
+        np.testing.assert_allclose(ticks["ref"], np.exp(t) / np.exp(t).sum(), rtol=1e-12)
+        assert list(ticks["reply"]) == list(src["reply"])
 
 
 def test_preferred_reply_is_marked_without_colour_alone_and_follows_flips():

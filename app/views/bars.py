@@ -69,6 +69,9 @@ class ProbabilityBars(pn.viewable.Viewer):
         self.compact = compact
         self.label_chars = 14 if compact else LABEL_CHARS
         self.source = ColumnDataSource(self._data())
+        # pi_ref only changes with the scenario: its ticks get a source of their own, so
+        # BokehJS does not recompute them on every tick
+        self.ref_source = ColumnDataSource(self._ref_data())
         self.figure = self._figure()
         self.table = LiveHTML(html=self._table(), stylesheets=[page_css(pal)],
                                   sizing_mode="stretch_width", margin=(0, 10))
@@ -131,6 +134,10 @@ class ProbabilityBars(pn.viewable.Viewer):
         d["text"] = list(replies)
         return d
 
+    def _ref_data(self) -> dict:
+        d = self.source.data
+        return {"reply": list(d["reply"]), "ref": np.array(d["ref"])}
+
     # -- drawing ---------------------------------------------------------------------
     def _figure(self):
         st, p = self.state, self.pal
@@ -146,7 +153,7 @@ class ProbabilityBars(pn.viewable.Viewer):
                         fill_color=p.bar, line_color=p.bar, line_width=2)
         pref = fig.hbar(y="reply", right="pref_pi", height=0.7, source=self.source,
                         fill_color=p.bar_preferred, line_color=p.text, line_width=2.5)
-        ticks = fig.rect(x="ref", y="reply", width=0.012, height=0.95, source=self.source,
+        ticks = fig.rect(x="ref", y="reply", width=0.012, height=0.95, source=self.ref_source,
                          fill_color=p.ref_tick, line_color=p.ref_tick)
         for text, x, colour, align in (("lab_out", "x_out", p.text, "left"),
                                        ("lab_in", "x_in", p.text, "right"),
@@ -154,7 +161,8 @@ class ProbabilityBars(pn.viewable.Viewer):
             fig.text(x=x, y="reply", text=text, source=self.source, text_baseline="middle",
                      text_font_size="15px", text_color=colour, text_align=align,
                      text_font_style="bold")
-        fig.add_tools(HoverTool(renderers=[bars, pref, ticks], tooltips=[
+        fig.add_tools(HoverTool(renderers=[ticks], tooltips=[("pi_ref", "@ref{0.0000}")]))
+        fig.add_tools(HoverTool(renderers=[bars, pref], tooltips=[
             ("reply", "@text"), ("pi", "@pi{0.0000}"), ("pi_ref", "@ref{0.0000}"),
             ("implicit reward", "@rhat{+0.0000}")]))
         fig.ygrid.grid_line_color = None
@@ -204,6 +212,7 @@ class ProbabilityBars(pn.viewable.Viewer):
         self.figure.height = _height(len(labels))
         self.heading.object = self._heading()
         self.source.data = data
+        self.ref_source.data = self._ref_data()
         self.table.html = self._table()
 
 
