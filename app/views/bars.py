@@ -99,7 +99,6 @@ class ProbabilityBars(pn.viewable.Viewer):
         ref = np.exp(st.sim.logp_ref[x])
         best = preferred_replies(st)[x]
         pref = np.arange(len(pi)) == best
-        p = self.pal
         # Long bars carry their label inside, short ones after the bar; the words
         # "★ preferred" only where they fit without running over the tick or the edge.
         inside = pi > 0.8
@@ -141,7 +140,6 @@ class ProbabilityBars(pn.viewable.Viewer):
     # -- drawing ---------------------------------------------------------------------
     def _figure(self):
         st, p = self.state, self.pal
-        prompt = st.spec.prompts[self.x]
         labels = list(self.source.data["reply"])
         fig = figure(
             y_range=FactorRange(*reversed(labels)), x_range=Range1d(0, 1),

@@ -31,7 +31,7 @@ class FormulaStrip(HtmlView):
         w = float(rec.row_weight[i])
         on = rec.adaptive_weight
         wtxt = (f"σ(r̂(rejected) − r̂(chosen)) = σ({-u:+.3f}) = <b>{w:.3f}</b>" if on else
-                f"<b>1</b> (the sigma weight is off: every pair keeps pushing at full strength)")
+                "<b>1</b> (the sigma weight is off: every pair keeps pushing at full strength)")
         return (
             '<div class="dpo-card dpo-formula">'
             f'<div class="dpo-h">The numbers behind row {i}: “{esc(short(replies[c], 30))}”'
