@@ -139,7 +139,7 @@ class ProbabilityBars(pn.viewable.Viewer):
 
     # -- drawing ---------------------------------------------------------------------
     def _figure(self):
-        st, p = self.state, self.pal
+        p = self.pal
         labels = list(self.source.data["reply"])
         fig = figure(
             y_range=FactorRange(*reversed(labels)), x_range=Range1d(0, 1),
