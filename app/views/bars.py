@@ -25,7 +25,7 @@ LABEL_CHARS = 30
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 LEGEND = ("Bars: the policy π(y|x). Green tick: the reference π_ref(y|x). "
-          "Dark, outlined, ★: the reply the preference data favours.")
+          "Outlined, in a stronger colour and marked ★: the reply the preference data favours.")
 
 
 def short(text: str, n: int = LABEL_CHARS) -> str:
@@ -101,10 +101,12 @@ class ProbabilityBars(pn.viewable.Viewer):
         pref = np.arange(len(pi)) == best
         # Long bars carry their label inside, short ones after the bar; the words
         # "★ preferred" only where they fit without running over the tick or the edge.
-        inside = pi > 0.8
-        label = np.array([f"{v:.1%}" + (("  ★ preferred" if not self.compact and (
-                                              v < 0.55 or v > 0.8) else "  ★") if b else "")
-                          for v, b in zip(pi, pref)], dtype=object)
+        # The preferred bar's longer label goes inside from 0.65 on, so it always reads
+        # "★ preferred" (on phones just "★").
+        inside = (pi > 0.8) | (pref & (pi >= 0.65) & (not self.compact))
+        tag = "  ★" if self.compact else "  ★ preferred"
+        label = np.array([f"{v:.1%}" + (tag if b else "") for v, b in zip(pi, pref)],
+                         dtype=object)
         empty = np.full(len(pi), "", dtype=object)   # object: no fixed string width
         return {
             "pi": pi,
