@@ -52,10 +52,7 @@ def preferred_mask(pairs, n_prompts: int, n_replies: int) -> np.ndarray:
     Net votes of a reply = judgements for it minus judgements against it over every row of
     its prompt; a 5:5 tie prefers nothing. Recomputed per step so scripted flips show.
     """
-    score = np.zeros((n_prompts, n_replies))
-    net = pairs.votes_chosen - pairs.votes_rejected
-    np.add.at(score, (pairs.prompt, pairs.chosen), net)
-    np.add.at(score, (pairs.prompt, pairs.rejected), -net)
+    score = pairs.net_votes()
     mask = np.zeros(n_prompts, dtype=np.int32)
     for x in range(n_prompts):
         top = score[x].max()

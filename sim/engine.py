@@ -68,6 +68,16 @@ class Pairs:
         return Pairs(self.prompt, chosen, rejected, self.votes_chosen, self.votes_rejected,
                      self.n_prompts, self.n_replies)
 
+    def net_votes(self) -> np.ndarray:
+        """(P, K) judgements for each reply minus judgements against it, over every row of
+        its prompt (flips counted): the reply "the data prefers" has the largest positive
+        count; a 5:5 tie prefers nothing."""
+        net = np.zeros((self.n_prompts, self.n_replies))
+        d = self.votes_chosen - self.votes_rejected
+        np.add.at(net, (self.prompt, self.chosen), d)
+        np.add.at(net, (self.prompt, self.rejected), -d)
+        return net
+
     def flat_chosen(self) -> np.ndarray:
         return self.prompt * self.n_replies + self.chosen
 

@@ -209,3 +209,14 @@ def test_a_new_loss_plugs_in_without_touching_the_engine(monkeypatch):
         assert np.array_equal(g[0], rec.grad)
         assert np.array_equal(
             g[1], evaluate(theta * 0.5, log_softmax(ref), pairs, 2 * beta, True, "ipo").grad)
+
+
+def test_net_votes_count_judgements_for_minus_against():
+    """Independent count, row by row, including a flipped row and a 5:5 tie."""
+    rows = [(0, 0, 1, 7, 3), (0, 2, 0, 1, 9), (1, 1, 2, 5, 5), (1, 3, 0, 2, 0)]
+    pairs = Pairs.from_rows(rows, 2, 4).flipped(3)
+    expect = np.zeros((2, 4))
+    for x, c, r, vc, vr in rows[:3] + [(1, 0, 3, 2, 0)]:
+        expect[x, c] += vc - vr
+        expect[x, r] -= vc - vr
+    assert np.array_equal(pairs.net_votes(), expect)

@@ -48,12 +48,7 @@ def reply_labels(replies, n: int = LABEL_CHARS) -> list[str]:
 def preferred_replies(state: SimState) -> np.ndarray:
     """(P,) index of the reply the current data prefers on each prompt, -1 if none:
     the reply with the most net votes (votes for minus votes against), flips counted."""
-    spec, sim = state.spec, state.sim
-    net = np.zeros((spec.n_prompts, spec.n_replies))
-    pairs = sim.pairs
-    d = pairs.votes_chosen - pairs.votes_rejected
-    np.add.at(net, (pairs.prompt, pairs.chosen), d)
-    np.add.at(net, (pairs.prompt, pairs.rejected), -d)
+    net = state.sim.pairs.net_votes()
     best = net.argmax(axis=1)
     best[net.max(axis=1) <= 0] = -1
     return best
