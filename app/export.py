@@ -32,7 +32,7 @@ from bokeh.models import (ColumnDataSource, CustomJS, Div, HoverTool, Label, Leg
 from bokeh.plotting import figure
 from bokeh.resources import INLINE
 
-from sim.engine import log_softmax
+from sim.engine import kl_ceiling, log_softmax
 from sim.scenario import Scenario
 from sim.simulation import Simulation
 
@@ -218,8 +218,9 @@ def _block(key: str, scenario: Scenario, steps: int):
     P = scenario.n_prompts
     series = replay_series(scenario, steps)
     src = ColumnDataSource(series, name=f"{key}:series")
-    ref = np.exp(log_softmax(np.asarray(scenario.ref_logits, dtype=float)))
-    ceilings = [float(-np.log(ref[x].min())) for x in range(P)]
+    logp_ref = log_softmax(np.asarray(scenario.ref_logits, dtype=float))
+    ref = np.exp(logp_ref)
+    ceilings = kl_ceiling(logp_ref).tolist()
 
     head = Div(name=f"{key}:head", disable_math=True, width=1060, text=(
         f'<h2 style="margin:0.2em 0">{html.escape(scenario.title)}</h2>'

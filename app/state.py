@@ -178,12 +178,12 @@ class SimState(param.Parameterized):
         for _ in range(n):
             rec = self.sim.advance(1)
             new.append(rec)
-            for e in self._scripted.get(rec.step, ()):
+            for e in self.sim.events_at(rec.step):
                 self._log_event(e)
             self._log(f"step {rec.step} · loss {rec.loss:.4f} · margin "
                       f"{rec.rewards_margins:.4f} · accuracy {rec.rewards_accuracies:.2f}"
                       f" · KL " + ", ".join(f"{k:.4f}" for k in rec.kl))
-        if any(self._scripted.get(r.step) for r in new):
+        if any(self.sim.events_at(r.step) for r in new):
             self._sync_from_sim()      # the sliders show what the script just set
         self._set_step()
         self._pending += new
@@ -277,16 +277,6 @@ class SimState(param.Parameterized):
             self._push(now, wait_for_ack=True)
 
     # -- internals ---------------------------------------------------------------------
-    @property
-    def _scripted(self) -> dict:
-        """The scenario's scripted events by step (step 0 ones apply before anything)."""
-        if getattr(self, "_scripted_for", None) is not self.sim:
-            by_step: dict = {}
-            for e in self.spec.events:
-                by_step.setdefault(e.step, []).append(e)
-            self._scripted_cache, self._scripted_for = by_step, self.sim
-        return self._scripted_cache
-
     def _log_event(self, e) -> None:
         if e.flip is not None:
             self._log(f"step {e.step} · scenario flips row {e.flip}")

@@ -138,6 +138,12 @@ def _shifted_exp(theta: np.ndarray):
     return z, ez, norm
 
 
+def kl_ceiling(logp_ref: np.ndarray) -> np.ndarray:
+    """(P,) the largest KL(pi || pi_ref) each prompt can reach: log(1 / min pi_ref),
+    approached as pi puts all its mass on the reference's least likely reply."""
+    return -np.asarray(logp_ref).min(axis=-1)
+
+
 def log_softmax(theta: np.ndarray) -> np.ndarray:
     """Stable log pi over the last axis."""
     z, _, norm = _shifted_exp(np.asarray(theta, dtype=float))

@@ -16,16 +16,21 @@ appending is amortised O(1) and the allocated bytes stay within 1.25 x the used 
 
 from __future__ import annotations
 
+from dataclasses import fields
+from operator import attrgetter
 from typing import Iterator
 
 import numpy as np
 
 from .engine import Record
 
-#: Leading columns: the settings in force, then the TRL scalars in ``Record.SCALARS`` order.
-HEAD = ("step", "beta", "learning_rate", "adaptive_weight", "loss", "rewards_chosen",
-        "rewards_rejected", "rewards_margins", "rewards_accuracies", "logps_chosen",
-        "logps_rejected")
+_STORED = tuple(f.name for f in fields(Record) if f.name != "grad")
+#: Leading columns: Record's scalar fields (the settings in force, then the TRL scalars);
+#: after them its arrays, flattened, in field order (kl, probs, rewards, row_*).
+HEAD = _STORED[:_STORED.index("kl")]
+ARRAYS = _STORED[len(HEAD):]
+_head = attrgetter(*HEAD)          # one C-speed read of the scalars per step
+assert ARRAYS == ("kl", "probs", "rewards", "row_margin", "row_sigma", "row_weight")
 MIN_GROW = 256
 GROWTH = 1.25
 
@@ -52,9 +57,7 @@ class History:
         self.shape = (P, K, N)
         h = len(HEAD)
         cuts = np.cumsum([h, P, P * K, P * K, N, N, N])
-        self._sl = {name: slice(a, b) for name, a, b in zip(
-            ("kl", "probs", "rewards", "row_margin", "row_sigma", "row_weight"),
-            cuts[:-1], cuts[1:])}
+        self._sl = {name: slice(a, b) for name, a, b in zip(ARRAYS, cuts[:-1], cuts[1:])}
         self.width = int(cuts[-1])
         self._block = np.empty((0, self.width))
 
@@ -92,12 +95,9 @@ class History:
     # -- writing -----------------------------------------------------------------------
     def _fill(self, i: int, rec: Record) -> None:
         row = self._block[i]
-        row[:len(HEAD)] = (rec.step, rec.beta, rec.learning_rate, rec.adaptive_weight,
-                           rec.loss, rec.rewards_chosen, rec.rewards_rejected,
-                           rec.rewards_margins, rec.rewards_accuracies, rec.logps_chosen,
-                           rec.logps_rejected)
+        row[:len(HEAD)] = _head(rec)
         np.concatenate((rec.kl, rec.probs.reshape(-1), rec.rewards.reshape(-1),
-                        rec.row_margin, rec.row_sigma, rec.row_weight),
+                        rec.row_margin, rec.row_sigma, rec.row_weight),     # ARRAYS order
                        out=row[len(HEAD):])
 
     def _check(self, rec: Record) -> None:
@@ -142,19 +142,13 @@ class History:
         if i == self._n - 1:
             return self._last
         row = self._block[i]
-        (step, beta, lr, aw, loss, rc, rr, rm, ra, lc, lrj) = row[:len(HEAD)].tolist()
+        kw = dict(zip(HEAD, row[:len(HEAD)].tolist()))
+        kw["step"], kw["adaptive_weight"] = int(kw["step"]), bool(kw["adaptive_weight"])
         P, K, _ = self.shape
-        sl = self._sl
-        return Record(step=int(step), beta=beta, learning_rate=lr, adaptive_weight=bool(aw),
-                      loss=loss, rewards_chosen=rc, rewards_rejected=rr, rewards_margins=rm,
-                      rewards_accuracies=ra, logps_chosen=lc, logps_rejected=lrj,
-                      kl=row[sl["kl"]].copy(),
-                      probs=row[sl["probs"]].reshape(P, K).copy(),
-                      rewards=row[sl["rewards"]].reshape(P, K).copy(),
-                      row_margin=row[sl["row_margin"]].copy(),
-                      row_sigma=row[sl["row_sigma"]].copy(),
-                      row_weight=row[sl["row_weight"]].copy(),
-                      grad=None)
+        for name in ARRAYS:
+            v = row[self._sl[name]].copy()
+            kw[name] = v.reshape(P, K) if name in ("probs", "rewards") else v
+        return Record(**kw, grad=None)
 
     def __getitem__(self, i):
         if isinstance(i, slice):

@@ -90,11 +90,13 @@ class Simulation:
         for k, v in e.set.items():
             if k == "adaptive_weight":
                 self.adaptive_weight = bool(v)
-            elif k in ("beta", "learning_rate"):
-                setattr(self, k, float(v))
             else:
-                raise KeyError(f"cannot set {k!r}; settable: {', '.join(SETTABLE)}")
+                setattr(self, k, float(v))
         self._compile()
+
+    def events_at(self, t: int) -> tuple[Event, ...]:
+        """The scenario's scripted events for step t, in file order."""
+        return tuple(self._events.get(t, ()))
 
     def _apply_events(self, t: int) -> None:
         for e in self._events.get(t, ()):
@@ -118,8 +120,6 @@ class Simulation:
         event = replace(event, step=self.t)
         if event.flip is not None and not 0 <= event.flip < len(self.flipped):
             raise IndexError(f"no row {event.flip}; rows are 0..{len(self.flipped) - 1}")
-        if event.set:
-            get_loss(self.loss_type, bool(event.set.get("adaptive_weight", True)))
         self._apply(event)
         self.actions.append(event)
         self.record = self._evaluate()

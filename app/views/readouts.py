@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.engine import kl_ceiling as engine_kl_ceiling
+
 from ..state import SimState
 from .util import HtmlView, esc, num
 
 
 def kl_ceiling(state: SimState) -> np.ndarray:
-    """(P,) the largest KL(pi || pi_ref) a prompt can reach: log(1 / min pi_ref)."""
-    return -state.sim.logp_ref.min(axis=1)
+    """(P,) the KL ceiling of each prompt of the state's run (sim.engine.kl_ceiling)."""
+    return engine_kl_ceiling(state.sim.logp_ref)
 
 
 class Readouts(HtmlView):
