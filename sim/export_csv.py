@@ -45,7 +45,7 @@ def csv_row(rec: Record) -> list:
     return vals
 
 
-def _block_order(P: int, K: int, N: int) -> np.ndarray:
+def block_order(P: int, K: int, N: int) -> np.ndarray:
     """Column indices that put a History block (row quantities one after another) into
     ``csv_header`` order (each row's margin, sigma and weight side by side)."""
     head = len(HEAD) + P + 2 * P * K
@@ -60,7 +60,7 @@ def _write_history(h: History, out: TextIO, chunk: int = 4096) -> None:
     numbers stored exactly."""
     P, K, N = h.shape
     out.write(",".join(csv_header(P, K, N)) + "\n")
-    order = _block_order(P, K, N)
+    order = block_order(P, K, N)
     data = h.array()
     for a in range(0, len(h), chunk):
         lines = []

@@ -87,6 +87,19 @@ class History:
         v.flags.writeable = False
         return v
 
+    def columns(self) -> dict[str, np.ndarray]:
+        """The run as named columns, one value per step: the CSV's columns and names
+        (TRL's for the scalars; ``kl/X``, ``probs/X/Y``, ``rewards/X/Y``,
+        ``pairs/I/margin``, ``pairs/I/sigma``, ``pairs/I/weight``). Read-only views; with
+        pandas, ``pandas.DataFrame(history.columns())`` is the run as a table."""
+        from .export_csv import block_order, csv_header
+
+        if self.shape is None:
+            return {}
+        data = self.array()
+        names = csv_header(*self.shape)
+        return {name: data[:, j] for name, j in zip(names, block_order(*self.shape))}
+
     @property
     def nbytes(self) -> int:
         """Bytes allocated for the stored numbers (the block, including spare capacity)."""

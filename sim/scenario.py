@@ -11,9 +11,6 @@ from typing import Optional
 
 import numpy as np
 
-SETTABLE = ("beta", "learning_rate", "adaptive_weight")
-
-
 @dataclass(frozen=True)
 class Prompt:
     text: str
@@ -41,7 +38,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Event:
-    """At ``step``: flip row ``flip``, or set some of beta / learning_rate / adaptive_weight."""
+    """At ``step``: flip row ``flip``, or set some live settings (``settings.LIVE``)."""
 
     step: int
     flip: Optional[int] = None

@@ -6,14 +6,14 @@ traceback from deep inside the engine. Everything is checked before a ``Scenario
 
 Schema (see presets/README.md for a commented example)::
 
-    title, watch, beta, learning_rate          required
-    adaptive_weight (bool, default true), steps (int > 0, default 200),
-    loss_type (default "sigmoid")
+    title, watch                               required
+    the run settings of ``settings.SETTINGS`` by their TOML names: beta and learning_rate
+        (required), adaptive_weight, loss_type, steps; each checked by the table's rule
     [reference] kind = "uniform" | "logits" (logits = P x K) | "random" (seed, scale)
     init = P x K logits for the policy (default: a copy of the reference)
     [[prompts]] text, replies             P >= 1 prompts, each with the same K >= 2 replies
     [[pairs]] prompt, chosen, rejected, votes_chosen, votes_rejected (default 0)
-    [[events]] step, and exactly one of flip = ROW or set = {beta, learning_rate, adaptive_weight}
+    [[events]] step, and exactly one of flip = ROW or set = {live settings by TOML name}
 """
 
 from __future__ import annotations
@@ -27,25 +27,25 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .losses import LOSSES
-from .scenario import SETTABLE, Event, Prompt, Row, Scenario
+from .scenario import Event, Prompt, Row, Scenario
+from .settings import LIVE, Setting, SettingError, named_in
 
-PRESET_PACKAGE = "presets"
+PRESET_PACKAGE = "dpo_sim.presets"
 
-TOP_KEYS = ("title", "watch", "beta", "learning_rate", "adaptive_weight", "steps", "loss_type",
-            "reference", "init", "prompts", "pairs", "events")
-REQUIRED_TOP = ("title", "watch", "beta", "learning_rate", "prompts", "pairs")
+#: The run settings by their TOML names, by their --set names, and those an event may set.
+TOML_SETTINGS = named_in("toml")
+CLI_SETTINGS = named_in("cli")
+EVENT_SETTINGS = {k: s for k, s in TOML_SETTINGS.items() if s.name in LIVE}
+TOP_KEYS = (("title", "watch") + tuple(TOML_SETTINGS)
+            + ("reference", "init", "prompts", "pairs", "events"))
+REQUIRED_TOP = (("title", "watch") + tuple(k for k, s in TOML_SETTINGS.items()
+                                           if s.default is None) + ("prompts", "pairs"))
 PROMPT_KEYS = ("text", "replies")
 PAIR_KEYS = ("prompt", "chosen", "rejected", "votes_chosen", "votes_rejected")
 EVENT_KEYS = ("step", "flip", "set")
 REFERENCE_KINDS = ("uniform", "logits", "random")
 REFERENCE_KEYS = {"uniform": ("kind",), "logits": ("kind", "logits"),
                   "random": ("kind", "seed", "scale")}
-CLI_SETTABLE = SETTABLE + ("steps",)
-DEFAULT_STEPS = 200
-
-_TRUE = ("on", "true", "1", "yes")
-_FALSE = ("off", "false", "0", "no")
 
 
 class ScenarioError(Exception):
@@ -89,10 +89,13 @@ class _Checker:
             self.fail(field, "must not be empty")
         return value
 
-    def boolean(self, value, field: str) -> bool:
-        if not isinstance(value, bool):
-            self.fail(field, f"must be true or false, got {_kind(value)} {value!r}")
-        return value
+    def setting(self, s: Setting, value, field: str, text: bool = False):
+        """A setting's value, checked by its rule in the settings table (``text``: typed
+        on a command line, so read from text first)."""
+        try:
+            return s.parse(value) if text and isinstance(value, str) else s.check(value)
+        except SettingError as e:
+            self.fail(field, str(e))
 
     def integer(self, value, field: str, low: int | None = None, what: str = "") -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -107,12 +110,6 @@ class _Checker:
         if not math.isfinite(value):
             self.fail(field, f"must be a finite number, got {value!r}")
         return value
-
-    def positive(self, value, field: str) -> float:
-        v = self.number(value, field)
-        if not v > 0:
-            self.fail(field, f"must be a finite positive number, got {value!r}")
-        return float(v)
 
     def index(self, value, field: str, n: int, what: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -154,13 +151,6 @@ def _join(prefix: str, key: str) -> str:
 
 
 # -- the validator ---------------------------------------------------------------------
-def _setting(c: _Checker, key: str, value, field: str):
-    """One of beta / learning_rate / adaptive_weight, with the same rules everywhere."""
-    if key in ("beta", "learning_rate"):
-        return c.positive(value, field)
-    return c.boolean(value, field)
-
-
 def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
     """Validate a parsed TOML document and build the Scenario (raises ScenarioError)."""
     c = _Checker(file)
@@ -169,13 +159,8 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
 
     title = c.text(doc["title"], "title")
     watch = c.text(doc["watch"], "watch")
-    beta = c.positive(doc["beta"], "beta")
-    learning_rate = c.positive(doc["learning_rate"], "learning_rate")
-    adaptive_weight = c.boolean(doc.get("adaptive_weight", True), "adaptive_weight")
-    steps = c.integer(doc.get("steps", DEFAULT_STEPS), "steps", 1)
-    loss_type = c.text(doc.get("loss_type", "sigmoid"), "loss_type")
-    if loss_type not in LOSSES:
-        c.fail("loss_type", f"must be one of {', '.join(sorted(LOSSES))}, got {loss_type!r}")
+    settings = {s.name: c.setting(s, doc[key], key) if key in doc else s.default
+                for key, s in TOML_SETTINGS.items()}
 
     # prompts: P >= 1, each with the same K >= 2 replies (the engine needs a P x K table)
     prompts_in = c.array_list(doc["prompts"], "prompts")
@@ -265,16 +250,16 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
         else:
             s = c.table(e["set"], f"{f}.set")
             if not s:
-                c.fail(f"{f}.set", f"must set at least one of {', '.join(SETTABLE)}")
-            c.keys(s, SETTABLE, f"{f}.set")
-            events.append(Event(step=step, set={k: _setting(c, k, v, f"{f}.set.{k}")
-                                               for k, v in s.items()}))
+                c.fail(f"{f}.set", f"must set at least one of {', '.join(EVENT_SETTINGS)}")
+            c.keys(s, EVENT_SETTINGS, f"{f}.set")
+            events.append(Event(step=step, set={
+                EVENT_SETTINGS[k].name: c.setting(EVENT_SETTINGS[k], v, f"{f}.set.{k}")
+                for k, v in s.items()}))
     events.sort(key=lambda ev: ev.step)     # stable: same-step events keep file order
 
-    return Scenario(id=id, title=title, watch=watch, beta=beta, learning_rate=learning_rate,
-                    adaptive_weight=adaptive_weight, prompts=tuple(prompts),
+    return Scenario(id=id, title=title, watch=watch, prompts=tuple(prompts),
                     ref_logits=ref_logits, rows=tuple(rows), events=tuple(events),
-                    loss_type=loss_type, init_logits=init, steps=steps, source=file)
+                    init_logits=init, source=file, **settings)
 
 
 # -- files and presets -----------------------------------------------------------------
@@ -350,48 +335,26 @@ def parse_settings(items: Iterable[str], file: str = "--set") -> dict[str, str]:
         if not eq or not key:
             raise ScenarioError(file, item or "(empty)",
                                 "must be KEY=VALUE, e.g. beta=0.5; keys: "
-                                + ", ".join(CLI_SETTABLE))
+                                + ", ".join(CLI_SETTINGS))
         out[key] = value.strip()
     return out
 
 
 def apply_settings(scenario: Scenario, settings: dict[str, Any], file: str = "--set"
                    ) -> Scenario:
-    """A copy of ``scenario`` with beta / learning_rate / adaptive_weight / steps replaced.
+    """A copy of ``scenario`` with some run settings replaced, by their --set names.
 
-    Values may be strings as typed on the command line ("0.5", "off") or typed values."""
+    Values may be text as typed on the command line ("0.5", "off") or typed values; both
+    are checked by the settings table's rule."""
     c = _Checker(file)
     changes: dict[str, Any] = {}
     for key, raw in settings.items():
-        if key not in CLI_SETTABLE:
-            close = difflib.get_close_matches(key, CLI_SETTABLE, n=1)
+        s = CLI_SETTINGS.get(key)
+        if s is None:
+            close = difflib.get_close_matches(key, CLI_SETTINGS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            c.fail(key, f"unknown setting{hint}; settable: {', '.join(CLI_SETTABLE)}")
-        if key in ("beta", "learning_rate"):
-            value = raw
-            if isinstance(raw, str):
-                try:
-                    value = float(raw)
-                except ValueError:
-                    value = None
-                if value is None or not (math.isfinite(value) and value > 0):
-                    c.fail(key, f"must be a finite positive number, got {raw!r}")
-            changes[key] = c.positive(value, key)
-        elif key == "adaptive_weight":
-            if isinstance(raw, str) and raw.lower() in _TRUE + _FALSE:
-                changes[key] = raw.lower() in _TRUE
-            elif isinstance(raw, bool):
-                changes[key] = raw
-            else:
-                c.fail(key, f"must be on/off (or true/false, 1/0), got {raw!r}")
-        else:   # steps
-            value = raw
-            if isinstance(raw, str):
-                try:
-                    value = int(raw)
-                except ValueError:
-                    c.fail(key, f"must be a whole number >= 1, got {raw!r}")
-            changes[key] = c.integer(value, key, 1)
+            c.fail(key, f"unknown setting{hint}; settable: {', '.join(CLI_SETTINGS)}")
+        changes[s.name] = c.setting(s, raw, key, text=True)
     return scenario.with_settings(**changes) if changes else scenario
 
 

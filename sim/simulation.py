@@ -10,16 +10,17 @@ t: it applies at once, record t is recomputed, and the next update uses it. So r
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import replace
 
 import numpy as np
 
-from .engine import Batch, Pairs, Record, log_softmax
+from .engine import Engine, Record
 from .history import History
-from .losses import get_loss
-from .scenario import SETTABLE, Event, Scenario
+from .losses import objective
+from .numerics import log_softmax
+from .pairs import Pairs
+from .scenario import Event, Scenario
+from .settings import check_live
 
 
 class Simulation:
@@ -44,10 +45,9 @@ class Simulation:
         self.learning_rate = float(s.learning_rate)
         self.adaptive_weight = bool(s.adaptive_weight)
         self.loss_type = s.loss_type
-        self.flipped = np.zeros(len(s.rows), dtype=bool)
-        self._base_pairs = Pairs.from_rows([r.as_tuple() for r in s.rows],
-                                           s.n_prompts, s.n_replies)
-        self.pairs = self._base_pairs
+        self._flip_mask = np.zeros(len(s.rows), dtype=bool)
+        self.pairs = Pairs.from_rows([r.as_tuple() for r in s.rows], s.n_prompts,
+                                     s.n_replies)
         self._compile()
         self.actions: list[Event] = []      # live actions, as events (reproducible)
         self.history = History()            # column store; records built on access
@@ -56,15 +56,20 @@ class Simulation:
         self._push(self.record)
         return self.record
 
+    @property
+    def flipped(self) -> tuple[int, ...]:
+        """The rows flipped now (by actions or scripted events), in row order."""
+        return tuple(int(i) for i in np.flatnonzero(self._flip_mask))
+
     def _compile(self) -> None:
         """Cache what the hot path needs: the compiled rows and the loss in force. Called
         whenever the rows or the settings change, so a step does no look-ups."""
-        self._batch = Batch._from_logp_ref(self.pairs, self.logp_ref)
-        self._loss = get_loss(self.loss_type, self.adaptive_weight)
+        self._engine = Engine(self.pairs, self.logp_ref)
+        self._loss = objective(self.loss_type, self.adaptive_weight)
 
     def _evaluate(self) -> Record:
-        # Same code path as sim.engine.evaluate(theta, logp_ref, pairs, ...): bit-identical.
-        return self._batch._evaluate(self.theta, self.beta, self._loss, self.adaptive_weight,
+        # The code path of sim.engine.evaluate(theta, logp_ref, pairs, ...): bit-identical.
+        return self._engine.evaluate(self.theta, self.beta, self._loss, self.adaptive_weight,
                                      self.t, self.learning_rate)
 
     def _push(self, rec: Record) -> None:
@@ -76,22 +81,14 @@ class Simulation:
                 h.append(rec)
 
     def _apply(self, e: Event) -> None:
-        bad = [k for k in e.set if k not in SETTABLE]
-        if bad:       # refuse before changing anything, so a bad action leaves no trace
-            raise KeyError(f"cannot set {bad[0]!r}; settable: {', '.join(SETTABLE)}")
-        for k in ("beta", "learning_rate"):
-            if k in e.set and not (isinstance(e.set[k], numbers.Real)
-                                   and not isinstance(e.set[k], (bool, np.bool_))
-                                   and math.isfinite(e.set[k]) and e.set[k] > 0):
-                raise ValueError(f"{k} must be a finite positive number, got {e.set[k]!r}")
+        # checked against the settings table before anything changes: a bad action
+        # leaves no trace (SettingError, a ValueError, names the setting and the rule)
+        changes = check_live(e.set)
         if e.flip is not None:
-            self.flipped[e.flip] = not self.flipped[e.flip]
-            self.pairs = self.pairs.flipped(e.flip)
-        for k, v in e.set.items():
-            if k == "adaptive_weight":
-                self.adaptive_weight = bool(v)
-            else:
-                setattr(self, k, float(v))
+            self._flip_mask[e.flip] = not self._flip_mask[e.flip]
+            self.pairs = self.pairs.flip(e.flip)
+        for k, v in changes.items():
+            setattr(self, k, v)
         self._compile()
 
     def events_at(self, t: int) -> tuple[Event, ...]:
@@ -118,8 +115,9 @@ class Simulation:
     def act(self, event: Event) -> Record:
         """A live action at the current step (flip or set); record t is recomputed."""
         event = replace(event, step=self.t)
-        if event.flip is not None and not 0 <= event.flip < len(self.flipped):
-            raise IndexError(f"no row {event.flip}; rows are 0..{len(self.flipped) - 1}")
+        n = len(self._flip_mask)
+        if event.flip is not None and not 0 <= event.flip < n:
+            raise IndexError(f"no row {event.flip}; rows are 0..{n - 1}")
         self._apply(event)
         self.actions.append(event)
         self.record = self._evaluate()

@@ -1,0 +1,142 @@
+"""DPO on a table of logits, in the paper's names. Read this module first.
+
+The policy is a table ``theta`` of logits, P prompts x K replies, with
+``pi(y|x) = softmax(theta[x])``. The reference ``pi_ref`` is frozen; ``logp_ref`` holds
+its log-probabilities. The data are preference rows (``pairs.Pairs``), and every mean is
+over single annotator judgements: a row "chosen > rejected, 7:3" is seven judgements one
+way and three the other.
+
+This module states the maths for reading: plain NumPy, one run, no shortcuts.
+``engine.py`` computes the same numbers faster (and ``stack.py`` many runs at once); the
+tests hold them to this module. The conventions in words: docs/model.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .losses import Loss
+from .numerics import sigmoid
+from .pairs import Pairs
+
+
+def log_probs(theta: np.ndarray) -> np.ndarray:
+    """log pi(y|x) of every reply: a log-softmax over each prompt's replies."""
+    top = theta.max(axis=-1, keepdims=True)
+    return theta - top - np.log(np.exp(theta - top).sum(axis=-1, keepdims=True))
+
+
+def log_ratio(logp: np.ndarray, logp_ref: np.ndarray) -> np.ndarray:
+    """log(pi(y|x) / pi_ref(y|x)): how much more likely the policy makes y than the
+    reference does."""
+    return logp - logp_ref
+
+
+def implicit_reward(logp: np.ndarray, logp_ref: np.ndarray, beta: float) -> np.ndarray:
+    """r̂(y) = beta * log(pi(y|x) / pi_ref(y|x)): the policy read as a reward model."""
+    return beta * log_ratio(logp, logp_ref)
+
+
+def kl(logp: np.ndarray, logp_ref: np.ndarray) -> np.ndarray:
+    """KL(pi(.|x) || pi_ref(.|x)) of each prompt, exactly: sum_y pi log(pi / pi_ref)."""
+    return np.sum(np.exp(logp) * log_ratio(logp, logp_ref), axis=-1)
+
+
+def kl_ceiling(logp_ref: np.ndarray) -> np.ndarray:
+    """The largest KL each prompt can reach, log(1 / min_y pi_ref(y|x)): approached as the
+    policy puts all its mass on the reference's least likely reply."""
+    return -np.asarray(logp_ref).min(axis=-1)
+
+
+@dataclass(frozen=True)
+class Judgements:
+    """The rows unrolled into single judgements "winner beats loser on prompt", each
+    with its ``share`` of all judgements. The first N are the rows' chosen sides (in row
+    order), the next N their rejected sides."""
+
+    prompt: np.ndarray
+    winner: np.ndarray
+    loser: np.ndarray
+    share: np.ndarray
+
+
+def judgements(pairs: Pairs) -> Judgements:
+    n = pairs.n_judgements
+    return Judgements(prompt=np.concatenate([pairs.prompt, pairs.prompt]),
+                      winner=np.concatenate([pairs.chosen, pairs.rejected]),
+                      loser=np.concatenate([pairs.rejected, pairs.chosen]),
+                      share=np.concatenate([pairs.votes_chosen, pairs.votes_rejected]) / n)
+
+
+def margin(ratio: np.ndarray, j: Judgements) -> np.ndarray:
+    """h = log-ratio(winner) - log-ratio(loser) of each judgement (not scaled by beta);
+    the scaled margin u = beta * h = r̂(winner) - r̂(loser)."""
+    return ratio[j.prompt, j.winner] - ratio[j.prompt, j.loser]
+
+
+def scaled_margins(theta, logp_ref, pairs: Pairs, beta: float):
+    """(judgements, u) of a policy: u = beta * h for every judgement."""
+    j = judgements(pairs)
+    return j, beta * margin(log_ratio(log_probs(theta), logp_ref), j)
+
+
+def dpo_loss(theta, logp_ref, pairs: Pairs, beta: float, loss: Loss) -> float:
+    """The mean over judgements of ``loss.value(u)``. With DPO's loss (``Sigmoid``) this
+    is the paper's objective, -log sigma(beta * h) averaged over the data."""
+    j, u = scaled_margins(theta, logp_ref, pairs, beta)
+    return float(np.sum(j.share * loss.value(u, beta)))
+
+
+def gradient(theta, logp_ref, pairs: Pairs, beta: float, loss: Loss) -> np.ndarray:
+    """d dpo_loss / d theta, exactly.
+
+    A judgement at u pulls with ``loss.weight(u)`` (= -d loss / d u). Its gradient is
+    ``-beta * weight * share`` on the winner's logit and ``+beta * weight * share`` on the
+    loser's, nothing else: in h = log pi(w) - log pi(l) - (reference terms), the softmax
+    normaliser of the prompt cancels. The other replies move only through the softmax."""
+    j, u = scaled_margins(theta, logp_ref, pairs, beta)
+    pull = beta * loss.weight(u, beta) * j.share
+    grad = np.zeros(np.shape(theta))
+    np.add.at(grad, (j.prompt, j.winner), -pull)
+    np.add.at(grad, (j.prompt, j.loser), pull)
+    return grad
+
+
+def step(theta, logp_ref, pairs: Pairs, beta: float, learning_rate: float,
+         loss: Loss) -> np.ndarray:
+    """One update of plain, full-batch gradient descent on the mean loss."""
+    return theta - learning_rate * gradient(theta, logp_ref, pairs, beta, loss)
+
+
+def metrics(theta, logp_ref, pairs: Pairs, beta: float, loss: Loss) -> dict:
+    """Every number the simulator records, under TRL's names where TRL has one.
+
+    Means over judgements: ``loss``; ``rewards/chosen`` and ``rewards/rejected`` (r̂ of the
+    winner and of the loser); ``rewards/margins`` (u); ``rewards/accuracies`` (the share
+    with u > 0, strictly, so 0 at the start); ``logps/chosen``, ``logps/rejected``
+    (log pi). Per prompt: ``kl``. Per reply: ``probs``, ``rewards`` (r̂). Per row as it
+    stands now (flips applied): ``pairs/margin`` (u of its chosen side), ``pairs/sigma``
+    (sigma(u), the model's probability that chosen beats rejected), ``pairs/weight``
+    (the chosen side's weight). And ``grad``."""
+    logp = log_probs(theta)
+    reward = implicit_reward(logp, logp_ref, beta)
+    j, u = scaled_margins(theta, logp_ref, pairs, beta)
+    n = len(pairs)
+    return {
+        "loss": float(np.sum(j.share * loss.value(u, beta))),
+        "rewards/chosen": float(np.sum(j.share * reward[j.prompt, j.winner])),
+        "rewards/rejected": float(np.sum(j.share * reward[j.prompt, j.loser])),
+        "rewards/margins": float(np.sum(j.share * u)),
+        "rewards/accuracies": float(np.sum(j.share * (u > 0))),
+        "logps/chosen": float(np.sum(j.share * logp[j.prompt, j.winner])),
+        "logps/rejected": float(np.sum(j.share * logp[j.prompt, j.loser])),
+        "kl": kl(logp, logp_ref),
+        "probs": np.exp(logp),
+        "rewards": reward,
+        "pairs/margin": u[:n],
+        "pairs/sigma": sigmoid(u[:n]),
+        "pairs/weight": loss.weight(u[:n], beta),
+        "grad": gradient(theta, logp_ref, pairs, beta, loss),
+    }
