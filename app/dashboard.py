@@ -2,9 +2,13 @@
 (1280 x 720) and a phone.
 
 ``create_dashboard(**settings)`` makes a fresh state and fresh views, so each browser tab
-(one Panel session each) is independent. The theme is chosen per session: ``?theme=dark``
-or ``?theme=light`` in the address, otherwise the browser's colour-scheme preference,
-which Panel reports on load; the views are built once, after the theme is known.
+(one Panel session each) is independent. Each view subscribes itself to the state's
+changes, so this module only builds the views and lays them out.
+
+The theme is chosen per session: ``?theme=dark`` (Panel's own address parameter, read
+by ``pn.config.theme``; ``?theme=default`` or ``light`` gives the light one), otherwise
+the browser's colour-scheme preference, which the page reports on load; the views are
+built once, after the theme is known.
 """
 
 from __future__ import annotations
@@ -12,12 +16,11 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from sim.engine import Record
-
-from .state import SimState, apply_query, query_string, to_query
-from .theme import FONT, body_css, page_css, palette
+from .address import HIDEABLE, PARTS, WATCHED, apply_query, query_string, to_query
+from .state import CONTROLS, SimState
+from .theme import FONT, LEGEND, body_css, page_css, palette
 from .views.ack import FrameAck
-from .views.bars import LEGEND, ProbabilityBars
+from .views.bars import BarsPanel
 from .views.controls import Controls
 from .views.formula import FormulaStrip
 from .views.history import HistoryCharts
@@ -29,19 +32,16 @@ from .views.steplog import StepLog
 from .views.util import esc
 
 TITLE = "dpo-sim"
-STATE_SETTINGS = ("scenario", "beta", "learning_rate", "adaptive_weight", "speed")
+#: What ``create_dashboard(...)`` accepts: the scenario and each setting with a control.
+STATE_SETTINGS = ("scenario",) + tuple(s.name for s in CONTROLS)
 
 
 def _query_theme() -> str | None:
-    args = pn.state.session_args if pn.state.curdoc is not None else {}
-    v = (args.get("theme") or [b""])[0]
-    v = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-    return v if v in ("dark", "light") else None
-
-
-#: State parameters whose change rewrites the address bar.
-ADDRESS_PARAMS = ("scenario", "beta", "learning_rate", "adaptive_weight", "speed", "flipped",
-                  "playing", "current_step", "hidden")
+    """The theme the address asks for, as Panel reads it (``pn.config.theme``), or None
+    if it names none (then the browser's preference decides)."""
+    if pn.state.curdoc is None or "theme" not in (pn.state.session_args or {}):
+        return None
+    return "dark" if pn.config.theme == "dark" else "light"
 
 
 def _session_query() -> dict:
@@ -84,6 +84,7 @@ class Dashboard(pn.viewable.Viewer):
         st = self.state
         self._keys = KeyboardShortcuts(actions={"toggle": st.toggle, "step": st.step,
                                                 "reset": st.reset, "hello": self._hello})
+        self._rest = None
         if _served():
             # The keyboard component reports the browser's width and colour scheme as
             # soon as it is drawn; the views are built then, once, to fit that screen.
@@ -129,9 +130,11 @@ class Dashboard(pn.viewable.Viewer):
         query = self._query if self._query is not None else _session_query()
         self.notices = apply_query(st, query) if query else []
         self.pal = pal
+        # Each view subscribes itself to the state's changes, in this order; the
+        # acknowledgement of a screen update goes last whatever the order (see ack).
         v["controls"] = Controls(st, pal)
         v["readouts"] = Readouts(st, pal)
-        v["bars"] = self._new_bars()
+        v["bars"] = BarsPanel(st, pal, compact=self.compact)
         v["pairs"] = PairsList(st, pal)
         v["formula"] = FormulaStrip(st, pal)
         v["history"] = HistoryCharts(st, pal)
@@ -140,9 +143,8 @@ class Dashboard(pn.viewable.Viewer):
         v["keys"] = self._keys
         # Flow control: the page acknowledges each drawn update; the play loop sends the
         # next one only then (a notebook has no play loop, so nothing waits there).
-        v["ack"] = FrameAck(on_ack=self._on_ack)
+        v["ack"] = FrameAck(on_ack=self._on_ack, state=st)
         st.flow_control = _served()
-        self._bars_box = pn.Column(*v["bars"], sizing_mode="stretch_width")
         legend = pn.pane.HTML(f'<div class="dpo-card dpo-legend">{esc(LEGEND)}</div>',
                               stylesheets=[page_css(pal)], sizing_mode="stretch_width",
                               margin=(0, 10))
@@ -167,7 +169,7 @@ class Dashboard(pn.viewable.Viewer):
         side = pn.Column(v["controls"], v["share"].__panel__(), width=340, margin=(6, 10),
                          styles={"flex": "0 0 340px"})
         main = self._main = pn.Column(
-                         v["readouts"], legend, self._bars_box, v["pairs"], v["formula"],
+                         v["readouts"], legend, v["bars"], v["pairs"], v["formula"],
                          self._history_slot, v["log"], sizing_mode="stretch_width",
                          min_width=300, styles={"flex": "1 1 600px"}, css_classes=["dpo-main"])
         if staged:
@@ -181,24 +183,27 @@ class Dashboard(pn.viewable.Viewer):
                                     sizing_mode="stretch_width", margin=(4, 12),
                                     visible=bool(self.notices))
         self._root.objects = [self._header, self._notice, body, v["keys"], v["ack"]]
+        widgets = v["controls"].widgets
         self._parts = {
-            "sliders": [v["controls"].speed, v["controls"].beta, v["controls"].learning_rate,
-                        v["controls"].weight],
+            "sliders": list(widgets.values()),
             "picker": [v["controls"].scenario, v["controls"].watch],
             "pairs": [v["pairs"].__panel__()], "charts": [v["history"].__panel__()],
             "log": [v["log"].__panel__()], "formula": [v["formula"].__panel__()],
             "readouts": [v["readouts"].__panel__()], "share": [v["share"].__panel__()],
         }
+        self._parts.update({s.url: [widgets[s.name]] for s in CONTROLS
+                            if s.hideable and s.url})
+        assert set(self._parts) == set(HIDEABLE) and set(PARTS) <= set(self._parts)
         # The link is built from the browser's address: in a notebook it would point at
         # the notebook, so Share is shown only on a served page.
         self._share_ok = _served()
         self._show_parts()
         st.param.watch(lambda e: self._show_parts(), "hidden")
-        st.subscribe(self._on_change)
-        theme_q = _query_theme()            # a theme asked for in the address stays there
-        self._theme_query = {"theme": theme_q} if theme_q else {}
+        # a theme asked for in the address stays there, as it was written
+        self._theme_query = ({"theme": _session_query()["theme"]}
+                             if _query_theme() else {})
         self._location = pn.state.location if _served() else None
-        st.param.watch(self._write_address, list(ADDRESS_PARAMS))
+        st.param.watch(self._write_address, list(WATCHED))
         self._write_address()
 
     def _schedule_rest(self, history) -> None:
@@ -216,7 +221,7 @@ class Dashboard(pn.viewable.Viewer):
         pn.state.add_periodic_callback(rest, period=1000, count=1)
 
     def _on_ack(self, seq: int) -> None:
-        if getattr(self, "_rest", None) is not None:
+        if self._rest is not None:
             self._attach_rest()
         self.state.ack(seq)
 
@@ -227,10 +232,12 @@ class Dashboard(pn.viewable.Viewer):
                 f'address were not used</b> (the defaults apply):<ul>{items}</ul></div>')
 
     def _show_parts(self) -> None:
-        hidden = set(self.state.hidden)
-        for part, objs in self._parts.items():
+        hidden = set(self.state.hidden) | (set() if self._share_ok else {"share"})
+        # a control can be in two parts ("sliders" and "beta"): hidden if either is
+        off = {id(o) for part in hidden for o in self._parts.get(part, ())}
+        for objs in self._parts.values():
             for o in objs:
-                o.visible = part not in hidden and (part != "share" or self._share_ok)
+                o.visible = id(o) not in off
 
     def _write_address(self, *events) -> None:
         """Keep the address bar (and the Share control) a link to what the page shows.
@@ -244,11 +251,6 @@ class Dashboard(pn.viewable.Viewer):
         if self._location is not None and self._location.search != search:
             self._location.search = search
 
-    def _new_bars(self) -> list:
-        st = self.state
-        return [ProbabilityBars(st, x, self.pal, compact=self.compact)
-                for x in range(st.spec.n_prompts)]
-
     def _header_html(self) -> str:
         spec = self.state.spec
         return (f'<div class="dpo-card" style="display:flex;flex-wrap:wrap;'
@@ -256,46 +258,6 @@ class Dashboard(pn.viewable.Viewer):
                 f'font-family:{FONT}">dpo-sim</h1><span style="font-size:19px">'
                 f'{esc(spec.title)}</span><span class="k" style="font-size:15px;opacity:.75">'
                 'Direct Preference Optimization, one gradient step at a time</span></div>')
-
-    # -- updates (inside the state's hold: one message per tick) ----------------------
-    def _on_change(self, kind: str, records: list[Record]) -> None:
-        v = self.views
-        if kind == "pause":
-            v["history"].flush()          # the steps held back while playing
-            return
-        if kind == "reset":
-            if len(v["bars"]) != self.state.spec.n_prompts:
-                self._rebuild_shape()
-            for b in v["bars"]:
-                b.restart()
-            v["history"].restart()
-        else:
-            for b in v["bars"]:
-                b.update()
-            if kind == "step":
-                v["history"].append(records, defer=self.state.playing,
-                                    now=self.state.push_time)
-            else:
-                v["history"].replace_last(records[-1])
-        v["readouts"].update()
-        v["pairs"].update()
-        v["formula"].update()
-        v["log"].update()
-        if kind == "step":
-            v["ack"].seq = self.state.push_seq    # last: it arrives with the update
-
-    def _rebuild_shape(self) -> None:
-        """A scenario with another number of prompts: new bars and history charts."""
-        st, v, pal = self.state, self.views, self.pal
-        v["bars"] = self._new_bars()
-        self._bars_box.objects = list(v["bars"])
-        v["history"] = HistoryCharts(st, pal)
-        if getattr(self, "_rest", None) is not None:     # not attached yet
-            self._rest = [v["history"].__panel__()]
-        else:
-            self._history_slot.objects = [v["history"].__panel__()]
-        self._parts["charts"] = [v["history"].__panel__()]
-        self._show_parts()
 
 
 def create_dashboard(**settings) -> Dashboard:

@@ -32,34 +32,26 @@ from bokeh.models import (ColumnDataSource, CustomJS, Div, HoverTool, Label, Leg
 from bokeh.plotting import figure
 from bokeh.resources import INLINE
 
-from sim.engine import kl_ceiling, log_softmax
-from sim.scenario import Scenario
-from sim.simulation import Simulation
+from ..sim.dpo import kl_ceiling
+from ..sim.numerics import log_softmax
+from ..sim.scenario import Scenario
+from ..sim.settings import BY_NAME
+from ..sim.simulation import Simulation
+from .theme import LEGEND, LIGHT, PROMPT_DASHES
 
-REF_COLOR = "#7FA37A"          # sage green: the reference tick, calm and distinct from bars
-BAR_COLOR = "#8FA6BF"          # other replies
-PREF_COLOR = "#2F5D8A"         # the reply the data prefers (also hatched and starred)
-PROMPT_COLORS = ("#2F5D8A", "#C2702E", "#6B4C9A", "#3D8C84", "#A23B5A", "#5E6B2E")
-PROMPT_DASHES = ("solid", "dashed", "dotdash", "dotted", "dashdot", "solid")
-FPS = 20                        # steps per second while playing (the dashboard's default)
+PAL = LIGHT                     # the page's light palette
+#: steps per second while playing: the page's default speed (the settings table's)
+FPS = BY_NAME["speed"].default
+SPEEDS = sorted({5, 10, FPS, 40, 60})
 WRAP = 84                       # characters per line of a reply label
 STAR = "\u2605 "
 
 
-def preferred_mask(pairs, n_prompts: int, n_replies: int) -> np.ndarray:
-    """Per prompt, a bitmask of the replies with the highest positive net vote count.
-
-    Net votes of a reply = judgements for it minus judgements against it over every row of
-    its prompt; a 5:5 tie prefers nothing. Recomputed per step so scripted flips show.
-    """
-    score = pairs.net_votes()
-    mask = np.zeros(n_prompts, dtype=np.int32)
-    for x in range(n_prompts):
-        top = score[x].max()
-        if top > 0:
-            for y in np.flatnonzero(score[x] == top):
-                mask[x] |= 1 << int(y)
-    return mask
+def preferred_mask(pairs) -> np.ndarray:
+    """(P,) a bitmask per prompt of the replies the data prefers (``Pairs.preferred``, the
+    page's rule). Recomputed per step so scripted flips show."""
+    pref = pairs.preferred()
+    return (pref * (1 << np.arange(pref.shape[1]))).sum(axis=1).astype(np.int32)
 
 
 def replay_series(scenario: Scenario, steps: int) -> dict[str, np.ndarray]:
@@ -81,7 +73,7 @@ def replay_series(scenario: Scenario, steps: int) -> dict[str, np.ndarray]:
         cols["loss"][t] = rec.loss
         cols["margin"][t] = rec.rewards_margins
         cols["accuracy"][t] = rec.rewards_accuracies
-        mask = preferred_mask(sim.pairs, P, K)
+        mask = preferred_mask(sim.pairs)
         for x in range(P):
             cols[f"kl_{x}"][t] = rec.kl[x]
             cols[f"pref_{x}"][t] = mask[x]
@@ -107,8 +99,8 @@ def _bar_figure(key: str, x: int, prompt, pi_ref: np.ndarray) -> figure:
     label_y = yc - 0.5 + frac_gap + frac_bar + 5 / band
     src = ColumnDataSource(name=f"{key}:bars:{x}", data={
         "y": bar_y, "label_y": label_y,
-        "right": np.full(K, np.nan), "value_text": [""] * K,
-        "color": [BAR_COLOR] * K, "hatch": [" "] * K, "label": plain,
+        "right": np.full(K, np.nan), "pref_right": np.full(K, np.nan),
+        "value_text": [""] * K, "label": plain,
         "plain": ["\n".join(_wrap(s)) for s in plain],
         "starred": ["\n".join(_wrap(s)) for s in starred],
         "ref": pi_ref, "ref_lo": bar_y - frac_bar * 0.85, "ref_hi": bar_y + frac_bar * 0.85,
@@ -117,16 +109,18 @@ def _bar_figure(key: str, x: int, prompt, pi_ref: np.ndarray) -> figure:
     fig = figure(name=f"{key}:barfig:{x}", width=600, height=int(band * K) + 40,
                  x_range=Range1d(0, 1.1), y_range=Range1d(-0.5, K - 0.5),
                  toolbar_location=None, tools="")
+    # as on the page: the preferred reply's bar drawn again on top, stronger and outlined
     bars = fig.hbar(y="y", right="right", left=0, height=frac_bar, source=src,
-                    fill_color="color", line_color="color", hatch_pattern="hatch",
-                    hatch_color="white", hatch_alpha=0.55, hatch_scale=8)
+                    fill_color=PAL.bar, line_color=PAL.bar, line_width=2)
+    pref = fig.hbar(y="y", right="pref_right", left=0, height=frac_bar, source=src,
+                    fill_color=PAL.bar_preferred, line_color=PAL.text, line_width=2.5)
     fig.segment(x0="ref", x1="ref", y0="ref_lo", y1="ref_hi", source=src,
-                line_color=REF_COLOR, line_width=4)
+                line_color=PAL.ref_tick, line_width=4)
     fig.text(x=0, y="label_y", text="label", source=src, text_font_size="12px",
-             text_baseline="bottom", text_color="#222222", text_line_height=1.15)
+             text_baseline="bottom", text_color=PAL.text, text_line_height=1.15)
     fig.text(x="right", y="y", text="value_text", source=src, x_offset=5,
-             text_font_size="11px", text_baseline="middle", text_color="#222222")
-    fig.add_tools(HoverTool(renderers=[bars], tooltips=[
+             text_font_size="11px", text_baseline="middle", text_color=PAL.text)
+    fig.add_tools(HoverTool(renderers=[bars, pref], tooltips=[
         ("reply", "@reply"), ("\u03c0(y|x)", "@right{0.0000}"), ("\u03c0_ref(y|x)", "@ref{0.0000}")]))
     fig.yaxis.visible = False
     fig.ygrid.grid_line_color = None
@@ -151,17 +145,16 @@ for (let x = 0; x < bars.length; x++) {
   const old = bars[x].data;
   const K = old.y.length;
   const mask = d['pref_' + x][t];
-  const right = [], value_text = [], color = [], hatch = [], label = [];
+  const right = [], pref_right = [], value_text = [], label = [];
   for (let y = 0; y < K; y++) {
     const p = d['p_' + x + '_' + y][t];
     const pref = (mask >> y) & 1;
     right.push(p);
+    pref_right.push(pref ? p : NaN);
     value_text.push(p > 0 && p < 0.0005 ? '<0.1%' : (100 * p).toFixed(1) + '%');
-    color.push(pref ? pref_color : bar_color);
-    hatch.push(pref ? '/' : ' ');
     label.push(pref ? old.starred[y] : old.plain[y]);
   }
-  bars[x].data = Object.assign({}, old, {right, value_text, color, hatch, label});
+  bars[x].data = Object.assign({}, old, {right, pref_right, value_text, label});
 }
 for (const s of spans) s.location = t;
 const P = bars.length;
@@ -226,18 +219,15 @@ def _block(key: str, scenario: Scenario, steps: int):
         f'<h2 style="margin:0.2em 0">{html.escape(scenario.title)}</h2>'
         f'<p style="margin:0.2em 0 0.6em; max-width:60em"><b>What to watch:</b> '
         f'{html.escape(scenario.watch)}</p>'))
-    key_div = Div(disable_math=True, width=600, text=(
-        '<small>Bar: the policy \u03c0(y|x) at this step. '
-        f'<span style="color:{REF_COLOR}; font-weight:bold">Green tick</span>: the reference '
-        '\u03c0_ref(y|x). <b>\u2605 and hatching</b>: the reply the data prefers '
-        '(most net votes).</small>'))
+    key_div = Div(disable_math=True, width=600,
+                  text=f'<small>{html.escape(LEGEND)}</small>')
 
     slider = Slider(name=f"{key}:slider", start=0, end=steps, value=0, step=1,
                     title="Step", width=420)
     toggle = Toggle(name=f"{key}:play", label="\u25b6 Play", active=False,
                     button_type="primary", width=110)
     speed = Select(name=f"{key}:speed", title="", value=str(FPS), width=110,
-                   options=[(str(v), f"{v} steps/s") for v in (5, 10, 20, 40, 60)])
+                   options=[(str(v), f"{v} steps/s") for v in SPEEDS])
     readout = Div(name=f"{key}:readout", disable_math=True, width=1060, text="")
 
     bar_figs, bar_srcs = [], []
@@ -251,35 +241,34 @@ def _block(key: str, scenario: Scenario, steps: int):
         bar_srcs.append(fig.renderers[0].data_source)
 
     loss_fig = _time_figure(key, "lossfig", "Loss (mean over judgements)", steps)
-    loss_fig.line("step", "loss", source=src, line_width=2, color="#333333")
+    loss_fig.line("step", "loss", source=src, line_width=2, color=PAL.margin)
     kl_fig = _time_figure(key, "klfig", "KL(\u03c0 || \u03c0_ref) per prompt", steps)
     items = []
     for x in range(P):
         r = kl_fig.line("step", f"kl_{x}", source=src, line_width=2,
-                        color=PROMPT_COLORS[x % len(PROMPT_COLORS)],
+                        color=PAL.series[x % len(PAL.series)],
                         line_dash=PROMPT_DASHES[x % len(PROMPT_DASHES)])
         items.append(LegendItem(label=f"prompt {x + 1}", renderers=[r]))
     for c in sorted(set(round(c, 12) for c in ceilings)):
         kl_fig.add_layout(Span(location=c, dimension="width", line_dash="dashed",
-                               line_color="#999999"))
+                               line_color=PAL.muted))
     kl_fig.y_range = Range1d(0, max(ceilings) * 1.08 if ceilings else 1)
     kl_fig.add_layout(Legend(items=items, label_text_font_size="11px", padding=4,
                              spacing=2, border_line_color=None), "right")
     kl_fig.add_layout(Label(x=0, y=max(ceilings), y_offset=2, text_font_size="10px",
-                            text_color="#777777", text="ceiling log(1/min \u03c0_ref)"))
+                            text_color=PAL.muted, text="ceiling log(1/min \u03c0_ref)"))
     spans = []
     for f in (loss_fig, kl_fig):
         for e in scenario.events:
             if 0 < e.step <= steps:
                 f.add_layout(Span(location=e.step, dimension="height", line_dash="dotted",
-                                  line_color="#B0B0B0"))
-        sp = Span(location=0, dimension="height", line_color="#C0392B", line_width=2)
+                                  line_color=PAL.border))
+        sp = Span(location=0, dimension="height", line_color=PAL.focus, line_width=2)
         f.add_layout(sp)
         spans.append(sp)
 
     update = CustomJS(args=dict(slider=slider, series=src, bars=bar_srcs, spans=spans,
-                                readout=readout, ceilings=ceilings, key=key,
-                                pref_color=PREF_COLOR, bar_color=BAR_COLOR),
+                                readout=readout, ceilings=ceilings, key=key),
                       code=_UPDATE_JS)
     slider.js_on_change("value", update)
     play = CustomJS(args=dict(toggle=toggle, slider=slider, speed=speed), code=_PLAY_JS)

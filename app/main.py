@@ -1,6 +1,6 @@
 """Entry file for ``panel serve app/main.py``: each session runs this and gets its own
-dashboard."""
+dashboard (the installed package's; run ``./scripts/start`` once to install it)."""
 
-from app.dashboard import create_dashboard
+from dpo_sim.app.dashboard import create_dashboard
 
 create_dashboard().servable(title="dpo-sim")

@@ -10,11 +10,13 @@ not the embedding page's.
 
 from __future__ import annotations
 
+import errno
 import socket
 
 import panel as pn
 
 from .dashboard import TITLE, create_dashboard
+from .errors import UsageError
 
 #: Listening on every interface: the names the machine itself answers to are allowed.
 ALL_INTERFACES = ("0.0.0.0", "::", "")
@@ -60,6 +62,39 @@ def normalize_prefix(prefix: str | None) -> str:
     return f"/{p}" if p else ""
 
 
+def check_can_listen(address: str, port: int) -> None:
+    """Bind (address, port) once and let go, so a port in use, a privileged port or an
+    address that is not this machine's is a one-line UsageError before the server starts,
+    not a traceback from inside it. (SO_REUSEADDR, as the server itself binds.)"""
+    try:
+        infos = socket.getaddrinfo(address or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError):
+        raise UsageError("--address", f"must be an address of this machine (such as "
+                                      f"127.0.0.1 or 0.0.0.0) or a name it can look up, "
+                                      f"got {address!r}") from None
+    for family, kind, proto, _, sockaddr in dict.fromkeys(infos):
+        s = socket.socket(family, kind, proto)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(sockaddr)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                other = port + 1 if port < 65535 else 5006
+                raise UsageError("--port", f"{port} is already in use on {address}; choose "
+                                           f"another, e.g. --port {other}") from None
+            if e.errno == errno.EACCES:
+                raise UsageError("--port", f"{port} needs administrator rights (ports below "
+                                           f"1024); choose 1024 or above") from None
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise UsageError("--address", f"{address!r} is not an address of this "
+                                              f"machine") from None
+            raise UsageError("--address", f"cannot listen on {address}:{port} "
+                                          f"({e.strerror})") from None
+        finally:
+            s.close()
+
+
 def serve(port: int = 5006, address: str = "127.0.0.1",
           allow_websocket_origin: list[str] | None = None, open_browser: bool = True,
           prefix: str | None = None, use_xheaders: bool = False) -> None:
@@ -75,6 +110,7 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
         kwargs["prefix"] = p
     if use_xheaders:
         kwargs["use_xheaders"] = True
+    check_can_listen(address, port)
     origins = websocket_origins(address, port, allow_websocket_origin)
     print(f"dpo-sim: pages may connect from {', '.join(origins)} "
           "(add more with --allow-websocket-origin)", flush=True)

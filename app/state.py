@@ -1,14 +1,21 @@
 """The one state object of a dashboard session: settings as params, a Simulation underneath.
 
-Every control on the page is a widget made from a parameter here, and every change goes
-through here, so the page and ``dpo-sim run`` cannot disagree: a slider change becomes
-``Simulation.set(...)`` (an action at the current step, in force from the next update),
-a click on a row becomes ``Simulation.flip(i)``. Views never touch the Simulation; they
-subscribe to changes (``subscribe``) and redraw from the records handed to them, all
-inside one ``pn.io.hold()`` per change so the browser gets one message per tick.
+Every control on the page is a widget made from a parameter here, and the parameters are
+made from the settings table (``sim.settings.SETTINGS``): a setting with a control on the
+page (a live run setting, or a page setting such as the speed) is a parameter with the
+table's default, rule, slider range, label and help. Every change goes through here, so
+the page and ``dpo-sim run`` cannot disagree: a slider change becomes
+``Simulation.set(...)`` (an action at the current step, in force from the next update), a
+click on a row becomes ``Simulation.flip(i)``.
+
+Views never touch the Simulation. They read the run through this object's read-only
+properties (``record``, ``spec``, ``pairs``, ``pi_ref``, ``preferred``, ...), and they
+subscribe themselves to changes (``subscribe``); every change is announced inside one
+``pn.io.hold()``, so the browser gets one message per tick.
 
 Nothing here needs a browser or a server: the play loop is a Panel periodic callback that
 simply does not start outside a served session, and tests call ``tick()`` themselves.
+The page's address is read and written by ``app.address``.
 """
 
 from __future__ import annotations
@@ -22,10 +29,15 @@ import numpy as np
 import panel as pn
 import param
 
-from sim.engine import Record
-from sim.export_csv import to_csv
-from sim.scenario import Scenario
-from sim.simulation import Simulation
+from ..sim.dpo import kl_ceiling
+from ..sim.engine import Record
+from ..sim.export_csv import to_csv
+from ..sim.history import History
+from ..sim.pairs import Pairs
+from ..sim.scenario import Event, Scenario
+from ..sim.scenario_io import list_presets, load_scenario
+from ..sim.settings import SETTINGS, Choice, Flag, Number, Setting, Whole
+from ..sim.simulation import Simulation
 
 #: Lines of the step log kept on the page (the whole run stays in the Simulation history).
 LOG_LINES = 200
@@ -38,8 +50,11 @@ MAX_TICKS_PER_SECOND = 30
 ACK_TIMEOUT = 1.0
 DEFAULT_SCENARIO = "align"
 
-#: The settings a user can change mid-run, and how the step log names them.
-LIVE_SETTINGS = ("beta", "learning_rate", "adaptive_weight")
+#: The settings with a control on the page, in the table's order: the live run settings
+#: (an action of the run when changed) and the page's own settings (the speed).
+CONTROLS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.live or s.scope == "page")
+#: The live run settings among them (a change is ``Simulation.set``).
+LIVE_SETTINGS: tuple[str, ...] = tuple(s.name for s in CONTROLS if s.scope == "run")
 
 
 def _fmt(v) -> str:
@@ -48,40 +63,59 @@ def _fmt(v) -> str:
     return f"{float(v):.4g}"
 
 
+def _log_name(name: str) -> str:
+    """How the step log names a setting."""
+    return "sigma weight" if name == "adaptive_weight" else name
+
+
 def _short(text: str, n: int = 32) -> str:
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
 def _preset_loader():
-    """The preset loader of sim.scenario_io (imported late: it is written concurrently)."""
-    from sim.scenario_io import list_presets, load_scenario
-
+    """The preset loader: the scenarios that load, by id, and their titles."""
     def presets():
         return [(pid, title) for pid, title, err in list_presets() if not err]
 
     return load_scenario, presets
 
 
+def control_param(s: Setting) -> param.Parameter:
+    """The parameter of a setting's control, from its row of the settings table: valid
+    values are the table's (a link, a file and a slider accept the same), the slider shows
+    the table's usual range (``softbounds``) and widens for a valid value outside it."""
+    doc, label = s.help, s.label
+    k = s.kind
+    if isinstance(k, Number):
+        lo, hi, step = s.slider
+        return param.Number(default=s.default if s.default is not None else lo,
+                            bounds=(k.lo, k.hi), inclusive_bounds=(not k.lo_open, True),
+                            softbounds=(lo, hi), step=step, label=label, doc=doc)
+    if isinstance(k, Whole):
+        lo, hi, step = s.slider
+        return param.Integer(default=s.default, bounds=(k.lo, k.hi), softbounds=(lo, hi),
+                             step=step, label=label, doc=doc)
+    if isinstance(k, Flag):
+        return param.Boolean(default=s.default, label=label, doc=doc)
+    if isinstance(k, Choice):
+        return param.Selector(default=s.default, objects=list(k.options), label=label,
+                              doc=doc)
+    raise TypeError(f"no control for a setting of kind {type(k).__name__}")
+
+
 class SimState(param.Parameterized):
-    """Settings, play state and the run of one dashboard session."""
+    """Settings, play state and the run of one dashboard session. The settings' own
+    parameters (beta, learning_rate, adaptive_weight, speed, ...) are added from the
+    settings table below the class."""
 
     scenario = param.Selector(default=DEFAULT_SCENARIO, objects=[DEFAULT_SCENARIO],
                               doc="Which preset scenario is loaded (its id).")
-    beta = param.Number(default=1.0, bounds=(0.05, 5.0), step=0.05, label="beta",
-                        doc="How strongly the policy is held to the reference (larger = closer).")
-    learning_rate = param.Number(default=1.0, bounds=(0.01, 10.0), step=0.01,
-                                 label="Learning rate", doc="Size of each gradient step.")
-    adaptive_weight = param.Boolean(default=True, label="Adaptive sigma weight",
-                                    doc="On: DPO's weight sigma(-u) fades as a pair is learned. "
-                                        "Off: every pair is pushed with weight 1 forever.")
-    speed = param.Integer(default=20, bounds=(1, 120), label="Speed (steps/s)",
-                          doc="Steps per second while playing.")
     playing = param.Boolean(default=False, doc="Whether the run is playing.")
     current_step = param.Integer(default=0, constant=True, doc="The step the simulation is at.")
     flipped = param.List(default=[], item_type=int, constant=True,
                          doc="Indices of the flipped rows.")
     hidden = param.List(default=[], item_type=str,
-                        doc="Parts of the page hidden (teacher mode, see HIDEABLE).")
+                        doc="Parts of the page hidden (teacher mode, see address.HIDEABLE).")
 
     def __init__(self, scenarios: dict[str, Scenario] | None = None,
                  hold: Callable | None = None, **params):
@@ -93,7 +127,8 @@ class SimState(param.Parameterized):
         else:
             self._load_scenario, self._presets = _preset_loader()
         self._hold = hold or pn.io.hold
-        self._listeners: list[Callable[[str, list[Record]], None]] = []
+        self._listeners: list[tuple[int, int, Callable]] = []   # (order, n, fn)
+        self._n_listeners = 0
         self.log: deque[str] = deque(maxlen=LOG_LINES)
         self.log_total = 0
         self._quiet = False            # True while the state itself rewrites settings
@@ -117,7 +152,7 @@ class SimState(param.Parameterized):
         self.param.scenario.objects = list(self.titles)
         with param.discard_events(self):
             self.scenario = sid
-        self.sim = Simulation(self._load_scenario(sid))
+        self._sim = Simulation(self._load_scenario(sid))
         self._sync_from_sim()
         for k, v in settings.items():
             setattr(self, k, v)
@@ -126,25 +161,79 @@ class SimState(param.Parameterized):
         self.param.watch(self._on_playing, "playing")
         self.param.watch(self._on_speed, "speed")
 
-    # -- reading -----------------------------------------------------------------------
+    # -- reading (the views' whole access to the run) ------------------------------------
     @property
     def record(self) -> Record:
-        return self.sim.record
+        """The current step's record (computed from the policy before its update)."""
+        return self._sim.record
 
     @property
     def spec(self) -> Scenario:
-        return self.sim.scenario
+        """The scenario loaded (prompts, replies, rows as in the file, title, ...)."""
+        return self._sim.scenario
 
-    def subscribe(self, fn: Callable[[str, list[Record]], None]) -> None:
-        """fn(kind, records): kind is "reset" (history restarted at ``records[0]``),
-        "step" (new records appended, possibly several coalesced play steps), "action"
-        (the current record recomputed) or "pause" (play stopped; no records: views that
-        buffer between screen updates show everything now)."""
-        self._listeners.append(fn)
+    @property
+    def pairs(self) -> Pairs:
+        """The preference rows as they stand now, flips applied."""
+        return self._sim.pairs
+
+    @property
+    def logp_ref(self) -> np.ndarray:
+        """(P, K) log pi_ref."""
+        return self._sim.logp_ref
+
+    @property
+    def pi_ref(self) -> np.ndarray:
+        """(P, K) the reference's probabilities."""
+        return np.exp(self._sim.logp_ref)
+
+    @property
+    def kl_ceiling(self) -> np.ndarray:
+        """(P,) the largest KL(pi || pi_ref) each prompt can reach."""
+        return kl_ceiling(self._sim.logp_ref)
+
+    @property
+    def preferred(self) -> np.ndarray:
+        """(P, K) bool: the replies the data prefers now (``Pairs.preferred``)."""
+        return self._sim.pairs.preferred()
+
+    @property
+    def history(self) -> History:
+        """The whole run so far, one record per step (read it; do not change it)."""
+        return self._sim.history
+
+    @property
+    def actions(self) -> tuple[Event, ...]:
+        """The live actions taken in this run, as events at their steps."""
+        return tuple(self._sim.actions)
+
+    def events_at(self, t: int) -> tuple[Event, ...]:
+        """The scenario's scripted events at step t."""
+        return self._sim.events_at(t)
+
+    def replay_scenario(self) -> Scenario:
+        """The scenario plus this run's live actions as scripted events."""
+        return self._sim.replay_scenario()
+
+    def subscribe(self, fn: Callable[[str, list[Record]], None], order: int = 0
+                  ) -> Callable[[], None]:
+        """fn(kind, records), called on every change; returns a function that unsubscribes.
+
+        kind is "reset" (history restarted at ``records[0]``), "step" (new records
+        appended, possibly several coalesced play steps), "action" (the current record
+        recomputed) or "pause" (play stopped; no records: views that buffer between
+        screen updates show everything now). Listeners run in ``order``, then in the order
+        they subscribed; the acknowledgement of a screen update (``views.ack``) goes last
+        (order 1), so it travels after the data it acknowledges."""
+        self._n_listeners += 1
+        entry = (order, self._n_listeners, fn)
+        self._listeners.append(entry)
+        self._listeners.sort(key=lambda e: e[:2])
+        return lambda: self._listeners.remove(entry) if entry in self._listeners else None
 
     def csv(self) -> str:
         """The whole run's metrics, one line per step (same columns as the CLI)."""
-        return to_csv(self.sim.history)
+        return to_csv(self._sim.history)
 
     # -- actions -----------------------------------------------------------------------
     def play(self) -> None:
@@ -176,14 +265,14 @@ class SimState(param.Parameterized):
         until they are handed to the views (``_push``)."""
         new = []
         for _ in range(n):
-            rec = self.sim.advance(1)
+            rec = self._sim.advance(1)
             new.append(rec)
-            for e in self.sim.events_at(rec.step):
+            for e in self._sim.events_at(rec.step):
                 self._log_event(e)
             self._log(f"step {rec.step} · loss {rec.loss:.4f} · margin "
                       f"{rec.rewards_margins:.4f} · accuracy {rec.rewards_accuracies:.2f}"
                       f" · KL " + ", ".join(f"{k:.4f}" for k in rec.kl))
-        if any(self.sim.events_at(r.step) for r in new):
+        if any(self._sim.events_at(r.step) for r in new):
             self._sync_from_sim()      # the sliders show what the script just set
         self._set_step()
         self._pending += new
@@ -220,10 +309,10 @@ class SimState(param.Parameterized):
         """Back exactly to the scenario's start (settings too), paused."""
         self.pause()
         with self._hold():
-            self.sim.reset()
+            self._sim.reset()
             self._sync_from_sim()
             self._log(f"step 0 · reset to the start of {self.spec.id}")
-            self._notify("reset", [self.sim.record])
+            self._notify("reset", [self._sim.record])
 
     def load(self, scenario_id: str) -> None:
         """Load a preset by id (this resets the run)."""
@@ -236,18 +325,19 @@ class SimState(param.Parameterized):
         """Flip row i (swap chosen and rejected) at the current step; works while playing."""
         with self._hold():
             self._push()               # steps not shown yet first: the flip comes after them
-            self.sim.flip(int(i))
+            self._sim.flip(int(i))
             self.last_flip = int(i)
             r = self.spec.rows[i]
-            c, l = (r.rejected, r.chosen) if self.sim.flipped[i] else (r.chosen, r.rejected)
+            now_flipped = int(i) in self._sim.flipped
+            c, l = (r.rejected, r.chosen) if now_flipped else (r.chosen, r.rejected)
             replies = self.spec.prompts[r.prompt].replies
-            state = "flipped" if self.sim.flipped[i] else "back to the data"
+            state = "flipped" if now_flipped else "back to the data"
             votes = f"{_fmt(r.votes_chosen)}:{_fmt(r.votes_rejected)}"
-            self._log(f"step {self.sim.t} · flip row {i} ({state}): now "
+            self._log(f"step {self._sim.t} · flip row {i} ({state}): now "
                       f"“{_short(replies[c])}” > “{_short(replies[l])}” {votes}")
             with param.edit_constant(self):
-                self.flipped = [int(j) for j in np.flatnonzero(self.sim.flipped)]
-            self._notify("action", [self.sim.record])
+                self.flipped = list(self._sim.flipped)
+            self._notify("action", [self._sim.record])
 
     def tick(self, now: float | None = None) -> None:
         """One beat of the play loop: take the steps owed by the wall clock since the last
@@ -281,8 +371,7 @@ class SimState(param.Parameterized):
         if e.flip is not None:
             self._log(f"step {e.step} · scenario flips row {e.flip}")
         for k, v in e.set.items():
-            label = "sigma weight" if k == "adaptive_weight" else k
-            self._log(f"step {e.step} · scenario sets {label} to {_fmt(v)}")
+            self._log(f"step {e.step} · scenario sets {_log_name(k)} to {_fmt(v)}")
 
     def _ticks_per_second(self) -> int:
         return min(self.speed, MAX_TICKS_PER_SECOND)
@@ -294,29 +383,23 @@ class SimState(param.Parameterized):
     def _notify(self, kind: str, records: list[Record]) -> None:
         if kind == "reset":
             self._pending, self._awaiting = [], None
-        for fn in self._listeners:
+        for _, _, fn in list(self._listeners):
             fn(kind, records)
 
     def _set_step(self) -> None:
         with param.edit_constant(self):
-            self.current_step = self.sim.t
+            self.current_step = self._sim.t
 
     def _sync_from_sim(self) -> None:
         """Make the params show the simulation's settings without logging them as actions."""
-        s = self.sim
+        s = self._sim
         if s.t == 0:
             self.last_flip = None      # the row the formula strip explains, if flipped
         self._quiet = True
         try:
-            for name in ("beta", "learning_rate"):
-                v = float(getattr(s, name))
-                lo, hi = self.param[name].bounds
-                if not lo <= v <= hi:   # a scenario outside the slider: widen it
-                    self.param[name].bounds = (min(lo, v), max(hi, v))
-                setattr(self, name, v)
-            self.adaptive_weight = bool(s.adaptive_weight)
+            self.param.update({name: getattr(s, name) for name in LIVE_SETTINGS})
             with param.edit_constant(self):
-                self.flipped = [int(j) for j in np.flatnonzero(s.flipped)]
+                self.flipped = list(s.flipped)
             self._set_step()
         finally:
             self._quiet = False
@@ -324,17 +407,16 @@ class SimState(param.Parameterized):
     def _on_setting(self, *events) -> None:
         if self._quiet:
             return
-        changes = {e.name: e.new for e in events if getattr(self.sim, e.name) != e.new}
+        changes = {e.name: e.new for e in events if getattr(self._sim, e.name) != e.new}
         if not changes:
             return
         with self._hold():
             self._push()               # steps not shown yet first: the change comes after
             for k, v in changes.items():
-                old = getattr(self.sim, k)
-                label = "sigma weight" if k == "adaptive_weight" else k
-                self._log(f"step {self.sim.t} · {label} {_fmt(old)} -> {_fmt(v)}")
-            self.sim.set(**changes)
-            self._notify("action", [self.sim.record])
+                old = getattr(self._sim, k)
+                self._log(f"step {self._sim.t} · {_log_name(k)} {_fmt(old)} -> {_fmt(v)}")
+            self._sim.set(**changes)
+            self._notify("action", [self._sim.record])
 
     def _on_scenario(self, event) -> None:
         self._do_load(event.new)
@@ -342,10 +424,10 @@ class SimState(param.Parameterized):
     def _do_load(self, sid: str) -> None:
         self.pause()
         with self._hold():
-            self.sim = Simulation(self._load_scenario(sid))
+            self._sim = Simulation(self._load_scenario(sid))
             self._sync_from_sim()
             self._log(f"step 0 · load scenario {sid} ({self.spec.title})")
-            self._notify("reset", [self.sim.record])
+            self._notify("reset", [self._sim.record])
 
     def _on_playing(self, event) -> None:
         if event.new:
@@ -382,287 +464,6 @@ class SimState(param.Parameterized):
         self._callback.start()
 
 
-
-# -- the address bar (issue 4): ONE table of the public query parameters ---------------------
-#: Parts of the page a teacher can hide with ``hide=`` (the dashboard maps them to views).
-HIDEABLE = ("sliders", "picker", "pairs", "charts", "log", "formula", "readouts", "share")
-#: The furthest step a link may ask for, and the most mid-run actions it may carry: a link
-#: is replayed on load, so it must stay cheap to open.
-MAX_URL_STEP = 20_000
-MAX_URL_EVENTS = 500
-#: ``events=`` kinds -> the setting they change (``flip`` flips a row).
-EVENT_KINDS = {"beta": "beta", "lr": "learning_rate", "weight": "adaptive_weight",
-               "flip": None}
-
-
-class UrlParam:
-    """One public query parameter: how to read it into the state and write it back.
-
-    ``parse(text, state, query)`` returns the value or raises ValueError with a short
-    reason (``query`` is the whole address, for checks across parameters);
-    ``apply(state, value)`` sets it; ``write(state)`` returns the text for the address,
-    or None to leave it out (it is at its default)."""
-
-    def __init__(self, name, parse, apply, write, doc):
-        self.name, self.parse, self.apply, self.write, self.doc = name, parse, apply, write, doc
-
-
-# Links describe a run as: the settings and flips in force at step 0 (plain parameters,
-# as a hand-written link would give them), then the mid-run actions (``events``), then the
-# step to stop at. Reading replays exactly those actions through the same Simulation calls
-# the page makes, so the numbers are the ones the link's author saw.
-
-def _baseline(st: "SimState") -> dict:
-    """Settings at step 0 before any live action: the scenario's own, after its step-0
-    scripted events."""
-    spec = st.spec
-    out = {"beta": float(spec.beta), "learning_rate": float(spec.learning_rate),
-           "adaptive_weight": bool(spec.adaptive_weight)}
-    for e in spec.events:
-        if e.step == 0:
-            out.update(e.set)
-    return out
-
-
-def _at_zero(st: "SimState") -> tuple[dict, list[int]]:
-    """(settings in force at step 0 after the live actions taken there, rows flipped
-    there by the user)."""
-    settings, toggled = _baseline(st), set()
-    for e in st.sim.actions:
-        if e.step == 0:
-            settings.update(e.set)
-            if e.flip is not None:
-                toggled ^= {e.flip}
-    return settings, sorted(toggled)
-
-
-def _later_actions(st: "SimState") -> list[tuple[int, str, object]]:
-    """The live actions after step 0 as (step, kind, value), one step at a time: a row
-    flipped an even number of times at one step drops out, a setting keeps its last value
-    (flips and settings commute within a step, so this replays bit-identically)."""
-    by_step: dict[int, tuple[set, dict]] = {}
-    for e in st.sim.actions:
-        if e.step == 0:
-            continue
-        flips, sets = by_step.setdefault(e.step, (set(), {}))
-        if e.flip is not None:
-            flips ^= {e.flip}
-        sets.update(e.set)
-    kinds = {v: k for k, v in EVENT_KINDS.items() if v}
-    out = []
-    for step in sorted(by_step):
-        flips, sets = by_step[step]
-        out += [(step, "flip", i) for i in sorted(flips)]
-        out += [(step, kinds[k], sets[k]) for k in ("beta", "learning_rate", "adaptive_weight")
-                if k in sets]
-    return out
-
-
-def _number(name: str):
-    def parse(text: str, st: "SimState", q=None) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise ValueError("not a number") from None
-        lo, hi = st.param[name].bounds
-        if not (math.isfinite(v) and lo <= v <= hi):
-            raise ValueError(f"must be between {lo:g} and {hi:g}")
-        return v
-    return parse
-
-
-def _setting_write(name: str):
-    """The setting in force at step 0, if the user changed it there."""
-    def write(st: "SimState"):
-        v = _at_zero(st)[0][name]
-        if v == _baseline(st)[name]:
-            return None
-        return ("on" if v else "off") if isinstance(v, bool) else repr(float(v))
-    return write
-
-
-def _parse_scenario(text: str, st: "SimState", q=None) -> str:
-    if text not in st.titles:     # ids only from the known list: never a path
-        raise ValueError(f"unknown scenario; known: {', '.join(st.titles)}")
-    return text
-
-
-def _parse_weight(text: str, st: "SimState", q=None) -> bool:
-    if text.lower() not in ("on", "off"):
-        raise ValueError("must be on or off")
-    return text.lower() == "on"
-
-
-def _parse_speed(text: str, st: "SimState", q=None) -> int:
-    lo, hi = st.param.speed.bounds
-    if not text.isdigit() or not lo <= int(text) <= hi:
-        raise ValueError(f"must be a whole number from {lo} to {hi}")
-    return int(text)
-
-
-def _parse_row(text: str, st: "SimState") -> int:
-    n = len(st.spec.rows)
-    if not (text.isdigit() and int(text) < n):
-        raise ValueError(f"row {text[:10]!r} is not a row number from 0 to {n - 1}")
-    return int(text)
-
-
-def _parse_flipped(text: str, st: "SimState", q=None) -> list[int]:
-    rows = [t.strip() for t in text.split(",") if t.strip()]
-    return sorted(set(_parse_row(t, st) for t in rows))
-
-
-def _parse_step(text: str, st: "SimState", q=None) -> int:
-    if not text.isdigit() or int(text) > MAX_URL_STEP:
-        raise ValueError(f"must be a whole number from 0 to {MAX_URL_STEP}")
-    return int(text)
-
-
-def _parse_events(text: str, st: "SimState", q=None) -> list[tuple[int, str, object]]:
-    """``STEP:KIND:VALUE,...`` with KIND beta | lr | weight | flip -> sorted by step
-    (stable: actions at one step keep their order)."""
-    tokens = [t.strip() for t in text.split(",") if t.strip()]
-    if len(tokens) > MAX_URL_EVENTS:
-        raise ValueError(f"more than {MAX_URL_EVENTS} actions")
-    out = []
-    for tok in tokens:
-        parts = tok.split(":")
-        if len(parts) != 3:
-            raise ValueError(f"{tok[:30]!r} is not STEP:KIND:VALUE (e.g. 100:beta:0.5)")
-        step, kind, value = parts
-        if not step.isdigit() or int(step) > MAX_URL_STEP:
-            raise ValueError(f"{tok[:30]!r}: the step must be a whole number from 0 to "
-                             f"{MAX_URL_STEP}")
-        if kind not in EVENT_KINDS:
-            raise ValueError(f"{tok[:30]!r}: the kind must be one of "
-                             f"{', '.join(EVENT_KINDS)}")
-        try:
-            if kind == "flip":
-                v = _parse_row(value, st)
-            elif kind == "weight":
-                v = _parse_weight(value, st)
-            else:
-                v = _number(EVENT_KINDS[kind])(value, st)
-        except ValueError as e:
-            raise ValueError(f"{tok[:30]!r}: {e}") from None
-        out.append((int(step), kind, v))
-    out.sort(key=lambda a: a[0])
-    stop = (q or {}).get("step")
-    stop = str(stop) if stop is not None else None
-    if out and stop is not None and stop.isdigit() and out[-1][0] > int(stop):
-        raise ValueError(f"an action at step {out[-1][0]} is after step={stop}")
-    return out
-
-
-def _apply_events(st: "SimState", actions) -> None:
-    """Run to each action's step and take it there, as the page would have."""
-    for step, kind, v in actions:
-        st.advance(step - st.current_step)
-        if kind == "flip":
-            st.flip(v)
-        else:
-            setattr(st, EVENT_KINDS[kind], v)
-
-
-def _write_events(st: "SimState"):
-    out = []
-    for step, kind, v in _later_actions(st):
-        if kind == "flip":
-            text = str(v)
-        elif kind == "weight":
-            text = "on" if v else "off"
-        else:
-            text = repr(float(v))
-        out.append(f"{step}:{kind}:{text}")
-    return ",".join(out) or None
-
-
-def _parse_flag(text: str, st: "SimState", q=None) -> bool:
-    if text not in ("0", "1"):
-        raise ValueError("must be 0 or 1")
-    return text == "1"
-
-
-def _parse_hide(text: str, st: "SimState", q=None) -> list[str]:
-    parts = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [p for p in parts if p not in HIDEABLE]
-    if bad:
-        raise ValueError(f"unknown part {bad[0][:20]!r}; parts: {', '.join(HIDEABLE)}")
-    return list(dict.fromkeys(parts))
-
-
-def _apply_flipped(st: "SimState", rows: list[int]) -> None:
-    for i in rows:              # at step 0, relative to the scenario's start
-        st.flip(i)
-
-
-def _set(name):
-    return lambda st, v: setattr(st, name, v)
-
-
-#: The public query parameters, in the order they are applied. Names are a stable
-#: interface: course pages link to them. beta, lr, weight and flipped hold what was in
-#: force at step 0; events holds what was done later; step is where the link stops.
-URL_PARAMS: tuple[UrlParam, ...] = (
-    UrlParam("scenario", _parse_scenario, lambda st, v: st.load(v),
-             lambda st: st.scenario, "scenario id (one of the presets)"),
-    UrlParam("beta", _number("beta"), _set("beta"), _setting_write("beta"),
-             "beta at step 0"),
-    UrlParam("lr", _number("learning_rate"), _set("learning_rate"),
-             _setting_write("learning_rate"), "learning rate at step 0"),
-    UrlParam("weight", _parse_weight, _set("adaptive_weight"),
-             _setting_write("adaptive_weight"), "adaptive sigma weight at step 0: on | off"),
-    UrlParam("speed", _parse_speed, _set("speed"),
-             lambda st: None if st.speed == st.param.speed.default else str(st.speed),
-             "steps per second while playing"),
-    UrlParam("flipped", _parse_flipped, _apply_flipped,
-             lambda st: ",".join(map(str, _at_zero(st)[1])) or None,
-             "rows flipped at step 0, numbered from 0"),
-    UrlParam("events", _parse_events, _apply_events, _write_events,
-             "mid-run actions STEP:KIND:VALUE, KIND beta | lr | weight | flip"),
-    UrlParam("step", _parse_step, lambda st, v: st.advance(v - st.current_step),
-             lambda st: None if st.playing or st.current_step == 0 else str(st.current_step),
-             "run to this step on load, then pause"),
-    UrlParam("autoplay", _parse_flag, lambda st, v: st.play() if v else None,
-             lambda st: None, "1: play on load (from step, if given)"),
-    UrlParam("hide", _parse_hide, lambda st, v: setattr(st, "hidden", list(v)),
-             lambda st: ",".join(st.hidden) or None, "parts of the page to hide"),
-)
-
-
-def apply_query(state: "SimState", query: dict) -> list[str]:
-    """Apply ``{name: text}`` from an address to a fresh state, in table order. A bad or
-    unknown value is ignored (the default stays) and reported in the returned notices."""
-    notices = []
-    known = {p.name for p in URL_PARAMS}
-    for name in query:
-        if name not in known and name != "theme":
-            notices.append(f"ignored {str(name)[:40]}: not a setting of this page")
-    for p in URL_PARAMS:
-        if p.name not in query:
-            continue
-        text = str(query[p.name])
-        try:
-            value = p.parse(text, state, query)
-        except ValueError as e:
-            notices.append(f"ignored {p.name}={text[:40]}: {e}")
-            continue
-        p.apply(state, value)
-    return notices
-
-
-def to_query(state: "SimState") -> dict:
-    """The query that reproduces what the state shows (settings at their defaults left out)."""
-    out = {}
-    for p in URL_PARAMS:
-        v = p.write(state)
-        if v is not None:
-            out[p.name] = v
-    return out
-
-
-def query_string(query: dict) -> str:
-    """``?a=1&b=2`` for the address (commas and colons kept readable), or "" if empty."""
-    from urllib.parse import urlencode
-
-    return "?" + urlencode(query, safe=",:") if query else ""
+for _s in CONTROLS:
+    SimState.param.add_parameter(_s.name, control_param(_s))
+del _s

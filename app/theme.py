@@ -1,4 +1,6 @@
-"""Colours, sizes and CSS for a projector and a phone: one palette per theme, nothing fetched.
+"""Colours, sizes and CSS for a projector and a phone: one palette per theme, nothing
+fetched. The live page and the static export both take their colours, line dashes and the
+bars' legend from here.
 
 The page uses the system font stack (no web font). Colours avoid a red/green contrast:
 the data's preferred reply is marked by a label ("★ preferred"), an outline and a
@@ -49,6 +51,14 @@ DARK = Palette(
     series=("#56B4E9", "#E69F00", "#33C9A0", "#E08DC2", "#9FD3F5", "#F0C05A"),
     chosen="#56B4E9", rejected="#E69F00", margin="#d6dae0", flipped_bg="#4a3f1e",
 )
+
+
+#: One dash per prompt in the charts over time (with the palette's ``series`` colours),
+#: so prompts differ by more than colour.
+PROMPT_DASHES = ("solid", "dashed", "dotdash", "dotted")
+
+LEGEND = ("Bars: the policy π(y|x). Green tick: the reference π_ref(y|x). "
+          "Outlined, in a stronger colour and marked ★: the reply the preference data favours.")
 
 
 def palette(theme: str) -> Palette:

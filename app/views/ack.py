@@ -26,18 +26,27 @@ export function render({ model }) {
 
 
 class FrameAck(pn.custom.JSComponent):
-    """Invisible; ``on_ack(seq)`` is called with every acknowledged update number."""
+    """Invisible; ``on_ack(seq)`` is called with every acknowledged update number. With a
+    ``state``, it numbers that state's screen updates itself: it subscribes last, so the
+    number travels after the data it acknowledges (see ``SimState.subscribe``)."""
 
     seq = param.Integer(default=0)
 
     _esm = ESM
 
-    def __init__(self, on_ack=None, **params):
+    def __init__(self, on_ack=None, state=None, **params):
         params.setdefault("height", 0)
         params.setdefault("width", 0)
         params.setdefault("margin", 0)
         super().__init__(**params)
         self._on_ack = on_ack
+        if state is not None:
+            state.subscribe(self._on_change, order=1)
+            self._state = state
+
+    def _on_change(self, kind: str, records) -> None:
+        if kind == "step":
+            self.seq = self._state.push_seq
 
     def _handle_msg(self, msg):
         if isinstance(msg, dict) and isinstance(msg.get("ack"), int) and self._on_ack:

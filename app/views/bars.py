@@ -1,9 +1,10 @@
 """One probability chart per prompt: a bar per reply for pi(y|x), a sage tick at pi_ref(y|x).
 
 The figure is built once; every tick patches only the columns that changed (bar lengths,
-labels, hover values) with NumPy arrays. The reply the data prefers (most net votes on this
-prompt, counting flips) is drawn by a second bar glyph on top, darker and outlined, and
-labelled "★ preferred", so it stands out without colour. Every style is a constant, not a
+labels, hover values) with NumPy arrays. The replies the data prefers (``Pairs.preferred``:
+the most net votes on this prompt, counting flips; the export uses the same rule) are drawn
+by a second bar glyph on top, darker and outlined, and labelled "★ preferred", so they
+stand out without colour. Every style is a constant, not a
 per-bar column: BokehJS recomputes a glyph's visuals on each data change, and per-bar
 colours or a hatch pattern made that a large part of the browser's work per tick.
 Under the chart, a small table gives the same numbers as text (pi, pi_ref, implicit reward).
@@ -24,10 +25,6 @@ from .util import esc as _esc
 LABEL_CHARS = 30
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-LEGEND = ("Bars: the policy π(y|x). Green tick: the reference π_ref(y|x). "
-          "Outlined, in a stronger colour and marked ★: the reply the preference data favours.")
-
-
 def short(text: str, n: int = LABEL_CHARS) -> str:
     """The text cut to n characters with an ellipsis."""
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
@@ -43,15 +40,6 @@ def reply_labels(replies, n: int = LABEL_CHARS) -> list[str]:
         seen.add(lab)
         out.append(lab)
     return out
-
-
-def preferred_replies(state: SimState) -> np.ndarray:
-    """(P,) index of the reply the current data prefers on each prompt, -1 if none:
-    the reply with the most net votes (votes for minus votes against), flips counted."""
-    net = state.sim.pairs.net_votes()
-    best = net.argmax(axis=1)
-    best[net.max(axis=1) <= 0] = -1
-    return best
 
 
 class ProbabilityBars(pn.viewable.Viewer):
@@ -91,9 +79,8 @@ class ProbabilityBars(pn.viewable.Viewer):
         # copies: Bokeh patches the source's arrays in place, and these must never be
         # the records' own arrays (the run's history, downloaded as CSV)
         pi = rec.probs[x].copy()
-        ref = np.exp(st.sim.logp_ref[x])
-        best = preferred_replies(st)[x]
-        pref = np.arange(len(pi)) == best
+        ref = st.pi_ref[x]
+        pref = st.preferred[x]
         # Long bars carry their label inside, short ones after the bar; the words
         # "★ preferred" only where they fit without running over the tick or the edge.
         # The preferred bar's longer label goes inside from 0.65 on, so it always reads
@@ -173,11 +160,11 @@ class ProbabilityBars(pn.viewable.Viewer):
     def _table(self) -> str:
         st, x = self.state, self.x
         d = self.source.data
-        best = preferred_replies(st)[x]
+        pref = st.preferred[x]
         rows = []
         for y, text in enumerate(st.spec.prompts[x].replies):
             pi = float(d["pi"][y])
-            cls = ' class="pref"' if y == best else ""
+            cls = ' class="pref"' if pref[y] else ""
             rows.append(
                 f'<tr{cls}><td>{_LETTERS[y % 26]}</td>'
                 f'<td data-testid="prob-{x}-{y}" data-value="{pi!r}">{pi:.3f}</td>'
@@ -210,6 +197,48 @@ class ProbabilityBars(pn.viewable.Viewer):
         self.ref_source.data = self._ref_data()
         self.table.html = self._table()
 
+
+
+class BarsPanel(pn.viewable.Viewer):
+    """The bars of every prompt; a scenario with another number of prompts gets new
+    charts in place. Indexable: ``panel[x]`` is prompt x's ``ProbabilityBars``."""
+
+    def __init__(self, state: SimState, pal: Palette, compact: bool = False, **params):
+        super().__init__(**params)
+        self.state, self.pal, self.compact = state, pal, compact
+        self.bars = self._new()
+        self._layout = pn.Column(*self.bars, sizing_mode="stretch_width")
+        state.subscribe(self._on_change)
+
+    def __panel__(self):
+        return self._layout
+
+    def __len__(self) -> int:
+        return len(self.bars)
+
+    def __getitem__(self, x: int) -> ProbabilityBars:
+        return self.bars[x]
+
+    def __iter__(self):
+        return iter(self.bars)
+
+    def _new(self) -> list[ProbabilityBars]:
+        return [ProbabilityBars(self.state, x, self.pal, compact=self.compact)
+                for x in range(self.state.spec.n_prompts)]
+
+    def _on_change(self, kind: str, records) -> None:
+        if kind == "pause":
+            return
+        if kind != "reset":
+            for b in self.bars:
+                b.update()
+            return
+        if len(self.bars) != self.state.spec.n_prompts:
+            self.bars = self._new()
+            self._layout.objects = list(self.bars)
+        else:
+            for b in self.bars:
+                b.restart()
 
 
 def _height(k: int) -> int:

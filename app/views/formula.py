@@ -3,8 +3,6 @@ current numbers plugged in (the last flipped row, else the first row)."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..state import SimState
 from .bars import short
 from .util import HtmlView, esc
@@ -17,14 +15,14 @@ def focus_row(state: SimState) -> int:
 class FormulaStrip(HtmlView):
     def _html(self) -> str:
         st = self.state
-        rec, sim, spec = st.record, st.sim, st.spec
+        rec, pairs, spec = st.record, st.pairs, st.spec
         if not spec.rows:
             return ""
         i = focus_row(st)
-        x = int(sim.pairs.prompt[i])
-        c, l = int(sim.pairs.chosen[i]), int(sim.pairs.rejected[i])
+        x = int(pairs.prompt[i])
+        c, l = int(pairs.chosen[i]), int(pairs.rejected[i])
         replies = spec.prompts[x].replies
-        pi, ref = rec.probs[x], np.exp(sim.logp_ref[x])
+        pi, ref = rec.probs[x], st.pi_ref[x]
         b = rec.beta
         rc, rr = float(rec.rewards[x, c]), float(rec.rewards[x, l])
         u = float(rec.row_margin[i])

@@ -15,11 +15,10 @@ import panel as pn
 from bokeh.models import ColumnDataSource, HoverTool, Range1d, Span
 from bokeh.plotting import figure
 
-from sim.engine import Record
+from ...sim.engine import Record
 
 from ..state import SimState
-from ..theme import Palette, page_css, style_figure
-from .readouts import kl_ceiling
+from ..theme import PROMPT_DASHES, Palette, page_css, style_figure
 from .util import esc, wrap_below
 
 #: Points kept on the page per series (older points roll off the left edge).
@@ -59,26 +58,45 @@ def columns(records: list[Record], n_prompts: int) -> dict:
 
 
 class HistoryCharts(pn.viewable.Viewer):
+    """The three charts over time; a scenario with another number of prompts gets new
+    charts in place (the view and its place on the page stay)."""
+
     def __init__(self, state: SimState, pal: Palette, rollover: int = ROLLOVER, **params):
         super().__init__(**params)
         self.state, self.pal, self.rollover = state, pal, rollover
-        self.n_prompts = state.spec.n_prompts
-        self.source = ColumnDataSource(columns(state.sim.history[-rollover:], self.n_prompts))
+        self._wrap = pn.Column(self._build(), sizing_mode="stretch_width", margin=0)
+        state.subscribe(self._on_change)
+
+    def __panel__(self):
+        return self._wrap
+
+    def _build(self):
+        self.n_prompts = self.state.spec.n_prompts
+        self.source = ColumnDataSource(columns(self.state.history[-self.rollover:],
+                                               self.n_prompts))
         self._buffer: list[Record] = []      # steps waiting for the next stream
         self._streamed_at = -np.inf
         self._legends: list[list] = []
         self.figures = [self._loss(), self._kl(), self._rewards()]
-        css = [page_css(pal)]
-        self._layout = pn.FlexBox(
+        css = [page_css(self.pal)]
+        return pn.FlexBox(
             *[pn.Column(pn.pane.Bokeh(f, sizing_mode="stretch_width"),
-                        pn.pane.HTML(legend_html(items, pal), stylesheets=css,
+                        pn.pane.HTML(legend_html(items, self.pal), stylesheets=css,
                                      sizing_mode="stretch_width", margin=(0, 0, 6, 0)),
                         sizing_mode="stretch_width", min_width=300)
               for f, items in zip(self.figures, self._legends)],
             sizing_mode="stretch_width", flex_wrap="nowrap", stylesheets=[wrap_below(1200)])
 
-    def __panel__(self):
-        return self._layout
+    def _on_change(self, kind: str, records: list[Record]) -> None:
+        st = self.state
+        if kind == "pause":
+            self.flush()                 # the steps held back while playing
+        elif kind == "reset":
+            self.restart()
+        elif kind == "step":
+            self.append(records, defer=st.playing, now=st.push_time)
+        else:
+            self.replace_last(records[-1])
 
     def _fig(self, title: str, y_label: str):
         fig = figure(title=title, height=200, sizing_mode="stretch_width", min_width=300,
@@ -110,12 +128,11 @@ class HistoryCharts(pn.viewable.Viewer):
         fig = self._fig("KL(pi || pi_ref) per prompt", "KL (nats); dashed: ceiling")
         rs = []
         self.kl_spans = []
-        dashes = ["solid", "dashed", "dotdash", "dotted"]
         for x in range(self.n_prompts):
             c = p.series[x % len(p.series)]
             rs.append(self._line(fig, f"kl{x}", f"prompt {x + 1}", c,
-                                 dash=dashes[x % len(dashes)]))
-        ceil = kl_ceiling(self.state)
+                                 dash=PROMPT_DASHES[x % len(PROMPT_DASHES)]))
+        ceil = self.state.kl_ceiling
         # a fixed scale up to the ceiling: how far below it KL stays is the story
         fig.y_range = Range1d(0, 1.08 * float(ceil.max()))
         self.kl_range = fig.y_range
@@ -165,12 +182,15 @@ class HistoryCharts(pn.viewable.Viewer):
         self.source.patch({k: [(n - 1, v[0])] for k, v in new.items()})
 
     def restart(self) -> None:
+        """A new scenario or a reset: the run's history so far (new charts if the number
+        of prompts changed)."""
         st = self.state
         if st.spec.n_prompts != self.n_prompts:
-            raise ValueError("a scenario with a different number of prompts needs new charts")
-        ceil = kl_ceiling(st)
+            self._wrap.objects = [self._build()]
+            return
+        ceil = st.kl_ceiling
         for s, c in zip(self.kl_spans, ceil):
             s.location = float(c)
         self.kl_range.end = 1.08 * float(ceil.max())
         self._buffer = []
-        self.source.data = columns(st.sim.history[-self.rollover:], self.n_prompts)
+        self.source.data = columns(st.history[-self.rollover:], self.n_prompts)

@@ -154,11 +154,11 @@ class PairRows(pn.custom.JSComponent):
 
 def row_items(state: SimState) -> list[dict]:
     """What each row shows, as plain JSON-ready dicts."""
-    spec, sim, rec = state.spec, state.sim, state.record
+    spec, pairs, rec = state.spec, state.pairs, state.record
     out = []
     for i, r in enumerate(spec.rows):
-        flipped = bool(sim.flipped[i])
-        c, l = int(sim.pairs.chosen[i]), int(sim.pairs.rejected[i])
+        flipped = i in state.flipped
+        c, l = int(pairs.chosen[i]), int(pairs.rejected[i])
         replies = spec.prompts[r.prompt].replies
         votes = f"{r.votes_chosen:g}:{r.votes_rejected:g}"
         u, s, w = (float(rec.row_margin[i]), float(rec.row_sigma[i]),
@@ -187,9 +187,14 @@ class PairsList(pn.viewable.Viewer):
                          stylesheets=[page_css(pal)],
                          margin=(0, 10)),
             self.rows, sizing_mode="stretch_width")
+        state.subscribe(self._on_change)
 
     def __panel__(self):
         return self._layout
+
+    def _on_change(self, kind: str, records) -> None:
+        if kind != "pause":
+            self.update()
 
     def update(self) -> None:
         self.rows.rows = row_items(self.state)

@@ -3,24 +3,14 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from sim.engine import kl_ceiling as engine_kl_ceiling
-
-from ..state import SimState
 from .util import HtmlView, esc, num
-
-
-def kl_ceiling(state: SimState) -> np.ndarray:
-    """(P,) the KL ceiling of each prompt of the state's run (sim.engine.kl_ceiling)."""
-    return engine_kl_ceiling(state.sim.logp_ref)
 
 
 class Readouts(HtmlView):
     def _html(self) -> str:
         st = self.state
         rec = st.record
-        ceil = kl_ceiling(st)
+        ceil = st.kl_ceiling
         parts = [
             '<span class="dpo-readout"><span class="k">step</span>'
             f'<span class="v" data-testid="step" data-value="{int(rec.step)}">{int(rec.step)}'

@@ -90,9 +90,14 @@ class StepLog(pn.viewable.Viewer):
             pn.pane.HTML('<div class="dpo-h">Step log</div>', stylesheets=[page_css(pal)],
                          margin=(0, 10)),
             self.lines, sizing_mode="stretch_width")
+        state.subscribe(self._on_change)
 
     def __panel__(self):
         return self._layout
+
+    def _on_change(self, kind: str, records) -> None:
+        if kind != "pause":
+            self.update()
 
     def _payload(self) -> dict:
         st = self.state

@@ -66,13 +66,19 @@ export function render({ model, el }) {
 
 class HtmlView(pn.viewable.Viewer):
     """A view that is one LiveHTML fragment redrawn from the state: subclasses write
-    ``_html()``; ``update()`` re-renders it (one string property per tick)."""
+    ``_html()``; it is re-rendered on every change of the run (one string property per
+    tick)."""
 
     def __init__(self, state, pal: Palette, **params):
         super().__init__(**params)
         self.state = state
         self.pane = LiveHTML(html=self._html(), stylesheets=[page_css(pal)],
                              sizing_mode="stretch_width", margin=(4, 10))
+        state.subscribe(self._on_change)
+
+    def _on_change(self, kind: str, records) -> None:
+        if kind != "pause":
+            self.update()
 
     def __panel__(self):
         return self.pane
