@@ -15,9 +15,10 @@ import time
 
 import numpy as np
 
-from sim.engine import Batch, Pairs
-from sim.scenario import Prompt, Row, Scenario
-from sim.simulation import Simulation
+from dpo_sim.sim.pairs import Pairs
+from dpo_sim.sim.stack import RunStack
+from dpo_sim.sim.scenario import Prompt, Row, Scenario
+from dpo_sim.sim.simulation import Simulation
 
 
 def seed_sized_scenario() -> Scenario:
@@ -57,7 +58,7 @@ def time_step(keep_history: bool, steps: int = 2000, repeats: int = 15,
 def history_bytes(steps: int = 72_000) -> tuple:
     """(allocated, used) bytes per step of Simulation.history after ``steps`` steps of the
     seed scenario (72,000 = an hour of play at 20 steps/s)."""
-    from sim.scenario_io import load_scenario
+    from dpo_sim.sim.scenario_io import load_scenario
     sim = Simulation(load_scenario("align"))
     sim.advance(steps)
     h = sim.history
@@ -66,11 +67,11 @@ def history_bytes(steps: int = 72_000) -> tuple:
 
 def time_batch(R: int = 4096, steps: int = 200, repeats: int = 9,
                adaptive_weight: bool = True, clock=time.perf_counter) -> tuple:
-    """(median, best) run-steps per second of Batch.step on a stack of R runs with per-run
+    """(median, best) run-steps per second of RunStack.step on a stack of R runs with per-run
     beta and learning rate (each result fed back, as a sweep does)."""
     sc = seed_sized_scenario()
     pairs = Pairs.from_rows([r.as_tuple() for r in sc.rows], sc.n_prompts, sc.n_replies)
-    batch = Batch(pairs, sc.ref_logits)
+    batch = RunStack(pairs, sc.ref_logits)
     beta = np.geomspace(0.05, 5.0, R)
     lr = np.full(R, 1.0)
     rates = []
@@ -103,7 +104,7 @@ def main() -> None:
                   f" best {best:.1f} us  (target <= 50 us)")
         for weight in (True, False):
             med, best = time_batch(adaptive_weight=weight, clock=clock)
-            print(f"[{name}] batched Batch.step, R = 4096, adaptive_weight={weight}: median "
+            print(f"[{name}] batched RunStack.step, R = 4096, adaptive_weight={weight}: median "
                   f"{med / 1e6:.2f} M run-steps/s, best {best / 1e6:.2f} M  (target >= 10 M)")
 
 

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.export import export_html
-from sim.scenario_io import load_scenario
+from dpo_sim.app.export import export_html
+from dpo_sim.sim.scenario_io import load_scenario
 
 
 def sizes(text: str) -> dict[str, int]:

@@ -78,7 +78,7 @@ class Server:
                  path: str = ""):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/{path}"
-        start = command or [sys.executable, "-m", "app.cli", "serve", "--no-browser"]
+        start = command or [sys.executable, "-m", "dpo_sim", "serve", "--no-browser"]
         cmd = [*start, "--port", str(self.port), *extra]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)

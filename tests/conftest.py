@@ -42,7 +42,7 @@ def fake_server(monkeypatch):
     import types
 
     calls = []
-    mod = types.ModuleType("app.server")
+    mod = types.ModuleType("dpo_sim.app.server")
     mod.serve = lambda **kw: calls.append(kw)
-    monkeypatch.setitem(sys.modules, "app.server", mod)
+    monkeypatch.setitem(sys.modules, "dpo_sim.app.server", mod)
     return calls

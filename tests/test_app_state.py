@@ -13,43 +13,10 @@ import math
 import numpy as np
 import pytest
 
-from app.state import LOG_LINES, SimState
-from sim.scenario import Event, Prompt, Row, Scenario
-from sim.simulation import Simulation
-
-
-def make_scenario(sid: str = "toy", beta: float = 0.5, learning_rate: float = 2.0,
-                  adaptive_weight: bool = True, events=()) -> Scenario:
-    """A small scenario built in code (no preset files): 2 prompts, 3 replies, 4 rows,
-    a non-uniform reference on prompt 1."""
-    return Scenario(
-        id=sid, title=f"Toy {sid}", watch="Watch the toy.", beta=beta,
-        learning_rate=learning_rate, adaptive_weight=adaptive_weight,
-        prompts=(Prompt("p0?", ("good", "meh", "bad")),
-                 Prompt("p1?", ("yes", "no", "maybe"))),
-        ref_logits=np.array([[0.0, 0.0, 0.0], [0.5, -0.2, 0.1]]),
-        rows=(Row(0, 0, 1, 7, 3), Row(0, 0, 2, 9, 1), Row(1, 0, 1, 6, 4), Row(1, 2, 1, 1, 0)),
-        events=tuple(events),
-    )
-
-
-def scenarios():
-    return {"toy": make_scenario(), "other": make_scenario("other", beta=2.0,
-                                                           learning_rate=0.5,
-                                                           adaptive_weight=False)}
-
-
-def new_state(**kw) -> SimState:
-    return SimState(scenarios=scenarios(), scenario=kw.pop("scenario", "toy"), **kw)
-
-
-def assert_same_record(a, b):
-    assert a.step == b.step
-    for name in ("loss", "rewards_chosen", "rewards_rejected", "rewards_margins",
-                 "rewards_accuracies", "beta", "learning_rate", "adaptive_weight"):
-        assert getattr(a, name) == getattr(b, name), name
-    for name in ("kl", "probs", "rewards", "row_margin", "row_sigma", "row_weight"):
-        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+from dpo_sim.app.state import LOG_LINES, SimState
+from dpo_sim.sim.scenario import Event
+from dpo_sim.sim.simulation import Simulation
+from helpers import assert_same_record, make_scenario, new_state, scenarios
 
 
 def test_opens_paused_at_step_zero_with_the_scenario_settings():
@@ -64,7 +31,7 @@ def test_opens_paused_at_step_zero_with_the_scenario_settings():
 
 
 def test_default_scenario_is_the_align_preset():
-    pytest.importorskip("sim.scenario_io")
+    pytest.importorskip("dpo_sim.sim.scenario_io")
     st = SimState()
     assert st.scenario == "align" and st.current_step == 0 and not st.playing
     assert st.spec.title == st.titles["align"]
@@ -131,11 +98,11 @@ def test_page_numbers_equal_a_simulation_driven_with_the_same_actions():
             st.adaptive_weight = w
             ref.set(adaptive_weight=w)
         assert_same_record(st.record, ref.record)
-    assert len(st.sim.history) == len(ref.history)
-    for a, b in zip(st.sim.history, ref.history):
+    assert len(st.history) == len(ref.history)
+    for a, b in zip(st.history, ref.history):
         assert_same_record(a, b)
     # and the run replays through the scenario's events (as the CLI would run it)
-    replayed = Simulation(st.sim.replay_scenario())
+    replayed = Simulation(st.replay_scenario())
     replayed.advance(st.current_step)
     assert_same_record(replayed.record, st.record)
 
@@ -145,7 +112,7 @@ def test_flip_marks_the_row_and_swaps_chosen_and_rejected():
     st.advance(2)
     st.flip(1)
     assert st.flipped == [1] and st.last_flip == 1
-    assert st.sim.pairs.chosen[1] == 2 and st.sim.pairs.rejected[1] == 0
+    assert st.pairs.chosen[1] == 2 and st.pairs.rejected[1] == 0
     assert any(line.startswith("step 2 · flip row 1") for line in st.log)
     st.flip(1)
     assert st.flipped == []
@@ -170,8 +137,8 @@ def test_reset_returns_exactly_to_the_start():
     assert (st.current_step, st.playing, st.flipped) == (0, False, [])
     assert (st.beta, st.learning_rate) == (0.5, 2.0)
     assert_same_record(st.record, start)
-    assert len(st.sim.history) == 1 and st.sim.actions == []
-    np.testing.assert_array_equal(st.sim.theta, scenarios()["toy"].start_logits())
+    assert len(st.history) == 1 and st.actions == ()
+    np.testing.assert_array_equal(st.record.probs, Simulation(scenarios()["toy"]).record.probs)
     assert st.log[-1] == "step 0 · reset to the start of toy"
     # the settings rewritten by the reset are not logged as user actions
     assert not any("->" in line for line in list(st.log)[-1:])
@@ -270,7 +237,7 @@ def _recorder(st):
 
 
 def test_play_loop_sends_nothing_new_until_the_browser_has_drawn_the_last_update():
-    from app.state import ACK_TIMEOUT
+    from dpo_sim.app.state import ACK_TIMEOUT
 
     st = new_state()
     st.flow_control = True               # what a served page sets
@@ -296,7 +263,7 @@ def test_play_loop_sends_nothing_new_until_the_browser_has_drawn_the_last_update
     # every step reached the views exactly once, in order, and equals the run
     shown = [s for kind, steps in seen for s in steps]
     assert shown == list(range(1, st.current_step + 1))
-    assert len(st.sim.history) == st.current_step + 1
+    assert len(st.history) == st.current_step + 1
 
 
 def test_pause_and_actions_show_the_waiting_steps_at_once():
@@ -343,7 +310,7 @@ def test_log_on_the_page_is_bounded_but_counts_everything():
     assert st.log_total == LOG_LINES + 50
     assert st.log[-1].startswith(f"step {LOG_LINES + 50} · loss ")
     # the full run stays in the simulation history (for the CSV)
-    assert len(st.sim.history) == LOG_LINES + 51
+    assert len(st.history) == LOG_LINES + 51
 
 
 def test_csv_holds_the_whole_run_with_exact_numbers():
@@ -354,71 +321,17 @@ def test_csv_holds_the_whole_run_with_exact_numbers():
     st.advance(2)
     rows = list(csv.DictReader(io.StringIO(st.csv())))
     assert [int(r["step"]) for r in rows] == list(range(6))
-    for r, rec in zip(rows, st.sim.history):
+    for r, rec in zip(rows, st.history):
         assert float(r["loss"]) == rec.loss
         assert float(r["beta"]) == rec.beta
         probs = np.array([[float(r[f"probs/{x}/{y}"]) for y in range(3)] for x in range(2)])
         np.testing.assert_array_equal(probs, rec.probs)
         # independent check: KL from the written probabilities and the reference
-        ref = np.exp(st.sim.logp_ref)
+        ref = np.exp(st.logp_ref)
         kl = (probs * np.log(probs / ref)).sum(axis=1)
         np.testing.assert_allclose([float(r["kl/0"]), float(r["kl/1"])], kl, atol=1e-12)
     assert float(rows[0]["loss"]) == pytest.approx(math.log(2))
     assert rows[4]["beta"] == "1.25" and rows[3]["beta"] == "1.25"   # set at step 3
-
-
-# -- the address (URL_PARAMS) ------------------------------------------------------------
-from app.state import HIDEABLE, URL_PARAMS, apply_query, to_query  # noqa: E402
-
-
-def test_url_params_are_the_public_names():
-    assert [p.name for p in URL_PARAMS] == ["scenario", "beta", "lr", "weight", "speed",
-                                            "flipped", "events", "step", "autoplay", "hide"]
-
-
-def test_a_query_reproduces_the_state_it_was_written_from():
-    a = new_state()
-    a.load("other")
-    a.beta = 1.25
-    a.adaptive_weight = True
-    a.speed = 45
-    a.flip(3)
-    a.flip(0)
-    a.advance(9)
-    a.hidden = ["log", "pairs"]
-    q = to_query(a)
-    assert q == {"scenario": "other", "beta": "1.25", "weight": "on", "speed": "45",
-                 "flipped": "0,3", "step": "9", "hide": "log,pairs"}
-    b = new_state()
-    assert apply_query(b, q) == []
-    assert_same_record(b.record, a.record)
-    assert (b.scenario, b.speed, b.flipped, b.hidden, b.playing) == (
-        "other", 45, [0, 3], ["log", "pairs"], False)
-    assert to_query(b) == q
-
-
-def test_bad_query_values_are_ignored_with_a_notice_and_defaults_stay():
-    st = new_state()
-    notices = apply_query(st, {"scenario": "../../etc/passwd", "beta": "abc", "lr": "1e9",
-                               "weight": "maybe", "speed": "0", "flipped": "1,9",
-                               "step": "-3", "autoplay": "yes", "hide": "log,everything",
-                               "colour": "red"})
-    assert len(notices) == 10
-    for name in ("scenario", "beta", "lr", "weight", "speed", "flipped", "step",
-                 "autoplay", "hide", "colour"):
-        assert any(n.startswith(f"ignored {name}") for n in notices), name
-    assert "unknown scenario" in " ".join(notices)
-    fresh = new_state()
-    assert_same_record(st.record, fresh.record)
-    assert (st.scenario, st.speed, st.flipped, st.hidden, st.playing) == ("toy", 20, [], [],
-                                                                         False)
-
-
-def test_autoplay_and_step_in_the_query():
-    st = new_state()
-    assert apply_query(st, {"step": "12", "autoplay": "1"}) == []
-    assert st.current_step == 12 and st.playing
-    assert set(HIDEABLE) >= {"sliders", "log", "charts", "picker", "pairs"}
 
 
 def test_play_loop_is_a_background_periodic_callback_at_the_right_period():

@@ -10,9 +10,9 @@ import types
 import numpy as np
 import pytest
 
-from app.cli import main
-from sim.scenario_io import load_scenario, scenario_from_config
-from sim.simulation import Simulation
+from dpo_sim.app.cli import main
+from dpo_sim.sim.scenario_io import load_scenario, scenario_from_config
+from dpo_sim.sim.simulation import Simulation
 
 PY = sys.executable
 
@@ -179,7 +179,7 @@ def test_out_writes_the_file(tmp_path, capsys):
 
 def test_determinism_across_processes(random_toml, capsys):
     for ref in ("drop-sigma", str(random_toml)):
-        cmd = [PY, "-m", "app.cli", "run", ref, "--steps", "200"]
+        cmd = [PY, "-m", "dpo_sim", "run", ref, "--steps", "200"]
         a = subprocess.run(cmd, capture_output=True, timeout=120)
         b = subprocess.run(cmd + ["--format", "jsonl"], capture_output=True, timeout=120)
         assert a.returncode == b.returncode == 0
@@ -198,7 +198,7 @@ def test_presets_command_lists_ids_and_titles(capsys):
 
 
 def test_cli_does_not_import_the_dashboard():
-    code = ("import sys, app.cli; "
+    code = ("import sys, dpo_sim.app.cli; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('panel', 'bokeh', 'param', 'tornado')))")
     p = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=60)
@@ -228,9 +228,9 @@ def test_serve_passes_its_options(fake_server):
 
 def test_export_passes_scenarios_steps_and_out(monkeypatch, tmp_path, random_toml):
     calls = []
-    mod = types.ModuleType("app.export")
+    mod = types.ModuleType("dpo_sim.app.export")
     mod.export_html = lambda scenarios, steps, out: calls.append((scenarios, steps, out))
-    monkeypatch.setitem(sys.modules, "app.export", mod)
+    monkeypatch.setitem(sys.modules, "dpo_sim.app.export", mod)
     out = str(tmp_path / "x.html")
     assert main(["export", "align", str(random_toml), "--out", out, "--steps", "30",
                  "--set", "beta=2"]) == 0
@@ -243,7 +243,7 @@ def test_export_passes_scenarios_steps_and_out(monkeypatch, tmp_path, random_tom
 
 
 def test_presets_command_names_broken_files(monkeypatch, tmp_path, capsys):
-    import sim.scenario_io as sio
+    import dpo_sim.sim.scenario_io as sio
     MINI_OK = ('title = "Mini"\nwatch = "w"\nbeta = 2.0\nlearning_rate = 1.0\n'
                '[[prompts]]\ntext = "Q"\nreplies = ["a", "b"]\n'
                '[[pairs]]\nprompt = 0\nchosen = 0\nrejected = 1\nvotes_chosen = 1\n')
@@ -254,6 +254,6 @@ def test_presets_command_names_broken_files(monkeypatch, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 2
     assert out.split() == ["good", "Mini"]
-    assert err.strip() == "broken preset bad: presets/bad.toml: beta: must be a finite " \
-                          "positive number, got 0"
+    assert err.strip() == "broken preset bad: presets/bad.toml: beta: must be a number > 0 " \
+                          "and <= 100, got 0"
     assert load_scenario("good").title == "Mini"

@@ -48,7 +48,7 @@ def open_page(browser, server):
 # -- the command line, as an independent source of the expected numbers -------------------
 def cli_run(scenario: str, steps: int, *extra: str) -> tuple[dict, dict[int, dict]]:
     """`dpo-sim run SCENARIO --steps N --format jsonl` -> (config, {step: record})."""
-    cmd = [sys.executable, "-m", "app.cli", "run", scenario, "--steps", str(steps),
+    cmd = [sys.executable, "-m", "dpo_sim", "run", scenario, "--steps", str(steps),
            "--format", "jsonl", *extra]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -494,7 +494,7 @@ def test_downloaded_csv_matches_cli(open_page, tmp_path):
     with d.page.expect_download() as dl:
         d.button("Download CSV").click()
     page_rows = list(csv.DictReader(open(dl.value.path(), encoding="utf-8", newline="")))
-    cmd = [sys.executable, "-m", "app.cli", "run", align_with_flip(tmp_path, 2, 2),
+    cmd = [sys.executable, "-m", "dpo_sim", "run", align_with_flip(tmp_path, 2, 2),
            "--steps", "5", "--format", "csv"]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -82,7 +82,7 @@ def course_server():
     """A server as a course would run it behind a proxy."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--no-browser", "--port", str(port),
+        [sys.executable, "-m", "dpo_sim", "serve", "--no-browser", "--port", str(port),
          "--address", "0.0.0.0", "--allow-websocket-origin", "course.example.org",
          "--prefix", "/dpo", "--use-xheaders"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from app.cli import main
+from dpo_sim.app.cli import main
 from browser import ROOT, DashboardPage
 
 pytestmark = pytest.mark.browser
@@ -118,7 +118,7 @@ def test_a_bad_value_shows_a_notice_hide_hides_parts_and_the_page_still_works(ta
     notice = d.page.locator(".dpo-notice").first
     expect(notice).to_be_visible()
     expect(notice).to_contain_text("beta=abc")
-    expect(notice).to_contain_text("not a number")
+    expect(notice).to_contain_text("must be a number > 0 and <= 100")
     expect(d.page.locator("[data-testid=step-log]").first).to_be_hidden()
     expect(d.pair(0)).to_be_hidden()
     expect(d.page.get_by_role("button", name="Share", exact=True)).to_have_count(0)

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 import naive_dpo as naive
-from sim.engine import Batch, Pairs, evaluate, log_softmax
+from dpo_sim.sim.engine import evaluate, log_softmax
+from dpo_sim.sim.pairs import Pairs
+from dpo_sim.sim.stack import RunStack
 
 CASES = [naive.random_case(np.random.default_rng(seed)) for seed in range(60)]
 
@@ -23,7 +25,7 @@ def test_gradient_matches_finite_differences(case, weight_on):
     fd = naive.fd_grad(theta, ref, rows, beta, weight_on)
     scale = max(1.0, np.abs(fd).max())
     rec = evaluate(theta, log_softmax(ref), _pairs(P, K, rows), beta, weight_on)
-    batch_grad = Batch(_pairs(P, K, rows), ref).grad(theta, beta, weight_on)
+    batch_grad = RunStack(_pairs(P, K, rows), ref).grad(theta, beta, weight_on)
     assert rec.grad.shape == (P, K) and batch_grad.shape == (P, K)
     np.testing.assert_allclose(rec.grad, fd, rtol=0, atol=2e-7 * scale)
     np.testing.assert_allclose(batch_grad, fd, rtol=0, atol=2e-7 * scale)
@@ -33,13 +35,13 @@ def test_gradient_matches_finite_differences(case, weight_on):
 
 @pytest.mark.parametrize("case", range(0, len(CASES), 3))
 def test_gradient_of_a_stack_matches_each_run(case):
-    """Batch.grad on (R, P, K) with per-run beta equals the single-run gradients."""
+    """RunStack.grad on (R, P, K) with per-run beta equals the single-run gradients."""
     P, K, rows, ref, theta, beta = CASES[case]
     rng = np.random.default_rng(case)
     R = 5
     thetas = theta + rng.normal(size=(R, P, K))
     betas = beta * np.exp(rng.normal(size=R))
-    batch = Batch(_pairs(P, K, rows), ref)
+    batch = RunStack(_pairs(P, K, rows), ref)
     g = batch.grad(thetas, betas)
     for i in range(R):
         fd = naive.fd_grad(thetas[i], ref, rows, betas[i])
@@ -102,11 +104,11 @@ def test_tails_are_exact():
 
 
 def test_evaluate_and_batch_give_the_same_gradient_to_the_bit():
-    """evaluate() (one run, every metric) and Batch.grad (a stack) run one sequence of
+    """evaluate() (one run, every metric) and RunStack.grad (a stack) run one sequence of
     operations, so they agree exactly, for any leading shape and per-run beta."""
     for P, K, rows, ref, theta, beta in CASES[:30]:
         pairs = _pairs(P, K, rows)
-        batch = Batch(pairs, ref)
+        batch = RunStack(pairs, ref)
         for weight_on in (True, False):
             g1 = evaluate(theta, log_softmax(ref), pairs, beta, weight_on).grad
             assert np.array_equal(batch.grad(theta, beta, weight_on), g1)
@@ -123,7 +125,7 @@ def test_evaluate_and_batch_give_the_same_gradient_to_the_bit():
 
 def test_step_returns_a_new_array_and_leaves_theta_alone():
     P, K, rows, ref, theta, beta = CASES[3]
-    batch = Batch(_pairs(P, K, rows), ref)
+    batch = RunStack(_pairs(P, K, rows), ref)
     stack = np.stack([theta] * 4)
     keep = stack.copy()
     new = batch.step(stack, beta, 0.5)
@@ -146,7 +148,7 @@ def test_log_softmax_matches_the_naive_one(shape):
 
 
 def test_sigmoids_and_softplus_are_exact_in_both_tails():
-    from sim.losses import dpo_terms, sigmoid, sigmoid_pair, softplus_pair
+    from dpo_sim.sim.numerics import sigmoid, sigmoid_pair, sigmoid_softplus, softplus_pair
 
     u = np.array([-1000.0, -745.0, -700.0, -300.0, -40.0, -1.0, -1e-300, -0.0, 0.0,
                   1e-300, 1e-8, 1.0, 36.0, 40.0, 300.0, 700.0, 744.0, 1000.0])
@@ -161,7 +163,7 @@ def test_sigmoids_and_softplus_are_exact_in_both_tails():
     sp_neg, sp_pos = softplus_pair(u)
     np.testing.assert_allclose(sp_neg, [naive.softplus(-x) for x in u], rtol=4e-16, atol=0)
     np.testing.assert_allclose(sp_pos, [naive.softplus(x) for x in u], rtol=4e-16, atol=0)
-    a, b, lf, lb = dpo_terms(u)
+    a, b, lf, lb = sigmoid_softplus(u)
     assert np.array_equal(a, s_pos) and np.array_equal(b, s_neg)
     np.testing.assert_allclose(lf, sp_neg, rtol=4e-16, atol=0)
     np.testing.assert_allclose(lb, sp_pos, rtol=4e-16, atol=0)
@@ -169,18 +171,22 @@ def test_sigmoids_and_softplus_are_exact_in_both_tails():
 
 
 def test_a_new_loss_plugs_in_without_touching_the_engine(monkeypatch):
-    """IPO, (h - 1/(2 beta))^2 with h = u / beta, through the generic Loss path: the
+    """IPO, (h - 1/(2 beta))^2 with h = u / beta, as a subclass of the Loss interface with
+    only value and weight: the engine, the stack and the readable maths all use it; the
     gradient matches finite differences of a naive IPO loss, and a stack matches single
     runs to the bit."""
-    from sim import losses
+    from dpo_sim.sim import dpo, losses
 
-    def ipo_loss(u, beta):
-        return (u / beta - 0.5 / beta) ** 2
+    class IPO(losses.Loss):
+        name = "ipo"
 
-    def ipo_weight(u, beta):
-        return -2.0 * (u / beta - 0.5 / beta) / beta
+        def value(self, u, beta):
+            return (u / beta - 0.5 / beta) ** 2
 
-    monkeypatch.setitem(losses.LOSSES, "ipo", losses.Loss("ipo", ipo_loss, ipo_weight, "IPO"))
+        def weight(self, u, beta):
+            return -2.0 * (u / beta - 0.5 / beta) / beta
+
+    monkeypatch.setitem(losses.LOSS_TYPES, "ipo", IPO())
 
     def naive_ipo(theta, ref, rows, beta):
         logp = [naive.log_softmax_row(t) for t in np.asarray(theta).tolist()]
@@ -204,8 +210,10 @@ def test_a_new_loss_plugs_in_without_touching_the_engine(monkeypatch):
             fd[idx] = (naive_ipo(tp, ref, rows, beta) - naive_ipo(tm, ref, rows, beta)) / 2e-6
         scale = max(1.0, np.abs(fd).max())
         np.testing.assert_allclose(rec.grad, fd, rtol=0, atol=1e-6 * scale)
+        readable = dpo.gradient(theta, log_softmax(ref), pairs, beta, IPO())
+        np.testing.assert_allclose(rec.grad, readable, rtol=1e-11, atol=1e-12 * scale)
         stack = np.stack([theta, theta * 0.5])
-        g = Batch(pairs, ref).grad(stack, [beta, 2 * beta], True, "ipo")
+        g = RunStack(pairs, ref).grad(stack, [beta, 2 * beta], True, "ipo")
         assert np.array_equal(g[0], rec.grad)
         assert np.array_equal(
             g[1], evaluate(theta * 0.5, log_softmax(ref), pairs, 2 * beta, True, "ipo").grad)
@@ -214,7 +222,7 @@ def test_a_new_loss_plugs_in_without_touching_the_engine(monkeypatch):
 def test_net_votes_count_judgements_for_minus_against():
     """Independent count, row by row, including a flipped row and a 5:5 tie."""
     rows = [(0, 0, 1, 7, 3), (0, 2, 0, 1, 9), (1, 1, 2, 5, 5), (1, 3, 0, 2, 0)]
-    pairs = Pairs.from_rows(rows, 2, 4).flipped(3)
+    pairs = Pairs.from_rows(rows, 2, 4).flip(3)
     expect = np.zeros((2, 4))
     for x, c, r, vc, vr in rows[:3] + [(1, 0, 3, 2, 0)]:
         expect[x, c] += vc - vr

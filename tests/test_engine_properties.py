@@ -5,7 +5,8 @@ import math
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from sim.engine import Pairs, evaluate, log_softmax
+from dpo_sim.sim.engine import evaluate, log_softmax
+from dpo_sim.sim.pairs import Pairs
 
 logit = st.floats(-30.0, 30.0, allow_nan=False, allow_infinity=False)
 
@@ -95,7 +96,7 @@ def test_flipping_a_row_twice_is_the_identity(case, i, weight_on):
     P, K, rows, ref, theta, beta = case
     pairs = Pairs.from_rows(rows, P, K)
     i %= len(rows)
-    twice = pairs.flipped(i).flipped(i)
+    twice = pairs.flip(i).flip(i)
     for name in ("prompt", "chosen", "rejected", "votes_chosen", "votes_rejected"):
         np.testing.assert_array_equal(getattr(twice, name), getattr(pairs, name))
     a = evaluate(theta, log_softmax(ref), pairs, beta, weight_on)
@@ -115,7 +116,7 @@ def test_a_flipped_row_is_the_row_with_its_votes_swapped(case, i, weight_on):
     swapped = list(rows)
     swapped[i] = (x, c, r, b, a)
     pairs = Pairs.from_rows(rows, P, K)
-    flipped = pairs.flipped(i)
+    flipped = pairs.flip(i)
     assert (flipped.chosen[i], flipped.rejected[i]) == (r, c)
     assert (flipped.votes_chosen[i], flipped.votes_rejected[i]) == (a, b)
     logq = log_softmax(ref)

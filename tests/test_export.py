@@ -14,31 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.export import export_html
-from sim.scenario import Event, Prompt, Row, Scenario
-from sim.simulation import Simulation
+from dpo_sim.app.export import export_html
+from dpo_sim.sim.scenario import Scenario
+from dpo_sim.sim.simulation import Simulation
 
-STEPS = 60
-FLIP_AT = 30
-
-
-def _scenarios() -> list[Scenario]:
-    """Two small scenarios built in code: a scripted flip; a non-uniform ref, weight off."""
-    a = Scenario(
-        id="toy", title="Toy <replay> & friends", watch="Reply A climbs; at step 30 row 0 flips.",
-        beta=0.5, learning_rate=2.0, adaptive_weight=True,
-        prompts=(Prompt("Name a colour of the sky.", ("Blue.", "Green.", "Loud.")),
-                 Prompt("What is 2 + 2?", ("4", "5", "22"))),
-        ref_logits=np.zeros((2, 3)),
-        rows=(Row(0, 0, 1, 8, 2), Row(0, 0, 2, 9, 1), Row(1, 0, 1, 7, 3), Row(1, 0, 2, 6, 4)),
-        events=(Event(step=FLIP_AT, flip=0),), steps=STEPS)
-    b = Scenario(
-        id="off", title="Weight off", watch="The winner is shoved to 100 %.",
-        beta=1.0, learning_rate=1.0, adaptive_weight=False,
-        prompts=(Prompt("Pick one.", ("First", "Second", "Third", "Fourth")),),
-        ref_logits=np.array([[0.5, 0.0, -0.3, 0.2]]),
-        rows=(Row(0, 1, 0, 6, 4), Row(0, 1, 2, 5, 1)), steps=45)
-    return [a, b]
+from helpers import EXPORT_FLIP_AT as FLIP_AT
+from helpers import EXPORT_STEPS as STEPS
+from helpers import export_scenarios as _scenarios
 
 
 def _records(s: Scenario, steps: int):
@@ -117,9 +99,9 @@ def _normalised(text: str) -> str:
 EXPORT_WITHOUT_PANEL = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from test_export import _scenarios
-from app.export import export_html
-export_html(_scenarios(), None, sys.argv[2])
+from helpers import export_scenarios
+from dpo_sim.app.export import export_html
+export_html(export_scenarios(), None, sys.argv[2])
 assert "panel" not in sys.modules, "panel got imported"
 """
 
@@ -206,7 +188,7 @@ class Page:
     def bars(self, key: str, x: int) -> dict:
         return self.page.evaluate(
             "n => { const d = Bokeh.documents[0].get_model_by_name(n).data;"
-            " return {right: Array.from(d.right), hatch: Array.from(d.hatch),"
+            " return {right: Array.from(d.right), pref: Array.from(d.pref_right, Number.isFinite),"
             " label: Array.from(d.label)}; }", f"{key}:bars:{x}")
 
     def set_step(self, key: str, t: int) -> None:
@@ -299,15 +281,16 @@ def test_replay_plays_scrubs_and_matches_the_engine(open_page, single):
         _assert_matches_run(pg, "toy", s, recs[t])
     assert pg.bars("toy", 0)["right"] != before
 
-    # the data-preferred reply is hatched and starred, and follows the scripted flip
+    # the data-preferred reply is drawn as on the page (its bar again on top, stronger and
+    # outlined) and starred, and follows the scripted flip
     for t, flipped in ((FLIP_AT - 1, set()), (FLIP_AT, {0})):
         pg.set_step("toy", t)
         want = _net_vote_winners(s, flipped)
         for x in range(s.n_prompts):
             b = pg.bars("toy", x)
-            hatched = {y for y, h in enumerate(b["hatch"]) if h.strip()}
+            marked = {y for y, p in enumerate(b["pref"]) if p}
             starred = {y for y, lab in enumerate(b["label"]) if lab.startswith("\u2605")}
-            assert hatched == starred == want[x]
+            assert marked == starred == want[x]
     assert _net_vote_winners(s, set())[0] != _net_vote_winners(s, {0})[0]
 
     # playing at the end restarts from 0 and stops by itself at the last step
@@ -382,7 +365,7 @@ def test_cli_export_of_align_matches_dpo_sim_run(open_page, tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "align.html"
-    cli = [sys.executable, "-m", "app.cli"]
+    cli = [sys.executable, "-m", "dpo_sim"]
     subprocess.run(cli + ["export", "align", "mislabel", "--steps", "40", "--set", "beta=0.7",
                           "--out", str(out)], cwd=root, check=True, timeout=120)
     run = subprocess.run(cli + ["run", "align", "--steps", "40", "--set", "beta=0.7",

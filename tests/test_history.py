@@ -15,11 +15,11 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from sim.engine import Record, evaluate
-from sim.export_csv import csv_header, csv_row, to_csv
-from sim.history import History
-from sim.scenario import Event, Prompt, Row, Scenario
-from sim.simulation import Simulation
+from dpo_sim.sim.engine import Record, evaluate
+from dpo_sim.sim.export_csv import csv_header, csv_row, to_csv
+from dpo_sim.sim.history import History
+from dpo_sim.sim.scenario import Event, Prompt, Row, Scenario
+from dpo_sim.sim.simulation import Simulation
 
 
 def _scenario(P: int, K: int, rows, **kw) -> Scenario:

@@ -17,8 +17,8 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-from sim.scenario_io import load_scenario  # noqa: E402
-from sim.simulation import Simulation  # noqa: E402
+from dpo_sim.sim.scenario_io import load_scenario  # noqa: E402
+from dpo_sim.sim.simulation import Simulation  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "example.ipynb"

@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from sim.scenario_io import apply_settings, list_presets, load_scenario
-from sim.simulation import run
+from dpo_sim.sim.scenario_io import apply_settings, list_presets, load_scenario
+from dpo_sim.sim.simulation import run
 
 REQUIRED = {"align": "Align to preferences", "drop-sigma": "Drop the sigma weight",
             "mislabel": "Mislabel a pair"}

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from sim.scenario_io import (ScenarioError, apply_settings, list_presets, load_scenario,
+from dpo_sim.sim.scenario_io import (ScenarioError, apply_settings, list_presets, load_scenario,
                              parse_settings, scenario_from_config)
-from sim.simulation import run
+from dpo_sim.sim.simulation import run
 
 MINI = """
 title = "Mini"
@@ -52,7 +52,7 @@ def test_random_reference_is_numpys_default_rng(tmp_path):
     expected = np.random.default_rng(11).normal(scale=0.5, size=(1, 2))
     assert np.array_equal(a.ref_logits, expected) and np.array_equal(b.ref_logits, expected)
     # the same in a fresh process (no hidden global state)
-    code = f"from sim.scenario_io import load_scenario; print(load_scenario({str(f)!r})" \
+    code = f"from dpo_sim.sim.scenario_io import load_scenario; print(load_scenario({str(f)!r})" \
            f".ref_logits.tolist())"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=60)
@@ -80,7 +80,7 @@ def test_events_keep_their_order_within_a_step(tmp_path):
 def test_presets_by_id_and_by_path(tmp_path):
     a = load_scenario("align")
     assert a.source == "presets/align.toml"
-    import presets
+    import dpo_sim.presets as presets
     from importlib import resources
     path = resources.files(presets) / "align.toml"
     b = load_scenario(str(path))
@@ -88,7 +88,7 @@ def test_presets_by_id_and_by_path(tmp_path):
 
 
 def test_presets_are_found_from_an_installed_package_in_another_folder(tmp_path):
-    code = ("from sim.scenario_io import list_presets; "
+    code = ("from dpo_sim.sim.scenario_io import list_presets; "
             "print(sum(e is None for _, _, e in list_presets()))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        cwd=tmp_path, timeout=60)

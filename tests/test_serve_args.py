@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-import app.server as server
-from app.cli import main
+import dpo_sim.app.server as server
+from dpo_sim.app.cli import main
 
 
 

@@ -12,28 +12,14 @@ import numpy as np
 import pytest
 
 import naive_dpo as naive
-from sim.engine import Batch, Pairs
-from sim.scenario import Event, Prompt, Row, Scenario
-from sim.simulation import Simulation, run
+from dpo_sim.sim.pairs import Pairs
+from dpo_sim.sim.stack import RunStack
+from dpo_sim.sim.scenario import Event, Scenario
+from dpo_sim.sim.settings import SettingError
+from dpo_sim.sim.simulation import Simulation, run
+from helpers import EVENTS, play_a_run, scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def scenario(events=(), **kw) -> Scenario:
-    prompts = (Prompt("Capital of France?", ("Paris.", "Lyon.", "I don't know.", "Rome.")),
-               Prompt("2 + 2?", ("4", "5", "22", "four-ish")))
-    rows = (Row(0, 0, 1, 8, 2), Row(0, 0, 3, 9, 1), Row(0, 2, 3, 6, 4),
-            Row(1, 0, 1, 7, 3), Row(1, 0, 2, 10, 0))
-    ref = np.array([[0.3, -0.2, 0.1, 0.0], [0.0, 0.5, -0.4, 0.2]])
-    base = dict(id="test", title="test", watch="", beta=0.7, learning_rate=0.9,
-                adaptive_weight=True, prompts=prompts, ref_logits=ref, rows=rows,
-                events=tuple(events))
-    base.update(kw)
-    return Scenario(**base)
-
-
-EVENTS = (Event(3, flip=1), Event(5, set={"beta": 1.5, "adaptive_weight": False}),
-          Event(7, set={"learning_rate": 0.4, "adaptive_weight": True}), Event(7, flip=1))
 
 
 class Naive:
@@ -89,7 +75,7 @@ def test_scripted_events_apply_before_the_record_of_their_step():
         assert sim.advance() is sim.record
     assert len(sim.history) == 13
     # the flip at 3 is undone at 7: the row's chosen side is back (+ the majority)
-    assert list(sim.flipped) == [False, False, False, False, False]
+    assert sim.flipped == ()
 
 
 def test_a_live_action_is_an_event_at_the_current_step():
@@ -124,32 +110,20 @@ def test_bad_live_actions_are_refused_without_changing_anything():
     snap = sim.record.to_dict()
     with pytest.raises(IndexError):
         sim.flip(99)
-    with pytest.raises(KeyError):
+    with pytest.raises(SettingError, match="gamma: cannot be set during a run"):
         sim.set(gamma=1.0)
-    with pytest.raises(KeyError):
+    with pytest.raises(SettingError, match="gamma"):
         sim.set(beta=3.0, gamma=1.0)
-    for bad in (0.0, -1.0, float("nan"), float("inf"), "2", True):
-        with pytest.raises(ValueError):
+    with pytest.raises(SettingError, match="steps: cannot be set during a run"):
+        sim.set(steps=5)
+    for bad in (0.0, -1.0, float("nan"), float("inf"), 100.5, "2", True):
+        with pytest.raises(SettingError, match=r"beta: must be a number > 0 and <= 100"):
             sim.set(learning_rate=0.5, beta=bad)
+    with pytest.raises(SettingError, match="adaptive_weight: must be true or false"):
+        sim.set(adaptive_weight=1)
     assert sim.actions == [] and sim.record.to_dict() == snap and sim.beta == 0.7
     sim.set(beta=np.float64(0.9), learning_rate=np.int64(2))    # NumPy numbers are fine
     assert (sim.beta, sim.learning_rate) == (0.9, 2.0)
-
-
-def _play(sim):
-    """A run with scripted events and live actions at various steps."""
-    sim.advance(2)
-    sim.flip(0)
-    sim.set(beta=0.3)
-    sim.advance(4)
-    sim.set(adaptive_weight=False)
-    sim.advance(1)
-    sim.flip(4)
-    sim.flip(4)
-    sim.flip(3)
-    sim.set(adaptive_weight=True, learning_rate=2.0)
-    sim.advance(8)
-    return sim
 
 
 def _dump(sim):
@@ -157,7 +131,7 @@ def _dump(sim):
 
 
 def test_replay_scenario_reproduces_the_run_bit_identically():
-    sim = _play(Simulation(scenario(EVENTS)))
+    sim = play_a_run(Simulation(scenario(EVENTS)))
     replay = Simulation(sim.replay_scenario())
     replay.advance(sim.t)
     assert _dump(replay) == _dump(sim)
@@ -170,21 +144,21 @@ def test_replay_scenario_reproduces_the_run_bit_identically():
 def test_reset_returns_exactly_to_the_start():
     sc = scenario(EVENTS)
     fresh = Simulation(sc)
-    sim = _play(Simulation(sc))
+    sim = play_a_run(Simulation(sc))
     rec = sim.reset()
-    assert sim.t == 0 and sim.actions == [] and not sim.flipped.any()
+    assert sim.t == 0 and sim.actions == [] and sim.flipped == ()
     assert (sim.beta, sim.learning_rate, sim.adaptive_weight) == (sc.beta, sc.learning_rate,
                                                                   sc.adaptive_weight)
     assert sim.theta.tobytes() == sc.start_logits().tobytes()
     assert len(sim.history) == 1 and rec is sim.record
-    _play(sim)
-    _play(fresh)
+    play_a_run(sim)
+    play_a_run(fresh)
     assert _dump(sim) == _dump(fresh)
 
 
 def test_records_equal_evaluate_to_the_bit():
-    from sim.engine import evaluate
-    sim = _play(Simulation(scenario(EVENTS)))
+    from dpo_sim.sim.engine import evaluate
+    sim = play_a_run(Simulation(scenario(EVENTS)))
     rec = evaluate(sim.theta, sim.logp_ref, sim.pairs, sim.beta, sim.adaptive_weight,
                    step=sim.t, learning_rate=sim.learning_rate)
     assert rec.to_dict() == sim.record.to_dict()
@@ -209,14 +183,14 @@ def test_run_returns_every_step():
 
 @pytest.mark.parametrize("weight_on", [True, False])
 def test_a_stack_of_runs_equals_single_runs(weight_on):
-    """Batch.step on (R, P, K) with per-run beta and learning rate = R Simulations, to the
+    """RunStack.step on (R, P, K) with per-run beta and learning rate = R Simulations, to the
     bit (they share one sequence of operations), even where the dynamics are chaotic."""
     sc = scenario(adaptive_weight=weight_on)
     R, steps = 6, 60
     betas = np.geomspace(0.05, 5.0, R)
     lrs = np.linspace(0.2, 3.0, R)
     pairs = Pairs.from_rows([r.as_tuple() for r in sc.rows], sc.n_prompts, sc.n_replies)
-    batch = Batch(pairs, sc.ref_logits)
+    batch = RunStack(pairs, sc.ref_logits)
     theta = np.broadcast_to(sc.start_logits(), (R, sc.n_prompts, sc.n_replies)).copy()
     sims = [Simulation(replace(sc, beta=b, learning_rate=lr), keep_history=False)
             for b, lr in zip(betas, lrs)]
@@ -233,9 +207,9 @@ SCRIPT = r"""
 import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
-from test_simulation import scenario, EVENTS, _play
-from sim.simulation import Simulation
-sim = _play(Simulation(scenario(EVENTS)))
+from helpers import EVENTS, play_a_run, scenario
+from dpo_sim.sim.simulation import Simulation
+sim = play_a_run(Simulation(scenario(EVENTS)))
 sim.advance(200)
 for r in sim.history:
     sys.stdout.write(json.dumps(r.to_dict()) + "\n")
@@ -251,7 +225,7 @@ def test_deterministic_across_processes():
                            capture_output=True, env=env, cwd=ROOT, check=True, timeout=120)
         outs.append(p.stdout)
     assert outs[0] == outs[1] and len(outs[0]) > 10_000
-    here = _play(Simulation(scenario(EVENTS)))
+    here = play_a_run(Simulation(scenario(EVENTS)))
     here.advance(200)
     mine = "".join(json.dumps(r.to_dict()) + "\n" for r in here.history)
     mine += here.theta.tobytes().hex() + "\n"

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from sim.engine import Batch, Pairs, evaluate, log_softmax
-from sim.scenario import Prompt, Row, Scenario
-from sim.simulation import Simulation
+from dpo_sim.sim.engine import evaluate, log_softmax
+from dpo_sim.sim.pairs import Pairs
+from dpo_sim.sim.stack import RunStack
+from dpo_sim.sim.scenario import Prompt, Row, Scenario
+from dpo_sim.sim.simulation import Simulation
 
 STEPS = 100_000
 ROWS = (Row(0, 0, 1, 8, 2), Row(0, 0, 2, 9, 1), Row(0, 1, 3, 7, 3),
@@ -68,12 +70,12 @@ def test_100k_steps_at_beta_50_and_learning_rate_50(adaptive_weight, ref):
 
 
 def test_a_stack_at_extreme_settings_stays_finite():
-    """Batch.step, weight on and off, uniform and +-30 references, beta and learning rate
+    """RunStack.step, weight on and off, uniform and +-30 references, beta and learning rate
     up to 1000 (10,000 steps: the single runs above cover 100,000)."""
     P, K = 2, 4
     pairs = Pairs.from_rows([r.as_tuple() for r in ROWS], P, K)
     for ref in (UNIFORM, EXTREME):
-        batch = Batch(pairs, ref)
+        batch = RunStack(pairs, ref)
         betas = np.array([50.0, 50.0, 0.01, 1000.0])
         lrs = np.array([50.0, 1000.0, 50.0, 50.0])
         for weight_on in (True, False):

@@ -16,13 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from app.dashboard import create_dashboard
-from app.state import (HIDEABLE, MAX_URL_EVENTS, URL_PARAMS, SimState, apply_query,
-                       query_string, to_query)
-from app.views.share import snippet
-from sim.scenario import Event
-from sim.simulation import Simulation
-from test_app_state import assert_same_record, new_state, scenarios
+from dpo_sim.app.dashboard import create_dashboard
+from dpo_sim.app.address import (HIDEABLE, MAX_URL_EVENTS, URL_PARAMS, apply_query,
+                                 query_string, to_query)
+from dpo_sim.app.state import SimState
+from dpo_sim.app.views.share import snippet
+from dpo_sim.sim.scenario import Event
+from dpo_sim.sim.simulation import Simulation
+from helpers import assert_same_record, make_scenario, new_state, scenarios
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,8 +38,8 @@ def round_trip(a: SimState) -> SimState:
 
 def assert_same_run(a: SimState, b: SimState) -> None:
     assert b.current_step == a.current_step
-    assert len(b.sim.history) == len(a.sim.history)
-    for ra, rb in zip(a.sim.history, b.sim.history):
+    assert len(b.history) == len(a.history)
+    for ra, rb in zip(a.history, b.history):
         assert_same_record(rb, ra)
     assert_same_record(b.record, a.record)
     assert (b.beta, b.learning_rate, b.adaptive_weight, b.flipped) == (
@@ -138,9 +139,9 @@ def test_a_link_written_mid_run_replays_bit_identically():
     assert_same_run(a, b)
     assert to_query(b) == q
     # and the Simulation's own replay (scripted events) gives the same numbers
-    ref = Simulation(a.sim.replay_scenario())
+    ref = Simulation(a.replay_scenario())
     ref.advance(17)
-    for ra, rb in zip(ref.history, b.sim.history):
+    for ra, rb in zip(ref.history, b.history):
         assert_same_record(rb, ra)
 
 
@@ -184,7 +185,7 @@ def _toml_events(actions: list[tuple[int, str, object]]) -> str:
 def test_a_mid_run_link_matches_dpo_sim_run_on_a_toml_scripting_the_same_actions(tmp_path):
     """The page side: a real preset driven like a learner would (sliders, flips, mid-run);
     the CLI side: the preset file plus [[events]] written here from the same action list,
-    run by `python -m app.cli run`; every record of the link's replay must be equal."""
+    run by `python -m dpo_sim run`; every record of the link's replay must be equal."""
     script = [(0, "beta", 0.5), (0, "flip", 3), (20, "beta", 1.5), (30, "flip", 1),
               (30, "adaptive_weight", False), (30, "flip", 4), (45, "learning_rate", 0.3)]
     a = SimState(scenario="mislabel")
@@ -201,14 +202,14 @@ def test_a_mid_run_link_matches_dpo_sim_run_on_a_toml_scripting_the_same_actions
     toml = tmp_path / "scripted.toml"
     toml.write_text((ROOT / "presets" / "mislabel.toml").read_text() + "\n"
                     + _toml_events(script))
-    out = subprocess.run([sys.executable, "-m", "app.cli", "run", str(toml), "--steps", "50",
+    out = subprocess.run([sys.executable, "-m", "dpo_sim", "run", str(toml), "--steps", "50",
                           "--format", "jsonl"], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(s) for s in out.stdout.splitlines()[1:]]
     assert [d["step"] for d in lines] == list(range(51))
-    assert len(b.sim.history) == 51
-    for d, rec in zip(lines, b.sim.history):
+    assert len(b.history) == 51
+    for d, rec in zip(lines, b.history):
         assert json.loads(json.dumps(rec.to_dict())) == d, d["step"]
 
 
@@ -220,7 +221,8 @@ BAD = [
     ("speed", "1.5"), ("speed", "999"), ("flipped", "1,9"), ("flipped", "-1"),
     ("flipped", "a"), ("events", "10:beta"), ("events", "x:beta:1"), ("events", "-3:beta:1"),
     ("events", "10:gamma:1"), ("events", "10:flip:9"), ("events", "10:beta:nan"),
-    ("events", "10:beta:99"), ("events", "10:weight:maybe"), ("events", "20001:flip:0"),
+    ("events", "10:beta:101"), ("beta", "100.5"), ("lr", "1e3"),
+    ("events", "10:weight:maybe"), ("events", "20001:flip:0"),
     ("events", ",".join(f"{i}:flip:0" for i in range(MAX_URL_EVENTS + 1))),
     ("step", "-3"), ("step", "1e3"), ("step", "20001"), ("step", "x"), ("autoplay", "yes"),
     ("hide", "log,everything"), ("colour", "red"),
@@ -286,7 +288,7 @@ def test_no_value_from_a_link_is_ever_opened_as_a_path(monkeypatch):
 # -- teacher mode ----------------------------------------------------------------------------
 def test_every_hideable_part_hides_its_views_and_share_is_one_of_them():
     assert set(HIDEABLE) == {"sliders", "picker", "pairs", "charts", "log", "formula",
-                             "readouts", "share"}
+                             "readouts", "share", "beta", "lr", "weight", "speed"}
     d = create_dashboard(scenarios=scenarios(), scenario="toy", theme="light",
                          query={"hide": ",".join(HIDEABLE)})
     assert d.notices == [] and d.state.hidden == list(HIDEABLE)
@@ -295,6 +297,16 @@ def test_every_hideable_part_hides_its_views_and_share_is_one_of_them():
     d.state.hidden = ["pairs"]
     assert not d.views["pairs"].__panel__().visible
     assert d.views["log"].__panel__().visible and d.views["controls"].beta.visible
+    # one setting's control alone, by its address name
+    c = d.views["controls"]
+    d.state.hidden = ["beta"]
+    assert not c.beta.visible and c.learning_rate.visible and c.speed.visible
+    d.state.hidden = ["lr", "weight"]
+    assert c.beta.visible and not c.learning_rate.visible and not c.weight.visible
+    d.state.hidden = ["sliders"]
+    assert not any(w.visible for w in c.widgets.values())
+    d.state.hidden = []
+    assert all(w.visible for w in c.widgets.values())
 
 
 def test_hide_repeats_collapse_and_round_trip():
@@ -327,7 +339,6 @@ def test_share_control_follows_the_state_and_the_snippet_escapes_the_link():
 def test_round_trip_with_scripted_events_in_the_scenario():
     """A scenario that flips row 1 at step 0 and sets beta at step 6 by itself: the link
     carries only what the user did (here: flip row 1 back at step 0, beta at step 4)."""
-    from test_app_state import make_scenario
 
     spec = make_scenario("scripted", events=[Event(0, flip=1), Event(6, set={"beta": 3.0})])
     mk = lambda: SimState(scenarios={"scripted": spec}, scenario="scripted")  # noqa: E731
@@ -343,6 +354,59 @@ def test_round_trip_with_scripted_events_in_the_scenario():
     assert apply_query(b, q) == []
     assert_same_run(a, b)
     assert b.beta == 3.0 and b.flipped == []
-    ref = Simulation(a.sim.replay_scenario())
+    ref = Simulation(a.replay_scenario())
     ref.advance(9)
     assert_same_record(b.record, ref.record)
+
+
+# -- the address (URL_PARAMS) ------------------------------------------------------------
+
+
+def test_url_params_are_the_public_names():
+    assert [p.name for p in URL_PARAMS] == ["scenario", "beta", "lr", "weight", "speed",
+                                            "flipped", "events", "step", "autoplay", "hide"]
+
+
+def test_a_query_reproduces_the_state_it_was_written_from():
+    a = new_state()
+    a.load("other")
+    a.beta = 1.25
+    a.adaptive_weight = True
+    a.speed = 45
+    a.flip(3)
+    a.flip(0)
+    a.advance(9)
+    a.hidden = ["log", "pairs"]
+    q = to_query(a)
+    assert q == {"scenario": "other", "beta": "1.25", "weight": "on", "speed": "45",
+                 "flipped": "0,3", "step": "9", "hide": "log,pairs"}
+    b = new_state()
+    assert apply_query(b, q) == []
+    assert_same_record(b.record, a.record)
+    assert (b.scenario, b.speed, b.flipped, b.hidden, b.playing) == (
+        "other", 45, [0, 3], ["log", "pairs"], False)
+    assert to_query(b) == q
+
+
+def test_bad_query_values_are_ignored_with_a_notice_and_defaults_stay():
+    st = new_state()
+    notices = apply_query(st, {"scenario": "../../etc/passwd", "beta": "abc", "lr": "1e9",
+                               "weight": "maybe", "speed": "0", "flipped": "1,9",
+                               "step": "-3", "autoplay": "yes", "hide": "log,everything",
+                               "colour": "red"})
+    assert len(notices) == 10
+    for name in ("scenario", "beta", "lr", "weight", "speed", "flipped", "step",
+                 "autoplay", "hide", "colour"):
+        assert any(n.startswith(f"ignored {name}") for n in notices), name
+    assert "unknown scenario" in " ".join(notices)
+    fresh = new_state()
+    assert_same_record(st.record, fresh.record)
+    assert (st.scenario, st.speed, st.flipped, st.hidden, st.playing) == ("toy", 20, [], [],
+                                                                         False)
+
+
+def test_autoplay_and_step_in_the_query():
+    st = new_state()
+    assert apply_query(st, {"step": "12", "autoplay": "1"}) == []
+    assert st.current_step == 12 and st.playing
+    assert set(HIDEABLE) >= {"sliders", "log", "charts", "picker", "pairs"}

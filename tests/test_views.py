@@ -13,12 +13,12 @@ import param
 import pytest
 from bokeh.document import Document
 
-from app.dashboard import Dashboard, create_dashboard
-from app.views.history import HistoryCharts
-from app.views.pairs import row_items
-from app.theme import LIGHT
-from sim.simulation import Simulation
-from test_app_state import make_scenario, scenarios
+from dpo_sim.app.dashboard import Dashboard, create_dashboard
+from dpo_sim.app.views.history import HistoryCharts
+from dpo_sim.app.views.pairs import row_items
+from dpo_sim.app.theme import LIGHT
+from dpo_sim.sim.simulation import Simulation
+from helpers import make_scenario, scenarios
 
 
 def dashboard(**kw) -> Dashboard:
@@ -116,12 +116,12 @@ def test_chart_updates_never_touch_the_recorded_history():
     st.advance(4)
     st.flip(1)
     st.advance(2)
-    np.testing.assert_array_equal(st.sim.history[0].probs, start)
+    np.testing.assert_array_equal(st.history[0].probs, start)
     ref = Simulation(make_scenario())
     ref.advance(4)
     ref.flip(1)
     ref.advance(2)
-    for a, b in zip(st.sim.history, ref.history):
+    for a, b in zip(st.history, ref.history):
         np.testing.assert_array_equal(a.probs, b.probs)
         np.testing.assert_array_equal(a.rewards, b.rewards)
 
@@ -154,7 +154,7 @@ def test_history_is_bounded_by_rollover_and_the_last_point_follows_actions():
     assert h.source.data["loss"][-1] == st.record.loss
     np.testing.assert_array_equal(
         [h.source.data[c][-1] for c in ("kl0", "kl1")], st.record.kl)
-    assert len(st.sim.history) == 121           # the whole run stays downloadable
+    assert len(st.history) == 121           # the whole run stays downloadable
     st.reset()
     assert list(h.source.data["step"]) == [0]
 
@@ -243,7 +243,7 @@ def test_formula_strip_plugs_in_the_current_numbers():
     rec = st.record
     # row 0 on prompt 0: "good" over "meh"; implicit rewards recomputed by hand
     pi = rec.probs[0]
-    ref = np.exp(st.sim.logp_ref[0])
+    ref = np.exp(st.logp_ref[0])
     rc = st.beta * np.log(pi[0] / ref[0])
     rr = st.beta * np.log(pi[1] / ref[1])
     assert f"= {rc:+.3f}" in html and f"= {rr:+.3f}" in html
@@ -282,7 +282,7 @@ def test_controls_play_label_picker_titles_and_csv_download():
     assert c.weight.label.endswith("off")          # "other" has the sigma weight off
     with param.edit_constant(c.beta):                # a slider released at 1.5
         c.beta.value_throttled = 1.5
-    assert st.beta == 1.5 and st.sim.beta == 1.5
+    assert st.beta == 1.5 and st.record.beta == 1.5
     st.advance(2)
     text = c.download.callback().getvalue()
     assert text == st.csv()
@@ -321,7 +321,7 @@ def test_teacher_mode_hides_parts_and_bad_values_show_a_notice():
 def test_loading_a_scenario_with_another_number_of_prompts_rebuilds_its_charts():
     from dataclasses import replace
 
-    from sim.scenario import Prompt, Row
+    from dpo_sim.sim.scenario import Prompt, Row
 
     base = make_scenario()
     three = replace(base, id="three", title="Three prompts",
