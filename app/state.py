@@ -154,12 +154,13 @@ class SimState(param.Parameterized):
             self.scenario = sid
         self._sim = Simulation(self._load_scenario(sid))
         self._sync_from_sim()
-        for k, v in settings.items():
-            setattr(self, k, v)
         self.param.watch(self._on_setting, list(LIVE_SETTINGS))
         self.param.watch(self._on_scenario, "scenario")
         self.param.watch(self._on_playing, "playing")
         self.param.watch(self._on_speed, "speed")
+        # settings given here are actions at step 0, as a link's would be: the run uses
+        # them (not only the sliders), and the address writes them
+        self.param.update(settings)
 
     # -- reading (the views' whole access to the run) ------------------------------------
     @property

@@ -2,7 +2,7 @@
 Optimization). The short public surface, for notebooks and scripts::
 
     import dpo_sim
-    dpo_sim.presets()                                  # [(id, title), ...]
+    dpo_sim.scenarios()                                # the presets: [(id, title), ...]
     s = dpo_sim.load_scenario("align", beta=0.5)       # a preset id or a TOML file
     h = dpo_sim.run(s, steps=200)                      # steps 0..200, one record each
     h.columns()["loss"], h.columns()["kl/0"]           # the run as NumPy columns
@@ -24,11 +24,12 @@ from .sim.settings import SETTINGS
 from .sim.simulation import Simulation
 
 __all__ = ["History", "SETTINGS", "Scenario", "ScenarioError", "Simulation",
-           "create_dashboard", "load_scenario", "presets", "run"]
+           "create_dashboard", "load_scenario", "run", "scenarios"]
 
 
-def presets() -> list[tuple[str, str]]:
-    """(id, title) of every preset scenario that loads."""
+def scenarios() -> list[tuple[str, str]]:
+    """(id, title) of every preset scenario that loads (the package ``dpo_sim.presets``
+    holds their files)."""
     return [(pid, title) for pid, title, err in list_presets() if err is None]
 
 

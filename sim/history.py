@@ -90,7 +90,7 @@ class History:
     def columns(self) -> dict[str, np.ndarray]:
         """The run as named columns, one value per step: the CSV's columns and names
         (TRL's for the scalars; ``kl/X``, ``probs/X/Y``, ``rewards/X/Y``,
-        ``pairs/I/margin``, ``pairs/I/sigma``, ``pairs/I/weight``). Read-only views; with
+        ``pairs/I/margin``, ``pairs/I/sigma``, ``pairs/I/weight``); read-only. With
         pandas, ``pandas.DataFrame(history.columns())`` is the run as a table."""
         from .export_csv import block_order, csv_header
 
@@ -98,7 +98,13 @@ class History:
             return {}
         data = self.array()
         names = csv_header(*self.shape)
-        return {name: data[:, j] for name, j in zip(names, block_order(*self.shape))}
+        out = {name: data[:, j] for name, j in zip(names, block_order(*self.shape))}
+        # whole numbers and flags in their own types (copies; the rest are views)
+        out["step"] = out["step"].astype(np.int64)
+        out["adaptive_weight"] = out["adaptive_weight"].astype(bool)
+        for k in ("step", "adaptive_weight"):
+            out[k].flags.writeable = False
+        return out
 
     @property
     def nbytes(self) -> int:

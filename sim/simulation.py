@@ -20,7 +20,7 @@ from .losses import objective
 from .numerics import log_softmax
 from .pairs import Pairs
 from .scenario import Event, Scenario
-from .settings import check_live
+from .settings import BY_NAME, RUN, SettingError, check_live
 
 
 class Simulation:
@@ -41,10 +41,11 @@ class Simulation:
         self.t = 0
         self.theta = s.start_logits()
         self.logp_ref = log_softmax(np.asarray(s.ref_logits, dtype=float))
-        self.beta = float(s.beta)
-        self.learning_rate = float(s.learning_rate)
-        self.adaptive_weight = bool(s.adaptive_weight)
-        self.loss_type = s.loss_type
+        for name in RUN:     # beta, learning_rate, adaptive_weight, loss_type, steps
+            try:
+                setattr(self, name, BY_NAME[name].check(getattr(s, name)))
+            except SettingError as e:
+                raise SettingError(f"scenario {s.id!r}: {name}: {e}") from None
         self._flip_mask = np.zeros(len(s.rows), dtype=bool)
         self.pairs = Pairs.from_rows([r.as_tuple() for r in s.rows], s.n_prompts,
                                      s.n_replies)

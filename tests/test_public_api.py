@@ -1,0 +1,67 @@
+"""``import dpo_sim``: the short surface for notebooks and scripts."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dpo_sim
+from dpo_sim.sim.export_csv import to_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_scenarios_lists_every_preset_file_with_its_title():
+    listed = dict(dpo_sim.scenarios())
+    assert set(listed) == {p.stem for p in (ROOT / "presets").glob("*.toml")}
+    assert listed["align"] == "Align to preferences"
+
+
+def test_run_returns_the_history_and_its_columns_are_the_csv():
+    h = dpo_sim.run("align", steps=25, beta=0.5)
+    assert len(h) == 26 and h[0].beta == 0.5
+    sim = dpo_sim.Simulation(dpo_sim.load_scenario("align", beta=0.5))
+    sim.advance(25)
+    assert [r.to_dict() for r in h] == [r.to_dict() for r in sim.history]
+    cols = h.columns()
+    rows = list(csv.DictReader(io.StringIO(to_csv(h))))
+    assert list(cols) == list(rows[0])
+    for name, values in cols.items():
+        assert values.shape == (26,)
+        np.testing.assert_array_equal(values, [float(r[name]) for r in rows], err_msg=name)
+    assert cols["step"].tolist() == list(range(26))
+    np.testing.assert_array_equal(cols["probs/1/2"], [r.probs[1, 2] for r in h])
+    np.testing.assert_array_equal(cols["pairs/3/sigma"], [r.row_sigma[3] for r in h])
+    assert not cols["loss"].flags.writeable
+
+
+def test_run_defaults_to_the_scenarios_own_length_and_takes_a_scenario():
+    s = dpo_sim.load_scenario("tie")
+    assert len(dpo_sim.run(s)) == s.steps + 1
+
+
+def test_bad_settings_are_refused_with_the_tables_rule():
+    with pytest.raises(dpo_sim.ScenarioError, match=r"beta: must be a number > 0"):
+        dpo_sim.load_scenario("align", beta=0)
+    with pytest.raises(dpo_sim.ScenarioError, match="unknown setting"):
+        dpo_sim.run("align", steps=2, gamma=1)
+    with pytest.raises(dpo_sim.ScenarioError, match="neither a preset id"):
+        dpo_sim.load_scenario("no-such-thing")
+
+
+def test_create_dashboard_is_a_fresh_page_each_time():
+    a = dpo_sim.create_dashboard(scenario="drop-sigma")
+    b = dpo_sim.create_dashboard(scenario="drop-sigma", beta=0.25)
+    a.state.advance(3)
+    assert a.state.scenario == "drop-sigma" and b.state.current_step == 0
+    assert b.state.beta == 0.25 and a.state.beta == dpo_sim.load_scenario("drop-sigma").beta
+    # the run itself uses the setting given (not only the slider), from step 0
+    assert b.state.record.beta == 0.25
+    want = dpo_sim.Simulation(dpo_sim.load_scenario("drop-sigma", beta=0.25))
+    b.state.advance(4)
+    want.advance(4)
+    assert b.state.record.to_dict() == want.record.to_dict()
