@@ -132,5 +132,10 @@ def test_a_flipped_row_is_the_row_with_its_votes_swapped(case, i, weight_on):
                             abs_tol=1e-12 * (1 + abs(s.scalars()[name]))), name
     # the flipped row's margin is the other row's margin reversed, to the bit
     assert f.row_margin[i] == -s.row_margin[i]
-    assert math.isclose(f.row_sigma[i], s.row_weight[i], rel_tol=1e-15, abs_tol=1.3e-308) \
-        or not weight_on
+    if weight_on:      # the flipped row's sigma(u) is the swapped row's weight sigma(-u)
+        assert math.isclose(f.row_sigma[i], s.row_weight[i], rel_tol=1e-15,
+                            abs_tol=1.3e-308)
+    else:              # the bare margin: every weight is 1, the sigmas still mirror
+        assert f.row_weight[i] == s.row_weight[i] == 1.0
+        assert math.isclose(f.row_sigma[i], 1.0 - s.row_sigma[i], rel_tol=1e-12,
+                            abs_tol=1e-15)

@@ -337,3 +337,33 @@ def test_loading_a_scenario_with_another_number_of_prompts_rebuilds_its_charts()
     np.testing.assert_array_equal(d.views["bars"][2].source.data["pi"], d.state.record.probs[2])
     assert list(d.views["history"].source.data["step"]) == [0, 1, 2]
     assert "kl2" in d.views["history"].source.data
+
+
+def test_the_page_and_the_export_mark_the_same_preferred_replies_ties_included():
+    """One rule (Pairs.preferred): every reply tied for the most net votes is marked, a
+    prompt whose rows cancel marks none; the page's bars and the export agree step by step,
+    through a flip that changes the answer."""
+    from dpo_sim.app.export import replay_series
+    from dpo_sim.sim.scenario import Event, Prompt, Row, Scenario
+
+    s = Scenario(
+        id="ties", title="Ties", watch="w", beta=1.0, learning_rate=0.5, adaptive_weight=True,
+        prompts=(Prompt("p0", ("A", "B", "C", "D")), Prompt("p1", ("E", "F", "G", "H"))),
+        ref_logits=np.zeros((2, 4)),
+        # prompt 0: A and C tie at +1; prompt 1: a 5:5 split cancels
+        rows=(Row(0, 0, 1, 1, 0), Row(0, 2, 3, 1, 0), Row(1, 0, 1, 5, 5)),
+        events=(Event(step=3, flip=1),), steps=6)
+    want = {0: [{0, 2}, set()], 3: [{0, 3}, set()]}      # the flip makes D, not C, tie A
+    series = replay_series(s, 6)
+    d = create_dashboard(scenarios={"ties": s}, scenario="ties", theme="light")
+    for t in range(7):
+        if t:
+            d.state.advance(1)
+        expect = want[0] if t < 3 else want[3]
+        for x in range(2):
+            src = d.views["bars"][x].source.data
+            page = {y for y, v in enumerate(src["pref_pi"]) if np.isfinite(v)}
+            starred = {y for y, lab in enumerate(d.views["bars"][x].labels()) if "★" in lab}
+            mask = int(series[f"pref_{x}"][t])
+            export = {y for y in range(4) if mask >> y & 1}
+            assert page == starred == export == expect[x], (t, x)

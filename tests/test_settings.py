@@ -1,0 +1,225 @@
+"""The settings table (sim/settings.py) is the only place a setting is declared: every way
+of giving a value (a TOML file, --set, the page's address, a scripted action in a file or
+in the address, Simulation.set, the page's slider) accepts the same values, and the
+parameters, widgets, address names and hide flags are the table's."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dpo_sim.app.address import EVENT_KINDS, HIDEABLE, URL_PARAMS, apply_query, to_query
+from dpo_sim.app.dashboard import create_dashboard
+from dpo_sim.app.state import CONTROLS, SimState
+from dpo_sim.sim import settings as S
+from dpo_sim.sim.scenario_io import (CLI_SETTINGS, TOML_SETTINGS, TOP_KEYS, ScenarioError,
+                                     apply_settings, build_scenario, load_scenario)
+from dpo_sim.sim.settings import SETTINGS, SettingError
+from dpo_sim.sim.simulation import Simulation
+from helpers import new_state
+
+DOC = {"title": "T", "watch": "W", "beta": 1.0, "learning_rate": 0.5,
+       "prompts": [{"text": "Q", "replies": ["a", "b", "c"]}],
+       "pairs": [{"prompt": 0, "chosen": 0, "rejected": 1, "votes_chosen": 3,
+                  "votes_rejected": 1}]}
+
+# (setting, typed value as TOML or Python gives it, the same as text, valid?)
+VALUES = [
+    ("beta", 8.0, "8", True), ("beta", 100, "100", True), ("beta", 1e-9, "1e-9", True),
+    ("beta", 0.0, "0", False), ("beta", -1.0, "-1", False), ("beta", 100.5, "100.5", False),
+    ("beta", math.inf, "inf", False), ("beta", math.nan, "nan", False),
+    ("learning_rate", 20.0, "20", True), ("learning_rate", 0.0, "0", False),
+    ("learning_rate", 1000.0, "1e3", False),
+    ("adaptive_weight", False, "off", True), ("adaptive_weight", True, "on", True),
+    ("adaptive_weight", 1, "maybe", False),
+    ("loss_type", "sigmoid", "sigmoid", True), ("loss_type", "ipo", "ipo", False),
+    ("steps", 1, "1", True), ("steps", 10_000_000, "10000000", True),
+    ("steps", 0, "0", False), ("steps", 2.5, "2.5", False),
+    ("speed", 120, "120", True), ("speed", 1, "1", True), ("speed", 0, "0", False),
+    ("speed", 121, "121", False),
+]
+
+
+def _toml_ok(name, value) -> bool:
+    try:
+        build_scenario({**DOC, name: value}, file="t.toml", id="t")
+        return True
+    except ScenarioError as e:
+        assert e.field == name and e.rule.startswith("must be "), e
+        return False
+
+
+def _toml_event_ok(name, value) -> bool:
+    ev = {"step": 2, "set": {name: value}}
+    try:
+        build_scenario({**DOC, "events": [ev]}, file="t.toml", id="t")
+        return True
+    except ScenarioError as e:
+        assert e.field == f"events[0].set.{name}", e
+        return False
+
+
+def _cli_ok(name, text) -> bool:
+    try:
+        apply_settings(load_scenario("align"), {name: text})
+        return True
+    except ScenarioError as e:
+        assert (e.file, e.field) == ("--set", name)
+        return False
+
+
+def _url_ok(key, text) -> bool:
+    st = new_state()
+    return apply_query(st, {key: text}) == []
+
+
+def _sim_ok(name, value) -> bool:
+    sim = Simulation(load_scenario("align"))
+    try:
+        sim.set(**{name: value})
+        return True
+    except SettingError as e:
+        assert str(e).startswith(f"{name}: must be ")
+        return False
+
+
+@pytest.mark.parametrize("name, value, text, valid", VALUES,
+                         ids=[f"{v[0]}={v[2]}" for v in VALUES])
+def test_a_value_is_valid_everywhere_or_nowhere(name, value, text, valid):
+    s = S.BY_NAME[name]
+    if valid:
+        assert s.check(value) == value and s.parse(text) == value
+    else:
+        for bad in (value, text):
+            with pytest.raises(SettingError, match="^must be "):
+                s.parse(bad) if isinstance(bad, str) else s.check(bad)
+    seen = {}
+    if s.toml:
+        seen["toml"] = _toml_ok(s.toml, value)
+    if s.cli:
+        seen["--set"] = _cli_ok(s.cli, text)
+    if s.url:
+        seen["address"] = _url_ok(s.url, text)
+    if s.event:
+        seen["address events"] = _url_ok("events", f"3:{s.event}:{text}")
+    if s.live and s.scope == "run":
+        seen["file events"] = _toml_event_ok(s.toml, value)
+        seen["Simulation.set"] = _sim_ok(name, value)
+    assert seen and set(seen.values()) == {valid}, seen
+
+
+def test_every_place_takes_its_names_from_the_table():
+    assert TOML_SETTINGS == {s.toml: s for s in SETTINGS if s.toml}
+    assert set(TOML_SETTINGS) <= set(TOP_KEYS)
+    assert CLI_SETTINGS == {s.cli: s for s in SETTINGS if s.cli}
+    url = [p.name for p in URL_PARAMS]
+    assert [n for n in url if n in {s.url for s in SETTINGS}] == [s.url for s in SETTINGS
+                                                                   if s.url]
+    assert set(EVENT_KINDS) == {s.event for s in SETTINGS if s.event} | {"flip"}
+    assert {s.url for s in SETTINGS if s.hideable} <= set(HIDEABLE)
+    # the page: one parameter (with the table's label, help, default) and one widget each
+    assert [s.name for s in CONTROLS] == [s.name for s in SETTINGS
+                                          if s.live or s.scope == "page"]
+    st = new_state()
+    d = create_dashboard(scenarios={"toy": st.spec}, scenario="toy", theme="light")
+    for s in CONTROLS:
+        p = SimState.param[s.name]
+        assert (p.label, p.doc) == (s.label, s.help)
+        if s.default is not None:
+            assert p.default == s.default
+        w = d.views["controls"].widgets[s.name]
+        assert w.value == getattr(d.state, s.name)
+        if s.slider:
+            assert (w.start, w.end, w.step) == s.slider[:2] + (s.slider[2],)
+
+
+def test_a_slider_widens_to_show_a_valid_value_outside_its_usual_range():
+    d = create_dashboard(scenarios={"toy": new_state().spec}, scenario="toy",
+                         theme="light", query={"beta": "8", "lr": "0.001"})
+    c = d.views["controls"]
+    assert d.notices == [] and d.state.beta == 8.0 and d.state.learning_rate == 0.001
+    assert c.beta.end == 8.0 and c.beta.value == 8.0
+    assert c.learning_rate.start == 0.001
+    assert to_query(d.state)["beta"] == "8.0"
+    d.state.beta = 0.5                       # back inside: the slider keeps its width
+    assert c.beta.end == 8.0 and c.beta.start == S.BY_NAME["beta"].slider[0]
+
+
+def test_a_scenario_built_in_code_is_checked_by_the_same_rules():
+    s = load_scenario("align")
+    from dataclasses import replace
+    with pytest.raises(SettingError, match=r"scenario 'align': beta: must be a number > 0"):
+        Simulation(replace(s, beta=0.0))
+    with pytest.raises(SettingError, match="learning_rate"):
+        Simulation(replace(s, learning_rate=1e9))
+
+
+def test_text_forms_of_a_flag_and_numbers():
+    f = S.BY_NAME["adaptive_weight"]
+    assert [f.parse(t) for t in ("on", "OFF", " true ", "no", "1", "0")] == [
+        True, False, True, False, True, False]
+    assert f.write(True) == "on" and f.write(False) == "off"
+    b = S.BY_NAME["beta"]
+    assert b.parse(b.write(0.1 + 0.2)) == 0.1 + 0.2       # the text reads back exactly
+    assert S.BY_NAME["steps"].parse(" 12 ") == 12
+    with pytest.raises(SettingError, match="got '12.0'"):
+        S.BY_NAME["steps"].parse("12.0")
+
+
+NEW_SETTING = r"""
+import json
+from dpo_sim.sim import settings as S
+# one new entry in the table, and nothing else
+S.SETTINGS = S.SETTINGS + (S.Setting("zoom", S.Whole(1, 4), 2, "Zoom", "How big the bars are.",
+                                     scope="page", slider=(1, 4, 1), url="zoom",
+                                     hideable=True),)
+S.BY_NAME["zoom"] = S.SETTINGS[-1]
+from dpo_sim.app import address
+from dpo_sim.app.dashboard import create_dashboard
+d = create_dashboard(scenario="align", theme="light", query={"zoom": "3", "hide": "zoom"})
+z = d.views["controls"].widgets["zoom"]
+bad = create_dashboard(scenario="align", theme="light", query={"zoom": "9"})
+print(json.dumps({"params": [p.name for p in address.URL_PARAMS],
+                  "hideable": list(address.HIDEABLE), "value": d.state.zoom,
+                  "widget": [z.start, z.end, z.value, z.visible, z.name],
+                  "query": address.to_query(d.state), "bad": bad.notices}))
+"""
+
+
+@pytest.mark.slow
+def test_a_new_setting_is_one_new_entry_in_the_table():
+    """A fresh process adds a page setting to the table before anything reads it: the
+    address, the state's parameters, the widget and teacher mode all have it."""
+    p = subprocess.run([sys.executable, "-c", NEW_SETTING], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert "zoom" in out["params"] and "zoom" in out["hideable"]
+    assert out["value"] == 3 and out["widget"] == [1, 4, 3, False, "Zoom"]
+    assert out["query"]["zoom"] == "3" and out["query"]["hide"] == "zoom"
+    assert out["bad"] == ["ignored zoom=9: must be a whole number from 1 to 4, got 9"]
+
+
+def test_the_table_is_consistent():
+    names = [s.name for s in SETTINGS]
+    assert len(set(names)) == len(names)
+    for place in ("toml", "cli", "url", "event"):
+        given = [getattr(s, place) for s in SETTINGS if getattr(s, place)]
+        assert len(set(given)) == len(given), place
+    for s in SETTINGS:
+        assert s.scope in ("run", "page") and s.label and s.help.endswith((".", ")"))
+        if s.slider:
+            lo, hi, step = s.slider
+            assert s.check(lo) == lo and s.check(hi) == hi and 0 < step < hi - lo
+        if s.default is not None:
+            assert s.check(s.default) == s.default
+        if s.event:
+            assert s.live and s.url, s.name
+        if s.scope == "page":
+            assert not (s.toml or s.cli or s.event), s.name
+    assert np.isclose(S.BY_NAME["beta"].kind.hi, 100)
