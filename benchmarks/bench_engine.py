@@ -1,7 +1,7 @@
-"""Speed of the engine: one recorded step of the seed-sized scenario, and the batched update.
+"""Speed of the engine: one recorded step of the seed-sized scenario, and a stack of runs.
 
 A script, not a test: it prints numbers and asserts nothing. Targets on the project's
-2-core machine: one step with every metric <= 50 us; batched >= 10 million run-steps/s.
+2-core machine: one step with every metric <= 50 us; a stack >= 10 million run-steps/s.
 
     python benchmarks/bench_engine.py
 """
@@ -65,13 +65,13 @@ def history_bytes(steps: int = 72_000) -> tuple:
     return h.nbytes / len(h), h.array().nbytes / len(h)
 
 
-def time_batch(R: int = 4096, steps: int = 200, repeats: int = 9,
+def time_stack(R: int = 4096, steps: int = 200, repeats: int = 9,
                adaptive_weight: bool = True, clock=time.perf_counter) -> tuple:
     """(median, best) run-steps per second of RunStack.step on a stack of R runs with per-run
     beta and learning rate (each result fed back, as a sweep does)."""
     sc = seed_sized_scenario()
     pairs = Pairs.from_rows([r.as_tuple() for r in sc.rows], sc.n_prompts, sc.n_replies)
-    batch = RunStack(pairs, sc.ref_logits)
+    stack = RunStack(pairs, sc.ref_logits)
     beta = np.geomspace(0.05, 5.0, R)
     lr = np.full(R, 1.0)
     rates = []
@@ -79,7 +79,7 @@ def time_batch(R: int = 4096, steps: int = 200, repeats: int = 9,
         theta = np.zeros((R, sc.n_prompts, sc.n_replies))
         t0 = clock()
         for _ in range(steps):
-            theta = batch.step(theta, beta, lr, adaptive_weight)
+            theta = stack.step(theta, beta, lr, adaptive_weight)
         rates.append(R * steps / (clock() - t0))
     return statistics.median(rates), max(rates)
 
@@ -103,8 +103,8 @@ def main() -> None:
             print(f"[{name}] one step with metrics (keep_history={keep}): median {med:.1f} us,"
                   f" best {best:.1f} us  (target <= 50 us)")
         for weight in (True, False):
-            med, best = time_batch(adaptive_weight=weight, clock=clock)
-            print(f"[{name}] batched RunStack.step, R = 4096, adaptive_weight={weight}: median "
+            med, best = time_stack(adaptive_weight=weight, clock=clock)
+            print(f"[{name}] stack of runs RunStack.step, R = 4096, adaptive_weight={weight}: median "
                   f"{med / 1e6:.2f} M run-steps/s, best {best / 1e6:.2f} M  (target >= 10 M)")
 
 

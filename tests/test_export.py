@@ -113,6 +113,7 @@ def with_panel(tmp_path_factory) -> Path:
     return export_html(_scenarios(), None, str(tmp_path_factory.mktemp("exp") / "pn.html"))
 
 
+@pytest.mark.slow
 def test_export_with_panel_imported_is_the_same_self_contained_file(with_panel, tmp_path):
     import subprocess
     import sys

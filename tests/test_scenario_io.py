@@ -46,6 +46,7 @@ def test_defaults(tmp_path):
     assert s.events == ()
 
 
+@pytest.mark.slow
 def test_random_reference_is_numpys_default_rng(tmp_path):
     f = write(tmp_path, "r.toml", '[reference]\nkind = "random"\nseed = 11\nscale = 0.5\n')
     a, b = load_scenario(f), load_scenario(f)
@@ -87,6 +88,7 @@ def test_presets_by_id_and_by_path(tmp_path):
     assert b.config() == a.config()
 
 
+@pytest.mark.slow
 def test_presets_are_found_from_an_installed_package_in_another_folder(tmp_path):
     code = ("from dpo_sim.sim.scenario_io import list_presets; "
             "print(sum(e is None for _, _, e in list_presets()))")

@@ -217,6 +217,7 @@ sys.stdout.write(sim.theta.tobytes().hex() + "\n")
 """
 
 
+@pytest.mark.slow
 def test_deterministic_across_processes():
     outs = []
     for seed in ("0", "12345"):

@@ -36,6 +36,7 @@ def check_record(rec, P, K):
 @pytest.mark.parametrize("adaptive_weight,ref", [(False, UNIFORM), (True, UNIFORM),
                                                  (False, EXTREME)],
                          ids=["weight-off", "weight-on", "weight-off-extreme-ref"])
+@pytest.mark.slow
 def test_100k_steps_at_beta_50_and_learning_rate_50(adaptive_weight, ref):
     sim = Simulation(scenario(adaptive_weight, ref), keep_history=False)
     P, K, N = 2, 4, len(ROWS)
@@ -69,6 +70,7 @@ def test_100k_steps_at_beta_50_and_learning_rate_50(adaptive_weight, ref):
         assert np.abs(theta[-1]).max() > 1e6
 
 
+@pytest.mark.slow
 def test_a_stack_at_extreme_settings_stays_finite():
     """RunStack.step, weight on and off, uniform and +-30 references, beta and learning rate
     up to 1000 (10,000 steps: the single runs above cover 100,000)."""
