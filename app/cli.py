@@ -7,7 +7,8 @@ Exit codes: 0 success; 2 bad input, reported as one line on stderr with no trace
 ``file: field: rule`` for a broken scenario or ``--set``, ``--option: rule`` for a bad
 option (including argparse's own complaints). ``dpo-sim presets`` lists the good presets
 on stdout and every broken file on stderr, and exits 2 if any file is broken (the good
-ones are still listed).
+ones are still listed). 1: ``run`` could not write to standard output (a full disk), also
+one line.
 """
 
 from __future__ import annotations
@@ -18,15 +19,25 @@ import json
 import os
 import re
 import sys
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence, TextIO
+from typing import TextIO
 
-from ..sim.scenario_io import (CLI_SETTINGS, ScenarioError, apply_settings, list_presets,
-                               load_scenario, parse_settings)
+from ..sim.scenario_io import (
+    CLI_SETTINGS,
+    ScenarioError,
+    apply_settings,
+    list_presets,
+    load_scenario,
+    parse_settings,
+    preset_ids,
+)
 from ..sim.settings import BY_NAME, SettingError, Whole
 from .errors import UsageError
 
 EXIT_BAD_INPUT = 2
+EXIT_OUTPUT_FAILED = 1
 #: ``run --steps``: the number of updates; 0 prints the config line and step 0 only.
 RUN_STEPS = Whole(0, BY_NAME["steps"].kind.hi)
 #: ``export --steps``: the file carries every step, so it stays a sensible size.
@@ -34,25 +45,45 @@ EXPORT_STEPS = Whole(1, 100_000)
 PORTS = Whole(1, 65535)
 _ORIGIN = re.compile(r"^(\*|[A-Za-z0-9_.*-]+|\[[0-9A-Fa-f:.]+\])(:(\d{1,5}|\*))?$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.~/-]*$")
+_NUMBER = re.compile(r"-\d+|-\d*\.\d+")     # a stray "-5" is a word, not an option
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line and exit code 2 (its default code)."""
 
     def error(self, message):
-        message = _suggest(message, self)
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {_suggest(message)} (see '{self.prog} "
+                                  f"--help')\n")
 
 
-def _suggest(message: str, parser: argparse.ArgumentParser) -> str:
-    """Add "did you mean --steps?" to argparse's complaint about a mistyped option."""
-    m = re.match(r"unrecognized arguments: (--[\w-]+)", message)
+def _suggest(message: str) -> str:
+    """Add "did you mean 'serve'?" to argparse's complaint about a mistyped choice."""
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
     if m:
-        known = [o for a in parser._actions for o in a.option_strings]
-        close = difflib.get_close_matches(m.group(1), known, n=1)
+        choices = [c.strip().strip("'") for c in m.group(2).split(",")]
+        close = difflib.get_close_matches(m.group(1), choices, n=1)
         if close:
-            message += f" (did you mean {close[0]}?)"
+            message += f"; did you mean {close[0]!r}?"
     return message
+
+
+def _extra_args(parser: argparse.ArgumentParser, command: str, extra: list[str]) -> str:
+    """The one line for arguments the command does not take: a mistyped option (with the
+    closest real one), or a stray word."""
+    sub = parser.commands.get(command, parser)
+    see = f" (see '{sub.prog} --help')"
+    for arg in extra:
+        if arg.startswith("-") and len(arg) > 1 and not _NUMBER.fullmatch(arg):
+            option = arg.split("=", 1)[0]
+            known = [o for a in sub._actions for o in a.option_strings]
+            close = difflib.get_close_matches(option, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            return f"{sub.prog}: {option}: unknown option{hint}{see}"
+    arg = extra[0]
+    if command == "serve" and arg in parser.commands:
+        return (f"{sub.prog}: unexpected argument {arg!r}: the command goes first, e.g. "
+                f"'dpo-sim {arg} ...'{see}")
+    return f"{sub.prog}: unexpected argument {arg!r}{see}"
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -60,6 +91,7 @@ def _build_parser() -> argparse.ArgumentParser:
                 description="A teaching simulator of the DPO loss. With no command it opens "
                             "the dashboard (same as 'dpo-sim serve').")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    p.commands = sub.choices             # name -> its parser (for unknown options)
 
     settable = ", ".join(CLI_SETTINGS)
     r = sub.add_parser("run", help="run a scenario headless and print every step",
@@ -117,37 +149,120 @@ def _whole(option: str, kind: Whole, value: str | None) -> int | None:
         raise UsageError(option, str(e)) from None
 
 
-def _out_file(path: str) -> Path:
+def _out_file(path: str, example: str) -> Path:
     """--out must name a file (not a folder) in a folder that exists."""
     p = Path(path)
-    if path.strip() == "" or p.is_dir():
-        raise UsageError("--out", f"must name a file, not a folder, got {path!r} (for "
-                                  f"example {os.path.join(path, 'out.html')!r})")
-    if not p.parent.is_dir():
-        raise UsageError("--out", f"cannot write {path!r}: its folder {str(p.parent)!r} does "
-                                  f"not exist")
+    try:
+        if path.strip() == "":
+            raise UsageError("--out", f"must name a file (for example {example!r}), "
+                                      f"got {path!r}")
+        if p.is_dir():
+            raise UsageError("--out", f"must name a file, not a folder, got {path!r} (for "
+                                      f"example {os.path.join(path, example)!r})")
+        if p.parent.exists() and not p.parent.is_dir():
+            raise UsageError("--out", f"cannot write {path!r}: {str(p.parent)!r} is a file, "
+                                      f"not a folder")
+        if not p.parent.is_dir():
+            raise UsageError("--out", f"cannot write {path!r}: its folder "
+                                      f"{str(p.parent)!r} does not exist")
+    except OSError as exc:                  # a name too long for the system, say
+        raise UsageError("--out", f"cannot write {path!r} ({exc.strerror})") from None
     return p
+
+
+def _check_writable(path: Path, shown: str) -> None:
+    """Fail before the work rather than after it: open the file for appending if it exists
+    (which changes nothing), else create and remove a scratch file beside it."""
+    try:
+        if path.exists():
+            with open(path, "a"):
+                pass
+        else:
+            fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=".dpo-sim-")
+            os.close(fd)
+            os.unlink(scratch)
+    except OSError as exc:
+        raise UsageError("--out", f"cannot write {shown!r} ({exc.strerror})") from None
+
+
+def _not_a_scenario(path: Path, shown: str, refs: list[str]) -> None:
+    """--out must not overwrite a scenario file given on the same command line."""
+    for ref in refs:
+        try:
+            same = path.exists() and Path(ref).is_file() and os.path.samefile(path, ref)
+        except OSError:
+            same = False
+        if same:
+            raise UsageError("--out", f"would overwrite the scenario file {ref!r}; choose "
+                                      f"another file, got {shown!r}")
 
 
 def _origins(values: list[str]) -> list[str]:
     for v in values:
-        if not _ORIGIN.match(v.strip()):
+        m = _ORIGIN.match(v.strip())
+        if not m:
             raise UsageError("--allow-websocket-origin",
                              f"must be HOST or HOST:PORT (a name students type, no "
                              f"http:// and no path), got {v!r}")
+        if m.group(3) and m.group(3) != "*" and not 1 <= int(m.group(3)) <= PORTS.hi:
+            raise UsageError("--allow-websocket-origin",
+                             f"the port must be from 1 to {PORTS.hi}, got {v!r}")
     return [v.strip() for v in values]
 
 
+def _address(value: str) -> str:
+    if not value.strip():
+        raise UsageError("--address", f"must be an address of this machine (127.0.0.1: this "
+                                      f"machine only, 0.0.0.0: every network), got {value!r}")
+    return value
+
+
 def _prefix(value: str) -> str:
-    if not _PREFIX.match(value) or ".." in value.split("/"):
+    if not _PREFIX.match(value) or {".", ".."} & set(value.split("/")):
         raise UsageError("--prefix", f"must be a URL path of letters, digits and - _ . ~ / "
                                      f"(for example /dpo), got {value!r}")
     return value
 
 
-def _load(ref: str, settings: list[str]):
-    scenario = load_scenario(ref)
-    return apply_settings(scenario, parse_settings(settings)) if settings else scenario
+def _settings(items: list[str]) -> dict[str, str]:
+    """--set KEY=VALUE items; a key given twice is an error (which one was meant?)."""
+    seen: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if eq and key in seen:
+            raise ScenarioError("--set", key, f"given twice ({seen[key]!r} and "
+                                              f"{value.strip()!r}); give it once")
+        seen[key] = value.strip()
+    return parse_settings(items)
+
+
+def _load(ref: str, settings: dict[str, str]):
+    if ref.strip() == "":
+        raise UsageError("SCENARIO", f"must be a preset id (see 'dpo-sim presets') or a path "
+                                     f"to a TOML file, got {ref!r}")
+    try:
+        scenario = load_scenario(ref)
+    except ScenarioError:
+        if _is_dir(ref) and ref not in preset_ids():
+            raise ScenarioError(ref, "file", "is a folder, not a TOML file") from None
+        raise
+    except OSError as exc:               # a name too long for the system, say
+        raise ScenarioError(ref, "file", f"cannot be read ({exc.strerror})") from None
+    return apply_settings(scenario, settings) if settings else scenario
+
+
+def _is_dir(ref: str) -> bool:
+    try:
+        return Path(ref).is_dir()
+    except OSError:
+        return False
+
+
+def _steps_once(steps: int | None, settings: dict[str, str]) -> None:
+    if steps is not None and "steps" in settings:
+        raise UsageError("--steps", f"given together with --set steps={settings['steps']}; "
+                                    f"give one of them")
 
 
 def _records(scenario, steps: int) -> Iterator:
@@ -175,20 +290,40 @@ def write_run(scenario, steps: int, fmt: str, out: TextIO) -> None:
 # -- commands -----------------------------------------------------------------------------
 def _cmd_run(a) -> int:
     steps = _whole("--steps", RUN_STEPS, a.steps)
-    path = _out_file(a.out) if a.out else None
-    scenario = _load(a.scenario, a.settings)
+    path = _out_file(a.out, "run." + a.format) if a.out is not None else None
+    settings = _settings(a.settings)
+    _steps_once(steps, settings)
+    scenario = _load(a.scenario, settings)
+    if path is not None:
+        _not_a_scenario(path, a.out, [a.scenario])
     n = scenario.steps if steps is None else steps
     if path is not None:
-        try:
-            f = open(path, "w", encoding="utf-8", newline="")
+        try:             # opening it, or writing it (a full disk, say)
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                write_run(scenario, n, a.format, f)
         except OSError as exc:
             raise UsageError("--out", f"cannot write {a.out!r} ({exc.strerror})") from None
-        with f:
-            write_run(scenario, n, a.format, f)
     else:
-        write_run(scenario, n, a.format, sys.stdout)
-        sys.stdout.flush()
+        try:
+            write_run(scenario, n, a.format, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:           # `> /dev/full`: not bad input, but no traceback
+            _quiet_stdout()
+            print(f"dpo-sim: cannot write to standard output ({exc.strerror})",
+                  file=sys.stderr)
+            return EXIT_OUTPUT_FAILED
     return 0
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the flush at exit does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):        # no real file descriptor (captured in tests)
+        pass
 
 
 def _cmd_presets(a) -> int:
@@ -204,6 +339,7 @@ def _cmd_presets(a) -> int:
 
 def _cmd_serve(a) -> int:
     port = _whole("--port", PORTS, a.port)
+    address = _address(a.address)
     origins = _origins(a.allow_websocket_origin)
     proxy = {}                   # only when given, so plain calls stay as they were
     if a.prefix:
@@ -212,21 +348,28 @@ def _cmd_serve(a) -> int:
         proxy["use_xheaders"] = True
     from .server import serve
 
-    serve(port=port, address=a.address, allow_websocket_origin=origins or None,
+    serve(port=port, address=address, allow_websocket_origin=origins or None,
           open_browser=not a.no_browser, **proxy)
     return 0
 
 
 def _cmd_export(a) -> int:
     steps = _whole("--steps", EXPORT_STEPS, a.steps)
-    path = _out_file(a.out)
-    scenarios = [_load(ref, a.settings) for ref in a.scenarios]
+    path = _out_file(a.out, "replay.html")
+    settings = _settings(a.settings)
+    _steps_once(steps, settings)
+    scenarios = [_load(ref, settings) for ref in a.scenarios]
+    if steps is None and "steps" in settings and scenarios[0].steps > EXPORT_STEPS.hi:
+        raise ScenarioError("--set", "steps", f"an export holds every step, so at most "
+                                              f"{EXPORT_STEPS.hi}, got {scenarios[0].steps}")
     if steps is None:
         for s in scenarios:
             if s.steps > EXPORT_STEPS.hi:
                 raise UsageError("--steps", f"scenario {s.id!r} has steps = {s.steps}; an "
                                             f"export holds every step, so give --steps N "
                                             f"with N at most {EXPORT_STEPS.hi}")
+    _not_a_scenario(path, a.out, a.scenarios)
+    _check_writable(path, a.out)
     from .export import export_html
 
     try:
@@ -243,17 +386,19 @@ COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "serve": _cmd_serve,
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _build_parser()
-    if not argv or argv[0].startswith("--") and argv[0] not in ("--help", "-h"):
+    if not argv or argv[0].startswith("-") and argv[0] not in ("--help", "-h"):
         argv = ["serve"] + argv          # `dpo-sim` alone (or with serve flags) = serve
-    a = parser.parse_args(argv)
+    a, extra = parser.parse_known_args(argv)
+    if extra:
+        print(_extra_args(parser, a.command, extra), file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         return COMMANDS[a.command](a)
     except (ScenarioError, UsageError) as err:
         print(f"dpo-sim: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:              # `dpo-sim run align | head`: not an error
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())   # keep the exit-time flush quiet
+        _quiet_stdout()                  # keep the exit-time flush quiet
         return 0
     except KeyboardInterrupt:
         return 130

@@ -11,6 +11,7 @@ not the embedding page's.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
 import panel as pn
@@ -64,16 +65,23 @@ def normalize_prefix(prefix: str | None) -> str:
 
 def check_can_listen(address: str, port: int) -> None:
     """Bind (address, port) once and let go, so a port in use, a privileged port or an
-    address that is not this machine's is a one-line UsageError before the server starts,
-    not a traceback from inside it. (SO_REUSEADDR, as the server itself binds.)"""
+    address that is not this machine's (or is a broadcast or multicast one, which the system
+    would let a server bind) is a one-line UsageError before the server starts, not a
+    traceback from inside it. (SO_REUSEADDR, as the server itself binds.)"""
     try:
         infos = socket.getaddrinfo(address or None, port, type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError):
+        hint = _address_hint(address or "")
         raise UsageError("--address", f"must be an address of this machine (such as "
-                                      f"127.0.0.1 or 0.0.0.0) or a name it can look up, "
-                                      f"got {address!r}") from None
+                                      f"127.0.0.1 or 0.0.0.0) or a name it can look up"
+                                      f"{hint}, got {address!r}") from None
+    host = address or "0.0.0.0"
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     for family, kind, proto, _, sockaddr in dict.fromkeys(infos):
+        if _not_one_machine(sockaddr[0]):
+            raise UsageError("--address", f"{address!r} is a broadcast or multicast address, "
+                                          f"not an address of this machine")
         s = socket.socket(family, kind, proto)
         try:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -81,7 +89,7 @@ def check_can_listen(address: str, port: int) -> None:
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 other = port + 1 if port < 65535 else 5006
-                raise UsageError("--port", f"{port} is already in use on {address}; choose "
+                raise UsageError("--port", f"{port} is already in use on {host}; choose "
                                            f"another, e.g. --port {other}") from None
             if e.errno == errno.EACCES:
                 raise UsageError("--port", f"{port} needs administrator rights (ports below "
@@ -89,10 +97,28 @@ def check_can_listen(address: str, port: int) -> None:
             if e.errno == errno.EADDRNOTAVAIL:
                 raise UsageError("--address", f"{address!r} is not an address of this "
                                               f"machine") from None
-            raise UsageError("--address", f"cannot listen on {address}:{port} "
-                                          f"({e.strerror})") from None
+            raise UsageError("--address", f"cannot listen on {where} ({e.strerror})") from None
         finally:
             s.close()
+
+
+def _not_one_machine(host: str) -> bool:
+    """A multicast or the broadcast address: the system lets a server bind it, but no
+    browser can reach the page there."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255")
+
+
+def _address_hint(address: str) -> str:
+    if "/" in address:
+        return " (no http:// and no path)"
+    host, colon, port = address.rpartition(":")
+    if colon and port.isdigit() and host.count(":") == 0:
+        return f" (give the port with --port {port})"
+    return ""
 
 
 def serve(port: int = 5006, address: str = "127.0.0.1",

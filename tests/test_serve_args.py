@@ -11,8 +11,6 @@ import dpo_sim.app.server as server
 from dpo_sim.app.cli import main
 
 
-
-
 def test_prefix_and_xheaders_pass_through_the_cli(fake_server):
     assert main(["serve", "--no-browser", "--prefix", "/dpo", "--use-xheaders"]) == 0
     kw = fake_server[-1]
