@@ -14,7 +14,7 @@ that are not settings (scenario, flipped, events, step, autoplay, hide) are decl
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from ..sim.settings import SETTINGS, Setting, SettingError, named_in

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import html
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from bokeh.core.has_props import is_DataModel
@@ -27,8 +27,21 @@ from bokeh.embed.elements import html_page_for_render_items
 from bokeh.embed.util import OutputDocumentFor, standalone_docs_json_and_render_items
 from bokeh.events import DocumentReady
 from bokeh.layouts import column, row
-from bokeh.models import (ColumnDataSource, CustomJS, Div, HoverTool, Label, Legend, LegendItem,
-                          NumeralTickFormatter, Range1d, Select, Slider, Span, Toggle)
+from bokeh.models import (
+    ColumnDataSource,
+    CustomJS,
+    Div,
+    HoverTool,
+    Label,
+    Legend,
+    LegendItem,
+    NumeralTickFormatter,
+    Range1d,
+    Select,
+    Slider,
+    Span,
+    Toggle,
+)
 from bokeh.plotting import figure
 from bokeh.resources import INLINE
 
@@ -121,7 +134,8 @@ def _bar_figure(key: str, x: int, prompt, pi_ref: np.ndarray) -> figure:
     fig.text(x="right", y="y", text="value_text", source=src, x_offset=5,
              text_font_size="11px", text_baseline="middle", text_color=PAL.text)
     fig.add_tools(HoverTool(renderers=[bars, pref], tooltips=[
-        ("reply", "@reply"), ("\u03c0(y|x)", "@right{0.0000}"), ("\u03c0_ref(y|x)", "@ref{0.0000}")]))
+        ("reply", "@reply"), ("\u03c0(y|x)", "@right{0.0000}"),
+        ("\u03c0_ref(y|x)", "@ref{0.0000}")]))
     fig.yaxis.visible = False
     fig.ygrid.grid_line_color = None
     fig.xaxis.formatter = NumeralTickFormatter(format="0%")

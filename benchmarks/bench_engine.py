@@ -16,9 +16,9 @@ import time
 import numpy as np
 
 from dpo_sim.sim.pairs import Pairs
-from dpo_sim.sim.stack import RunStack
 from dpo_sim.sim.scenario import Prompt, Row, Scenario
 from dpo_sim.sim.simulation import Simulation
+from dpo_sim.sim.stack import RunStack
 
 
 def seed_sized_scenario() -> Scenario:
@@ -35,7 +35,8 @@ def blas_line() -> str:
     try:
         cfg = np.show_config(mode="dicts")
         blas = cfg["Build Dependencies"]["blas"]
-        return f"{blas.get('name')} {blas.get('version')} ({blas.get('openblas configuration', '').strip()})"
+        conf = blas.get("openblas configuration", "").strip()
+        return f"{blas.get('name')} {blas.get('version')} ({conf})"
     except Exception as e:  # the info is informative only
         return f"unavailable ({e})"
 
@@ -89,8 +90,8 @@ def main() -> None:
     print(f"BLAS: {blas_line()}")
     print("OPENBLAS_CORETYPE=" + os.environ.get("OPENBLAS_CORETYPE", "(unset)")
           + " OPENBLAS_L2_SIZE=" + os.environ.get("OPENBLAS_L2_SIZE", "(unset)"))
-    print("load average (1, 5, 15 min): %.2f %.2f %.2f  (other work on the machine slows "
-          "every number below)" % os.getloadavg())
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}  (other work on the machine slows "
+          "every number below)".format(*os.getloadavg()))
     # wall time is what a user sees; CPU time of this process is what the code costs when
     # other processes share the two cores (it excludes time spent waiting for a core)
     alloc, used = history_bytes()
@@ -104,7 +105,8 @@ def main() -> None:
                   f" best {best:.1f} us  (target <= 50 us)")
         for weight in (True, False):
             med, best = time_stack(adaptive_weight=weight, clock=clock)
-            print(f"[{name}] stack of runs RunStack.step, R = 4096, adaptive_weight={weight}: median "
+            print(f"[{name}] stack of runs RunStack.step, R = 4096, adaptive_weight={weight}: "
+                  f"median "
                   f"{med / 1e6:.2f} M run-steps/s, best {best / 1e6:.2f} M  (target >= 10 M)")
 
 

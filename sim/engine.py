@@ -22,12 +22,9 @@ from math import fsum
 
 import numpy as np
 
-from .dpo import kl_ceiling
 from .losses import Loss, objective
-from .numerics import log_softmax, sigmoid_pair
+from .numerics import sigmoid_pair
 from .pairs import Pairs
-
-__all__ = ["Engine", "Record", "evaluate", "kl_ceiling", "log_softmax"]
 
 
 class Engine:
@@ -69,7 +66,7 @@ class Engine:
         return np.bincount(self._cr, weights=w, minlength=self.P * self.K)
 
     def evaluate(self, theta: np.ndarray, beta: float, loss: Loss, adaptive_weight: bool,
-                 step: int, learning_rate: float) -> "Record":
+                 step: int, learning_rate: float) -> Record:
         """All metrics of one policy (P, K) plus the gradient, in one pass.
 
         Counts NumPy calls: 1-D ``.dot`` rather than ``@``, one max over the reply axis

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Iterable, TextIO
+from collections.abc import Iterable
+from typing import TextIO
 
 import numpy as np
 

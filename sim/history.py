@@ -16,9 +16,9 @@ appending is amortised O(1) and the allocated bytes stay within 1.25 x the used 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import fields
 from operator import attrgetter
-from typing import Iterator
 
 import numpy as np
 

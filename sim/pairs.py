@@ -30,7 +30,7 @@ class Pairs:
     n_replies: int
 
     @classmethod
-    def from_rows(cls, rows, n_prompts: int, n_replies: int) -> "Pairs":
+    def from_rows(cls, rows, n_prompts: int, n_replies: int) -> Pairs:
         """rows: iterable of (prompt, chosen, rejected, votes_chosen, votes_rejected)."""
         a = np.array([tuple(r) for r in rows], dtype=float).reshape(-1, 5)
         return cls(
@@ -51,7 +51,7 @@ class Pairs:
         """How many single judgements the rows hold (the denominator of every mean)."""
         return float(self.votes_chosen.sum() + self.votes_rejected.sum())
 
-    def flip(self, i: int) -> "Pairs":
+    def flip(self, i: int) -> Pairs:
         """A copy with row i's chosen and rejected swapped; the votes stay with their
         sides, so the majority now backs the other reply."""
         chosen, rejected = self.chosen.copy(), self.rejected.copy()

@@ -7,9 +7,9 @@ types, so the engine and the dashboard can build scenarios in code too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Optional
 
 import numpy as np
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -41,7 +41,7 @@ class Event:
     """At ``step``: flip row ``flip``, or set some live settings (``settings.LIVE``)."""
 
     step: int
-    flip: Optional[int] = None
+    flip: int | None = None
     set: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -63,7 +63,7 @@ class Scenario:
     rows: tuple[Row, ...]
     events: tuple[Event, ...] = ()
     loss_type: str = "sigmoid"
-    init_logits: Optional[np.ndarray] = None   # (P, K); None means a copy of the reference
+    init_logits: np.ndarray | None = None   # (P, K); None means a copy of the reference
     steps: int = 200                # suggested run length: the story is told by then
     source: str = ""                # the file it came from, for error messages
 
@@ -79,7 +79,7 @@ class Scenario:
         return np.array(self.ref_logits if self.init_logits is None else self.init_logits,
                         dtype=float)
 
-    def with_settings(self, **kw) -> "Scenario":
+    def with_settings(self, **kw) -> Scenario:
         """A copy with some top-level settings replaced (beta=..., learning_rate=...)."""
         return replace(self, **kw)
 

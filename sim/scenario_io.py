@@ -21,9 +21,10 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -317,7 +318,8 @@ def list_presets(directory: str | Path | None = None
             try:
                 text = res.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
-                raise ScenarioError(label, "file", f"cannot be read as UTF-8 text ({exc})")
+                raise ScenarioError(label, "file",
+                                    f"cannot be read as UTF-8 text ({exc})") from None
             s = _parse(text, label, id)
             out.append((id, s.title, None))
         except ScenarioError as err:

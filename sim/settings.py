@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -141,11 +141,11 @@ class Setting:
     help: str                      # one line for learners
     scope: str                     # "run": part of a scenario; "page": of the page only
     live: bool = False             # may change mid-run (the page, a scripted event)
-    slider: Optional[tuple] = None  # (start, end, step) of the page's slider
-    toml: Optional[str] = None     # key in a scenario's TOML file
-    cli: Optional[str] = None      # KEY in --set KEY=VALUE
-    url: Optional[str] = None      # query parameter in the page's address
-    event: Optional[str] = None    # KIND in the address's events=STEP:KIND:VALUE
+    slider: tuple | None = None  # (start, end, step) of the page's slider
+    toml: str | None = None     # key in a scenario's TOML file
+    cli: str | None = None      # KEY in --set KEY=VALUE
+    url: str | None = None      # query parameter in the page's address
+    event: str | None = None    # KIND in the address's events=STEP:KIND:VALUE
     hideable: bool = False         # teacher mode: hide=<url name> hides its control
 
     @property

@@ -195,7 +195,7 @@ class DashboardPage:
             self.errors.append(f"console.error: {msg.text} @ {msg.location}")
 
     # -- loading --------------------------------------------------------------------------
-    def open(self, query: str = "") -> "DashboardPage":
+    def open(self, query: str = "") -> DashboardPage:
         """Load the page and wait until the dashboard shows step 0 and a Play button."""
         self.page.goto(self.url + query)
         self.wait_js("() => window.__e2e.stepValue() === 0")

@@ -112,7 +112,7 @@ def test_a_whole_preset_run_follows_the_readable_maths(preset):
     sim = Simulation(s, keep_history=False)
     theta = s.start_logits()
     logq = log_softmax(s.ref_logits)
-    for t in range(1, 401):
+    for _t in range(1, 401):
         theta = dpo.step(theta, logq, sim.pairs, sim.beta, sim.learning_rate,
                          objective(sim.loss_type, sim.adaptive_weight))
         sim.advance()

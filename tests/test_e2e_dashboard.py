@@ -493,7 +493,8 @@ def test_downloaded_csv_matches_cli(open_page, tmp_path):
     d.step_to(5)
     with d.page.expect_download() as dl:
         d.button("Download CSV").click()
-    page_rows = list(csv.DictReader(open(dl.value.path(), encoding="utf-8", newline="")))
+    with open(dl.value.path(), encoding="utf-8", newline="") as f:
+        page_rows = list(csv.DictReader(f))
     cmd = [sys.executable, "-m", "dpo_sim", "run", align_with_flip(tmp_path, 2, 2),
            "--steps", "5", "--format", "csv"]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)

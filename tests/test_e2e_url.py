@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from dpo_sim.app.cli import main
 from browser import ROOT, DashboardPage
+from dpo_sim.app.cli import main
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=15_000)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import naive_dpo as naive
-from dpo_sim.sim.engine import evaluate, log_softmax
+from dpo_sim.sim.engine import evaluate
+from dpo_sim.sim.numerics import log_softmax
 from dpo_sim.sim.pairs import Pairs
 from dpo_sim.sim.stack import RunStack
 

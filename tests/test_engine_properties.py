@@ -3,9 +3,11 @@
 import math
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dpo_sim.sim.engine import evaluate, log_softmax
+from dpo_sim.sim.engine import evaluate
+from dpo_sim.sim.numerics import log_softmax
 from dpo_sim.sim.pairs import Pairs
 
 logit = st.floats(-30.0, 30.0, allow_nan=False, allow_infinity=False)

@@ -17,7 +17,6 @@ import pytest
 from dpo_sim.app.export import export_html
 from dpo_sim.sim.scenario import Scenario
 from dpo_sim.sim.simulation import Simulation
-
 from helpers import EXPORT_FLIP_AT as FLIP_AT
 from helpers import EXPORT_STEPS as STEPS
 from helpers import export_scenarios as _scenarios

@@ -169,7 +169,7 @@ def test_a_folder_holding_app_py_and_sim_py_breaks_nothing(tmp_path):
     """The folder a command runs in comes first on sys.path for ``python -c`` and
     ``python -m``: files named like our parts there must not shadow them."""
     for name in ("app.py", "sim.py", "presets.py"):
-        (tmp_path / name).write_text("raise SystemExit('the local %s was imported')\n" % name)
+        (tmp_path / name).write_text(f"raise SystemExit('the local {name} was imported')\n")
     code = ("import dpo_sim; s = dpo_sim.load_scenario('align'); "
             "h = dpo_sim.run(s, steps=3); d = dpo_sim.create_dashboard(scenario='drop-sigma');"
             " print(len(h), type(d).__name__, d.state.scenario)")

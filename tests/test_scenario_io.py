@@ -7,8 +7,14 @@ import sys
 import numpy as np
 import pytest
 
-from dpo_sim.sim.scenario_io import (ScenarioError, apply_settings, list_presets, load_scenario,
-                             parse_settings, scenario_from_config)
+from dpo_sim.sim.scenario_io import (
+    ScenarioError,
+    apply_settings,
+    list_presets,
+    load_scenario,
+    parse_settings,
+    scenario_from_config,
+)
 from dpo_sim.sim.simulation import run
 
 MINI = """
@@ -81,8 +87,9 @@ def test_events_keep_their_order_within_a_step(tmp_path):
 def test_presets_by_id_and_by_path(tmp_path):
     a = load_scenario("align")
     assert a.source == "presets/align.toml"
-    import dpo_sim.presets as presets
     from importlib import resources
+
+    import dpo_sim.presets as presets
     path = resources.files(presets) / "align.toml"
     b = load_scenario(str(path))
     assert b.config() == a.config()

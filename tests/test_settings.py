@@ -17,8 +17,15 @@ from dpo_sim.app.address import EVENT_KINDS, HIDEABLE, URL_PARAMS, apply_query, 
 from dpo_sim.app.dashboard import create_dashboard
 from dpo_sim.app.state import CONTROLS, SimState
 from dpo_sim.sim import settings as S
-from dpo_sim.sim.scenario_io import (CLI_SETTINGS, TOML_SETTINGS, TOP_KEYS, ScenarioError,
-                                     apply_settings, build_scenario, load_scenario)
+from dpo_sim.sim.scenario_io import (
+    CLI_SETTINGS,
+    TOML_SETTINGS,
+    TOP_KEYS,
+    ScenarioError,
+    apply_settings,
+    build_scenario,
+    load_scenario,
+)
 from dpo_sim.sim.settings import SETTINGS, SettingError
 from dpo_sim.sim.simulation import Simulation
 from helpers import new_state
@@ -114,9 +121,9 @@ def test_a_value_is_valid_everywhere_or_nowhere(name, value, text, valid):
 
 
 def test_every_place_takes_its_names_from_the_table():
-    assert TOML_SETTINGS == {s.toml: s for s in SETTINGS if s.toml}
+    assert {s.toml: s for s in SETTINGS if s.toml} == TOML_SETTINGS
     assert set(TOML_SETTINGS) <= set(TOP_KEYS)
-    assert CLI_SETTINGS == {s.cli: s for s in SETTINGS if s.cli}
+    assert {s.cli: s for s in SETTINGS if s.cli} == CLI_SETTINGS
     url = [p.name for p in URL_PARAMS]
     assert [n for n in url if n in {s.url for s in SETTINGS}] == [s.url for s in SETTINGS
                                                                    if s.url]

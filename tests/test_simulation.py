@@ -13,10 +13,10 @@ import pytest
 
 import naive_dpo as naive
 from dpo_sim.sim.pairs import Pairs
-from dpo_sim.sim.stack import RunStack
 from dpo_sim.sim.scenario import Event, Scenario
 from dpo_sim.sim.settings import SettingError
 from dpo_sim.sim.simulation import Simulation, run
+from dpo_sim.sim.stack import RunStack
 from helpers import EVENTS, play_a_run, scenario
 
 ROOT = Path(__file__).resolve().parents[1]

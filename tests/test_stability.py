@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from dpo_sim.sim.engine import evaluate, log_softmax
+from dpo_sim.sim.engine import evaluate
+from dpo_sim.sim.numerics import log_softmax
 from dpo_sim.sim.pairs import Pairs
-from dpo_sim.sim.stack import RunStack
 from dpo_sim.sim.scenario import Prompt, Row, Scenario
 from dpo_sim.sim.simulation import Simulation
+from dpo_sim.sim.stack import RunStack
 
 STEPS = 100_000
 ROWS = (Row(0, 0, 1, 8, 2), Row(0, 0, 2, 9, 1), Row(0, 1, 3, 7, 3),

@@ -16,9 +16,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
+from dpo_sim.app.address import (
+    HIDEABLE,
+    MAX_URL_EVENTS,
+    URL_PARAMS,
+    apply_query,
+    query_string,
+    to_query,
+)
 from dpo_sim.app.dashboard import create_dashboard
-from dpo_sim.app.address import (HIDEABLE, MAX_URL_EVENTS, URL_PARAMS, apply_query,
-                                 query_string, to_query)
 from dpo_sim.app.state import SimState
 from dpo_sim.app.views.share import snippet
 from dpo_sim.sim.scenario import Event

@@ -14,9 +14,9 @@ import pytest
 from bokeh.document import Document
 
 from dpo_sim.app.dashboard import Dashboard, create_dashboard
+from dpo_sim.app.theme import LIGHT
 from dpo_sim.app.views.history import HistoryCharts
 from dpo_sim.app.views.pairs import row_items
-from dpo_sim.app.theme import LIGHT
 from dpo_sim.sim.simulation import Simulation
 from helpers import make_scenario, scenarios
 

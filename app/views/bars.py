@@ -162,7 +162,7 @@ class ProbabilityBars(pn.viewable.Viewer):
         d = self.source.data
         pref = st.preferred[x]
         rows = []
-        for y, text in enumerate(st.spec.prompts[x].replies):
+        for y, _text in enumerate(st.spec.prompts[x].replies):
             pi = float(d["pi"][y])
             cls = ' class="pref"' if pref[y] else ""
             rows.append(

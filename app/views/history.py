@@ -16,7 +16,6 @@ from bokeh.models import ColumnDataSource, HoverTool, Range1d, Span
 from bokeh.plotting import figure
 
 from ...sim.engine import Record
-
 from ..state import SimState
 from ..theme import PROMPT_DASHES, Palette, page_css, style_figure
 from .util import esc, wrap_below

@@ -42,7 +42,9 @@ export function render({ model, el }) {
     <label for="share-embed">Embed in a page (iframe)</label>
     <textarea id="share-embed" data-testid="share-embed" readonly rows="4"
               spellcheck="false"></textarea>
-    <div class="line"><button type="button" class="copy" data-what="embed">Copy embed code</button></div>
+    <div class="line">
+      <button type="button" class="copy" data-what="embed">Copy embed code</button>
+    </div>
     <p class="status" data-testid="share-status" role="status" aria-live="polite"></p>
   </div>
 </div>`;
