@@ -219,6 +219,13 @@ def test_a_mid_run_link_matches_dpo_sim_run_on_a_toml_scripting_the_same_actions
         assert json.loads(json.dumps(rec.to_dict())) == d, d["step"]
 
 
+def assert_as_fresh(st):
+    """The state shows exactly what a fresh one shows: the bad values changed nothing."""
+    assert_same_record(st.record, new_state().record)
+    assert (st.scenario, st.speed, st.flipped, st.hidden, st.playing) == ("toy", 20, [], [],
+                                                                         False)
+
+
 # -- bad values ------------------------------------------------------------------------------
 BAD = [
     ("scenario", "nope"), ("scenario", "../../etc/passwd"), ("scenario", "/etc/passwd"),
@@ -241,10 +248,7 @@ def test_a_bad_value_is_ignored_with_a_notice_naming_it_and_defaults_stay(name, 
     notices = apply_query(st, {name: text})
     assert len(notices) == 1 and notices[0].startswith(f"ignored {name}"), notices
     assert len(notices[0]) < 200
-    fresh = new_state()
-    assert_same_record(st.record, fresh.record)
-    assert (st.scenario, st.speed, st.flipped, st.hidden, st.playing) == ("toy", 20, [], [],
-                                                                         False)
+    assert_as_fresh(st)
 
 
 def test_actions_after_the_step_of_the_link_are_inconsistent():
@@ -405,10 +409,7 @@ def test_bad_query_values_are_ignored_with_a_notice_and_defaults_stay():
                  "autoplay", "hide", "colour"):
         assert any(n.startswith(f"ignored {name}") for n in notices), name
     assert "unknown scenario" in " ".join(notices)
-    fresh = new_state()
-    assert_same_record(st.record, fresh.record)
-    assert (st.scenario, st.speed, st.flipped, st.hidden, st.playing) == ("toy", 20, [], [],
-                                                                         False)
+    assert_as_fresh(st)
 
 
 def test_autoplay_and_step_in_the_query():
