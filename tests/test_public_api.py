@@ -65,3 +65,21 @@ def test_create_dashboard_is_a_fresh_page_each_time():
     b.state.advance(4)
     want.advance(4)
     assert b.state.record.to_dict() == want.record.to_dict()
+
+
+def test_the_engine_and_the_package_import_no_panel_or_bokeh():
+    """sim/ is NumPy and the standard library only; ``import dpo_sim`` stays light (the
+    dashboard's modules load on the first create_dashboard())."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pkgutil, importlib, dpo_sim, dpo_sim.sim as s\n"
+            "for m in pkgutil.iter_modules(s.__path__): importlib.import_module('dpo_sim.sim.'"
+            " + m.name)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'panel', 'bokeh', 'param',"
+            " 'tornado'}), len([m for m in sys.modules if m.startswith('dpo_sim.sim.')]))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    found, n = p.stdout.rsplit(maxsplit=1)
+    assert found == "[]" and int(n) >= 12
