@@ -19,12 +19,13 @@ import numpy as np
 from .engine import Record
 from .history import HEAD, History
 
-SETTINGS = ("step", "beta", "learning_rate", "adaptive_weight")
+#: The leading columns: the step and the settings a record holds (Record's fields).
+RECORD_HEAD = HEAD[:HEAD.index("loss")]
 
 
 def csv_header(n_prompts: int, n_replies: int, n_rows: int) -> list[str]:
     """Column names for a run with the given shape."""
-    cols = list(SETTINGS) + list(Record.SCALARS)
+    cols = list(RECORD_HEAD) + list(Record.SCALARS)
     cols += [f"kl/{x}" for x in range(n_prompts)]
     cols += [f"probs/{x}/{y}" for x in range(n_prompts) for y in range(n_replies)]
     cols += [f"rewards/{x}/{y}" for x in range(n_prompts) for y in range(n_replies)]

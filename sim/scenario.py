@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .settings import SHAPING
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -89,10 +91,7 @@ class Scenario:
             "type": "config",
             "scenario": self.id,
             "title": self.title,
-            "beta": self.beta,
-            "learning_rate": self.learning_rate,
-            "adaptive_weight": self.adaptive_weight,
-            "loss_type": self.loss_type,
+            **{name: getattr(self, name) for name in SHAPING},
             "prompts": [{"text": p.text, "replies": list(p.replies)} for p in self.prompts],
             "ref_logits": np.asarray(self.ref_logits, dtype=float).tolist(),
             "init_logits": self.start_logits().tolist(),

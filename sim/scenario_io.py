@@ -368,14 +368,14 @@ def scenario_from_config(config: dict, file: str = "(config line)") -> Scenario:
     back bit-identical without its seed. Validated with the same rules as a TOML file."""
     c = _Checker(file)
     c.table(config, "(config)")
-    known = ("type", "scenario", "title", "watch", "steps", "beta", "learning_rate",
-             "adaptive_weight", "loss_type", "prompts", "ref_logits", "init_logits",
-             "pairs", "events")
-    c.keys(config, known, "", ("beta", "learning_rate", "prompts", "ref_logits", "pairs"))
+    known = (("type", "scenario", "title", "watch") + tuple(TOML_SETTINGS)
+             + ("prompts", "ref_logits", "init_logits", "pairs", "events"))
+    required = tuple(k for k, s in TOML_SETTINGS.items() if s.default is None)
+    c.keys(config, known, "", required + ("prompts", "ref_logits", "pairs"))
     if config.get("type", "config") != "config":
         c.fail("type", f"must be 'config', got {config.get('type')!r}")
-    doc = {k: config[k] for k in ("beta", "learning_rate", "adaptive_weight", "loss_type",
-                                  "prompts", "pairs", "events", "steps") if k in config}
+    doc = {k: config[k] for k in tuple(TOML_SETTINGS) + ("prompts", "pairs", "events")
+           if k in config}
     doc["title"] = config.get("title") or str(config.get("scenario") or "replayed run")
     doc["watch"] = config.get("watch") or "Replayed from a run's config line."
     doc["reference"] = {"kind": "logits", "logits": config["ref_logits"]}

@@ -203,6 +203,9 @@ def named_in(place: str) -> dict[str, Setting]:
 LIVE: tuple[str, ...] = tuple(s.name for s in SETTINGS if s.live and s.scope == "run")
 #: The run settings a scenario holds (its TOML keys and Scenario fields).
 RUN: tuple[str, ...] = tuple(s.name for s in SETTINGS if s.scope == "run")
+#: Those that shape the numbers of a step (all but the run's length): the JSONL config
+#: line holds them.
+SHAPING: tuple[str, ...] = tuple(n for n in RUN if n != "steps")
 
 
 def check_live(changes: dict) -> dict:
