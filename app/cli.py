@@ -353,6 +353,23 @@ def _cmd_serve(a) -> int:
     return 0
 
 
+def _export_summary(path: Path, scenarios: list, steps: int | None) -> str:
+    """The line ``export`` prints on success: where the file went, its size (in MB of
+    1,000,000 bytes) and what it holds."""
+    size = path.stat().st_size
+    shown = (f"{size / 1e6:.1f} MB" if size >= 1e6 else
+             f"{size / 1e3:.0f} kB" if size >= 1e3 else f"{size} bytes")
+    counts = [steps if steps is not None else s.steps for s in scenarios]
+    n = len(counts)
+    held = f"{n} scenario" + ("s" if n > 1 else "")
+    if len(set(counts)) == 1:
+        held += f", {counts[0]} step" + ("s" if counts[0] != 1 else "") + (
+            " each" if n > 1 else "")
+    else:
+        held += ", " + ", ".join(map(str, counts[:-1])) + f" and {counts[-1]} steps"
+    return f"dpo-sim: wrote {path} ({shown}, {held})"
+
+
 def _cmd_export(a) -> int:
     steps = _whole("--steps", EXPORT_STEPS, a.steps)
     path = _out_file(a.out, "replay.html")
@@ -376,6 +393,7 @@ def _cmd_export(a) -> int:
         export_html(scenarios, steps, str(path))
     except OSError as exc:
         raise UsageError("--out", f"cannot write {a.out!r} ({exc.strerror})") from None
+    print(_export_summary(path, scenarios, steps))
     return 0
 
 

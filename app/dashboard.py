@@ -18,7 +18,8 @@ import param
 
 from .address import HIDEABLE, PARTS, WATCHED, apply_query, query_string, to_query
 from .state import CONTROLS, SimState
-from .theme import FONT, LEGEND, body_css, page_css, palette
+from .texts import SUBTITLE, TABLE_NOT_LM
+from .theme import LEGEND, body_css, layout_css, page_css, palette
 from .views.ack import FrameAck
 from .views.bars import BarsPanel
 from .views.controls import Controls
@@ -28,10 +29,19 @@ from .views.keys import KeyboardShortcuts
 from .views.pairs import PairsList
 from .views.readouts import Readouts
 from .views.share import SharePanel
+from .views.stepbadge import StepBadge
 from .views.steplog import StepLog
 from .views.util import esc
 
 TITLE = "dpo-sim"
+#: The parts that live in the side column (hiding them all collapses it).
+SIDE_PARTS = ("sliders", "picker", "watch", "download", "share")
+#: The page's template: Panel's own, plus a viewport for phones (the page lays itself out
+#: to the screen's width instead of a desktop width shrunk to fit).
+#: (Panel puts "{% extends base %}" in front of a template given as text.)
+PAGE_TEMPLATE = ("{% block preamble %}{{ super() }}"
+                 '<meta name="viewport" content="width=device-width, initial-scale=1">'
+                 "{% endblock %}")
 #: What ``create_dashboard(...)`` accepts: the scenario and each setting with a control.
 STATE_SETTINGS = ("scenario",) + tuple(s.name for s in CONTROLS)
 
@@ -86,6 +96,7 @@ class Dashboard(pn.viewable.Viewer):
                                                 "reset": st.reset, "hello": self._hello})
         self._rest = None
         if _served():
+            pn.state.curdoc.template = PAGE_TEMPLATE
             # The keyboard component reports the browser's width and colour scheme as
             # soon as it is drawn; the views are built then, once, to fit that screen.
             self._root.objects = [pn.pane.HTML(
@@ -148,13 +159,16 @@ class Dashboard(pn.viewable.Viewer):
         legend = pn.pane.HTML(f'<div class="dpo-card dpo-legend">{esc(LEGEND)}</div>',
                               stylesheets=[page_css(pal)], sizing_mode="stretch_width",
                               margin=(0, 10))
+        table_note = pn.pane.HTML(f'<div class="dpo-card dpo-note">{esc(TABLE_NOT_LM)}</div>',
+                                  stylesheets=[page_css(pal)], sizing_mode="stretch_width",
+                                  margin=(6, 10))
         self._title = pn.pane.HTML(self._header_html(), stylesheets=[page_css(pal)],
-                                   sizing_mode="stretch_width", margin=(6, 12, 0, 12))
-        # Title and Play / Step / Reset stay on top while the page scrolls (phones).
-        self._title.sizing_mode = None
+                                   margin=(6, 12, 0, 12))
+        v["step"] = StepBadge(st, pal)
+        # Title, Play / Step / Reset and the step stay on top while the page scrolls.
         self._header = pn.FlexBox(
-            self._title, v["controls"].buttons, sizing_mode="stretch_width",
-            align_items="center",
+            self._title, v["controls"].buttons, v["step"], sizing_mode="stretch_width",
+            align_items="center", gap="0 12px",
             styles={"position": "sticky", "top": "0", "z-index": "10",
                     "background": pal.background, "border-bottom": f"1px solid {pal.border}"})
         st.param.watch(lambda e: setattr(self._title, "object", self._header_html()),
@@ -165,33 +179,36 @@ class Dashboard(pn.viewable.Viewer):
         staged = _served()
         history = v["history"].__panel__()
         self._history_slot = pn.Column(*([] if staged else [history]),
-                                       sizing_mode="stretch_width", min_height=0)
-        side = pn.Column(v["controls"], v["share"].__panel__(), width=340, margin=(6, 10),
-                         styles={"flex": "0 0 340px"})
-        main = self._main = pn.Column(
-                         v["readouts"], legend, v["bars"], v["pairs"], v["formula"],
-                         self._history_slot, v["log"], sizing_mode="stretch_width",
-                         min_width=300, styles={"flex": "1 1 600px"}, css_classes=["dpo-main"])
+                                       sizing_mode="stretch_width", min_height=0,
+                                       styles={"grid-area": "charts"})
         if staged:
             self._schedule_rest(history)
-        body = pn.FlexBox(side, main, sizing_mode="stretch_width", flex_wrap="wrap",
-                          stylesheets=["@media (max-width: 700px) { "
-                                       ".dpo-main { order: -1; } }"])
+        # The page's four blocks, placed by layout_css(): the numbers and the bars first
+        # on narrow screens, the charts over time beside them on wide ones.
+        self._side = pn.Column(v["controls"], v["share"].__panel__(), margin=(6, 10),
+                               sizing_mode="stretch_width", styles={"grid-area": "side"})
+        main = pn.Column(v["readouts"], legend, v["bars"], sizing_mode="stretch_width",
+                         min_width=0, styles={"grid-area": "main"})
+        details = pn.Column(table_note, v["pairs"], v["formula"], v["log"],
+                            sizing_mode="stretch_width", min_width=0,
+                            styles={"grid-area": "details"})
+        self._body = pn.FlexBox(self._side, main, self._history_slot, details,
+                                sizing_mode="stretch_width", stylesheets=[layout_css()])
         self._root.styles = {"background": pal.background, "min-height": "100vh"}
         self._root.stylesheets = [body_css(pal)]
         self._notice = pn.pane.HTML(self._notice_html(), stylesheets=[page_css(pal)],
                                     sizing_mode="stretch_width", margin=(4, 12),
                                     visible=bool(self.notices))
-        self._root.objects = [self._header, self._notice, body, v["keys"], v["ack"]]
-        widgets = v["controls"].widgets
+        self._root.objects = [self._header, self._notice, self._body, v["keys"], v["ack"]]
+        c = v["controls"]
         self._parts = {
-            "sliders": list(widgets.values()),
-            "picker": [v["controls"].scenario, v["controls"].watch],
+            "sliders": list(c.boxes.values()),
+            "picker": [c.scenario], "watch": [c.watch], "download": [c.download],
             "pairs": [v["pairs"].__panel__()], "charts": [v["history"].__panel__()],
             "log": [v["log"].__panel__()], "formula": [v["formula"].__panel__()],
             "readouts": [v["readouts"].__panel__()], "share": [v["share"].__panel__()],
         }
-        self._parts.update({s.url: [widgets[s.name]] for s in CONTROLS
+        self._parts.update({s.url: [c.boxes[s.name]] for s in CONTROLS
                             if s.hideable and s.url})
         assert set(self._parts) == set(HIDEABLE) and set(PARTS) <= set(self._parts)
         # The link is built from the browser's address: in a notebook it would point at
@@ -238,6 +255,11 @@ class Dashboard(pn.viewable.Viewer):
         for objs in self._parts.values():
             for o in objs:
                 o.visible = id(o) not in off
+        # every part of the side column hidden: the column goes, the rest widens
+        side = [o for p in SIDE_PARTS for o in self._parts[p]]
+        empty = all(id(o) in off for o in side)
+        self._side.visible = not empty
+        self._body.css_classes = ["no-side"] if empty else []
 
     def _write_address(self, *events) -> None:
         """Keep the address bar (and the Share control) a link to what the page shows.
@@ -253,11 +275,9 @@ class Dashboard(pn.viewable.Viewer):
 
     def _header_html(self) -> str:
         spec = self.state.spec
-        return (f'<div class="dpo-card" style="display:flex;flex-wrap:wrap;'
-                f'align-items:baseline;gap:4px 16px"><h1 style="font-size:26px;margin:0;'
-                f'font-family:{FONT}">dpo-sim</h1><span style="font-size:19px">'
-                f'{esc(spec.title)}</span><span class="k" style="font-size:15px;opacity:.75">'
-                'Direct Preference Optimization, one gradient step at a time</span></div>')
+        return (f'<div class="dpo-card dpo-header"><h1>dpo-sim</h1>'
+                f'<span class="dpo-header-title">{esc(spec.title)}</span>'
+                f'<span class="dpo-note dpo-header-sub">{esc(SUBTITLE)}</span></div>')
 
 
 def create_dashboard(**settings) -> Dashboard:

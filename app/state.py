@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import panel as pn
@@ -36,11 +36,11 @@ from ..sim.history import History
 from ..sim.pairs import Pairs
 from ..sim.scenario import Event, Scenario
 from ..sim.scenario_io import list_presets, load_scenario
-from ..sim.settings import SETTINGS, Choice, Flag, Number, Setting, Whole
+from ..sim.settings import BY_NAME, SETTINGS, Choice, Flag, Number, Setting, Whole
 from ..sim.simulation import Simulation
 
-#: Lines of the step log kept on the page (the whole run stays in the Simulation history).
-LOG_LINES = 200
+#: Events kept in the page's log (a run's actions are few; past this, the oldest go).
+MAX_EVENTS = 500
 #: Above this many steps per second, play takes several steps per tick instead of ticking
 #: faster: the browser redraws at most this often, and nothing queues up.
 MAX_TICKS_PER_SECOND = 30
@@ -63,9 +63,38 @@ def _fmt(v) -> str:
     return f"{float(v):.4g}"
 
 
+@dataclass(frozen=True)
+class LogEvent:
+    """One line of the page's event log: something that changed the run (a scenario
+    loaded, a reset, a flip, a setting, a scripted event), at its step."""
+
+    step: int
+    kind: str                  # "load" | "reset" | "flip" | "set" | "script"
+    text: str
+    name: str | None = None    # "set": the setting changed
+    old: object = None         # "set": its value before the change
+
+    @property
+    def line(self) -> str:
+        return f"step {self.step} · {self.text}"
+
+
 def _log_name(name: str) -> str:
     """How the step log names a setting."""
     return "sigma weight" if name == "adaptive_weight" else name
+
+
+def _snap(name: str, value):
+    """A slider's value on its grid, written shortest: 0.39999999999999997 (8 steps of
+    0.05) becomes 0.4. Values off the grid (typed in a link, say) stay exactly as given."""
+    s = BY_NAME[name]
+    if not (isinstance(s.kind, Number) and s.slider) or isinstance(value, bool):
+        return value
+    step = s.slider[2]
+    k = round(value / step)
+    if k and abs(value - k * step) <= 1e-9 * step:
+        return float(f"{k * step:.12g}")
+    return value
 
 
 def _short(text: str, n: int = 32) -> str:
@@ -116,6 +145,9 @@ class SimState(param.Parameterized):
                          doc="Indices of the flipped rows.")
     hidden = param.List(default=[], item_type=str,
                         doc="Parts of the page hidden (teacher mode, see address.HIDEABLE).")
+    focus_row = param.Integer(default=0, bounds=(0, None),
+                              doc="The row the formula strip works out: the one looked at "
+                                  "or flipped last.")
 
     def __init__(self, scenarios: dict[str, Scenario] | None = None,
                  hold: Callable | None = None, **params):
@@ -129,8 +161,10 @@ class SimState(param.Parameterized):
         self._hold = hold or pn.io.hold
         self._listeners: list[tuple[int, int, Callable]] = []   # (order, n, fn)
         self._n_listeners = 0
-        self.log: deque[str] = deque(maxlen=LOG_LINES)
-        self.log_total = 0
+        #: this run's events (since the scenario was loaded or reset), oldest first
+        self.events: list[LogEvent] = []
+        self.events_version = 0        # counts changes of ``events`` (views redraw on it)
+        self.step_line = ""            # the latest step's numbers, one line
         self._quiet = False            # True while the state itself rewrites settings
         self._callback = None          # the play loop (a Panel PeriodicCallback)
         self._due = 0.0                # fractional steps owed by the play loop
@@ -154,6 +188,9 @@ class SimState(param.Parameterized):
             self.scenario = sid
         self._sim = Simulation(self._load_scenario(sid))
         self._sync_from_sim()
+        for e in self._sim.events_at(0):       # the scenario's own step-0 events
+            self._log_event(e)
+        self._set_step_line()
         self.param.watch(self._on_setting, list(LIVE_SETTINGS))
         self.param.watch(self._on_scenario, "scenario")
         self.param.watch(self._on_playing, "playing")
@@ -270,9 +307,7 @@ class SimState(param.Parameterized):
             new.append(rec)
             for e in self._sim.events_at(rec.step):
                 self._log_event(e)
-            self._log(f"step {rec.step} · loss {rec.loss:.4f} · margin "
-                      f"{rec.rewards_margins:.4f} · accuracy {rec.rewards_accuracies:.2f}"
-                      f" · KL " + ", ".join(f"{k:.4f}" for k in rec.kl))
+        self._set_step_line()
         if any(self._sim.events_at(r.step) for r in new):
             self._sync_from_sim()      # the sliders show what the script just set
         self._set_step()
@@ -307,12 +342,21 @@ class SimState(param.Parameterized):
         return self._awaiting is not None
 
     def reset(self) -> None:
-        """Back exactly to the scenario's start (settings too), paused."""
+        """Back to step 0, paused, with the settings now on the sliders (as TensorFlow
+        Playground's reset does) and the rows as in the scenario (flips undone). The
+        settings that differ from the scenario's are actions at step 0, so the address
+        and the CSV say what ran. (Choosing a scenario restores its own settings.)"""
         self.pause()
+        now = {name: getattr(self, name) for name in LIVE_SETTINGS}
         with self._hold():
             self._sim.reset()
+            changes = {k: v for k, v in now.items() if getattr(self._sim, k) != v}
+            if changes:
+                self._sim.set(**changes)
             self._sync_from_sim()
-            self._log(f"step 0 · reset to the start of {self.spec.id}")
+            kept = ", ".join(f"{_log_name(k)} {_fmt(v)}" for k, v in changes.items())
+            self._restart_log("reset", f"reset to the start of {self.spec.id}"
+                              + (f", keeping {kept} from the sliders" if kept else ""))
             self._notify("reset", [self._sim.record])
 
     def load(self, scenario_id: str) -> None:
@@ -327,18 +371,24 @@ class SimState(param.Parameterized):
         with self._hold():
             self._push()               # steps not shown yet first: the flip comes after them
             self._sim.flip(int(i))
-            self.last_flip = int(i)
+            self.focus_row = int(i)
             r = self.spec.rows[i]
             now_flipped = int(i) in self._sim.flipped
             c, l = (r.rejected, r.chosen) if now_flipped else (r.chosen, r.rejected)
             replies = self.spec.prompts[r.prompt].replies
             state = "flipped" if now_flipped else "back to the data"
             votes = f"{_fmt(r.votes_chosen)}:{_fmt(r.votes_rejected)}"
-            self._log(f"step {self._sim.t} · flip row {i} ({state}): now "
-                      f"“{_short(replies[c])}” > “{_short(replies[l])}” {votes}")
+            self._log("flip", f"flip row {i} ({state}): now “{_short(replies[c])}” > "
+                              f"“{_short(replies[l])}” {votes}")
             with param.edit_constant(self):
                 self.flipped = list(self._sim.flipped)
             self._notify("action", [self._sim.record])
+
+    def look(self, i: int) -> None:
+        """Show row i's numbers in the formula strip (hover, focus or tap on the row); the
+        run does not change."""
+        if 0 <= int(i) < len(self.spec.rows):
+            self.focus_row = int(i)
 
     def tick(self, now: float | None = None) -> None:
         """One beat of the play loop: take the steps owed by the wall clock since the last
@@ -370,16 +420,42 @@ class SimState(param.Parameterized):
     # -- internals ---------------------------------------------------------------------
     def _log_event(self, e) -> None:
         if e.flip is not None:
-            self._log(f"step {e.step} · scenario flips row {e.flip}")
+            self._log("script", f"scenario flips row {e.flip}", step=e.step)
         for k, v in e.set.items():
-            self._log(f"step {e.step} · scenario sets {_log_name(k)} to {_fmt(v)}")
+            self._log("script", f"scenario sets {_log_name(k)} to {_fmt(v)}", step=e.step)
 
     def _ticks_per_second(self) -> int:
         return min(self.speed, MAX_TICKS_PER_SECOND)
 
-    def _log(self, line: str) -> None:
-        self.log.append(line)
-        self.log_total += 1
+    def _log(self, kind: str, text: str, step: int | None = None, **kw) -> None:
+        self.events.append(LogEvent(self._sim.t if step is None else step, kind, text, **kw))
+        del self.events[:-MAX_EVENTS]
+        self.events_version += 1
+
+    def _restart_log(self, kind: str, text: str) -> None:
+        """A new run (a scenario loaded, a reset): its log starts with this event (and
+        the scenario's own step-0 events)."""
+        self.events = []
+        self._log(kind, text, step=0)
+        for e in self._sim.events_at(0):
+            self._log_event(e)
+        self._set_step_line()
+
+    def _set_step_line(self) -> None:
+        rec = self._sim.record
+        self.step_line = (f"step {rec.step} · loss {rec.loss:.4f} · margin "
+                          f"{rec.rewards_margins:+.4f} · accuracy "
+                          f"{rec.rewards_accuracies:.0%} · KL "
+                          + ", ".join(f"{k:.4f}" for k in rec.kl))
+
+    @property
+    def log(self) -> list[str]:
+        """This run's events as lines, oldest first."""
+        return [e.line for e in self.events]
+
+    def marks(self) -> list[LogEvent]:
+        """The events after step 0 (flips, settings, scripted events), for the charts."""
+        return [e for e in self.events if e.step > 0 and e.kind in ("flip", "set", "script")]
 
     def _notify(self, kind: str, records: list[Record]) -> None:
         if kind == "reset":
@@ -394,8 +470,8 @@ class SimState(param.Parameterized):
     def _sync_from_sim(self) -> None:
         """Make the params show the simulation's settings without logging them as actions."""
         s = self._sim
-        if s.t == 0:
-            self.last_flip = None      # the row the formula strip explains, if flipped
+        if s.t == 0 and self.focus_row >= len(s.scenario.rows):
+            self.focus_row = 0
         self._quiet = True
         try:
             self.param.update({name: getattr(s, name) for name in LIVE_SETTINGS})
@@ -408,27 +484,50 @@ class SimState(param.Parameterized):
     def _on_setting(self, *events) -> None:
         if self._quiet:
             return
-        changes = {e.name: e.new for e in events if getattr(self._sim, e.name) != e.new}
+        snapped = {e.name: _snap(e.name, e.new) for e in events}
+        if any(v != e.new for e, v in zip(events, snapped.values())):
+            self._quiet = True         # show the tidy value, without a second action
+            try:
+                self.param.update(snapped)
+            finally:
+                self._quiet = False
+        changes = {k: v for k, v in snapped.items() if getattr(self._sim, k) != v}
         if not changes:
             return
         with self._hold():
             self._push()               # steps not shown yet first: the change comes after
             for k, v in changes.items():
-                old = getattr(self._sim, k)
-                self._log(f"step {self._sim.t} · {_log_name(k)} {_fmt(old)} -> {_fmt(v)}")
+                self._log_setting(k, getattr(self._sim, k), v)
             self._sim.set(**changes)
             self._notify("action", [self._sim.record])
+
+    def _log_setting(self, name: str, old, new) -> None:
+        """One line per settled value: a setting changed again at the same step, with
+        nothing else in between (a slider moved by its arrow keys, say), updates its line."""
+        last = self.events[-1] if self.events else None
+        if (last is not None and last.kind == "set" and last.name == name
+                and last.step == self._sim.t):
+            old = last.old
+            self.events.pop()
+        self._log("set", f"{_log_name(name)} {_fmt(old)} -> {_fmt(new)}", name=name,
+                  old=old)
 
     def _on_scenario(self, event) -> None:
         self._do_load(event.new)
 
     def _do_load(self, sid: str) -> None:
+        """A scenario's own start (its own settings); if the run was playing, the new one
+        plays on."""
+        playing = self.playing
         self.pause()
         with self._hold():
             self._sim = Simulation(self._load_scenario(sid))
+            self.focus_row = 0
             self._sync_from_sim()
-            self._log(f"step 0 · load scenario {sid} ({self.spec.title})")
+            self._restart_log("load", f"load scenario {sid} ({self.spec.title})")
             self._notify("reset", [self._sim.record])
+        if playing:
+            self.play()
 
     def _on_playing(self, event) -> None:
         if event.new:

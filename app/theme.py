@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .texts import LEGEND as _LEGEND
+
 FONT = ("system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, "
         "'Noto Sans', 'Liberation Sans', sans-serif")
 MONO = "ui-monospace, 'SFMono-Regular', 'DejaVu Sans Mono', Menlo, Consolas, monospace"
@@ -57,8 +59,8 @@ DARK = Palette(
 #: so prompts differ by more than colour.
 PROMPT_DASHES = ("solid", "dashed", "dotdash", "dotted")
 
-LEGEND = ("Bars: the policy π(y|x). Green tick: the reference π_ref(y|x). "
-          "Outlined, in a stronger colour and marked ★: the reply the preference data favours.")
+#: The bars' legend, shared with the static export (the text lives in texts.py).
+LEGEND = _LEGEND
 
 
 def palette(theme: str) -> Palette:
@@ -72,32 +74,71 @@ def page_css(p: Palette) -> str:
   --dpo-border: {p.border}; --dpo-focus: {p.focus}; --dpo-bg: {p.background}; }}
 * {{ font-family: {FONT}; }}
 .dpo-card {{ color: {p.text}; font-size: 17px; line-height: 1.4; }}
-.dpo-h {{ font-size: 15px; font-weight: 600; letter-spacing: .02em; text-transform: uppercase;
-  color: {p.muted}; margin: 0 0 6px 0; }}
+.dpo-h {{ font-size: 15px; font-weight: 700; color: {p.muted}; margin: 0 0 6px 0; }}
 .dpo-watch {{ font-size: 16px; color: {p.text}; background: {p.surface};
   border-left: 4px solid {p.ref_tick}; padding: 8px 12px; border-radius: 4px; }}
 .dpo-readouts {{ display: flex; flex-wrap: wrap; gap: 6px 22px; align-items: baseline; }}
 .dpo-readout {{ white-space: nowrap; }}
 .dpo-readout .k {{ color: {p.muted}; font-size: 15px; margin-right: 6px; }}
-.dpo-readout .v {{ font-size: 22px; font-weight: 650; font-variant-numeric: tabular-nums; }}
+.dpo-readout .v {{ font-size: 20px; font-weight: 650; font-variant-numeric: tabular-nums; }}
 .dpo-readout .ceil {{ color: {p.muted}; font-size: 15px; }}
 table.dpo-probs {{ border-collapse: collapse; font-size: 15px; width: 100%;
   font-variant-numeric: tabular-nums; }}
-table.dpo-probs th, table.dpo-probs td {{ padding: 2px 8px; text-align: right; }}
-table.dpo-probs th:first-child, table.dpo-probs td:first-child {{ text-align: left; }}
-table.dpo-probs th {{ color: {p.muted}; font-weight: 500; }}
-table.dpo-probs tr.pref td:first-child::after {{ content: " ★";
-  color: {p.muted}; font-size: 13px; }}
+table.dpo-probs th, table.dpo-probs td {{ padding: 2px 6px; text-align: right;
+  vertical-align: top; }}
+table.dpo-probs thead th {{ color: {p.muted}; font-weight: 600; white-space: nowrap; }}
+table.dpo-probs tbody th {{ text-align: left; font-weight: 400; font-size: 14px;
+  line-height: 1.3; }}
+table.dpo-probs thead th:first-child {{ text-align: left; }}
+/* a term with its one-line explanation: shown on hover, keyboard focus or tap */
+.dpo-tipwrap {{ position: relative; display: inline-block; }}
+.dpo-term {{ font: inherit; color: inherit; background: none; border: 0; padding: 0;
+  margin: 0; cursor: help; text-decoration: underline dotted; text-underline-offset: 3px; }}
+.dpo-tip {{ display: none; position: absolute; z-index: 30; left: 0; top: calc(100% + 4px);
+  width: max-content; max-width: min(300px, 70vw); background: {p.surface}; color: {p.text};
+  border: 1px solid {p.border}; border-radius: 6px; padding: 6px 9px; font-size: 14px;
+  font-weight: 400; line-height: 1.35; white-space: normal; text-align: left;
+  letter-spacing: 0; text-transform: none; box-shadow: 0 3px 10px rgba(0,0,0,.25); }}
+.dpo-tip.dpo-tip-right {{ left: auto; right: 0; }}
+.dpo-tipwrap:hover .dpo-tip, .dpo-term:focus + .dpo-tip {{ display: block; }}
+/* the numbers under the header: per judgement and per stored row (TRL) */
+table.dpo-metrics {{ border-collapse: collapse; font-variant-numeric: tabular-nums;
+  margin-top: 4px; }}
+table.dpo-metrics th, table.dpo-metrics td {{ padding: 1px 10px 1px 0; text-align: right;
+  white-space: nowrap; }}
+table.dpo-metrics thead th {{ color: {p.muted}; font-weight: 600; font-size: 15px;
+  white-space: normal; vertical-align: bottom; line-height: 1.15; }}
+table.dpo-metrics tbody th {{ text-align: left; color: {p.muted}; font-weight: 600;
+  font-size: 15px; }}
+table.dpo-metrics td {{ font-size: 18px; font-weight: 650; }}
+table.dpo-metrics tr.rows td {{ font-size: 16px; font-weight: 500; color: {p.muted}; }}
+table.dpo-metrics.narrow {{ display: none; }}
+.dpo-help {{ font-size: 14px; color: {p.muted}; line-height: 1.35; margin: -4px 0 6px 0; }}
+.dpo-sr {{ position: absolute; width: 1px; height: 1px; overflow: hidden;
+  clip: rect(0 0 0 0); white-space: nowrap; }}
+.dpo-note {{ font-size: 14px; color: {p.muted}; line-height: 1.35; }}
 .dpo-notice {{ font-size: 15px; border: 2px solid {p.focus}; border-radius: 6px;
   padding: 6px 12px; }}
 .dpo-notice ul {{ margin: 4px 0; }}
 .dpo-legend {{ font-size: 15px; color: {p.muted}; }}
+.dpo-header {{ display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 16px; }}
+.dpo-header h1 {{ font-size: 26px; margin: 0; }}
+.dpo-header-title {{ font-size: 19px; }}
+.dpo-header-sub {{ font-size: 15px; }}
 .dpo-prompt {{ font-size: 18px; font-weight: 600; }}
 .dpo-prompt .dpo-h {{ display: inline; margin-right: 8px; }}
 @media (max-width: 600px) {{
   .dpo-readouts {{ gap: 2px 14px; }}
   .dpo-readout .v {{ font-size: 19px; }}
   .dpo-readout .k, .dpo-readout .ceil {{ font-size: 13px; }}
+  table.dpo-metrics.wide {{ display: none; }}
+  table.dpo-metrics.narrow {{ display: table; }}
+  table.dpo-metrics.narrow td {{ font-size: 17px; padding-left: 10px; }}
+  table.dpo-metrics.narrow td.r {{ font-size: 15px; font-weight: 500; color: {p.muted}; }}
+  table.dpo-metrics thead th, table.dpo-metrics tbody th {{ font-size: 14px; }}
+  .dpo-header-sub {{ display: none; }}
+  .dpo-header h1 {{ font-size: 21px; }}
+  .dpo-header-title {{ font-size: 16px; }}
 }}
 .dpo-formula {{ font-size: 17px; }}
 .dpo-formula .eq {{ font-family: {MONO}; font-size: 16px; background: {p.surface};
@@ -116,13 +157,47 @@ body {{ margin: 0; }}
 
 
 def widget_css(p: Palette) -> str:
-    """Bigger, clearer widgets with a visible focus ring (applied inside their shadow roots)."""
+    """Bigger, clearer widgets with a visible focus ring (applied inside their shadow roots).
+    A toggle that is on is filled and checked, so on and off differ by more than the
+    words, in both themes."""
     return f"""
 :host {{ font-size: 16px; }}
 .bk-input, button, select, .bk-btn {{ font-size: 16px !important; }}
 .bk-input-group label, label, .bk-slider-title {{ font-size: 16px; }}
 :focus-visible, .noUi-handle:focus {{ outline: 3px solid {p.focus} !important;
   outline-offset: 2px; }}
+.bk-btn-group .bk-btn.bk-active, .bk-btn.bk-active {{ background: {p.bar_preferred} !important;
+  color: {p.background} !important; border-color: {p.text} !important; font-weight: 700; }}
+.bk-btn.bk-active::before {{ content: "✓ "; }}
+"""
+
+
+def layout_css() -> str:
+    """The page's grid (a stylesheet for the body's pn.FlexBox, whose inner div is the
+    grid): the controls at the side, the bars, the charts over time, the details.
+
+    - 1200 px and wider: three columns, so at 1280 x 800 the bars, the numbers and the
+      charts over time are all in view;
+    - 900 to 1199 px: controls beside one column of bars, charts and details;
+    - narrower (an iframe in a course page, a phone): one column, the bars first.
+    With every control hidden (teacher mode, class ``no-side``) the side column goes."""
+    grid = 'div[id^="flexbox"]'
+    return f"""
+{grid} {{ display: grid !important; gap: 6px 16px; align-items: start;
+  grid-template-columns: 300px minmax(0, 1fr) minmax(330px, 0.7fr);
+  grid-template-areas: "side main charts" "side details charts"; }}
+:host(.no-side) {grid} {{ grid-template-columns: minmax(0, 1fr) minmax(330px, 0.7fr);
+  grid-template-areas: "main charts" "details charts"; }}
+@media (max-width: 1199px) {{
+  {grid} {{ grid-template-columns: 300px minmax(0, 1fr);
+    grid-template-areas: "side main" "side charts" "side details"; }}
+  :host(.no-side) {grid} {{ grid-template-columns: minmax(0, 1fr);
+    grid-template-areas: "main" "charts" "details"; }}
+}}
+@media (max-width: 899px) {{
+  {grid}, :host(.no-side) {grid} {{ grid-template-columns: minmax(0, 1fr);
+    grid-template-areas: "main" "side" "charts" "details"; }}
+}}
 """
 
 

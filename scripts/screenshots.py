@@ -25,6 +25,7 @@ from browser import DEEP_QUERY_JS, Server, launch  # noqa: E402
 SIZES = {  # name: (width, height, mobile)
     "phone": (390, 844, True),
     "iframe": (760, 900, False),
+    "small-laptop": (1024, 768, False),
     "laptop": (1280, 800, False),
     "projector": (1920, 1080, False),
 }

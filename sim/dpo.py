@@ -140,3 +140,35 @@ def metrics(theta, logp_ref, pairs: Pairs, beta: float, loss: Loss) -> dict:
         "pairs/weight": loss.weight(u[:n], beta),
         "grad": gradient(theta, logp_ref, pairs, beta, loss),
     }
+
+
+def stored_row_metrics(theta, logp_ref, pairs: Pairs, beta: float, loss: Loss) -> dict:
+    """What TRL's DPOTrainer would log on the rows as stored: each row once, its chosen
+    reply as the winner, its votes ignored (TRL sees no votes). Means over rows:
+    ``loss`` (the loss in force at u), ``rewards/chosen``, ``rewards/rejected``,
+    ``rewards/margins`` (u), ``rewards/accuracies`` (u > 0), ``logps/chosen``,
+    ``logps/rejected``. ``metrics`` gives the means over judgements instead; the two
+    agree only when every row is unanimous for its chosen reply."""
+    logp = log_probs(theta)
+    reward = implicit_reward(logp, logp_ref, beta)
+    x, c, r = pairs.prompt, pairs.chosen, pairs.rejected
+    u = reward[x, c] - reward[x, r]
+    return {
+        "loss": float(np.mean(loss.value(u, beta))),
+        "rewards/chosen": float(np.mean(reward[x, c])),
+        "rewards/rejected": float(np.mean(reward[x, r])),
+        "rewards/margins": float(np.mean(u)),
+        "rewards/accuracies": float(np.mean(u > 0)),
+        "logps/chosen": float(np.mean(logp[x, c])),
+        "logps/rejected": float(np.mean(logp[x, r])),
+    }
+
+
+def row_pulls(u: np.ndarray, pairs: Pairs, loss: Loss, beta: float):
+    """Each row's two pulls on (theta[chosen] - theta[rejected]), in judgements: the
+    chosen side's ``votes_chosen * weight(u)`` and the rejected side's
+    ``votes_rejected * weight(-u)``; the row moves by their difference (the net pull,
+    times beta / all judgements) and rests only where they balance."""
+    pull_for = pairs.votes_chosen * loss.weight(u, beta)
+    pull_against = pairs.votes_rejected * loss.weight(-u, beta)
+    return pull_for, pull_against, pull_for - pull_against

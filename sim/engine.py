@@ -187,3 +187,21 @@ def evaluate(theta: np.ndarray, logp_ref: np.ndarray, pairs: Pairs, beta: float,
     return Engine(pairs, logp_ref).evaluate(
         np.asarray(theta, dtype=float), float(beta), objective(loss_type, adaptive_weight),
         adaptive_weight, step, learning_rate)
+
+
+def stored_row_metrics(rec: Record, pairs: Pairs, loss: Loss) -> dict:
+    """``dpo.stored_row_metrics`` from a record (no softmax again): what TRL would log on
+    the rows as stored, each row once (means over rows, not over judgements)."""
+    x, c, r = pairs.prompt, pairs.chosen, pairs.rejected
+    u = rec.row_margin
+    logp = np.log(rec.probs)
+    n = len(u)
+    return {
+        "loss": fsum(np.asarray(loss.value(u, rec.beta)).tolist()) / n,
+        "rewards/chosen": fsum(rec.rewards[x, c].tolist()) / n,
+        "rewards/rejected": fsum(rec.rewards[x, r].tolist()) / n,
+        "rewards/margins": fsum(u.tolist()) / n,
+        "rewards/accuracies": float(np.count_nonzero(u > 0)) / n,
+        "logps/chosen": fsum(logp[x, c].tolist()) / n,
+        "logps/rejected": fsum(logp[x, r].tolist()) / n,
+    }

@@ -167,16 +167,20 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("beta", Number(0, 100), None, "beta",
-            "How strongly the policy is held to the reference (larger = closer).",
+            "How strongly the policy is held to the reference when the votes are split "
+            "(larger = closer). With unanimous votes it only slows the drift: KL keeps "
+            "rising at any beta.",
             scope="run", live=True, slider=(0.05, 5.0, 0.05),
             toml="beta", cli="beta", url="beta", event="beta", hideable=True),
     Setting("learning_rate", Number(0, 100), None, "Learning rate",
-            "Size of each gradient step.",
+            "Size of each gradient step: the policy moves by the learning rate times the "
+            "gradient of the mean loss.",
             scope="run", live=True, slider=(0.01, 10.0, 0.01),
             toml="learning_rate", cli="learning_rate", url="lr", event="lr", hideable=True),
     Setting("adaptive_weight", Flag(), True, "Adaptive sigma weight",
-            "On: DPO's weight sigma(-u) fades as a pair is learned. "
-            "Off: every pair is pushed with weight 1 forever.",
+            "On: each judgement pulls with DPO's weight σ(−u), which shrinks as the model "
+            "comes to agree with it. Off: every judgement pulls with weight 1 forever (the "
+            "bare margin −u).",
             scope="run", live=True,
             toml="adaptive_weight", cli="adaptive_weight", url="weight", event="weight",
             hideable=True),
@@ -187,7 +191,7 @@ SETTINGS: tuple[Setting, ...] = (
             "How many updates the scenario's story takes (the command line's default).",
             scope="run", toml="steps", cli="steps"),
     Setting("speed", Whole(1, 120), 20, "Speed (steps/s)",
-            "Steps per second while playing.",
+            "Gradient steps per second while playing.",
             scope="page", slider=(1, 120, 1), url="speed", hideable=True),
 )
 

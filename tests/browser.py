@@ -232,7 +232,12 @@ class DashboardPage:
         return self.page.get_by_role("button", name=name, exact=True)
 
     def pair(self, i: int):
+        """Preference row i (focusable; Enter flips it; looking at it changes nothing)."""
         return self.page.locator(f"[data-testid=pair-{i}]").first
+
+    def flip(self, i: int):
+        """Row i's Flip button (aria-pressed says whether the row is flipped)."""
+        return self.page.locator(f"[data-testid=flip-{i}]").first
 
     # -- acting ---------------------------------------------------------------------------
     def wait_step(self, n: int, op: str = "===") -> int:
@@ -312,3 +317,23 @@ class DashboardPage:
         self.wait_js("""old => { const el = window.__e2e.q('[data-testid=step-log]');
             return el && el.textContent.trim() !== old.trim()
                    && window.__e2e.stepValue() === 0; }""", old)
+
+
+# --- accessibility: axe-core (npm, installed by scripts/test into tests/js) -----------------
+AXE_JS = ROOT / "tests" / "js" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
+    """Run axe-core on the page as it is now (shadow roots included) and return the
+    violations of the given impacts as {id, impact, help, nodes: [target, ...]}."""
+    if not AXE_JS.exists():
+        raise RuntimeError(f"{AXE_JS} is missing: run scripts/test (it installs tests/js)")
+    if not page.evaluate("() => !!window.axe"):
+        page.add_script_tag(path=str(AXE_JS))
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map(n => JSON.stringify(n.target) + ' ' + n.failureSummary
+                                                      .split('\\n').slice(1, 2).join(''))}));
+    }""")
+    return [v for v in result if v["impact"] in impacts]

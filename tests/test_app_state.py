@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from dpo_sim.app.state import LOG_LINES, SimState
+from dpo_sim.app.state import MAX_EVENTS, SimState
 from dpo_sim.sim.scenario import Event
 from dpo_sim.sim.simulation import Simulation
 from helpers import assert_same_record, make_scenario, new_state, scenarios
@@ -27,7 +27,7 @@ def test_opens_paused_at_step_zero_with_the_scenario_settings():
         spec.beta, spec.learning_rate, spec.adaptive_weight)
     assert st.record.loss == pytest.approx(math.log(2))     # pi == pi_ref: loss is log 2
     assert st.flipped == []
-    assert len(st.log) == 0 and st.log_total == 0
+    assert st.log == [] and st.events == [] and st.focus_row == 0
 
 
 def test_default_scenario_is_the_align_preset():
@@ -111,7 +111,7 @@ def test_flip_marks_the_row_and_swaps_chosen_and_rejected():
     st = new_state()
     st.advance(2)
     st.flip(1)
-    assert st.flipped == [1] and st.last_flip == 1
+    assert st.flipped == [1] and st.focus_row == 1
     assert st.pairs.chosen[1] == 2 and st.pairs.rejected[1] == 0
     assert any(line.startswith("step 2 · flip row 1") for line in st.log)
     st.flip(1)
@@ -125,33 +125,55 @@ def test_flip_while_playing_keeps_playing():
     assert st.playing and st.flipped == [0]
 
 
-def test_reset_returns_exactly_to_the_start():
+def test_reset_returns_exactly_to_the_start_when_the_sliders_are_untouched():
     st = new_state()
     start = st.record
     st.advance(5)
     st.flip(2)
-    st.beta = 2.5
-    st.learning_rate = 0.7
     st.play()
     st.reset()
     assert (st.current_step, st.playing, st.flipped) == (0, False, [])
     assert (st.beta, st.learning_rate) == (0.5, 2.0)
     assert_same_record(st.record, start)
     assert len(st.history) == 1 and st.actions == ()
-    np.testing.assert_array_equal(st.record.probs, Simulation(scenarios()["toy"]).record.probs)
-    assert st.log[-1] == "step 0 · reset to the start of toy"
-    # the settings rewritten by the reset are not logged as user actions
-    assert not any("->" in line for line in list(st.log)[-1:])
+    assert st.log == ["step 0 · reset to the start of toy"]
 
 
-def test_load_switches_scenario_resets_and_pauses():
+def test_reset_restarts_with_the_settings_now_on_the_sliders():
+    """As TensorFlow Playground's reset: the run starts again from step 0 with the
+    sliders as they are (flips undone); the address and the CSV say so."""
+    from dpo_sim.app.address import to_query
+
+    st = new_state()
+    st.advance(5)
+    st.flip(2)
+    st.beta = 2.5
+    st.learning_rate = 0.7
+    st.reset()
+    assert (st.current_step, st.flipped, st.beta, st.learning_rate) == (0, [], 2.5, 0.7)
+    want = Simulation(scenarios()["toy"].with_settings(beta=2.5, learning_rate=0.7))
+    assert_same_record(st.record, want.record)
+    st.advance(3)
+    want.advance(3)
+    assert_same_record(st.record, want.record)
+    assert st.log[0] == ("step 0 · reset to the start of toy, keeping beta 2.5, "
+                         "learning_rate 0.7 from the sliders")
+    assert to_query(st)["beta"] == "2.5" and to_query(st)["lr"] == "0.7"
+
+
+def test_load_switches_scenario_with_its_own_settings_and_keeps_playing():
     st = new_state()
     st.advance(4)
-    st.play()
-    st.load("other")
+    st.beta = 1.75
+    st.load("other")                 # paused: stays paused
     assert (st.scenario, st.current_step, st.playing) == ("other", 0, False)
     assert (st.beta, st.learning_rate, st.adaptive_weight) == (2.0, 0.5, False)
-    assert st.log[-1].startswith("step 0 · load scenario other")
+    assert st.log == ["step 0 · load scenario other (Toy other)"]
+    st.play()
+    st.load("toy")                   # playing: the new run plays on
+    assert (st.scenario, st.current_step, st.playing) == ("toy", 0, True)
+    assert (st.beta, st.learning_rate) == (0.5, 2.0)     # the scenario's own
+    st.pause()
     # setting the param directly (the picker) does the same
     st.scenario = "toy"
     assert st.spec.id == "toy" and st.beta == 0.5
@@ -303,14 +325,61 @@ def test_without_flow_control_every_beat_is_sent():
     assert not st.waiting_for_ack
 
 
-def test_log_on_the_page_is_bounded_but_counts_everything():
+def test_the_log_keeps_every_event_and_one_line_for_the_latest_step():
     st = new_state()
-    st.advance(LOG_LINES + 50)
-    assert len(st.log) == LOG_LINES
-    assert st.log_total == LOG_LINES + 50
-    assert st.log[-1].startswith(f"step {LOG_LINES + 50} · loss ")
+    st.advance(250)
+    assert st.log == [] and st.step_line.startswith("step 250 · loss ")
+    st.flip(1)
+    st.advance(3)
+    st.adaptive_weight = False
+    assert st.log == ["step 250 · flip row 1 (flipped): now “bad” > “good” 9:1",
+                      "step 253 · sigma weight on -> off"]
+    assert [e.kind for e in st.events] == ["flip", "set"]
+    assert [e.step for e in st.marks()] == [250, 253]
     # the full run stays in the simulation history (for the CSV)
-    assert len(st.history) == LOG_LINES + 51
+    assert len(st.history) == 254
+    for _ in range(MAX_EVENTS + 10):      # a bound, should someone flip all day
+        st.flip(0)
+    assert len(st.events) == MAX_EVENTS and st.events[-1].kind == "flip"
+
+
+def test_a_setting_moved_again_at_the_same_step_is_one_line():
+    """A slider moved by its arrow keys sends one value per key press: the log shows
+    one action per settled value, from the first value to the last."""
+    st = new_state()
+    st.advance(2)
+    for b in (0.55, 0.6, 0.65):
+        st.beta = b
+    assert st.log == ["step 2 · beta 0.5 -> 0.65"]
+    st.flip(0)
+    st.beta = 0.7                           # after another event: a line of its own
+    st.advance(1)
+    st.beta = 0.75                          # another step: a line of its own
+    assert st.log[-2:] == ["step 2 · beta 0.65 -> 0.7", "step 3 · beta 0.7 -> 0.75"]
+
+
+def test_slider_values_are_kept_on_their_grid():
+    """A slider's arithmetic gives 0.39999999999999997 for 8 steps of 0.05; the state
+    keeps 0.4, so the address says 0.4. A value off the grid stays as given."""
+    from dpo_sim.app.address import to_query
+
+    st = new_state()
+    st.advance(3)
+    st.beta = 0.39999999999999997          # what the browser's slider sends for 0.4
+    assert st.beta == 0.4 and st.record.beta == 0.4
+    assert to_query(st)["events"] == "3:beta:0.4"
+    st.beta = 0.123456789
+    assert st.beta == 0.123456789
+
+
+def test_looking_at_a_row_changes_nothing_but_the_row_explained():
+    st = new_state()
+    st.advance(3)
+    before = st.record
+    st.look(3)
+    assert st.focus_row == 3 and st.record is before and st.actions == ()
+    st.look(99)                             # no such row: ignored
+    assert st.focus_row == 3
 
 
 def test_csv_holds_the_whole_run_with_exact_numbers():

@@ -3,9 +3,11 @@
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,8 +230,14 @@ def test_serve_passes_its_options(fake_server):
 
 def test_export_passes_scenarios_steps_and_out(monkeypatch, tmp_path, random_toml):
     calls = []
+
+    def export_html(scenarios, steps, out):       # a recorder that writes a small file
+        calls.append((scenarios, steps, out))
+        Path(out).write_text("<html></html>")
+        return Path(out)
+
     mod = types.ModuleType("dpo_sim.app.export")
-    mod.export_html = lambda scenarios, steps, out: calls.append((scenarios, steps, out))
+    mod.export_html = export_html
     monkeypatch.setitem(sys.modules, "dpo_sim.app.export", mod)
     out = str(tmp_path / "x.html")
     assert main(["export", "align", str(random_toml), "--out", out, "--steps", "30",
@@ -257,3 +265,60 @@ def test_presets_command_names_broken_files(monkeypatch, tmp_path, capsys):
     assert err.strip() == "broken preset bad: presets/bad.toml: beta: must be a number > 0 " \
                           "and <= 100, got 0"
     assert load_scenario("good").title == "Mini"
+
+
+# -- export: what it prints --------------------------------------------------------------
+
+SUMMARY = re.compile(r"dpo-sim: wrote (?P<path>.+) \((?P<mb>\d+\.\d) MB, (?P<held>.+)\)")
+
+
+def _summary(out: str) -> re.Match:
+    """The one stdout line of a successful export."""
+    assert out.endswith("\n") and out.count("\n") == 1, repr(out)
+    m = SUMMARY.fullmatch(out.rstrip("\n"))
+    assert m, repr(out)
+    return m
+
+
+def test_export_says_where_the_file_went_and_its_size(tmp_path, capsys, monkeypatch):
+    """The real export: the line names the file, its real size (MB of 10^6 bytes, rounded
+    as printed) and what it holds; nothing goes to stderr."""
+    monkeypatch.chdir(tmp_path)
+    out = cli(["export", "align", "drop-sigma", "--steps", "30", "--out", "replay.html"],
+              capsys)
+    m = _summary(out)
+    assert m["path"] == "replay.html"
+    size = (tmp_path / "replay.html").stat().st_size
+    assert size > 1e6                                  # Bokeh's JS is inline
+    assert m["mb"] == f"{size / 1e6:.1f}"
+    assert m["held"] == "2 scenarios, 30 steps each"
+
+    out = cli(["export", "align", "--steps", "1", "--out", str(tmp_path / "sub.html")], capsys)
+    m = _summary(out)
+    assert m["path"] == str(tmp_path / "sub.html")
+    assert m["mb"] == f"{(tmp_path / 'sub.html').stat().st_size / 1e6:.1f}"
+    assert m["held"] == "1 scenario, 1 step"
+
+
+def test_export_summary_names_each_scenario_s_own_steps(monkeypatch, tmp_path, capsys):
+    """Without --steps each scenario keeps its own length; the line says so, with the size
+    of the file as written (a recorder stands in for the export)."""
+    def export_html(scenarios, steps, out):
+        Path(out).write_bytes(b"x" * 2_345_678)
+        return Path(out)
+
+    mod = types.ModuleType("dpo_sim.app.export")
+    mod.export_html = export_html
+    monkeypatch.setitem(sys.modules, "dpo_sim.app.export", mod)
+    out = tmp_path / "r.html"
+    steps = [load_scenario(p).steps for p in ("align", "tie")]
+    assert steps[0] != steps[1]
+    m = _summary(cli(["export", "align", "tie", "--out", str(out)], capsys))
+    assert m["mb"] == "2.3"
+    assert m["held"] == f"2 scenarios, {steps[0]} and {steps[1]} steps"
+
+
+def test_a_failed_export_prints_nothing_on_stdout(tmp_path, capsys):
+    code = main(["export", "align", "--out", str(tmp_path / "missing" / "r.html")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and "does not exist" in err

@@ -127,3 +127,71 @@ def test_judgements_unroll_each_row_into_both_sides():
     assert j.winner.tolist() == [0, 2, 1, 0] and j.loser.tolist() == [1, 0, 0, 2]
     assert j.share.tolist() == [7 / 11, 1 / 11, 3 / 11, 0.0]
     assert dpo.kl_ceiling(np.log(np.array([[0.5, 0.25, 0.25]]))).tolist() == [np.log(4)]
+
+
+@pytest.mark.parametrize("weight_on", [True, False])
+@pytest.mark.parametrize("case", range(0, len(CASES), 2))
+def test_stored_row_metrics_are_trl_on_the_rows_as_stored(case, weight_on):
+    """Each row once, its chosen reply the winner, votes ignored: a plain loop."""
+    import math
+
+    from dpo_sim.sim.engine import stored_row_metrics
+
+    P, K, rows, ref, theta, beta = CASES[case]
+    pairs, logq = Pairs.from_rows(rows, P, K), log_softmax(ref)
+    logp = [naive.log_softmax_row(t) for t in np.asarray(theta).tolist()]
+    lq = [naive.log_softmax_row(t) for t in np.asarray(ref).tolist()]
+    want = {k: [] for k in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
+                            "rewards/accuracies", "logps/chosen", "logps/rejected")}
+    for x, c, r, _, _ in rows:
+        rc, rr = beta * (logp[x][c] - lq[x][c]), beta * (logp[x][r] - lq[x][r])
+        u = rc - rr
+        want["loss"].append(naive.softplus(-u) if weight_on else -u)
+        want["rewards/chosen"].append(rc)
+        want["rewards/rejected"].append(rr)
+        want["rewards/margins"].append(u)
+        want["rewards/accuracies"].append(1.0 if u > 0 else 0.0)
+        want["logps/chosen"].append(logp[x][c])
+        want["logps/rejected"].append(logp[x][r])
+    readable = dpo.stored_row_metrics(theta, logq, pairs, beta, _loss(weight_on))
+    fast = stored_row_metrics(evaluate(theta, logq, pairs, beta, weight_on), pairs,
+                              _loss(weight_on))
+    for k, v in want.items():
+        w = math.fsum(v) / len(v)
+        assert readable[k] == pytest.approx(w, rel=1e-11, abs=1e-12), k
+        assert fast[k] == pytest.approx(w, rel=1e-11, abs=1e-12), k
+
+
+def test_in_align_trl_on_the_rows_reaches_100_percent_while_judgements_stop_at_47_of_60():
+    from dpo_sim.sim.engine import stored_row_metrics
+
+    s = load_scenario("align")
+    sim = Simulation(s, keep_history=False)
+    rec = sim.advance(3000)
+    rows = stored_row_metrics(rec, sim.pairs, SIGMOID)
+    majority = sum(max(r.votes_chosen, r.votes_rejected) for r in s.rows)
+    total = sum(r.votes_chosen + r.votes_rejected for r in s.rows)
+    assert (majority, total) == (47, 60)
+    assert rec.rewards_accuracies == pytest.approx(47 / 60, abs=1e-15)
+    assert rows["rewards/accuracies"] == 1.0
+    # the per-judgement loss rests at the mean binary entropy of the vote shares
+    shares = [r.votes_chosen / (r.votes_chosen + r.votes_rejected) for r in s.rows]
+    entropy = np.mean([-(p * np.log(p) + (1 - p) * np.log(1 - p)) for p in shares])
+    assert rec.loss == pytest.approx(entropy, abs=1e-9)
+    assert rows["loss"] < rec.loss - 0.2
+
+
+def test_row_pulls_balance_at_rest_and_never_for_a_unanimous_row():
+    s = load_scenario("align")
+    sim = Simulation(s, keep_history=False)
+    rec = sim.advance(3000)
+    pull_for, pull_against, net = dpo.row_pulls(rec.row_margin, sim.pairs, SIGMOID, sim.beta)
+    np.testing.assert_allclose(pull_for, [r.votes_chosen * (1 - r.votes_chosen /
+                                                            (r.votes_chosen + r.votes_rejected))
+                                          for r in s.rows], rtol=1e-9)
+    assert np.abs(net).max() < 1e-9 and pull_against.min() > 0.5
+    u = load_scenario("unanimous")
+    sim = Simulation(u, keep_history=False)
+    rec = sim.advance(3000)
+    _, against, net = dpo.row_pulls(rec.row_margin, sim.pairs, SIGMOID, sim.beta)
+    assert np.all(against == 0) and np.all(net > 0)

@@ -137,8 +137,8 @@ def test_page_loads_without_console_errors(open_page):
     page.locator("canvas").first.wait_for(state="visible")
     # exercise the live paths too: a step, a flip, a short play
     d.click_step()
-    d.pair(0).click()
-    expect(d.pair(0)).to_have_attribute("aria-pressed", "true")
+    d.flip(0).click()
+    expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
     d.play_until(d.step() + 5)
     assert d.errors == [], "\n".join(d.errors)
 
@@ -171,21 +171,20 @@ def test_play_advances_and_changes_bars_pause_stops(open_page):
 def test_step_advances_by_exactly_one_and_reset_returns_to_start(open_page):
     d = open_page()
     start = readouts(d)
-    log0 = d.log_text()
     d.button("Step").click()
     d.wait_step(1)
-    assert d.log_text() != log0, "the step log did not record the step"
+    expect(d.page.locator("[data-testid=step-line]").first).to_contain_text("step 1 · loss")
     for _ in range(3):
         d.button("Step").click()
     # a flip goes to the server after the three clicks: once it shows, so have their steps
-    d.pair(0).click()
-    expect(d.pair(0)).to_have_attribute("aria-pressed", "true")
+    d.flip(0).click()
+    expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
     assert d.step() == 4, f"4 presses of Step gave step {d.step()}"
     assert readouts(d)["loss"] != start["loss"]
     d.button("Reset").click()
     d.wait_step(0)
     wait_readouts(d, start, what="Reset did not return exactly to the scenario's start")
-    expect(d.pair(0)).to_have_attribute("aria-pressed", "false")   # flips undone too
+    expect(d.flip(0)).to_have_attribute("aria-pressed", "false")   # flips undone too
 
 
 def test_drop_sigma_drives_kl_above_align(open_page):
@@ -201,18 +200,22 @@ def test_drop_sigma_drives_kl_above_align(open_page):
     assert max(kl_drop) > max(kl_align), (n, kl_align, kl_drop)
 
 
-def test_click_and_enter_flip_rows_and_the_log_records_it(open_page):
+def test_flip_buttons_and_enter_flip_rows_and_the_log_records_it(open_page):
     d = open_page()
     for i in (0, 1):
-        expect(d.pair(i)).to_have_attribute("aria-pressed", "false")
-        expect(d.pair(i)).to_have_attribute("role", "button")
+        expect(d.flip(i)).to_have_attribute("aria-pressed", "false")
+        expect(d.flip(i)).to_have_accessible_name(f"Flip row {i}")
         expect(d.pair(i)).to_have_attribute("tabindex", "0")
-        expect(d.pair(i)).to_have_attribute("aria-label", re.compile(r"\S"))
     d.step_to(3)                       # off the start, so a flip changes the numbers
     before = readouts(d)
+    # looking at a row (a click on it, not on its button) changes nothing in the run
+    d.pair(0).click(position={"x": 5, "y": 5})
+    d.page.wait_for_timeout(300)
+    assert readouts(d) == before and d.flip(0).get_attribute("aria-pressed") == "false"
+    expect(d.page.locator("text=Row 0 worked out").first).to_be_visible()
     log = d.log_text()
-    d.pair(0).click()
-    expect(d.pair(0)).to_have_attribute("aria-pressed", "true")
+    d.flip(0).click()
+    expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
     expect(d.page.locator("[data-testid=step-log]").first).to_contain_text(
         re.compile(r"step 3\b.*flip row 0", re.I))
     assert d.log_text() != log
@@ -221,7 +224,7 @@ def test_click_and_enter_flip_rows_and_the_log_records_it(open_page):
     # Enter on a focused row flips it too
     d.pair(1).focus()
     d.page.keyboard.press("Enter")
-    expect(d.pair(1)).to_have_attribute("aria-pressed", "true")
+    expect(d.flip(1)).to_have_attribute("aria-pressed", "true")
     assert d.step() == 3, "Enter on a row must not step"
 
 
@@ -229,11 +232,11 @@ def test_flip_back_restores_the_numbers_exactly(open_page):
     d = open_page()
     d.step_to(4)
     before = readouts(d)
-    d.pair(0).click()
-    expect(d.pair(0)).to_have_attribute("aria-pressed", "true")
+    d.flip(0).click()
+    expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
     d.wait_js("v => Number(window.__e2e.values().loss.value) !== v", before["loss"])
-    d.pair(0).click()
-    expect(d.pair(0)).to_have_attribute("aria-pressed", "false")
+    d.flip(0).click()
+    expect(d.flip(0)).to_have_attribute("aria-pressed", "false")
     wait_readouts(d, before, what="flipping a row twice at one step changed the numbers")
 
 
@@ -308,8 +311,8 @@ def test_no_request_leaves_the_server_host(open_page):
     d = open_page("?theme=dark")
     d.play_until(5)
     d.click_step()
-    d.pair(0).click()
-    expect(d.pair(0)).to_have_attribute("aria-pressed", "true")
+    d.flip(0).click()
+    expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
     d.page.evaluate("() => document.fonts.ready.then(() => true)")
     assert d.requests, "no request recorded at all"
     foreign = [u for u in d.requests + d.websockets if not is_local(u)]
@@ -339,13 +342,13 @@ def test_two_tabs_do_not_share_state(browser, server):
         # a background tab gets its timers throttled: act on the tab in front
         one.page.bring_to_front()
         one.step_to(3)
-        one.pair(0).click()
-        expect(one.pair(0)).to_have_attribute("aria-pressed", "true")
+        one.flip(0).click()
+        expect(one.flip(0)).to_have_attribute("aria-pressed", "true")
         one.play_until(8)
         # the other tab does one round trip of its own; before that it must be untouched
         two.page.bring_to_front()
         assert readouts(two) == start, "the other tab's numbers changed"
-        expect(two.pair(0)).to_have_attribute("aria-pressed", "false")
+        expect(two.flip(0)).to_have_attribute("aria-pressed", "false")
         assert two.click_step() == 1
         assert one.step() >= 8
     finally:
@@ -379,8 +382,8 @@ def test_numbers_match_cli_after_a_flip(open_page, tmp_path):
     _, rec = cli_run(align_with_flip(tmp_path, 3, 1), 9)
     d = open_page()
     d.step_to(3)
-    d.pair(1).click()
-    expect(d.pair(1)).to_have_attribute("aria-pressed", "true")
+    d.flip(1).click()
+    expect(d.flip(1)).to_have_attribute("aria-pressed", "true")
     assert_matches_cli(d, rec[3])
     d.step_to(9)
     assert_matches_cli(d, rec[9])
@@ -488,8 +491,8 @@ def test_downloaded_csv_matches_cli(open_page, tmp_path):
     """The page's CSV of a run with a flip equals `dpo-sim run --format csv` of the same run."""
     d = open_page()
     d.step_to(2)
-    d.pair(2).click()
-    expect(d.pair(2)).to_have_attribute("aria-pressed", "true")
+    d.flip(2).click()
+    expect(d.flip(2)).to_have_attribute("aria-pressed", "true")
     d.step_to(5)
     with d.page.expect_download() as dl:
         d.button("Download CSV").click()
@@ -547,7 +550,7 @@ def test_phone_width_has_no_sideways_scroll_and_works(browser, server):
         assert width[0] <= width[1] + 1, f"page wider than the phone: {width}"
         d.button("Step").tap()
         d.wait_step(1)
-        d.pair(0).tap()
-        expect(d.pair(0)).to_have_attribute("aria-pressed", "true")
+        d.flip(0).tap()
+        expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
     finally:
         context.close()

@@ -93,7 +93,7 @@ def test_a_link_with_mid_run_actions_matches_the_cli_on_a_scripted_toml(tab, tmp
                     "\n[[events]]\nstep = 10\nflip = 1\n"
                     "\n[[events]]\nstep = 10\nset = { adaptive_weight = false }\n")
     assert shown(d) == expected(cli_records(str(toml), 25)[25])
-    expect(d.pair(1)).to_have_attribute("aria-pressed", "true")
+    expect(d.flip(1)).to_have_attribute("aria-pressed", "true")
     expect(d.button("Adaptive sigma weight: off")).to_be_visible()
 
 
@@ -101,11 +101,11 @@ def test_a_link_with_mid_run_actions_matches_the_cli_on_a_scripted_toml(tab, tmp
 def test_changing_controls_updates_the_address_bar(tab):
     d = tab()
     assert search(d) == {"scenario": "align"}
-    d.pair(2).click()                                   # at step 0: a plain parameter
+    d.flip(2).click()                                   # at step 0: a plain parameter
     assert wait_search(d, "flipped=2")["flipped"] == "2"
     d.step_to(3)
     assert wait_search(d, "step=3")["step"] == "3"
-    d.pair(0).click()                                   # mid-run: an event
+    d.flip(0).click()                                   # mid-run: an event
     assert wait_search(d, "events=3:flip:0")["events"] == "3:flip:0"
     d.load("Drop the sigma weight")
     q = wait_search(d, "scenario=drop-sigma")
@@ -138,7 +138,7 @@ def test_share_gives_a_link_that_reproduces_the_page_in_a_new_tab(tab, browser, 
     d = tab()
     d.context.grant_permissions(["clipboard-read", "clipboard-write"])
     d.step_to(4)
-    d.pair(1).click()
+    d.flip(1).click()
     d.page.get_by_role("slider", name="beta").first.focus()
     d.page.keyboard.press("ArrowRight")                 # beta one notch up, at step 4
     wait_search(d, "4:beta:")
@@ -168,7 +168,7 @@ def test_share_gives_a_link_that_reproduces_the_page_in_a_new_tab(tab, browser, 
         other.wait_step(9)
         other.button("Play").wait_for(state="visible")
         assert shown(other) == shown(d)
-        expect(other.pair(1)).to_have_attribute("aria-pressed", "true")
+        expect(other.flip(1)).to_have_attribute("aria-pressed", "true")
         assert other.page.url == url
     finally:
         other.close()

@@ -157,10 +157,13 @@ def test_no_scenarios_is_an_error(tmp_path):
 # -- in headless Chromium, from file:// with the network blocked ---------------------------
 
 class Page:
-    """One page on the exported file, with every non-file:// request aborted and recorded."""
+    """One page on the exported file, with every non-file:// request aborted and recorded.
+    ``mobile``: a phone (mobile emulation: the viewport tag counts, touch, 3x pixels)."""
 
-    def __init__(self, browser, path: Path):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def __init__(self, browser, path: Path, viewport=(1280, 900), mobile: bool = False):
+        extra = dict(is_mobile=True, has_touch=True, device_scale_factor=3) if mobile else {}
+        self.context = browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]}, **extra)
         self.blocked: list[str] = []
         self.errors: list[str] = []
 
@@ -228,8 +231,8 @@ class Page:
 def open_page(browser):
     pages = []
 
-    def _open(path):
-        p = Page(browser, path)
+    def _open(path, **kw):
+        p = Page(browser, path, **kw)
         pages.append(p)
         return p
 
@@ -402,3 +405,218 @@ def test_the_network_guard_would_catch_a_request(open_page, single):
     assert any("ERR_FAILED" in e for e in pg.errors)      # console errors are caught too
     pg.blocked.clear()
     pg.errors.clear()
+
+
+# -- what the page says: the loss it plots, the star, the ceiling -------------------------
+
+def _built(s: Scenario, steps: int):
+    """One scenario's block, as export_html builds it (no file, no browser)."""
+    from dpo_sim.app.export import _block
+
+    block, _, _ = _block(s.id, s, steps)
+    return block
+
+
+def test_loss_chart_names_the_loss_it_plots():
+    """With the sigma weight on the loss is mean -log sigma(u); off, it is the bare margin
+    mean(-u), which goes negative: the chart's title says which, and the data agree."""
+    from dpo_sim.app.export import loss_title, replay_series
+    from helpers import EVENTS, scenario
+
+    toy, off = _scenarios()
+    mixed = scenario(events=EVENTS, steps=12)         # off at step 5, back on at step 7
+    titles = {}
+    for s in (toy, off, mixed):
+        fig = _built(s, s.steps).select_one({"name": f"{s.id}:lossfig"})
+        titles[s.id] = fig.title.text
+    assert titles["toy"] == "Loss: mean \u2212log \u03c3(u) over judgements"
+    assert titles["off"] == "Loss: mean \u2212u over judgements (\u03c3 weight off)"
+    assert titles["test"] == ("Loss: mean \u2212log \u03c3(u) over judgements,\n"
+                              "mean \u2212u while the \u03c3 weight is off")
+    assert loss_title(np.array([1, 1])) == titles["toy"]
+    assert loss_title(np.array([0, 0])) == titles["off"]
+    assert loss_title(np.array([1, 0, 1])) == titles["test"]
+
+    # what is plotted is what the title says: -u (= -margin, the mean u) where the weight
+    # is off, -log sigma(u) > 0 where it is on
+    for s, want_off in ((toy, []), (off, list(range(off.steps + 1))), (mixed, [5, 6])):
+        cols = replay_series(s, s.steps)
+        w = cols["weight"]
+        assert [t for t in range(len(w)) if not w[t]] == want_off
+        np.testing.assert_allclose(cols["loss"][w == 0], -cols["margin"][w == 0], rtol=1e-6,
+                                   atol=1e-6)
+        assert (cols["loss"][w == 1] > 0).all()
+    assert (replay_series(off, off.steps)["loss"] < 0).any()      # it does go negative
+
+
+def test_starred_reply_is_labelled_by_its_net_votes(single):
+    text = single.read_text(encoding="utf-8")
+    assert "(most net votes)" in text
+    assert "preferred by the data" not in text
+
+
+def test_ceiling_label_sits_inside_the_plot_above_the_line():
+    """Right-aligned at the last step, its bottom just above the highest ceiling: inside
+    the frame (so clear of the title), where no KL curve can reach."""
+    from bokeh.models import Label
+
+    from dpo_sim.sim.dpo import kl_ceiling
+    from dpo_sim.sim.numerics import log_softmax
+
+    for s in _scenarios():
+        kl = _built(s, s.steps).select_one({"name": f"{s.id}:klfig"})
+        (label,) = kl.select({"type": Label})
+        top = float(kl_ceiling(log_softmax(np.asarray(s.ref_logits, float))).max())
+        assert label.y == pytest.approx(top) and label.x == s.steps
+        assert label.text_align == "right" and label.text_baseline == "bottom"
+        assert label.y_offset > 0 and label.x_offset < 0
+        assert kl.y_range.end >= 1.2 * top                 # room above the line
+        assert "log(1/min \u03c0_ref)" in label.text
+
+
+def test_page_has_a_viewport_tag(single):
+    head = single.read_text(encoding="utf-8").split("<body", 1)[0]
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in head
+
+
+# -- every screen, from a phone up: real geometry in Chromium -----------------------------
+
+SIZES = {"phone": (390, 844, True), "760": (760, 900, False), "1024": (1024, 768, False),
+         "1280": (1280, 800, False), "1920": (1920, 1080, False)}
+
+
+@pytest.fixture(scope="module")
+def presets(tmp_path_factory) -> Path:
+    """Two presets with long reply labels (align, drop-sigma), as `dpo-sim export` makes."""
+    from dpo_sim.sim.scenario_io import load_scenario
+
+    scenarios = [load_scenario("align"), load_scenario("drop-sigma")]
+    return export_html(scenarios, 40, str(tmp_path_factory.mktemp("exp") / "presets.html"))
+
+
+GEOMETRY_JS = r"""
+([key, names]) => {
+  const doc = Bokeh.documents[0], views = doc.views_manager;
+  const box = el => { const r = el.getBoundingClientRect();
+                      return {left: r.left, right: r.right, width: r.width, height: r.height}; };
+  const models = {};
+  for (const n of names) {
+    const m = doc.get_model_by_name(n);
+    const v = m && views.find_one(m);
+    models[n] = v ? box(v.el) : null;
+  }
+  function all(sel, root, out) {
+    root = root || document; out = out || [];
+    for (const el of root.querySelectorAll(sel)) out.push(el);
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) all(sel, el.shadowRoot, out);
+    return out;
+  }
+  const shown = sel => all(sel).map(box).filter(b => b.width > 0 && b.height > 0);
+  // the bar charts' labels: every drawn line measured in the glyphs' font, and the bands
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = '12px helvetica';
+  const bars = [];
+  for (let x = 0; doc.get_model_by_name(key + ':bars:' + x); x++) {
+    const fig = doc.get_model_by_name(key + ':barfig:' + x);
+    const d = doc.get_model_by_name(key + ':bars:' + x).data;
+    bars.push({inner_width: fig.inner_width, inner_height: fig.inner_height,
+               y_end: fig.y_range.end, y_start: fig.y_range.start,
+               lines: Array.from(d.label, s => s.split('\n').length),
+               widest: Math.max(...Array.from(d.label).flatMap(
+                   s => s.split('\n').map(l => ctx.measureText(l).width))),
+               label_y: Array.from(d.label_y), ref_lo: Array.from(d.ref_lo),
+               ref_hi: Array.from(d.ref_hi)});
+  }
+  const kl = doc.get_model_by_name(key + ':klfig');
+  return {W: window.innerWidth, scale: window.visualViewport.scale, models,
+          canvases: shown('canvas'), handles: shown('[role=slider]'), bars,
+          kl: {inner_height: kl.inner_height, start: kl.y_range.start, end: kl.y_range.end}};
+}
+"""
+
+
+def _geometry(pg: Page, key: str, names: list[str]) -> dict:
+    """The page's geometry once the layout has settled (two equal readings in a row)."""
+    last = None
+    for _ in range(50):
+        g = pg.page.evaluate(GEOMETRY_JS, [key, names])
+        if g == last:
+            return g
+        last = g
+        pg.page.wait_for_timeout(100)
+    raise AssertionError("the layout never settled")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size", list(SIZES))
+def test_fits_the_screen_without_sideways_scrolling(open_page, presets, size):
+    """At each size every control, bar chart and chart over time lies inside the window's
+    width (bounding boxes, not scrollWidth), and the reply labels fit their charts."""
+    from dpo_sim.app.export import BAR_PX, LINE_PX, MIN_WIDTH
+
+    w, h, mobile = SIZES[size]
+    pg = open_page(presets, viewport=(w, h), mobile=mobile)
+    pg.wait_step("align", lambda t: t == 0)
+    for i, (key, title) in enumerate((("align", "Align to preferences"),
+                                      ("drop-sigma", "Drop the sigma weight"))):
+        if i:
+            pg.page.locator("select").first.select_option(label=title)
+            pg.wait_step(key, lambda t: t == 0)
+        figs = [f"{key}:barfig:0", f"{key}:barfig:1", f"{key}:lossfig", f"{key}:klfig"]
+        names = ["picker", f"{key}:play", f"{key}:slider", f"{key}:speed", f"{key}:readout",
+                 *figs]
+        g = _geometry(pg, key, names)
+        # the viewport tag works: a phone lays the page out at its own width, unzoomed
+        assert g["W"] == w and g["scale"] == 1
+        for name, b in g["models"].items():
+            assert b is not None and b["width"] > 0, f"{name} not shown at {size}"
+            assert b["left"] >= 0 and b["right"] <= w, f"{name} {b} outside 0..{w} ({size})"
+        for kind in ("canvases", "handles"):
+            assert g[kind], kind
+            for b in g[kind]:
+                assert b["left"] >= 0 and b["right"] <= w, f"a {kind[:-1]} at {b} ({size})"
+        for name in figs:
+            assert g["models"][name]["width"] >= MIN_WIDTH
+        m = g["models"]
+        if w >= 1024:      # room for both: bars left, charts over time right
+            assert m[f"{key}:lossfig"]["left"] >= m[f"{key}:barfig:0"]["right"]
+        else:              # one above the other, each the window's width (less gutters)
+            assert m[f"{key}:lossfig"]["width"] >= w - 30
+
+        # reply labels: every line fits the chart; bands never overlap (1 unit = 1 px)
+        for b in g["bars"]:
+            assert b["widest"] <= b["inner_width"], (size, b)
+            assert b["y_start"] == 0 and b["y_end"] == b["inner_height"]
+            for y, n in enumerate(b["lines"]):
+                assert b["label_y"][y] >= b["ref_hi"][y]                 # above its bar
+                above = b["ref_lo"][y - 1] if y else b["y_end"]
+                assert b["label_y"][y] + n * LINE_PX <= above            # below the last
+            assert b["ref_hi"][0] - b["ref_lo"][0] >= BAR_PX
+        if mobile:         # the long labels are wrapped to the phone, not cut or shrunk
+            assert max(max(b["lines"]) for b in g["bars"]) >= 3
+
+        # the ceiling label (11 px, 3 px above the line) fits inside the KL frame
+        k = g["kl"]
+        top = float(np.log(4))                                   # uniform over 4 replies
+        room = (k["end"] - top) / (k["end"] - k["start"]) * k["inner_height"]
+        assert room >= 3 + 11 * 1.3, room
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size", ["1280", "phone"])
+def test_no_serious_or_critical_accessibility_violations(open_page, presets, size):
+    """axe-core on each scenario of the page: the slider, the Play toggle's contrast, the
+    speed select's label (all three failed before)."""
+    from browser import axe_violations
+
+    w, h, mobile = SIZES[size]
+    pg = open_page(presets, viewport=(w, h), mobile=mobile)
+    pg.wait_step("align", lambda t: t == 0)
+    for i, (key, title) in enumerate((("align", "Align to preferences"),
+                                      ("drop-sigma", "Drop the sigma weight"))):
+        if i:
+            pg.page.locator("select").first.select_option(label=title)
+            pg.wait_step(key, lambda t: t == 0)
+        pg.page.get_by_role("slider", name="Step").first.wait_for()
+        assert pg.page.get_by_role("combobox", name="Speed").first.is_visible()
+        assert axe_violations(pg.page, impacts=("serious", "critical")) == []

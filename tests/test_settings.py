@@ -190,10 +190,11 @@ from dpo_sim.app import address
 from dpo_sim.app.dashboard import create_dashboard
 d = create_dashboard(scenario="align", theme="light", query={"zoom": "3", "hide": "zoom"})
 z = d.views["controls"].widgets["zoom"]
+box = d.views["controls"].boxes["zoom"]
 bad = create_dashboard(scenario="align", theme="light", query={"zoom": "9"})
 print(json.dumps({"params": [p.name for p in address.URL_PARAMS],
                   "hideable": list(address.HIDEABLE), "value": d.state.zoom,
-                  "widget": [z.start, z.end, z.value, z.visible, z.name],
+                  "widget": [z.start, z.end, z.value, box.visible, z.name],
                   "query": address.to_query(d.state), "bad": bad.notices}))
 """
 

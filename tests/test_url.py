@@ -297,8 +297,8 @@ def test_no_value_from_a_link_is_ever_opened_as_a_path(monkeypatch):
 
 # -- teacher mode ----------------------------------------------------------------------------
 def test_every_hideable_part_hides_its_views_and_share_is_one_of_them():
-    assert set(HIDEABLE) == {"sliders", "picker", "pairs", "charts", "log", "formula",
-                             "readouts", "share", "beta", "lr", "weight", "speed"}
+    assert set(HIDEABLE) == {"sliders", "picker", "watch", "download", "pairs", "charts", "log",
+                             "formula", "readouts", "share", "beta", "lr", "weight", "speed"}
     d = create_dashboard(scenarios=scenarios(), scenario="toy", theme="light",
                          query={"hide": ",".join(HIDEABLE)})
     assert d.notices == [] and d.state.hidden == list(HIDEABLE)
@@ -306,17 +306,28 @@ def test_every_hideable_part_hides_its_views_and_share_is_one_of_them():
         assert objs and not any(o.visible for o in objs), part
     d.state.hidden = ["pairs"]
     assert not d.views["pairs"].__panel__().visible
-    assert d.views["log"].__panel__().visible and d.views["controls"].beta.visible
+    assert d.views["log"].__panel__().visible and d.views["controls"].boxes["beta"].visible
     # one setting's control alone, by its address name
     c = d.views["controls"]
     d.state.hidden = ["beta"]
-    assert not c.beta.visible and c.learning_rate.visible and c.speed.visible
+    assert not c.boxes["beta"].visible
+    assert c.boxes["learning_rate"].visible and c.boxes["speed"].visible
     d.state.hidden = ["lr", "weight"]
-    assert c.beta.visible and not c.learning_rate.visible and not c.weight.visible
+    assert c.boxes["beta"].visible and not c.boxes["learning_rate"].visible
+    assert not c.boxes["adaptive_weight"].visible
     d.state.hidden = ["sliders"]
-    assert not any(w.visible for w in c.widgets.values())
+    assert not any(b.visible for b in c.boxes.values())
     d.state.hidden = []
-    assert all(w.visible for w in c.widgets.values())
+    assert all(b.visible for b in c.boxes.values())
+    # the side column's parts each hide alone; all of them hidden, the column goes
+    d.state.hidden = ["picker"]
+    assert not c.scenario.visible and c.watch.visible and d._side.visible
+    d.state.hidden = ["sliders", "picker", "watch", "download", "share"]
+    assert not c.download.visible and not d._side.visible
+    assert d._body.css_classes == ["no-side"]
+    d.state.hidden = ["readouts"]
+    assert not d.views["readouts"].__panel__().visible and d.views["step"].pane.visible
+    assert d._side.visible and d._body.css_classes == []
 
 
 def test_hide_repeats_collapse_and_round_trip():

@@ -32,7 +32,8 @@ def values(html: str) -> dict:
 
 def test_builds_every_part_and_renders_to_bokeh_models():
     d = dashboard()
-    for part in ("controls", "readouts", "bars", "pairs", "formula", "history", "log", "keys"):
+    for part in ("controls", "readouts", "bars", "pairs", "formula", "history", "log", "keys",
+                 "step"):
         assert part in d.views
     root = d.__panel__().get_root(Document())
     assert root is not None
@@ -49,7 +50,7 @@ def test_readouts_and_probabilities_equal_the_engine():
     ref.flip(3)
     rec = ref.record
     v = values(d.views["readouts"].pane.html)
-    assert v["step"] == "7"
+    assert values(d.views["step"].pane.html)["step"] == "7"     # in the header
     assert float(v["loss"]) == rec.loss
     assert float(v["margin"]) == rec.rewards_margins
     assert float(v["accuracy"]) == rec.rewards_accuracies
@@ -77,8 +78,9 @@ def test_preferred_reply_is_marked_without_colour_alone_and_follows_flips():
     data = bars.source.data
     # prompt 0: "good" beats both others on votes: it alone is drawn by the top bar glyph
     assert data["pref_pi"][0] == data["pi"][0] and np.isnan(data["pref_pi"][1:]).all()
-    assert "★ preferred" in bars.labels()[0]
-    assert not any("★" in lab for lab in bars.labels()[1:])
+    assert bars.axis_labels()[0].startswith("★ A")
+    assert not any("★" in lab for lab in bars.axis_labels()[1:])
+    assert "★" in d.views["bars"][0].table.html.split("</tr>")[1]   # the table's first row
     # that glyph differs by more than its fill: an outline of another colour, and every
     # style is one constant (no per-bar column for BokehJS to recompute each tick)
     base, top = [r.glyph for r in bars.figure.renderers if isinstance(r.glyph, HBar)]
@@ -90,8 +92,10 @@ def test_preferred_reply_is_marked_without_colour_alone_and_follows_flips():
     d.state.flip(0)
     d.state.flip(1)
     data = bars.source.data
-    assert np.isnan(data["pref_pi"][0]) and "★" not in bars.labels()[0]
-    assert "★ preferred" in "".join(bars.labels()[1:])
+    assert np.isnan(data["pref_pi"][0]) and "★" not in bars.axis_labels()[0]
+    assert any(lab.startswith("★") for lab in bars.axis_labels()[1:])
+    # the axis was relabelled: its factors are the new labels
+    assert list(bars.figure.y_range.factors) == list(reversed(bars.axis_labels()))
     best = int(np.flatnonzero(~np.isnan(data["pref_pi"]))[0])
     assert data["pref_pi"][best] == data["pi"][best] == d.state.record.probs[0, best]
 
@@ -202,55 +206,67 @@ def test_every_chart_update_happens_inside_the_single_hold(monkeypatch):
     assert steps == list(range(st.current_step + 1)) and st.current_step == 7
 
 
-def test_pairs_rows_show_the_engine_numbers_and_flip_on_click():
+def test_pairs_rows_show_the_engine_numbers_and_flip_only_on_purpose():
     d = dashboard()
     st = d.state
     st.advance(4)
     rows = d.views["pairs"].rows
-    rows._handle_msg({"flip": 2})                # what a click or Enter sends
-    assert st.flipped == [2]
+    before = st.record
+    rows._handle_msg({"look": 3})                # hover, focus or tap: no change to the run
+    assert st.record is before and st.flipped == [] and st.focus_row == 3
+    assert rows.looked == 3
+    rows._handle_msg({"flip": 2})                # the Flip button or Enter
+    assert st.flipped == [2] and st.focus_row == 2
     items = rows.rows
     assert items == row_items(st)
     rec = st.record
+    spec = st.spec
     for i, item in enumerate(items):
-        assert float(item["u"]) == pytest.approx(rec.row_margin[i], abs=5e-4)
-        assert float(item["sigma"]) == pytest.approx(rec.row_sigma[i], abs=5e-4)
-        assert float(item["weight"]) == pytest.approx(rec.row_weight[i], abs=5e-4)
-    assert items[2]["flipped"] and "flipped" in items[2]["label"]
-    assert not items[0]["flipped"]
-    # row 2 was "yes" > "no" 6:4; flipped it reads "no" > "yes"
-    assert (items[2]["chosen"], items[2]["rejected"]) == ("no", "yes")
-    assert items[2]["votes"] == "6:4"
+        a, b = spec.rows[i].votes_chosen, spec.rows[i].votes_rejected
+        u = rec.row_margin[i]
+        sig = 1 / (1 + np.exp(-u))               # independent: the formula, not the record
+        assert float(item["u"]) == pytest.approx(u, abs=5e-4)
+        assert float(item["sigma"]) == pytest.approx(sig, abs=5e-4)
+        assert float(item["pull_for"]) == pytest.approx(a * (1 - sig), abs=5e-4)
+        assert float(item["pull_against"]) == pytest.approx(b * sig, abs=5e-4)
+        assert float(item["net"]) == pytest.approx(a * (1 - sig) - b * sig, abs=1e-3)
+    assert items[2]["flipped"] and not items[0]["flipped"]
+    # row 2 was "yes" > "no" 6:4; flipped it reads "no" > "yes", in full
+    assert items[2]["pair"] == "“B: no” > “A: yes”" and items[2]["votes"] == "6:4"
 
 
-def test_step_log_sends_a_short_tail_and_the_running_total():
+def test_the_log_shows_every_event_newest_first_and_the_latest_step():
     d = dashboard()
-    log = d.views["log"].lines
-    assert log.log == {"total": 0, "tail": []}      # the page shows the invitation
-    assert "flip it" in log.invitation and "Step" in log.invitation
+    html = d.views["log"].pane.html
+    assert "Nothing has happened yet" in html and "Flip" in html
     d.state.advance(45)
     d.state.flip(1)
-    assert log.log["total"] == 46
-    assert len(log.log["tail"]) == 30
-    assert log.log["tail"][-1].startswith("step 45 · flip row 1")
+    d.state.advance(2)
+    html = d.views["log"].pane.html
+    assert 'data-testid="step-line">step 47 · loss' in html
+    assert html.count("<li ") == 1 and "step 45 · flip row 1" in html
 
 
-def test_formula_strip_plugs_in_the_current_numbers():
+def test_formula_strip_works_out_the_row_with_both_pulls():
     d = dashboard()
     st = d.state
     st.advance(6)
+    st.look(0)
     html = d.views["formula"].pane.html
     rec = st.record
-    # row 0 on prompt 0: "good" over "meh"; implicit rewards recomputed by hand
+    # row 0 on prompt 0: "good" over "meh" 7:3; implicit rewards recomputed by hand
     pi = rec.probs[0]
     ref = np.exp(st.logp_ref[0])
     rc = st.beta * np.log(pi[0] / ref[0])
     rr = st.beta * np.log(pi[1] / ref[1])
     assert f"= {rc:+.3f}" in html and f"= {rr:+.3f}" in html
-    w = 1 / (1 + np.exp(rc - rr))
-    assert f"<b>{w:.3f}</b>" in html
+    s = 1 / (1 + np.exp(-(rc - rr)))
+    assert f"7 × σ(−u) = {7 * (1 - s):.3f}" in html and f"3 × σ(u) = {3 * s:.3f}" in html
+    assert f"{7 * (1 - s) - 3 * s:+.3f}</span>" in html
+    assert "at σ(u) = 0.7, its share of votes" in html
     st.adaptive_weight = False
-    assert "<b>1</b>" in d.views["formula"].pane.html
+    html = d.views["formula"].pane.html
+    assert "7 × 1 = 7.000" in html and "net pull is 7 − 3 = 4 at every step" in html
 
 
 def test_keyboard_messages_drive_play_step_and_reset():
@@ -311,11 +327,11 @@ def test_teacher_mode_hides_parts_and_bad_values_show_a_notice():
     assert d.state.current_step == 3
     shown = lambda view: view.__panel__().visible  # noqa: E731
     assert not shown(d.views["log"]) and not shown(d.views["history"])
-    assert not d.views["controls"].beta.visible and d.views["controls"].scenario.visible
+    assert not d.views["controls"].boxes["beta"].visible and d.views["controls"].scenario.visible
     assert shown(d.views["pairs"])
     assert len(d.notices) == 1 and "beta" in d.notices[0] and d._notice.visible
     d.state.hidden = []
-    assert shown(d.views["log"]) and d.views["controls"].beta.visible
+    assert shown(d.views["log"]) and d.views["controls"].boxes["beta"].visible
 
 
 def test_loading_a_scenario_with_another_number_of_prompts_rebuilds_its_charts():
@@ -363,7 +379,8 @@ def test_the_page_and_the_export_mark_the_same_preferred_replies_ties_included()
         for x in range(2):
             src = d.views["bars"][x].source.data
             page = {y for y, v in enumerate(src["pref_pi"]) if np.isfinite(v)}
-            starred = {y for y, lab in enumerate(d.views["bars"][x].labels()) if "★" in lab}
+            starred = {y for y, lab in enumerate(d.views["bars"][x].axis_labels())
+                       if "★" in lab}
             mask = int(series[f"pref_{x}"][t])
             export = {y for y in range(4) if mask >> y & 1}
             assert page == starred == export == expect[x], (t, x)

@@ -1,13 +1,13 @@
-"""One probability chart per prompt: a bar per reply for pi(y|x), a sage tick at pi_ref(y|x).
+"""One probability chart per prompt: a bar per reply for pi(y|x), a sage tick at pi_ref(y|x),
+and beside it a table with each reply's full text and its numbers (pi, pi_ref, r̂).
 
 The figure is built once; every tick patches only the columns that changed (bar lengths,
-labels, hover values) with NumPy arrays. The replies the data prefers (``Pairs.preferred``:
-the most net votes on this prompt, counting flips; the export uses the same rule) are drawn
-by a second bar glyph on top, darker and outlined, and labelled "★ preferred", so they
-stand out without colour. Every style is a constant, not a
-per-bar column: BokehJS recomputes a glyph's visuals on each data change, and per-bar
-colours or a hatch pattern made that a large part of the browser's work per tick.
-Under the chart, a small table gives the same numbers as text (pi, pi_ref, implicit reward).
+value labels, hover values) with NumPy arrays. The replies with the most net votes
+(``Pairs.preferred``; the export uses the same rule) are drawn by a second bar glyph on top,
+darker and outlined, and their axis label starts with ★, so they stand out without colour;
+a flip that changes them relabels the axis. Every style is a constant, not a per-bar
+column: BokehJS recomputes a glyph's visuals on each data change, and per-bar colours made
+that a large part of the browser's work per tick.
 """
 
 from __future__ import annotations
@@ -18,27 +18,33 @@ from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d
 from bokeh.plotting import figure
 
 from ..state import SimState
+from ..texts import TERMS
 from ..theme import Palette, page_css, style_figure
-from .util import LiveHTML, wrap_below
+from .util import LiveHTML, term
 from .util import esc as _esc
 
-LABEL_CHARS = 30
+LABEL_CHARS = 18
+#: a value label goes inside its bar above this probability (else after the bar)
+INSIDE = 0.78
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
 
 def short(text: str, n: int = LABEL_CHARS) -> str:
     """The text cut to n characters with an ellipsis."""
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
-def reply_labels(replies, n: int = LABEL_CHARS) -> list[str]:
-    """Unique, short axis labels (Bokeh factors must be unique)."""
-    out, seen = [], set()
+def letter(y: int) -> str:
+    return _LETTERS[y % 26] + ("" if y < 26 else str(y // 26))
+
+
+def axis_labels(replies, preferred, n: int) -> list[str]:
+    """Unique axis labels (Bokeh factors must be unique): ★ for the replies with the most
+    net votes, the reply's letter, and (n > 0) the start of its text."""
+    out = []
     for y, text in enumerate(replies):
-        lab = short(text, n)
-        while lab in seen:
-            lab = f"{lab} ({y})"
-        seen.add(lab)
-        out.append(lab)
+        mark = "★ " if preferred[y] else ""
+        out.append(f"{mark}{letter(y)}" + (f"  {short(text, n)}" if n else ""))
     return out
 
 
@@ -50,23 +56,27 @@ class ProbabilityBars(pn.viewable.Viewer):
         super().__init__(**params)
         self.state, self.x, self.pal = state, x, pal
         self.compact = compact
-        self.label_chars = 14 if compact else LABEL_CHARS
+        # the axis names each reply by its letter; the table beside it has the full text
+        self.label_chars = 0
+        self._pref = state.preferred[x].copy()
         self.source = ColumnDataSource(self._data())
         # pi_ref only changes with the scenario: its ticks get a source of their own, so
         # BokehJS does not recompute them on every tick
         self.ref_source = ColumnDataSource(self._ref_data())
         self.figure = self._figure()
         self.table = LiveHTML(html=self._table(), stylesheets=[page_css(pal)],
-                                  sizing_mode="stretch_width", margin=(0, 10))
+                              sizing_mode="stretch_width", margin=(0, 6),
+                              styles={"flex": "1.3 1 250px", "min-width": "0"})
         self.heading = pn.pane.HTML(self._heading(), stylesheets=[page_css(pal)],
                                     sizing_mode="stretch_width", margin=(6, 10, 0, 10))
-        self.table.sizing_mode = None
-        self.table.width = 250
+        # the figure in a column of its own: a flex item takes its flex basis from it
+        plot = pn.Column(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width", margin=0,
+                         styles={"flex": "1 1 240px", "min-width": "0"})
         self._layout = pn.Column(
             self.heading,
-            pn.FlexBox(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"), self.table,
-                       sizing_mode="stretch_width", align_items="center", flex_wrap="nowrap",
-                       stylesheets=[wrap_below(760)]),
+            pn.FlexBox(plot, self.table, sizing_mode="stretch_width", align_items="center",
+                       flex_wrap="wrap"),
             sizing_mode="stretch_width")
 
     def __panel__(self):
@@ -79,20 +89,13 @@ class ProbabilityBars(pn.viewable.Viewer):
         # copies: Bokeh patches the source's arrays in place, and these must never be
         # the records' own arrays (the run's history, downloaded as CSV)
         pi = rec.probs[x].copy()
-        ref = st.pi_ref[x]
         pref = st.preferred[x]
-        # Long bars carry their label inside, short ones after the bar; the words
-        # "★ preferred" only where they fit without running over the tick or the edge.
-        # The preferred bar's longer label goes inside from 0.65 on, so it always reads
-        # "★ preferred" (on phones just "★").
-        inside = (pi > 0.8) | (pref & (pi >= 0.65) & (not self.compact))
-        tag = "  ★" if self.compact else "  ★ preferred"
-        label = np.array([f"{v:.1%}" + (tag if b else "") for v, b in zip(pi, pref)],
-                         dtype=object)
+        inside = pi > INSIDE
+        label = np.array([f"{v:.1%}" for v in pi], dtype=object)
         empty = np.full(len(pi), "", dtype=object)   # object: no fixed string width
         return {
             "pi": pi,
-            "ref": ref,
+            "ref": st.pi_ref[x],
             "rhat": rec.rewards[x].copy(),
             # the preferred bar, drawn again on top in its own style (NaN: no bar)
             "pref_pi": np.where(pref, pi, np.nan),
@@ -105,15 +108,18 @@ class ProbabilityBars(pn.viewable.Viewer):
         }
 
     def labels(self) -> list[str]:
-        """The label drawn on each bar (whichever glyph draws it)."""
+        """The value label drawn on each bar (whichever glyph draws it)."""
         d = self.source.data
         return [a or b or c for a, b, c in zip(d["lab_out"], d["lab_in"], d["lab_in_pref"])]
+
+    def axis_labels(self) -> list[str]:
+        """The axis label of each reply, in reply order (★ marks the most net votes)."""
+        return list(self.source.data["reply"])
 
     def _data(self) -> dict:
         replies = self.state.spec.prompts[self.x].replies
         d = self._columns()
-        labels = reply_labels(replies, self.label_chars)
-        d["reply"] = [f"{_LETTERS[y % 26]}  {lab}" for y, lab in enumerate(labels)]
+        d["reply"] = axis_labels(replies, self._pref, self.label_chars)
         d["text"] = list(replies)
         return d
 
@@ -127,9 +133,9 @@ class ProbabilityBars(pn.viewable.Viewer):
         labels = list(self.source.data["reply"])
         fig = figure(
             y_range=FactorRange(*reversed(labels)), x_range=Range1d(0, 1),
-            height=_height(len(labels)), sizing_mode="stretch_width", min_width=300,
-            tools="", toolbar_location=None, x_axis_label="probability",
-            min_border_left=120 if self.label_chars < LABEL_CHARS else 250,
+            height=_height(len(labels)), sizing_mode="stretch_width", min_width=200,
+            tools="", toolbar_location=None, x_axis_label="probability π(y|x)",
+            min_border_right=14,
         )
         bars = fig.hbar(y="reply", right="pi", height=0.7, source=self.source,
                         fill_color=p.bar, line_color=p.bar, line_width=2)
@@ -158,25 +164,34 @@ class ProbabilityBars(pn.viewable.Viewer):
                 f'</span> {_esc(prompt.text)}</div>')
 
     def _table(self) -> str:
+        """Each reply's letter and full text, and its implicit reward r̂. The bars show
+        pi (their labels) and pi_ref (the ticks); for screen readers, which cannot read
+        the canvas, each row also says both in words."""
         st, x = self.state, self.x
         d = self.source.data
-        pref = st.preferred[x]
         rows = []
-        for y, _text in enumerate(st.spec.prompts[x].replies):
-            pi = float(d["pi"][y])
-            cls = ' class="pref"' if pref[y] else ""
+        for y, text in enumerate(st.spec.prompts[x].replies):
+            pi, ref = float(d["pi"][y]), float(d["ref"][y])
+            star = "★ " if self._pref[y] else ""
+            cls = ' class="pref"' if self._pref[y] else ""
             rows.append(
-                f'<tr{cls}><td>{_LETTERS[y % 26]}</td>'
-                f'<td data-testid="prob-{x}-{y}" data-value="{pi!r}">{pi:.3f}</td>'
-                f'<td>{float(d["ref"][y]):.3f}</td><td>{float(d["rhat"][y]):+.3f}</td></tr>')
+                f'<tr{cls}><th scope="row"><b>{star}{letter(y)}</b> {_esc(text)}'
+                f'<span class="dpo-sr" data-testid="prob-{x}-{y}" data-value="{pi!r}">'
+                f': π {pi:.3f}, π_ref {ref:.3f}</span></th>'
+                f'<td>{_signed(float(d["rhat"][y]))}</td></tr>')
+        k = f"-{x}"
         return ('<div class="dpo-card"><table class="dpo-probs" aria-label="'
-                f'probabilities for prompt {x + 1}"><thead><tr><th></th><th>π</th>'
-                '<th>π_ref</th><th>reward r̂</th></tr></thead><tbody>'
-                + "".join(rows) + "</tbody></table></div>")
+                f'the replies of prompt {x + 1}, their probabilities and implicit rewards">'
+                '<thead><tr><th scope="col">reply</th>'
+                f'<th scope="col">{term("rhat" + k, "r̂", TERMS["rhat"], right=True)}</th>'
+                '</tr></thead><tbody>' + "".join(rows) + "</tbody></table></div>")
 
     # -- updates ---------------------------------------------------------------------
     def update(self) -> None:
         """Patch the bars with the current record (called inside the state's hold)."""
+        if not np.array_equal(self.state.preferred[self.x], self._pref):
+            self.restart()               # a flip changed the ★: relabel the axis
+            return
         cols = self._columns()
         old = self.source.data
         n = len(cols["pi"])
@@ -187,7 +202,8 @@ class ProbabilityBars(pn.viewable.Viewer):
         self.table.html = self._table()
 
     def restart(self) -> None:
-        """A new scenario or a reset: replace the data (and the reply labels)."""
+        """A new scenario, a reset or new ★ marks: replace the data and the labels."""
+        self._pref = self.state.preferred[self.x].copy()
         data = self._data()
         labels = list(data["reply"])
         self.figure.y_range.factors = list(reversed(labels))
@@ -197,6 +213,11 @@ class ProbabilityBars(pn.viewable.Viewer):
         self.ref_source.data = self._ref_data()
         self.table.html = self._table()
 
+
+def _signed(v: float, digits: int = 3) -> str:
+    """+0.123 / -0.123, and 0.000 (never -0.000) for what rounds to zero."""
+    text = f"{v:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
 
 
 class BarsPanel(pn.viewable.Viewer):
@@ -242,4 +263,4 @@ class BarsPanel(pn.viewable.Viewer):
 
 
 def _height(k: int) -> int:
-    return 50 + 34 * k
+    return 50 + 30 * k

@@ -19,6 +19,9 @@ from ..state import CONTROLS, SimState
 from ..theme import Palette, page_css, widget_css
 from .util import esc
 
+PICKER_HELP = ("Each scenario is a small lesson: its prompts, replies, preference votes and "
+               "settings. Choosing one starts it from step 0 with its own settings.")
+
 
 class Controls(pn.viewable.Viewer):
     def __init__(self, state: SimState, pal: Palette, **params):
@@ -37,9 +40,16 @@ class Controls(pn.viewable.Viewer):
 
         #: setting name -> its widget, in the table's order
         self.widgets = {s.name: self._widget(s, css) for s in CONTROLS}
+        #: setting name -> the widget with its one line of help under it (what teacher
+        #: mode hides)
+        self.boxes = {s.name: pn.Column(self.widgets[s.name], pn.pane.HTML(
+            f'<div class="dpo-help">{esc(s.help)}</div>', stylesheets=[page_css(pal)],
+            sizing_mode="stretch_width", margin=(0, 10)), sizing_mode="stretch_width",
+            margin=0) for s in CONTROLS}
         self.scenario = pn.widgets.Select.from_param(
             state.param.scenario, options={state.titles[k]: k for k in state.titles},
-            name="Scenario", stylesheets=css, sizing_mode="stretch_width")
+            name="Scenario", stylesheets=css, sizing_mode="stretch_width",
+            description=PICKER_HELP)
         self.watch = pn.pane.HTML(self._watch_html(), stylesheets=[page_css(pal)],
                                   sizing_mode="stretch_width")
         state.param.watch(lambda e: setattr(self.watch, "object", self._watch_html()),
@@ -50,8 +60,8 @@ class Controls(pn.viewable.Viewer):
         state.param.watch(lambda e: setattr(self.download, "filename", self._filename()),
                           "scenario")
         self.buttons = pn.Row(self.play, self.step, self.reset, margin=0)
-        page = [w for s, w in zip(CONTROLS, self.widgets.values()) if s.scope == "page"]
-        run = [w for s, w in zip(CONTROLS, self.widgets.values()) if s.scope == "run"]
+        page = [self.boxes[s.name] for s in CONTROLS if s.scope == "page"]
+        run = [self.boxes[s.name] for s in CONTROLS if s.scope == "run"]
         self._layout = pn.Column(*page, self.scenario, self.watch, *run, self.download,
                                  sizing_mode="stretch_width")
 
@@ -87,7 +97,8 @@ class Controls(pn.viewable.Viewer):
             self.state.param.watch(lambda e, w=w: self._widen(w, e.new), s.name)
             return w
         if isinstance(k, Flag):
-            # a toggle button: its text is its accessible name and says on or off
+            # a toggle button: its text is its accessible name and says on or off; on, it
+            # is also filled and checked (widget_css), so the two differ by more than text
             w = pn.widgets.Toggle.from_param(p, stylesheets=css, sizing_mode="stretch_width",
                                              label=self._flag_label(s))
             self.state.param.watch(lambda e: setattr(w, "label", self._flag_label(s)),

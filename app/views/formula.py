@@ -1,15 +1,36 @@
-"""The formula strip: the implicit reward and the gradient weight of one row, with the
-current numbers plugged in (the last flipped row, else the first row)."""
+"""The formula strip: one row's numbers worked out, with the current values plugged in
+(the row looked at or flipped last): its implicit rewards, its margin and sigma(u), the
+two pulls on the pair and the net pull, and what stops it (texts.REST_*)."""
 
 from __future__ import annotations
 
-from ..state import SimState
-from .bars import short
+from ...sim.dpo import row_pulls
+from ...sim.losses import objective
+from ..texts import REST_RUN, REST_SPLIT, REST_TIE, REST_UNANIMOUS, REST_WEIGHT_OFF
+from .bars import letter, short
 from .util import HtmlView, esc
 
 
-def focus_row(state: SimState) -> int:
-    return 0 if state.last_flip is None else state.last_flip
+def _n(v: float, digits: int = 3, sign: bool = False) -> str:
+    text = f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
+    return text.lstrip("+-") if float(text) == 0 else text
+
+
+def _g(v: float) -> str:
+    return f"{v:g}"
+
+
+def rest_text(a: float, b: float, weight_on: bool) -> str:
+    """What stops a row with votes a (chosen side) : b (rejected side)."""
+    if a == b:
+        return REST_TIE
+    if not weight_on:
+        return REST_WEIGHT_OFF.format(a=_g(a), b=_g(b), net=_g(a - b))
+    if b == 0:
+        return REST_UNANIMOUS.format(side="chosen", n=_g(a), w="σ(−u)")
+    if a == 0:
+        return REST_UNANIMOUS.format(side="rejected", n=_g(b), w="σ(u)")
+    return REST_SPLIT.format(a=_g(a), b=_g(b), share=f"{a / (a + b):.3g}")
 
 
 class FormulaStrip(HtmlView):
@@ -18,7 +39,7 @@ class FormulaStrip(HtmlView):
         rec, pairs, spec = st.record, st.pairs, st.spec
         if not spec.rows:
             return ""
-        i = focus_row(st)
+        i = st.focus_row
         x = int(pairs.prompt[i])
         c, l = int(pairs.chosen[i]), int(pairs.rejected[i])
         replies = spec.prompts[x].replies
@@ -26,22 +47,29 @@ class FormulaStrip(HtmlView):
         b = rec.beta
         rc, rr = float(rec.rewards[x, c]), float(rec.rewards[x, l])
         u = float(rec.row_margin[i])
-        w = float(rec.row_weight[i])
+        s = float(rec.row_sigma[i])
+        a_votes, b_votes = float(pairs.votes_chosen[i]), float(pairs.votes_rejected[i])
         on = rec.adaptive_weight
-        wtxt = (f"σ(r̂(rejected) − r̂(chosen)) = σ({-u:+.3f}) = <b>{w:.3f}</b>" if on else
-                "<b>1</b> (the sigma weight is off: every pair keeps pushing at full strength)")
+        loss = objective(spec.loss_type, on)
+        p_for, p_against, net = (float(v[i]) for v in row_pulls(rec.row_margin, pairs,
+                                                                  loss, b))
+        w_for = "σ(−u)" if on else "1"
+        w_against = "σ(u)" if on else "1"
         return (
             '<div class="dpo-card dpo-formula">'
-            f'<div class="dpo-h">The numbers behind row {i}: “{esc(short(replies[c], 30))}”'
-            f' &gt; “{esc(short(replies[l], 30))}”</div>'
-            '<p>Implicit reward: how much more likely the policy makes a reply than the '
-            'reference does, in units of β. '
+            f'<div class="dpo-h">Row {i} worked out: “{letter(c)}: '
+            f'{esc(short(replies[c], 40))}” over “{letter(l)}: {esc(short(replies[l], 40))}”,'
+            f' votes {_g(a_votes)}:{_g(b_votes)}</div>'
+            '<p>Implicit reward: β times the log of how much more likely the policy makes a '
+            'reply than the reference does. '
             '<span class="eq">r̂(y) = β · log(π(y|x) / π_ref(y|x))</span></p>'
             f'<p>chosen: <span class="eq">{b:.3g} × log({pi[c]:.3f} / {ref[c]:.3f}) = '
-            f'{rc:+.3f}</span> &nbsp; rejected: <span class="eq">{b:.3g} × log('
-            f'{pi[l]:.3f} / {ref[l]:.3f}) = {rr:+.3f}</span></p>'
-            f'<p>Gradient weight: how hard this pair still pulls. <span class="eq">{wtxt}'
-            '</span> It shrinks toward 0 once the chosen reply is clearly ahead'
-            f'{"" if on else " — but not now"}; the policy then has little reason to drift '
-            'further from the reference.</p></div>')
-
+            f'{_n(rc, sign=True)}</span> &nbsp; rejected: <span class="eq">{b:.3g} × log('
+            f'{pi[l]:.3f} / {ref[l]:.3f}) = {_n(rr, sign=True)}</span> &nbsp; margin: '
+            f'<span class="eq">u = {_n(u, sign=True)}, σ(u) = {_n(s)}</span></p>'
+            '<p>The two pulls on this pair: for the chosen reply <span class="eq">'
+            f'{_g(a_votes)} × {w_for} = {_n(p_for)}</span>, for the rejected reply '
+            f'<span class="eq">{_g(b_votes)} × {w_against} = {_n(p_against)}</span>, net '
+            f'<span class="eq" data-testid="net-pull" data-value="{net!r}">'
+            f'{_n(net, sign=True)}</span>.</p>'
+            f'<p>{esc(rest_text(a_votes, b_votes, on))} {esc(REST_RUN)}</p></div>')

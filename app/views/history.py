@@ -4,7 +4,10 @@ rollover, so the page holds a bounded window while the Simulation keeps the run.
 
 While playing, steps are streamed at most STREAM_PER_SECOND times a second (the ones in
 between wait and go in the next stream, so no point is lost); paused, at once. Legends
-are HTML built once above each chart: a Bokeh legend redraws every item on each change."""
+are HTML built once under each chart (a Bokeh legend redraws every item on each change),
+with a one-line explanation. Every event of the run after step 0 (a flip, a setting, a
+scripted event) is a dotted vertical line on all three charts. The loss chart's axis
+names what is plotted: −log σ(u) with the sigma weight on, the bare margin −u with it off."""
 
 from __future__ import annotations
 
@@ -12,13 +15,18 @@ import time
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, HoverTool, Range1d, Span
+from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Range1d, Span
 from bokeh.plotting import figure
 
 from ...sim.engine import Record
 from ..state import SimState
+from ..texts import TERMS
 from ..theme import PROMPT_DASHES, Palette, page_css, style_figure
-from .util import esc, wrap_below
+from .util import esc, term
+
+LOSS_ON = "mean −log σ(u)"
+LOSS_OFF = "mean −u (weight off)"
+LOSS_BOTH = "−log σ(u) (weight on), −u (off)"
 
 #: Points kept on the page per series (older points roll off the left edge).
 ROLLOVER = 1500
@@ -28,7 +36,15 @@ STREAM_PER_SECOND = 10
 _DASH_CSS = {"solid": "solid", "dashed": "dashed", "dotdash": "dashed", "dotted": "dotted"}
 
 
-def legend_html(items, pal: Palette) -> str:
+def loss_label(weights) -> str:
+    """What the loss chart plots, given the sigma weight at each step shown."""
+    w = np.asarray(weights, dtype=bool)
+    if w.size == 0 or w.all():
+        return LOSS_ON
+    return LOSS_OFF if not w.any() else LOSS_BOTH
+
+
+def legend_html(items, pal: Palette, note: str = "") -> str:
     """A legend as HTML: a short stroke in the line's colour and dash, then its name."""
     parts = []
     for name, colour, dash, width in items:
@@ -38,7 +54,7 @@ def legend_html(items, pal: Palette) -> str:
             f'border-top:{max(2, width)}px {_DASH_CSS.get(dash, "solid")} {colour}"></span>'
             f'{esc(name)}</span>')
     return (f'<div class="dpo-legend" style="font-size:14px;color:{pal.text};'
-            f'padding:0 8px 0 40px">' + "".join(parts) + "</div>")
+            f'padding:0 8px 0 40px">' + "".join(parts) + note + "</div>")
 
 
 def columns(records: list[Record], n_prompts: int) -> dict:
@@ -76,15 +92,44 @@ class HistoryCharts(pn.viewable.Viewer):
         self._buffer: list[Record] = []      # steps waiting for the next stream
         self._streamed_at = -np.inf
         self._legends: list[list] = []
+        # the run's events after step 0, one dotted line each on every chart
+        self.marks = ColumnDataSource(self._marks_data())
+        self._marks_version = self.state.events_version
         self.figures = [self._loss(), self._kl(), self._rewards()]
+        self._loss_label = self.figures[0].yaxis[0].axis_label
         css = [page_css(self.pal)]
-        return pn.FlexBox(
+        notes = [("chart_loss", "about this chart"), ("chart_kl", "about this chart"),
+                 ("chart_rewards", "about this chart")]
+        return pn.Column(
             *[pn.Column(pn.pane.Bokeh(f, sizing_mode="stretch_width"),
-                        pn.pane.HTML(legend_html(items, self.pal), stylesheets=css,
-                                     sizing_mode="stretch_width", margin=(0, 0, 6, 0)),
-                        sizing_mode="stretch_width", min_width=300)
-              for f, items in zip(self.figures, self._legends)],
-            sizing_mode="stretch_width", flex_wrap="nowrap", stylesheets=[wrap_below(1200)])
+                        pn.pane.HTML(legend_html(items, self.pal, note=(
+                            '<span style="white-space:nowrap">'
+                            + term(f"{k}", label, TERMS[k], right=True) + "</span>")),
+                                     stylesheets=css, sizing_mode="stretch_width",
+                                     margin=(0, 0, 4, 0)),
+                        sizing_mode="stretch_width", min_width=0)
+              for f, items, (k, label) in zip(self.figures, self._legends, notes)],
+            sizing_mode="stretch_width", margin=0)
+
+    def _marks_data(self) -> dict:
+        m = self.state.marks()
+        return {"step": np.array([e.step for e in m], dtype=float),
+                "text": [e.line for e in m]}
+
+    def _sync_marks(self) -> None:
+        """New events (an action, a scripted event reached): redraw the marks, and the
+        loss axis's name if the sigma weight changed."""
+        st = self.state
+        if st.events_version == self._marks_version:
+            return
+        self._marks_version = st.events_version
+        data = self._marks_data()
+        if not np.array_equal(data["step"], self.marks.data["step"]):
+            self.marks.data = data
+        label = loss_label(st.history.column("adaptive_weight")[-self.rollover:])
+        if label != self._loss_label:
+            self._loss_label = label
+            self.figures[0].yaxis[0].axis_label = label
 
     def _on_change(self, kind: str, records: list[Record]) -> None:
         st = self.state
@@ -96,11 +141,18 @@ class HistoryCharts(pn.viewable.Viewer):
             self.append(records, defer=st.playing, now=st.push_time)
         else:
             self.replace_last(records[-1])
+        if kind != "reset":
+            self._sync_marks()
 
-    def _fig(self, title: str, y_label: str):
-        fig = figure(title=title, height=200, sizing_mode="stretch_width", min_width=300,
+    def _fig(self, title: str, y_label: str, y_span: float = 1.0):
+        """A chart over time. At step 0 (one point) the axes still show a sensible span:
+        steps 0 to 20, and ``y_span`` around the value."""
+        fig = figure(title=title, height=180, sizing_mode="stretch_width", min_width=260,
                      tools="", toolbar_location=None, x_axis_label="step",
-                     y_axis_label=y_label)
+                     y_axis_label=y_label, x_range=DataRange1d(start=0, default_span=20),
+                     y_range=DataRange1d(default_span=y_span))
+        fig.vspan(x="step", source=self.marks, line_color=self.pal.muted, line_width=2,
+                  line_dash="dotted")
         self._legends.append([])
         return fig
 
@@ -118,13 +170,14 @@ class HistoryCharts(pn.viewable.Viewer):
 
     def _loss(self):
         p = self.pal
-        fig = self._fig("Loss", "mean -log sigma(u)")
+        fig = self._fig("Loss", loss_label(self.state.history.column("adaptive_weight")
+                                           [-self.rollover:]), y_span=0.5)
         r = self._line(fig, "loss", "mean over all judgements", p.margin)
         return self._finish(fig, [r], [("loss", "@loss{0.0000}")])
 
     def _kl(self):
         p = self.pal
-        fig = self._fig("KL(pi || pi_ref) per prompt", "KL (nats); dashed: ceiling")
+        fig = self._fig("KL(π ‖ π_ref) per prompt", "KL (nats)")
         rs = []
         self.kl_spans = []
         for x in range(self.n_prompts):
@@ -145,7 +198,7 @@ class HistoryCharts(pn.viewable.Viewer):
 
     def _rewards(self):
         p = self.pal
-        fig = self._fig("Implicit rewards", "mean implicit reward")
+        fig = self._fig("Implicit rewards", "mean implicit reward r̂", y_span=2.0)
         rc = self._line(fig, "chosen", "chosen", p.chosen)
         rr = self._line(fig, "rejected", "rejected", p.rejected, dash="dashed")
         rm = self._line(fig, "margins", "margin", p.margin, width=2, dash="dotted")
@@ -193,3 +246,5 @@ class HistoryCharts(pn.viewable.Viewer):
         self.kl_range.end = 1.08 * float(ceil.max())
         self._buffer = []
         self.source.data = columns(st.history[-self.rollover:], self.n_prompts)
+        self._marks_version = -1
+        self._sync_marks()

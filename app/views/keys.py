@@ -1,38 +1,58 @@
 """Keyboard shortcuts for the whole page: Space play/pause, → step, R reset.
 
-A hidden ESM component listens on the document and ignores keys typed into a field,
-a slider, a select, or (for Space) pressed on a button, which handles Space itself."""
+Space and R work wherever focus is, except in a text field (a button or a row in focus
+does not swallow them: the page listens first, in the capture phase). → steps unless
+focus is on a control whose own arrow keys matter: a slider, a select, a text field.
+A focused preference row flips with Enter (the rows' own handler)."""
 
 from __future__ import annotations
 
 import panel as pn
 
 ESM = r"""
-const SKIP = new Set(["input", "textarea", "select"]);
-const SKIP_ROLES = new Set(["slider", "textbox", "combobox", "spinbutton", "listbox"]);
+const TEXT_TYPES = new Set(["text", "search", "email", "url", "tel", "number", "password"]);
+const TEXT_ROLES = new Set(["textbox", "searchbox", "spinbutton"]);
+const ARROW_ROLES = new Set(["slider", "listbox", "combobox", "spinbutton", "radiogroup",
+                             "menu", "tablist"]);
+
+function isTextField(t) {
+  if (!t) return false;
+  const tag = (t.tagName || "").toLowerCase();
+  if (tag === "textarea" || t.isContentEditable) return true;
+  if (tag === "input") return TEXT_TYPES.has((t.type || "text").toLowerCase());
+  return TEXT_ROLES.has(t.getAttribute ? t.getAttribute("role") : null);
+}
+
+function ownsArrows(t) {
+  if (!t) return false;
+  const tag = (t.tagName || "").toLowerCase();
+  if (tag === "select" || isTextField(t)) return true;
+  if (tag === "input" && (t.type || "").toLowerCase() === "range") return true;
+  if (t.classList && t.classList.contains("noUi-handle")) return true;
+  return ARROW_ROLES.has(t.getAttribute ? t.getAttribute("role") : null);
+}
 
 export function render({ model, el }) {
   function handler(e) {
-    if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
     const t = (e.composedPath && e.composedPath()[0]) || e.target;
-    const tag = ((t && t.tagName) || "").toLowerCase();
-    const role = t && t.getAttribute ? t.getAttribute("role") : null;
-    if (SKIP.has(tag) || (t && t.isContentEditable) || SKIP_ROLES.has(role)) return;
-    if (t && t.classList && t.classList.contains("noUi-handle")) return;
     let key = null;
     if (e.key === " " || e.code === "Space") {
-      if (tag === "button" || tag === "a" || role === "button") return;
+      if (isTextField(t)) return;
       key = "toggle";
-    } else if (e.key === "ArrowRight") {
-      key = "step";
     } else if (e.key === "r" || e.key === "R") {
+      if (isTextField(t)) return;
       key = "reset";
+    } else if (e.key === "ArrowRight") {
+      if (ownsArrows(t)) return;
+      key = "step";
     }
     if (key === null) return;
     e.preventDefault();
-    model.send_msg({ key });
+    e.stopPropagation();
+    if (!e.repeat || key === "step") model.send_msg({ key });
   }
-  document.addEventListener("keydown", handler);
+  document.addEventListener("keydown", handler, true);
   model.send_msg({ key: "hello", width: window.innerWidth,
                    dark: window.matchMedia("(prefers-color-scheme: dark)").matches });
   // Slider handles (noUiSlider) carry role="slider" but no name: give each the title
@@ -50,7 +70,7 @@ export function render({ model, el }) {
   setTimeout(() => label(document), 150);
   const timer = setInterval(() => label(document), 1000);
   model.on("remove", () => {
-    document.removeEventListener("keydown", handler);
+    document.removeEventListener("keydown", handler, true);
     clearInterval(timer);
   });
 }

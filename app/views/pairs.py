@@ -1,9 +1,11 @@
-"""The preference rows as a list of buttons: click (or Enter / Space) flips a row.
+"""The preference rows. Each row shows its prompt, "chosen > rejected" in full, the votes,
+the row's margin u, sigma(u), and the two pulls on the pair with their difference, the net
+pull that moves it.
 
-Each row shows the prompt, "chosen > rejected" as the data currently says, the votes, the
-row's implicit reward margin u, the model's preference probability sigma(u) and the
-gradient weight. A flipped row is tinted and says so, and has aria-pressed="true".
-The rows are updated in place, so keyboard focus stays on the row just flipped.
+Looking at a row never changes the run: hovering, focusing or tapping a row shows its
+numbers in the formula strip below. Flipping is a deliberate act: the row's Flip button,
+or Enter on a focused row. A flipped row is tinted, says so, and its button has
+aria-pressed="true". Rows are updated in place, so keyboard focus stays where it is.
 """
 
 from __future__ import annotations
@@ -11,60 +13,77 @@ from __future__ import annotations
 import panel as pn
 import param
 
+from ...sim.dpo import row_pulls
+from ...sim.losses import objective
 from ..state import SimState
+from ..texts import TERMS
 from ..theme import FONT, MONO, Palette, page_css
-from .bars import short
+from .bars import letter
+from .util import term
 
 ESM = r"""
-const COLS = ["row", "pair (chosen > rejected)", "votes", "margin u", "sigma(u)", "weight"];
+const NUMS = ["votes", "u", "sigma", "pull_for", "pull_against", "net"];
+const NAMES = {votes: "votes", u: "u", sigma: "σ(u)", pull_for: "pull for",
+               pull_against: "pull against", net: "net"};
 
 export function render({ model, el }) {
-  const wrap = document.createElement("div");
-  wrap.className = "dpo-pairs";
-  const head = document.createElement("div");
-  head.className = "row head";
-  head.setAttribute("aria-hidden", "true");
-  for (const c of COLS) {
-    const s = document.createElement("span");
-    s.textContent = c;
-    head.appendChild(s);
-  }
-  const body = document.createElement("div");
-  body.setAttribute("role", "group");
-  body.setAttribute("aria-label", "Preference rows: press a row to flip it");
-  wrap.append(head, body);
-  el.appendChild(wrap);
+  const list = document.createElement("ul");
+  list.className = "dpo-pairs";
+  list.setAttribute("aria-label", "Preference rows");
+  el.appendChild(list);
 
-  function flip(i) { model.send_msg({ flip: i }); }
+  function send(msg) { model.send_msg(msg); }
 
   function build(rows) {
-    body.innerHTML = "";
+    list.innerHTML = "";
     rows.forEach((r, i) => {
-      const row = document.createElement("div");
-      row.className = "row";
-      row.setAttribute("role", "button");
-      row.tabIndex = 0;
-      row.dataset.testid = "pair-" + i;
-      row.setAttribute("data-testid", "pair-" + i);
-      for (let k = 0; k < COLS.length; k++) {
+      const li = document.createElement("li");
+      li.className = "row";
+      li.tabIndex = 0;
+      li.setAttribute("data-testid", "pair-" + i);
+      const top = document.createElement("div");
+      top.className = "top";
+      const who = document.createElement("span");
+      who.className = "who";
+      who.id = "who-" + i;
+      const pair = document.createElement("span");
+      pair.className = "pair";
+      pair.id = "pair-" + i;
+      li.setAttribute("aria-labelledby", "who-" + i + " pair-" + i);
+      const btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "flip";
+      btn.setAttribute("data-testid", "flip-" + i);
+      btn.innerHTML = 'Flip<span class="dpo-sr"> row ' + i + '</span>';
+      btn.addEventListener("click", (e) => { e.stopPropagation(); send({ flip: i }); });
+      top.append(who, pair, btn);
+      const nums = document.createElement("div");
+      nums.className = "nums";
+      for (const k of NUMS) {
         const s = document.createElement("span");
-        s.className = "c" + k;
-        row.appendChild(s);
+        s.className = "n " + k;
+        const name = document.createElement("span");
+        name.className = "k";
+        name.textContent = NAMES[k] + " ";
+        const v = document.createElement("span");
+        v.className = "v";
+        s.append(name, v);
+        nums.appendChild(s);
       }
-      row.addEventListener("click", () => flip(i));
-      row.addEventListener("keydown", (e) => {
-        if (e.key === "Enter" || e.key === " ") {
+      li.append(top, nums);
+      // looking (hover, focus, tap) shows the row's numbers; Enter flips it
+      li.addEventListener("focus", () => send({ look: i }));
+      li.addEventListener("mouseenter", () => send({ look: i }));
+      li.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" && e.target === li) {
           e.preventDefault();
-          e.stopPropagation();
-          flip(i);
+          send({ flip: i });
         }
       });
-      body.appendChild(row);
+      list.appendChild(li);
     });
   }
 
-  // Per tick only the numbers change: touch a cell only when its text differs, and
-  // rebuild the pair cell only when the pair itself (or its flipped state) changes.
   function text(node, v) {
     const t = node.firstChild;
     if (t && t.nodeType === 3 && !t.nextSibling) { if (t.nodeValue !== v) t.nodeValue = v; }
@@ -72,122 +91,137 @@ export function render({ model, el }) {
   }
   function update() {
     const rows = model.rows;
-    if (body.children.length !== rows.length) build(rows);
+    if (list.children.length !== rows.length) build(rows);
     rows.forEach((r, i) => {
-      const row = body.children[i];
-      const c = row.children;
-      text(c[0], r.prompt);
-      const key = r.chosen + "\u0000" + r.rejected + "\u0000" + r.flipped;
-      if (row._pair !== key) {
-        row._pair = key;
-        c[1].innerHTML = "";
-        const pair = document.createElement("span");
-        pair.textContent = "\u201c" + r.chosen + "\u201d > \u201c" + r.rejected + "\u201d";
-        c[1].appendChild(pair);
+      const li = list.children[i];
+      const key = r.pair + "\u0000" + r.flipped + "\u0000" + r.who;
+      if (li._pair !== key) {
+        li._pair = key;
+        li.querySelector(".who").textContent = r.who;
+        const pair = li.querySelector(".pair");
+        pair.textContent = r.pair;
         if (r.flipped) {
           const b = document.createElement("span");
           b.className = "badge";
           b.textContent = "\u21c4 flipped";
-          c[1].appendChild(b);
+          pair.appendChild(b);
         }
-        row.classList.toggle("flipped", !!r.flipped);
-        row.setAttribute("aria-pressed", r.flipped ? "true" : "false");
+        li.classList.toggle("flipped", !!r.flipped);
+        li.querySelector(".flip").setAttribute("aria-pressed", r.flipped ? "true" : "false");
       }
-      text(c[2], r.votes);
-      text(c[3], r.u);
-      text(c[4], r.sigma);
-      text(c[5], r.weight);
-      if (row.getAttribute("aria-label") !== r.label) row.setAttribute("aria-label", r.label);
+      li.classList.toggle("looked", i === model.looked);
+      for (const k of NUMS) text(li.querySelector(".n." + k + " .v"), r[k]);
     });
   }
 
   build(model.rows);
   update();
-  model.on("rows", update);
+  model.on(["rows", "looked"], update);
 }
 """
 
 
 def pairs_css(p: Palette) -> str:
     return f"""
-.dpo-pairs {{ font-family: {FONT}; color: {p.text}; font-size: 16px; }}
-.dpo-pairs .row {{ display: grid; gap: 4px 12px; align-items: center;
-  grid-template-columns: minmax(120px, 1fr) minmax(160px, 2.6fr) 58px 86px 80px 70px;
-  padding: 7px 10px; border-radius: 6px; border: 1px solid transparent;
-  font-variant-numeric: tabular-nums; }}
-.dpo-pairs .row.head {{ color: {p.muted}; font-size: 13px; text-transform: uppercase;
-  letter-spacing: .03em; padding-top: 0; padding-bottom: 2px; }}
-.dpo-pairs [role=button] {{ cursor: pointer; border-color: {p.border}; margin-bottom: 5px;
-  background: {p.background}; }}
-.dpo-pairs [role=button]:hover {{ background: {p.surface}; }}
-.dpo-pairs [role=button]:focus-visible {{ outline: 3px solid {p.focus}; outline-offset: 1px; }}
-.dpo-pairs [role=button].flipped {{ background: {p.flipped_bg}; border: 2px dashed {p.text}; }}
-.dpo-pairs .c2, .dpo-pairs .c3, .dpo-pairs .c4, .dpo-pairs .c5 {{ text-align: right;
-  font-family: {MONO}; font-size: 15px; }}
-.dpo-pairs .c0 {{ color: {p.muted}; }}
+.dpo-pairs {{ font-family: {FONT}; color: {p.text}; font-size: 16px; list-style: none;
+  margin: 0; padding: 0; }}
+.dpo-pairs .row {{ padding: 6px 10px; border-radius: 6px; border: 1px solid {p.border};
+  margin-bottom: 6px; background: {p.background}; }}
+.dpo-pairs .row:hover, .dpo-pairs .row.looked {{ background: {p.surface}; }}
+.dpo-pairs .row:focus-visible {{ outline: 3px solid {p.focus}; outline-offset: 1px; }}
+.dpo-pairs .row.flipped {{ background: {p.flipped_bg}; border: 2px dashed {p.text}; }}
+.dpo-pairs .top {{ display: flex; gap: 4px 10px; align-items: baseline; flex-wrap: wrap; }}
+.dpo-pairs .who {{ color: {p.muted}; font-size: 14px; white-space: nowrap; }}
+.dpo-pairs .pair {{ flex: 1 1 240px; line-height: 1.35; }}
+.dpo-pairs .flip {{ font: inherit; font-size: 15px; padding: 3px 12px; cursor: pointer;
+  color: {p.text}; background: {p.surface}; border: 1px solid {p.text}; border-radius: 4px;
+  margin-left: auto; }}
+.dpo-pairs .flip[aria-pressed=true] {{ background: {p.text}; color: {p.background}; }}
+.dpo-pairs .flip:focus-visible {{ outline: 3px solid {p.focus}; outline-offset: 2px; }}
+.dpo-pairs .nums {{ display: flex; flex-wrap: wrap; gap: 2px 16px; margin-top: 3px;
+  font-family: {MONO}; font-size: 14px; font-variant-numeric: tabular-nums; }}
+.dpo-pairs .nums .k {{ color: {p.muted}; font-family: {FONT}; }}
 .dpo-pairs .badge {{ margin-left: 8px; font-size: 13px; font-weight: 700; padding: 1px 6px;
   border: 1px solid {p.text}; border-radius: 10px; white-space: nowrap; }}
-@media (max-width: 640px) {{
-  .dpo-pairs .row {{ grid-template-columns: 1fr 1fr 1fr 1fr; }}
-  .dpo-pairs .c0 {{ grid-column: 1 / span 4; }}
-  .dpo-pairs .c1 {{ grid-column: 1 / span 4; }}
-  .dpo-pairs .row.head .c0, .dpo-pairs .row.head span:nth-child(-n+2) {{ display: none; }}
-}}
+.dpo-sr {{ position: absolute; width: 1px; height: 1px; overflow: hidden;
+  clip: rect(0 0 0 0); white-space: nowrap; }}
 """
 
 
 class PairRows(pn.custom.JSComponent):
-    """The row buttons (browser side in ESM); a click arrives as a message {flip: i}."""
+    """The rows (browser side in ESM); a flip arrives as {flip: i}, a look as {look: i}."""
 
     rows = param.List(default=[])
+    looked = param.Integer(default=-1)
 
     _esm = ESM
 
-    def __init__(self, on_flip=None, **params):
+    def __init__(self, on_flip=None, on_look=None, **params):
         super().__init__(**params)
-        self._on_flip = on_flip
+        self._on_flip, self._on_look = on_flip, on_look
 
     def _handle_msg(self, msg):
-        if isinstance(msg, dict) and "flip" in msg and self._on_flip is not None:
-            self._on_flip(int(msg["flip"]))
+        if not isinstance(msg, dict):
+            return
+        if isinstance(msg.get("flip"), int) and self._on_flip is not None:
+            self._on_flip(msg["flip"])
+        elif isinstance(msg.get("look"), int) and self._on_look is not None:
+            self._on_look(msg["look"])
+
+
+def _num(v: float, digits: int = 3, sign: bool = False) -> str:
+    text = f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
+    return text.lstrip("+-") if float(text) == 0 else text
 
 
 def row_items(state: SimState) -> list[dict]:
     """What each row shows, as plain JSON-ready dicts."""
     spec, pairs, rec = state.spec, state.pairs, state.record
+    loss = objective(spec.loss_type, rec.adaptive_weight)
+    pull_for, pull_against, net = row_pulls(rec.row_margin, pairs, loss, rec.beta)
     out = []
     for i, r in enumerate(spec.rows):
-        flipped = i in state.flipped
         c, l = int(pairs.chosen[i]), int(pairs.rejected[i])
         replies = spec.prompts[r.prompt].replies
-        votes = f"{r.votes_chosen:g}:{r.votes_rejected:g}"
-        u, s, w = (float(rec.row_margin[i]), float(rec.row_sigma[i]),
-                   float(rec.row_weight[i]))
-        label = (f"Row {i}, prompt {r.prompt + 1}: {replies[c]} preferred over "
-                 f"{replies[l]}, votes {votes}, margin {u:+.3f}, sigma {s:.3f}, weight "
-                 f"{w:.3f}" + (", flipped" if flipped else "")
-                 + ". Press to flip" + (" back." if flipped else "."))
         out.append({
-            "prompt": f"row {i} · prompt {r.prompt + 1}",
-            "chosen": short(replies[c], 26), "rejected": short(replies[l], 26),
-            "votes": votes, "u": f"{u:+.3f}", "sigma": f"{s:.3f}", "weight": f"{w:.3f}",
-            "flipped": flipped, "label": label,
+            "who": f"row {i} · prompt {r.prompt + 1}",
+            "pair": f"“{letter(c)}: {replies[c]}” > “{letter(l)}: {replies[l]}”",
+            "votes": f"{r.votes_chosen:g}:{r.votes_rejected:g}",
+            "u": _num(float(rec.row_margin[i]), sign=True),
+            "sigma": _num(float(rec.row_sigma[i])),
+            "pull_for": _num(float(pull_for[i])),
+            "pull_against": _num(float(pull_against[i])),
+            "net": _num(float(net[i]), sign=True),
+            "flipped": i in state.flipped,
         })
     return out
+
+
+KEY = ("votes", "u", "sigma", "pull_for", "pull_against", "net")
+KEY_LABELS = {"votes": "votes", "u": "u", "sigma": "σ(u)", "pull_for": "pull for",
+              "pull_against": "pull against", "net": "net"}
 
 
 class PairsList(pn.viewable.Viewer):
     def __init__(self, state: SimState, pal: Palette, **params):
         super().__init__(**params)
         self.state = state
-        self.rows = PairRows(on_flip=state.flip, rows=row_items(state),
-                             stylesheets=[pairs_css(pal)], sizing_mode="stretch_width")
+        self.rows = PairRows(on_flip=state.flip, on_look=state.look,
+                             rows=row_items(state), looked=state.focus_row,
+                             stylesheets=[page_css(pal), pairs_css(pal)],
+                             sizing_mode="stretch_width")
+        terms = " · ".join(term(f"key-{k}", KEY_LABELS[k], TERMS[k], right=i >= 4)
+                           for i, k in enumerate(KEY))
         self._layout = pn.Column(
-            pn.pane.HTML('<div class="dpo-h">Preference rows: click a row to flip it</div>',
-                         stylesheets=[page_css(pal)],
-                         margin=(0, 10)),
+            pn.pane.HTML(
+                '<div class="dpo-card"><div class="dpo-h">Preference rows</div>'
+                f'<div class="dpo-note">Each row: {terms}. Hover, focus or tap a row to see '
+                'its numbers worked out below; Flip (or Enter on the row) swaps its chosen '
+                'and rejected replies, the votes staying with their sides.</div></div>',
+                stylesheets=[page_css(pal)], sizing_mode="stretch_width", margin=(0, 10)),
             self.rows, sizing_mode="stretch_width")
         state.subscribe(self._on_change)
+        state.param.watch(lambda e: setattr(self.rows, "looked", e.new), "focus_row")
 
     def __panel__(self):
         return self._layout

@@ -1,9 +1,31 @@
-"""The numbers in text, so they are readable without the charts: step, loss, KL per prompt
-(with its ceiling log(1/min pi_ref)), reward margin, accuracy, rewards chosen/rejected."""
+"""The numbers in text, so they are readable without the charts: KL per prompt (with its
+ceiling log(1/min pi_ref)), and the metrics TRL logs twice over: as means over every
+annotator judgement (this simulator's numbers) and as TRL's DPOTrainer would log them on
+the rows as stored (each row once, votes not seen). Every term explains itself on hover,
+focus or tap. (The step is in the page's header, so hiding these keeps it.)"""
 
 from __future__ import annotations
 
-from .util import HtmlView, esc, num
+from ...sim.engine import stored_row_metrics
+from ...sim.losses import objective
+from ..texts import TERMS
+from .util import HtmlView, esc, term
+
+#: (TRL name, Record field, test id, label, format)
+COLUMNS = (
+    ("loss", "loss", "loss", "loss", ".4f"),
+    ("rewards/margins", "rewards_margins", "margin", "margin", "+.3f"),
+    ("rewards/accuracies", "rewards_accuracies", "accuracy", "accuracy", ".0%"),
+    ("rewards/chosen", "rewards_chosen", "rewards-chosen", "rewards/\u200bchosen", "+.3f"),
+    ("rewards/rejected", "rewards_rejected", "rewards-rejected", "rewards/\u200brejected",
+     "+.3f"),
+)
+
+
+def fmt(v: float, spec: str) -> str:
+    """A number as shown; what rounds to zero reads 0.000, never -0.000 or +0.000."""
+    text = format(v, spec)
+    return text.lstrip("+-") if float(text.rstrip("%")) == 0 else text
 
 
 class Readouts(HtmlView):
@@ -11,24 +33,51 @@ class Readouts(HtmlView):
         st = self.state
         rec = st.record
         ceil = st.kl_ceiling
-        parts = [
-            '<span class="dpo-readout"><span class="k">step</span>'
-            f'<span class="v" data-testid="step" data-value="{int(rec.step)}">{int(rec.step)}'
-            '</span></span>',
-            num("loss", rec.loss, f"{rec.loss:.4f}", "loss"),
-        ]
-        for x, k in enumerate(rec.kl):
-            parts.append(num(f"kl-{x}", k, f"{k:.3f}", f"KL prompt {x + 1}",
-                             f'<span class="ceil"> / {ceil[x]:.3f} max</span>'))
-        parts += [
-            num("margin", rec.rewards_margins, f"{rec.rewards_margins:+.3f}", "reward margin"),
-            num("accuracy", rec.rewards_accuracies, f"{rec.rewards_accuracies:.0%}",
-                "accuracy"),
-            num("rewards-chosen", rec.rewards_chosen, f"{rec.rewards_chosen:+.3f}",
-                "rewards/chosen"),
-            num("rewards-rejected", rec.rewards_rejected, f"{rec.rewards_rejected:+.3f}",
-                "rewards/rejected"),
-        ]
-        return (f'<div class="dpo-card dpo-readouts" role="status" aria-live="off" '
-                f'aria-label="{esc("current numbers")}">' + "".join(parts) + "</div>")
-
+        kls = [f'<span class="dpo-readout"><span class="k">'
+               f'{term(f"kl{x}", f"KL prompt {x + 1}", TERMS["kl"])}</span>'
+               f'<span class="v" data-testid="kl-{x}" data-value="{float(k)!r}">{k:.3f}</span>'
+               f'<span class="ceil"> / {ceil[x]:.3f}</span></span>'
+               for x, k in enumerate(rec.kl)]
+        loss = objective(st.spec.loss_type, rec.adaptive_weight)
+        rows = stored_row_metrics(rec, st.pairs, loss)
+        weight_off = not rec.adaptive_weight
+        labels = []
+        for name, _, _, label, _ in COLUMNS:
+            if name == "loss" and weight_off:
+                labels.append(("loss (−u, weight off)", TERMS["loss_off"]))
+            else:
+                labels.append((label, TERMS[{
+                    "loss": "loss", "rewards/margins": "margin",
+                    "rewards/accuracies": "accuracy", "rewards/chosen": "chosen",
+                    "rewards/rejected": "rejected"}[name]]))
+        head = ['<td></td>']
+        for i, (label, tip) in enumerate(labels):
+            head.append(f'<th scope="col">{term(f"m{i}", label, tip, right=i >= 3)}</th>')
+        judge = [f'<th scope="row">{term("pj", "per judgement", TERMS["per_judgement"])}</th>']
+        per_row = [f'<th scope="row">{term("pr", "per row (TRL)", TERMS["per_row"])}</th>']
+        for name, field, testid, _, spec in COLUMNS:
+            v = float(getattr(rec, field))
+            judge.append(f'<td data-testid="{testid}" data-value="{v!r}">{esc(fmt(v, spec))}'
+                         '</td>')
+            r = float(rows[name])
+            per_row.append(f'<td data-testid="rows-{testid}" data-value="{r!r}">'
+                           f'{esc(fmt(r, spec))}</td>')
+        table = ('<table class="dpo-metrics wide" aria-label="the metrics TRL logs, per '
+                 'judgement and per stored row"><thead><tr>' + "".join(head) + '</tr></thead>'
+                 '<tbody><tr class="judge">' + "".join(judge) + '</tr><tr class="rows">'
+                 + "".join(per_row) + '</tr></tbody></table>')
+        # narrow screens: the same numbers with the metrics down the side
+        lines = []
+        for i, (name, field, _, label, spec) in enumerate(COLUMNS):
+            label, tip = labels[i]
+            lines.append(f'<tr><th scope="row">{term(f"n{i}", label.replace(chr(0x200b), ""), tip)}'
+                         f'</th><td>{esc(fmt(float(getattr(rec, field)), spec))}</td>'
+                         f'<td class="r">{esc(fmt(float(rows[name]), spec))}</td></tr>')
+        narrow = ('<table class="dpo-metrics narrow" aria-label="the metrics TRL logs, per '
+                  'judgement and per stored row"><thead><tr><td></td><th scope="col">'
+                  f'{term("npj", "per judgement", TERMS["per_judgement"], right=True)}</th>'
+                  f'<th scope="col">{term("npr", "per row (TRL)", TERMS["per_row"], right=True)}'
+                  '</th></tr></thead><tbody>' + "".join(lines) + '</tbody></table>')
+        table += narrow
+        return (f'<div class="dpo-card" role="group" aria-label="{esc("current numbers")}">'
+                f'<div class="dpo-readouts">{"".join(kls)}</div>{table}</div>')

@@ -15,6 +15,17 @@ def esc(s: str) -> str:
     return html.escape(str(s), quote=True)
 
 
+def term(key: str, label: str, text: str, right: bool = False) -> str:
+    """A term with its one-line explanation, reachable by hover, keyboard focus or tap:
+    a button (focusable, and focused by a tap) described by a tooltip that CSS shows on
+    hover and focus (``page_css``). ``key`` must be unique within its fragment;
+    ``right``: the tooltip opens leftward (for terms near the right edge)."""
+    side = " dpo-tip-right" if right else ""
+    return (f'<span class="dpo-tipwrap"><button type="button" class="dpo-term" '
+            f'aria-describedby="tip-{key}">{esc(label)}</button><span role="tooltip" '
+            f'id="tip-{key}" class="dpo-tip{side}">{esc(text)}</span></span>')
+
+
 def num(testid: str, value: float, text: str, label: str, extra: str = "") -> str:
     """A readout: data-testid, full-precision data-value, rounded visible text."""
     return (f'<span class="dpo-readout"><span class="k">{esc(label)}</span>'
@@ -69,11 +80,14 @@ class HtmlView(pn.viewable.Viewer):
     ``_html()``; it is re-rendered on every change of the run (one string property per
     tick)."""
 
+    #: how the fragment sizes itself (a header badge keeps its own width)
+    _sizing = "stretch_width"
+
     def __init__(self, state, pal: Palette, **params):
         super().__init__(**params)
         self.state = state
         self.pane = LiveHTML(html=self._html(), stylesheets=[page_css(pal)],
-                             sizing_mode="stretch_width", margin=(4, 10))
+                             sizing_mode=self._sizing, margin=(4, 10))
         state.subscribe(self._on_change)
 
     def _on_change(self, kind: str, records) -> None:
