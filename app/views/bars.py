@@ -154,6 +154,7 @@ class ProbabilityBars(pn.viewable.Viewer):
             ("reply", "@text"), ("pi", "@pi{0.0000}"), ("pi_ref", "@ref{0.0000}"),
             ("implicit reward", "@rhat{+0.0000}")]))
         fig.ygrid.grid_line_color = None
+        fig.css_classes = ["dpo-bars"]             # a hook for layout tests
         style_figure(fig, p)
         fig.yaxis.major_label_text_font_size = "15px"
         return fig

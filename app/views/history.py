@@ -153,6 +153,7 @@ class HistoryCharts(pn.viewable.Viewer):
                      y_range=DataRange1d(default_span=y_span))
         fig.vspan(x="step", source=self.marks, line_color=self.pal.muted, line_width=2,
                   line_dash="dotted")
+        fig.css_classes = ["dpo-chart"]            # a hook for layout tests
         self._legends.append([])
         return fig
 

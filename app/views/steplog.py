@@ -20,9 +20,9 @@ def log_css(p: Palette) -> str:
 .dpo-log {{ color: {p.text}; }}
 .dpo-log .now {{ font-family: {MONO}; font-size: 14px; color: {p.muted}; margin: 2px 0 6px 0;
   white-space: pre-wrap; }}
-.dpo-log ol {{ list-style: none; margin: 0; padding: 6px 10px; max-height: 260px;
-  overflow-y: auto; border: 1px solid {p.border}; border-radius: 6px;
-  background: {p.surface}; }}
+.dpo-log .events {{ max-height: 260px; overflow-y: auto; border: 1px solid {p.border};
+  border-radius: 6px; background: {p.surface}; }}
+.dpo-log ol {{ list-style: none; margin: 0; padding: 6px 10px; }}
 .dpo-log li {{ font-family: {MONO}; font-size: 14px; font-weight: 700; padding: 2px 0 2px 8px;
   margin: 2px 0; border-left: 4px solid {p.ref_tick}; white-space: pre-wrap; }}
 .dpo-log li.load, .dpo-log li.reset {{ border-left-color: {p.muted}; font-weight: 400; }}
@@ -41,8 +41,8 @@ class StepLog(HtmlView):
         if events:
             items = "".join(f'<li class="{esc(e.kind)}">{esc(e.line)}</li>'
                             for e in reversed(events))
-            body = (f'<ol role="log" aria-label="Events of this run, newest first" '
-                    f'tabindex="0" data-testid="step-log">{items}</ol>')
+            body = (f'<div role="log" aria-label="Events of this run, newest first" '
+                    f'tabindex="0" class="events" data-testid="step-log"><ol>{items}</ol></div>')
         else:
             body = (f'<p class="invite" data-testid="step-log">{esc(INVITATION)}</p>')
         return (f'<div class="dpo-card dpo-log"><div class="dpo-h">Events</div>'
