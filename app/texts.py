@@ -26,7 +26,7 @@ TERMS = {
     "loss": "The mean over all annotator judgements of −log σ(u). It starts at log 2 = "
             "0.693, where the policy is the reference, and levels off where the pulls on "
             "every reply cancel out.",
-    "loss_off": "With the sigma weight off the objective is the bare margin: the mean of "
+    "loss_off": "The sigma weight is off, so the objective is the bare margin: the mean of "
                 "−u over all judgements. It has no floor, so it goes below 0 and keeps "
                 "falling.",
     "kl": "KL(π ‖ π_ref) of this prompt, in nats: how far the policy has moved from the "

@@ -125,6 +125,7 @@ table.dpo-metrics.narrow {{ display: none; }}
 .dpo-header h1 {{ font-size: 26px; margin: 0; }}
 .dpo-header-title {{ font-size: 19px; }}
 .dpo-header-sub {{ font-size: 15px; }}
+@media (max-width: 1439px) {{ .dpo-header-sub {{ display: none; }} }}
 .dpo-prompt {{ font-size: 18px; font-weight: 600; }}
 .dpo-prompt .dpo-h {{ display: inline; margin-right: 8px; }}
 @media (max-width: 600px) {{

@@ -107,9 +107,11 @@ def _in_view(b, W, H):
     return _inside_width(b, W) and b["top"] >= -0.5 and b["bottom"] <= H + 0.5
 
 
-@pytest.mark.parametrize("size", list(SIZES))
-def test_every_part_fits_the_screen(open_at, size):
-    d = open_at(size)
+@pytest.mark.parametrize("size, query", [(s, "?scenario=align&step=60") for s in SIZES] + [
+    ("laptop", "?scenario=drop-sigma&step=150"), ("laptop", "?scenario=fix-label&step=150"),
+    ("phone", "?scenario=skewed-reference&step=30")])
+def test_every_part_fits_the_screen(open_at, size, query):
+    d = open_at(size, query=query)
     g = d.page.evaluate(GEOMETRY)
     W, H = g["W"], g["H"]
     print(size, json.dumps({k: g[k] for k in ("W", "H", "scale", "right", "widest")}))
@@ -266,3 +268,25 @@ def test_the_weight_toggle_differs_by_more_than_its_words(open_at):
     off.wait_for()
     bg_off = off.evaluate("b => getComputedStyle(b).backgroundColor")
     assert bg_on != bg_off
+
+
+def test_hiding_every_side_part_gives_its_width_to_the_rest(open_at):
+    d = open_at("laptop", query="?scenario=align&step=5&hide=sliders,picker,watch,download,"
+                                "share")
+    g = d.page.evaluate(GEOMETRY)
+    assert min(b["left"] for b in g["metrics"] + g["bars"]) < 60    # no empty column
+    for b in g["bars"] + g["charts"]:
+        assert _in_view(b, g["W"], g["H"]), b
+    assert d.page.get_by_role("button", name="Download CSV").count() == 0
+    expect(d.page.locator("[data-testid=step]").first).to_be_visible()
+
+
+def test_maths_labels_keep_their_case_and_zero_has_no_sign(open_at):
+    d = open_at("laptop", query="?scenario=align", theme="dark")
+    bad = d.page.evaluate("""() => window.__e2e.all('*').filter(el =>
+        getComputedStyle(el).textTransform === 'uppercase'
+        && /[σπβ]|sigma/i.test(el.textContent)).map(el => el.textContent.slice(0, 40))""")
+    assert bad == []
+    text = d.page.evaluate("() => window.__e2e.all('.dpo-formula').map(e => e.textContent)"
+                           ".join(' ')")
+    assert "u = 0.000" in text and "-0.000" not in text and "σ(u) = 0.500" in text

@@ -44,7 +44,7 @@ class Readouts(HtmlView):
         labels = []
         for name, _, _, label, _ in COLUMNS:
             if name == "loss" and weight_off:
-                labels.append(("loss (−u, weight off)", TERMS["loss_off"]))
+                labels.append(("loss (−u)", TERMS["loss_off"]))
             else:
                 labels.append((label, TERMS[{
                     "loss": "loss", "rewards/margins": "margin",
