@@ -452,6 +452,8 @@ TAB_WALK_JS = r"""
 def test_tab_reaches_every_control_with_visible_focus_and_a_name(open_page):
     d = open_page()
     page = d.page
+    # the charts over time (and their explanations) arrive once the rest is drawn
+    expect(page.locator("button.dpo-term", has_text="about this chart")).to_have_count(3)
     page.evaluate(TAB_WALK_JS)
     _blur(d)
     reached: list[str] = []
