@@ -96,12 +96,12 @@ ms => new Promise(done => {
 })
 """
 
-# Click row i in the page and resolve with the time until the first frame that shows the
+# Click row i's Flip button and resolve with the time until the first frame that shows the
 # flip: aria-pressed toggled (and, with needLoss, a loss readout different from before).
 CLICK_JS = r"""
 ([i, needLoss]) => new Promise((done, fail) => {
   const E = window.__e2e;
-  const row = () => E.q(`[data-testid=pair-${i}]`);
+  const row = () => E.q(`[data-testid=flip-${i}]`);      // the row's Flip button
   const loss = () => { const el = E.q('[data-testid=loss]'); return el && el.getAttribute('data-value'); };
   const before = row().getAttribute('aria-pressed'), loss0 = loss();
   const t0 = performance.now();
