@@ -27,6 +27,7 @@ from .views.formula import FormulaStrip
 from .views.history import HistoryCharts
 from .views.keys import KeyboardShortcuts
 from .views.pairs import PairsList
+from .views.pulls import PullsChart
 from .views.readouts import Readouts
 from .views.share import SharePanel
 from .views.stepbadge import StepBadge
@@ -148,6 +149,7 @@ class Dashboard(pn.viewable.Viewer):
         v["bars"] = BarsPanel(st, pal, compact=self.compact)
         v["pairs"] = PairsList(st, pal)
         v["formula"] = FormulaStrip(st, pal)
+        v["pulls"] = PullsChart(st, pal)
         v["history"] = HistoryCharts(st, pal)
         v["log"] = StepLog(st, pal)
         v["share"] = SharePanel(pal, title=st.spec.title)
@@ -189,7 +191,7 @@ class Dashboard(pn.viewable.Viewer):
                                sizing_mode="stretch_width", styles={"grid-area": "side"})
         main = pn.Column(v["readouts"], legend, v["bars"], sizing_mode="stretch_width",
                          min_width=0, styles={"grid-area": "main"})
-        details = pn.Column(table_note, v["pairs"], v["formula"], v["log"],
+        details = pn.Column(table_note, v["pairs"], v["pulls"], v["formula"], v["log"],
                             sizing_mode="stretch_width", min_width=0,
                             styles={"grid-area": "details"})
         self._body = pn.FlexBox(self._side, main, self._history_slot, details,
@@ -205,6 +207,7 @@ class Dashboard(pn.viewable.Viewer):
             "sliders": list(c.boxes.values()),
             "picker": [c.scenario], "watch": [c.watch], "download": [c.download],
             "pairs": [v["pairs"].__panel__()], "charts": [v["history"].__panel__()],
+            "pulls": [v["pulls"].__panel__()],
             "log": [v["log"].__panel__()], "formula": [v["formula"].__panel__()],
             "readouts": [v["readouts"].__panel__()], "share": [v["share"].__panel__()],
         }

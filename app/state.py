@@ -216,6 +216,11 @@ class SimState(param.Parameterized):
         return self._sim.pairs
 
     @property
+    def loss(self):
+        """The per-judgement loss in force (``sim.losses``), with the weight toggle applied."""
+        return self._sim._loss
+
+    @property
     def logp_ref(self) -> np.ndarray:
         """(P, K) log pi_ref."""
         return self._sim.logp_ref

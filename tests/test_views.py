@@ -107,9 +107,12 @@ def test_bar_updates_patch_only_the_columns_that_changed(monkeypatch):
     patched = []
     orig = ColumnDataSource.patch
     monkeypatch.setattr(ColumnDataSource, "patch",
-                        lambda self, p, *a, **k: (patched.append(set(p)), orig(self, p, *a, **k)))
+                        lambda self, p, *a, **k: (patched.append((self, set(p))),
+                                                  orig(self, p, *a, **k)))
     d.state.advance(1)
-    assert patched and all("ref" not in cols for cols in patched)   # pi_ref never moves
+    bars = {id(b.source) for b in d.views["bars"]}
+    patched = [cols for src, cols in patched if id(src) in bars]
+    assert len(patched) == 2 and all("ref" not in cols for cols in patched)  # pi_ref stays
     assert all("pi" in cols for cols in patched)
 
 
@@ -196,7 +199,7 @@ def test_every_chart_update_happens_inside_the_single_hold(monkeypatch):
     st.tick(now=0.25)
     assert len(holds) == 3
     # per beat: each prompt's bars patched, the history streamed, all inside the hold
-    beat = [("patch", True), ("patch", True)]
+    beat = [("patch", True)] * 3          # the two bar charts and the pulls picture
     assert calls == beat + [("stream", True)] + beat + beat + [("stream", True)]
     st.tick(now=0.32)      # one more step; its stream waits, and Pause shows it
     calls.clear()
@@ -384,3 +387,23 @@ def test_the_page_and_the_export_mark_the_same_preferred_replies_ties_included()
             mask = int(series[f"pref_{x}"][t])
             export = {y for y in range(4) if mask >> y & 1}
             assert page == starred == export == expect[x], (t, x)
+
+
+def test_the_pulls_picture_puts_each_row_on_the_weight_curve_and_its_rest_point():
+    d = dashboard()
+    st = d.state
+    st.advance(40)
+    p = d.views["pulls"]
+    rec = st.record
+    np.testing.assert_array_equal(p.dots.data["u"], rec.row_margin)
+    # the curve is sigma(-u), computed here independently
+    u = np.asarray(p.curve.data["u"])
+    np.testing.assert_allclose(p.curve.data["w"], 1 / (1 + np.exp(u)), rtol=1e-12)
+    np.testing.assert_allclose(p.dots.data["w"], 1 / (1 + np.exp(rec.row_margin)), rtol=1e-12)
+    # a split row rests where a·σ(−u) = b·σ(u): u = log(a / b); the 1:0 row has no rest
+    rows = st.spec.rows
+    want = sorted(np.log(r.votes_chosen / r.votes_rejected) for r in rows if r.votes_rejected)
+    np.testing.assert_allclose(sorted(p.ticks.data["u"]), want, atol=1e-9)
+    assert len(p.ticks.data["u"]) == sum(1 for r in rows if r.votes_rejected)
+    st.adaptive_weight = False           # the bare margin: flat at 1, nothing rests
+    assert set(p.curve.data["w"]) == {1.0} and list(p.ticks.data["u"]) == []
