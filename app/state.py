@@ -60,6 +60,8 @@ LIVE_SETTINGS: tuple[str, ...] = tuple(s.name for s in CONTROLS if s.scope == "r
 def _fmt(v) -> str:
     if isinstance(v, (bool, np.bool_)):
         return "on" if v else "off"
+    if isinstance(v, str):
+        return v
     return f"{float(v):.4g}"
 
 
