@@ -275,16 +275,65 @@ def _records(scenario, steps: int) -> Iterator:
         yield sim.advance()
 
 
+def _or_null(values) -> list:
+    """Floats for JSON, None (null) where the value is NaN."""
+    return [None if v != v else v for v in values.tolist()]
+
+
+class _RlhfTarget:
+    """pi*, the RLHF optimum (``sim.rlhf``), for the rows and beta a Simulation has now:
+    refitted when a flip changes the rows, rebuilt from the same fit when beta changes.
+    The start logits are the scenario's: no update changes a group's sum of logits, so
+    they fix pi* at every step of the run."""
+
+    def __init__(self, sim):
+        self._sim = sim
+        self._theta0 = sim.scenario.start_logits()
+        self._pairs = self._beta = self._fit = self.opt = None
+        self.update()
+
+    def update(self):
+        from ..sim import rlhf
+
+        sim = self._sim
+        if sim.pairs is not self._pairs:
+            self._pairs, self._fit, self._beta = sim.pairs, rlhf.fit_bradley_terry(sim.pairs), None
+        if sim.beta != self._beta:
+            self._beta = sim.beta
+            self.opt = rlhf.optimum(sim.pairs, sim.logp_ref, self._theta0, sim.beta,
+                                    fit=self._fit)
+        return self.opt
+
+
 def write_run(scenario, steps: int, fmt: str, out: TextIO) -> None:
-    """The run's output: JSON lines (config line, then one line per step) or CSV."""
+    """The run's output: JSON lines (config line, then one line per step) or CSV.
+
+    In JSON lines two keys come last, after the run's own numbers: the config line's
+    ``rlhf_probs`` (per prompt, pi* of the RLHF optimum for the rows and beta of step 0,
+    or null where no finite optimum exists) and each step's ``kl_to_rlhf`` (per prompt,
+    KL(pi || pi*) for the rows and beta in force at that step, or null). The CSV layout is
+    the page's (``sim.export_csv``) and has neither."""
     if fmt == "csv":
         from ..sim.export_csv import write_csv
 
         write_csv(_records(scenario, steps), out)
         return
-    out.write(json.dumps(scenario.config()) + "\n")
-    for rec in _records(scenario, steps):
-        out.write(json.dumps(rec.to_dict()) + "\n")
+    from ..sim.rlhf import kl_to_optimum
+    from ..sim.simulation import Simulation
+
+    sim = Simulation(scenario, keep_history=False)
+    target = _RlhfTarget(sim)
+    config = scenario.config()
+    config["rlhf_probs"] = [row if ok else None
+                            for row, ok in zip(target.opt.probs.tolist(), target.opt.finite)]
+    out.write(json.dumps(config) + "\n")
+    rec = sim.record
+    for t in range(steps + 1):
+        if t:
+            rec = sim.advance()
+        d = rec.to_dict()
+        d["kl_to_rlhf"] = _or_null(kl_to_optimum(rec.probs, target.update()))
+        out.write(json.dumps(d) + "\n")
 
 
 # -- commands -----------------------------------------------------------------------------

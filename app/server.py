@@ -18,6 +18,7 @@ import panel as pn
 
 from .dashboard import TITLE, create_dashboard
 from .errors import UsageError
+from .views.learn import STATIC_DIR, STATIC_ROUTE
 
 #: Listening on every interface: the names the machine itself answers to are allowed.
 ALL_INTERFACES = ("0.0.0.0", "::", "")
@@ -125,8 +126,9 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
           allow_websocket_origin: list[str] | None = None, open_browser: bool = True,
           prefix: str | None = None, use_xheaders: bool = False) -> None:
     """Start the Panel server (blocking). Bokeh and Panel assets come from this server
-    (``/static``, under ``prefix`` if given), so the page makes no request to any other
-    host. ``prefix``: serve under a path (``/dpo`` -> ``http://host/dpo/``), for a reverse
+    (``/static``, under ``prefix`` if given), and so does KaTeX (``/dpo-sim-static``, the
+    package's ``app/static``), so the page makes no request to any other host.
+    ``prefix``: serve under a path (``/dpo`` -> ``http://host/dpo/``), for a reverse
     proxy that forwards that path unchanged. ``use_xheaders``: trust the proxy's
     X-Forwarded-For / X-Real-Ip / X-Forwarded-Proto / X-Scheme headers (client address and
     http/https in the server's logs and redirects)."""
@@ -148,5 +150,7 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
         show=open_browser,
         title=TITLE,
         start=True,
+        # the package's own static files (KaTeX for the formulas), under the prefix too
+        static_dirs={STATIC_ROUTE: str(STATIC_DIR)},
         **kwargs,
     )

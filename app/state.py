@@ -120,7 +120,8 @@ def control_param(s: Setting) -> param.Parameter:
     if isinstance(k, Number):
         lo, hi, step = s.slider
         return param.Number(default=s.default if s.default is not None else lo,
-                            bounds=(k.lo, k.hi), inclusive_bounds=(not k.lo_open, True),
+                            bounds=(k.lo, k.hi),
+                            inclusive_bounds=(not k.lo_open, not getattr(k, "hi_open", False)),
                             softbounds=(lo, hi), step=step, label=label, doc=doc)
     if isinstance(k, Whole):
         lo, hi, step = s.slider

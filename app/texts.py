@@ -62,6 +62,24 @@ TERMS = {
                      "difference, the margin, over time.",
 }
 
+#: Each loss type's per-judgement formula (the page's and the export's labels), and the
+#: name of its weight w(u) = −d loss / d u.
+LOSS_FORMULAS = {"sigmoid": "−log σ(u)", "ipo": "(h − 1/(2β))²", "hinge": "max(0, 1 − u)",
+                 "robust": "(−(1−ε)·log σ(u) + ε·log σ(−u)) / (1−2ε)"}
+WEIGHT_NAMES = {"sigmoid": "σ(−u)", "ipo": "(1 − 2u)/β²", "hinge": "[u < 1]",
+                "robust": "σ(−u) + ε/(1−2ε)"}
+#: What the loss readout means, per loss type (TERMS["loss"] is DPO's).
+LOSS_TERMS = {
+    "ipo": "The mean over all annotator judgements of IPO's (h − 1/(2β))², h the log-ratio "
+           "margin. It is 1/(4β²) at step 0, and each row settles at h = (2p − 1)/(2β) for "
+           "its share p of the votes, even a unanimous one.",
+    "hinge": "The mean over all annotator judgements of the hinge max(0, 1 − u): 1 at step "
+             "0, and 0 for a judgement once its margin u passes 1.",
+    "robust": "The mean over all annotator judgements of the robust loss (rDPO), which "
+              "assumes a share ε of the labels are flipped: "
+              "(−(1−ε)·log σ(u) + ε·log σ(−u)) / (1−2ε). It is log 2 = 0.693 at step 0.",
+}
+
 #: What the formula strip says stops a row, and the run.
 REST_SPLIT = ("This row stops pulling where its two pulls balance, {a} · σ(−u) = {b} · σ(u), "
               "that is at σ(u) = {share}, its share of votes for the chosen reply.")
@@ -72,5 +90,9 @@ REST_WEIGHT_OFF = ("With the weight off every judgement pulls with weight 1, so 
                    "net pull is {a} − {b} = {net} at every step: nothing stops it.")
 REST_TIE = ("A tie: the two pulls are equal at u = 0, so this row pushes neither way "
             "there.")
+REST_AT = ("This row stops pulling where its two pulls balance, {a} · w(u) = {b} · w(−u): "
+           "at u = {u}.")
+REST_NEVER = ("Nothing stops this row: its net pull stays above 0 for every u, it only "
+              "fades, so the row drifts on.")
 REST_RUN = ("The run stops when the pulls on every reply cancel out. When the rows form no "
             "cycle, as in most presets, that is when every row's two pulls balance.")

@@ -22,7 +22,7 @@ from math import fsum
 
 import numpy as np
 
-from .losses import Loss, objective
+from .losses import BARE_MARGIN, Loss, objective
 from .numerics import sigmoid_pair
 from .pairs import Pairs
 
@@ -66,11 +66,20 @@ class Engine:
         return np.bincount(self._cr, weights=w, minlength=self.P * self.K)
 
     def evaluate(self, theta: np.ndarray, beta: float, loss: Loss, adaptive_weight: bool,
-                 step: int, learning_rate: float) -> Record:
+                 step: int, learning_rate: float, loss_type: str | None = None,
+                 label_smoothing: float | None = None) -> Record:
         """All metrics of one policy (P, K) plus the gradient, in one pass.
+
+        ``loss`` is the loss in force (``losses.objective``); ``loss_type`` and
+        ``label_smoothing`` are the settings it came from, for the record (by default
+        read from ``loss``; the bare margin counts as "sigmoid" with the weight off).
 
         Counts NumPy calls: 1-D ``.dot`` rather than ``@``, one max over the reply axis
         (exact, so bit-equal to the stack's unrolled max)."""
+        if loss_type is None:
+            loss_type = "sigmoid" if loss is BARE_MARGIN else loss.name
+        if label_smoothing is None:
+            label_smoothing = loss.label_smoothing
         z = theta - np.maximum.reduce(theta, axis=1)[:, None]
         ez = np.exp(z)
         ezT = ez.T
@@ -123,6 +132,8 @@ class Engine:
             row_sigma=sigma_u,
             row_weight=w_fwd,
             grad=grad,
+            loss_type=loss_type,
+            label_smoothing=float(label_smoothing),
         )
 
 
@@ -148,6 +159,10 @@ class Record:
     row_sigma: np.ndarray    # (N,) sigma(u): the model's preference probability
     row_weight: np.ndarray   # (N,) gradient weight of the row's chosen-over-rejected side
     grad: np.ndarray = field(repr=False, default=None)  # (P, K) gradient of the mean loss
+    # the loss settings in force (last, so the step lines of older runs keep their order;
+    # with adaptive_weight off the bare margin replaced the loss, see losses.objective)
+    loss_type: str = "sigmoid"
+    label_smoothing: float = 0.0
 
     SCALARS = ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
                "rewards/accuracies", "logps/chosen", "logps/rejected")
@@ -176,17 +191,20 @@ class Record:
             "pairs/margin": self.row_margin.tolist(),
             "pairs/sigma": self.row_sigma.tolist(),
             "pairs/weight": self.row_weight.tolist(),
+            "loss_type": self.loss_type,
+            "label_smoothing": self.label_smoothing,
         })
         return d
 
 
 def evaluate(theta: np.ndarray, logp_ref: np.ndarray, pairs: Pairs, beta: float,
              adaptive_weight: bool = True, loss_type: str = "sigmoid", *, step: int = 0,
-             learning_rate: float = float("nan")) -> Record:
+             learning_rate: float = float("nan"), label_smoothing: float = 0.0) -> Record:
     """All metrics of one policy (P, K) plus the gradient of the mean loss, in one pass."""
     return Engine(pairs, logp_ref).evaluate(
-        np.asarray(theta, dtype=float), float(beta), objective(loss_type, adaptive_weight),
-        adaptive_weight, step, learning_rate)
+        np.asarray(theta, dtype=float), float(beta),
+        objective(loss_type, adaptive_weight, label_smoothing), adaptive_weight, step,
+        learning_rate, loss_type, label_smoothing)
 
 
 def stored_row_metrics(rec: Record, pairs: Pairs, loss: Loss) -> dict:

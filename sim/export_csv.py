@@ -4,7 +4,10 @@
 One line per record (step). Scalar columns use TRL's names; per-prompt / per-reply /
 per-row columns are numbered from 0: ``kl/0``, ``probs/0/1`` (pi(reply 1 | prompt 0)),
 ``rewards/0/1`` (its implicit reward), ``pairs/2/margin`` (row 2's scaled margin u),
-``pairs/2/sigma`` and ``pairs/2/weight``.
+``pairs/2/sigma`` and ``pairs/2/weight``. The last two columns are the loss settings in
+force: ``loss_type`` as a whole number, its index in ``losses.LOSS_TYPES`` (0 sigmoid,
+1 ipo, 2 hinge, 3 robust; the JSONL step lines give the name), and ``label_smoothing``.
+They come last so that every older column keeps its place.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import TextIO
 import numpy as np
 
 from .engine import Record
-from .history import HEAD, History
+from .history import HEAD, TAIL, History, loss_code
 
 #: The leading columns: the step and the settings a record holds (Record's fields).
 RECORD_HEAD = HEAD[:HEAD.index("loss")]
@@ -31,7 +34,7 @@ def csv_header(n_prompts: int, n_replies: int, n_rows: int) -> list[str]:
     cols += [f"rewards/{x}/{y}" for x in range(n_prompts) for y in range(n_replies)]
     for i in range(n_rows):
         cols += [f"pairs/{i}/margin", f"pairs/{i}/sigma", f"pairs/{i}/weight"]
-    return cols
+    return cols + list(TAIL)
 
 
 def csv_row(rec: Record) -> list:
@@ -44,6 +47,7 @@ def csv_row(rec: Record) -> list:
     vals += [repr(float(v)) for v in rec.rewards.ravel()]
     for m, s, w in zip(rec.row_margin, rec.row_sigma, rec.row_weight):
         vals += [repr(float(m)), repr(float(s)), repr(float(w))]
+    vals += [int(loss_code(rec.loss_type)), repr(float(rec.label_smoothing))]
     return vals
 
 
@@ -52,22 +56,24 @@ def block_order(P: int, K: int, N: int) -> np.ndarray:
     ``csv_header`` order (each row's margin, sigma and weight side by side)."""
     head = len(HEAD) + P + 2 * P * K
     rows = head + np.arange(N)
+    tail = head + 3 * N + np.arange(len(TAIL))
     return np.concatenate((np.arange(head), np.stack((rows, rows + N, rows + 2 * N),
-                                                     axis=1).ravel()))
+                                                     axis=1).ravel(), tail))
 
 
 def _write_history(h: History, out: TextIO, chunk: int = 4096) -> None:
     """The same text as the per-record path, straight from the column store: a Python
-    float's repr is what ``repr(float(v))`` gives, and step and adaptive_weight are whole
-    numbers stored exactly."""
+    float's repr is what ``repr(float(v))`` gives, and step, adaptive_weight and loss_type
+    are whole numbers stored exactly."""
     P, K, N = h.shape
     out.write(",".join(csv_header(P, K, N)) + "\n")
     order = block_order(P, K, N)
     data = h.array()
+    lt = len(order) - len(TAIL) + TAIL.index("loss_type")
     for a in range(0, len(h), chunk):
         lines = []
         for row in data[a:a + chunk][:, order].tolist():
-            row[0], row[3] = int(row[0]), int(row[3])
+            row[0], row[3], row[lt] = int(row[0]), int(row[3]), int(row[lt])
             lines.append(",".join(map(repr, row)))
         out.write("\n".join(lines) + "\n")
 

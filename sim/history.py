@@ -2,9 +2,10 @@
 
 Why: a ``Record`` is a dataclass holding six tiny NumPy arrays (~1.9 KB per step with the
 object headers); at 20 steps/s a list of them grows by ~140 KB/s per browser tab. Here each
-step is one row of a single float64 2-D block (47 numbers = 376 bytes for 2 prompts x 4
-replies x 6 rows) holding exactly the numbers a Record holds, bit for bit. Records are built
-on access (``history[i]``, slices, iteration), so code written for a list keeps working.
+step is one row of a single float64 2-D block (49 numbers = 392 bytes for 2 prompts x 4
+replies x 6 rows) holding exactly the numbers a Record holds, bit for bit (the loss type as
+its index in ``losses.LOSS_TYPES``). Records are built on access (``history[i]``, slices,
+iteration), so code written for a list keeps working.
 
 What is not kept: the gradient of past steps (``Record.grad`` is None for them). The last
 record appended is kept as the object itself, so ``history[-1] is sim.record`` and it keeps
@@ -23,16 +24,33 @@ from operator import attrgetter
 import numpy as np
 
 from .engine import Record
+from .losses import LOSS_TYPES
 
-_STORED = tuple(f.name for f in fields(Record) if f.name != "grad")
+#: Trailing columns: the loss settings in force (Record's last fields), the loss type as
+#: its index in ``LOSS_TYPES``.
+TAIL = ("loss_type", "label_smoothing")
+_STORED = tuple(f.name for f in fields(Record) if f.name not in ("grad",) + TAIL)
 #: Leading columns: Record's scalar fields (the settings in force, then the TRL scalars);
-#: after them its arrays, flattened, in field order (kl, probs, rewards, row_*).
+#: after them its arrays, flattened, in field order (kl, probs, rewards, row_*); then TAIL.
 HEAD = _STORED[:_STORED.index("kl")]
 ARRAYS = _STORED[len(HEAD):]
 _head = attrgetter(*HEAD)          # one C-speed read of the scalars per step
 assert ARRAYS == ("kl", "probs", "rewards", "row_margin", "row_sigma", "row_weight")
+assert tuple(f.name for f in fields(Record))[-2:] == TAIL
+_LOSS_CODE = {name: float(i) for i, name in enumerate(LOSS_TYPES)}
 MIN_GROW = 256
 GROWTH = 1.25
+
+
+def loss_code(name: str) -> float:
+    """A loss type as stored: its index in ``LOSS_TYPES`` (as a float)."""
+    code = _LOSS_CODE.get(name)
+    return float(list(LOSS_TYPES).index(name)) if code is None else code
+
+
+def loss_name(code: float) -> str:
+    """The loss type stored as ``code``."""
+    return list(LOSS_TYPES)[int(code)]
 
 
 class History:
@@ -58,31 +76,36 @@ class History:
         h = len(HEAD)
         cuts = np.cumsum([h, P, P * K, P * K, N, N, N])
         self._sl = {name: slice(a, b) for name, a, b in zip(ARRAYS, cuts[:-1], cuts[1:])}
-        self.width = int(cuts[-1])
+        self._tail = int(cuts[-1])                       # first column of TAIL
+        self.width = self._tail + len(TAIL)
         self._block = np.empty((0, self.width))
 
     def column(self, name: str) -> np.ndarray:
-        """A read-only view of one stored quantity over the run: a ``HEAD`` name gives
-        shape (n,); "kl" (n, P); "probs" and "rewards" (n, P, K); "row_*" (n, N)."""
+        """A read-only view of one stored quantity over the run: a ``HEAD`` or ``TAIL``
+        name gives shape (n,) ("loss_type" as indices in ``LOSS_TYPES``); "kl" (n, P);
+        "probs" and "rewards" (n, P, K); "row_*" (n, N)."""
         if self.shape is None:
             raise KeyError(f"no records yet; cannot read {name!r}")
         data = self._block[:self._n]
         if name in HEAD:
             v = data[:, HEAD.index(name)]
+        elif name in TAIL:
+            v = data[:, self._tail + TAIL.index(name)]
         elif name in self._sl:
             v = data[:, self._sl[name]]
             if name in ("probs", "rewards"):
                 v = v.reshape(self._n, *self.shape[:2])
         else:
             raise KeyError(f"unknown column {name!r}; known: "
-                           f"{', '.join(HEAD + tuple(self._sl))}")
+                           f"{', '.join(HEAD + tuple(self._sl) + TAIL)}")
         v = v.view()
         v.flags.writeable = False
         return v
 
     def array(self) -> np.ndarray:
         """A read-only view of the used block, (n, width): ``HEAD`` then kl, probs,
-        rewards, row_margin, row_sigma, row_weight (each flattened, C order)."""
+        rewards, row_margin, row_sigma, row_weight (each flattened, C order), then
+        ``TAIL`` (loss_type as its index in ``LOSS_TYPES``, label_smoothing)."""
         v = self._block[:self._n].view()
         v.flags.writeable = False
         return v
@@ -90,8 +113,10 @@ class History:
     def columns(self) -> dict[str, np.ndarray]:
         """The run as named columns, one value per step: the CSV's columns and names
         (TRL's for the scalars; ``kl/X``, ``probs/X/Y``, ``rewards/X/Y``,
-        ``pairs/I/margin``, ``pairs/I/sigma``, ``pairs/I/weight``); read-only. With
-        pandas, ``pandas.DataFrame(history.columns())`` is the run as a table."""
+        ``pairs/I/margin``, ``pairs/I/sigma``, ``pairs/I/weight``, then ``loss_type`` (the
+        index of the loss in ``losses.LOSS_TYPES``: 0 sigmoid, 1 ipo, 2 hinge, 3 robust)
+        and ``label_smoothing``); read-only. With pandas,
+        ``pandas.DataFrame(history.columns())`` is the run as a table."""
         from .export_csv import block_order, csv_header
 
         if self.shape is None:
@@ -102,7 +127,8 @@ class History:
         # whole numbers and flags in their own types (copies; the rest are views)
         out["step"] = out["step"].astype(np.int64)
         out["adaptive_weight"] = out["adaptive_weight"].astype(bool)
-        for k in ("step", "adaptive_weight"):
+        out["loss_type"] = out["loss_type"].astype(np.int64)
+        for k in ("step", "adaptive_weight", "loss_type"):
             out[k].flags.writeable = False
         return out
 
@@ -115,9 +141,12 @@ class History:
     def _fill(self, i: int, rec: Record) -> None:
         row = self._block[i]
         row[:len(HEAD)] = _head(rec)
+        t = self._tail
         np.concatenate((rec.kl, rec.probs.reshape(-1), rec.rewards.reshape(-1),
                         rec.row_margin, rec.row_sigma, rec.row_weight),     # ARRAYS order
-                       out=row[len(HEAD):])
+                       out=row[len(HEAD):t])
+        row[t] = loss_code(rec.loss_type)
+        row[t + 1] = rec.label_smoothing
 
     def _check(self, rec: Record) -> None:
         P, K = np.shape(rec.probs)
@@ -167,7 +196,8 @@ class History:
         for name in ARRAYS:
             v = row[self._sl[name]].copy()
             kw[name] = v.reshape(P, K) if name in ("probs", "rewards") else v
-        return Record(**kw, grad=None)
+        code, eps = row[self._tail:].tolist()
+        return Record(**kw, grad=None, loss_type=loss_name(code), label_smoothing=eps)
 
     def __getitem__(self, i):
         if isinstance(i, slice):

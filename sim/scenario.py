@@ -65,6 +65,7 @@ class Scenario:
     rows: tuple[Row, ...]
     events: tuple[Event, ...] = ()
     loss_type: str = "sigmoid"
+    label_smoothing: float = 0.0    # eps of the robust loss (the other losses ignore it)
     init_logits: np.ndarray | None = None   # (P, K); None means a copy of the reference
     steps: int = 200                # suggested run length: the story is told by then
     source: str = ""                # the file it came from, for error messages

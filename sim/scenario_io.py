@@ -8,7 +8,8 @@ Schema (see presets/README.md for a commented example)::
 
     title, watch                               required
     the run settings of ``settings.SETTINGS`` by their TOML names: beta and learning_rate
-        (required), adaptive_weight, loss_type, steps; each checked by the table's rule
+        (required), adaptive_weight, loss_type, label_smoothing, steps; each checked by
+        the table's rule
     [reference] kind = "uniform" | "logits" (logits = P x K) | "random" (seed, scale)
     init = P x K logits for the policy (default: a copy of the reference)
     [[prompts]] text, replies             P >= 1 prompts, each with the same K >= 2 replies
@@ -369,7 +370,7 @@ def scenario_from_config(config: dict, file: str = "(config line)") -> Scenario:
     c = _Checker(file)
     c.table(config, "(config)")
     known = (("type", "scenario", "title", "watch") + tuple(TOML_SETTINGS)
-             + ("prompts", "ref_logits", "init_logits", "pairs", "events"))
+             + ("prompts", "ref_logits", "init_logits", "pairs", "events", "rlhf_probs"))
     required = tuple(k for k, s in TOML_SETTINGS.items() if s.default is None)
     c.keys(config, known, "", required + ("prompts", "ref_logits", "pairs"))
     if config.get("type", "config") != "config":

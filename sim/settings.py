@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .losses import LOSS_TYPES
+
 
 class SettingError(ValueError):
     """A value that breaks a setting's rule; the message is the rule, e.g.
@@ -32,17 +34,20 @@ def _got(value) -> str:
 
 # -- kinds of value: how one is checked, read from text and written as text -----------------
 class Number:
-    """A finite real number in (lo, hi] (or [lo, hi] with ``lo_open=False``)."""
+    """A finite real number in (lo, hi] (``lo_open=False``: lo itself is allowed too;
+    ``hi_open=True``: hi itself is not)."""
 
-    def __init__(self, lo: float, hi: float, lo_open: bool = True):
-        self.lo, self.hi, self.lo_open = lo, hi, lo_open
+    def __init__(self, lo: float, hi: float, lo_open: bool = True, hi_open: bool = False):
+        self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
 
     @property
     def rule(self) -> str:
-        return f"a number {'>' if self.lo_open else '>='} {self.lo:g} and <= {self.hi:g}"
+        return (f"a number {'>' if self.lo_open else '>='} {self.lo:g} and "
+                f"{'<' if self.hi_open else '<='} {self.hi:g}")
 
     def valid(self, v: float) -> bool:
-        return (self.lo < v if self.lo_open else self.lo <= v) and v <= self.hi
+        return ((self.lo < v if self.lo_open else self.lo <= v)
+                and (v < self.hi if self.hi_open else v <= self.hi))
 
     def check(self, value) -> float:
         if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
@@ -184,9 +189,20 @@ SETTINGS: tuple[Setting, ...] = (
             scope="run", live=True,
             toml="adaptive_weight", cli="adaptive_weight", url="weight", event="weight",
             hideable=True),
-    Setting("loss_type", Choice("sigmoid"), "sigmoid", "Loss",
-            "The per-judgement loss, by TRL's name (sigmoid: DPO's -log sigma(u)).",
-            scope="run", toml="loss_type", cli="loss_type"),
+    Setting("loss_type", Choice(*LOSS_TYPES), "sigmoid", "Loss",
+            "The per-judgement loss, by TRL's name: sigmoid is DPO, −log σ(u); ipo pulls "
+            "each pair to a finite margin, even a unanimous one; hinge stops pulling once "
+            "the margin u reaches 1; robust is DPO corrected for a share ε of flipped labels.",
+            scope="run", live=True,
+            toml="loss_type", cli="loss_type", url="loss", event="loss", hideable=True),
+    Setting("label_smoothing", Number(0, 0.5, lo_open=False, hi_open=True), 0.0,
+            "label smoothing ε (robust)",
+            "The share ε of labels the robust loss assumes were flipped by mistake; its "
+            "weight never falls below ε/(1−2ε), so learned pairs keep pulling (the other "
+            "losses ignore ε).",
+            scope="run", live=True, slider=(0.0, 0.45, 0.05),
+            toml="label_smoothing", cli="label_smoothing", url="eps", event="eps",
+            hideable=True),
     Setting("steps", Whole(1, 10_000_000), 200, "Steps",
             "How many updates the scenario's story takes (the command line's default).",
             scope="run", toml="steps", cli="steps"),

@@ -41,7 +41,7 @@ class Simulation:
         self.t = 0
         self.theta = s.start_logits()
         self.logp_ref = log_softmax(np.asarray(s.ref_logits, dtype=float))
-        for name in RUN:     # beta, learning_rate, adaptive_weight, loss_type, steps
+        for name in RUN:     # beta, learning_rate, adaptive_weight, loss_type, ..., steps
             try:
                 setattr(self, name, BY_NAME[name].check(getattr(s, name)))
             except SettingError as e:
@@ -66,12 +66,13 @@ class Simulation:
         """Cache what the hot path needs: the compiled rows and the loss in force. Called
         whenever the rows or the settings change, so a step does no look-ups."""
         self._engine = Engine(self.pairs, self.logp_ref)
-        self._loss = objective(self.loss_type, self.adaptive_weight)
+        self._loss = objective(self.loss_type, self.adaptive_weight, self.label_smoothing)
 
     def _evaluate(self) -> Record:
         # The code path of sim.engine.evaluate(theta, logp_ref, pairs, ...): bit-identical.
         return self._engine.evaluate(self.theta, self.beta, self._loss, self.adaptive_weight,
-                                     self.t, self.learning_rate)
+                                     self.t, self.learning_rate, self.loss_type,
+                                     self.label_smoothing)
 
     def _push(self, rec: Record) -> None:
         if self.keep_history:

@@ -121,21 +121,22 @@ class RunStack:
         return T.T.reshape(lead + (self.P, self.K))
 
     def grad(self, theta: np.ndarray, beta, adaptive_weight: bool = True,
-             loss_type: str = "sigmoid") -> np.ndarray:
+             loss_type: str = "sigmoid", label_smoothing: float = 0.0) -> np.ndarray:
         """Exact gradient of the mean loss w.r.t. theta, for theta of shape (..., P, K)."""
         T, lead = self._runs_last(theta)
         g = self._grad_runs_last(T, self._per_run(beta, lead),
-                                 objective(loss_type, adaptive_weight))
+                                 objective(loss_type, adaptive_weight, label_smoothing))
         return self._from_runs_last(g, lead)
 
     def step(self, theta: np.ndarray, beta, learning_rate, adaptive_weight: bool = True,
-             loss_type: str = "sigmoid") -> np.ndarray:
+             loss_type: str = "sigmoid", label_smoothing: float = 0.0) -> np.ndarray:
         """One full-batch gradient-descent update of every run; beta and learning_rate
-        broadcast per run (scalars or arrays of theta's leading shape). Returns a new
-        array."""
+        broadcast per run (scalars or arrays of theta's leading shape); the loss
+        (``losses.LOSS_TYPES``) and its label smoothing are shared by the stack. Returns a
+        new array."""
         T, lead = self._runs_last(theta)
         g = self._grad_runs_last(T, self._per_run(beta, lead),
-                                 objective(loss_type, adaptive_weight))
+                                 objective(loss_type, adaptive_weight, label_smoothing))
         rate = self._bufs.learning_rate
         np.copyto(rate, self._per_run(learning_rate, lead))
         g *= rate

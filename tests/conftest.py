@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Property tests: a fixed profile, so every run (CI included) draws the same examples and
 # a failure reproduces. HYPOTHESIS_PROFILE=explore draws new random examples each run.
 settings.register_profile("ci", derandomize=True, deadline=None, database=None,
-                          print_blob=True)
+                          print_blob=True, max_examples=120)
 settings.register_profile("explore", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

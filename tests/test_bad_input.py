@@ -201,7 +201,8 @@ def test_missing_file_and_unknown_id(tmp_path, capsys):
     ("learning_rate=0", "learning_rate", "> 0 and <= 100"),
     ("learning_rate=inf", "learning_rate", "> 0 and <= 100"),
     ("adaptive_weight=maybe", "adaptive_weight", "on or off"),
-    ("loss_type=ipo", "loss_type", "one of sigmoid"),
+    ("loss_type=dpo", "loss_type", "one of sigmoid, ipo, hinge, robust"),
+    ("label_smoothing=0.5", "label_smoothing", "a number >= 0 and < 0.5"),
     ("steps=0", "steps", "whole number from 1 to"),
     ("steps=1.5", "steps", "whole number"),
     ("gamma=1", "gamma", "unknown setting"),
@@ -354,10 +355,10 @@ BAD_COMMANDS = [
      "dpo-sim run: argument --set: expected one argument" + RUN_SEE),
     ("run set empty", ["run", "align", "--set", ""],
      "dpo-sim: --set: (empty): must be KEY=VALUE, e.g. beta=0.5; keys: beta, learning_rate, "
-     "adaptive_weight, loss_type, steps"),
+     "adaptive_weight, loss_type, label_smoothing, steps"),
     ("run set no key", ["run", "align", "--set", "=1"],
      "dpo-sim: --set: =1: must be KEY=VALUE, e.g. beta=0.5; keys: beta, learning_rate, "
-     "adaptive_weight, loss_type, steps"),
+     "adaptive_weight, loss_type, label_smoothing, steps"),
     ("run set empty value", ["run", "align", "--set", "beta="],
      "dpo-sim: --set: beta: must be a number > 0 and <= 100, got ''"),
     ("run set twice", ["run", "align", "--set", "beta=1", "--set", "beta=2"],
@@ -605,6 +606,7 @@ def test_stdout_on_a_full_disk_is_one_line_too():
 
 
 # -- the same in real processes: exit code 2, one line, no traceback --------------------------
+@pytest.mark.slow
 def test_real_processes_print_one_line_for_bad_command_lines(tmp_path):
     py = [sys.executable, "-m", "dpo_sim"]
     cases = [
@@ -628,6 +630,7 @@ def test_real_processes_print_one_line_for_bad_command_lines(tmp_path):
     assert not (tmp_path / "x.html").exists()
 
 
+@pytest.mark.slow
 def test_a_real_server_process_refuses_a_port_in_use():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

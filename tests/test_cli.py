@@ -75,12 +75,19 @@ def lines(text):
 
 
 def replay(config, steps):
-    """Re-run in process from the config line alone."""
+    """Re-run in process from the config line alone (without ``rlhf_probs``, which is
+    derived from the rest and which scenario_from_config does not know yet)."""
+    config = {k: v for k, v in config.items() if k != "rlhf_probs"}
     sim = Simulation(scenario_from_config(config), keep_history=False)
     recs = [sim.record.to_dict()]
     for _ in range(steps):
         recs.append(sim.advance().to_dict())
     return recs
+
+
+def plain(steps):
+    """Step lines without ``kl_to_rlhf`` (derived from pi*, not a record's number)."""
+    return [{k: v for k, v in s.items() if k != "kl_to_rlhf"} for s in steps]
 
 
 @pytest.fixture
@@ -105,7 +112,7 @@ def test_jsonl_round_trip_is_bit_identical(ref, random_toml, capsys):
                 "rewards/accuracies", "logps/chosen", "logps/rejected", "pairs/weight"):
         assert key in steps[0]
     # JSON floats are written with repr precision, so equality here is bit-identity
-    assert replay(config, 150) == steps
+    assert replay(config, 150) == plain(steps)
 
 
 def test_config_describes_the_scenario(random_toml, capsys):
@@ -164,7 +171,7 @@ def test_set_takes_effect(capsys):
     assert all(w == 1.0 for s in out[1:] for w in s["pairs/weight"])
     assert out[-1]["probs"] != base[-1]["probs"]
     # and the config line alone reproduces the run with the overrides
-    assert replay(config, 20) == out[1:]
+    assert replay(config, 20) == plain(out[1:])
     out = lines(cli(["run", "align", "--set", "steps=7"], capsys))
     assert out[-1]["step"] == 7
 
@@ -179,6 +186,7 @@ def test_out_writes_the_file(tmp_path, capsys):
     assert len(g.read_text().splitlines()) == 7
 
 
+@pytest.mark.slow
 def test_determinism_across_processes(random_toml, capsys):
     for ref in ("drop-sigma", str(random_toml)):
         cmd = [PY, "-m", "dpo_sim", "run", ref, "--steps", "200"]
@@ -280,6 +288,7 @@ def _summary(out: str) -> re.Match:
     return m
 
 
+@pytest.mark.slow
 def test_export_says_where_the_file_went_and_its_size(tmp_path, capsys, monkeypatch):
     """The real export: the line names the file, its real size (MB of 10^6 bytes, rounded
     as printed) and what it holds; nothing goes to stderr."""
@@ -322,3 +331,105 @@ def test_a_failed_export_prints_nothing_on_stdout(tmp_path, capsys):
     code = main(["export", "align", "--out", str(tmp_path / "missing" / "r.html")])
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and "does not exist" in err
+
+
+# -- the RLHF optimum in the JSON lines ---------------------------------------------------
+
+
+def _without_rlhf(line: str) -> str:
+    """A line as the command wrote it before the RLHF keys existed: the same dict minus
+    the two keys, dumped the same way (the keys come last, so nothing else moves)."""
+    d = json.loads(line)
+    assert list(d)[-1] in ("rlhf_probs", "kl_to_rlhf")
+    d.pop("rlhf_probs", None)
+    d.pop("kl_to_rlhf", None)
+    return json.dumps(d)
+
+
+@pytest.mark.parametrize("ref", sorted(p.stem for p in (Path(__file__).resolve().parents[1]
+                                                          / "presets").glob("*.toml"))
+                         + ["random"])
+def test_the_rlhf_keys_change_no_other_number(ref, random_toml, capsys):
+    """Every line minus the new keys is, character for character, what the run's own
+    config and records give (the output before the keys were added)."""
+    path = str(random_toml) if ref == "random" else ref
+    out = cli(["run", path], capsys).splitlines()
+    scenario = load_scenario(path)
+    sim = Simulation(scenario, keep_history=False)
+    before = [json.dumps(scenario.config()), json.dumps(sim.record.to_dict())]
+    before += [json.dumps(sim.advance().to_dict()) for _ in range(scenario.steps)]
+    assert [_without_rlhf(x) for x in out] == before
+
+
+@pytest.mark.slow
+def test_the_rlhf_keys_hold_the_optimum_and_the_kl_to_it(capsys):
+    from dpo_sim.sim import rlhf
+
+    out = lines(cli(["run", "align", "--steps", "3000"], capsys))
+    config, steps = out[0], out[1:]
+    assert list(config)[-1] == "rlhf_probs"
+    assert all(list(s)[-1] == "kl_to_rlhf" for s in steps)
+    sim = Simulation(load_scenario("align"), keep_history=False)
+    opt = rlhf.optimum(sim.pairs, sim.logp_ref, sim.scenario.start_logits(), sim.beta)
+    assert config["rlhf_probs"] == opt.probs.tolist()
+    assert steps[0]["kl_to_rlhf"] == rlhf.kl_to_optimum(sim.record.probs, opt).tolist()
+    assert steps[0]["kl_to_rlhf"][0] > 1e-2
+    kl = np.array([s["kl_to_rlhf"] for s in steps])
+    assert np.all(np.diff(kl[500:], axis=0) < 0)
+    assert kl[3000].max() < 1e-20                       # measured 4.7e-21
+    # the probabilities at step 3000 are pi* to 2.4e-11
+    assert np.abs(np.array(steps[3000]["probs"]) - opt.probs).max() < 3e-11
+
+
+def test_the_rlhf_keys_are_null_without_a_finite_optimum(random_toml, capsys):
+    out = lines(cli(["run", "unanimous", "--steps", "50"], capsys))
+    assert out[0]["rlhf_probs"] == [None, None]
+    assert all(s["kl_to_rlhf"] == [None, None] for s in out[1:])
+    # prompt 0 has a 3:1 row, prompt 1 a 1:0 row: null for prompt 1 only
+    out = lines(cli(["run", str(random_toml), "--steps", "5"], capsys))
+    assert out[0]["rlhf_probs"][1] is None and len(out[0]["rlhf_probs"][0]) == 3
+    assert all(s["kl_to_rlhf"][1] is None and s["kl_to_rlhf"][0] > 0 for s in out[1:])
+
+
+def test_the_optimum_follows_flips_and_beta_mid_run(random_toml, capsys):
+    """Scripted events change the rows (a flip) or beta: pi* is recomputed from that step
+    on, for the rows and beta in force, with the scenario's start logits."""
+    from dpo_sim.sim import rlhf
+
+    # fix-label: row 1 flipped back at step 100
+    steps = lines(cli(["run", "fix-label", "--steps", "300"], capsys))[1:]
+    sim = Simulation(load_scenario("fix-label"), keep_history=False)
+    theta0 = sim.scenario.start_logits()
+    before = rlhf.optimum(sim.pairs, sim.logp_ref, theta0, sim.beta)
+    sim.advance(100)
+    after = rlhf.optimum(sim.pairs, sim.logp_ref, theta0, sim.beta)
+    assert not np.allclose(before.probs, after.probs)
+    probs = np.array([s["probs"] for s in steps])
+    for t in (0, 99):
+        assert steps[t]["kl_to_rlhf"] == rlhf.kl_to_optimum(probs[t], before).tolist()
+    for t in (100, 300):
+        assert steps[t]["kl_to_rlhf"] == rlhf.kl_to_optimum(probs[t], after).tolist()
+    # the random scenario: a flip at step 10, beta 1.5 -> 0.5 at step 20; prompt 1 has a
+    # unanimous row (null throughout)
+    steps = lines(cli(["run", str(random_toml), "--steps", "30"], capsys))[1:]
+    sim = Simulation(load_scenario(str(random_toml)), keep_history=False)
+    theta0 = sim.scenario.start_logits()
+    for t, s in enumerate(steps):
+        if t:
+            sim.advance()
+        opt = rlhf.optimum(sim.pairs, sim.logp_ref, theta0, sim.beta)
+        want = rlhf.kl_to_optimum(np.array(s["probs"]), opt)
+        assert s["kl_to_rlhf"][0] == want[0] and s["kl_to_rlhf"][1] is None
+    assert steps[19]["kl_to_rlhf"] != steps[20]["kl_to_rlhf"]
+
+
+def test_csv_has_no_rlhf_columns(capsys):
+    """The CSV layout is the page's (sim.export_csv); the RLHF keys are JSON lines only."""
+    header = cli(["run", "align", "--steps", "1", "--format", "csv"], capsys).splitlines()[0]
+    assert "rlhf" not in header
+
+
+def test_the_config_line_as_written_rebuilds_the_scenario(capsys):
+    """presets/README.md: scenario_from_config(json.loads(first_line)) rebuilds the run."""
+    config = lines(cli(["run", "align", "--steps", "0"], capsys))[0]
+    scenario_from_config(config)

@@ -39,7 +39,7 @@ def _eval(P, K, rows, ref, theta, beta, weight_on=True):
     return evaluate(theta, log_softmax(ref), Pairs.from_rows(rows, P, K), beta, weight_on)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(cases(), st.booleans())
 def test_probabilities_and_kl(case, weight_on):
     P, K, rows, ref, theta, beta = case
@@ -55,7 +55,7 @@ def test_probabilities_and_kl(case, weight_on):
     assert np.all(_eval(P, K, rows, ref, ref.copy(), beta).kl == 0.0)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(cases(), st.floats(1e-3, 5.0), st.integers(0, 3))
 def test_kl_is_positive_when_the_policy_moved(case, size, which):
     """KL = 0 only if pi = pi_ref: any visible move of one prompt gives KL > 0 there."""
@@ -70,7 +70,7 @@ def test_kl_is_positive_when_the_policy_moved(case, size, which):
     assert all(kl[y] == 0.0 for y in range(P) if y != x)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(cases(), st.lists(st.floats(-50.0, 50.0), min_size=4, max_size=4),
        st.lists(st.floats(-50.0, 50.0), min_size=4, max_size=4), st.booleans())
 def test_invariant_under_a_constant_added_to_a_prompts_logits(case, add, add_ref, weight_on):
@@ -92,7 +92,7 @@ def test_invariant_under_a_constant_added_to_a_prompts_logits(case, add, add_ref
     np.testing.assert_array_equal((a.row_margin > 0)[clear], (b.row_margin > 0)[clear])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(cases(), st.integers(0, 5), st.booleans())
 def test_flipping_a_row_twice_is_the_identity(case, i, weight_on):
     P, K, rows, ref, theta, beta = case
@@ -107,7 +107,7 @@ def test_flipping_a_row_twice_is_the_identity(case, i, weight_on):
     np.testing.assert_array_equal(a.grad, b.grad)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(cases(), st.integers(0, 5), st.booleans())
 def test_a_flipped_row_is_the_row_with_its_votes_swapped(case, i, weight_on):
     """Flip swaps the replies and keeps the counts: row "w > l, a:b" flipped holds the same

@@ -56,6 +56,7 @@ def multi(tmp_path_factory) -> Path:
 
 # -- without a browser -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_html_loads_nothing_from_another_host(single, multi):
     for path in (single, multi):
         text = path.read_text(encoding="utf-8")

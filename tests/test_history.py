@@ -159,10 +159,12 @@ def test_records_are_copies_the_store_cannot_be_changed_through_them():
 
 
 def _record_width(P: int, K: int, N: int) -> int:
-    """Numbers a Record holds: 4 settings, 7 TRL scalars, kl, probs, rewards, 3 per row."""
-    return 4 + len(Record.SCALARS) + P + 2 * P * K + 3 * N
+    """Numbers a Record holds: 4 settings, 7 TRL scalars, kl, probs, rewards, 3 per row,
+    and the loss settings in force (loss_type, stored as an index, and label_smoothing)."""
+    return 4 + len(Record.SCALARS) + P + 2 * P * K + 3 * N + 2
 
 
+@pytest.mark.slow
 def test_memory_per_step_is_the_numbers_and_little_more():
     steps = 4000
     sim = Simulation(SEED_SHAPE)

@@ -19,6 +19,9 @@ import pytest
 from dpo_sim.sim.scenario_io import apply_settings, list_presets, load_scenario
 from dpo_sim.sim.simulation import run
 
+#: whole runs of every preset: part of the full suite, not of the quick loop
+pytestmark = pytest.mark.slow
+
 REQUIRED = {"align": "Align to preferences", "drop-sigma": "Drop the sigma weight",
             "mislabel": "Mislabel a pair"}
 ALL = [pid for pid, _, err in list_presets()]

@@ -59,7 +59,7 @@ def test_every_parameter_reads_and_writes_back_to_the_same_text():
          "step": "12", "hide": "log,share"}
     st = new_state()
     assert apply_query(st, q) == []
-    assert {p.name for p in URL_PARAMS} == set(q) | {"autoplay"}
+    assert {p.name for p in URL_PARAMS} == set(q) | {"autoplay", "loss", "eps"}
     assert to_query(st) == q
     assert (st.scenario, st.current_step, st.speed, st.hidden) == (
         "other", 12, 45, ["log", "share"])
@@ -216,6 +216,7 @@ def test_a_mid_run_link_matches_dpo_sim_run_on_a_toml_scripting_the_same_actions
     assert [d["step"] for d in lines] == list(range(51))
     assert len(b.history) == 51
     for d, rec in zip(lines, b.history):
+        d.pop("kl_to_rlhf")            # the CLI's own addition (the distance to RLHF's pi*)
         assert json.loads(json.dumps(rec.to_dict())) == d, d["step"]
 
 
@@ -299,7 +300,7 @@ def test_no_value_from_a_link_is_ever_opened_as_a_path(monkeypatch):
 def test_every_hideable_part_hides_its_views_and_share_is_one_of_them():
     assert set(HIDEABLE) == {"sliders", "picker", "watch", "download", "pairs", "pulls",
                              "charts", "log", "formula", "readouts", "share", "beta", "lr",
-                             "weight", "speed"}
+                             "weight", "loss", "eps", "speed"}
     d = create_dashboard(scenarios=scenarios(), scenario="toy", theme="light",
                          query={"hide": ",".join(HIDEABLE)})
     assert d.notices == [] and d.state.hidden == list(HIDEABLE)
@@ -385,8 +386,9 @@ def test_round_trip_with_scripted_events_in_the_scenario():
 
 
 def test_url_params_are_the_public_names():
-    assert [p.name for p in URL_PARAMS] == ["scenario", "beta", "lr", "weight", "speed",
-                                            "flipped", "events", "step", "autoplay", "hide"]
+    assert [p.name for p in URL_PARAMS] == ["scenario", "beta", "lr", "weight", "loss", "eps",
+                                            "speed", "flipped", "events", "step", "autoplay",
+                                            "hide"]
 
 
 def test_a_query_reproduces_the_state_it_was_written_from():

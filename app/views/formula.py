@@ -4,10 +4,21 @@ two pulls on the pair and the net pull, and what stops it (texts.REST_*)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...sim.dpo import row_pulls
-from ...sim.losses import objective
-from ..texts import REST_RUN, REST_SPLIT, REST_TIE, REST_UNANIMOUS, REST_WEIGHT_OFF
+from ..texts import (
+    REST_AT,
+    REST_NEVER,
+    REST_RUN,
+    REST_SPLIT,
+    REST_TIE,
+    REST_UNANIMOUS,
+    REST_WEIGHT_OFF,
+    WEIGHT_NAMES,
+)
 from .bars import letter, short
+from .pulls import rest_point
 from .util import HtmlView, esc
 
 
@@ -20,12 +31,17 @@ def _g(v: float) -> str:
     return f"{v:g}"
 
 
-def rest_text(a: float, b: float, weight_on: bool) -> str:
-    """What stops a row with votes a (chosen side) : b (rejected side)."""
+def rest_text(a: float, b: float, weight_on: bool, loss=None, beta: float = 1.0) -> str:
+    """What stops a row with votes a (chosen side) : b (rejected side), under DPO's loss
+    (``loss`` None or sigmoid) or another one (its rest point found numerically)."""
     if a == b:
         return REST_TIE
     if not weight_on:
         return REST_WEIGHT_OFF.format(a=_g(a), b=_g(b), net=_g(a - b))
+    if loss is not None and loss.name != "sigmoid":
+        u = rest_point(loss, beta, a, b)
+        return (REST_AT.format(a=_g(a), b=_g(b), u=_n(u, sign=True)) if np.isfinite(u)
+                else REST_NEVER)
     if b == 0:
         return REST_UNANIMOUS.format(side="chosen", n=_g(a), w="σ(−u)")
     if a == 0:
@@ -50,11 +66,12 @@ class FormulaStrip(HtmlView):
         s = float(rec.row_sigma[i])
         a_votes, b_votes = float(pairs.votes_chosen[i]), float(pairs.votes_rejected[i])
         on = rec.adaptive_weight
-        loss = objective(spec.loss_type, on)
+        loss = st.loss
         p_for, p_against, net = (float(v[i]) for v in row_pulls(rec.row_margin, pairs,
                                                                   loss, b))
-        w_for = "σ(−u)" if on else "1"
-        w_against = "σ(u)" if on else "1"
+        w = WEIGHT_NAMES.get(loss.name, "w(u)")
+        w_for = w if on else "1"
+        w_against = ("σ(u)" if loss.name == "sigmoid" else "w(−u)") if on else "1"
         return (
             '<div class="dpo-card dpo-formula">'
             f'<div class="dpo-h">Row {i} worked out: “{letter(c)}: '
@@ -72,4 +89,4 @@ class FormulaStrip(HtmlView):
             f'<span class="eq">{_g(b_votes)} × {w_against} = {_n(p_against)}</span>, net '
             f'<span class="eq" data-testid="net-pull" data-value="{net!r}">'
             f'{_n(net, sign=True)}</span>.</p>'
-            f'<p>{esc(rest_text(a_votes, b_votes, on))} {esc(REST_RUN)}</p></div>')
+            f'<p>{esc(rest_text(a_votes, b_votes, on, loss, b))} {esc(REST_RUN)}</p></div>')

@@ -14,7 +14,6 @@ import panel as pn
 import param
 
 from ...sim.dpo import row_pulls
-from ...sim.losses import objective
 from ..state import SimState
 from ..texts import TERMS
 from ..theme import FONT, MONO, Palette, page_css
@@ -177,7 +176,7 @@ def _num(v: float, digits: int = 3, sign: bool = False) -> str:
 def row_items(state: SimState) -> list[dict]:
     """What each row shows, as plain JSON-ready dicts."""
     spec, pairs, rec = state.spec, state.pairs, state.record
-    loss = objective(spec.loss_type, rec.adaptive_weight)
+    loss = state.loss
     pull_for, pull_against, net = row_pulls(rec.row_margin, pairs, loss, rec.beta)
     out = []
     for i, r in enumerate(spec.rows):

@@ -30,8 +30,9 @@ NOTE = ("Each dot is a row at its margin u, on the curve of its chosen side's we
 def rest_point(loss, beta: float, a: float, b: float, lo: float = -60.0,
                hi: float = 60.0) -> float:
     """The margin u where a row's pulls balance, a·w(u) = b·w(−u), or NaN where they never
-    do in [lo, hi] (a unanimous row, the weight off). Bisection on the sign change."""
-    if a <= 0 or b <= 0:
+    do in [lo, hi] (a unanimous DPO row, the weight off). Bisection on the sign change; a
+    loss whose weight reaches 0 (hinge, IPO) lets even a unanimous row rest."""
+    if a <= 0 and b <= 0:
         return float("nan")
 
     def f(u):
@@ -89,7 +90,7 @@ class PullsChart(pn.viewable.Viewer):
         st = self.state
         rec = st.record
         u = rec.row_margin.copy()
-        w = np.asarray(self._loss().weight(u, rec.beta), dtype=float)
+        w = np.asarray(self._loss().weight(u, rec.beta), dtype=float).copy()
         return {"u": u, "w": w, "label": [str(i) for i in range(len(u))],
                 "votes": [f"{a:g}:{b:g}" for a, b in zip(st.pairs.votes_chosen,
                                                           st.pairs.votes_rejected)]}

@@ -7,8 +7,7 @@ focus or tap. (The step is in the page's header, so hiding these keeps it.)"""
 from __future__ import annotations
 
 from ...sim.engine import stored_row_metrics
-from ...sim.losses import objective
-from ..texts import TERMS
+from ..texts import LOSS_TERMS, TERMS
 from .util import HtmlView, esc, term
 
 #: (TRL name, Record field, test id, label, format)
@@ -38,13 +37,15 @@ class Readouts(HtmlView):
                f'<span class="v" data-testid="kl-{x}" data-value="{float(k)!r}">{k:.3f}</span>'
                f'<span class="ceil"> / {ceil[x]:.3f}</span></span>'
                for x, k in enumerate(rec.kl)]
-        loss = objective(st.spec.loss_type, rec.adaptive_weight)
+        loss = st.loss
         rows = stored_row_metrics(rec, st.pairs, loss)
         weight_off = not rec.adaptive_weight
         labels = []
         for name, _, _, label, _ in COLUMNS:
             if name == "loss" and weight_off:
                 labels.append(("loss (−u)", TERMS["loss_off"]))
+            elif name == "loss" and loss.name != "sigmoid":
+                labels.append((f"loss ({loss.name})", LOSS_TERMS[loss.name]))
             else:
                 labels.append((label, TERMS[{
                     "loss": "loss", "rewards/margins": "margin",

@@ -1,0 +1,635 @@
+"""The "Read at your level" view without a browser (app/views/learn.py, app/learn_texts.py).
+
+- the six levels exist, and from college up each gives the whole derivation;
+- every number a level states about a preset is the one ``dpo-sim run ID --steps 3000
+  --format jsonl`` records (``FACTS``), and no other number about a preset appears;
+- every other claim a number can carry is checked with that number here;
+- the live parts follow the state (only the visible level's, throttled while playing);
+- the Try-it steps tick when the state changes and not before, and restart works;
+- KaTeX ships with the package (small, complete) and the server serves it; every formula
+  is valid TeX for that KaTeX (node, when present).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import re
+import shutil
+import subprocess
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import param
+import pytest
+from bokeh.document import Document
+
+from dpo_sim.app import learn_texts as T
+from dpo_sim.app.cli import main as cli_main
+from dpo_sim.app.state import SimState
+from dpo_sim.app.theme import palette
+from dpo_sim.app.views import learn
+from dpo_sim.app.views.learn import (
+    ESM,
+    LEVEL_KEYS,
+    MAX_LIVE_PER_SECOND,
+    STATIC_DIR,
+    STATIC_ROUTE,
+    LearnPanel,
+    TryIt,
+    live_values,
+    offers_ipo,
+)
+from dpo_sim.sim import dpo
+from dpo_sim.sim.losses import LOSS_TYPES
+from dpo_sim.sim.numerics import log_softmax
+from dpo_sim.sim.scenario import Prompt, Row, Scenario
+from dpo_sim.sim.scenario_io import load_scenario
+from dpo_sim.sim.simulation import Simulation
+
+ROOT = Path(__file__).resolve().parents[1]
+LIGHT = palette("light")
+
+
+# --- the runs the texts quote: the command line's own output -------------------------------
+_RUNS: dict[str, list[dict]] = {}
+
+
+def run(sid: str) -> list[dict]:
+    """``dpo-sim run SID --steps FACT_STEPS --format jsonl``: the step records, by step."""
+    if sid not in _RUNS:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert cli_main(["run", sid, "--steps", str(T.FACT_STEPS), "--format",
+                             "jsonl"]) == 0
+        lines = [json.loads(x) for x in out.getvalue().splitlines()]
+        assert lines[0]["type"] == "config"
+        steps = lines[1:]
+        assert [s["step"] for s in steps] == list(range(T.FACT_STEPS + 1))
+        _RUNS[sid] = steps
+    return _RUNS[sid]
+
+
+def series(sid: str, metric: str, *index) -> np.ndarray:
+    out = []
+    for s in run(sid):
+        v = s[metric]
+        for i in index:
+            v = v[i]
+        out.append(v)
+    return np.array(out)
+
+
+def prose(level: T.Level) -> str:
+    """A level's words without its formulas and live values."""
+    text = "\n".join(b for b in level.blocks if not b.strip().startswith("$$"))
+    text = re.sub(r"\$[^$]+\$", " ", text)
+    return re.sub(r"\[\[\w+\]\]", " ", text)
+
+
+# --- the levels ----------------------------------------------------------------------------
+def test_six_levels_in_order_each_with_a_live_line():
+    assert [lv.id for lv in T.LEVELS] == ["child", "school", "college", "engineer", "phd",
+                                          "researcher"]
+    assert [lv.label for lv in T.LEVELS] == ["Age 5", "High school", "College", "Engineer",
+                                             "PhD student", "Researcher"]
+    for lv in T.LEVELS:
+        assert lv.blocks and lv.title
+        assert {"scenario", "step"} <= set(LEVEL_KEYS[lv.id]), lv.id
+        assert lv.blocks[-1].startswith("**Now on this page:**"), lv.id
+
+
+#: TeX that each step of the derivation needs (the objective, the closed-form optimum and
+#: Z(x), the reward solved for, Z cancelling in Bradley-Terry, the loss, the gradient)
+DERIVATION = {
+    "objective": [r"\beta\,\mathrm{KL}", r"\pi_{\text{ref}}"],
+    "optimum": [r"\pi^*", "Z(x)"],
+    "reward": [r"=\beta\log", r"+ \beta\log Z(x)"],
+    "bradley-terry": [r"\sigma\big(r(x,y_w)-r(x,y_l)\big)"],
+    "loss": [r"\log\sigma"],
+    "gradient": [r"\sigma(-u)", r"\nabla_\theta\log\pi_\theta(y_w\mid x)",
+                 r"\nabla_\theta\log\pi_\theta(y_l\mid x)"],
+}
+
+
+def _tex(level: T.Level) -> str:
+    return re.sub(r"\s+", "", " ".join(re.findall(r"\$\$?(.+?)\$\$?", " ".join(level.blocks),
+                                                  flags=re.S)))
+
+
+@pytest.mark.parametrize("level", ["college", "engineer", "phd", "researcher"])
+def test_from_college_up_each_level_gives_the_derivation(level):
+    tex = _tex(T.BY_ID[level])
+    for step, needles in DERIVATION.items():
+        for n in needles:
+            assert re.sub(r"\s+", "", n) in tex, (level, step, n)
+
+
+def test_the_levels_below_college_stay_free_of_the_derivation():
+    for level in ("child", "school"):
+        assert r"\nabla" not in _tex(T.BY_ID[level]) and "Z(x)" not in _tex(T.BY_ID[level])
+    assert "$" not in " ".join(T.BY_ID["child"].blocks)     # no formula for a five-year-old
+
+
+def test_the_researcher_level_names_the_critiques_and_the_table():
+    text = " ".join(T.BY_ID["researcher"].blocks)
+    for needle in ("Azar et al. (2023)", "IPO", "Razin et al., 2024", "Pal et al., 2024",
+                   "likelihood", "not a language model", r"\mathcal{L}_{\text{IPO}}"):
+        assert needle in text, needle
+
+
+# --- every number stated about a preset is the command line's ------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("fact", T.FACTS, ids=lambda f: f"{f.scenario}-{f.metric}-{f.text}")
+def test_every_quoted_number_is_the_engines(fact):
+    v = series(fact.scenario, fact.metric, *fact.index)[fact.step] * fact.scale
+    assert f"{v:.{fact.digits}f}".replace("-", "−") == fact.text, (fact, v)
+    for level in fact.levels:
+        assert fact.text in prose(T.BY_ID[level]), (level, fact.text)
+
+
+#: Numbers in the levels' words that are not read off a run, each checked below or here:
+#: 0.5 = σ(0); 0.7 = 7/(7+3); 0.0001 a tolerance; log 4 = 1.386 (four replies, uniform
+#: reference: the KL ceiling of the presets quoted); the six vote shares of align.
+GENERIC = {"0.5", "0.7", "0.0001", "1.386", "0.9", "0.8", "0.6"}
+
+
+def test_no_other_decimal_number_appears_in_any_level():
+    quoted = {f.text.lstrip("−") for f in T.FACTS}
+    for lv in T.LEVELS:
+        for m in re.findall(r"\d+\.\d+", prose(lv)):
+            assert m in quoted or m in GENERIC, (lv.id, m)
+    assert f"{math.log(4):.3f}" == "1.386" and f"{7 / 10:.1f}" == "0.7"
+
+
+def test_the_whole_numbers_said_about_presets():
+    """Steps and counts in the words: 44 (peak), 655 (below its start from then on),
+    400 and 3000 (the steps quoted), 47 of 60 (accuracy), 7 and 3 (align's first row),
+    25 and 61 in 100 (the child level, in FACTS)."""
+    lc = series("unanimous", "logps/chosen")
+    assert int(np.argmax(lc)) == 44 and "(step 44)" in prose(T.BY_ID["engineer"])
+    below = lc < lc[0]
+    assert not below[654] and below[655:].all()
+    assert "from step 655 on" in prose(T.BY_ID["engineer"])
+    assert "below its start from step 655 on" in " ".join(T.BY_ID["researcher"].blocks)
+    acc = series("align", "rewards/accuracies")
+    assert acc[0] == 0 and (acc[1:] == 47 / 60).all() and f"{47 / 60:.4f}" == "0.7833"
+    assert "47 of its 60 judgements" in prose(T.BY_ID["engineer"])
+
+
+def test_child_level_seven_cards_for_every_three():
+    """align's first row is the long egg answer over "Boil it.", 7:3; with beta = 1 and a
+    uniform reference, sigma(u) = 0.7 means pi(long) : pi(boil) = 7 : 3."""
+    s = load_scenario("align")
+    r = s.rows[0]
+    assert (r.prompt, r.votes_chosen, r.votes_rejected) == (0, 7, 3)
+    assert s.prompts[0].replies[r.chosen].startswith("Lower the egg")     # the long one
+    assert s.prompts[0].replies[r.rejected] == "Boil it."
+    assert s.beta == 1.0 and np.all(s.ref_logits == 0)
+    p = series("align", "probs", 0)
+    assert p[-1, r.chosen] / p[-1, r.rejected] == pytest.approx(7 / 3, rel=1e-9)
+    # "about 61 times in 100 by lesson 400, and it stays there"
+    assert (np.round(100 * p[400:, 0]) == 61).all()
+    assert "7 grown-ups" in prose(T.BY_ID["child"]) and "3 liked “Boil it.”" in \
+        prose(T.BY_ID["child"])
+
+
+def test_school_and_phd_every_row_ends_at_its_vote_share():
+    s = load_scenario("align")
+    shares = [r.votes_chosen / (r.votes_chosen + r.votes_rejected) for r in s.rows]
+    assert shares == [0.7, 0.9, 0.8, 0.6, 0.9, 0.8]
+    assert "0.7, 0.9, 0.8, 0.6, 0.9 and 0.8" in prose(T.BY_ID["school"])
+    sig = series("align", "pairs/sigma")[T.FACT_STEPS]
+    assert np.max(np.abs(sig - shares)) < 1e-4
+    assert "within 0.0001" in prose(T.BY_ID["school"]) and "within 0.0001" in \
+        prose(T.BY_ID["phd"])
+    # the balance: 7 sigma(-u) = 3 sigma(u) at sigma(u) = 0.7; sigma(0) = 0.5
+    assert math.isclose(7 * (1 - 0.7), 3 * 0.7) and 1 / (1 + math.exp(0)) == 0.5
+
+
+def test_engineer_numbers_and_claims():
+    # per stored row (TRL on these rows): every row has u > 0 from step 1 on
+    margins = series("align", "pairs/margin")
+    assert (margins[1:] > 0).all()
+    # the floor: the mean binary entropy of the six vote shares
+    shares = np.array([0.7, 0.9, 0.8, 0.6, 0.9, 0.8])
+    entropy = float(np.mean(-(shares * np.log(shares) + (1 - shares) * np.log(1 - shares))))
+    assert series("align", "loss")[-1] == pytest.approx(entropy, abs=1e-9)
+    # unanimous: logps/rejected falls at every step, every row's margin grows at every step
+    assert (np.diff(series("unanimous", "logps/rejected")) < 0).all()
+    assert (np.diff(series("unanimous", "pairs/margin"), axis=0) > 0).all()
+    assert "every row's margin grows at every step" in prose(T.BY_ID["engineer"])
+    # tight leash (beta 4) ends closer to the reference than loose leash (beta 0.25)
+    tight = Simulation(load_scenario("tight-leash"), keep_history=False).advance(3000)
+    loose = Simulation(load_scenario("loose-leash"), keep_history=False).advance(3000)
+    assert (tight.kl < loose.kl).all()
+
+
+@pytest.mark.parametrize("beta", [0.25, 1.0, 4.0])
+def test_with_unanimous_labels_no_beta_stops_the_drift(beta):
+    sim = Simulation(load_scenario("unanimous").with_settings(beta=beta), keep_history=False)
+    kl = [sim.advance(500).kl[0] for _ in range(6)]
+    assert all(b > a for a, b in zip(kl, kl[1:]))
+
+
+def test_phd_and_researcher_unanimous_claims():
+    s = load_scenario("unanimous")
+    assert all(r.votes_rejected == 0 for r in s.rows)
+    kl = series("unanimous", "kl", 0)
+    assert (np.diff(kl) > 0).all() and kl[-1] < math.log(4)
+    sim = Simulation(s, keep_history=False)
+    assert f"{sim_ceiling(sim):.3f}" == "1.386"
+    # “Boil it.” wins one row and loses another, and sinks at every step
+    boil = s.prompts[0].replies.index("Boil it.")
+    rows0 = [r for r in s.rows if r.prompt == 0]
+    assert any(r.chosen == boil for r in rows0) and any(r.rejected == boil for r in rows0)
+    assert (np.diff(series("unanimous", "probs", 0, boil)) < 0).all()
+
+
+def sim_ceiling(sim) -> float:
+    return float(dpo.kl_ceiling(sim.logp_ref)[0])
+
+
+def _one_row(votes_for=10, votes_against=0, K=4, **kw) -> Scenario:
+    base = dict(id="one", title="one", watch="", beta=1.0, learning_rate=0.5,
+                adaptive_weight=True, prompts=(Prompt("q", tuple("ABCD"[:K])),),
+                ref_logits=np.array([[0.3, -0.2, 0.1, 0.0][:K]]),
+                rows=(Row(0, 1, 2, votes_for, votes_against),))
+    base.update(kw)
+    return Scenario(**base)
+
+
+def test_researcher_a_single_unanimous_row_raises_its_winner_at_every_step():
+    """The displayed formula for the change of log pi(winner) is the engine's, and > 0."""
+    sim = Simulation(_one_row(), keep_history=False)
+    prev = sim.record
+    for _ in range(300):
+        rec = sim.advance()
+        lw0, lw1 = np.log(prev.probs[0, 1]), np.log(rec.probs[0, 1])
+        pw, pl = prev.probs[0, 1], prev.probs[0, 2]
+        delta = 0.5 * 1.0 * float(prev.row_weight[0])          # lr * beta * weight
+        formula = delta - math.log(1 + pw * math.expm1(delta) - pl * -math.expm1(-delta))
+        assert lw1 - lw0 == pytest.approx(formula, rel=1e-9, abs=1e-15)
+        assert lw1 > lw0
+        prev = rec
+
+
+def test_the_derivations_identities_hold_numerically():
+    """The Gibbs identity J(pi) = beta log Z - beta KL(pi || pi*), the reward solved for,
+    Z cancelling in Bradley-Terry, and the gradient formula on a table."""
+    rng = np.random.default_rng(7)
+    beta = 0.7
+    ref = np.exp(log_softmax(rng.normal(size=5)))
+    r = rng.normal(size=5)
+    Z = float(np.sum(ref * np.exp(r / beta)))
+    star = ref * np.exp(r / beta) / Z
+    for _ in range(5):
+        pi = np.exp(log_softmax(rng.normal(size=5)))
+        J = float(np.sum(pi * r) - beta * np.sum(pi * np.log(pi / ref)))
+        gibbs = beta * math.log(Z) - beta * float(np.sum(pi * np.log(pi / star)))
+        assert math.isclose(J, gibbs, rel_tol=1e-12, abs_tol=1e-12)
+    assert np.allclose(r, beta * np.log(star / ref) + beta * math.log(Z))
+    implicit = beta * np.log(star / ref)
+    assert implicit[0] - implicit[3] == pytest.approx(r[0] - r[3])
+    # the gradient on a table: -beta sigma(-u) (e_w - e_l), per judgement
+    s = _one_row(votes_for=1, votes_against=0, K=4, beta=beta)
+    theta = rng.normal(size=(1, 4))
+    logp_ref = log_softmax(s.ref_logits)
+    sim = Simulation(s)
+    g = dpo.gradient(theta, logp_ref, sim.pairs, beta, LOSS_TYPES["sigmoid"])
+    u = beta * ((log_softmax(theta)[0, 1] - logp_ref[0, 1])
+                - (log_softmax(theta)[0, 2] - logp_ref[0, 2]))
+    want = np.zeros((1, 4))
+    want[0, 1], want[0, 2] = -beta / (1 + math.exp(u)), beta / (1 + math.exp(u))
+    assert np.allclose(g, want, atol=1e-14)
+
+
+def test_ipo_has_a_finite_rest_point_for_a_unanimous_row():
+    if "ipo" not in LOSS_TYPES:
+        pytest.skip("no IPO loss in this engine yet")
+    ipo = LOSS_TYPES["ipo"]
+    beta = 0.5
+    u = np.linspace(-2, 2, 4001)
+    assert u[np.argmin(ipo.value(u, beta))] == pytest.approx(0.5, abs=1e-3)   # h = 1/(2 beta)
+    assert "has a resting point" in next(s.see for s in T.TRY_STEPS if s.id == "ipo")
+
+
+def test_limitations_say_what_the_readme_says():
+    text = " ".join(T.LIMITATIONS)
+    for needle in ("offline", "β is chosen by hand", "not a language model",
+                   "share no parameters", "Full-batch gradient descent", "no sampling",
+                   "Unlikelihood baseline", "bare-margin toggle"):
+        assert needle in text, needle
+    # a run is exactly repeatable; a flip on prompt 0 leaves prompt 1 untouched
+    s = load_scenario("align")
+    a, b = Simulation(s, keep_history=False), Simulation(s, keep_history=False)
+    b.flip(0)
+    ra, rb = a.advance(200), b.advance(200)
+    assert np.array_equal(ra.probs[1], rb.probs[1])
+    assert np.array_equal(Simulation(s, keep_history=False).advance(200).probs, ra.probs)
+
+
+# --- the view: live parts ------------------------------------------------------------------
+class Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_renders_to_bokeh_models_and_asks_for_katex_from_its_own_route():
+    st = SimState()
+    panel = LearnPanel(st, LIGHT)
+    assert panel.__panel__().get_root(Document()) is not None
+    assert TryIt(st, LIGHT).__panel__().get_root(Document()) is not None
+    assert panel.reader.katex_base == f"{STATIC_ROUTE}/katex/"
+    assert "http" not in ESM and "cdn" not in ESM.lower()
+    html = "".join(lv["html"] for lv in panel.reader.levels)
+    assert 'class="tex tex-display"' in html and 'data-tex="' in html
+    assert [lv["id"] for lv in panel.reader.levels] == [lv.id for lv in T.LEVELS]
+
+
+def test_the_live_values_are_the_engines_and_follow_the_state():
+    st = SimState()
+    panel = LearnPanel(st, LIGHT, level="college")
+    live = panel.reader.live
+    assert live["level"] == "college" and set(live["values"]) == set(LEVEL_KEYS["college"])
+    assert live["values"]["loss"][1] == st.record.loss == pytest.approx(math.log(2))
+    st.advance(25)
+    ref = Simulation(load_scenario("align"))
+    ref.advance(25)
+    v = panel.reader.live["values"]
+    assert v["step"] == ["25", 25] and v["loss"][1] == ref.record.loss
+    assert v["sigma"][1] == ref.record.row_sigma[0] and v["u"][1] == ref.record.row_margin[0]
+    assert v["weight_line"][0] == f"its weight σ(−u) is {ref.record.row_weight[0]:.3f}"
+    assert v["scenario"][0] == "Align to preferences"
+    assert "step 25, β = 1." in panel.text()
+    # the row looked at
+    st.look(4)
+    assert panel.reader.live["values"]["row"] == ["4", 4]
+    assert panel.reader.live["values"]["sigma"][1] == ref.record.row_sigma[4]
+    # a flip, a setting, a scenario
+    st.flip(4)
+    assert panel.reader.live["values"]["sigma"][1] == pytest.approx(1 - ref.record.row_sigma[4])
+    st.adaptive_weight = False
+    assert panel.reader.live["values"]["loss_name"][0] == "the bare margin −u"
+    assert "pulls with weight 1" in panel.reader.live["values"]["weight_line"][0]
+    st.load("unanimous")
+    assert panel.reader.live["values"]["scenario"][0] == "Unanimous labels"
+    assert panel.reader.live["values"]["step"] == ["0", 0]
+
+
+def test_only_the_visible_levels_values_are_sent_and_only_when_changed():
+    st = SimState()
+    panel = LearnPanel(st, LIGHT, level="child")
+    sent = []
+    panel.reader.param.watch(lambda e: sent.append(e.new), "live")
+    panel.level = "engineer"
+    assert len(sent) == 1 and set(sent[0]["values"]) == set(LEVEL_KEYS["engineer"])
+    assert sent[0]["level"] == "engineer"
+    st.advance(3)
+    assert len(sent) == 2 and sent[-1]["values"]["step"][1] == 3
+    panel.update()                          # nothing changed: nothing sent
+    assert len(sent) == 2
+    st.look(0)                              # the engineer level quotes no row
+    assert len(sent) == 2
+    assert "accuracy" in LEVEL_KEYS["engineer"] and "favourite" not in sent[-1]["values"]
+
+
+def test_while_playing_at_most_a_few_updates_a_second_and_the_pause_sends_the_last():
+    st = SimState()
+    clock = Clock()
+    panel = LearnPanel(st, LIGHT, level="school", clock=clock)
+    sent = []
+    panel.reader.param.watch(lambda e: sent.append(e.new["values"]["step"][1]), "live")
+    st.playing = True                  # no server: the play loop does not run, we step
+    for _ in range(40):                # 40 steps in 1 s of the clock
+        clock.t += 1 / 40
+        st.advance(1)
+    assert 1 <= len(sent) <= MAX_LIVE_PER_SECOND + 1, sent
+    st.playing = False                 # "pause": the last step is shown
+    assert sent[-1] == 40 == st.record.step
+
+
+def test_the_child_levels_favourite_reply_line():
+    st = SimState()
+    st.advance(400)
+    v = live_values(st, ["favourite"])["favourite"]
+    assert v[0].startswith("Asked “How do I boil an egg?”, it now picks “Lower the egg")
+    assert v[0].endswith("about 61 times in 100.")
+
+
+# --- the Try-it path -----------------------------------------------------------------------
+def done(t: TryIt) -> set[str]:
+    return {k for k, v in t.done.items() if v}
+
+
+def test_try_it_steps_tick_when_done_and_not_before():
+    st = SimState()
+    t = TryIt(st, LIGHT)
+    assert 4 <= len(t.steps) <= 6 and done(t) == set()
+    assert t.next_step.id == "play-align"
+    st.advance(99)
+    assert done(t) == set()
+    st.advance(1)
+    assert done(t) == {"play-align"} and t.last_done == "play-align"
+    assert 'data-testid="try-play-align" data-done="true"' in t.pane.html
+    assert "Done: Load “Align to preferences”" in t.pane.html
+    st.flip(2)
+    assert done(t) == {"play-align", "flip"}
+    st.beta = 3.0
+    assert "beta" not in done(t)
+    st.beta = 4.0
+    assert "beta" in done(t)
+    st.load("drop-sigma")
+    assert "drop-sigma" not in done(t)          # loaded, loss 0 at step 0
+    st.advance(1)
+    assert "drop-sigma" in done(t)
+    st.load("unanimous")
+    st.advance(399)
+    assert "unanimous" not in done(t)
+    st.advance(1)
+    assert "unanimous" in done(t)
+
+
+def test_a_state_already_there_ticks_only_on_the_next_change():
+    st = SimState()
+    st.advance(150)
+    t = TryIt(st, LIGHT)
+    assert done(t) == set()
+    st.advance(1)
+    assert done(t) == {"play-align"}
+
+
+def test_scripted_flips_and_loaded_settings_are_not_the_learners():
+    st = SimState(scenario="fix-label")            # the script flips row 1 at step 100
+    t = TryIt(st, LIGHT)
+    st.advance(120)
+    assert st.flipped == [1] and "flip" not in done(t)
+    st.load("tight-leash")                          # beta 4, by loading
+    assert st.beta == 4.0 and "beta" not in done(t)
+    st.beta = 1.0                                   # down: not the step either
+    assert "beta" not in done(t)
+    st.beta = 4.5
+    assert "beta" in done(t)
+
+
+def test_restart_unticks_and_waits_for_the_next_change():
+    st = SimState()
+    t = TryIt(st, LIGHT)
+    st.advance(100)
+    st.flip(0)
+    assert done(t) == {"play-align", "flip"}
+    t.restart()
+    assert done(t) == set() and t.last_done is None
+    assert 'data-done="true"' not in t.pane.html and t.next_step.id == "play-align"
+    st.advance(1)                                   # still align, past 100: ticks again
+    assert done(t) == {"play-align"}                # the flip was before the restart
+    t.button.clicks += 1                            # the button restarts too
+    assert done(t) == set()
+
+
+def test_the_ipo_step_on_the_real_state():
+    st = SimState()
+    if not offers_ipo(st):
+        pytest.skip("this state has no loss type setting with IPO yet")
+    t = TryIt(st, LIGHT)
+    assert [s.id for s in t.steps][-1] == "ipo"
+    assert "ipo" not in done(t)
+    try:
+        st.loss_type = "ipo"
+    except ValueError as e:           # the state's own handling of the new setting
+        pytest.skip(f"the state cannot take loss_type = 'ipo' yet: {e}")
+    assert "ipo" in done(t) and t.last_done == "ipo"
+
+
+class FakeState(param.Parameterized):
+    """Just what TryIt reads: params, flips, a record, a spec, subscribe."""
+
+    scenario = param.String(default="align")
+    beta = param.Number(default=1.0)
+    loss_type = param.Selector(default="sigmoid", objects=["sigmoid", "ipo"])
+    flipped = param.List(default=[])
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.listeners = []
+        self.record = SimpleNamespace(step=0, loss=math.log(2))
+        self.spec = SimpleNamespace(id="align")
+
+    def subscribe(self, fn, order=0):
+        self.listeners.append(fn)
+        return lambda: self.listeners.remove(fn)
+
+
+class FakeStateWithoutLossType(FakeState):
+    loss_type = None
+
+
+def test_the_ipo_step_with_a_fake_state():
+    st = FakeState()
+    t = TryIt(st, LIGHT)
+    assert [s.id for s in t.steps] == ["play-align", "flip", "beta", "drop-sigma",
+                                       "unanimous", "ipo"]
+    assert "ipo" not in done(t)
+    st.loss_type = "ipo"
+    assert done(t) == {"ipo"}
+
+
+def test_without_a_loss_type_setting_the_ipo_step_is_left_out():
+    class NoLoss(param.Parameterized):
+        beta = param.Number(default=1.0)
+        flipped = param.List(default=[])
+
+        def subscribe(self, fn, order=0):
+            return lambda: None
+
+    st = NoLoss()
+    st.record = SimpleNamespace(step=0, loss=0.0)
+    st.spec = SimpleNamespace(id="align")
+    t = TryIt(st, LIGHT)
+    assert [s.id for s in t.steps] == ["play-align", "flip", "beta", "drop-sigma",
+                                       "unanimous"]
+
+
+# --- KaTeX: shipped, small, complete, served -----------------------------------------------
+KATEX = STATIC_DIR / "katex"
+
+
+def test_katex_ships_small_and_complete():
+    css = (KATEX / "katex.min.css").read_text()
+    fonts = set(re.findall(r"url\((fonts/[^)]+)\)", css))
+    assert fonts and all((KATEX / f).is_file() for f in fonts)
+    assert all(f.endswith(".woff2") for f in fonts)
+    shipped = {f"fonts/{p.name}" for p in (KATEX / "fonts").iterdir()}
+    assert shipped == fonts                              # nothing unused
+    total = sum(p.stat().st_size for p in KATEX.rglob("*") if p.is_file())
+    assert total < 600_000, total
+    assert "http" not in css
+    assert (KATEX / "LICENSE").read_text().startswith("The MIT License")
+
+
+def test_the_package_data_covers_every_static_file():
+    pats = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["dpo_sim.app"]
+    files = [p.relative_to(ROOT / "app").as_posix() for p in STATIC_DIR.rglob("*")
+             if p.is_file()]
+    assert files
+    for f in files:
+        assert any(fnmatch(f, p) and f.count("/") == p.count("/") for p in pats), f
+
+
+def test_the_server_serves_the_static_folder(monkeypatch):
+    from dpo_sim.app import server
+
+    calls = []
+    monkeypatch.setattr(server.pn, "serve", lambda *a, **kw: calls.append(kw))
+    monkeypatch.setattr(server, "check_can_listen", lambda *a: None)
+    server.serve(port=5999, open_browser=False)
+    assert calls[0]["static_dirs"] == {STATIC_ROUTE: str(STATIC_DIR)}
+    assert (STATIC_DIR / "katex" / "katex.min.js").is_file()
+
+
+NODE = shutil.which("node")
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_every_formula_is_valid_tex_for_the_shipped_katex():
+    formulas = []
+    for lv in T.LEVELS:
+        for b in lv.blocks + T.LIMITATIONS:
+            b = b.strip()
+            if b.startswith("$$") and b.endswith("$$"):
+                formulas.append([b[2:-2], True])
+            else:
+                formulas += [[m, False] for m in re.findall(r"\$([^$]+)\$", b)]
+    assert len(formulas) > 30
+    script = ("const katex = require(process.argv[1]);"
+              "const fs = require('fs');"
+              "const items = JSON.parse(fs.readFileSync(0, 'utf8'));"
+              "let bad = [];"
+              "for (const [tex, display] of items) {"
+              "  try { katex.renderToString(tex, {displayMode: display, throwOnError: true,"
+              "        strict: 'error'}); }"
+              "  catch (e) { bad.push(tex + ' :: ' + e.message); } }"
+              "console.log(JSON.stringify(bad));")
+    out = subprocess.run([NODE, "-e", script, str(KATEX / "katex.min.js")],
+                         input=json.dumps(formulas), capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_texts_and_live_keys_agree():
+    used = {k for keys in LEVEL_KEYS.values() for k in keys}
+    assert used <= set(learn.LIVE)
+    st = SimState()
+    for lv in T.LEVELS:
+        panel = LearnPanel(st, LIGHT, level=lv.id)
+        assert set(panel.reader.live["values"]) == set(LEVEL_KEYS[lv.id])
+        assert "[[" not in panel.text(), lv.id
