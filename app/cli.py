@@ -24,6 +24,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
 from ..sim.scenario_io import (
     CLI_SETTINGS,
     ScenarioError,
@@ -34,6 +36,7 @@ from ..sim.scenario_io import (
     preset_ids,
 )
 from ..sim.settings import BY_NAME, SettingError, Whole
+from ..sim.simulation import Diverged
 from .errors import UsageError
 
 EXIT_BAD_INPUT = 2
@@ -346,23 +349,29 @@ def _cmd_run(a) -> int:
     if path is not None:
         _not_a_scenario(path, a.out, [a.scenario])
     n = scenario.steps if steps is None else steps
-    if path is not None:
-        try:             # opening it, or writing it (a full disk, say)
-            with open(path, "w", encoding="utf-8", newline="") as f:
-                write_run(scenario, n, a.format, f)
-        except OSError as exc:
-            raise UsageError("--out", f"cannot write {a.out!r} ({exc.strerror})") from None
-    else:
-        try:
-            write_run(scenario, n, a.format, sys.stdout)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            raise
-        except OSError as exc:           # `> /dev/full`: not bad input, but no traceback
-            _quiet_stdout()
-            print(f"dpo-sim: cannot write to standard output ({exc.strerror})",
-                  file=sys.stderr)
-            return EXIT_OUTPUT_FAILED
+    try:
+        if path is not None:
+            try:             # opening it, or writing it (a full disk, say)
+                with open(path, "w", encoding="utf-8", newline="") as f:
+                    write_run(scenario, n, a.format, f)
+            except OSError as exc:
+                raise UsageError("--out", f"cannot write {a.out!r} ({exc.strerror})") from None
+        else:
+            try:
+                write_run(scenario, n, a.format, sys.stdout)
+                sys.stdout.flush()
+            except BrokenPipeError:
+                raise
+            except OSError as exc:           # `> /dev/full`: not bad input, but no traceback
+                _quiet_stdout()
+                print(f"dpo-sim: cannot write to standard output ({exc.strerror})",
+                      file=sys.stderr)
+                return EXIT_OUTPUT_FAILED
+    except Diverged as err:                  # the finite steps are written and kept
+        where = f"{a.out!r}" if path is not None else "the output"
+        print(f"dpo-sim: {err.scenario_id}: {err} (--set learning_rate=...); {where} holds "
+              f"steps 0..{err.step - 1}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 
@@ -442,6 +451,11 @@ def _cmd_export(a) -> int:
         export_html(scenarios, steps, str(path))
     except OSError as exc:
         raise UsageError("--out", f"cannot write {a.out!r} ({exc.strerror})") from None
+    except Diverged as err:                  # every step is computed before the file
+        print(f"dpo-sim: {err.scenario_id}: {err} (--set learning_rate=...); {a.out!r} was "
+              f"not written",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(_export_summary(path, scenarios, steps))
     return 0
 
@@ -460,7 +474,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_extra_args(parser, a.command, extra), file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        return COMMANDS[a.command](a)
+        with np.errstate(over="ignore", invalid="ignore"):   # a run that diverges
+            return COMMANDS[a.command](a)                     # says so in one line
     except (ScenarioError, UsageError) as err:
         print(f"dpo-sim: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

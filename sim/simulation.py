@@ -10,6 +10,7 @@ t: it applies at once, record t is recomputed, and the next update uses it. So r
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -21,6 +22,20 @@ from .numerics import log_softmax
 from .pairs import Pairs
 from .scenario import Event, Scenario
 from .settings import BY_NAME, RUN, SettingError, check_live
+
+
+class Diverged(ArithmeticError):
+    """An update left the numbers non-finite; the run stays at its last finite step."""
+
+    def __init__(self, sim: Simulation, step: int):
+        self.step, self.scenario_id = step, sim.scenario.id
+        self.loss_type = sim.loss_type
+        self.beta, self.learning_rate = sim.beta, sim.learning_rate
+        super().__init__(
+            f"the run diverged at step {step}: the loss stopped being a finite number "
+            f"(loss {sim.loss_type}, beta {sim.beta:g}, learning_rate {sim.learning_rate:g}). "
+            f"Gradient descent with steps too large for the loss's curvature overshoots "
+            f"further at every update; a smaller learning_rate avoids it")
 
 
 class Simulation:
@@ -103,16 +118,41 @@ class Simulation:
 
     # -- moving ------------------------------------------------------------------------
     def advance(self, n: int = 1) -> Record:
-        """Run n updates; returns the record of the step arrived at."""
+        """Run n updates; returns the record of the step arrived at.
+
+        Raises ``Diverged`` (the run stays at the last finite step) when an update leaves
+        the numbers non-finite: plain gradient descent overshoots without bound when the
+        learning rate is too large for the loss's curvature (IPO's, say)."""
         events = self._events
         for _ in range(n):
-            self.theta = self.theta - self.learning_rate * self.record.grad
-            self.t += 1
-            if self.t in events:
-                self._apply_events(self.t)
-            self.record = self._evaluate()
-            self._push(self.record)
+            theta = self.theta - self.learning_rate * self.record.grad
+            t = self.t + 1
+            saved = None
+            if t in events:
+                saved = self._settings_now()
+                self._apply_events(t)
+            rec = self._engine.evaluate(theta, self.beta, self._loss, self.adaptive_weight,
+                                        t, self.learning_rate, self.loss_type,
+                                        self.label_smoothing)
+            # One scalar test is enough: at finite theta every loss here has a finite
+            # gradient wherever its value is finite, and theta that overflowed makes the
+            # loss NaN (tests/test_diverged.py checks both on runs that blow up).
+            if not math.isfinite(rec.loss):
+                if saved is not None:       # step t's events did not happen either
+                    self._restore(saved)
+                raise Diverged(self, t)
+            self.theta, self.t, self.record = theta, t, rec
+            self._push(rec)
         return self.record
+
+    def _settings_now(self) -> tuple:
+        return ({k: getattr(self, k) for k in RUN}, self._flip_mask.copy(), self.pairs)
+
+    def _restore(self, saved: tuple) -> None:
+        values, self._flip_mask, self.pairs = saved
+        for k, v in values.items():
+            setattr(self, k, v)
+        self._compile()
 
     def act(self, event: Event) -> Record:
         """A live action at the current step (flip or set); record t is recomputed."""
