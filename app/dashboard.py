@@ -18,7 +18,7 @@ import param
 
 from .address import HIDEABLE, PARTS, WATCHED, apply_query, query_string, to_query
 from .state import CONTROLS, SimState
-from .texts import SUBTITLE, TABLE_NOT_LM
+from .texts import LEGEND_RLHF, SUBTITLE, TABLE_NOT_LM
 from .theme import LEGEND, body_css, layout_css, page_css, palette
 from .views.ack import FrameAck
 from .views.bars import BarsPanel
@@ -158,7 +158,8 @@ class Dashboard(pn.viewable.Viewer):
         # next one only then (a notebook has no play loop, so nothing waits there).
         v["ack"] = FrameAck(on_ack=self._on_ack, state=st)
         st.flow_control = _served()
-        legend = pn.pane.HTML(f'<div class="dpo-card dpo-legend">{esc(LEGEND)}</div>',
+        legend = pn.pane.HTML(f'<div class="dpo-card dpo-legend">{esc(LEGEND)} '
+                              f'{esc(LEGEND_RLHF)}</div>',
                               stylesheets=[page_css(pal)], sizing_mode="stretch_width",
                               margin=(0, 10))
         table_note = pn.pane.HTML(f'<div class="dpo-card dpo-note">{esc(TABLE_NOT_LM)}</div>',
@@ -201,7 +202,13 @@ class Dashboard(pn.viewable.Viewer):
         self._notice = pn.pane.HTML(self._notice_html(), stylesheets=[page_css(pal)],
                                     sizing_mode="stretch_width", margin=(4, 12),
                                     visible=bool(self.notices))
-        self._root.objects = [self._header, self._notice, self._body, v["keys"], v["ack"]]
+        # The run stopped by itself (it diverged): said at once, where the eye is.
+        self._alert = pn.pane.HTML(self._alert_html(), stylesheets=[page_css(pal)],
+                                   sizing_mode="stretch_width", margin=(4, 12),
+                                   visible=bool(st.halted))
+        st.param.watch(self._on_halted, "halted")
+        self._root.objects = [self._header, self._alert, self._notice, self._body,
+                              v["keys"], v["ack"]]
         c = v["controls"]
         self._parts = {
             "sliders": list(c.boxes.values()),
@@ -246,6 +253,14 @@ class Dashboard(pn.viewable.Viewer):
         self.state.ack(seq)
 
     # -- the address and teacher mode -------------------------------------------------
+    def _alert_html(self) -> str:
+        return (f'<div class="dpo-card dpo-alert" role="alert" data-testid="halted">'
+                f'{esc(self.state.halted)}</div>')
+
+    def _on_halted(self, event) -> None:
+        self._alert.object = self._alert_html()
+        self._alert.visible = bool(event.new)
+
     def _notice_html(self) -> str:
         items = "".join(f"<li>{esc(n)}</li>" for n in self.notices)
         return (f'<div class="dpo-card dpo-notice" role="status"><b>Some settings in the '

@@ -29,6 +29,7 @@ import numpy as np
 import panel as pn
 import param
 
+from ..sim import rlhf
 from ..sim.dpo import kl_ceiling
 from ..sim.engine import Record
 from ..sim.export_csv import to_csv
@@ -37,7 +38,8 @@ from ..sim.pairs import Pairs
 from ..sim.scenario import Event, Scenario
 from ..sim.scenario_io import list_presets, load_scenario
 from ..sim.settings import BY_NAME, SETTINGS, Choice, Flag, Number, Setting, Whole
-from ..sim.simulation import Simulation
+from ..sim.simulation import Diverged, Simulation
+from . import texts
 
 #: Events kept in the page's log (a run's actions are few; past this, the oldest go).
 MAX_EVENTS = 500
@@ -71,7 +73,7 @@ class LogEvent:
     loaded, a reset, a flip, a setting, a scripted event), at its step."""
 
     step: int
-    kind: str                  # "load" | "reset" | "flip" | "set" | "script"
+    kind: str                  # "load" | "reset" | "flip" | "set" | "script" | "halt"
     text: str
     name: str | None = None    # "set": the setting changed
     old: object = None         # "set": its value before the change
@@ -148,6 +150,8 @@ class SimState(param.Parameterized):
                          doc="Indices of the flipped rows.")
     hidden = param.List(default=[], item_type=str,
                         doc="Parts of the page hidden (teacher mode, see address.HIDEABLE).")
+    halted = param.String(default="", doc="Why the run stopped by itself (the next update "
+                          "made the loss infinite); empty while it can go on.")
     focus_row = param.Integer(default=0, bounds=(0, None),
                               doc="The row the formula strip works out: the one looked at "
                                   "or flipped last.")
@@ -168,6 +172,7 @@ class SimState(param.Parameterized):
         self.events: list[LogEvent] = []
         self.events_version = 0        # counts changes of ``events`` (views redraw on it)
         self.step_line = ""            # the latest step's numbers, one line
+        self._optimum = self._optimum_key = self._optimum_sim = None
         self._quiet = False            # True while the state itself rewrites settings
         self._callback = None          # the play loop (a Panel PeriodicCallback)
         self._due = 0.0                # fractional steps owed by the play loop
@@ -217,6 +222,23 @@ class SimState(param.Parameterized):
     def pairs(self) -> Pairs:
         """The preference rows as they stand now, flips applied."""
         return self._sim.pairs
+
+    @property
+    def optimum(self):
+        """``sim.rlhf.Optimum``: pi*, the policy RLHF would reach with a Bradley-Terry
+        reward fitted to the rows as they stand, at the beta in force. Refitted only when
+        the rows (a flip) or beta change, so reading it every tick costs nothing."""
+        sim = self._sim
+        key = (sim.pairs.chosen.tobytes(), sim.pairs.rejected.tobytes(), sim.beta)
+        if self._optimum_key != key or self._optimum_sim is not sim:
+            self._optimum = rlhf.optimum(sim.pairs, sim.logp_ref, sim.scenario.start_logits(),
+                                         sim.beta)
+            self._optimum_key, self._optimum_sim = key, sim
+        return self._optimum
+
+    def kl_to_optimum(self) -> np.ndarray:
+        """(P,) KL(pi || pi*) now; NaN on a prompt with no finite optimum."""
+        return rlhf.kl_to_optimum(self._sim.record.probs, self.optimum)
 
     @property
     def loss(self):
@@ -310,16 +332,34 @@ class SimState(param.Parameterized):
         """Take n updates of the simulation and log them; the records wait in _pending
         until they are handed to the views (``_push``)."""
         new = []
-        for _ in range(n):
-            rec = self._sim.advance(1)
-            new.append(rec)
-            for e in self._sim.events_at(rec.step):
-                self._log_event(e)
+        diverged = None
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):   # said in ``halted``
+                for _ in range(n):
+                    rec = self._sim.advance(1)
+                    new.append(rec)
+                    for e in self._sim.events_at(rec.step):
+                        self._log_event(e)
+        except Diverged as e:
+            diverged = e
+        if diverged is not None:
+            self._halt(diverged)
+        elif new and self.halted:
+            self.halted = ""
         self._set_step_line()
         if any(self._sim.events_at(r.step) for r in new):
             self._sync_from_sim()      # the sliders show what the script just set
         self._set_step()
         self._pending += new
+
+    def _halt(self, e: Diverged) -> None:
+        """The next update would leave the loss non-finite: pause at the last finite
+        step and say why (``halted``); the run is intact and Reset starts it again."""
+        self.pause()
+        self.halted = texts.DIVERGED.format(step=e.step - 1, loss=e.loss_type,
+                                            beta=_fmt(e.beta), lr=_fmt(e.learning_rate))
+        self._log("halt", f"stopped: step {e.step} would make the loss infinite",
+                  step=e.step - 1)
 
     def _push(self, now: float | None = None, *, wait_for_ack: bool = False) -> None:
         """Hand every record not yet shown to the views, as one "step" update (called
@@ -358,6 +398,7 @@ class SimState(param.Parameterized):
         now = {name: getattr(self, name) for name in LIVE_SETTINGS}
         with self._hold():
             self._sim.reset()
+            self.halted = ""
             changes = {k: v for k, v in now.items() if getattr(self._sim, k) != v}
             if changes:
                 self._sim.set(**changes)
@@ -530,6 +571,7 @@ class SimState(param.Parameterized):
         self.pause()
         with self._hold():
             self._sim = Simulation(self._load_scenario(sid))
+            self.halted = ""
             self.focus_row = 0
             self._sync_from_sim()
             self._restart_log("load", f"load scenario {sid} ({self.spec.title})")

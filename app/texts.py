@@ -19,6 +19,13 @@ LEGEND = ("Bars: the policy π(y|x); green tick: the reference π_ref(y|x). ★,
           "the reply with the most net votes on its prompt (judgements for it minus "
           "against it); DPO need not end with it on top.")
 
+#: What the page adds to the legend (the static export draws no RLHF optimum).
+LEGEND_RLHF = ("Diamond: π*, the policy RLHF would reach with a Bradley–Terry reward "
+               "fitted to these votes.")
+NO_OPTIMUM = ("No finite RLHF optimum on this prompt: some reply, or group of replies, never "
+              "loses (or never wins) against the others it is compared with, so the fitted "
+              "reward runs off to infinity. The policy heads toward {heading}.")
+
 #: One line each, shown on hover, focus or tap of the term.
 TERMS = {
     "step": "Gradient steps taken so far. Each step moves every logit by the learning rate "
@@ -39,6 +46,13 @@ TERMS = {
               "winning reply of each judgement.",
     "rejected": "rewards/rejected: the mean implicit reward of the losing reply of each "
                 "judgement.",
+    "kl_rlhf": "KL(π ‖ π*): how far the policy is from π*, the policy RLHF would reach "
+               "(π* = π_ref·exp(r/β)/Z, r the Bradley–Terry reward fitted to the votes). "
+               "DPO's own loss (sigmoid, weight on) goes there, and this to 0, when no reply "
+               "or group of replies only wins (or only loses) against the others it meets.",
+    "beta_log_z": "β·log Z(x): the normaliser of π* on this prompt. It is what cancels in "
+                  "DPO: at π* the implicit reward is r − β·log Z(x), so every margin is "
+                  "the reward margin.",
     "per_judgement": "This simulator's numbers: every annotator's judgement counts once, "
                      "so a 7:3 row counts ten times, three of them the other way.",
     "per_row": "What TRL's DPOTrainer would log on these rows as stored: each row once, "
@@ -79,6 +93,13 @@ LOSS_TERMS = {
               "assumes a share ε of the labels are flipped: "
               "(−(1−ε)·log σ(u) + ε·log σ(−u)) / (1−2ε). It is log 2 = 0.693 at step 0.",
 }
+
+#: The page's alert when the run stops by itself: the next update left the loss non-finite.
+#: tests/test_diverged.py checks each clause on a run that does this (IPO, lr 8).
+DIVERGED = ("The run stopped at step {step}: the next update made the loss infinite "
+            "(loss {loss}, β {beta}, learning rate {lr}). Each update overshoots, further "
+            "than the one before, when the learning rate is too large for the loss's "
+            "curvature. Lower the learning rate and press Reset.")
 
 #: What the formula strip says stops a row, and the run.
 REST_SPLIT = ("This row stops pulling where its two pulls balance, {a} · σ(−u) = {b} · σ(u), "

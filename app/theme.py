@@ -31,6 +31,7 @@ class Palette:
     bar: str            # a reply the data does not prefer
     bar_preferred: str  # the reply the data prefers (also outlined and labelled)
     ref_tick: str       # pi_ref, sage green
+    rlhf_tick: str      # pi*, the RLHF optimum: a diamond in reddish purple
     series: tuple       # one colour per prompt (Okabe-Ito, colour-blind safe)
     chosen: str
     rejected: str
@@ -41,7 +42,7 @@ class Palette:
 LIGHT = Palette(
     name="light", background="#ffffff", surface="#f4f5f7", text="#1f2328", muted="#57606a",
     grid="#e3e6ea", border="#d0d7de", focus="#0b5fcc",
-    bar="#a9b9cf", bar_preferred="#34598f", ref_tick="#6f9a69",
+    bar="#a9b9cf", bar_preferred="#34598f", ref_tick="#6f9a69", rlhf_tick="#a8336e",
     series=("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00"),
     chosen="#0072B2", rejected="#D55E00", margin="#3b3f45", flipped_bg="#fff4d6",
 )
@@ -49,7 +50,7 @@ LIGHT = Palette(
 DARK = Palette(
     name="dark", background="#1b1f24", surface="#252a31", text="#e8eaed", muted="#aeb6bf",
     grid="#353b43", border="#444c56", focus="#79b8ff",
-    bar="#56657a", bar_preferred="#8fb3ea", ref_tick="#8fbf88",
+    bar="#56657a", bar_preferred="#8fb3ea", ref_tick="#8fbf88", rlhf_tick="#f29ccb",
     series=("#56B4E9", "#E69F00", "#33C9A0", "#E08DC2", "#9FD3F5", "#F0C05A"),
     chosen="#56B4E9", rejected="#E69F00", margin="#d6dae0", flipped_bg="#4a3f1e",
 )
@@ -120,6 +121,8 @@ table.dpo-metrics.narrow {{ display: none; }}
 .dpo-notice {{ font-size: 15px; border: 2px solid {p.focus}; border-radius: 6px;
   padding: 6px 12px; }}
 .dpo-notice ul {{ margin: 4px 0; }}
+.dpo-alert {{ font-size: 16px; border: 2px solid {p.rlhf_tick}; border-left-width: 8px;
+  border-radius: 6px; padding: 8px 12px; background: {p.surface}; }}
 .dpo-legend {{ font-size: 15px; color: {p.muted}; }}
 .dpo-header {{ display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 16px; }}
 .dpo-header h1 {{ font-size: 26px; margin: 0; }}

@@ -755,3 +755,542 @@ def test_skewed_reference_egg_prompt_good_answer_passes_the_favourite(runs):
     assert [pct(p[s.steps, 0]), pct(p[s.steps, 1])] == [52, 37]
     assert [pct(p[-1, 0]), pct(p[-1, 1])] == [52, 37]
     assert np.all(ceiling(s) > np.log(4))
+
+
+# -- both-fall --------------------------------------------------------------------------
+def _by_hand_dpo(s, steps):
+    """Plain gradient descent on the mean DPO loss, written out for rows with one prompt
+    and a uniform reference (so the log-ratio margin is the logit gap): the logits
+    theta_0..theta_steps, computed without the engine."""
+    rows = [r.as_tuple() for r in s.rows]
+    n = sum(vc + vr for *_, vc, vr in rows)
+    theta = np.zeros(s.n_replies)
+    out = [theta.copy()]
+    for _ in range(steps):
+        grad = np.zeros(s.n_replies)
+        for _, c, r, vc, vr in rows:
+            u = s.beta * (theta[c] - theta[r])
+            pull = vc / (1 + math.exp(u)) - vr / (1 + math.exp(-u))   # vc sigma(-u) - vr sigma(u)
+            grad[c] -= s.beta * pull / n
+            grad[r] += s.beta * pull / n
+        theta = theta - s.learning_rate * grad
+        out.append(theta.copy())
+    return np.array(out)
+
+
+def test_both_fall_is_a_ladder_of_hard_labels():
+    """The comment: 'three hard labels (1:0) down the ladder'; 'Reply 1 and reply 2 each
+    appear twice, once as the chosen reply and once as the rejected one.'"""
+    s = load_scenario("both-fall")
+    assert (s.n_prompts, s.n_replies, s.beta, s.learning_rate) == (1, 4, 1, 0.5)
+    assert np.all(s.ref_logits == 0) and s.adaptive_weight and s.loss_type == "sigmoid"
+    assert [r.as_tuple() for r in s.rows] == [(0, 0, 1, 1, 0), (0, 1, 2, 1, 0), (0, 2, 3, 1, 0)]
+    comment_says("both-fall", "three hard labels (1:0) down the ladder",
+                 "Reply 1 and reply 2 each appear twice")
+
+
+def test_both_fall_every_pair_is_learned_yet_the_chosen_reward_peaks_and_turns_negative(runs):
+    """'the margin rises at every step and accuracy is 100 % from step 2 on, yet
+    rewards/chosen peaks at step 9 and is negative from step 24 on, and logps/chosen ends far
+    below its start (-3.37 at step 300, against -1.39)'; checked against gradient descent
+    written out by hand."""
+    s = load_scenario("both-fall")
+    says(s, "the margin rises at every step", "accuracy is 100 % from step 2 on",
+         "rewards/chosen peaks at step 9 and is negative from step 24 on",
+         "logps/chosen ends far below its start (−3.37 at step 300, against −1.39)")
+    comment_says("both-fall", "rises only until step 9 and is negative from step 24 on",
+                 "logps/chosen is rewards/chosen minus log 4")
+    h = runs("both-fall")
+    assert s.steps == 300 and len(h) == 301
+    margins = col(h, lambda r: r.rewards_margins)
+    assert np.all(np.diff(margins) > 0)
+    acc = col(h, lambda r: r.rewards_accuracies)
+    assert np.all(acc[2:] == 1.0) and np.all(acc[:2] < 1.0)
+    chosen = col(h, lambda r: r.rewards_chosen)
+    assert int(np.argmax(chosen)) == 9
+    assert np.all(np.diff(chosen[:10]) > 0) and np.all(np.diff(chosen[9:]) < 0)
+    assert np.all(chosen[1:24] > 0) and np.all(chosen[24:] < 0)
+    logps = col(h, lambda r: r.logps_chosen)
+    assert np.allclose(logps, chosen - math.log(4), rtol=0, atol=1e-14)
+    assert logps[0] == pytest.approx(-math.log(4), abs=1e-15) and round(logps[0], 2) == -1.39
+    assert round(logps[s.steps], 2) == -3.37 and np.all(logps[24:] < logps[0])
+    # the same story from gradient descent written out by hand
+    theta = _by_hand_dpo(s, s.steps)
+    logp = theta - np.log(np.exp(theta).sum(axis=1, keepdims=True))
+    by_hand = (logp[:, 0] + logp[:, 1] + logp[:, 2]) / 3      # chosen: replies 0, 1, 2
+    assert np.allclose(by_hand, logps, rtol=0, atol=1e-12)
+    assert int(np.argmax(by_hand)) == 9
+    assert int(np.argmax(by_hand + math.log(4) < 0)) == 24
+    assert np.allclose(np.exp(logp), col(h, lambda r: r.probs[0]), rtol=0, atol=1e-12)
+
+
+def test_both_fall_rejected_reward_falls_too(runs):
+    """The title: 'Chosen and rejected both fall'."""
+    s = load_scenario("both-fall")
+    assert s.title == "Chosen and rejected both fall"
+    h = runs("both-fall")
+    assert np.all(np.diff(col(h, lambda r: r.rewards_rejected)) < 0)
+    assert h[s.steps].rewards_chosen < 0 and h[s.steps].rewards_rejected < 0
+
+
+def test_both_fall_the_best_reply_takes_the_mass_and_the_second_falls(runs):
+    """'while the best reply takes the mass (97 % at step 300) the second falls from 25 % to
+    3 % though it won its own row: a chosen reply's reward can rise at most to log 4 = 1.39,
+    but a reward can fall without bound'; the comment: 'by step 300 the second reply's
+    logit has risen by 1.57, the best reply's by 5.00'."""
+    s = load_scenario("both-fall")
+    says(s, "(97 % at step 300)", "the second falls from 25 % to 3 % though it won its own row",
+         "can rise at most to log 4 = 1.39")
+    comment_says("both-fall", "the second reply's logit has risen by 1.57, the best reply's by "
+                 "5.00", "loses probability at every step, from 25 % to 3 %")
+    h = runs("both-fall")
+    p = col(h, lambda r: r.probs[0])
+    assert pct(p[s.steps, 0]) == 97 and np.all(np.diff(p[:, 0]) > 0)
+    assert p[0, 1] == 0.25 and pct(p[s.steps, 1]) == 3 and np.all(np.diff(p[:, 1]) < 0)
+    assert 1 in {r.chosen for r in s.rows} and 1 in {r.rejected for r in s.rows}
+    assert np.all(col(h, lambda r: r.row_margin[1])[2:] > 0)          # yet it wins its row
+    rewards = col(h, lambda r: r.rewards[0])
+    assert round(math.log(4), 2) == 1.39 and np.all(rewards[:, 0] < math.log(4))
+    assert np.all(np.diff(rewards[:, 3]) < 0) and rewards[-1, 3] < -8   # no floor
+    theta = _by_hand_dpo(s, s.steps)
+    assert theta[0, 0] == theta[0, 1] == 0.0
+    assert [round(float(theta[s.steps, y]), 2) for y in (1, 0)] == [1.57, 5.00]
+    assert np.allclose(theta.sum(axis=1), 0.0, atol=1e-13)            # the group's sum
+
+
+# -- mass-flow --------------------------------------------------------------------------
+def test_mass_flow_reference_and_row():
+    """The comment: 'it gives "Toronto." 90 %, "Montreal." 9 % and the right answer
+    "Ottawa." only 1 %'; 'One row: nine annotators out of ten preferred "Ottawa." to
+    "Toronto."'; 'Nobody was asked about "Montreal."'."""
+    s = load_scenario("mass-flow")
+    comment_says("mass-flow", 'it gives "Toronto." 90 %, "Montreal." 9 % and the right answer '
+                 '"Ottawa." only 1 %', "pi_ref = 1 %, 90 %, 9 % (to rounding, within 2e-16)")
+    assert s.prompts[0].replies == ("Ottawa.", "Toronto.", "Montreal.")
+    assert np.allclose(ref_probs(s)[0], [0.01, 0.90, 0.09], rtol=0, atol=2e-16)
+    assert np.allclose(s.ref_logits[0], [0.0, math.log(90), math.log(9)], rtol=0, atol=0)
+    assert [r.as_tuple() for r in s.rows] == [(0, 0, 1, 9, 1)]
+    assert s.beta == 1 and s.adaptive_weight
+
+
+def test_mass_flow_rests_at_one_to_ten_to_three(runs):
+    """The comment: 'at rest the probabilities are in the ratio 1 : 10 : 3, that is 1/14,
+    10/14 and 3/14', the pair's share 'from 91 % to 11/14 = 79 %'; worked out here by hand:
+    the row fixes theta_O - theta_T = log(1/90) + log 9, the update keeps theta_O + theta_T,
+    and theta_M never moves."""
+    s = load_scenario("mass-flow")
+    comment_says("mass-flow", "1:90 x 9 = 1:10", "from 91 % to 11/14 = 79 %",
+                 "in the ratio 1 : 10 : 3, that is 1/14, 10/14 and 3/14")
+    t0 = s.ref_logits[0]
+    gap = t0[0] - t0[1] + math.log(9) / s.beta
+    total = t0[0] + t0[1]
+    theta = np.array([(total + gap) / 2, (total - gap) / 2, t0[2]])
+    target = np.exp(theta) / np.exp(theta).sum()
+    assert np.allclose(target, [1 / 14, 10 / 14, 3 / 14], rtol=0, atol=1e-15)
+    assert np.allclose(closed_form(s)[0], target, rtol=0, atol=1e-15)
+    assert round(100 * 11 / 14) == 79 and pct(ref_probs(s)[0, :2].sum()) == 91
+    rest = runs("mass-flow", REST)[-1]
+    assert np.max(np.abs(rest.probs[0] - target)) < 1e-12
+    assert rest.row_sigma[0] == pytest.approx(0.9, abs=1e-12)
+    assert rest.probs[0, 0] / rest.probs[0, 1] == pytest.approx(1 / 10, rel=1e-12)
+
+
+def test_mass_flow_moves_ratios_not_ranks(runs):
+    """'Annotators preferred "Ottawa." to "Toronto." 9:1 and the row settles at exactly that
+    share, sigma(u) = 0.9, yet "Toronto." stays on top (90 % -> 71 %) while "Ottawa." climbs
+    only from 1 % to 7 %'; '... the reply no one labelled, which rises from 9 % to 21 %,
+    three times the right answer's share'."""
+    s = load_scenario("mass-flow")
+    says(s, '"Ottawa." to "Toronto." 9:1', "exactly that share, σ(u) = 0.9",
+         '"Toronto." stays on top (90 % → 71 %)', '"Ottawa." climbs only from 1 % to 7 %',
+         "from 1:90 to 1:10", "leaves the logit of \"Montreal.\" untouched",
+         "rises from 9 % to 21 %, three times the right answer's share")
+    h = runs("mass-flow", REST)
+    p = col(h, lambda r: r.probs[0])
+    end = p[s.steps]
+    assert [pct(v) for v in p[0]] == [1, 90, 9] and [pct(v) for v in end] == [7, 71, 21]
+    assert round(float(h[s.steps].row_sigma[0]), 2) == 0.90
+    assert np.all(np.argmax(p, axis=1) == 1)                        # Toronto on top, always
+    moving = slice(0, 150)                                          # before rounding level
+    assert np.all(np.diff(p[moving, 0]) > 0) and np.all(np.diff(p[moving, 2]) > 0)
+    assert np.all(np.diff(p[moving, 1]) < 0)
+    gain = p[-1] - p[0]
+    assert int(np.argmax(gain)) == 2                                # the unlabelled gains most
+    assert p[-1, 2] / p[-1, 0] == pytest.approx(3, rel=1e-12)
+    # theta_M never moves and theta_O + theta_T keeps its start: so log pO + log pT -
+    # 2 log pM (the normaliser cancels) stays at its start value at every step
+    lp = np.log(p)
+    inv = lp[:, 0] + lp[:, 1] - 2 * lp[:, 2]
+    assert np.allclose(inv, inv[0], rtol=0, atol=1e-12)
+    assert np.all(col(runs("mass-flow"), lambda r: r.rewards[0, 2])
+                  >= 0)                                             # Montreal only gains
+
+
+def test_mass_flow_and_dpo_is_rlhf_learning_rate_slows_the_story(runs):
+    """The comments: 'with 0.5 the bars would reach their rest within 2 seconds' (mass-flow)
+    and 'with 0.5 the bars would reach their ticks within 2 seconds' (dpo-is-rlhf);
+    presets/README: 'with 0.5 their bars would be at rest (within half a point) within 2
+    seconds'. At 20 steps per second, 2 seconds are 40 steps."""
+    readme = " ".join((PRESETS / "README.md").read_text().split())
+    assert ("`mass-flow` and `dpo-is-rlhf` use a learning rate of 0.125 so that the approach "
+            "to rest can be watched: with 0.5 their bars would be at rest (within half a "
+            "point) within 2 seconds") in readme
+    comment_says("mass-flow", "The learning rate is 0.125 (align uses 0.5)",
+                 "with 0.5 the bars would reach their rest within 2 seconds")
+    comment_says("dpo-is-rlhf", "The learning rate is 0.125 (align uses 0.5)",
+                 "with 0.5 the bars would reach their ticks within 2 seconds")
+    for pid in ("mass-flow", "dpo-is-rlhf"):
+        s = load_scenario(pid)
+        assert s.learning_rate == 0.125 and load_scenario("align").learning_rate == 0.5
+        rest = runs(pid, REST)[-1].probs
+        fast = col(runs(pid, s.steps, learning_rate=0.5), lambda r: r.probs)
+        assert np.all(np.abs(fast[40:] - rest) < 0.005)
+        slow = col(runs(pid), lambda r: r.probs)
+        assert np.max(np.abs(slow[100] - rest)) > 0.005                # still on its way
+        assert np.max(np.abs(slow[s.steps] - rest)) < 0.001            # at rest by the end
+
+
+# -- rock-paper-scissors ------------------------------------------------------------------
+def test_rock_paper_scissors_majorities_form_a_cycle():
+    """'Every row has a 7:3 majority (paper over rock, scissors over paper, rock over
+    scissors)'."""
+    s = load_scenario("rock-paper-scissors")
+    says(s, "Every row has a 7:3 majority (paper over rock, scissors over paper, rock over "
+            "scissors)")
+    names = [t.rstrip(".").lower() for t in s.prompts[0].replies]
+    assert names == ["rock", "paper", "scissors"]
+    wins = {(names[r.chosen], names[r.rejected]) for r in s.rows
+            if (r.votes_chosen, r.votes_rejected) == (7, 3)}
+    assert wins == {("paper", "rock"), ("scissors", "paper"), ("rock", "scissors")}
+    assert len(s.rows) == 3 and np.all(s.ref_logits == 0) and s.n_prompts == 1
+    # every reply wins one row and loses one: its net votes are 0
+    assert np.all(net_votes(s) == 0)
+
+
+def test_rock_paper_scissors_pulls_cancel_round_the_cycle():
+    """The comment: 'At u = 0 a row pulls its chosen reply up by 7 x 0.5 - 3 x 0.5 = 2 (in
+    units of beta / 30) ... every reply gets +2 from the row it wins and -2 from the row it
+    loses'; by hand and in the engine's gradient."""
+    s = load_scenario("rock-paper-scissors")
+    comment_says("rock-paper-scissors", "7 x 0.5 - 3 x 0.5 = 2 (in units of beta / 30)",
+                 "the gradient is exactly zero, and the policy never leaves the reference")
+    n = sum(r.votes_chosen + r.votes_rejected for r in s.rows)
+    assert n == 30 and 7 * 0.5 - 3 * 0.5 == 2
+    pull = np.zeros(s.n_replies)
+    for r in s.rows:
+        f = r.votes_chosen * 0.5 - r.votes_rejected * 0.5
+        pull[r.chosen] += f
+        pull[r.rejected] -= f
+    assert np.all(pull == 0.0)
+    assert np.all(run(s, 1)[-1].grad == 0.0)
+
+
+def test_rock_paper_scissors_log_2_is_the_least_loss():
+    """The comment: 'The loss stays at log 2 = 0.69, and that is the best this data allows';
+    the mean loss written out by hand (tests/naive_dpo.py) at random policies."""
+    import naive_dpo as naive
+
+    s = load_scenario("rock-paper-scissors")
+    comment_says("rock-paper-scissors", "The loss stays at log 2 = 0.69, and that is the "
+                 "best this data allows")
+    rows = [r.as_tuple() for r in s.rows]
+    rng = np.random.default_rng(0)
+    ref = np.zeros((1, 3))
+    assert naive.mean_loss(ref, ref, rows, s.beta) == pytest.approx(math.log(2), abs=1e-15)
+    for scale in (1e-3, 0.1, 1, 5):
+        for _ in range(50):
+            theta = rng.normal(scale=scale, size=(1, 3))
+            assert naive.mean_loss(theta, ref, rows, s.beta) > math.log(2)
+
+
+def test_rock_paper_scissors_rlhf_agrees():
+    """The comment: 'a Bradley-Terry reward fitted to these votes gives the three replies the
+    same reward, so its optimal policy is the reference too'."""
+    from dpo_sim.sim.numerics import log_softmax
+    from dpo_sim.sim.pairs import Pairs
+    from dpo_sim.sim.rlhf import optimum
+
+    s = load_scenario("rock-paper-scissors")
+    comment_says("rock-paper-scissors", "gives the three replies the same reward, so its "
+                 "optimal policy is the reference too")
+    pairs = Pairs.from_rows([r.as_tuple() for r in s.rows], s.n_prompts, s.n_replies)
+    opt = optimum(pairs, log_softmax(s.ref_logits), s.start_logits(), s.beta)
+    assert opt.finite.all()
+    assert np.allclose(opt.reward, opt.reward[0, 0], rtol=0, atol=1e-12)
+    assert np.allclose(opt.probs, 1 / 3, rtol=0, atol=1e-15)
+
+
+@pytest.mark.slow
+def test_rock_paper_scissors_nothing_ever_moves():
+    """'nothing ever moves: the bars stay at 1/3, every sigma(u) at 0.5 and the loss at
+    log 2 = 0.69, step after step'; '... the gradient is exactly 0': at every one of 20000
+    steps, bit for bit."""
+    from dpo_sim.sim.simulation import Simulation
+
+    s = load_scenario("rock-paper-scissors")
+    says(s, "nothing ever moves", "the bars stay at 1/3, every σ(u) at 0.5 and the loss at "
+            "log 2 = 0.69, step after step", "the gradient is exactly 0")
+    assert round(math.log(2), 2) == 0.69
+    sim = Simulation(s, keep_history=False)
+    rec = sim.record
+    start = rec.probs.copy()
+    assert np.allclose(start, 1 / 3, rtol=0, atol=1e-16)
+    for t in range(FOREVER + 1):
+        if t:
+            rec = sim.advance()
+        assert np.all(rec.grad == 0.0)
+        assert np.array_equal(rec.probs, start)
+        assert rec.loss == math.log(2) and np.all(rec.row_sigma == 0.5)
+        assert np.all(rec.kl == 0.0)
+    assert rec.step == FOREVER
+
+
+# -- ipo-stops-drift ----------------------------------------------------------------------
+def _ipo_target_logits(s):
+    """The logits at which every row has h = 1/(2 beta), each prompt's sum of logits kept at
+    its start value (0): a small linear system, solved without the engine."""
+    h = 1 / (2 * s.beta)
+    theta = np.zeros((s.n_prompts, s.n_replies))
+    for x in range(s.n_prompts):
+        rows = [r for r in s.rows if r.prompt == x]
+        A = np.zeros((len(rows) + 1, s.n_replies))
+        b = np.zeros(len(rows) + 1)
+        for i, r in enumerate(rows):
+            A[i, r.chosen], A[i, r.rejected], b[i] = 1.0, -1.0, h
+        A[-1] = 1.0
+        theta[x] = np.linalg.solve(A, b)
+    return theta
+
+
+def test_ipo_stops_drift_is_unanimous_under_ipo():
+    """The comment: 'The prompts, replies, reference and rows are exactly `unanimous`'s:
+    every row 10:0.'"""
+    s, u = load_scenario("ipo-stops-drift"), load_scenario("unanimous")
+    comment_says("ipo-stops-drift", "The prompts, replies, reference and rows are exactly "
+                 "`unanimous`'s: every row 10:0")
+    assert (s.prompts, s.rows, s.events) == (u.prompts, u.rows, u.events)
+    assert np.array_equal(s.ref_logits, u.ref_logits) and s.init_logits is None
+    assert all((r.votes_chosen, r.votes_rejected) == (10, 0) for r in s.rows)
+    assert (s.loss_type, u.loss_type, s.beta, s.adaptive_weight) == ("ipo", "sigmoid", 0.25,
+                                                                      True)
+
+
+def test_ipo_stops_drift_learning_rate_is_far_below_the_stability_bound():
+    """The comment: 'For these rows that bound is 6 / (2 + sqrt 2) = 1.76 whatever beta is;
+    0.2 is far below it'. The mean IPO loss is sum over rows of (votes / n) (h - h*)^2, so
+    its Hessian in the logits is 2 sum (votes / n) (e_c - e_r)(e_c - e_r)^T, built here."""
+    s = load_scenario("ipo-stops-drift")
+    comment_says("ipo-stops-drift", "that bound is 6 / (2 + sqrt 2) = 1.76 whatever beta is; "
+                 "0.2 is far below it")
+    n = sum(r.votes_chosen + r.votes_rejected for r in s.rows)
+    H = np.zeros((s.n_prompts, s.n_replies, s.n_replies))
+    for r in s.rows:
+        e = np.zeros(s.n_replies)
+        e[r.chosen], e[r.rejected] = 1.0, -1.0
+        H[r.prompt] += 2 * (r.votes_chosen + r.votes_rejected) / n * np.outer(e, e)
+    top = max(np.linalg.eigvalsh(H[x]).max() for x in range(s.n_prompts))
+    bound = 2 / top
+    assert bound == pytest.approx(6 / (2 + math.sqrt(2)), rel=1e-12) and round(bound, 2) == 1.76
+    assert s.learning_rate == 0.2 and s.learning_rate * top < 1    # no overshoot at all
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning",
+                            "ignore:invalid value:RuntimeWarning")
+def test_ipo_stops_drift_bound_is_where_gradient_descent_breaks(runs):
+    """Just below the bound the run converges, just above it diverges."""
+    from dpo_sim.sim.simulation import Diverged
+
+    h = runs("ipo-stops-drift", REST, learning_rate=1.7)
+    target = _ipo_target_logits(load_scenario("ipo-stops-drift"))
+    assert np.max(np.abs(h[-1].probs - softmax(target))) < 1e-9
+    with pytest.raises(Diverged):
+        runs("ipo-stops-drift", FOREVER, learning_rate=1.8)
+
+
+@pytest.mark.slow
+def test_ipo_stops_drift_every_margin_stops_at_its_target(runs):
+    """'even a 10:0 row has a finite target, the margin h = 1/(2 beta) = 2 at beta = 0.25:
+    the good answers stop at 78 % and KL settles at 0.66 by step 150 and stays there for
+    good'; the comment: '(78 %, 10 %, 10 %, 1 %)'. 20000 steps, checked against the target
+    solved by hand."""
+    s = load_scenario("ipo-stops-drift")
+    says(s, "the margin h = 1/(2β) = 2 at β = 0.25", "the good answers stop at 78 %",
+         "KL settles at 0.66 by step 150 and stays there for good")
+    comment_says("ipo-stops-drift", "h = 1/(2 beta), whatever the votes: 2 at beta = 0.25",
+                 "the good answer ends 2 above the two replies it was compared with and 4 "
+                 "above the third", "(78 %, 10 %, 10 %, 1 %)")
+    assert 1 / (2 * s.beta) == 2
+    target = _ipo_target_logits(s)
+    for x in range(s.n_prompts):
+        assert sorted(target[x]) == pytest.approx([-2, 0, 0, 2], abs=1e-12)
+        assert target[x, 0] == pytest.approx(2, abs=1e-12)          # the good answer on top
+    pstar = softmax(target)
+    assert [pct(v) for v in sorted(pstar[0], reverse=True)] == [78, 10, 10, 1]
+    kl_star = [kl_to(pstar[x], ref_probs(s)[x]) for x in range(s.n_prompts)]
+    assert [round(k, 2) for k in kl_star] == [0.66, 0.66]
+    h = runs("ipo-stops-drift", FOREVER)
+    probs = col(h, lambda r: r.probs)
+    assert np.all(np.isfinite(probs))
+    end = h[FOREVER]
+    lr = np.log(end.probs) - np.log(ref_probs(s))
+    for r in s.rows:
+        assert lr[r.prompt, r.chosen] - lr[r.prompt, r.rejected] == pytest.approx(2, abs=1e-9)
+    assert np.max(np.abs(end.probs - pstar)) < 1e-12
+    kl = col(h, lambda r: r.kl)
+    assert np.allclose(kl[REST:], kl[FOREVER], rtol=0, atol=1e-12)       # stopped changing
+    assert np.allclose(kl[FOREVER], kl_star, rtol=0, atol=1e-12)
+    assert np.all(np.abs(kl[150:] - kl_star) < 1e-3) and np.all(np.abs(kl[100] - kl_star) > 1e-3)
+    assert [pct(v) for v in probs[s.steps, :, 0]] == [78, 78]
+    # every step moves the logits closer to the target (learning rate far below the bound)
+    theta = np.log(probs) - np.log(probs).mean(axis=2, keepdims=True)    # each sum is 0
+    dist = np.abs(theta - target).max(axis=(1, 2))
+    moving = dist > 1e-12
+    assert np.all(np.diff(dist)[moving[1:]] < 0)
+
+
+@pytest.mark.slow
+def test_ipo_stops_drift_dpo_keeps_drifting_at_the_same_settings(runs):
+    """'Switch the loss to sigmoid (DPO) with the same beta and learning rate and nothing
+    stops: KL passes IPO's resting value at step 267 and runs on toward its ceiling log 4 =
+    1.39 (0.96 at step 400, 1.38 at step 3000)'."""
+    s = load_scenario("ipo-stops-drift")
+    says(s, "Switch the loss to sigmoid (DPO) with the same β and learning rate and nothing "
+            "stops", "KL passes IPO's resting value at step 267",
+         "toward its ceiling log 4 = 1.39 (0.96 at step 400, 1.38 at step 3000)")
+    comment_says("ipo-stops-drift", "With the loss switched to sigmoid (DPO) at the same beta "
+                 "and learning rate the drift of `unanimous` comes back")
+    ipo_rest = runs("ipo-stops-drift", FOREVER)[-1].kl
+    h = runs("ipo-stops-drift", FOREVER, loss_type="sigmoid")
+    assert all(r.loss_type == "sigmoid" for r in (h[0], h[-1]))
+    kl = col(h, lambda r: r.kl)
+    assert np.all(np.diff(kl[:REST + 1], axis=0) > 0)                     # keeps increasing
+    assert np.all(kl[FOREVER] > kl[REST]) and np.all(kl < math.log(4))
+    assert [int(np.argmax(kl[:, x] > ipo_rest[x])) for x in range(s.n_prompts)] == [267, 267]
+    assert [round(float(kl[t, 0]), 2) for t in (400, REST)] == [0.96, 1.38]
+    assert np.allclose(kl[:, 1], kl[:, 0], rtol=1e-12)
+    u = col(h, lambda r: r.row_margin)
+    assert np.all(np.diff(u[:REST + 1], axis=0) > 0)                     # no margin stops
+
+
+# -- dpo-is-rlhf --------------------------------------------------------------------------
+def _bradley_terry_by_hand(s, iterations=2000):
+    """Hunter's minorise-maximise iteration for Bradley-Terry strengths (one prompt):
+    gamma_i <- wins_i / sum_j n_ij / (gamma_i + gamma_j). Returns r = log gamma, mean 0."""
+    K = s.n_replies
+    wins, n = np.zeros(K), np.zeros((K, K))
+    for r in s.rows:
+        wins[r.chosen] += r.votes_chosen
+        wins[r.rejected] += r.votes_rejected
+        n[r.chosen, r.rejected] += r.votes_chosen + r.votes_rejected
+        n[r.rejected, r.chosen] += r.votes_chosen + r.votes_rejected
+    g = np.ones(K)
+    for _ in range(iterations):
+        g = wins / (n / (g[:, None] + g[None, :])).sum(axis=1)
+        g = g / np.exp(np.log(g).mean())
+    return np.log(g)
+
+
+def _dpo_is_rlhf_optimum(s):
+    from dpo_sim.sim.numerics import log_softmax
+    from dpo_sim.sim.pairs import Pairs
+    from dpo_sim.sim.rlhf import optimum
+
+    pairs = Pairs.from_rows([r.as_tuple() for r in s.rows], s.n_prompts, s.n_replies)
+    return optimum(pairs, log_softmax(s.ref_logits), s.start_logits(), s.beta)
+
+
+def test_dpo_is_rlhf_rows_and_reference():
+    """The comment: 'three replies, every pair judged by ten annotators, every row 7:3';
+    'the base model likes the short answer (19 %, 51 %, 31 %)'; 'pi_ref = 18.6 %, 50.6 %,
+    30.7 %'; 'the good answer would beat the microwave at 0.84'."""
+    s = load_scenario("dpo-is-rlhf")
+    comment_says("dpo-is-rlhf", "every pair judged by ten annotators, every row 7:3",
+                 "the base model likes the short answer (19 %, 51 %, 31 %)",
+                 "pi_ref = 18.6 %, 50.6 %, 30.7 %",
+                 "the good answer would beat the microwave at 0.84")
+    assert (s.n_prompts, s.n_replies, s.beta) == (1, 3, 1)
+    assert {(r.chosen, r.rejected) for r in s.rows} == {(0, 1), (1, 2), (0, 2)}
+    assert all((r.votes_chosen, r.votes_rejected) == (7, 3) for r in s.rows)
+    assert not is_forest(final_rows(s), s.n_replies)                 # a triangle
+    pref = ref_probs(s)[0]
+    assert [pct(p) for p in pref] == [19, 51, 31]
+    assert [pct(p, 1) for p in pref] == [18.6, 50.6, 30.7]
+    assert s.prompts[0].replies[1] == "Boil it." and "Microwave" in s.prompts[0].replies[2]
+    gap = math.log(7 / 3)                                             # sigma(gap) = 0.7
+    assert round(1 / (1 + math.exp(-2 * gap)), 2) == 0.84
+
+
+def test_dpo_is_rlhf_optimum_by_hand():
+    """pi* = pi_ref exp(r / beta) / Z with r fitted by a second algorithm (Hunter's MM)
+    equals sim.rlhf.optimum; the fit puts the rows at 0.64, 0.64 and 0.76, not at their
+    0.70 ('the rows settle where a Bradley-Terry reward model fitted to the same 30 votes
+    puts them, at 0.64, 0.64 and 0.76'; the comment: 'the compromise (0.64, 0.64 and
+    0.76)')."""
+    s = load_scenario("dpo-is-rlhf")
+    says(s, "Every row is 7:3, but no policy can hold all three at 0.70",
+         "a Bradley–Terry reward model fitted to the same 30 votes puts them, at 0.64, 0.64 "
+         "and 0.76")
+    comment_says("dpo-is-rlhf", "the compromise (0.64, 0.64 and 0.76)")
+    assert sum(r.votes_chosen + r.votes_rejected for r in s.rows) == 30
+    r = _bradley_terry_by_hand(s)
+    shares = [1 / (1 + math.exp(-(r[row.chosen] - r[row.rejected]))) for row in s.rows]
+    assert [round(v, 2) for v in shares] == [0.64, 0.64, 0.76]
+    w = np.exp(np.log(ref_probs(s)[0]) + r / s.beta)
+    pstar = w / w.sum()
+    opt = _dpo_is_rlhf_optimum(s)
+    assert opt.finite.all()                       # split votes: strongly connected beats
+    assert np.allclose(opt.probs[0], pstar, rtol=0, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_dpo_is_rlhf_converges_to_pi_star(runs):
+    """'A second tick on every bar marks pi*, the policy RLHF would reach with that reward,
+    the same beta and the same reference, and the bars run to their ticks (the good answer
+    from 19 % to 33 %, the microwave from 31 % to 17 %) while the KL to pi* falls to 0'."""
+    from dpo_sim.sim.rlhf import kl_to_optimum
+
+    s = load_scenario("dpo-is-rlhf")
+    says(s, "A second tick on every bar marks π*, the policy RLHF would reach",
+         "the bars run to their ticks (the good answer from 19 % to 33 %, the microwave from "
+         "31 % to 17 %)", "the KL to π* falls to 0",
+         "DPO reaches the policy RLHF would reach, without training a reward model and "
+         "without sampling")
+    opt = _dpo_is_rlhf_optimum(s)
+    pstar = opt.probs
+    assert [pct(v) for v in pstar[0]] == [33, 50, 17]
+    h = runs("dpo-is-rlhf", FOREVER)
+    p = col(h, lambda r: r.probs)
+    assert [pct(p[0, 0, y]) for y in (0, 2)] == [19, 31]
+    assert [pct(p[s.steps, 0, y]) for y in (0, 2)] == [33, 17]          # on the ticks
+    assert np.max(np.abs(p[-1] - pstar)) < 1e-9                         # and converged
+    assert np.max(np.abs(p[REST] - pstar)) < 1e-9
+    kl = np.array([kl_to_optimum(q, opt)[0] for q in p])
+    kl_plain = np.array([kl_to(q[0], pstar[0]) for q in p[: s.steps + 1]])
+    assert np.allclose(kl[: s.steps + 1], kl_plain, rtol=1e-6, atol=1e-15)
+    assert kl[0] > 0.05 and kl[s.steps] < 1e-9 and kl[-1] < 1e-25
+    falling = kl > 1e-25                                                # then rounding
+    assert np.all(np.diff(kl)[falling[:-1]] < 0)
+    # the rows rest at the Bradley-Terry fit, none at its own vote share
+    sig = h[-1].row_sigma
+    assert [round(float(v), 2) for v in sig] == [0.64, 0.64, 0.76]
+    assert np.all(np.abs(sig - 0.7) > 0.05)
+
+
+def test_dpo_is_rlhf_page_numbers_match_the_cli(runs):
+    """The numbers the page shows come from the same place as `dpo-sim run`'s JSON lines:
+    rlhf_probs on the config line is pi*, and kl_to_rlhf ends the story below 1e-9."""
+    import io
+    import json
+
+    from dpo_sim.app.cli import write_run
+
+    s = load_scenario("dpo-is-rlhf")
+    out = io.StringIO()
+    write_run(s, s.steps, "jsonl", out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert np.allclose(lines[0]["rlhf_probs"], _dpo_is_rlhf_optimum(s).probs, atol=1e-15)
+    kl = [d["kl_to_rlhf"][0] for d in lines[1:]]
+    assert len(kl) == s.steps + 1 and kl[-1] < 1e-9 and kl[0] > 0.05
+    assert np.allclose([d["probs"] for d in lines[1:]], col(runs("dpo-is-rlhf"),
+                                                            lambda r: r.probs), atol=0)

@@ -407,3 +407,96 @@ def test_the_pulls_picture_puts_each_row_on_the_weight_curve_and_its_rest_point(
     assert len(p.ticks.data["u"]) == sum(1 for r in rows if r.votes_rejected)
     st.adaptive_weight = False           # the bare margin: flat at 1, nothing rests
     assert set(p.curve.data["w"]) == {1.0} and list(p.ticks.data["u"]) == []
+
+
+# -- the RLHF optimum on the page ---------------------------------------------------------
+def _kl(p, q):
+    return float(np.sum(p * (np.log(p) - np.log(q))))
+
+
+def test_the_rlhf_diamond_marks_where_dpo_ends_up_and_the_readout_goes_to_0():
+    """align has a finite optimum: after 3,000 steps the bars (the run itself, not the
+    optimum's formula) sit on the diamonds, and the readout's KL(pi || pi*), checked
+    against the KL written out here, is below 1e-9."""
+    d = create_dashboard(scenario="align", theme="light")
+    st = d.state
+    diamonds0 = [np.array(b.rlhf_source.data["pstar"]) for b in d.views["bars"]]
+    v0 = values(d.views["readouts"].pane.html)
+    for x, q in enumerate(diamonds0):
+        assert q.sum() == pytest.approx(1.0, abs=1e-12)
+        assert float(v0[f"kl-rlhf-{x}"]) == pytest.approx(_kl(st.record.probs[x], q), rel=1e-9)
+        assert float(v0[f"kl-rlhf-{x}"]) > 1e-3              # it starts away from pi*
+    st.advance(3000)
+    v = values(d.views["readouts"].pane.html)
+    for x, b in enumerate(d.views["bars"]):
+        q = np.array(b.rlhf_source.data["pstar"])
+        np.testing.assert_array_equal(q, diamonds0[x])       # pi* does not move with steps
+        np.testing.assert_allclose(st.record.probs[x], q, atol=1e-9)
+        # the sum written out loses to rounding at this size; it agrees to 1e-15
+        assert float(v[f"kl-rlhf-{x}"]) == pytest.approx(_kl(st.record.probs[x], q),
+                                                          abs=1e-15)
+        assert float(v[f"kl-rlhf-{x}"]) < 1e-9
+    assert "no-optimum" not in "".join(b.heading.object for b in d.views["bars"])
+
+
+def test_a_flip_or_a_new_beta_moves_the_diamonds_to_the_new_optimum():
+    from dpo_sim.sim import rlhf
+
+    d = create_dashboard(scenario="align", theme="light")
+    st = d.state
+    before = [np.array(b.rlhf_source.data["pstar"]) for b in d.views["bars"]]
+    st.flip(0)
+    st.beta = 2 * st.beta
+    sim = Simulation(st.spec)
+    sim.flip(0)
+    sim.set(beta=st.beta)
+    sim.advance(4000)                    # where DPO goes now: the diamonds' new place
+    for x, b in enumerate(d.views["bars"]):
+        q = np.array(b.rlhf_source.data["pstar"])
+        assert not np.allclose(q, before[x], atol=1e-3)
+        np.testing.assert_allclose(q, sim.record.probs[x], atol=1e-8)
+        np.testing.assert_allclose(q, rlhf.optimum(sim.pairs, sim.logp_ref,
+                                                   st.spec.start_logits(), st.beta).probs[x],
+                                   atol=1e-12)
+
+
+def test_no_finite_optimum_draws_no_diamond_and_says_where_the_policy_heads():
+    """unanimous: every row is 10:0, so no finite optimum; the note names the reply the
+    run's own probabilities pile onto."""
+    from dpo_sim.app.texts import NO_OPTIMUM
+
+    d = create_dashboard(scenario="unanimous", theme="light")
+    st = d.state
+    st.advance(3000)
+    for x, b in enumerate(d.views["bars"]):
+        assert list(b.rlhf_source.data["pstar"]) == []
+        top = "ABCDEFGH"[int(np.argmax(st.record.probs[x]))]
+        assert st.record.probs[x].max() > 0.9
+        assert f'data-testid="no-optimum-{x}"' in b.heading.object
+        assert NO_OPTIMUM.format(heading=top).replace("’", "&#x27;")[:40] in \
+            b.heading.object.replace("’", "&#x27;")
+        assert f"heads toward {top}." in b.heading.object
+    v = values(d.views["readouts"].pane.html)
+    assert v["kl-rlhf-0"] == "nan" and v["kl-rlhf-1"] == "nan"
+
+
+def test_the_loss_menu_runs_the_chosen_loss_from_the_next_step():
+    d = create_dashboard(scenario="align", theme="light")
+    st = d.state
+    w = d.views["controls"].widgets
+    st.advance(5)
+    w["loss_type"].value = "robust"
+    with param.edit_constant(w["label_smoothing"]):      # a slider released at 0.2
+        w["label_smoothing"].value_throttled = 0.2
+    st.advance(5)
+    sim = Simulation(st.spec)
+    sim.advance(5)
+    sim.set(loss_type="robust")
+    sim.set(label_smoothing=0.2)
+    sim.advance(5)
+    assert (st.record.loss_type, st.record.label_smoothing) == ("robust", 0.2)
+    assert st.record.loss == sim.record.loss
+    np.testing.assert_array_equal(st.record.probs, sim.record.probs)
+    assert float(values(d.views["readouts"].pane.html)["loss"]) == sim.record.loss
+    assert list(w["loss_type"].values) == ["sigmoid", "ipo", "hinge", "robust"]
+    assert w["label_smoothing"].end < 0.5          # the slider never offers ε = 0.5

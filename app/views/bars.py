@@ -18,7 +18,7 @@ from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d
 from bokeh.plotting import figure
 
 from ..state import SimState
-from ..texts import TERMS
+from ..texts import NO_OPTIMUM, TERMS
 from ..theme import Palette, page_css, style_figure
 from .util import LiveHTML, term
 from .util import esc as _esc
@@ -60,9 +60,11 @@ class ProbabilityBars(pn.viewable.Viewer):
         self.label_chars = 0
         self._pref = state.preferred[x].copy()
         self.source = ColumnDataSource(self._data())
-        # pi_ref only changes with the scenario: its ticks get a source of their own, so
-        # BokehJS does not recompute them on every tick
+        # pi_ref only changes with the scenario, pi* with the rows and beta: their ticks get
+        # sources of their own, so BokehJS does not recompute them on every tick
         self.ref_source = ColumnDataSource(self._ref_data())
+        self._opt = None
+        self.rlhf_source = ColumnDataSource(self._rlhf_data())
         self.figure = self._figure()
         self.table = LiveHTML(html=self._table(), stylesheets=[page_css(pal)],
                               sizing_mode="stretch_width", margin=(0, 6),
@@ -127,6 +129,13 @@ class ProbabilityBars(pn.viewable.Viewer):
         d = self.source.data
         return {"reply": list(d["reply"]), "ref": np.array(d["ref"])}
 
+    def _rlhf_data(self) -> dict:
+        """pi* of this prompt, or no points where it has no finite optimum."""
+        opt = self._opt = self.state.optimum
+        if not opt.finite[self.x]:
+            return {"reply": [], "pstar": np.zeros(0)}
+        return {"reply": list(self.source.data["reply"]), "pstar": opt.probs[self.x].copy()}
+
     # -- drawing ---------------------------------------------------------------------
     def _figure(self):
         p = self.pal
@@ -143,6 +152,12 @@ class ProbabilityBars(pn.viewable.Viewer):
                         fill_color=p.bar_preferred, line_color=p.text, line_width=2.5)
         ticks = fig.rect(x="ref", y="reply", width=0.012, height=0.95, source=self.ref_source,
                          fill_color=p.ref_tick, line_color=p.ref_tick)
+        # pi*: a diamond, another shape and colour than the reference's bar-high tick
+        stars = fig.scatter(x="pstar", y="reply", source=self.rlhf_source, marker="diamond",
+                            size=15, fill_color=p.rlhf_tick, line_color=p.background,
+                            line_width=1.5)
+        fig.add_tools(HoverTool(renderers=[stars], tooltips=[("pi* (RLHF)",
+                                                              "@pstar{0.0000}")]))
         for text, x, colour, align in (("lab_out", "x_out", p.text, "left"),
                                        ("lab_in", "x_in", p.text, "right"),
                                        ("lab_in_pref", "x_in", p.background, "right")):
@@ -161,8 +176,14 @@ class ProbabilityBars(pn.viewable.Viewer):
 
     def _heading(self) -> str:
         prompt = self.state.spec.prompts[self.x]
+        opt = self.state.optimum
+        note = ""
+        if not opt.finite[self.x]:
+            heading = ", ".join(letter(y) for y in np.flatnonzero(opt.heading[self.x]))
+            note = (f'<div class="dpo-note" data-testid="no-optimum-{self.x}">'
+                    f'{_esc(NO_OPTIMUM.format(heading=heading or "no single reply"))}</div>')
         return (f'<div class="dpo-card dpo-prompt"><span class="dpo-h">Prompt {self.x + 1}'
-                f'</span> {_esc(prompt.text)}</div>')
+                f'</span> {_esc(prompt.text)}{note}</div>')
 
     def _table(self) -> str:
         """Each reply's letter and full text, and its implicit reward r̂. The bars show
@@ -193,6 +214,9 @@ class ProbabilityBars(pn.viewable.Viewer):
         if not np.array_equal(self.state.preferred[self.x], self._pref):
             self.restart()               # a flip changed the ★: relabel the axis
             return
+        if self.state.optimum is not self._opt:    # a flip or a new beta: pi* moved
+            self.rlhf_source.data = self._rlhf_data()
+            self.heading.object = self._heading()
         cols = self._columns()
         old = self.source.data
         n = len(cols["pi"])
@@ -212,6 +236,7 @@ class ProbabilityBars(pn.viewable.Viewer):
         self.heading.object = self._heading()
         self.source.data = data
         self.ref_source.data = self._ref_data()
+        self.rlhf_source.data = self._rlhf_data()
         self.table.html = self._table()
 
 

@@ -6,6 +6,8 @@ focus or tap. (The step is in the page's header, so hiding these keeps it.)"""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...sim.engine import stored_row_metrics
 from ..texts import LOSS_TERMS, TERMS
 from .util import HtmlView, esc, term
@@ -19,6 +21,12 @@ COLUMNS = (
     ("rewards/rejected", "rewards_rejected", "rewards-rejected", "rewards/\u200brejected",
      "+.3f"),
 )
+
+
+def _small(v: float) -> str:
+    """A KL that goes to 0: three decimals while it is large, then powers of ten."""
+    v = float(v)
+    return f"{v:.3f}" if v >= 0.001 else ("0" if v == 0 else f"{v:.1e}")
 
 
 def fmt(v: float, spec: str) -> str:
@@ -80,5 +88,24 @@ class Readouts(HtmlView):
                   f'<th scope="col">{term("npr", "per row (TRL)", TERMS["per_row"], right=True)}'
                   '</th></tr></thead><tbody>' + "".join(lines) + '</tbody></table>')
         table += narrow
+        star = self._optimum_line()
         return (f'<div class="dpo-card" role="group" aria-label="{esc("current numbers")}">'
-                f'<div class="dpo-readouts">{"".join(kls)}</div>{table}</div>')
+                f'<div class="dpo-readouts">{"".join(kls)}</div>{star}{table}</div>')
+
+    def _optimum_line(self) -> str:
+        """KL to pi* (the RLHF optimum) and beta log Z(x), per prompt; "none" where a
+        prompt has no finite optimum."""
+        st = self.state
+        opt = st.optimum
+        kl = st.kl_to_optimum()
+        parts = []
+        for x in range(len(kl)):
+            if opt.finite[x]:
+                parts.append(f'<span data-testid="kl-rlhf-{x}" data-value="{float(kl[x])!r}">'
+                             f'{esc(_small(kl[x]))}</span>')
+            else:
+                parts.append(f'<span data-testid="kl-rlhf-{x}" data-value="nan">none</span>')
+        logz = [esc(f"{v:+.3f}") if np.isfinite(v) else "none" for v in opt.beta_log_z]
+        return (f'<div class="dpo-note dpo-star">{term("klr", "KL to RLHF’s π*", TERMS["kl_rlhf"])}'
+                f': {" · ".join(parts)} &nbsp; '
+                f'{term("blz", "β·log Z", TERMS["beta_log_z"])}: {" · ".join(logz)}</div>')
