@@ -928,7 +928,7 @@ def test_mass_flow_moves_ratios_not_ranks(runs):
 
 def test_mass_flow_and_dpo_is_rlhf_learning_rate_slows_the_story(runs):
     """The comments: 'with 0.5 the bars would reach their rest within 2 seconds' (mass-flow)
-    and 'with 0.5 the bars would reach their ticks within 2 seconds' (dpo-is-rlhf);
+    and 'with 0.5 the bars would reach their markers within 2 seconds' (dpo-is-rlhf);
     presets/README: 'with 0.5 their bars would be at rest (within half a point) within 2
     seconds'. At 20 steps per second, 2 seconds are 40 steps."""
     readme = " ".join((PRESETS / "README.md").read_text().split())
@@ -938,7 +938,7 @@ def test_mass_flow_and_dpo_is_rlhf_learning_rate_slows_the_story(runs):
     comment_says("mass-flow", "The learning rate is 0.125 (align uses 0.5)",
                  "with 0.5 the bars would reach their rest within 2 seconds")
     comment_says("dpo-is-rlhf", "The learning rate is 0.125 (align uses 0.5)",
-                 "with 0.5 the bars would reach their ticks within 2 seconds")
+                 "with 0.5 the bars would reach their markers within 2 seconds")
     for pid in ("mass-flow", "dpo-is-rlhf"):
         s = load_scenario(pid)
         assert s.learning_rate == 0.125 and load_scenario("align").learning_rate == 0.5
@@ -1245,14 +1245,14 @@ def test_dpo_is_rlhf_optimum_by_hand():
 
 @pytest.mark.slow
 def test_dpo_is_rlhf_converges_to_pi_star(runs):
-    """'A second tick on every bar marks pi*, the policy RLHF would reach with that reward,
-    the same beta and the same reference, and the bars run to their ticks (the good answer
+    """'A second marker on every bar shows pi*, the policy RLHF would reach with that reward,
+    the same beta and the same reference, and the bars run to their markers (the good answer
     from 19 % to 33 %, the microwave from 31 % to 17 %) while the KL to pi* falls to 0'."""
     from dpo_sim.sim.rlhf import kl_to_optimum
 
     s = load_scenario("dpo-is-rlhf")
-    says(s, "A second tick on every bar marks π*, the policy RLHF would reach",
-         "the bars run to their ticks (the good answer from 19 % to 33 %, the microwave from "
+    says(s, "A second marker on every bar shows π*, the policy RLHF would reach",
+         "the bars run to their markers (the good answer from 19 % to 33 %, the microwave from "
          "31 % to 17 %)", "the KL to π* falls to 0",
          "DPO reaches the policy RLHF would reach, without training a reward model and "
          "without sampling")
@@ -1262,7 +1262,7 @@ def test_dpo_is_rlhf_converges_to_pi_star(runs):
     h = runs("dpo-is-rlhf", FOREVER)
     p = col(h, lambda r: r.probs)
     assert [pct(p[0, 0, y]) for y in (0, 2)] == [19, 31]
-    assert [pct(p[s.steps, 0, y]) for y in (0, 2)] == [33, 17]          # on the ticks
+    assert [pct(p[s.steps, 0, y]) for y in (0, 2)] == [33, 17]          # on the markers
     assert np.max(np.abs(p[-1] - pstar)) < 1e-9                         # and converged
     assert np.max(np.abs(p[REST] - pstar)) < 1e-9
     kl = np.array([kl_to_optimum(q, opt)[0] for q in p])
