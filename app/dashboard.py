@@ -26,6 +26,7 @@ from .views.controls import Controls
 from .views.formula import FormulaStrip
 from .views.history import HistoryCharts
 from .views.keys import KeyboardShortcuts
+from .views.learn import LearnPanel, TryIt
 from .views.pairs import PairsList
 from .views.pulls import PullsChart
 from .views.readouts import Readouts
@@ -152,6 +153,8 @@ class Dashboard(pn.viewable.Viewer):
         v["pulls"] = PullsChart(st, pal)
         v["history"] = HistoryCharts(st, pal)
         v["log"] = StepLog(st, pal)
+        v["try"] = TryIt(st, pal)
+        v["learn"] = LearnPanel(st, pal)
         v["share"] = SharePanel(pal, title=st.spec.title)
         v["keys"] = self._keys
         # Flow control: the page acknowledges each drawn update; the play loop sends the
@@ -192,7 +195,8 @@ class Dashboard(pn.viewable.Viewer):
                                sizing_mode="stretch_width", styles={"grid-area": "side"})
         main = pn.Column(v["readouts"], legend, v["bars"], sizing_mode="stretch_width",
                          min_width=0, styles={"grid-area": "main"})
-        details = pn.Column(table_note, v["pairs"], v["pulls"], v["formula"], v["log"],
+        details = pn.Column(table_note, v["pairs"], v["pulls"], v["formula"], v["try"],
+                            v["learn"], v["log"],
                             sizing_mode="stretch_width", min_width=0,
                             styles={"grid-area": "details"})
         self._body = pn.FlexBox(self._side, main, self._history_slot, details,
@@ -215,6 +219,7 @@ class Dashboard(pn.viewable.Viewer):
             "picker": [c.scenario], "watch": [c.watch], "download": [c.download],
             "pairs": [v["pairs"].__panel__()], "charts": [v["history"].__panel__()],
             "pulls": [v["pulls"].__panel__()],
+            "try": [v["try"].__panel__()], "learn": [v["learn"].__panel__()],
             "log": [v["log"].__panel__()], "formula": [v["formula"].__panel__()],
             "readouts": [v["readouts"].__panel__()], "share": [v["share"].__panel__()],
         }

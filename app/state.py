@@ -40,6 +40,7 @@ from ..sim.scenario_io import list_presets, load_scenario
 from ..sim.settings import BY_NAME, SETTINGS, Choice, Flag, Number, Setting, Whole
 from ..sim.simulation import Diverged, Simulation
 from . import texts
+from .numfmt import fixed
 
 #: Events kept in the page's log (a run's actions are few; past this, the oldest go).
 MAX_EVENTS = 500
@@ -492,10 +493,10 @@ class SimState(param.Parameterized):
 
     def _set_step_line(self) -> None:
         rec = self._sim.record
-        self.step_line = (f"step {rec.step} · loss {rec.loss:.4f} · margin "
-                          f"{rec.rewards_margins:+.4f} · accuracy "
+        self.step_line = (f"step {rec.step} · loss {fixed(rec.loss, 4)} · margin "
+                          f"{fixed(rec.rewards_margins, 4, sign=True)} · accuracy "
                           f"{rec.rewards_accuracies:.0%} · KL "
-                          + ", ".join(f"{k:.4f}" for k in rec.kl))
+                          + ", ".join(fixed(k, 4) for k in rec.kl))
 
     @property
     def log(self) -> list[str]:

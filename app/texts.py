@@ -80,6 +80,9 @@ TERMS = {
 #: name of its weight w(u) = −d loss / d u.
 LOSS_FORMULAS = {"sigmoid": "−log σ(u)", "ipo": "(h − 1/(2β))²", "hinge": "max(0, 1 − u)",
                  "robust": "(−(1−ε)·log σ(u) + ε·log σ(−u)) / (1−2ε)"}
+#: The loss chart's axis: what it plots, short enough for the axis.
+LOSS_AXIS = {"sigmoid": "−log σ(u)", "ipo": "(h − 1/(2β))²", "hinge": "max(0, 1 − u)",
+             "robust": "robust loss (ε)"}
 WEIGHT_NAMES = {"sigmoid": "σ(−u)", "ipo": "(1 − 2u)/β²", "hinge": "[u < 1]",
                 "robust": "σ(−u) + ε/(1−2ε)"}
 #: What the loss readout means, per loss type (TERMS["loss"] is DPO's).

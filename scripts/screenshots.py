@@ -52,6 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--theme", default="light", choices=("light", "dark"))
     ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--export", type=Path, help="also shoot this exported HTML file")
+    ap.add_argument("--full", action="store_true", help="the whole page, not the first screen")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     q = parse_qs(urlsplit(a.query).query)
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
                 page.goto(server.url + a.query)
                 _wait_ready(page, step)
                 path = a.out / f"{name}-{w}x{h}-{a.theme}.png"
-                page.screenshot(path=str(path))
+                page.screenshot(path=str(path), full_page=a.full)
                 print(path)
                 if a.export:
                     page.goto(a.export.resolve().as_uri())

@@ -212,7 +212,8 @@ def stored_row_metrics(rec: Record, pairs: Pairs, loss: Loss) -> dict:
     the rows as stored, each row once (means over rows, not over judgements)."""
     x, c, r = pairs.prompt, pairs.chosen, pairs.rejected
     u = rec.row_margin
-    logp = np.log(rec.probs)
+    with np.errstate(divide="ignore"):   # a probability that underflowed: log is -inf
+        logp = np.log(rec.probs)
     n = len(u)
     return {
         "loss": fsum(np.asarray(loss.value(u, rec.beta)).tolist()) / n,

@@ -299,8 +299,8 @@ def test_no_value_from_a_link_is_ever_opened_as_a_path(monkeypatch):
 # -- teacher mode ----------------------------------------------------------------------------
 def test_every_hideable_part_hides_its_views_and_share_is_one_of_them():
     assert set(HIDEABLE) == {"sliders", "picker", "watch", "download", "pairs", "pulls",
-                             "charts", "log", "formula", "readouts", "share", "beta", "lr",
-                             "weight", "loss", "eps", "speed"}
+                             "charts", "log", "formula", "readouts", "share", "try", "learn",
+                             "beta", "lr", "weight", "loss", "eps", "speed"}
     d = create_dashboard(scenarios=scenarios(), scenario="toy", theme="light",
                          query={"hide": ",".join(HIDEABLE)})
     assert d.notices == [] and d.state.hidden == list(HIDEABLE)

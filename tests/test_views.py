@@ -500,3 +500,62 @@ def test_the_loss_menu_runs_the_chosen_loss_from_the_next_step():
     assert float(values(d.views["readouts"].pane.html)["loss"]) == sim.record.loss
     assert list(w["loss_type"].values) == ["sigmoid", "ipo", "hinge", "robust"]
     assert w["label_smoothing"].end < 0.5          # the slider never offers ε = 0.5
+
+
+def test_the_loss_axis_names_the_loss_plotted_at_every_step_shown():
+    from dpo_sim.app.texts import LOSS_AXIS
+    from dpo_sim.sim.losses import LOSS_TYPES
+
+    assert set(LOSS_AXIS) == set(LOSS_TYPES)
+    d = dashboard()
+    st = d.state
+    axis = d.views["history"].figures[0].yaxis[0]
+    assert axis.axis_label == "mean −log σ(u)"
+    st.advance(3)
+    st.loss_type = "ipo"
+    st.advance(3)
+    assert axis.axis_label == "mean −log σ(u) or (h − 1/(2β))²"
+    st.adaptive_weight = False
+    st.advance(1)
+    assert axis.axis_label == "mean −log σ(u) or (h − 1/(2β))² or −u (weight off)"
+    st.adaptive_weight = True
+    st.loss_type = "hinge"
+    st.reset()                           # a new run: only what it plots
+    assert axis.axis_label == "mean max(0, 1 − u)"
+
+
+def test_a_run_that_blows_up_keeps_every_number_in_its_place():
+    """loose-leash under IPO reaches |loss| ~ 1e306 at step 169: every number on the page
+    is then written in powers of ten (no run of more than 7 digits), and the alert shows."""
+    d = create_dashboard(scenario="loose-leash", theme="light")
+    st = d.state
+    st.loss_type = "ipo"
+    st.advance(300)
+    assert st.current_step == 169 and st.halted
+    assert d._alert.visible and "stopped at step 169" in d._alert.object
+    html = "".join([d.views["readouts"].pane.html, str(row_items(st)),
+                    d.views["formula"].pane.html, d.views["log"].pane.html]
+                   + [b.table.html for b in d.views["bars"]])
+    assert "e+" in html
+    assert not re.search(r"\d{8,}", re.sub(r'data-value="[^"]*"', "", html))
+    st.reset()
+    assert not d._alert.visible
+
+
+@pytest.mark.parametrize("v, digits, sign, want", [
+    (0.12345, 3, False, "0.123"), (-0.0001, 3, True, "0.000"), (2.5, 2, True, "+2.50"),
+    (99999.4, 1, False, "99999.4"), (123456.0, 3, False, "1.235e+05"),
+    (-1.3987e306, 4, True, "-1.399e+306"), (float("inf"), 3, True, "+∞"),
+    (float("nan"), 3, False, "NaN")])
+def test_numbers_are_written_to_fit(v, digits, sign, want):
+    from dpo_sim.app.numfmt import fixed
+
+    assert fixed(v, digits, sign) == want
+
+
+@pytest.mark.parametrize("v, want", [(0.5, "0.500"), (0.001, "0.001"), (0.00027, "2.7e-04"),
+                                     (0.0, "0"), (3.2e-17, "3.2e-17")])
+def test_a_value_going_to_zero_never_reads_zero_before_it_is(v, want):
+    from dpo_sim.app.numfmt import small
+
+    assert small(v) == want

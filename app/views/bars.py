@@ -20,7 +20,7 @@ from bokeh.plotting import figure
 from ..state import SimState
 from ..texts import NO_OPTIMUM, TERMS
 from ..theme import Palette, page_css, style_figure
-from .util import LiveHTML, term
+from .util import LiveHTML, fixed, term
 from .util import esc as _esc
 
 LABEL_CHARS = 18
@@ -105,8 +105,7 @@ class ProbabilityBars(pn.viewable.Viewer):
             "lab_out": np.where(inside, empty, label),
             "lab_in": np.where(inside & ~pref, label, empty),
             "lab_in_pref": np.where(inside & pref, label, empty),
-            "x_out": pi + 0.015,
-            "x_in": pi - 0.015,
+            "x_at": pi,           # the labels sit clear of pi*'s diamond (x_offset)
         }
 
     def labels(self) -> list[str]:
@@ -158,12 +157,13 @@ class ProbabilityBars(pn.viewable.Viewer):
                             line_width=1.5)
         fig.add_tools(HoverTool(renderers=[stars], tooltips=[("pi* (RLHF)",
                                                               "@pstar{0.0000}")]))
-        for text, x, colour, align in (("lab_out", "x_out", p.text, "left"),
-                                       ("lab_in", "x_in", p.text, "right"),
-                                       ("lab_in_pref", "x_in", p.background, "right")):
-            fig.text(x=x, y="reply", text=text, source=self.source, text_baseline="middle",
-                     text_font_size="15px", text_color=colour, text_align=align,
-                     text_font_style="bold")
+        # each label starts (or ends) a diamond's half width plus a gap from the bar's end
+        for text, dx, colour, align in (("lab_out", 10, p.text, "left"),
+                                        ("lab_in", -10, p.text, "right"),
+                                        ("lab_in_pref", -10, p.background, "right")):
+            fig.text(x="x_at", y="reply", text=text, source=self.source, x_offset=dx,
+                     text_baseline="middle", text_font_size="15px", text_color=colour,
+                     text_align=align, text_font_style="bold")
         fig.add_tools(HoverTool(renderers=[ticks], tooltips=[("pi_ref", "@ref{0.0000}")]))
         fig.add_tools(HoverTool(renderers=[bars, pref], tooltips=[
             ("reply", "@text"), ("pi", "@pi{0.0000}"), ("pi_ref", "@ref{0.0000}"),
@@ -241,9 +241,7 @@ class ProbabilityBars(pn.viewable.Viewer):
 
 
 def _signed(v: float, digits: int = 3) -> str:
-    """+0.123 / -0.123, and 0.000 (never -0.000) for what rounds to zero."""
-    text = f"{v:+.{digits}f}"
-    return text[1:] if float(text) == 0 else text
+    return fixed(v, digits, sign=True)
 
 
 class BarsPanel(pn.viewable.Viewer):

@@ -19,12 +19,9 @@ from ..texts import (
 )
 from .bars import letter, short
 from .pulls import rest_point
-from .util import HtmlView, esc
+from .util import HtmlView, esc, fixed, small
 
-
-def _n(v: float, digits: int = 3, sign: bool = False) -> str:
-    text = f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
-    return text.lstrip("+-") if float(text) == 0 else text
+_n = fixed
 
 
 def _g(v: float) -> str:
@@ -80,9 +77,9 @@ class FormulaStrip(HtmlView):
             '<p>Implicit reward: β times the log of how much more likely the policy makes a '
             'reply than the reference does. '
             '<span class="eq">r̂(y) = β · log(π(y|x) / π_ref(y|x))</span></p>'
-            f'<p>chosen: <span class="eq">{b:.3g} × log({pi[c]:.3f} / {ref[c]:.3f}) = '
+            f'<p>chosen: <span class="eq">{b:.3g} × log({small(pi[c])} / {small(ref[c])}) = '
             f'{_n(rc, sign=True)}</span> &nbsp; rejected: <span class="eq">{b:.3g} × log('
-            f'{pi[l]:.3f} / {ref[l]:.3f}) = {_n(rr, sign=True)}</span> &nbsp; margin: '
+            f'{small(pi[l])} / {small(ref[l])}) = {_n(rr, sign=True)}</span> &nbsp; margin: '
             f'<span class="eq">u = {_n(u, sign=True)}, σ(u) = {_n(s)}</span></p>'
             '<p>The two pulls on this pair: for the chosen reply <span class="eq">'
             f'{_g(a_votes)} × {w_for} = {_n(p_for)}</span>, for the rejected reply '

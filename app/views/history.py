@@ -7,7 +7,8 @@ between wait and go in the next stream, so no point is lost); paused, at once. L
 are HTML built once under each chart (a Bokeh legend redraws every item on each change),
 with a one-line explanation. Every event of the run after step 0 (a flip, a setting, a
 scripted event) is a dotted vertical line on all three charts. The loss chart's axis
-names what is plotted: −log σ(u) with the sigma weight on, the bare margin −u with it off."""
+names what is plotted: the loss in force, by its formula (−log σ(u) for DPO), or the bare
+margin −u with the sigma weight off."""
 
 from __future__ import annotations
 
@@ -19,15 +20,16 @@ from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Range1d, Span
 from bokeh.plotting import figure
 
 from ...sim.engine import Record
+from ...sim.losses import LOSS_TYPES
 from ..state import SimState
-from ..texts import TERMS
+from ..texts import LOSS_AXIS, TERMS
 from ..theme import PROMPT_DASHES, Palette, page_css, style_figure
 from .util import esc, term
 
-LOSS_ON = "mean −log σ(u)"
-LOSS_OFF = "mean −u (weight off)"
-LOSS_BOTH = "−log σ(u) (weight on), −u (off)"
-
+#: The loss chart's axis names what is plotted: the loss in force (its formula), or the
+#: bare margin −u with the weight off; a window holding several names them all.
+LOSS_OFF = "−u (weight off)"
+LOSS_NAMES = tuple(LOSS_TYPES)
 #: Points kept on the page per series (older points roll off the left edge).
 ROLLOVER = 1500
 #: Streams per second at most while playing: a line chart need not move faster.
@@ -36,12 +38,18 @@ STREAM_PER_SECOND = 10
 _DASH_CSS = {"solid": "solid", "dashed": "dashed", "dotdash": "dashed", "dotted": "dotted"}
 
 
-def loss_label(weights) -> str:
-    """What the loss chart plots, given the sigma weight at each step shown."""
+def loss_label(weights, loss_types=None) -> str:
+    """What the loss chart plots, given the sigma weight and the loss type (as its index
+    in ``LOSS_TYPES``) at each step shown."""
     w = np.asarray(weights, dtype=bool)
-    if w.size == 0 or w.all():
-        return LOSS_ON
-    return LOSS_OFF if not w.any() else LOSS_BOTH
+    kinds = (np.zeros(w.size, dtype=int) if loss_types is None
+             else np.asarray(loss_types).astype(int))
+    names = []
+    for on, k in set(zip(w.tolist(), kinds.tolist())):
+        names.append(LOSS_AXIS[LOSS_NAMES[k]] if on else LOSS_OFF)
+    order = list(LOSS_AXIS.values()) + [LOSS_OFF]
+    names = sorted(set(names), key=order.index) or [LOSS_AXIS["sigmoid"]]
+    return "mean " + " or ".join(names)
 
 
 def legend_html(items, pal: Palette, note: str = "") -> str:
@@ -126,10 +134,15 @@ class HistoryCharts(pn.viewable.Viewer):
         data = self._marks_data()
         if not np.array_equal(data["step"], self.marks.data["step"]):
             self.marks.data = data
-        label = loss_label(st.history.column("adaptive_weight")[-self.rollover:])
+        label = self._label()
         if label != self._loss_label:
             self._loss_label = label
             self.figures[0].yaxis[0].axis_label = label
+
+    def _label(self) -> str:
+        h = self.state.history
+        return loss_label(h.column("adaptive_weight")[-self.rollover:],
+                          h.column("loss_type")[-self.rollover:])
 
     def _on_change(self, kind: str, records: list[Record]) -> None:
         st = self.state
@@ -171,8 +184,7 @@ class HistoryCharts(pn.viewable.Viewer):
 
     def _loss(self):
         p = self.pal
-        fig = self._fig("Loss", loss_label(self.state.history.column("adaptive_weight")
-                                           [-self.rollover:]), y_span=0.5)
+        fig = self._fig("Loss", self._label(), y_span=0.5)
         r = self._line(fig, "loss", "mean over all judgements", p.margin)
         return self._finish(fig, [r], [("loss", "@loss{0.0000}")])
 

@@ -49,7 +49,7 @@ from ..learn_texts import (
 )
 from ..theme import MONO, Palette, page_css, widget_css
 from .formula import rest_text
-from .util import LiveHTML, esc
+from .util import LiveHTML, esc, fixed
 
 #: The URL path (under the server's prefix) where ``STATIC_DIR`` is served.
 STATIC_ROUTE = "dpo-sim-static"
@@ -153,10 +153,7 @@ def limitations_html() -> str:
 # --- the live values ---------------------------------------------------------------------
 def _n(v: float, digits: int = 4, sign: bool = False) -> str:
     """A number with a true minus sign (and +, with ``sign``)."""
-    text = f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
-    if float(text) == 0:
-        text = text.lstrip("+-")
-    return text.replace("-", "−")
+    return fixed(v, digits, sign).replace("-", "−")
 
 
 def _short(text: str, n: int = 48) -> str:

@@ -18,7 +18,7 @@ from ..state import SimState
 from ..texts import TERMS
 from ..theme import FONT, MONO, Palette, page_css
 from .bars import letter
-from .util import term
+from .util import fixed, term
 
 ESM = r"""
 const NUMS = ["votes", "u", "sigma", "pull_for", "pull_against", "net"];
@@ -168,9 +168,7 @@ class PairRows(pn.custom.JSComponent):
             self._on_look(msg["look"])
 
 
-def _num(v: float, digits: int = 3, sign: bool = False) -> str:
-    text = f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
-    return text.lstrip("+-") if float(text) == 0 else text
+_num = fixed
 
 
 def row_items(state: SimState) -> list[dict]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ...sim.engine import stored_row_metrics
 from ..texts import LOSS_TERMS, TERMS
-from .util import HtmlView, esc, term
+from .util import HtmlView, esc, fixed, small, term
 
 #: (TRL name, Record field, test id, label, format)
 COLUMNS = (
@@ -23,14 +23,14 @@ COLUMNS = (
 )
 
 
-def _small(v: float) -> str:
-    """A KL that goes to 0: three decimals while it is large, then powers of ten."""
-    v = float(v)
-    return f"{v:.3f}" if v >= 0.001 else ("0" if v == 0 else f"{v:.1e}")
+_small = small
 
 
 def fmt(v: float, spec: str) -> str:
-    """A number as shown; what rounds to zero reads 0.000, never -0.000 or +0.000."""
+    """A number as shown; what rounds to zero reads 0.000, never -0.000 or +0.000, and
+    a huge one (a run that diverges) reads in powers of ten."""
+    if spec.endswith("f"):
+        return fixed(v, int(spec[-2]), sign=spec.startswith("+"))
     text = format(v, spec)
     return text.lstrip("+-") if float(text.rstrip("%")) == 0 else text
 
@@ -105,7 +105,7 @@ class Readouts(HtmlView):
                              f'{esc(_small(kl[x]))}</span>')
             else:
                 parts.append(f'<span data-testid="kl-rlhf-{x}" data-value="nan">none</span>')
-        logz = [esc(f"{v:+.3f}") if np.isfinite(v) else "none" for v in opt.beta_log_z]
+        logz = [esc(fixed(v, sign=True)) if np.isfinite(v) else "none" for v in opt.beta_log_z]
         return (f'<div class="dpo-note dpo-star">{term("klr", "KL to RLHF’s π*", TERMS["kl_rlhf"])}'
                 f': {" · ".join(parts)} &nbsp; '
                 f'{term("blz", "β·log Z", TERMS["beta_log_z"])}: {" · ".join(logz)}</div>')

@@ -7,6 +7,7 @@ import html
 import panel as pn
 import param
 
+from ..numfmt import fixed, small  # noqa: F401  (the views import them from here)
 from ..theme import Palette, page_css
 
 
