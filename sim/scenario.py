@@ -69,6 +69,9 @@ class Scenario:
     init_logits: np.ndarray | None = None   # (P, K); None means a copy of the reference
     steps: int = 200                # suggested run length: the story is told by then
     source: str = ""                # the file it came from, for error messages
+    #: (P, K) the true quality r*(y) of each reply, if the scenario states one (the reward
+    #: the frontier view scores a policy with); None: the Bradley-Terry fit to the votes
+    true_reward: np.ndarray | None = None
 
     @property
     def n_prompts(self) -> int:
@@ -98,4 +101,7 @@ class Scenario:
             "init_logits": self.start_logits().tolist(),
             "pairs": [r.to_dict() for r in self.rows],
             "events": [e.to_dict() for e in self.events],
+            # only when given, so the config lines of the other scenarios keep their bytes
+            **({} if self.true_reward is None else
+               {"true_reward": np.asarray(self.true_reward, dtype=float).tolist()}),
         }

@@ -12,6 +12,8 @@ Schema (see presets/README.md for a commented example)::
         the table's rule
     [reference] kind = "uniform" | "logits" (logits = P x K) | "random" (seed, scale)
     init = P x K logits for the policy (default: a copy of the reference)
+    true_reward = P x K numbers: the true quality of each reply (optional; the frontier
+        view scores policies with it, default the Bradley-Terry fit to the votes)
     [[prompts]] text, replies             P >= 1 prompts, each with the same K >= 2 replies
     [[pairs]] prompt, chosen, rejected, votes_chosen, votes_rejected (default 0)
     [[events]] step, and exactly one of flip = ROW or set = {live settings by TOML name}
@@ -39,7 +41,7 @@ TOML_SETTINGS = named_in("toml")
 CLI_SETTINGS = named_in("cli")
 EVENT_SETTINGS = {k: s for k, s in TOML_SETTINGS.items() if s.name in LIVE}
 TOP_KEYS = (("title", "watch") + tuple(TOML_SETTINGS)
-            + ("reference", "init", "prompts", "pairs", "events"))
+            + ("reference", "init", "true_reward", "prompts", "pairs", "events"))
 REQUIRED_TOP = (("title", "watch") + tuple(k for k, s in TOML_SETTINGS.items()
                                            if s.default is None) + ("prompts", "pairs"))
 PROMPT_KEYS = ("text", "replies")
@@ -126,18 +128,20 @@ class _Checker:
             self.fail(field, f"must be a list, got {_kind(value)}")
         return value
 
-    def logits(self, value, field: str, replies_per_prompt: list[int]) -> np.ndarray:
-        """A P x K table of finite numbers, one row per prompt, one logit per reply."""
+    def logits(self, value, field: str, replies_per_prompt: list[int],
+               unit: str = "logit") -> np.ndarray:
+        """A P x K table of finite numbers, one row per prompt, one ``unit`` (a logit, a
+        reward) per reply."""
         P = len(replies_per_prompt)
         rows = self.array_list(value, field)
         if len(rows) != P:
-            self.fail(field, f"must have one row of logits per prompt ({P}), got {len(rows)}")
+            self.fail(field, f"must have one row of {unit}s per prompt ({P}), got {len(rows)}")
         out = []
         for x, row in enumerate(rows):
             f = f"{field}[{x}]"
             row = self.array_list(row, f)
             if len(row) != replies_per_prompt[x]:
-                self.fail(f, f"must have one logit per reply of prompt {x} "
+                self.fail(f, f"must have one {unit} per reply of prompt {x} "
                              f"({replies_per_prompt[x]}), got {len(row)}")
             out.append([float(self.number(v, f"{f}[{k}]")) for k, v in enumerate(row)])
         return np.array(out, dtype=float).reshape(P, replies_per_prompt[0] if P else 0)
@@ -209,6 +213,9 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
     init = None
     if "init" in doc:
         init = c.logits(doc["init"], "init", per_prompt)
+    true_reward = None
+    if "true_reward" in doc:
+        true_reward = c.logits(doc["true_reward"], "true_reward", per_prompt, unit="reward")
 
     # preference rows
     pairs_in = c.array_list(doc["pairs"], "pairs")
@@ -261,7 +268,7 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
 
     return Scenario(id=id, title=title, watch=watch, prompts=tuple(prompts),
                     ref_logits=ref_logits, rows=tuple(rows), events=tuple(events),
-                    init_logits=init, source=file, **settings)
+                    init_logits=init, source=file, true_reward=true_reward, **settings)
 
 
 # -- files and presets -----------------------------------------------------------------
@@ -370,13 +377,16 @@ def scenario_from_config(config: dict, file: str = "(config line)") -> Scenario:
     c = _Checker(file)
     c.table(config, "(config)")
     known = (("type", "scenario", "title", "watch") + tuple(TOML_SETTINGS)
-             + ("prompts", "ref_logits", "init_logits", "pairs", "events", "rlhf_probs"))
+             + ("prompts", "ref_logits", "init_logits", "pairs", "events", "rlhf_probs",
+                "true_reward"))
     required = tuple(k for k, s in TOML_SETTINGS.items() if s.default is None)
     c.keys(config, known, "", required + ("prompts", "ref_logits", "pairs"))
     if config.get("type", "config") != "config":
         c.fail("type", f"must be 'config', got {config.get('type')!r}")
     doc = {k: config[k] for k in tuple(TOML_SETTINGS) + ("prompts", "pairs", "events")
            if k in config}
+    if config.get("true_reward") is not None:
+        doc["true_reward"] = config["true_reward"]
     doc["title"] = config.get("title") or str(config.get("scenario") or "replayed run")
     doc["watch"] = config.get("watch") or "Replayed from a run's config line."
     doc["reference"] = {"kind": "logits", "logits": config["ref_logits"]}

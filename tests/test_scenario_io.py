@@ -162,3 +162,58 @@ def test_scenario_from_config_validates():
     config["extra"] = 1
     with pytest.raises(ScenarioError, match="extra: unknown key"):
         scenario_from_config(config)
+
+
+# -- the optional true reward (the frontier view's r*) ---------------------------------
+def test_true_reward_is_read_and_kept_in_the_config_line_only_when_given(tmp_path):
+    s = load_scenario(write(tmp_path, "tr.toml", "true_reward = [[0.5, -1.25]]\n"))
+    assert s.true_reward.tolist() == [[0.5, -1.25]] and s.true_reward.dtype == float
+    config = json.loads(json.dumps(s.config()))
+    assert config["true_reward"] == [[0.5, -1.25]]
+    back = scenario_from_config(config)
+    assert back.true_reward.tolist() == [[0.5, -1.25]] and back.config() == s.config()
+    # without one: None, and the config line has no such key (other scenarios' config
+    # lines keep their bytes)
+    plain = load_scenario(write(tmp_path, "plain.toml"))
+    assert plain.true_reward is None and "true_reward" not in plain.config()
+    assert list(load_scenario("align").config())[-1] == "events"
+    assert scenario_from_config(plain.config()).true_reward is None
+
+
+def test_mislabel_states_its_true_reward_with_the_microwave_lowest():
+    s = load_scenario("mislabel")
+    assert s.true_reward.shape == (2, 4)
+    egg = s.prompts[0].replies
+    low = int(np.argmin(s.true_reward[0]))
+    assert "Microwave" in egg[low]
+    assert int(np.argmax(s.true_reward[0])) == 0          # the good answer
+    assert all(load_scenario(p).true_reward is None for p in ("align", "unanimous"))
+
+
+@pytest.mark.parametrize("value, field, rule", [
+    ("[[0.5, -1.0], [1.0, 2.0]]", "true_reward",
+     "must have one row of rewards per prompt (1), got 2"),
+    ("[[0.5, -1.0, 2.0]]", "true_reward[0]",
+     "must have one reward per reply of prompt 0 (2), got 3"),
+    ("[[0.5]]", "true_reward[0]", "must have one reward per reply of prompt 0 (2), got 1"),
+    ("[[0.5, inf]]", "true_reward[0][1]", "must be a finite number, got inf"),
+    ("[[nan, 1.0]]", "true_reward[0][0]", "must be a finite number, got nan"),
+    ("[[0.5, \"high\"]]", "true_reward[0][1]", "must be a number, got a string 'high'"),
+    ("[0.5]", "true_reward[0]", "must be a list, got a number"),
+    ("1.0", "true_reward", "must be a list, got a number"),
+])
+def test_true_reward_errors_name_the_file_field_and_rule(tmp_path, value, field, rule):
+    f = write(tmp_path, "bad.toml", f"true_reward = {value}\n")
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(f)
+    assert e.value.file == str(f) and e.value.field == field and e.value.rule == rule
+    assert str(e.value) == f"{f}: {field}: {rule}"
+
+
+def test_true_reward_in_a_config_line_is_checked_too():
+    config = load_scenario("mislabel").config()
+    config["true_reward"] = [[0.0, 1.0, 2.0, 3.0]]
+    with pytest.raises(ScenarioError) as e:
+        scenario_from_config(config, file="run.jsonl")
+    assert (e.value.file, e.value.field) == ("run.jsonl", "true_reward")
+    assert e.value.rule == "must have one row of rewards per prompt (2), got 1"

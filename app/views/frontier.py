@@ -21,7 +21,7 @@ from bokeh.plotting import figure
 
 from ...sim import frontier as fr
 from ..state import SimState
-from ..theme import Palette, page_css, style_figure
+from ..theme import Palette, page_css, style_figure, widget_css
 from .history import legend_html
 from .util import LiveHTML, esc, term
 
@@ -49,8 +49,10 @@ class FrontierChart(pn.viewable.Viewer):
     def __init__(self, state: SimState, pal: Palette, **params):
         super().__init__(**params)
         self.state, self.pal = state, pal
-        #: how often each part was computed (tests: nothing is recomputed per tick)
+        #: how often each part was computed, and the whole chart redrawn (tests: neither
+        #: happens per tick)
         self.computations = {"reward": 0, "sweep": 0}
+        self.redraws = 0
         self._reward_key = self._sweep_key = None
         self._spec = None
         self._quiet = False
@@ -59,12 +61,13 @@ class FrontierChart(pn.viewable.Viewer):
         self.frontiers: dict[int, fr.Frontier] = {}
         self.curve = ColumnDataSource({"kl": [], "reward": [], "b": []})
         self.flat = ColumnDataSource({"kl": [], "reward": []})
-        self.sweep = ColumnDataSource({"kl": [], "reward": [], "beta": [], "label": []})
+        self.sweep = ColumnDataSource({"kl": [], "reward": [], "beta": [], "label": [],
+                                       "dx": [], "align": []})
         self.path = ColumnDataSource({"kl": [], "reward": [], "step": []})
         self.now = ColumnDataSource({"kl": [], "reward": [], "step": []})
         self.start = ColumnDataSource({"kl": [], "reward": []})
-        self.prompt = pn.widgets.Select(name="Prompt", options={}, width=320,
-                                        margin=(0, 10), stylesheets=[])
+        self.prompt = pn.widgets.Select(label="Prompt", options={}, width=320,
+                                        margin=(0, 10), stylesheets=[widget_css(pal)])
         self.figure = self._figure()
         css = [page_css(pal)]
         self.status = LiveHTML(html="", stylesheets=css, sizing_mode="stretch_width",
@@ -107,8 +110,9 @@ class FrontierChart(pn.viewable.Viewer):
                  line_alpha=0.8)
         sw = fig.scatter("kl", "reward", source=self.sweep, size=10, marker="diamond",
                          fill_color=p.series[2], line_color=p.text, line_width=1)
-        fig.text("kl", "reward", text="label", source=self.sweep, x_offset=6, y_offset=12,
-                 text_font_size="12px", text_color=p.muted)
+        fig.text("kl", "reward", text="label", source=self.sweep, x_offset="dx",
+                 y_offset=16, text_align="align", text_font_size="13px",
+                 text_color=p.muted)
         fig.scatter("kl", "reward", source=self.start, size=11, marker="square",
                     fill_color=p.ref_tick, line_color=p.text)
         now = fig.scatter("kl", "reward", source=self.now, size=14, fill_color=p.chosen,
@@ -184,6 +188,7 @@ class FrontierChart(pn.viewable.Viewer):
     def _show_prompt(self) -> None:
         """Redraw everything for the prompt chosen: curve, sweep, path, point, ranges."""
         st, x = self.state, self.x
+        self.redraws += 1
         f = self.frontiers.get(x)
         ceiling = float(st.kl_ceiling[x])
         self.figure.x_range.start, self.figure.x_range.end = 0.0, 1.04 * ceiling
@@ -199,12 +204,16 @@ class FrontierChart(pn.viewable.Viewer):
         self.start.data = {"kl": [0.0], "reward": [f.start]}
         sw = self.beta_sweep
         e = sw.reward(np.where(np.isfinite(self.reward.reward), self.reward.reward, 0.0))
+        # three labels: the smallest beta (far right), beta = 1, the largest (near 0)
         ends = (0, len(sw.beta) // 2, len(sw.beta) - 1)
+        n = len(sw.beta)
         self.sweep.data = {"kl": sw.kl[:, x], "reward": e[:, x], "beta": sw.beta,
                            "label": [f"β={b:g}" if i in ends else ""
-                                     for i, b in enumerate(sw.beta)]}
+                                     for i, b in enumerate(sw.beta)],
+                           "dx": [-4.0 if i == 0 else 4.0 for i in range(n)],
+                           "align": ["right" if i == 0 else "left" for i in range(n)]}
         lo, hi = float(f.r.min()), float(f.r.max())
-        pad = 0.06 * max(hi - lo, 1e-3)
+        pad = 0.06 * (hi - lo) if hi - lo > 1e-9 else 1.0       # a flat r*: a flat line
         self.figure.y_range.start, self.figure.y_range.end = lo - pad, hi + pad
         h = st.history
         n = min(len(h), ROLLOVER)

@@ -31,13 +31,15 @@ from bokeh.plotting import figure
 
 from ...sim import sweep as sw
 from ..state import SimState
-from ..theme import Palette, page_css, style_figure
+from ..theme import Palette, page_css, style_figure, widget_css
 from .util import LiveHTML, esc
 
 #: The quantities a cell can show, by the select's labels.
 OPTIONS = {"final KL(π ‖ π_ref), mean over prompts": "kl",
            "final loss": "loss",
            "final KL(π ‖ π*), distance to the RLHF optimum": "kl_opt"}
+#: The colour bar's title of each quantity.
+TITLES = {"kl": "KL(π ‖ π_ref)", "loss": "loss", "kl_opt": "KL(π ‖ π*) (log scale)"}
 #: Cividis: a colour map readable with every common colour-vision deficiency.
 PALETTE = Cividis256
 NOTE = ("Each cell is one run with that β and learning rate, from the scenario's start on the "
@@ -84,16 +86,21 @@ class SweepMap(pn.viewable.Viewer):
     def __init__(self, state: SimState, pal: Palette, **params):
         super().__init__(**params)
         self.state, self.pal = state, pal
-        #: how many times the grid was computed (tests: never per tick)
+        #: how many times the grid was computed, and the cells repainted (tests: neither
+        #: happens per tick)
         self.computations = 0
+        self.paints = 0
         self.result: sw.Sweep | None = None
         self.limit: sw.Limit | None = None
         self._key = None
         self.betas = sw.grid_values(*sw.BETA_RANGE, sw.N_BETA)
         self.learning_rates = sw.grid_values(*sw.LR_RANGE, sw.N_LR)
-        self.quantity = pn.widgets.Select(name="Colour by", options=OPTIONS, value="kl",
-                                          width=360, margin=(0, 10))
+        self.quantity = pn.widgets.Select(label="Colour by", options=OPTIONS, value="kl",
+                                          sizing_mode="stretch_width", max_width=480,
+                                          margin=(0, 10),
+                                          stylesheets=[widget_css(pal)])
         self.cells = ColumnDataSource(self._empty_cells())
+        self.unstable = ColumnDataSource({"left": [], "right": [], "bottom": [], "top": []})
         self.marker = ColumnDataSource({"beta": [float(state.beta)],
                                         "lr": [float(state.learning_rate)]})
         self.formula = ColumnDataSource({"beta": [], "lr": []})
@@ -137,7 +144,7 @@ class SweepMap(pn.viewable.Viewer):
         return {"left": be[i], "right": be[i + 1], "bottom": le[j], "top": le[j + 1],
                 "beta": self.betas[i], "lr": self.learning_rates[j],
                 "value": np.full(n, np.nan), "color": [self.pal.grid] * n,
-                "hatch": [" "] * n, "status": ["not computed yet"] * n,
+                "unstable": np.zeros(n, bool), "status": ["not computed yet"] * n,
                 "text": [""] * n}
 
     def _figure(self):
@@ -148,12 +155,18 @@ class SweepMap(pn.viewable.Viewer):
                      toolbar_location=None, x_axis_label="β",
                      y_axis_label="learning rate",
                      x_range=Range1d(be[0], be[-1]), y_range=Range1d(le[0], le[-1]))
+        # edges in the fill colour: no hairline seams between neighbouring cells
         cells = fig.quad(left="left", right="right", bottom="bottom", top="top",
-                         source=self.cells, fill_color="color", line_color=None,
-                         hatch_pattern="hatch", hatch_color=p.text, hatch_alpha=0.55,
-                         hatch_scale=8, hatch_weight=1)
+                         source=self.cells, fill_color="color", line_color="color",
+                         line_width=0.8)
         cells.nonselection_glyph = None
         cells.selection_glyph = None
+        # unstable cells: a cross-hatch in two colours, visible on every colour of the map
+        for colour, weight in ((p.background, 3.0), (p.text, 1.2)):
+            fig.quad(left="left", right="right", bottom="bottom", top="top",
+                     source=self.unstable, fill_alpha=0, line_color=None,
+                     hatch_pattern="x", hatch_color=colour, hatch_scale=9,
+                     hatch_weight=weight)
         fig.line("beta", "lr", source=self.formula, line_width=2.5, line_dash="dashed",
                  color=p.background)
         fig.line("beta", "lr", source=self.formula, line_width=1.5, line_dash="dashed",
@@ -164,13 +177,15 @@ class SweepMap(pn.viewable.Viewer):
         fig.scatter("beta", "lr", source=self.marker, size=18, fill_alpha=0,
                     line_color=p.text, line_width=2.5)
         fig.add_tools(HoverTool(renderers=[cells], tooltips=[
-            ("β", "@beta"), ("learning rate", "@lr"), ("value", "@text"),
+            ("β", "@beta{0.[000]}"), ("learning rate", "@lr{0.[0000]}"), ("value", "@text"),
             ("", "@status")]))
         fig.add_tools(TapTool(renderers=[cells], behavior="inspect"))
         fig.on_event(Tap, self._on_tap)
         self.colorbar = ColorBar(color_mapper=self.lin, width=14, label_standoff=8,
                                  major_label_text_font_size="13px",
                                  major_label_text_color=p.text,
+                                 title_text_color=p.muted, title_text_font_size="13px",
+                                 title_text_font_style="normal",
                                  background_fill_color=p.background)
         fig.add_layout(self.colorbar, "right")
         fig.css_classes = ["dpo-sweep"]
@@ -220,6 +235,7 @@ class SweepMap(pn.viewable.Viewer):
         res = self.result
         if res is None:
             return
+        self.paints += 1
         name = self.quantity.value
         values = res.quantity(name).ravel()
         unstable = res.unstable.ravel()
@@ -228,18 +244,18 @@ class SweepMap(pn.viewable.Viewer):
         mapper = self.log if log else self.lin
         mapper.low, mapper.high = low, high
         self.colorbar.color_mapper = mapper
-        self.colorbar.title = next(k for k, v in OPTIONS.items() if v == name)
+        self.colorbar.title = TITLES[name]
         status = np.where(res.diverged.ravel(), "unstable: diverged",
                           np.where(res.oscillating.ravel(), "unstable: still oscillating",
                                    "settled or settling")).tolist()
         text = ["none (no finite optimum)" if name == "kl_opt" and not np.isfinite(v)
                 else ("not finite" if not np.isfinite(v) else f"{v:.4g}") for v in values]
-        self.cells.data = {**{k: self.cells.data[k] for k in
-                              ("left", "right", "bottom", "top", "beta", "lr")},
-                           "value": values,
+        edges = {k: self.cells.data[k] for k in ("left", "right", "bottom", "top")}
+        self.cells.data = {**edges, "beta": self.cells.data["beta"],
+                           "lr": self.cells.data["lr"], "value": values,
                            "color": colours(values, low, high, log, self.pal.grid),
-                           "hatch": np.where(unstable, "x", " ").tolist(),
-                           "status": status, "text": text}
+                           "unstable": unstable, "status": status, "text": text}
+        self.unstable.data = {k: np.asarray(v)[unstable] for k, v in edges.items()}
         self.status.html = self._status_html()
 
     # -- events ---------------------------------------------------------------------------
@@ -286,6 +302,12 @@ class SweepMap(pn.viewable.Viewer):
                 return (f"Hatched cells: {res.unstable.sum():,} of {res.unstable.size:,}. "
                         f"No curvature predicts them: {lim.why}.")
             return f"No cell is unstable: {lim.why}."
+        if not np.isfinite(lim.value):
+            return ("No pair has a resting point here (its votes are unanimous), so the "
+                    "loss's curvature fades to 0 as the run drifts and no step size is too "
+                    "large to settle: " + ("no cell is unstable." if not res.unstable.any()
+                                          else f"yet {res.unstable.sum():,} cells did not "
+                                               f"settle within the steps."))
         if lim.kind == "lr*beta^2":
             pred = f"lr·β² = {lim.value:.3g}"
             seen = (f"lr·β² ≈ {np.median(b[ok] * res.beta[ok] ** 2):.3g}" if ok.any()
@@ -293,13 +315,18 @@ class SweepMap(pn.viewable.Viewer):
         else:
             pred = f"learning rate {lim.value:.3g}, whatever β"
             seen = f"learning rate ≈ {np.median(b[ok]):.3g}" if ok.any() else None
-        why = f" ({lim.why})"
+        why = (" IPO's loss is a quadratic whose curvature does not depend on β."
+               if lim.kind == "lr" else
+               " Where a run settles the loss curves by β²·q(1−q) per judgement (q the "
+               "pair's preference probability there), so the edge is a line lr ∝ 1/β².")
         if seen is None:
             where = ("every cell of the grid" if res.unstable.all() else "no cell of the grid")
-            return (f"Plain gradient descent: {where} is unstable here; the curvature at rest "
-                    f"puts the edge at {pred}{why}.")
+            still = ("" if res.moved.any() else " No run moves from its start: its pulls "
+                     "cancel exactly, so nothing can overshoot.")
+            return (f"Plain gradient descent: {where} is unstable here; the curvature predicts "
+                    f"the edge at {pred} (dashed line).{still}{why}")
         return (f"Plain gradient descent turns unstable (hatched) above {seen}, measured "
-                f"from the runs; the curvature at rest predicts {pred}{why} (dashed line).")
+                f"from the runs; the curvature predicts {pred} (dashed line).{why}")
 
     def _status_html(self) -> str:
         res = self.result

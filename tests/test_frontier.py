@@ -1,0 +1,270 @@
+"""The reward-KL frontier (sim/frontier.py) and its view (app/views/frontier.py): the curve
+against pi_b computed by hand, the live point against sim.dpo, the presets' runs on (and
+the mislabelled run below) the curve, the beta sweep against single runs, and a view that
+recomputes nothing per tick."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from bokeh.document import Document
+
+from dpo_sim.app.state import SimState
+from dpo_sim.app.theme import LIGHT
+from dpo_sim.app.views.frontier import FrontierChart
+from dpo_sim.sim import dpo
+from dpo_sim.sim import frontier as fr
+from dpo_sim.sim.rlhf import fit_bradley_terry
+from dpo_sim.sim.scenario_io import load_scenario
+from dpo_sim.sim.simulation import Simulation
+
+
+def by_hand(logits_ref, r, b):
+    """pi_b = pi_ref exp(r/b) / Z, its KL to pi_ref and E[r], with plain floats."""
+    ref = [math.exp(t) for t in logits_ref]
+    ref = [p / sum(ref) for p in ref]
+    w = [p * math.exp(ri / b) for p, ri in zip(ref, r)]
+    pi = [v / sum(w) for v in w]
+    kl = sum(p * math.log(p / q) for p, q in zip(pi, ref))
+    return pi, kl, sum(p * ri for p, ri in zip(pi, r))
+
+
+CASES = [([0.0, 0.0, 0.0, 0.0], [1.3, 0.5, -1.5, -0.9]),
+         ([0.4, -1.0, 0.2, 0.7], [0.2, 2.0, -0.3, 0.1]),
+         ([0.0, 1.5, -0.5], [-1.0, 0.0, 3.0])]
+
+
+@pytest.mark.parametrize("logits_ref, r", CASES)
+def test_curve_is_pi_b_computed_by_hand(logits_ref, r):
+    lp = np.log(np.exp(logits_ref) / np.exp(logits_ref).sum())
+    f = fr.frontier(lp, np.array(r))
+    # points of the drawn curve, at their own b
+    for i in (1, 57, 200, 333, len(f.b) - 2):
+        _, kl, e = by_hand(logits_ref, r, float(f.b[i]))
+        assert f.kl[i] == pytest.approx(kl, abs=1e-12)
+        assert f.reward[i] == pytest.approx(e, abs=1e-12)
+    # any b: its KL turned back into the curve's height gives its E
+    for b in (0.05, 0.3, 1.0, 4.0, 25.0):
+        pi, kl, e = by_hand(logits_ref, r, b)
+        lb = fr.tilt(lp, np.array(r), b)
+        np.testing.assert_allclose(np.exp(lb), pi, rtol=1e-12)
+        assert fr.frontier_reward(f, [kl])[0] == pytest.approx(e, abs=1e-9)
+    # the ends: the reference itself, and all the mass on the best replies
+    p_ref = np.exp(lp)
+    assert f.kl[0] == 0.0 and f.reward[0] == pytest.approx(float(p_ref @ r), abs=1e-15)
+    top = int(np.argmax(r))
+    assert f.kl_end == pytest.approx(-math.log(p_ref[top]), abs=1e-15)
+    assert f.reward[-1] == max(r) == f.best
+    assert f.kl[-2] == pytest.approx(f.kl_end, abs=1e-9)       # the grid reaches the end
+    assert f.kl[1] < 1e-9                                       # and starts at the reference
+    assert np.all(np.diff(f.kl) >= 0) and np.all(np.diff(f.reward) >= 0)
+
+
+@pytest.mark.parametrize("logits_ref, r", CASES)
+def test_no_policy_lies_above_the_curve(logits_ref, r):
+    """The curve is the upper edge: random policies, and the vertices of the simplex, all
+    have a gap >= 0 (up to rounding)."""
+    lp = np.log(np.exp(logits_ref) / np.exp(logits_ref).sum())
+    f = fr.frontier(lp, np.array(r))
+    rng = np.random.default_rng(5)
+    probs = rng.dirichlet(np.full(len(r), 0.4), size=400)
+    kl, e = fr.point(probs, lp, np.array(r))
+    assert fr.gap(f, kl, e).min() > -1e-12
+    # a policy on the curve has gap 0; one with the same KL but worse replies a positive gap
+    pi, kl, e = by_hand(logits_ref, r, 0.7)
+    assert abs(fr.gap(f, [kl], [e])[0]) < 1e-9
+    worst = np.zeros(len(r))
+    worst[int(np.argmin(r))] = 1.0
+    kl_w, e_w = fr.point(worst, lp, np.array(r))
+    assert fr.gap(f, kl_w, e_w) > 0.5
+
+
+def test_a_flat_reward_has_a_point_for_a_frontier():
+    f = fr.frontier(np.log(np.full(3, 1 / 3)), np.array([0.5, 0.5, 0.5]))
+    assert f.flat and list(f.kl) == [0.0] and list(f.reward) == [0.5]
+    assert fr.frontier_reward(f, [0.0, 0.3]).tolist() == [0.5, 0.5]
+
+
+def test_true_reward_defaults_to_the_bradley_terry_fit_and_says_where_there_is_none():
+    s = load_scenario("align")
+    pairs = Simulation(s).pairs
+    tr = fr.true_reward(pairs)
+    assert tr.source == "bradley-terry" and tr.finite.all() and tr.linked.all()
+    # prompt 0: r0 - r1 = ln(7/3), r0 - r2 = ln 9, r1 - r3 = ln 4 (the vote shares)
+    r = tr.reward[0]
+    assert r[0] - r[1] == pytest.approx(math.log(7 / 3), abs=1e-12)
+    assert r[0] - r[2] == pytest.approx(math.log(9), abs=1e-12)
+    assert r[1] - r[3] == pytest.approx(math.log(4), abs=1e-12)
+    u = fr.true_reward(Simulation(load_scenario("unanimous")).pairs)
+    assert not u.finite.any() and np.isnan(u.reward).all()
+    m = load_scenario("mislabel")
+    given = fr.true_reward(Simulation(m).pairs, m.true_reward)
+    assert given.source == "scenario" and np.array_equal(given.reward, m.true_reward)
+
+
+def _run(sid, steps=None):
+    s = load_scenario(sid)
+    sim = Simulation(s)
+    sim.advance(s.steps if steps is None else steps)
+    return s, sim
+
+
+def _measure(sid):
+    """Per prompt: (end gap, largest path gap, largest path distance in the plot's scaled
+    coordinates) against the frontier of the view's r*."""
+    s, sim = _run(sid)
+    h = sim.history
+    tr = fr.true_reward(sim.pairs, s.true_reward)
+    out = []
+    for x in range(s.n_prompts):
+        f = fr.frontier(sim.logp_ref[x], tr.reward[x])
+        kl, e = fr.path(h.column("kl")[:, x], h.column("probs")[:, x], tr.reward[x])
+        g = fr.gap(f, kl, e)
+        d = fr.plot_distance(f, kl, e, float(dpo.kl_ceiling(sim.logp_ref)[x]),
+                             f.best - float(tr.reward[x].min()))
+        out.append((g[-1], g.max(), d.max(), g.min()))
+    return out
+
+
+@pytest.mark.parametrize("sid", ["tight-leash", "align", "loose-leash"])
+def test_leash_presets_end_on_the_curve_and_their_paths_stay_close(sid):
+    """Measured (400 steps): end gaps <= 8.1e-5 in reward; the largest vertical gap along
+    a path is 0.018 (loose-leash, prompt 2, early on, where the curve is steep); the largest
+    distance in the plot's coordinates (each axis's span counting 1: KL 0 to its ceiling,
+    r* from its lowest to its highest reply) is 0.0059."""
+    for end, path_gap, path_dist, lowest in _measure(sid):
+        assert 0 <= end < 1e-4
+        assert path_gap < 0.02
+        assert path_dist < 0.006
+        assert lowest > -1e-12                 # never above the curve
+
+
+def test_align_converges_onto_the_curve_at_b_equal_beta():
+    s, sim = _run("align", 6000)
+    tr = fr.true_reward(sim.pairs)
+    for x in range(2):
+        f = fr.frontier(sim.logp_ref[x], tr.reward[x])
+        probs = sim.record.probs[x]
+        np.testing.assert_allclose(probs, np.exp(fr.tilt(sim.logp_ref[x], tr.reward[x],
+                                                         s.beta)), atol=1e-13)
+        kl, e = fr.point(probs, sim.logp_ref[x], tr.reward[x])
+        assert abs(fr.gap(f, kl, e)) < 1e-12
+
+
+def test_mislabel_ends_below_the_frontier_of_its_true_reward():
+    """Egg prompt: the run trained on the backwards row ends 2.23 below the curve (of a
+    reward spread of 2.8); the Australia prompt, whose true reward is its votes' fit, ends
+    on it."""
+    (end0, _, _, _), (end1, _, _, _) = _measure("mislabel")
+    assert end0 > 2.0
+    assert end1 < 1e-4
+    # without the backwards row (flipped back) the egg prompt ends far closer to the curve
+    s = load_scenario("mislabel")
+    sim = Simulation(s)
+    sim.flip(1)
+    sim.advance(s.steps)
+    f = fr.frontier(sim.logp_ref[0], s.true_reward[0])
+    kl, e = fr.point(sim.record.probs[0], sim.logp_ref[0], s.true_reward[0])
+    assert float(fr.gap(f, kl, e)) < 0.02        # measured: 0.0079
+
+
+def test_beta_sweep_matches_single_runs():
+    s = load_scenario("align")
+    pairs = Simulation(s).pairs
+    c = s.learning_rate * s.beta ** 2
+    sweep = fr.beta_sweep(pairs, s.ref_logits, s.start_logits(), [0.25, 1.0, 4.0], c, 150,
+                          loss_type="ipo")
+    for i, b in enumerate([0.25, 1.0, 4.0]):
+        sim = Simulation(s.with_settings(beta=b, learning_rate=c / b ** 2, loss_type="ipo"))
+        sim.advance(150)
+        np.testing.assert_allclose(sweep.probs[i], sim.record.probs, atol=1e-12, rtol=0)
+        np.testing.assert_allclose(sweep.kl[i], sim.record.kl, atol=1e-12, rtol=0)
+        r = fit_bradley_terry(pairs).reward
+        np.testing.assert_allclose(sweep.reward(r)[i], (sim.record.probs * r).sum(axis=1),
+                                   atol=1e-12)
+
+
+# -- the view ---------------------------------------------------------------------------------
+def _chart(sid="mislabel"):
+    st = SimState(scenario=sid)
+    return st, FrontierChart(st, LIGHT)
+
+
+def test_the_live_point_is_the_runs_kl_and_expected_true_reward():
+    st, v = _chart("mislabel")
+    v.__panel__().get_root(Document())
+    st.advance(37)
+    sim = Simulation(load_scenario("mislabel"))
+    sim.advance(37)
+    logp = dpo.log_probs(sim.theta)
+    kl = dpo.kl(logp, sim.logp_ref)
+    r = load_scenario("mislabel").true_reward
+    for x in (0, 1):
+        v.prompt.value = x
+        assert v.now.data["kl"][0] == pytest.approx(kl[x], abs=1e-12)
+        assert v.now.data["reward"][0] == pytest.approx(float(np.exp(logp[x]) @ r[x]),
+                                                        abs=1e-12)
+        assert len(v.path.data["kl"]) == 38 and v.path.data["step"][-1] == 37
+    st.advance(363)
+    assert _gap(v) < 1e-4              # prompt 1 (shown): on the curve
+    v.prompt.value = 0
+    assert _gap(v) > 2.0               # the egg prompt: far below it
+
+
+def _gap(v) -> float:
+    import re
+    return float(re.search(r'data-gap="([^"]+)"', v.readout.html)[1])
+
+
+def test_the_view_recomputes_only_when_the_rows_or_the_loss_change():
+    st, v = _chart("align")
+    base = dict(v.computations)
+    assert base == {"reward": 1, "sweep": 1}
+    redraws = v.redraws
+    for _ in range(30):
+        st.advance(1)                  # ticks: one point patched, the path streamed
+    st.beta = 2.0                      # beta and the learning rate: the sweep does not move
+    st.learning_rate = 0.25
+    st.advance(5)
+    st.pause()
+    assert v.computations == base and v.redraws == redraws
+    assert len(v.now.data["kl"]) == 1 and len(v.path.data["kl"]) == 36
+    st.flip(0)                         # the rows: r* (the fit) and the sweep
+    assert v.computations == {"reward": 2, "sweep": 2}
+    st.loss_type = "ipo"               # the loss: the sweep only
+    assert v.computations == {"reward": 2, "sweep": 3}
+    st.adaptive_weight = False
+    assert v.computations == {"reward": 2, "sweep": 4}
+    st.reset()                         # back to the scenario's rows (flip undone)
+    assert v.computations["reward"] == 3
+
+
+def test_a_scripted_flip_redraws_the_curve_once():
+    st, v = _chart("fix-label")
+    before = dict(v.computations)
+    st.advance(99)
+    assert v.computations == before
+    st.advance(2)                      # step 100 flips row 1
+    assert v.computations == {k: n + 1 for k, n in before.items()}
+
+
+def test_no_frontier_where_the_fit_is_not_finite():
+    st, v = _chart("unanimous")
+    v.__panel__().get_root(Document())
+    assert "frontier-none" in v.status.html and "not finite" in v.status.html
+    assert len(v.curve.data["kl"]) == 0 and len(v.sweep.data["kl"]) == 0
+    st.advance(5)                      # ticks change nothing there
+    assert len(v.now.data["kl"]) == 0
+    st.load("align")
+    assert len(v.curve.data["kl"]) > 100 and "frontier-status" in v.status.html
+
+
+def test_the_prompt_select_shows_each_prompt_and_hides_for_one_prompt():
+    st, v = _chart("align")
+    assert v.prompt.visible and list(v.prompt.options.values()) == [0, 1]
+    k0 = list(v.curve.data["reward"])
+    v.prompt.value = 1
+    assert list(v.curve.data["reward"]) != k0
+    assert v.figure.x_range.end == pytest.approx(1.04 * math.log(4))
