@@ -62,7 +62,9 @@ TERMS = {
     "rhat": "Implicit reward r̂(y) = β · log(π(y|x) / π_ref(y|x)): β times the log of how "
             "much more likely the policy makes the reply than the reference does.",
     "votes": "Annotators who preferred the chosen reply : annotators who preferred the "
-             "rejected one.",
+             "rejected one. Votes are also how conservative DPO (older TRL's sigmoid loss "
+             "with label smoothing ε) appears here: a 10:0 row with ε = 0.1 takes the same "
+             "steps as a 9:1 row.",
     "u": "The margin u = r̂(chosen) − r̂(rejected) of this row.",
     "sigma": "σ(u): the model's probability that the chosen reply beats the rejected one.",
     "pull_for": "The chosen side's pull: its votes × σ(−u), its weight. It pushes the "

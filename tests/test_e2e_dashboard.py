@@ -65,6 +65,9 @@ def expected_readouts(rec: dict) -> dict[str, float]:
            "margin": rec["rewards/margins"], "accuracy": rec["rewards/accuracies"]}
     for x, kl in enumerate(rec["kl"]):
         exp[f"kl-{x}"] = kl
+    for x, kl in enumerate(rec["kl_to_rlhf"]):     # null (no finite optimum): not shown
+        if kl is not None:
+            exp[f"kl-rlhf-{x}"] = kl
     for x, row in enumerate(rec["probs"]):
         for y, p in enumerate(row):
             exp[f"prob-{x}-{y}"] = p
@@ -76,7 +79,7 @@ READOUTS = ("step", "loss", "margin", "accuracy", "kl-", "prob-")
 
 def readouts(page: DashboardPage) -> dict[str, float]:
     """The numeric readouts (full precision, from data-value) the tests compare."""
-    return {k: v for k, v in page.numbers().items() if k.startswith(READOUTS)}
+    return {k: v for k, v in page.numbers().items() if k.startswith(READOUTS) and v == v}
 
 
 def wait_readouts(page: DashboardPage, expected: dict[str, float], rel: float = 0.0,
@@ -120,7 +123,7 @@ def probs(page: DashboardPage) -> dict[str, float]:
 
 
 def kls(page: DashboardPage) -> list[float]:
-    k = page.numbers("kl-")
+    k = {name: v for name, v in page.numbers("kl-").items() if name[3:].isdigit()}
     assert k, "no [data-testid=kl-x] readouts on the page"
     return [k[f"kl-{x}"] for x in range(len(k))]
 

@@ -57,13 +57,15 @@ def expected(rec: dict) -> dict[str, float]:
            "accuracy": rec["rewards/accuracies"], "rewards-chosen": rec["rewards/chosen"],
            "rewards-rejected": rec["rewards/rejected"]}
     exp.update({f"kl-{x}": k for x, k in enumerate(rec["kl"])})
+    # KL to the RLHF optimum: the CLI's (its own refit per flip) against the page's
+    exp.update({f"kl-rlhf-{x}": k for x, k in enumerate(rec["kl_to_rlhf"]) if k is not None})
     exp.update({f"prob-{x}-{y}": p for x, row in enumerate(rec["probs"])
                 for y, p in enumerate(row)})
     return exp
 
 
 def shown(d: DashboardPage) -> dict[str, float]:
-    return {k: v for k, v in d.numbers().items() if k.startswith(READOUTS)}
+    return {k: v for k, v in d.numbers().items() if k.startswith(READOUTS) and v == v}
 
 
 def search(d: DashboardPage) -> dict[str, str]:
