@@ -24,6 +24,7 @@ from .views.ack import FrameAck
 from .views.bars import BarsPanel
 from .views.controls import Controls
 from .views.formula import FormulaStrip
+from .views.frontier import FrontierChart
 from .views.history import HistoryCharts
 from .views.keys import KeyboardShortcuts
 from .views.learn import LearnPanel, TryIt
@@ -33,6 +34,7 @@ from .views.readouts import Readouts
 from .views.share import SharePanel
 from .views.stepbadge import StepBadge
 from .views.steplog import StepLog
+from .views.sweep import SweepMap
 from .views.util import esc
 
 TITLE = "dpo-sim"
@@ -153,6 +155,8 @@ class Dashboard(pn.viewable.Viewer):
         v["pulls"] = PullsChart(st, pal)
         v["history"] = HistoryCharts(st, pal)
         v["log"] = StepLog(st, pal)
+        v["frontier"] = FrontierChart(st, pal)
+        v["sweep"] = SweepMap(st, pal)
         v["try"] = TryIt(st, pal)
         v["learn"] = LearnPanel(st, pal)
         v["share"] = SharePanel(pal, title=st.spec.title)
@@ -183,8 +187,11 @@ class Dashboard(pn.viewable.Viewer):
         # those three figures (the costliest part to build and draw) once the browser has
         # drawn the rest, so the bars show sooner. A placeholder keeps their place.
         staged = _served()
-        history = v["history"].__panel__()
-        self._history_slot = pn.Column(*([] if staged else [history]),
+        # the frontier and the sweep map follow the charts over time (the sweep's first
+        # 4,096 runs wait for the next tick, after the page is laid out)
+        history = [v["history"].__panel__(), v["frontier"].__panel__(),
+                   v["sweep"].__panel__()]
+        self._history_slot = pn.Column(*([] if staged else history),
                                        sizing_mode="stretch_width", min_height=0,
                                        styles={"grid-area": "charts"})
         if staged:
@@ -220,6 +227,7 @@ class Dashboard(pn.viewable.Viewer):
             "pairs": [v["pairs"].__panel__()], "charts": [v["history"].__panel__()],
             "pulls": [v["pulls"].__panel__()],
             "try": [v["try"].__panel__()], "learn": [v["learn"].__panel__()],
+            "frontier": [v["frontier"].__panel__()], "sweep": [v["sweep"].__panel__()],
             "log": [v["log"].__panel__()], "formula": [v["formula"].__panel__()],
             "readouts": [v["readouts"].__panel__()], "share": [v["share"].__panel__()],
         }
@@ -248,7 +256,7 @@ class Dashboard(pn.viewable.Viewer):
             with pn.io.hold():
                 self._history_slot.objects = objs
 
-        self._rest = [history]
+        self._rest = list(history)
         self._attach_rest = rest
         pn.state.add_periodic_callback(rest, period=1000, count=1)
 

@@ -199,8 +199,11 @@ def test_every_chart_update_happens_inside_the_single_hold(monkeypatch):
     st.tick(now=0.25)
     assert len(holds) == 3
     # per beat: each prompt's bars patched, the history streamed, all inside the hold
-    beat = [("patch", True)] * 3          # the two bar charts and the pulls picture
-    assert calls == beat + [("stream", True)] + beat + beat + [("stream", True)]
+    bars = [("patch", True)] * 3          # the two bar charts and the pulls picture
+    history = [("stream", True)]
+    frontier = [("stream", True), ("patch", True)]     # its path, and the run's point
+    assert calls == (bars + history + frontier + bars + frontier
+                     + bars + history + frontier)
     st.tick(now=0.32)      # one more step; its stream waits, and Pause shows it
     calls.clear()
     st.pause()
@@ -351,7 +354,7 @@ def test_loading_a_scenario_with_another_number_of_prompts_rebuilds_its_charts()
     d.state.advance(3)
     d.state.load("three")
     assert len(d.views["bars"]) == 3 and d.views["history"].n_prompts == 3
-    assert d._history_slot.objects == [d.views["history"].__panel__()]
+    assert d._history_slot.objects[0] is d.views["history"].__panel__()
     d.state.advance(2)
     np.testing.assert_array_equal(d.views["bars"][2].source.data["pi"], d.state.record.probs[2])
     assert list(d.views["history"].source.data["step"]) == [0, 1, 2]
