@@ -152,7 +152,7 @@ class SimState(param.Parameterized):
     hidden = param.List(default=[], item_type=str,
                         doc="Parts of the page hidden (teacher mode, see address.HIDEABLE).")
     halted = param.String(default="", doc="Why the run stopped by itself (the next update "
-                          "made the loss infinite); empty while it can go on.")
+                          "would overflow the loss); empty while it can go on.")
     focus_row = param.Integer(default=0, bounds=(0, None),
                               doc="The row the formula strip works out: the one looked at "
                                   "or flipped last.")
@@ -359,7 +359,7 @@ class SimState(param.Parameterized):
         self.pause()
         self.halted = texts.DIVERGED.format(step=e.step - 1, loss=e.loss_type,
                                             beta=_fmt(e.beta), lr=_fmt(e.learning_rate))
-        self._log("halt", f"stopped: step {e.step} would make the loss infinite",
+        self._log("halt", f"stopped: step {e.step} would overflow the loss",
                   step=e.step - 1)
 
     def _push(self, now: float | None = None, *, wait_for_ack: bool = False) -> None:

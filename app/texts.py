@@ -101,8 +101,9 @@ LOSS_TERMS = {
 
 #: The page's alert when the run stops by itself: the next update left the loss non-finite.
 #: tests/test_diverged.py checks each clause on a run that does this (IPO, lr 8).
-DIVERGED = ("The run stopped at step {step}: the next update made the loss infinite "
-            "(loss {loss}, β {beta}, learning rate {lr}). Each update overshoots, further "
+DIVERGED = ("The run stopped at step {step}: the next update would make the loss "
+            "overflow, too large to be a number (loss {loss}, β {beta}, learning rate "
+            "{lr}). Each update overshoots, further "
             "than the one before, when the learning rate is too large for the loss's "
             "curvature. Lower the learning rate and press Reset.")
 

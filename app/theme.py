@@ -114,6 +114,8 @@ table.dpo-metrics tbody th {{ text-align: left; color: {p.muted}; font-weight: 6
 table.dpo-metrics td {{ font-size: 18px; font-weight: 650; }}
 table.dpo-metrics tr.rows td {{ font-size: 16px; font-weight: 500; color: {p.muted}; }}
 table.dpo-metrics.narrow {{ display: none; }}
+.dpo-big table.dpo-metrics.wide {{ display: none; }}
+.dpo-big table.dpo-metrics.narrow {{ display: table; }}
 .dpo-help {{ font-size: 14px; color: {p.muted}; line-height: 1.35; margin: -4px 0 6px 0; }}
 .dpo-sr {{ position: absolute; width: 1px; height: 1px; overflow: hidden;
   clip: rect(0 0 0 0); white-space: nowrap; }}

@@ -53,10 +53,13 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--export", type=Path, help="also shoot this exported HTML file")
     ap.add_argument("--full", action="store_true", help="the whole page, not the first screen")
+    ap.add_argument("--wait-step", type=int, default=None,
+                    help="the step the page stops at, if not the address's (a run that "
+                         "diverges stops early)")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     q = parse_qs(urlsplit(a.query).query)
-    step = int(q.get("step", ["0"])[0])
+    step = int(q.get("step", ["0"])[0]) if a.wait_step is None else a.wait_step
     name = a.name or q.get("scenario", ["start"])[0]
     from playwright.sync_api import sync_playwright
 

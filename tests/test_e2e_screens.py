@@ -28,7 +28,8 @@ SIZES = {"phone": (390, 844, True), "iframe": (760, 900, False),
 def open_at(browser, server):
     pages: list[DashboardPage] = []
 
-    def make(size: str, query: str = "?scenario=align&step=60", theme: str = "light"):
+    def make(size: str, query: str = "?scenario=align&step=60", theme: str = "light",
+             step: int | None = None):
         w, h, mobile = SIZES[size]
         ctx = browser.new_context(viewport={"width": w, "height": h}, is_mobile=mobile,
                                   has_touch=mobile, color_scheme=theme,
@@ -37,7 +38,8 @@ def open_at(browser, server):
         d.own_context = True
         pages.append(d)
         d.page.goto(server.url + query)
-        step = int(query.split("step=")[1].split("&")[0]) if "step=" in query else 0
+        if step is None:
+            step = int(query.split("step=")[1].split("&")[0]) if "step=" in query else 0
         d.wait_js("s => window.__e2e.stepValue() === s", step)
         # the charts over time arrive once the browser has drawn the rest
         d.wait_js(CHARTS_DRAWN)
@@ -133,6 +135,24 @@ def test_every_part_fits_the_screen(open_at, size, query):
             assert _in_view(b, W, H), b
     elif size == "phone":
         assert _in_view(g["bars"][0], W, H)        # the first bar chart on the first screen
+
+
+@pytest.mark.parametrize("size", ["phone", "laptop"])
+def test_a_run_that_diverges_says_so_on_top_and_its_huge_numbers_fit(open_at, size):
+    """IPO at loose-leash's learning rate 8 stops at step 169 (tests/test_diverged.py):
+    the alert is on the first screen and the numbers, now ~1e306, stay on the page."""
+    d = open_at(size, query="?scenario=loose-leash&loss=ipo&step=300", step=169)
+    alert = d.page.locator("[data-testid=halted]").first
+    expect(alert).to_be_visible()
+    assert "stopped at step 169" in alert.inner_text()
+    box = alert.bounding_box()
+    g = d.page.evaluate(GEOMETRY)
+    W, H = g["W"], g["H"]
+    assert box["x"] >= 0 and box["x"] + box["width"] <= W + 0.5 and box["y"] < H
+    assert g["right"] <= W + 0.5 and g["left"] >= -0.5, g["widest"]
+    for b in g["metrics"]:
+        assert _inside_width(b, W), b
+    assert d.step() == 169
 
 
 def test_in_a_real_iframe_of_a_course_page(browser, server):

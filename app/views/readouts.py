@@ -89,7 +89,12 @@ class Readouts(HtmlView):
                   '</th></tr></thead><tbody>' + "".join(lines) + '</tbody></table>')
         table += narrow
         star = self._optimum_line()
-        return (f'<div class="dpo-card" role="group" aria-label="{esc("current numbers")}">'
+        # numbers in powers of ten (a run that diverged) do not fit five across: the
+        # metrics go down the side, as on a phone
+        texts = [fmt(float(getattr(rec, f)), spec) for _, f, _, _, spec in COLUMNS]
+        texts += [fmt(float(rows[n]), spec) for n, _, _, _, spec in COLUMNS]
+        big = " dpo-big" if any("e" in t for t in texts) else ""
+        return (f'<div class="dpo-card{big}" role="group" aria-label="{esc("current numbers")}">'
                 f'<div class="dpo-readouts">{"".join(kls)}</div>{star}{table}</div>')
 
     def _optimum_line(self) -> str:

@@ -167,9 +167,10 @@ class SweepMap(pn.viewable.Viewer):
                      source=self.unstable, fill_alpha=0, line_color=None,
                      hatch_pattern="x", hatch_color=colour, hatch_scale=9,
                      hatch_weight=weight)
-        fig.line("beta", "lr", source=self.formula, line_width=2.5, line_dash="dashed",
-                 color=p.background)
-        fig.line("beta", "lr", source=self.formula, line_width=1.5, line_dash="dashed",
+        # the curvature's prediction runs along the hatched edge: drawn wide enough to
+        # be seen on top of the hatch
+        fig.line("beta", "lr", source=self.formula, line_width=6, color=p.background)
+        fig.line("beta", "lr", source=self.formula, line_width=2.5, line_dash=[9, 5],
                  color=p.text)
         # the settings in force: a ring in two colours, visible on any cell colour
         fig.scatter("beta", "lr", source=self.marker, size=18, fill_alpha=0,
