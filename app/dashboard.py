@@ -237,6 +237,11 @@ class Dashboard(pn.viewable.Viewer):
         # The link is built from the browser's address: in a notebook it would point at
         # the notebook, so Share is shown only on a served page.
         self._share_ok = _served()
+        # each part's root carries its name as a class (dpo-part-pulls, ...): a handle for
+        # screenshots and browser tests
+        for name in PARTS:
+            for o in self._parts[name]:
+                o.css_classes = [*o.css_classes, f"dpo-part-{name}"]
         self._show_parts()
         st.param.watch(lambda e: self._show_parts(), "hidden")
         # a theme asked for in the address stays there, as it was written

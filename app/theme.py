@@ -133,6 +133,7 @@ table.dpo-metrics.narrow {{ display: none; }}
 @media (max-width: 1439px) {{ .dpo-header-sub {{ display: none; }} }}
 .dpo-prompt {{ font-size: 18px; font-weight: 600; }}
 .dpo-prompt .dpo-h {{ display: inline; margin-right: 8px; }}
+.dpo-prompt .dpo-note {{ font-weight: 400; margin-top: 2px; }}
 @media (max-width: 600px) {{
   .dpo-readouts {{ gap: 2px 14px; }}
   .dpo-readout .v {{ font-size: 19px; }}

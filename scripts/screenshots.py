@@ -53,6 +53,9 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--export", type=Path, help="also shoot this exported HTML file")
     ap.add_argument("--full", action="store_true", help="the whole page, not the first screen")
+    ap.add_argument("--parts", default="",
+                    help="also shoot these parts of the page alone (comma-separated names "
+                         "of teacher mode's parts: pulls,frontier,sweep,learn,try,...)")
     ap.add_argument("--wait-step", type=int, default=None,
                     help="the step the page stops at, if not the address's (a run that "
                          "diverges stops early)")
@@ -80,6 +83,13 @@ def main(argv=None) -> int:
                 path = a.out / f"{name}-{w}x{h}-{a.theme}.png"
                 page.screenshot(path=str(path), full_page=a.full)
                 print(path)
+                for part in filter(None, a.parts.split(",")):
+                    el = page.locator(f".dpo-part-{part}").first
+                    el.scroll_into_view_if_needed()
+                    page.wait_for_timeout(300)
+                    path = a.out / f"{name}-{part}-{w}x{h}-{a.theme}.png"
+                    el.screenshot(path=str(path))
+                    print(path)
                 if a.export:
                     page.goto(a.export.resolve().as_uri())
                     page.wait_for_timeout(2500)

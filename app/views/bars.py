@@ -158,9 +158,9 @@ class ProbabilityBars(pn.viewable.Viewer):
         fig.add_tools(HoverTool(renderers=[stars], tooltips=[("pi* (RLHF)",
                                                               "@pstar{0.0000}")]))
         # each label starts (or ends) a diamond's half width plus a gap from the bar's end
-        for text, dx, colour, align in (("lab_out", 10, p.text, "left"),
-                                        ("lab_in", -10, p.text, "right"),
-                                        ("lab_in_pref", -10, p.background, "right")):
+        for text, dx, colour, align in (("lab_out", 13, p.text, "left"),
+                                        ("lab_in", -13, p.text, "right"),
+                                        ("lab_in_pref", -13, p.background, "right")):
             fig.text(x="x_at", y="reply", text=text, source=self.source, x_offset=dx,
                      text_baseline="middle", text_font_size="15px", text_color=colour,
                      text_align=align, text_font_style="bold")
