@@ -155,6 +155,21 @@ def test_a_run_that_diverges_says_so_on_top_and_its_huge_numbers_fit(open_at, si
     assert d.step() == 169
 
 
+def test_a_flip_shows_at_once_and_the_frontier_follows(open_at):
+    """The frontier and the sweep map recompute after a flip on the server's next tick,
+    so the flip reaches the screen first; then the frontier's curve (r* is the fit to the
+    votes as they stand) moves away from the run's point."""
+    d = open_at("laptop", query="?scenario=align&step=300")
+    gap = "() => Number(window.__e2e.all('[data-testid=frontier-readout]')[0]" \
+          ".getAttribute('data-gap'))"
+    d.wait_js(gap.replace("() =>", "() => !Number.isNaN(") + ")")
+    assert abs(d.page.evaluate(gap)) < 1e-3            # on the curve at step 300
+    d.flip(0).click()
+    expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
+    d.wait_js(f"() => ({gap[6:]}) > 0.01")             # then the curve moves
+    assert d.step() == 300
+
+
 def test_in_a_real_iframe_of_a_course_page(browser, server):
     """The README's iframe: a 760 px column, height 900; Play and the bars in the frame."""
     ctx = browser.new_context(viewport={"width": 1000, "height": 1000})

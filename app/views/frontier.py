@@ -23,7 +23,7 @@ from ...sim import frontier as fr
 from ..state import SimState
 from ..theme import Palette, page_css, style_figure, widget_css
 from .history import legend_html
-from .util import LiveHTML, esc, term
+from .util import LiveHTML, after_this_update, esc, term
 
 #: Path points kept on the page (older ones roll off).
 ROLLOVER = 4000
@@ -54,6 +54,7 @@ class FrontierChart(pn.viewable.Viewer):
         self.computations = {"reward": 0, "sweep": 0}
         self.redraws = 0
         self._reward_key = self._sweep_key = None
+        self._pending = False         # a recomputation waits for the next tick
         self._spec = None
         self._quiet = False
         self.reward: fr.TrueReward | None = None
@@ -224,10 +225,23 @@ class FrontierChart(pn.viewable.Viewer):
         self.status.html = self._status_html()
         self.readout.html = self._readout_html()
 
+    def _refresh_later(self) -> None:
+        self._pending = False
+        with pn.io.hold():
+            self._refresh(force=True)
+
     # -- per tick -----------------------------------------------------------------------
     def _on_change(self, kind: str, records) -> None:
         if kind == "pause":
             self.readout.html = self._readout_html()     # exact again, now it stands
+            return
+        if self._pending:
+            return                   # a recomputation is due next tick; it redraws all
+        if (kind == "action" and self.state.spec is self._spec and
+                self._keys() != (self._reward_key, self._sweep_key)):
+            # a flip or a new loss: it reaches the screen first, then the new frontier
+            self._pending = True
+            after_this_update(self._refresh_later)
             return
         if self._refresh(force=kind == "reset"):
             return                   # everything was redrawn from the history

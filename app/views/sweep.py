@@ -32,7 +32,7 @@ from bokeh.plotting import figure
 from ...sim import sweep as sw
 from ..state import SimState
 from ..theme import Palette, page_css, style_figure, widget_css
-from .util import LiveHTML, esc
+from .util import LiveHTML, after_this_update, esc
 
 #: The quantities a cell can show, by the select's labels.
 OPTIONS = {"final KL(π ‖ π_ref), mean over prompts": "kl",
@@ -93,6 +93,7 @@ class SweepMap(pn.viewable.Viewer):
         self.result: sw.Sweep | None = None
         self.limit: sw.Limit | None = None
         self._key = None
+        self._pending = False         # a recomputation waits for the next tick
         self.betas = sw.grid_values(*sw.BETA_RANGE, sw.N_BETA)
         self.learning_rates = sw.grid_values(*sw.LR_RANGE, sw.N_LR)
         self.quantity = pn.widgets.Select(label="Colour by", options=OPTIONS, value="kl",
@@ -125,11 +126,7 @@ class SweepMap(pn.viewable.Viewer):
         self._layout.param.watch(lambda e: self.ensure(), "visible")
         state.param.watch(self._on_settings, ["beta", "learning_rate"])
         state.subscribe(self._on_change)
-        doc = pn.state.curdoc
-        if doc is not None and doc.session_context is not None:
-            doc.add_next_tick_callback(self.ensure)      # after the page is laid out
-        else:
-            self.ensure()
+        after_this_update(self.ensure)          # on a served page: after it is laid out
 
     def __panel__(self):
         return self._layout
@@ -263,7 +260,17 @@ class SweepMap(pn.viewable.Viewer):
     def _on_change(self, kind: str, records) -> None:
         """Per tick only a comparison of a few bytes: the grid is recomputed when the
         scenario, the rows or the loss changed (a scripted flip can come with a step)."""
-        if kind != "pause" and self._data_key() != self._key:
+        if kind == "pause" or self._pending or self._data_key() == self._key:
+            return
+        if kind == "action":         # a flip: it reaches the screen first, then the map
+            self._pending = True
+            after_this_update(self._ensure_later)
+        else:
+            self.ensure()
+
+    def _ensure_later(self) -> None:
+        self._pending = False
+        with pn.io.hold():
             self.ensure()
 
     def _on_settings(self, *events) -> None:

@@ -103,3 +103,15 @@ class HtmlView(pn.viewable.Viewer):
 
     def update(self) -> None:
         self.pane.html = self._html()
+
+
+def after_this_update(fn) -> bool:
+    """Run ``fn`` on the server's next tick, once the update being built has gone to the
+    browser (a served page), so a slow recomputation never delays what the learner just
+    did; elsewhere (a notebook, a test) run it now. Returns True if it was deferred."""
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        doc.add_next_tick_callback(fn)
+        return True
+    fn()
+    return False
