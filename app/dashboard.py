@@ -184,8 +184,8 @@ class Dashboard(pn.viewable.Viewer):
         st.param.watch(lambda e: setattr(self._title, "object", self._header_html()),
                        "scenario")
         # Served: the page without the charts over time goes to the browser first, and
-        # those three figures (the costliest part to build and draw) once the browser has
-        # drawn the rest, so the bars show sooner. A placeholder keeps their place.
+        # those figures (the costliest part to build and draw) once the browser has drawn
+        # the rest, so the bars show sooner. A placeholder keeps their place.
         staged = _served()
         # the frontier and the sweep map follow the charts over time (the sweep's first
         # 4,096 runs wait for the next tick, after the page is laid out)
@@ -194,16 +194,21 @@ class Dashboard(pn.viewable.Viewer):
         self._history_slot = pn.Column(*([] if staged else history),
                                        sizing_mode="stretch_width", min_height=0,
                                        styles={"grid-area": "charts"})
+        # the details below the pairs (the pulls picture, "Try it", the levels with their
+        # KaTeX) come with them: the first screen's bars and numbers need none of it
+        tail = [v["pulls"].__panel__(), v["formula"].__panel__(), v["try"].__panel__(),
+                v["learn"].__panel__(), v["log"].__panel__()]
+        self._details_tail = pn.Column(*([] if staged else tail),
+                                       sizing_mode="stretch_width", min_width=0, margin=0)
         if staged:
-            self._schedule_rest(history)
+            self._schedule_rest([(self._history_slot, history), (self._details_tail, tail)])
         # The page's four blocks, placed by layout_css(): the numbers and the bars first
         # on narrow screens, the charts over time beside them on wide ones.
         self._side = pn.Column(v["controls"], v["share"].__panel__(), margin=(6, 10),
                                sizing_mode="stretch_width", styles={"grid-area": "side"})
         main = pn.Column(v["readouts"], legend, v["bars"], sizing_mode="stretch_width",
                          min_width=0, styles={"grid-area": "main"})
-        details = pn.Column(table_note, v["pairs"], v["pulls"], v["formula"], v["try"],
-                            v["learn"], v["log"],
+        details = pn.Column(table_note, v["pairs"], self._details_tail,
                             sizing_mode="stretch_width", min_width=0,
                             styles={"grid-area": "details"})
         self._body = pn.FlexBox(self._side, main, self._history_slot, details,
@@ -251,17 +256,19 @@ class Dashboard(pn.viewable.Viewer):
         st.param.watch(self._write_address, list(WATCHED))
         self._write_address()
 
-    def _schedule_rest(self, history) -> None:
-        """Attach the charts over time once the browser has drawn the page (it
-        acknowledges update 0), or after a second should that never come."""
+    def _schedule_rest(self, rest_of_page) -> None:
+        """Attach the rest of the page, [(slot, objects), ...], once the browser has drawn
+        the first part (it acknowledges update 0), or after a second should that never
+        come."""
         def rest():
             if self._rest is None:
                 return
-            objs, self._rest = self._rest, None
+            parts, self._rest = self._rest, None
             with pn.io.hold():
-                self._history_slot.objects = objs
+                for slot, objs in parts:
+                    slot.objects = objs
 
-        self._rest = list(history)
+        self._rest = list(rest_of_page)
         self._attach_rest = rest
         pn.state.add_periodic_callback(rest, period=1000, count=1)
 

@@ -312,6 +312,8 @@ class DashboardPage:
 
     def load(self, title: str) -> None:
         """Pick a scenario by its title and wait for the log to record the load at step 0."""
+        # the log arrives with the rest of the page, after the bars and the numbers
+        self.wait_js("() => window.__e2e.q('[data-testid=step-log]') !== null")
         old = self.page.evaluate("() => window.__e2e.q('[data-testid=step-log]').textContent")
         self.scenario_select().select_option(label=title)
         self.wait_js("""old => { const el = window.__e2e.q('[data-testid=step-log]');
