@@ -13,13 +13,13 @@ BIG = 1e5
 
 def fixed(v: float, digits: int = 3, sign: bool = False) -> str:
     """A number with ``digits`` decimals (and its sign, with ``sign``); what rounds to
-    zero reads 0.000, never -0.000; beyond ``BIG`` in size, powers of ten (1.399e+306)."""
+    zero reads 0.000, never -0.000; beyond ``BIG`` in size, powers of ten (1.40e+306)."""
     v = float(v)
     plus = "+" if sign else ""
     if not math.isfinite(v):
         return "NaN" if v != v else ("+" if v > 0 and sign else "-" if v < 0 else "") + "∞"
     if abs(v) >= BIG:
-        return f"{v:{plus}.3e}"
+        return f"{v:{plus}.2e}"
     text = f"{v:{plus}.{digits}f}"
     return text.lstrip("+-") if float(text) == 0 else text
 

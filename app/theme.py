@@ -116,6 +116,9 @@ table.dpo-metrics tr.rows td {{ font-size: 16px; font-weight: 500; color: {p.mut
 table.dpo-metrics.narrow {{ display: none; }}
 .dpo-big table.dpo-metrics.wide {{ display: none; }}
 .dpo-big table.dpo-metrics.narrow {{ display: table; }}
+.dpo-big table.dpo-metrics.narrow td {{ font-size: 14px; padding-left: 8px; }}
+.dpo-big table.dpo-metrics.narrow td.r {{ font-size: 14px; }}
+.dpo-big table.dpo-metrics.narrow tbody th {{ font-size: 14px; }}
 .dpo-help {{ font-size: 14px; color: {p.muted}; line-height: 1.35; margin: -4px 0 6px 0; }}
 .dpo-sr {{ position: absolute; width: 1px; height: 1px; overflow: hidden;
   clip: rect(0 0 0 0); white-space: nowrap; }}

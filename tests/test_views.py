@@ -547,8 +547,8 @@ def test_a_run_that_blows_up_keeps_every_number_in_its_place():
 
 @pytest.mark.parametrize("v, digits, sign, want", [
     (0.12345, 3, False, "0.123"), (-0.0001, 3, True, "0.000"), (2.5, 2, True, "+2.50"),
-    (99999.4, 1, False, "99999.4"), (123456.0, 3, False, "1.235e+05"),
-    (-1.3987e306, 4, True, "-1.399e+306"), (float("inf"), 3, True, "+∞"),
+    (99999.4, 1, False, "99999.4"), (123456.0, 3, False, "1.23e+05"),
+    (-1.3987e306, 4, True, "-1.40e+306"), (float("inf"), 3, True, "+∞"),
     (float("nan"), 3, False, "NaN")])
 def test_numbers_are_written_to_fit(v, digits, sign, want):
     from dpo_sim.app.numfmt import fixed
