@@ -562,3 +562,27 @@ def test_a_value_going_to_zero_never_reads_zero_before_it_is(v, want):
     from dpo_sim.app.numfmt import small
 
     assert small(v) == want
+
+
+def test_value_labels_start_past_the_diamond_and_end_short_of_it():
+    """mislabel at step 120: the microwave's bar (71.5 %) ends short of its diamond
+    (pi* 0.84), so its label starts past the diamond; wherever pi* sits just inside a
+    bar whose label is inside, that label ends short of it."""
+    from dpo_sim.app.views.bars import INSIDE, LABEL_SPAN
+
+    d = create_dashboard(scenario="mislabel", theme="light")
+    st = d.state
+    st.advance(120)
+    seen_past = 0
+    for x, b in enumerate(d.views["bars"]):
+        data, star = b.source.data, st.optimum.probs[x]
+        for y, pi in enumerate(data["pi"]):
+            at = data["x_at"][y]
+            if pi <= INSIDE:                       # label outside the bar
+                assert at >= max(pi, star[y])
+                seen_past += star[y] > pi
+            elif pi - LABEL_SPAN < star[y] < pi:   # inside, diamond near the end
+                assert at == star[y]
+            else:
+                assert at == pi
+    assert seen_past >= 1

@@ -26,6 +26,8 @@ from .util import esc as _esc
 LABEL_CHARS = 18
 #: a value label goes inside its bar above this probability (else after the bar)
 INSIDE = 0.78
+#: About the width of a value label ("100.0%") in probability units on a bar chart.
+LABEL_SPAN = 0.25
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -105,8 +107,20 @@ class ProbabilityBars(pn.viewable.Viewer):
             "lab_out": np.where(inside, empty, label),
             "lab_in": np.where(inside & ~pref, label, empty),
             "lab_in_pref": np.where(inside & pref, label, empty),
-            "x_at": pi,           # the labels sit clear of pi*'s diamond (x_offset)
+            "x_at": self._label_x(pi, inside),
         }
+
+    def _label_x(self, pi: np.ndarray, inside: np.ndarray) -> np.ndarray:
+        """Where each value label starts (outside the bar) or ends (inside it), a gap
+        away (x_offset): past pi*'s diamond when it sits just beyond the bar's end, short
+        of it when it sits just inside, so label and diamond never overlap."""
+        opt = self.state.optimum
+        if not opt.finite[self.x]:
+            return pi
+        star = opt.probs[self.x]
+        out = np.maximum(pi, star)
+        near_inside = (star < pi) & (star > pi - LABEL_SPAN)
+        return np.where(inside, np.where(near_inside, star, pi), out)
 
     def labels(self) -> list[str]:
         """The value label drawn on each bar (whichever glyph draws it)."""
