@@ -151,7 +151,7 @@ def test_a_run_that_diverges_says_so_on_top_and_its_huge_numbers_fit(open_at, si
     assert box["x"] >= 0 and box["x"] + box["width"] <= W + 0.5 and box["y"] < H
     # laid out at the screen's own width (a phone widens the page when something does
     # not fit), and nothing reaches past its right edge
-    assert W == SIZES[size][0] and g["scale"] == 1
+    assert SIZES[size][0] == W and g["scale"] == 1
     assert g["right"] <= W + 0.5 and g["left"] >= -0.5, g["widest"]
     for b in g["metrics"]:
         assert _inside_width(b, W), b
