@@ -91,15 +91,8 @@ def naive_loss(theta, ref, rows, beta, kind, eps, weight_on=True):
 
 
 def naive_fd(theta, ref, rows, beta, kind, eps, weight_on=True, step=1e-6):
-    theta = np.array(theta, dtype=float)
-    g = np.zeros_like(theta)
-    for idx in np.ndindex(theta.shape):
-        tp, tm = theta.copy(), theta.copy()
-        tp[idx] += step
-        tm[idx] -= step
-        g[idx] = (naive_loss(tp, ref, rows, beta, kind, eps, weight_on)
-                  - naive_loss(tm, ref, rows, beta, kind, eps, weight_on)) / (2 * step)
-    return g
+    return naive.central_differences(
+        lambda t: naive_loss(t, ref, rows, beta, kind, eps, weight_on), theta, step)
 
 
 def scenario(rows, beta, learning_rate, loss_type="sigmoid", eps=0.0, P=1, K=4,

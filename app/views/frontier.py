@@ -23,7 +23,7 @@ from ...sim import frontier as fr
 from ..state import SimState
 from ..theme import Palette, page_css, style_figure, widget_css
 from .history import legend_html
-from .util import LiveHTML, after_this_update, esc, term
+from .util import LiveHTML, after_this_update, esc, heading, term
 
 #: Path points kept on the page (older ones roll off).
 ROLLOVER = 4000
@@ -79,9 +79,7 @@ class FrontierChart(pn.viewable.Viewer):
                               ("this run", pal.chosen, "solid", 2),
                               ("β sweep, end points", pal.series[2], "dotted", 4)], pal)
         self._layout = pn.Column(
-            pn.pane.HTML('<div class="dpo-card"><div class="dpo-h">The reward–KL frontier'
-                         '</div></div>', stylesheets=css, margin=(6, 10, 0, 10),
-                         sizing_mode="stretch_width"),
+            heading("The reward–KL frontier", pal),
             self.prompt,
             pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
             pn.pane.HTML(legend, stylesheets=css, sizing_mode="stretch_width",

@@ -32,7 +32,7 @@ from bokeh.plotting import figure
 from ...sim import sweep as sw
 from ..state import SimState
 from ..theme import Palette, page_css, style_figure, widget_css
-from .util import LiveHTML, after_this_update, esc
+from .util import LiveHTML, after_this_update, esc, heading
 
 #: The quantities a cell can show, by the select's labels.
 OPTIONS = {"final KL(π ‖ π_ref), mean over prompts": "kl",
@@ -113,9 +113,7 @@ class SweepMap(pn.viewable.Viewer):
         self.status = LiveHTML(html=self._status_html(), stylesheets=css,
                                sizing_mode="stretch_width", margin=(0, 10))
         self._layout = pn.Column(
-            pn.pane.HTML('<div class="dpo-card"><div class="dpo-h">A sweep over β and the '
-                         'learning rate</div></div>', stylesheets=css, margin=(6, 10, 0, 10),
-                         sizing_mode="stretch_width"),
+            heading("A sweep over β and the learning rate", pal),
             self.quantity,
             pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
             self.status,

@@ -115,3 +115,10 @@ def after_this_update(fn) -> bool:
         return True
     fn()
     return False
+
+
+def heading(text: str, pal: Palette) -> pn.pane.HTML:
+    """A view's small heading, above its widgets and chart."""
+    return pn.pane.HTML(f'<div class="dpo-card"><div class="dpo-h">{esc(text)}</div></div>',
+                        stylesheets=[page_css(pal)], margin=(6, 10, 0, 10),
+                        sizing_mode="stretch_width")
