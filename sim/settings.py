@@ -242,3 +242,30 @@ def check_live(changes: dict) -> dict:
         except SettingError as e:
             raise SettingError(f"{name}: {e}") from None
     return out
+
+
+def table_json() -> list[dict]:
+    """The table as JSON-ready dicts, one per setting, for code outside Python (the
+    offline page's JavaScript engine checks values with these rules, so a setting is still
+    declared only here). ``kind`` is "number", "whole", "flag" or "choice"; ``lo``, ``hi``,
+    ``lo_open``, ``hi_open`` bound a number or a whole number (None for the other kinds),
+    ``options`` lists a choice's names (None otherwise) and ``rule`` is the text a bad
+    value's message quotes ("must be <rule>, got ...")."""
+    out = []
+    for s in SETTINGS:
+        k = s.kind
+        kind = {Number: "number", Whole: "whole", Flag: "flag", Choice: "choice"}[type(k)]
+        bounded = kind in ("number", "whole")
+        out.append({
+            "name": s.name, "kind": kind,
+            "lo": k.lo if bounded else None, "hi": k.hi if bounded else None,
+            "lo_open": k.lo_open if kind == "number" else (False if bounded else None),
+            "hi_open": k.hi_open if kind == "number" else (False if bounded else None),
+            "options": list(k.options) if kind == "choice" else None,
+            "rule": s.rule, "default": s.default, "label": s.label, "help": s.help,
+            "scope": s.scope, "live": s.live,
+            "slider": list(s.slider) if s.slider is not None else None,
+            "toml": s.toml, "cli": s.cli, "url": s.url, "event": s.event,
+            "hideable": s.hideable,
+        })
+    return out

@@ -239,3 +239,38 @@ def test_the_table_is_consistent():
         if s.scope == "page":
             assert not (s.toml or s.cli or s.event), s.name
     assert np.isclose(S.BY_NAME["beta"].kind.hi, 100)
+
+
+def test_the_table_as_json_round_trips_and_says_what_the_table_says():
+    """``table_json`` (read by the offline page's JavaScript engine) carries every field of
+    every setting, survives JSON unchanged, and its bounds give the same verdicts as the
+    Python rule."""
+    table = S.table_json()
+    assert json.loads(json.dumps(table)) == table
+    assert [row["name"] for row in table] == [s.name for s in SETTINGS]
+    fields = {"name", "kind", "lo", "hi", "lo_open", "hi_open", "options", "rule",
+              "default", "label", "help", "scope", "live", "slider", "toml", "cli", "url",
+              "event", "hideable"}
+    for row, s in zip(table, SETTINGS):
+        assert set(row) == fields, s.name
+        assert row["rule"] == s.rule and row["default"] == s.default
+        for f in ("label", "help", "scope", "live", "toml", "cli", "url", "event",
+                  "hideable"):
+            assert row[f] == getattr(s, f), (s.name, f)
+        assert row["slider"] == (list(s.slider) if s.slider else None)
+        if row["kind"] == "choice":
+            assert row["options"] == list(s.kind.options)
+        if row["kind"] in ("number", "whole"):
+            lo, hi = row["lo"], row["hi"]
+            for v in (lo, hi, (lo + hi) / 2, lo - 1, hi + 1):
+                ok = ((lo < v if row["lo_open"] else lo <= v)
+                      and (v < hi if row["hi_open"] else v <= hi))
+                if row["kind"] == "whole":
+                    v = round(v)
+                    ok = lo <= v <= hi
+                try:
+                    s.check(v)
+                    valid = True
+                except SettingError:
+                    valid = False
+                assert valid == ok, (s.name, v)
