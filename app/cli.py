@@ -116,11 +116,19 @@ def _build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="open the dashboard in the browser")
     _serve_args(s)
 
-    e = sub.add_parser("export", help="write a self-contained HTML replay (no server needed)")
-    e.add_argument("scenarios", metavar="SCENARIO", nargs="+")
+    e = sub.add_parser(
+        "export", help="write the whole simulator as one HTML file (no server needed)",
+        description="Write the interactive simulator as one self-contained HTML file: every "
+                    "learner's browser runs its own run, offline. Its scenario picker holds "
+                    "the SCENARIOs given (preset ids or TOML files; the first opens), or every "
+                    "preset if none is given. --replay writes the older static replay instead "
+                    "(precomputed steps, Play and a step slider only).")
+    e.add_argument("scenarios", metavar="SCENARIO", nargs="*")
     e.add_argument("--out", metavar="FILE.html", required=True)
-    e.add_argument("--steps", metavar="N", help=f"number of updates, from 1 to "
-                                                f"{EXPORT_STEPS.hi} (default: each "
+    e.add_argument("--replay", action="store_true",
+                   help="write the static replay (precomputed steps) instead")
+    e.add_argument("--steps", metavar="N", help=f"with --replay: number of updates, from 1 "
+                                                f"to {EXPORT_STEPS.hi} (default: each "
                                                 f"scenario's 'steps')")
     e.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="settings",
                    help=f"override a setting of every scenario; keys: {settable}")
@@ -428,7 +436,42 @@ def _export_summary(path: Path, scenarios: list, steps: int | None) -> str:
     return f"dpo-sim: wrote {path} ({shown}, {held})"
 
 
+def _export_interactive(a) -> int:
+    """``export`` without ``--replay``: the whole simulator in one file."""
+    if a.steps is not None:
+        raise UsageError("--steps", "the interactive file runs for as long as the learner "
+                                    "plays; --steps is for --replay")
+    settings = _settings(a.settings)
+    refs = list(a.scenarios) or [pid for pid, _, err in list_presets() if err is None]
+    scenarios = [_load(ref, settings) for ref in refs]
+    seen: dict[str, str] = {}
+    for ref, s in zip(refs, scenarios):
+        if s.id in seen:
+            raise UsageError("SCENARIO", f"{ref!r} and {seen[s.id]!r} are both scenario "
+                                         f"{s.id!r}; give each once")
+        seen[s.id] = ref
+    path = _out_file(a.out, "dpo-sim.html")
+    _not_a_scenario(path, a.out, refs)
+    _check_writable(path, a.out)
+    from .interactive import export_interactive
+
+    try:
+        export_interactive(scenarios, str(path))
+    except OSError as exc:
+        raise UsageError("--out", f"cannot write {a.out!r} ({exc.strerror})") from None
+    size = path.stat().st_size
+    n = len(scenarios)
+    print(f"dpo-sim: wrote {path} ({size / 1e6:.2f} MB, the interactive simulator with "
+          f"{n} scenario{'s' if n > 1 else ''}; open it in a browser, no server needed)")
+    return 0
+
+
 def _cmd_export(a) -> int:
+    if not a.replay:
+        return _export_interactive(a)
+    if not a.scenarios:
+        raise UsageError("SCENARIO", "--replay needs at least one scenario (a preset id or a "
+                                     "TOML file)")
     steps = _whole("--steps", EXPORT_STEPS, a.steps)
     path = _out_file(a.out, "replay.html")
     settings = _settings(a.settings)

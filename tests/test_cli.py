@@ -248,13 +248,13 @@ def test_export_passes_scenarios_steps_and_out(monkeypatch, tmp_path, random_tom
     mod.export_html = export_html
     monkeypatch.setitem(sys.modules, "dpo_sim.app.export", mod)
     out = str(tmp_path / "x.html")
-    assert main(["export", "align", str(random_toml), "--out", out, "--steps", "30",
-                 "--set", "beta=2"]) == 0
+    assert main(["export", "--replay", "align", str(random_toml), "--out", out, "--steps",
+                 "30", "--set", "beta=2"]) == 0
     (scenarios, steps, path), = calls
     assert [s.id for s in scenarios] == ["align", "rand"]
     assert [s.beta for s in scenarios] == [2.0, 2.0]
     assert steps == 30 and path == out
-    assert main(["export", "tie", "--out", out]) == 0
+    assert main(["export", "tie", "--replay", "--out", out]) == 0
     assert calls[-1][1] is None
 
 
@@ -293,8 +293,8 @@ def test_export_says_where_the_file_went_and_its_size(tmp_path, capsys, monkeypa
     """The real export: the line names the file, its real size (MB of 10^6 bytes, rounded
     as printed) and what it holds; nothing goes to stderr."""
     monkeypatch.chdir(tmp_path)
-    out = cli(["export", "align", "drop-sigma", "--steps", "30", "--out", "replay.html"],
-              capsys)
+    out = cli(["export", "--replay", "align", "drop-sigma", "--steps", "30", "--out",
+               "replay.html"], capsys)
     m = _summary(out)
     assert m["path"] == "replay.html"
     size = (tmp_path / "replay.html").stat().st_size
@@ -302,7 +302,8 @@ def test_export_says_where_the_file_went_and_its_size(tmp_path, capsys, monkeypa
     assert m["mb"] == f"{size / 1e6:.1f}"
     assert m["held"] == "2 scenarios, 30 steps each"
 
-    out = cli(["export", "align", "--steps", "1", "--out", str(tmp_path / "sub.html")], capsys)
+    out = cli(["export", "align", "--replay", "--steps", "1", "--out",
+               str(tmp_path / "sub.html")], capsys)
     m = _summary(out)
     assert m["path"] == str(tmp_path / "sub.html")
     assert m["mb"] == f"{(tmp_path / 'sub.html').stat().st_size / 1e6:.1f}"
@@ -322,7 +323,7 @@ def test_export_summary_names_each_scenario_s_own_steps(monkeypatch, tmp_path, c
     out = tmp_path / "r.html"
     steps = [load_scenario(p).steps for p in ("align", "tie")]
     assert steps[0] != steps[1]
-    m = _summary(cli(["export", "align", "tie", "--out", str(out)], capsys))
+    m = _summary(cli(["export", "--replay", "align", "tie", "--out", str(out)], capsys))
     assert m["mb"] == "2.3"
     assert m["held"] == f"2 scenarios, {steps[0]} and {steps[1]} steps"
 

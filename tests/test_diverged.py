@@ -145,7 +145,7 @@ def test_cli_run_keeps_the_finite_steps_and_says_why_in_one_line(tmp_path):
 
 def test_cli_export_that_diverges_writes_nothing(tmp_path):
     out = tmp_path / "replay.html"
-    p = _cli("export", "loose-leash", "--set", "loss_type=ipo", "--steps", "300",
+    p = _cli("export", "--replay", "loose-leash", "--set", "loss_type=ipo", "--steps", "300",
              "--out", str(out))
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and "was not written" in p.stderr

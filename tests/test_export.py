@@ -370,8 +370,8 @@ def test_cli_export_of_align_matches_dpo_sim_run(open_page, tmp_path):
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "align.html"
     cli = [sys.executable, "-m", "dpo_sim"]
-    subprocess.run(cli + ["export", "align", "mislabel", "--steps", "40", "--set", "beta=0.7",
-                          "--out", str(out)], cwd=root, check=True, timeout=120)
+    subprocess.run(cli + ["export", "--replay", "align", "mislabel", "--steps", "40", "--set",
+                          "beta=0.7", "--out", str(out)], cwd=root, check=True, timeout=120)
     run = subprocess.run(cli + ["run", "align", "--steps", "40", "--set", "beta=0.7",
                                 "--format", "jsonl"], cwd=root, check=True, timeout=120,
                          capture_output=True, text=True).stdout.splitlines()

@@ -1,0 +1,147 @@
+"""The whole simulator in one HTML file: no server, every learner's browser runs its own run.
+
+Why: a course site (Jupyter Book, MkDocs, Quarto, an LMS) can host a file but not a Python
+process. The file carries the JavaScript twin of the engine (``offline/engine.js``, held to
+the NumPy engine to 1e-12 by ``tests/test_js_engine.py``), the page's controller and views
+(``offline/page.js``, ``offline/page.css``) and, as JSON, everything the page says that is
+declared in Python: the scenarios, the settings table, the texts, the colours. So the file
+and the served page share names, texts, colours and the address format, and nothing is
+fetched from anywhere (it works from ``file://`` with the network off).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+
+from ..sim.scenario import Scenario
+from ..sim.settings import table_json
+from . import texts
+from .theme import DARK, FONT, LIGHT, MONO, PROMPT_DASHES, Palette
+
+HERE = Path(__file__).with_name("offline")
+
+#: What the file leaves out on purpose (served page only), said on the page and in the
+#: README: they need the server's NumPy stack of runs or KaTeX.
+OFFLINE_NOTE = ("This file runs the whole simulator in your browser, with no server. The "
+                "served page (dpo-sim serve) also has the pulls picture, the formula strip, "
+                "the reward–KL frontier, the sweep map, “Try it” and “Read at your level”.")
+
+#: The metrics table: (TRL name, test id, label), how each is written, its explanation.
+COLUMNS = (("loss", "loss", "loss"), ("rewards/margins", "margin", "margin"),
+           ("rewards/accuracies", "accuracy", "accuracy"),
+           ("rewards/chosen", "rewards-chosen", "rewards/\u200bchosen"),
+           ("rewards/rejected", "rewards-rejected", "rewards/\u200brejected"))
+COLUMN_SPECS = {"loss": "loss", "rewards/margins": "signed", "rewards/accuracies": "pct",
+                "rewards/chosen": "signed", "rewards/rejected": "signed"}
+COLUMN_TERMS = {"loss": "loss", "rewards/margins": "margin", "rewards/accuracies": "accuracy",
+                "rewards/chosen": "chosen", "rewards/rejected": "rejected"}
+
+
+def _version() -> str:
+    try:
+        return metadata.version("dpo-sim")
+    except metadata.PackageNotFoundError:
+        return "dev"
+
+
+def _palette_css(p: Palette, selector: str) -> str:
+    primary = "#0b5fcc" if p.name == "light" else "#1f6feb"
+    names = {"bg": p.background, "surface": p.surface, "text": p.text, "muted": p.muted,
+             "grid": p.grid, "border": p.border, "focus": p.focus, "bar": p.bar,
+             "bar-preferred": p.bar_preferred, "ref-tick": p.ref_tick,
+             "rlhf-tick": p.rlhf_tick, "chosen": p.chosen, "rejected": p.rejected,
+             "margin": p.margin, "flipped-bg": p.flipped_bg, "primary": primary}
+    body = " ".join(f"--{k}: {v};" for k, v in names.items())
+    return f"{selector} {{ {body} --font: {FONT}; --mono: {MONO}; color-scheme: {p.name}; }}"
+
+
+def page_texts() -> dict:
+    """Every text the page shows, from the modules the served page takes them from."""
+    from .address import HIDEABLE  # noqa: F401  (the served page's parts, for hide=)
+    from .views.controls import PICKER_HELP
+    from .views.history import LOSS_OFF
+    from .views.pairs import KEY, KEY_LABELS
+    from .views.share import EMBED_HEIGHT, PLAYING_NOTE
+    from .views.steplog import INVITATION
+
+    return {
+        "SUBTITLE": texts.SUBTITLE, "TABLE_NOT_LM": texts.TABLE_NOT_LM,
+        "LEGEND": texts.LEGEND, "LEGEND_RLHF": texts.LEGEND_RLHF,
+        "NO_OPTIMUM": texts.NO_OPTIMUM, "TERMS": texts.TERMS, "LOSS_TERMS": texts.LOSS_TERMS,
+        "LOSS_AXIS": texts.LOSS_AXIS, "LOSS_OFF": LOSS_OFF, "DIVERGED": texts.DIVERGED,
+        "INVITATION": INVITATION, "PLAYING_NOTE": PLAYING_NOTE, "EMBED_HEIGHT": EMBED_HEIGHT,
+        "PICKER_HELP": PICKER_HELP, "COLUMNS": COLUMNS, "COLUMN_SPECS": COLUMN_SPECS,
+        "COLUMN_TERMS": COLUMN_TERMS, "ROW_KEYS": KEY, "ROW_LABELS": KEY_LABELS,
+        "DASHES": PROMPT_DASHES, "OFFLINE_NOTE": OFFLINE_NOTE,
+    }
+
+
+def scenario_json(s: Scenario) -> dict:
+    """A scenario as the file carries it: the JSONL config line plus its title, its
+    "what to watch" text and its suggested length."""
+    return {**s.config(), "watch": s.watch, "steps": s.steps}
+
+
+def page_data(scenarios: Sequence[Scenario]) -> dict:
+    from .address import HIDEABLE, MAX_URL_EVENTS, MAX_URL_STEP
+
+    return {
+        "initial": scenarios[0].id,
+        "scenarios": [scenario_json(s) for s in scenarios],
+        "settings": table_json(),
+        "texts": page_texts(),
+        "palettes": {"light": asdict(LIGHT), "dark": asdict(DARK)},
+        "font": FONT,
+        "hideable": list(HIDEABLE),
+        "max_url_step": MAX_URL_STEP,
+        "max_url_events": MAX_URL_EVENTS,
+    }
+
+
+def _json_safe(text: str) -> str:
+    """JSON that cannot end the <script> element it sits in (JSON reads \\/ as /)."""
+    return text.replace("</", "<\\/").replace("<!--", "<\\u0021--")
+
+
+def _script(name: str) -> str:
+    """One of our scripts, checked to hold nothing that would end its <script> element."""
+    text = (HERE / name).read_text(encoding="utf-8")
+    low = text.lower()
+    if "</script" in low or "<!--" in low:
+        raise RuntimeError(f"offline/{name} must not contain '</script' or '<!--'")
+    return text
+
+
+def interactive_html(scenarios: Sequence[Scenario]) -> str:
+    """The whole simulator as one HTML document; the first scenario opens."""
+    if not scenarios:
+        raise ValueError("interactive_html needs at least one scenario")
+    data = json.dumps(page_data(scenarios), ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=False)
+    parts = {
+        "__VERSION__": _version(),
+        "__TITLE__": scenarios[0].title.replace("&", "&amp;").replace("<", "&lt;"),
+        "__PALETTE_CSS__": (_palette_css(LIGHT, ":root") + "\n"
+                            + _palette_css(DARK, ':root[data-theme="dark"]')),
+        "__PAGE_CSS__": (HERE / "page.css").read_text(encoding="utf-8"),
+        "__DATA__": _json_safe(data),
+        "__ENGINE_JS__": _script("engine.js"),
+        "__PAGE_JS__": _script("page.js"),
+    }
+    template = (HERE / "page.html").read_text(encoding="utf-8")
+    missing = [k for k in parts if k not in template]
+    if missing:
+        raise RuntimeError(f"page.html has no {missing[0]}")
+    # one pass, so a text that happens to contain a placeholder's name is left alone
+    return re.sub("|".join(map(re.escape, parts)), lambda m: parts[m.group(0)], template)
+
+
+def export_interactive(scenarios: Sequence[Scenario], path: str) -> None:
+    """Write the file (UTF-8); nothing is written if building it fails."""
+    text = interactive_html(scenarios)
+    Path(path).write_text(text, encoding="utf-8")
