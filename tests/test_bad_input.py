@@ -410,9 +410,6 @@ BAD_COMMANDS = [
     ("export no out", ["export", "align"],
      "dpo-sim export: the following arguments are required: --out "
      "(see 'dpo-sim export --help')"),
-    ("export no scenario", ["export", "--out", "{dir}/x.html"],
-     "dpo-sim export: the following arguments are required: SCENARIO "
-     "(see 'dpo-sim export --help')"),
     ("export empty scenario", ["export", "", "--out", "{dir}/x.html"], SCENARIO_EMPTY),
     ("export folder scenario", ["export", "{dir}", "--out", "{dir}/x.html"],
      "dpo-sim: {dir}: file: is a folder, not a TOML file"),
@@ -439,13 +436,17 @@ def places(tmp_path):
 
 @pytest.fixture
 def no_export(monkeypatch):
-    """``app.export`` replaced by a recorder: a bad command must never reach it."""
+    """``app.export`` and ``app.interactive`` replaced by recorders: a bad command must
+    never reach either."""
     import types
 
     calls = []
     mod = types.ModuleType("dpo_sim.app.export")
     mod.export_html = lambda *args: calls.append(args)
     monkeypatch.setitem(sys.modules, "dpo_sim.app.export", mod)
+    mod2 = types.ModuleType("dpo_sim.app.interactive")
+    mod2.export_interactive = lambda *args: calls.append(args)
+    monkeypatch.setitem(sys.modules, "dpo_sim.app.interactive", mod2)
     return calls
 
 
@@ -588,7 +589,9 @@ def test_out_in_a_folder_that_cannot_be_written(tmp_path, capsys, no_export, com
     folder, reason = _unwritable_folder(tmp_path)
     try:
         out = str(folder / "x.out")
-        code, stdout, err = run_cli([command, "align", "--steps", "2", "--out", out], capsys)
+        extra = ["--replay"] if command == "export" else []
+        code, stdout, err = run_cli([command, "align", *extra, "--steps", "2", "--out", out],
+                                    capsys)
         assert one_bad_line(code, stdout, err) == (f"dpo-sim: --out: cannot write {out!r} "
                                                    f"({reason})")
         assert no_export == []                 # checked before building the replay
@@ -619,11 +622,11 @@ def test_stdout_on_a_full_disk_is_one_line_too():
 def test_real_processes_print_one_line_for_bad_command_lines(tmp_path):
     py = [sys.executable, "-m", "dpo_sim"]
     cases = [
-        (["export", "align", "--steps", "0", "--out", str(tmp_path / "x.html")],
+        (["export", "align", "--replay", "--steps", "0", "--out", str(tmp_path / "x.html")],
          EXPORT_STEPS_RULE + "0"),
         (["export", "align", "--out", str(tmp_path)],
          f"dpo-sim: --out: must name a file, not a folder, got {str(tmp_path)!r} (for example "
-         f"{str(tmp_path / 'replay.html')!r})"),
+         f"{str(tmp_path / 'dpo-sim.html')!r})"),
         (["serve", "--no-browser", "--port", "99999"], PORT_RULE + "99999"),
         (["--port", "abc"], PORT_RULE + "'abc'"),
         (["run", "align", "--stpes", "5"],

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from dpo_sim.app.cli import main
-from dpo_sim.sim.scenario_io import load_scenario, scenario_from_config
+from dpo_sim.sim.scenario_io import list_presets, load_scenario, scenario_from_config
 from dpo_sim.sim.simulation import Simulation
 
 PY = sys.executable
@@ -326,6 +326,30 @@ def test_export_summary_names_each_scenario_s_own_steps(monkeypatch, tmp_path, c
     m = _summary(cli(["export", "--replay", "align", "tie", "--out", str(out)], capsys))
     assert m["mb"] == "2.3"
     assert m["held"] == f"2 scenarios, {steps[0]} and {steps[1]} steps"
+
+
+def test_export_writes_the_interactive_file_by_default(monkeypatch, tmp_path, random_toml,
+                                                      capsys):
+    """Without --replay: the scenarios given (a TOML file too, --set applied to each), or
+    every good preset when none is given; one line says where the file went."""
+    calls = []
+
+    def export_interactive(scenarios, out):
+        calls.append(([s.id for s in scenarios], [s.beta for s in scenarios], out))
+        Path(out).write_bytes(b"x" * 1_234_567)
+
+    mod = types.ModuleType("dpo_sim.app.interactive")
+    mod.export_interactive = export_interactive
+    monkeypatch.setitem(sys.modules, "dpo_sim.app.interactive", mod)
+    out = str(tmp_path / "sim.html")
+    assert main(["export", "align", str(random_toml), "--set", "beta=2", "--out", out]) == 0
+    assert calls[-1] == (["align", "rand"], [2.0, 2.0], out)
+    line = capsys.readouterr().out
+    assert line == (f"dpo-sim: wrote {out} (1.23 MB, the interactive simulator with 2 "
+                    f"scenarios; open it in a browser, no server needed)\n")
+    assert main(["export", "--out", out]) == 0
+    good = [pid for pid, _, err in list_presets() if err is None]
+    assert calls[-1][0] == good and good[0] == "align"
 
 
 def test_a_failed_export_prints_nothing_on_stdout(tmp_path, capsys):
