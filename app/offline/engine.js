@@ -1,0 +1,1339 @@
+/* dpo-sim's engine in JavaScript: the same numbers as the NumPy engine in sim/, for the
+ * offline page (one HTML file, no server, no build step).
+ *
+ * What it computes, in the DPO paper's and TRL's names (docs/model.md has the maths):
+ * a policy pi = softmax(theta) over the K replies of each of P prompts, a frozen reference
+ * pi_ref (logp_ref = log pi_ref), preference rows "on prompt x, votes_chosen annotators
+ * preferred `chosen` over `rejected` and votes_rejected the opposite", and plain gradient
+ * descent on the mean loss over single judgements (a 7:3 row is ten judgements).
+ *
+ * It follows sim/engine.py, sim/losses.py, sim/numerics.py, sim/pairs.py,
+ * sim/simulation.py and sim/rlhf.py function by function, in the same order of
+ * operations where that decides the last bit, so the two agree to ~1e-15 (V8's exp and log
+ * differ from glibc's by an ulp now and then; tests/test_js_engine.py holds them to 1e-12).
+ * Every setting's rule comes from Python's settings table (sim.settings.table_json), passed
+ * in: a setting is declared once, in Python.
+ *
+ * Plain ES2019, no DOM, no imports: works as <script> (window.DPO) and in Node.js
+ * (module.exports).
+ */
+(function (root, factory) {
+  "use strict";
+  if (typeof module === "object" && module.exports) {
+    module.exports = factory();
+  } else {
+    root.DPO = factory();
+  }
+}(typeof self !== "undefined" ? self : this, function () {
+  "use strict";
+
+  // ---------------------------------------------------------------------------------------
+  // Exactly rounded sums (Python's math.fsum): every mean over judgements is one, so the
+  // order of the terms never changes a recorded number.
+  // ---------------------------------------------------------------------------------------
+
+  /** Python's math.fsum (Shewchuk's algorithm, as CPython implements it): the exactly
+   *  rounded sum of the numbers. A NaN or an infinity among them gives NaN or that
+   *  infinity; +inf and -inf together, or an overflow of finite numbers, throw as Python's
+   *  ValueError / OverflowError would. */
+  function fsum(values) {
+    const partials = [];
+    let specialSum = 0.0;
+    let infSum = 0.0;
+    for (let v = 0; v < values.length; v++) {
+      let x = +values[v];
+      const xsave = x;
+      let i = 0;
+      for (let j = 0; j < partials.length; j++) {   // for y in partials
+        let y = partials[j];
+        if (Math.abs(x) < Math.abs(y)) {
+          const t = x; x = y; y = t;
+        }
+        const hi = x + y;
+        const lo = y - (hi - x);
+        if (lo !== 0.0) partials[i++] = lo;
+        x = hi;
+      }
+      partials.length = i;                          // partials[i:] = [x]
+      if (x !== 0.0) {
+        if (!Number.isFinite(x)) {
+          // a non-finite x comes from an overflow, or from a nan or inf among the terms
+          if (Number.isFinite(xsave)) {
+            const err = new RangeError("intermediate overflow in fsum");
+            err.name = "OverflowError";
+            throw err;
+          }
+          if (xsave === Infinity || xsave === -Infinity) infSum += xsave;
+          specialSum += xsave;
+          partials.length = 0;
+        } else {
+          partials.push(x);
+        }
+      }
+    }
+    if (specialSum !== 0.0) {                       // true for NaN too
+      if (Number.isNaN(infSum)) throw new RangeError("-inf + inf in fsum");
+      return specialSum;
+    }
+    let n = partials.length;
+    let hi = 0.0;
+    if (n > 0) {
+      hi = partials[--n];
+      let lo = 0.0;
+      // add the partials from the top, stop when the sum becomes inexact
+      while (n > 0) {
+        const x = hi;
+        const y = partials[--n];
+        hi = x + y;
+        lo = y - (hi - x);
+        if (lo !== 0.0) break;
+      }
+      // make half-even rounding work across several partials
+      if (n > 0 && ((lo < 0.0 && partials[n - 1] < 0.0) ||
+                    (lo > 0.0 && partials[n - 1] > 0.0))) {
+        const y = lo * 2.0;
+        const x = hi + y;
+        if (y === x - hi) hi = x;
+      }
+    }
+    return hi;
+  }
+
+  /** NumPy's sum of a 1-D float array (np.sum, np.add.reduce over a row): pairwise
+   *  summation, a plain left-to-right loop below 8 terms. Used where NumPy sums, so the
+   *  bits agree (an fsum would be more exact, and different). */
+  function npSum(a, start, n) {
+    if (start === undefined) { start = 0; n = a.length; }
+    if (n < 8) {
+      let res = 0.0;
+      for (let i = 0; i < n; i++) res += a[start + i];
+      return res;
+    }
+    if (n <= 128) {
+      const r = [];
+      for (let j = 0; j < 8; j++) r.push(a[start + j]);
+      let i = 8;
+      for (; i < n - (n % 8); i += 8) {
+        for (let j = 0; j < 8; j++) r[j] += a[start + i + j];
+      }
+      let res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+      for (; i < n; i++) res += a[start + i];
+      return res;
+    }
+    let n2 = Math.floor(n / 2);
+    n2 -= n2 % 8;
+    return npSum(a, start, n2) + npSum(a, start + n2, n - n2);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Numerics (sim/numerics.py): sigmoid and softplus exact in both tails.
+  // ---------------------------------------------------------------------------------------
+
+  // exp(709) is near the largest finite double: clipping the exponent there keeps exp finite.
+  const EXP_MAX = 709.0;
+  const LOGE2 = 0.693147180559945309417232121458176568;
+
+  /** [sigma(u), sigma(-u)] from one exp: with E = exp(-u), sigma(u) = 1 / (1 + E) and
+   *  sigma(-u) = E * sigma(u). Never 1 - (something close to 1), so each keeps its
+   *  relative precision however small it gets. */
+  function sigmoidPair(u) {
+    const e = Math.exp(Math.min(-u, EXP_MAX));
+    const a = 1.0 / (e + 1.0);
+    return [a, e * a];
+  }
+
+  /** softplus(-u) = -log sigma(u) = max(-u, 0) + log1p(exp(-|u|)), exact in both tails. */
+  function softplusNeg(u) {
+    return Math.max(-u, 0.0) + Math.log1p(Math.exp(-Math.abs(u)));
+  }
+
+  /** [sigma(u), sigma(-u), softplus(-u), softplus(u)]: every number DPO needs for both
+   *  sides of a row (numerics.sigmoid_softplus; max(-u, 0) = max(u, 0) - u exactly). */
+  function sigmoidSoftplus(u) {
+    const s = sigmoidPair(u);
+    const l1p = Math.log1p(Math.exp(-Math.abs(u)));
+    const relu = Math.max(u, 0.0);
+    return [s[0], s[1], (relu - u) + l1p, relu + l1p];
+  }
+
+  /** np.logaddexp(0, y) as NumPy computes it: log(1 + e^y) without overflow. */
+  function logAddExp0(y) {
+    if (y === 0) return LOGE2;
+    const tmp = -y;
+    if (tmp > 0) return Math.log1p(Math.exp(-tmp));
+    if (tmp <= 0) return y + Math.log1p(Math.exp(tmp));
+    return tmp;                                     // NaN
+  }
+
+  /** Per prompt, [z = theta - max, exp(z), sum of exp(z)] (numerics.shifted_exp: the max
+   *  and the sum over the replies in a fixed order). */
+  function shiftedExp(row) {
+    let m = row[0];
+    for (let k = 1; k < row.length; k++) m = npMaximum(m, row[k]);
+    const z = row.map(function (v) { return v - m; });
+    const ez = z.map(Math.exp);
+    let norm = ez[0] + ez[1];
+    for (let k = 2; k < ez.length; k++) norm += ez[k];
+    return [z, ez, norm];
+  }
+
+  /** np.maximum: NaN if either is NaN. */
+  function npMaximum(a, b) {
+    return (a !== a || b !== b) ? NaN : (a >= b ? a : b);
+  }
+
+  /** log pi over each prompt's replies (numerics.log_softmax). */
+  function logSoftmax(theta) {
+    return theta.map(function (row) {
+      const s = shiftedExp(row);
+      const logNorm = Math.log(s[2]);
+      return s[0].map(function (v) { return v - logNorm; });
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The per-judgement losses (sim/losses.py), by TRL's loss_type names. A judgement "c beats
+  // r" sees the policy only through its scaled margin u = beta * h, h = log-ratio(c) -
+  // log-ratio(r). value(u) is its loss, weight(u) = -d value / d u how hard it pulls; a row
+  // a:b holds a judgements at u and b at -u, so pairTerms gives both sides:
+  // [value(u), value(-u), weight(u), weight(-u)].
+  // ---------------------------------------------------------------------------------------
+
+  /** DPO: -log sigma(u); its weight sigma(-u) fades as a judgement is learned. */
+  const SIGMOID = {
+    name: "sigmoid",
+    weightIsSigmoid: true,        // weight(-u) = sigma(u): the row's sigma comes for free
+    labelSmoothing: 0.0,
+    value: function (u) { return softplusNeg(u); },
+    pairTerms: function (u) {
+      const s = sigmoidSoftplus(u);
+      return [s[2], s[3], s[1], s[0]];
+    },
+  };
+
+  /** IPO: (h - 1/(2 beta))^2, a squared distance to a fixed target margin. The gap
+   *  (1/2 - u) / beta = 1/(2 beta) - h; its weight (1 - 2u) / beta^2 turns negative past
+   *  the target, so even a unanimous row stops. */
+  function ipoGap(u, beta) { return (0.5 - u) / beta; }
+  const IPO = {
+    name: "ipo",
+    weightIsSigmoid: false,
+    labelSmoothing: 0.0,
+    value: function (u, beta) { const g = ipoGap(u, beta); return g * g; },
+    pairTerms: function (u, beta) {
+      const gf = ipoGap(u, beta);
+      const gb = ipoGap(-u, beta);
+      return [gf * gf, gb * gb, (gf * 2.0) / beta, (gb * 2.0) / beta];
+    },
+  };
+
+  /** Hinge (SLiC): max(0, 1 - u): full pull until the margin reaches 1, then none (the
+   *  subgradient 0 at the kink). */
+  const HINGE = {
+    name: "hinge",
+    weightIsSigmoid: false,
+    labelSmoothing: 0.0,
+    value: function (u) { return npMaximum(1.0 - u, 0.0); },
+    pairTerms: function (u) {
+      return [npMaximum(1.0 - u, 0.0), npMaximum(1.0 + u, 0.0),
+        u < 1.0 ? 1.0 : 0.0, u > -1.0 ? 1.0 : 0.0];
+    },
+  };
+
+  /** Robust DPO (rDPO) with label_smoothing eps: DPO corrected for a share eps of flipped
+   *  labels. Written softplus(-u) - c u with weight sigma(-u) + c, c = eps / (1 - 2 eps):
+   *  the same function as TRL's, with no difference of two large terms. eps = 0 is DPO. */
+  function robust(eps) {
+    const c = eps / (1.0 - 2.0 * eps);
+    return {
+      name: "robust",
+      weightIsSigmoid: false,
+      labelSmoothing: eps,
+      c: c,
+      value: function (u) { return softplusNeg(u) - c * u; },
+      pairTerms: function (u) {
+        const s = sigmoidSoftplus(u);
+        const cu = c * u;
+        return [s[2] - cu, s[3] + cu, s[1] + c, s[0] + c];
+      },
+    };
+  }
+
+  /** The bare margin -u: weight 1 for every judgement, forever (the adaptive-weight toggle
+   *  switched off replaces whatever loss is named by this). */
+  const BARE_MARGIN = {
+    name: "bare_margin",
+    weightIsSigmoid: false,
+    labelSmoothing: 0.0,
+    value: function (u) { return -u; },
+    pairTerms: function (u) { return [-u, u, 1.0, 1.0]; },
+  };
+
+  const LOSS_TYPES = ["sigmoid", "ipo", "hinge", "robust"];
+  const ROBUST_CACHE = new Map();
+
+  /** The loss in force (losses.objective): adaptive_weight off means the bare margin,
+   *  whatever loss_type says; label_smoothing is read by robust only. */
+  function objective(lossType, adaptiveWeight, labelSmoothing) {
+    if (LOSS_TYPES.indexOf(lossType) < 0) {
+      throw new RangeError("unknown loss_type " + pyRepr(lossType) + "; known: " +
+        LOSS_TYPES.join(", "));
+    }
+    if (!(labelSmoothing >= 0.0 && labelSmoothing < 0.5)) {
+      throw new RangeError("label_smoothing must be >= 0 and < 0.5, got " +
+        pyRepr(labelSmoothing));
+    }
+    if (!adaptiveWeight) return BARE_MARGIN;
+    if (lossType === "sigmoid") return SIGMOID;
+    if (lossType === "ipo") return IPO;
+    if (lossType === "hinge") return HINGE;
+    if (!ROBUST_CACHE.has(labelSmoothing)) ROBUST_CACHE.set(labelSmoothing, robust(labelSmoothing));
+    return ROBUST_CACHE.get(labelSmoothing);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Python's ways of writing a value, for messages that read exactly like Python's.
+  // ---------------------------------------------------------------------------------------
+
+  /** Python's repr of a float (shortest digits that read back, 1e-05 / 1e+16 style). */
+  function pyFloatRepr(v) {
+    if (v !== v) return "nan";
+    if (v === Infinity) return "inf";
+    if (v === -Infinity) return "-inf";
+    if (v === 0) return Object.is(v, -0) ? "-0.0" : "0.0";
+    const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(v.toExponential());
+    const sign = m[1];
+    const digits = m[2] + (m[3] || "");
+    const exp = parseInt(m[4], 10);
+    if (exp >= -4 && exp < 16) {
+      let s;
+      if (exp < 0) {
+        s = "0." + "0".repeat(-exp - 1) + digits;
+      } else if (digits.length <= exp + 1) {
+        s = digits + "0".repeat(exp + 1 - digits.length) + ".0";
+      } else {
+        s = digits.slice(0, exp + 1) + "." + digits.slice(exp + 1);
+      }
+      return sign + s;
+    }
+    const mant = digits.length > 1 ? digits[0] + "." + digits.slice(1) : digits;
+    return sign + mant + "e" + (exp < 0 ? "-" : "+") + String(Math.abs(exp)).padStart(2, "0");
+  }
+
+  /** Python's repr of a str. */
+  function pyStrRepr(s) {
+    const quote = (s.indexOf("'") >= 0 && s.indexOf('"') < 0) ? '"' : "'";
+    let out = quote;
+    for (const ch of s) {
+      const code = ch.codePointAt(0);
+      if (ch === "\\" || ch === quote) out += "\\" + ch;
+      else if (ch === "\n") out += "\\n";
+      else if (ch === "\r") out += "\\r";
+      else if (ch === "\t") out += "\\t";
+      else if (code < 0x20 || (code >= 0x7f && code <= 0xa0)) {
+        out += "\\x" + code.toString(16).padStart(2, "0");
+      } else out += ch;
+    }
+    return out + quote;
+  }
+
+  /** Python's repr of a value from JSON. A JS number that is whole is written as Python
+   *  writes an int (JSON and JS do not tell 0 from 0.0; Python's int 0 and "got 0"). */
+  function pyRepr(v) {
+    if (v === null || v === undefined) return "None";
+    if (typeof v === "boolean") return v ? "True" : "False";
+    if (typeof v === "number") {
+      return (Number.isInteger(v) && Math.abs(v) < 1e16) ? String(v) : pyFloatRepr(v);
+    }
+    if (typeof v === "string") return pyStrRepr(v);
+    if (Array.isArray(v)) return "[" + v.map(pyRepr).join(", ") + "]";
+    if (typeof v === "object") {
+      return "{" + Object.keys(v).map(function (k) {
+        return pyStrRepr(k) + ": " + pyRepr(v[k]);
+      }).join(", ") + "}";
+    }
+    return String(v);
+  }
+
+  /** settings._got: what a message quotes of a bad value (a string cut at 40 characters). */
+  function got(v) {
+    return typeof v === "string" ? pyStrRepr(Array.from(v).slice(0, 40).join("")) : pyRepr(v);
+  }
+
+  /** Python's format(x, "g"): 6 significant digits, trailing zeros dropped. */
+  function formatG(x) {
+    if (x !== x) return "nan";
+    if (x === Infinity) return "inf";
+    if (x === -Infinity) return "-inf";
+    if (x === 0) return Object.is(x, -0) ? "-0" : "0";
+    const P = 6;
+    let s = x.toExponential(P - 1);               // rounds half away; Python half-even:
+    const exact = Math.abs(x).toPrecision(100).replace(/e.*$/, "").replace(".", "")
+      .replace(/^0+/, "");
+    if (/^\d{6}50*$/.test(exact) && parseInt(exact[5], 10) % 2 === 0) {
+      // an exact tie at the 7th digit: round to even (down), as Python does
+      s = (x < 0 ? "-" : "") + (parseFloat(exact.slice(0, 6)) / 1e5).toFixed(5) +
+        "e" + Math.abs(x).toExponential(P - 1).split("e")[1];
+    }
+    const m = /^(-?)(\d)\.(\d+)e([+-]\d+)$/.exec(s);
+    const exp = parseInt(m[4], 10);
+    const digits = m[2] + m[3];
+    let out;
+    if (exp >= -4 && exp < P) {
+      if (exp < 0) out = "0." + "0".repeat(-exp - 1) + digits;
+      else out = digits.slice(0, exp + 1) + "." + digits.slice(exp + 1);
+      out = out.replace(/\.?0+$/, "");
+      if (out === "") out = "0";
+    } else {
+      let mant = (m[2] + "." + m[3]).replace(/\.?0+$/, "");
+      out = mant + "e" + (exp < 0 ? "-" : "+") + String(Math.abs(exp)).padStart(2, "0");
+    }
+    return m[1] + out;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Settings (sim/settings.py): the rules come from Python's table (table_json).
+  // ---------------------------------------------------------------------------------------
+
+  /** A value that breaks a setting's rule; the message is the rule, e.g.
+   *  "beta: must be a number > 0 and <= 100, got 0". */
+  class SettingError extends Error {
+    constructor(message) {
+      super(message);
+      this.name = "SettingError";
+    }
+  }
+
+  /** Setting.check: the value if it is valid, else SettingError naming the rule. */
+  function checkSetting(row, value) {
+    const bad = function (rule) {
+      return new SettingError("must be " + rule + ", got " + got(value));
+    };
+    if (row.kind === "number") {
+      const ok = typeof value === "number" && Number.isFinite(value) &&
+        (row.lo_open ? row.lo < value : row.lo <= value) &&
+        (row.hi_open ? value < row.hi : value <= row.hi);
+      if (!ok) throw bad(row.rule);
+      return value;
+    }
+    if (row.kind === "whole") {
+      if (!(typeof value === "number" && Number.isInteger(value) &&
+            row.lo <= value && value <= row.hi)) throw bad(row.rule);
+      return value;
+    }
+    if (row.kind === "flag") {
+      if (typeof value !== "boolean") throw bad("true or false");
+      return value;
+    }
+    if (row.kind === "choice") {
+      if (typeof value !== "string" || row.options.indexOf(value) < 0) throw bad(row.rule);
+      return value;
+    }
+    throw new SettingError("unknown kind of setting " + pyRepr(row.kind));
+  }
+
+  /** The settings table, indexed: byName, live (settable mid-run), run (a scenario's). */
+  function indexTable(table) {
+    if (!Array.isArray(table) || table.length === 0) {
+      throw new TypeError("the settings table (sim.settings.table_json()) is required");
+    }
+    const byName = new Map();
+    table.forEach(function (row) { byName.set(row.name, row); });
+    return {
+      byName: byName,
+      live: table.filter(function (r) { return r.live && r.scope === "run"; })
+        .map(function (r) { return r.name; }),
+      run: table.filter(function (r) { return r.scope === "run"; })
+        .map(function (r) { return r.name; }),
+    };
+  }
+
+  /** settings.check_live: {name: value} of live settings, each checked; SettingError
+   *  names the first bad one. */
+  function checkLive(settings, changes) {
+    const out = {};
+    Object.keys(changes).forEach(function (name) {
+      const row = settings.byName.get(name);
+      if (row === undefined || settings.live.indexOf(name) < 0) {
+        throw new SettingError(name + ": cannot be set during a run; settable: " +
+          settings.live.join(", "));
+      }
+      try {
+        out[name] = checkSetting(row, changes[name]);
+      } catch (e) {
+        if (e instanceof SettingError) throw new SettingError(name + ": " + e.message);
+        throw e;
+      }
+    });
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The preference rows (sim/pairs.py) and what the step needs of them.
+  // ---------------------------------------------------------------------------------------
+
+  /** The rows compiled for `evaluate` (Pairs.plan): each row's share of all judgements on
+   *  its chosen side (vc) and its rejected side (vr), and per logit its share as a winner
+   *  (sideC) and as a loser (sideR) of a judgement, so a mean over judgements of a
+   *  per-reply quantity q is sum_k q[k] * side[k]. A new object whenever the rows change
+   *  (a flip), like Python's Pairs, so a cache can tell by identity. */
+  function compilePairs(rows, P, K) {
+    const N = rows.length;
+    const vcRaw = rows.map(function (r) { return +r.votes_chosen; });
+    const vrRaw = rows.map(function (r) { return +r.votes_rejected; });
+    const n = npSum(vcRaw) + npSum(vrRaw);        // every judgement: the means' denominator
+    const vc = vcRaw.map(function (v) { return v / n; });
+    const vr = vrRaw.map(function (v) { return v / n; });
+    const flatC = rows.map(function (r) { return r.prompt * K + r.chosen; });
+    const flatR = rows.map(function (r) { return r.prompt * K + r.rejected; });
+    const sideC = new Array(P * K).fill(0.0);
+    const sideR = new Array(P * K).fill(0.0);
+    // in np.add.at's order: all chosen-side contributions, then all rejected-side ones
+    for (let i = 0; i < N; i++) sideC[flatC[i]] += vc[i];
+    for (let i = 0; i < N; i++) sideC[flatR[i]] += vr[i];
+    for (let i = 0; i < N; i++) sideR[flatR[i]] += vc[i];
+    for (let i = 0; i < N; i++) sideR[flatC[i]] += vr[i];
+    return {
+      rows: rows, P: P, K: K, N: N,
+      prompt: rows.map(function (r) { return r.prompt; }),
+      chosen: rows.map(function (r) { return r.chosen; }),
+      rejected: rows.map(function (r) { return r.rejected; }),
+      votesChosen: vcRaw, votesRejected: vrRaw,
+      vc: vc, vr: vr,
+      vdiff: vc.map(function (v, i) { return v - vr[i]; }),
+      flatC: flatC, flatR: flatR, sideC: sideC, sideR: sideR,
+    };
+  }
+
+  /** Pairs.flip: row i's chosen and rejected swapped; the votes stay with their sides, so
+   *  the majority now backs the other reply. */
+  function flipRow(pairs, i) {
+    const rows = pairs.rows.map(function (r, j) {
+      if (j !== i) return r;
+      return {prompt: r.prompt, chosen: r.rejected, rejected: r.chosen,
+        votes_chosen: r.votes_chosen, votes_rejected: r.votes_rejected};
+    });
+    return compilePairs(rows, pairs.P, pairs.K);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // One step's numbers (sim/engine.py, Engine.evaluate): every metric of a policy and the
+  // gradient of the mean loss, from the policy *before* that step's update.
+  // ---------------------------------------------------------------------------------------
+
+  /** The record of policy theta (P, K): TRL's metrics plus the gradient, as Record.to_dict
+   *  orders them (grad kept out of JSON: not enumerable). */
+  function evaluate(theta, logpRef, pairs, beta, loss, adaptiveWeight, step, learningRate,
+                    lossType, labelSmoothing) {
+    const P = pairs.P;
+    const K = pairs.K;
+    const probs = [];
+    const logp = [];
+    const logRatio = [];
+    const rewards = [];
+    const kl = [];
+    for (let x = 0; x < P; x++) {
+      const row = theta[x];
+      let m = row[0];
+      for (let k = 1; k < K; k++) m = npMaximum(m, row[k]);
+      const z = row.map(function (v) { return v - m; });
+      const ez = z.map(Math.exp);
+      let norm = ez[0] + ez[1];
+      for (let k = 2; k < K; k++) norm += ez[k];
+      const logNorm = Math.log(norm);
+      const p = ez.map(function (v) { return v / norm; });
+      const lp = z.map(function (v) { return v - logNorm; });         // log pi
+      const lr = lp.map(function (v, k) { return v - logpRef[x][k]; }); // log pi / pi_ref
+      probs.push(p);
+      logp.push(lp);
+      logRatio.push(lr);
+      rewards.push(lr.map(function (v) { return v * beta; }));  // implicit reward r̂
+      // exact KL(pi || pi_ref) = sum_y pi log(pi / pi_ref), clipped at 0 (rounding at
+      // pi = pi_ref could make it a hair negative)
+      const terms = p.map(function (v, k) { return v * lr[k]; });
+      kl.push(npMaximum(npSum(terms), 0.0));
+    }
+
+    // Each row: u = beta * (log-ratio[chosen] - log-ratio[rejected]) = r̂(c) - r̂(l).
+    // Taken from the log-ratios, so u is exactly 0 while pi = pi_ref.
+    const N = pairs.N;
+    const u = new Array(N);
+    const lossFwd = new Array(N);      // value(u): the chosen side's judgements
+    const lossBwd = new Array(N);      // value(-u): the rejected side's judgements
+    const wFwd = new Array(N);         // weight(u)
+    const sigmaU = new Array(N);       // sigma(u): the model's P(chosen beats rejected)
+    const grad = [];
+    for (let x = 0; x < P; x++) grad.push(new Array(K).fill(0.0));
+    for (let i = 0; i < N; i++) {
+      const x = pairs.prompt[i];
+      const ui = (logRatio[x][pairs.chosen[i]] - logRatio[x][pairs.rejected[i]]) * beta;
+      const t = loss.pairTerms(ui, beta);
+      u[i] = ui;
+      lossFwd[i] = t[0];
+      lossBwd[i] = t[1];
+      wFwd[i] = t[2];
+      sigmaU[i] = loss.weightIsSigmoid ? t[3] : sigmoidPair(ui)[0];
+      // d mean-loss / d (theta[c] - theta[r]): the rejected side's votes_rejected
+      // judgements (at margin -u) pull one way, the chosen side's the other. Only the two
+      // logits of the row get it: the softmax normaliser cancels in a log-ratio difference.
+      const coef = (pairs.vr[i] * t[3] - pairs.vc[i] * t[2]) * beta;
+      grad[x][pairs.chosen[i]] += coef;
+      grad[x][pairs.rejected[i]] += -coef;
+    }
+
+    // Means over judgements, as exactly rounded sums of (quantity x share) products.
+    const lpC = [];
+    const lpR = [];
+    const lrC = [];
+    const lrR = [];
+    for (let x = 0; x < P; x++) {
+      for (let k = 0; k < K; k++) {
+        const f = x * K + k;
+        lpC.push(logp[x][k] * pairs.sideC[f]);
+        lpR.push(logp[x][k] * pairs.sideR[f]);
+        lrC.push(logRatio[x][k] * pairs.sideC[f]);
+        lrR.push(logRatio[x][k] * pairs.sideR[f]);
+      }
+    }
+    const lossTerms = [];
+    const marginTerms = [];
+    for (let i = 0; i < N; i++) lossTerms.push(lossFwd[i] * pairs.vc[i]);
+    for (let i = 0; i < N; i++) lossTerms.push(lossBwd[i] * pairs.vr[i]);
+    for (let i = 0; i < N; i++) marginTerms.push(u[i] * pairs.vdiff[i]);
+    // rewards/accuracies: the share of judgements with u > 0 on their side (strictly: 0
+    // at the start, where every u is 0)
+    let acc = 0.0;
+    for (let i = 0; i < N; i++) {
+      if (u[i] > 0.0) acc += pairs.vc[i];
+      else if (u[i] < 0.0) acc += pairs.vr[i];
+    }
+    const rec = {
+      type: "step",
+      step: step,
+      beta: beta,
+      learning_rate: learningRate,
+      adaptive_weight: adaptiveWeight,
+      loss: fsum(lossTerms),
+      "rewards/chosen": beta * fsum(lrC),
+      "rewards/rejected": beta * fsum(lrR),
+      "rewards/margins": fsum(marginTerms),
+      "rewards/accuracies": acc,
+      "logps/chosen": fsum(lpC),
+      "logps/rejected": fsum(lpR),
+      kl: kl,
+      probs: probs,
+      rewards: rewards,
+      "pairs/margin": u,
+      "pairs/sigma": sigmaU,
+      "pairs/weight": wFwd,
+      loss_type: lossType,
+      label_smoothing: labelSmoothing,
+    };
+    Object.defineProperty(rec, "grad", {value: grad, enumerable: false, writable: true});
+    return rec;
+  }
+
+  /** engine.stored_row_metrics: what TRL's DPOTrainer would log on the rows as stored,
+   *  each row once with its chosen reply as the winner and its votes ignored (means over
+   *  rows, not over judgements). The loss is the one in force when the record was made. */
+  function storedRowMetrics(record, rows, sim) {
+    const beta = record.beta;
+    let loss;
+    if (record.loss_type !== undefined) {
+      loss = objective(record.loss_type, record.adaptive_weight, record.label_smoothing);
+    } else {
+      loss = sim._loss;
+    }
+    const u = record["pairs/margin"];
+    const n = u.length;
+    const logOf = function (p) { return Math.log(p); };   // a probability that underflowed: -inf
+    const pick = function (table) {
+      return [rows.map(function (r) { return table[r.prompt][r.chosen]; }),
+        rows.map(function (r) { return table[r.prompt][r.rejected]; })];
+    };
+    const rew = pick(record.rewards);
+    const logp = pick(record.probs.map(function (row) { return row.map(logOf); }));
+    let wins = 0;
+    u.forEach(function (v) { if (v > 0) wins++; });
+    return {
+      loss: fsum(u.map(function (v) { return loss.value(v, beta); })) / n,
+      "rewards/chosen": fsum(rew[0]) / n,
+      "rewards/rejected": fsum(rew[1]) / n,
+      "rewards/margins": fsum(u) / n,
+      "rewards/accuracies": wins / n,
+      "logps/chosen": fsum(logp[0]) / n,
+      "logps/rejected": fsum(logp[1]) / n,
+    };
+  }
+
+  /** dpo.kl_ceiling: the largest KL each prompt can reach, log(1 / min_y pi_ref(y|x)). */
+  function klCeiling(logpRef) {
+    return logpRef.map(function (row) {
+      let m = row[0];
+      for (let k = 1; k < row.length; k++) m = Math.min(m, row[k]);
+      return -m;
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The RLHF optimum (sim/rlhf.py): the policy RLHF reaches with a Bradley-Terry reward
+  // fitted to the same votes, pi* = pi_ref exp(r / beta) / Z, which DPO converges to.
+  // ---------------------------------------------------------------------------------------
+
+  const STEP_TOL = 1e-13;       // Newton stops when a step moves no reward by more
+  const MAX_NEWTON = 200;
+  const HEADING_TOL = 1e-9;     // replies within this of the largest drift are all heading
+
+  /** Reflexive-transitive closure of a (K, K) boolean adjacency matrix. */
+  function closure(adj) {
+    const K = adj.length;
+    const reach = adj.map(function (row, i) {
+      return row.map(function (v, j) { return v || i === j; });
+    });
+    for (let m = 0; m < K; m++) {
+      for (let i = 0; i < K; i++) {
+        if (!reach[i][m]) continue;
+        for (let j = 0; j < K; j++) if (reach[m][j]) reach[i][j] = true;
+      }
+    }
+    return reach;
+  }
+
+  /** Solve A x = b by Gaussian elimination with partial pivoting (LAPACK's gesv does the
+   *  same up to rounding). A is small: K x K, or a KKT system of the max-margin problem. */
+  function solve(A, b) {
+    const n = b.length;
+    const M = A.map(function (row, i) { return row.slice().concat([b[i]]); });
+    for (let col = 0; col < n; col++) {
+      let piv = col;
+      for (let i = col + 1; i < n; i++) {
+        if (Math.abs(M[i][col]) > Math.abs(M[piv][col])) piv = i;
+      }
+      if (M[piv][col] === 0) throw new RangeError("singular matrix");
+      if (piv !== col) { const t = M[piv]; M[piv] = M[col]; M[col] = t; }
+      for (let i = col + 1; i < n; i++) {
+        const f = M[i][col] / M[col][col];
+        if (f === 0) continue;
+        for (let j = col; j <= n; j++) M[i][j] -= f * M[col][j];
+      }
+    }
+    const xs = new Array(n).fill(0.0);
+    for (let i = n - 1; i >= 0; i--) {
+      let s = M[i][n];
+      for (let j = i + 1; j < n; j++) s -= M[i][j] * xs[j];
+      xs[i] = s / M[i][i];
+    }
+    return xs;
+  }
+
+  /** Per prompt, the sum over judgements of log sigma(r(winner) - r(loser)). */
+  function logLik(rew, fit, P) {
+    const ll = new Array(P).fill(0.0);
+    for (let i = 0; i < fit.x.length; i++) {
+      const x = fit.x[i];
+      const d = rew[x][fit.c[i]] - rew[x][fit.r[i]];
+      ll[x] += -(fit.a[i] * logAddExp0(-d) + fit.b[i] * logAddExp0(d));
+    }
+    return ll;
+  }
+
+  /** Maximise the Bradley-Terry log-likelihood of the kept rows by Newton's method with a
+   *  backtracking line search, all prompts together (rlhf._newton). The Hessian of the
+   *  negative log-likelihood is a weighted graph Laplacian H, singular along each group's
+   *  constant vector; with J = 1 on pairs of the same group (and on the diagonal of replies
+   *  outside the fit), H + J is nonsingular and its Newton step keeps each group's sum of
+   *  rewards at 0. */
+  function newton(fit, P, K, sameGroup, inFit) {
+    const rew = [];
+    for (let p = 0; p < P; p++) rew.push(new Array(K).fill(0.0));
+    if (fit.x.length === 0) return rew;
+    const J = [];
+    for (let p = 0; p < P; p++) {
+      J.push(sameGroup[p].map(function (row, i) {
+        return row.map(function (v, j) {
+          return (inFit[p][i] && inFit[p][j] ? v : 0.0) + (i === j && !inFit[p][i] ? 1 : 0);
+        });
+      }));
+    }
+    const nRows = fit.x.length;
+    let cur = rew;
+    let ll = logLik(cur, fit, P);
+    let iterations = 0;
+    for (;;) {
+      iterations += 1;
+      if (iterations > MAX_NEWTON) {
+        throw new Error("Bradley-Terry fit did not converge in " + MAX_NEWTON + " steps");
+      }
+      const scoreC = [];
+      const scoreR = [];
+      const H = [];
+      for (let p = 0; p < P; p++) {
+        scoreC.push(new Array(K).fill(0.0));
+        scoreR.push(new Array(K).fill(0.0));
+        H.push([]);
+        for (let i = 0; i < K; i++) H[p].push(new Array(K).fill(0.0));
+      }
+      const w = new Array(nRows);
+      for (let i = 0; i < nRows; i++) {
+        const x = fit.x[i];
+        const s = sigmoidPair(cur[x][fit.c[i]] - cur[x][fit.r[i]]);   // sigma(d), sigma(-d)
+        const pull = fit.a[i] * s[1] - fit.b[i] * s[0];                // d log-lik / d d
+        scoreC[x][fit.c[i]] += pull;
+        scoreR[x][fit.r[i]] += pull;
+        w[i] = ((fit.a[i] + fit.b[i]) * s[0]) * s[1];
+      }
+      // the Laplacian, summed in np.bincount's order: (c,c), (r,r), (c,r), (r,c)
+      for (let i = 0; i < nRows; i++) H[fit.x[i]][fit.c[i]][fit.c[i]] += w[i];
+      for (let i = 0; i < nRows; i++) H[fit.x[i]][fit.r[i]][fit.r[i]] += w[i];
+      for (let i = 0; i < nRows; i++) H[fit.x[i]][fit.c[i]][fit.r[i]] += -w[i];
+      for (let i = 0; i < nRows; i++) H[fit.x[i]][fit.r[i]][fit.c[i]] += -w[i];
+      const score = scoreC.map(function (row, p) {
+        return row.map(function (v, k) { return v - scoreR[p][k]; });
+      });
+      const step = [];
+      const slope = [];
+      for (let p = 0; p < P; p++) {
+        const A = H[p].map(function (row, i) {
+          return row.map(function (v, j) { return v + J[p][i][j]; });
+        });
+        step.push(solve(A, score[p]));
+        let sl = 0.0;                               // >= 0: an ascent direction
+        for (let k = 0; k < K; k++) sl += score[p][k] * step[p][k];
+        slope.push(sl);
+      }
+      const alpha = new Array(P).fill(1.0);
+      let trial = cur;
+      let llTrial = ll;
+      for (let it = 0; it < 60; it++) {
+        trial = cur.map(function (row, p) {
+          return row.map(function (v, k) { return v + alpha[p] * step[p][k]; });
+        });
+        llTrial = logLik(trial, fit, P);
+        const ok = llTrial.map(function (v, p) {
+          return v >= ll[p] + 1e-4 * alpha[p] * slope[p] - 1e-12 * (1.0 + Math.abs(ll[p]));
+        });
+        if (ok.every(Boolean)) break;
+        for (let p = 0; p < P; p++) if (!ok[p]) alpha[p] = alpha[p] / 2;
+      }
+      let moved = 0.0;
+      let size = 0.0;
+      for (let p = 0; p < P; p++) {
+        for (let k = 0; k < K; k++) {
+          moved = npMaximum(moved, Math.abs(alpha[p] * step[p][k]));
+          size = npMaximum(size, Math.abs(trial[p][k]));
+        }
+      }
+      cur = trial;
+      ll = llTrial;
+      if (moved <= STEP_TOL * npMaximum(1.0, size)) break;
+    }
+    return cur;
+  }
+
+  /** min 1/2 sum_i n_i v_i^2 subject to v_s - v_t >= 1 for (s, t) in edges (a DAG's), by
+   *  the primal active-set method (rlhf._max_margin; Nocedal and Wright, Alg. 16.3). */
+  function maxMargin(n, edges) {
+    const m = n.length;
+    const E = edges.length;
+    const A = edges.map(function (e) {
+      const row = new Array(m).fill(0.0);
+      row[e[0]] = 1.0;
+      row[e[1]] = -1.0;
+      return row;
+    });
+    const level = new Array(m).fill(0.0);
+    for (let it = 0; it < m; it++) {
+      edges.forEach(function (e) { level[e[1]] = Math.max(level[e[1]], level[e[0]] + 1.0); });
+    }
+    let v = level.map(function (l) { return -l; });   // feasible: -(longest path to it)
+    const work = [];
+    const dot = function (row, vec) {
+      let s = 0.0;
+      for (let j = 0; j < vec.length; j++) s += row[j] * vec[j];
+      return s;
+    };
+    const maxAbs = function (vec) {
+      let s = 0.0;
+      vec.forEach(function (a) { s = Math.max(s, Math.abs(a)); });
+      return s;
+    };
+    for (let it = 0; it < 10 * (m + E) + 50; it++) {
+      const k = work.length;
+      const kkt = [];
+      for (let i = 0; i < m + k; i++) kkt.push(new Array(m + k).fill(0.0));
+      for (let i = 0; i < m; i++) kkt[i][i] = n[i];
+      work.forEach(function (w, j) {
+        for (let i = 0; i < m; i++) {
+          kkt[i][m + j] = -A[w][i];
+          kkt[m + j][i] = A[w][i];
+        }
+      });
+      const rhs = v.map(function (vi, i) { return -(n[i] * vi); }).concat(new Array(k).fill(0.0));
+      const sol = solve(kkt, rhs);
+      const p = sol.slice(0, m);
+      const lam = sol.slice(m);
+      if (maxAbs(p) <= 1e-12 * Math.max(1.0, maxAbs(v))) {
+        v = v.map(function (vi, i) { return vi + p[i]; });
+        let low = 0;
+        for (let j = 1; j < k; j++) if (lam[j] < lam[low]) low = j;
+        if (k === 0 || lam[low] >= -1e-12) return v;
+        work.splice(low, 1);
+        continue;
+      }
+      let alpha = 1.0;
+      let block = null;
+      for (let i = 0; i < E; i++) {
+        const ap = dot(A[i], p);
+        if (work.indexOf(i) < 0 && ap < -1e-15) {
+          const t = Math.max(0.0, -(dot(A[i], v) - 1.0) / ap);
+          if (t < alpha) { alpha = t; block = i; }
+        }
+      }
+      v = v.map(function (vi, i) { return vi + alpha * p[i]; });
+      if (block !== null) work.push(block);
+    }
+    throw new Error("max-margin direction: the active-set method did not finish");
+  }
+
+  /** rlhf.fit_bradley_terry: the maximum-likelihood Bradley-Terry reward of each prompt,
+   *  its groups, which groups have a finite fit, and the drift direction of the others. */
+  function fitBradleyTerry(pairs) {
+    const P = pairs.P;
+    const K = pairs.K;
+    const zeros = function () {
+      const out = [];
+      for (let p = 0; p < P; p++) {
+        out.push([]);
+        for (let i = 0; i < K; i++) out[p].push(new Array(K).fill(false));
+      }
+      return out;
+    };
+    // the beats graph: an edge y -> y' for every judgement "y beat y'" that has a vote
+    const beats = zeros();
+    pairs.rows.forEach(function (r, i) {
+      if (pairs.votesChosen[i] > 0) beats[r.prompt][r.chosen][r.rejected] = true;
+      if (pairs.votesRejected[i] > 0) beats[r.prompt][r.rejected][r.chosen] = true;
+    });
+    const sameGroup = [];     // connected by rows, in either direction
+    const sameScc = [];       // strongly connected by beats
+    const inRow = [];
+    const groupFinite = [];
+    const finite = [];
+    for (let p = 0; p < P; p++) {
+      const linked = beats[p].map(function (row, i) {
+        return row.map(function (v, j) { return v || beats[p][j][i]; });
+      });
+      inRow.push(linked.map(function (row) { return row.some(Boolean); }));
+      sameGroup.push(closure(linked));
+      const reach = closure(beats[p]);
+      sameScc.push(reach.map(function (row, i) {
+        return row.map(function (v, j) { return v && reach[j][i]; });
+      }));
+      // a group has a finite fit when its beats graph is strongly connected
+      groupFinite.push(sameGroup[p].map(function (row, i) {
+        return row.every(function (v, j) { return v === sameScc[p][i][j]; });
+      }));
+      finite.push(groupFinite[p].every(Boolean));
+    }
+    const inFit = inRow.map(function (row, p) {
+      return row.map(function (v, k) { return v && groupFinite[p][k]; });
+    });
+    const kept = {x: [], c: [], r: [], a: [], b: []};
+    pairs.rows.forEach(function (r, i) {
+      const a = pairs.votesChosen[i];
+      const b = pairs.votesRejected[i];
+      if (a + b > 0 && inFit[r.prompt][r.chosen]) {
+        kept.x.push(r.prompt); kept.c.push(r.chosen); kept.r.push(r.rejected);
+        kept.a.push(a); kept.b.push(b);
+      }
+    });
+    // same group, as numbers (1 on the diagonal of a reply in no row)
+    const same = sameGroup.map(function (g, p) {
+      return g.map(function (row, i) {
+        return row.map(function (v, j) {
+          return ((inRow[p][i] && inRow[p][j] && v) || (i === j && !inRow[p][i])) ? 1.0 : 0.0;
+        });
+      });
+    });
+    let rew = newton(kept, P, K, same, inFit);
+    // each group's mean reward to 0; NaN on a group without a finite fit, 0 off the rows
+    rew = rew.map(function (row, p) {
+      return row.map(function (v, i) {
+        let s = 0.0;
+        let size = 0.0;
+        for (let j = 0; j < K; j++) { s += same[p][i][j] * row[j]; size += same[p][i][j]; }
+        if (!inRow[p][i]) return 0.0;
+        return groupFinite[p][i] ? v - s / size : NaN;
+      });
+    });
+    const group = inRow.map(function (row, p) {
+      const seen = new Map();
+      return row.map(function (v, y) {
+        if (!v) return -1;
+        const lowest = sameGroup[p][y].indexOf(true);
+        if (!seen.has(lowest)) seen.set(lowest, seen.size);
+        return seen.get(lowest);
+      });
+    });
+    const drift = driftOf(P, K, beats, sameGroup, sameScc, groupFinite);
+    return {reward: rew, group: group, groupFinite: groupFinite, finite: finite,
+      drift: drift, same: same};
+  }
+
+  /** rlhf._drift: where a group has no finite fit, gradient descent heads (at speed
+   *  log t) along the max-margin direction of its judgements, constant on each strongly
+   *  connected component of the beats graph. */
+  function driftOf(P, K, beats, sameGroup, sameScc, groupFinite) {
+    const drift = [];
+    for (let p = 0; p < P; p++) {
+      drift.push(new Array(K).fill(0.0));
+      if (groupFinite[p].every(Boolean)) continue;
+      const done = new Array(K).fill(false);
+      for (let y = 0; y < K; y++) {
+        if (groupFinite[p][y] || done[y]) continue;
+        const members = [];
+        for (let z = 0; z < K; z++) if (sameGroup[p][y][z]) { members.push(z); done[z] = true; }
+        const comps = [];
+        const compOf = new Map();
+        members.forEach(function (z) {
+          if (compOf.has(z)) return;
+          const comp = [];
+          for (let q = 0; q < K; q++) if (sameScc[p][z][q]) { comp.push(q); compOf.set(q, comps.length); }
+          comps.push(comp);
+        });
+        const keys = new Set();
+        const edges = [];
+        members.forEach(function (s) {
+          for (let t = 0; t < K; t++) {
+            if (!beats[p][s][t] || compOf.get(s) === compOf.get(t)) continue;
+            const e = [compOf.get(s), compOf.get(t)];
+            if (!keys.has(e.join(","))) { keys.add(e.join(",")); edges.push(e); }
+          }
+        });
+        edges.sort(function (e, f) { return e[0] - f[0] || e[1] - f[1]; });
+        const v = maxMargin(comps.map(function (cp) { return cp.length; }), edges);
+        comps.forEach(function (cp, i) { cp.forEach(function (q) { drift[p][q] = v[i]; }); });
+      }
+    }
+    return drift;
+  }
+
+  /** rlhf.optimum: pi* for the rows as they stand, the reference, the start logits theta0
+   *  and beta. DPO's limit is theta*(y) = log pi_ref(y) + r(y)/beta + c_g on group g, with
+   *  c_g keeping the group's sum of logits at its start (no update changes it), and the
+   *  start logit on a reply in no row. Rows of a prompt without a finite optimum are null. */
+  function optimumOf(pairs, logpRef, theta0, beta, fit) {
+    const P = pairs.P;
+    const K = pairs.K;
+    const out = {finite: fit.finite.slice(), probs: [], log_probs: [], theta: [], reward: [],
+      beta_log_z: [], heading: []};
+    for (let p = 0; p < P; p++) {
+      const same = fit.same[p];
+      const rew = fit.reward[p].map(function (v) { return v !== v ? 0.0 : v; });
+      const v = theta0[p].map(function (t, k) { return (t - logpRef[p][k]) - rew[k] / beta; });
+      const theta = [];
+      for (let y = 0; y < K; y++) {
+        let s = 0.0;
+        let size = 0.0;
+        for (let z = 0; z < K; z++) { s += same[y][z] * v[z]; size += same[y][z]; }
+        const offset = s / size;                     // c_g
+        theta.push(fit.group[p][y] >= 0 ? (logpRef[p][y] + rew[y] / beta) + offset
+          : theta0[p][y]);
+      }
+      let topDrift = fit.drift[p][0];
+      for (let k = 1; k < K; k++) topDrift = Math.max(topDrift, fit.drift[p][k]);
+      out.heading.push(fit.drift[p].map(function (d) {
+        return !fit.finite[p] && d >= topDrift - HEADING_TOL;
+      }));
+      if (!fit.finite[p]) {
+        out.probs.push(null); out.log_probs.push(null); out.theta.push(null);
+        out.reward.push(null); out.beta_log_z.push(null);
+        continue;
+      }
+      let top = theta[0];
+      for (let k = 1; k < K; k++) top = npMaximum(top, theta[k]);
+      const e = theta.map(function (t) { return Math.exp(t - top); });
+      const norm = npSum(e);
+      const logZ = top + Math.log(norm);
+      out.theta.push(theta);
+      out.probs.push(e.map(function (a) { return a / norm; }));
+      out.log_probs.push(theta.map(function (t) { return t - logZ; }));
+      out.reward.push(theta.map(function (t, k) { return beta * (t - logpRef[p][k]); }));
+      out.beta_log_z.push(beta * logZ);          // implicit reward of pi* = r' - beta log Z
+    }
+    return out;
+  }
+
+  // psi(d) = e^d (d - 1) + 1 = sum over n >= 2 of (n - 1) d^n / n!: coefficients from d^2 on
+  const PSI_SERIES = (function () {
+    const out = [];
+    let fact = 1;
+    for (let n = 1; n <= 10; n++) {
+      fact *= n;
+      if (n >= 2) out.push((n - 1) / fact);
+    }
+    return out;
+  }());
+
+  /** pi*(y) psi(d), d = log pi(y) - log pi*(y): this reply's share of KL(pi || pi*), >= 0,
+   *  formed without cancellation (rlhf._kl_term). */
+  function klTerm(p, logStar) {
+    const star = Math.exp(logStar);
+    if (p === 0.0) return star;
+    const d = Math.log(p) - logStar;
+    if (Math.abs(d) < 0.0625) {
+      let acc = 0.0;
+      for (let i = PSI_SERIES.length - 1; i >= 0; i--) acc = acc * d + PSI_SERIES[i];
+      return star * d * d * acc;
+    }
+    if (d > 30.0) return p * (d - 1.0) + star;     // pi* e^d = pi: no overflow
+    return star * (d * Math.exp(d) - Math.expm1(d));
+  }
+
+  /** rlhf.kl_to_optimum: KL(pi || pi*) per prompt, null where there is no finite optimum. */
+  function klToOptimum(probs, opt) {
+    return probs.map(function (row, p) {
+      if (!opt.finite[p]) return null;
+      return fsum(row.map(function (v, k) { return klTerm(v, opt.log_probs[p][k]); }));
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // A run through time (sim/simulation.py). Arriving at step t, the scenario's events for t
+  // apply first, then record t is computed from theta_t; advance() runs the update
+  // t -> t+1 with the settings in force at t. A live action at step t is an event at t: it
+  // applies at once and record t is recomputed.
+  // ---------------------------------------------------------------------------------------
+
+  /** The update left the loss non-finite; the run stays at its last finite step. */
+  class Diverged extends Error {
+    constructor(sim, step) {
+      super("the run diverged at step " + step + ": the loss stopped being a finite number " +
+        "(loss " + sim.loss_type + ", beta " + formatG(sim.beta) + ", learning_rate " +
+        formatG(sim.learning_rate) + "). Gradient descent with steps too large for the " +
+        "loss's curvature overshoots further at every update; a smaller learning_rate " +
+        "avoids it");
+      this.name = "Diverged";
+      this.step = step;
+      this.scenario_id = sim.scenario_id;
+      this.loss_type = sim.loss_type;
+      this.beta = sim.beta;
+      this.learning_rate = sim.learning_rate;
+    }
+  }
+
+  function copy2(a) { return a.map(function (row) { return row.slice(); }); }
+
+  /** pyInt: Python's int() of what flip() is given. */
+  function pyInt(v) {
+    if (typeof v === "number" && Number.isFinite(v)) return Math.trunc(v);
+    if (typeof v === "boolean") return v ? 1 : 0;
+    if (typeof v === "string" && /^\s*[+-]?\d+\s*$/.test(v)) return parseInt(v, 10);
+    throw new TypeError("int() cannot convert " + pyRepr(v));
+  }
+
+  class Simulation {
+    /** config: the JSONL config line (`dpo-sim run ... --format jsonl`); settingsTable:
+     *  sim.settings.table_json(). */
+    constructor(config, settingsTable) {
+      this._config = config;
+      this._settings = indexTable(settingsTable);
+      this.scenario_id = config.scenario === undefined ? "replay" : String(config.scenario);
+      this.P = config.ref_logits.length;
+      this.K = config.ref_logits[0].length;
+      this._events = new Map();          // step -> that step's scripted events, in order
+      (config.events || []).forEach(function (e) {
+        const ev = e.flip !== undefined && e.flip !== null
+          ? {step: e.step, flip: e.flip, set: {}} : {step: e.step, flip: null, set: e.set || {}};
+        if (!this._events.has(ev.step)) this._events.set(ev.step, []);
+        this._events.get(ev.step).push(ev);
+      }, this);
+      this._theta0 = copy2(config.init_logits || config.ref_logits);
+      this._opt = null;                  // the cached optimum: its rows, fit and beta
+      this.reset();
+    }
+
+    /** Back to exactly the scenario's start: step 0, no flips, its settings. */
+    reset() {
+      const c = this._config;
+      this.t = 0;
+      this.theta = copy2(this._theta0);
+      this.logp_ref = logSoftmax(c.ref_logits);
+      this._settings.run.forEach(function (name) {
+        const row = this._settings.byName.get(name);
+        const given = c[name] !== undefined ? c[name] : row.default;
+        try {
+          this[name] = checkSetting(row, given);
+        } catch (e) {
+          if (!(e instanceof SettingError)) throw e;
+          throw new SettingError("scenario " + pyStrRepr(this.scenario_id) + ": " + name +
+            ": " + e.message);
+        }
+      }, this);
+      this._flipMask = new Array(c.pairs.length).fill(false);
+      this._pairs = compilePairs(c.pairs.map(function (r) {
+        return {prompt: r.prompt, chosen: r.chosen, rejected: r.rejected,
+          votes_chosen: r.votes_chosen,
+          votes_rejected: r.votes_rejected === undefined ? 0 : r.votes_rejected};
+      }), this.P, this.K);
+      this._compile();
+      this.actions = [];                 // live actions, as events (reproducible)
+      this._applyEvents(0);
+      this.record = this._finish(this._evaluate(this.theta));
+      return this.record;
+    }
+
+    /** The rows flipped now (by actions or scripted events), in row order. */
+    get flipped() {
+      const out = [];
+      this._flipMask.forEach(function (f, i) { if (f) out.push(i); });
+      return out;
+    }
+
+    /** The rows as they stand, flips applied. */
+    get rows() {
+      return this._pairs.rows.map(function (r) {
+        return {prompt: r.prompt, chosen: r.chosen, rejected: r.rejected,
+          votes_chosen: r.votes_chosen, votes_rejected: r.votes_rejected};
+      });
+    }
+
+    _compile() {
+      this._loss = objective(this.loss_type, this.adaptive_weight, this.label_smoothing);
+    }
+
+    _evaluate(theta, t) {
+      return evaluate(theta, this.logp_ref, this._pairs, this.beta, this._loss,
+        this.adaptive_weight, t === undefined ? this.t : t, this.learning_rate,
+        this.loss_type, this.label_smoothing);
+    }
+
+    /** The record plus KL(pi || pi*) for the rows and beta in force (write_run's last key). */
+    _finish(rec) {
+      rec.kl_to_rlhf = klToOptimum(rec.probs, this.optimum());
+      return rec;
+    }
+
+    _apply(e) {
+      // checked before anything changes: a bad action leaves no trace
+      const changes = checkLive(this._settings, e.set || {});
+      if (e.flip !== null && e.flip !== undefined) {
+        if (!(e.flip >= 0 && e.flip < this._flipMask.length)) {
+          throw new RangeError("index " + e.flip + " is out of bounds for axis 0 with size " +
+            this._flipMask.length);
+        }
+        this._flipMask[e.flip] = !this._flipMask[e.flip];
+        this._pairs = flipRow(this._pairs, e.flip);
+      }
+      Object.keys(changes).forEach(function (k) { this[k] = changes[k]; }, this);
+      this._compile();
+    }
+
+    _applyEvents(t) {
+      (this._events.get(t) || []).forEach(function (e) { this._apply(e); }, this);
+    }
+
+    /** The scenario's scripted events for step t, in file order. */
+    eventsAt(t) {
+      return (this._events.get(t) || []).map(function (e) {
+        return e.flip !== null ? {step: e.step, flip: e.flip} : {step: e.step, set: e.set};
+      });
+    }
+
+    /** Run n updates; the record of the step arrived at. Throws Diverged (the run stays at
+     *  the last finite step, that step's events undone) when an update leaves the loss
+     *  non-finite. */
+    advance(n) {
+      if (n === undefined) n = 1;
+      for (let i = 0; i < n; i++) {
+        const lr = this.learning_rate;
+        const grad = this.record.grad;
+        const theta = this.theta.map(function (row, x) {
+          return row.map(function (v, k) { return v - lr * grad[x][k]; });
+        });
+        const t = this.t + 1;
+        let saved = null;
+        if (this._events.has(t)) {
+          saved = this._settingsNow();
+          this._applyEvents(t);
+        }
+        const rec = this._evaluate(theta, t);
+        // one scalar test is enough (simulation.py says why)
+        if (!Number.isFinite(rec.loss)) {
+          if (saved !== null) this._restore(saved);
+          throw new Diverged(this, t);
+        }
+        this.theta = theta;
+        this.t = t;
+        this.record = this._finish(rec);
+      }
+      return this.record;
+    }
+
+    _settingsNow() {
+      const values = {};
+      this._settings.run.forEach(function (k) { values[k] = this[k]; }, this);
+      return {values: values, mask: this._flipMask.slice(), pairs: this._pairs};
+    }
+
+    _restore(saved) {
+      Object.keys(saved.values).forEach(function (k) { this[k] = saved.values[k]; }, this);
+      this._flipMask = saved.mask;
+      this._pairs = saved.pairs;
+      this._compile();
+    }
+
+    /** A live action at the current step ({flip: i} or {set: {...}}); record t is
+     *  recomputed. */
+    act(event) {
+      const e = {step: this.t, flip: event.flip === undefined ? null : event.flip,
+        set: event.set || {}};
+      const n = this._flipMask.length;
+      if (e.flip !== null && !(e.flip >= 0 && e.flip < n)) {
+        throw new RangeError("no row " + e.flip + "; rows are 0.." + (n - 1));
+      }
+      this._apply(e);
+      this.actions.push(e.flip !== null ? {step: e.step, flip: e.flip}
+        : {step: e.step, set: Object.assign({}, e.set)});
+      this.record = this._finish(this._evaluate(this.theta));
+      return this.record;
+    }
+
+    flip(i) { return this.act({flip: pyInt(i)}); }
+
+    set(settings) { return this.act({set: Object.assign({}, settings)}); }
+
+    /** pi*, the RLHF optimum, for the rows and beta in force: refitted when the rows
+     *  change (a flip), rebuilt from the same fit when beta changes (cli._RlhfTarget). */
+    optimum() {
+      const o = this._opt;
+      if (o === null || o.pairs !== this._pairs) {
+        this._opt = {pairs: this._pairs, fit: fitBradleyTerry(this._pairs), beta: null,
+          value: null};
+      }
+      if (this._opt.beta !== this.beta) {
+        this._opt.beta = this.beta;
+        this._opt.value = optimumOf(this._pairs, this.logp_ref, this._theta0, this.beta,
+          this._opt.fit);
+      }
+      return this._opt.value;
+    }
+  }
+
+  return {
+    Simulation: Simulation,
+    Diverged: Diverged,
+    SettingError: SettingError,
+    storedRowMetrics: storedRowMetrics,
+    klCeiling: klCeiling,
+    fsum: fsum,
+    LOSS_TYPES: LOSS_TYPES.slice(),
+    // building blocks, for tests and the curious
+    sigmoidPair: sigmoidPair,
+    logSoftmax: logSoftmax,
+    objective: objective,
+    pyRepr: pyRepr,
+    formatG: formatG,
+    EXP_MAX: EXP_MAX,
+  };
+}));
