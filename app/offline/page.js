@@ -1095,6 +1095,7 @@
     document.getElementById("dpo-body").classList.toggle("no-side", empty);
   }
   function render() {
+    const t0 = performance.now();
     const sim = app.sim, rec = sim.record;
     if (!app.structure) restructure();
     setText(V.play, app.playing ? "Pause" : "Play");
@@ -1151,6 +1152,8 @@
     setText(V.alert, app.halted);
     if (!app.playing) { writeAddress(); if (V.fillShare) V.fillShare(); }
     app.renders = (app.renders || 0) + 1;
+    app.renderMs = (app.renderMs || 0) + performance.now() - t0;
+    if (app.renders === 1) performance.mark("dpo-first-chart");   // for the benchmark
   }
 
   // the run's CSV, recomputed from the scenario and the actions (the run is deterministic,
@@ -1278,6 +1281,8 @@
     scenarios: () => order.map((id) => ({ id: id, title: scenarios[id].title })),
     link: () => location.href.split(/[?#]/)[0] + writeAddress(),
     csv: () => csvText(),
+    // screen updates drawn so far and the script time they took (benchmarks/bench_offline.py)
+    stats: () => ({ renders: app.renders || 0, render_ms: app.renderMs || 0, step: app.sim.t }),
   };
 
   // -- start ----------------------------------------------------------------------------------------
