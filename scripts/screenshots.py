@@ -2,11 +2,14 @@
 page is used at: a phone, a course page's iframe, a laptop and a projector.
 
     .venv/bin/python scripts/screenshots.py OUT_DIR [--query "?scenario=align&step=200"]
-        [--export FILE.html] [--theme light|dark]
+        [--export FILE.html] [--theme light|dark] [--offline FILE.html]
 
 Serves ``dpo-sim serve`` on a free port, opens each size in headless Chromium (Debian's
 /usr/bin/chromium where present), waits until the page shows the step the address asks
-for, and writes ``NAME-WxH-THEME.png`` files. A tool for looking, not a test.
+for, and writes ``NAME-WxH-THEME.png`` files. With ``--offline FILE.html`` it shoots that
+file (``dpo-sim export``) from file:// with the same address instead, as
+``offline-NAME-WxH-THEME.png``, so the two pages can be set side by side. A tool for
+looking, not a test.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--theme", default="light", choices=("light", "dark"))
     ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--export", type=Path, help="also shoot this exported HTML file")
+    ap.add_argument("--offline", type=Path,
+                    help="shoot this offline file (dpo-sim export) instead of the server")
     ap.add_argument("--full", action="store_true", help="the whole page, not the first screen")
     ap.add_argument("--parts", default="",
                     help="also shoot these parts of the page alone (comma-separated names "
@@ -66,7 +71,7 @@ def main(argv=None) -> int:
     name = a.name or q.get("scenario", ["start"])[0]
     from playwright.sync_api import sync_playwright
 
-    server = Server()
+    server = None if a.offline else Server()
     try:
         with sync_playwright() as p:
             browser = launch(p)
@@ -77,6 +82,16 @@ def main(argv=None) -> int:
                                           device_scale_factor=2 if mobile else 1,
                                           color_scheme=a.theme)
                 page = ctx.new_page()
+                if a.offline:
+                    page.goto(a.offline.resolve().as_uri() + a.query)
+                    page.wait_for_function("document.documentElement.dataset.ready === '1'"
+                                           " && dpoSim.state().step === " + str(step))
+                    page.wait_for_timeout(300)
+                    path = a.out / f"offline-{name}-{w}x{h}-{a.theme}.png"
+                    page.screenshot(path=str(path), full_page=a.full)
+                    print(path)
+                    ctx.close()
+                    continue
                 page.add_init_script(DEEP_QUERY_JS)
                 page.goto(server.url + a.query)
                 _wait_ready(page, step)
@@ -99,7 +114,8 @@ def main(argv=None) -> int:
                 ctx.close()
             browser.close()
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
     return 0
 
 

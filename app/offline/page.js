@@ -898,16 +898,21 @@
       }
       // the value label, past the bar (or inside a long one), never on the diamond
       const label = pct(pi[y], 1);
+      g.font = "bold " + FONT15;
       const lw = g.measureText(label).width;
-      const inside = pi[y] > 0.75;
+      let inside = pi[y] > 0.75;
       let lx = inside ? left + bw - 6 : left + bw + 6;
       if (dx != null) {
         if (!inside && dx > lx - 8 && dx - 8 < lx + lw) lx = dx + 10;
         if (inside && dx > lx - lw - 8 && dx - 8 < lx) lx = dx - 10;
       }
+      if (!inside && lx + lw > w - 2) {         // no room past the bar: inside it
+        inside = true;
+        lx = left + bw - 6;
+        if (dx != null && dx > lx - lw - 8 && dx - 8 < lx) lx = Math.min(lx, dx - 10);
+      }
       g.fillStyle = inside ? (pref ? p.background : p.text) : p.text;
       g.textAlign = inside ? "right" : "left";
-      g.font = "bold " + FONT15;
       g.fillText(label, lx, cy);
       g.font = FONT15;
     }
