@@ -492,3 +492,24 @@ def test_axe_finds_nothing_serious(page, dark, mobile):
              viewport=(390, 844) if mobile else (1280, 800))
     p.page.click('[data-testid="flip-0"]')
     assert axe_violations(p.page) == []
+
+
+def test_label_smoothing_slider_and_share_and_autoplay(page):
+    p = page()
+    p.page.select_option('[data-testid="ctl-loss"]', "robust")
+    p.page.fill('[data-testid="ctl-eps"]', "0.1")
+    p.page.dispatch_event('[data-testid="ctl-eps"]', "change")
+    st = p.state()
+    assert st["loss_type"] == "robust" and st["label_smoothing"] == 0.1
+    assert "label_smoothing 0 -> 0.1" in p.text("step-log")
+    p.call("() => dpoSim.step(12)")
+    p.page.click('[data-testid="share"]')
+    link = p.page.input_value('[data-testid="share-link"]')
+    assert link.startswith("file://") and link.endswith(
+        "?scenario=align&loss=robust&eps=0.1&step=12")
+    assert link == p.call("() => dpoSim.link()")
+    embed = p.page.input_value('[data-testid="share-embed"]')
+    assert embed.startswith('<iframe src="file://') and 'height="900"' in embed
+    q = page("?scenario=tie&autoplay=1&speed=60")
+    q.page.wait_for_function("dpoSim.state().step >= 30")
+    assert q.state()["playing"] and q.state()["speed"] == 60

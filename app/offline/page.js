@@ -641,7 +641,7 @@
 
   function buildShare() {
     const box = el("div", { class: "dpo-share" });
-    const toggle = el("button", { type: "button", class: "dpo-btn", "aria-expanded": "false",
+    const toggle = el("button", { type: "button", class: "dpo-btn", "aria-expanded": "false", "data-testid": "share",
                                   "aria-controls": "share-panel" }, "Share");
     const panel = el("div", { class: "panel", id: "share-panel", role: "group", "aria-label": "Share this view" });
     panel.hidden = true;
