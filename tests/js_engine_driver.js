@@ -15,6 +15,8 @@
  * - {"kind": "construct", "config"}: the error a Simulation's construction raises, if any.
  * - {"kind": "fsum", "lists": [[...], ...]}, {"kind": "formatG", "values": [...]},
  *   {"kind": "repr", "values": [...]}.
+ * - {"kind": "script", "config"}: engine.js run as a page's <script> would run it (no
+ *   module, `self` the window): what it defines, and step 1 of the config's run.
  */
 "use strict";
 
@@ -103,6 +105,18 @@ function main() {
     }
     if (job.kind === "formatG") return job.values.map(DPO.formatG);
     if (job.kind === "repr") return job.values.map(DPO.pyRepr);
+    if (job.kind === "script") {
+      const vm = require("vm");
+      const code = require("fs").readFileSync(
+        path.join(__dirname, "..", "app", "offline", "engine.js"), "utf8");
+      const win = {};
+      win.self = win;
+      vm.createContext(win);
+      vm.runInContext(code, win);
+      const sim = new win.DPO.Simulation(job.config, input.table);
+      return {globals: Object.keys(win).sort(), exports: Object.keys(win.DPO).sort(),
+        record: sim.advance()};
+    }
     throw new Error("unknown job kind " + job.kind);
   });
   const text = JSON.stringify(results, function (key, value) {

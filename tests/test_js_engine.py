@@ -572,6 +572,21 @@ def test_numbers_are_written_as_python_writes_them():
                                                  "3", "-7", "True", "None"]
 
 
+def test_the_module_is_one_plain_script_that_defines_window_dpo():
+    """No imports, no build step, no syntax past ES2019: as a page's <script> it defines
+    DPO on the window and nothing else, with the same numbers as in Node."""
+    text = (Path(__file__).resolve().parent.parent / "app" / "offline" / "engine.js").read_text()
+    for token in ("?.", "??", "import ", "export ", "require(", "document", "#"):
+        assert token not in text, token
+    s = load_scenario("align")
+    out = node([{"kind": "script", "config": s.config()},
+                {"kind": "run", "config": s.config(), "steps": 1, "actions": {}}])
+    assert out[0]["globals"] == ["DPO", "self"]
+    assert {"Simulation", "Diverged", "SettingError", "storedRowMetrics", "klCeiling", "fsum",
+            "LOSS_TYPES"} <= set(out[0]["exports"])
+    assert out[0]["record"] == out[1]["records"][1]
+
+
 if __name__ == "__main__":        # the largest differences, quantity by quantity
     test_every_preset_runs_the_same_500_steps_in_javascript()
     for chunk in range(CHUNKS):
