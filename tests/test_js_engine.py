@@ -477,6 +477,9 @@ BAD_CALLS = [
     ("set", {"beta": 2.5, "loss_type": "ipo"}), ("set", {}),
     ("flip", 7), ("flip", 6), ("flip", -1), ("flip", 5), ("flip", 5),
     ("advance", 3), ("set", {"label_smoothing": 0.2, "loss_type": "robust"}), ("flip", 0),
+    ("flip", "2"), ("flip", 2.7), ("flip", " 1 "), ("flip", True), ("flip", "x"),
+    ("flip", "2.5"), ("flip", None), ("flip", [1]), ("flip", math.nan), ("flip", math.inf),
+    ("flip", "9"),
 ]
 
 
@@ -492,9 +495,10 @@ def python_calls(scenario: Scenario, calls) -> list[dict]:
                 sim.set(**arg)
             else:
                 sim.advance(arg)
-        except (SettingError, IndexError) as e:
-            o = {"ok": False, "message": str(e),
-                 "name": "SettingError" if isinstance(e, SettingError) else "RangeError"}
+        except (ValueError, IndexError, TypeError, OverflowError) as e:
+            name = {SettingError: "SettingError", IndexError: "RangeError"}.get(
+                type(e), type(e).__name__)
+            o = {"ok": False, "message": str(e), "name": name}
         o["state"] = state(sim)
         o["record"] = sim.record.to_dict()
         out.append(o)

@@ -1124,12 +1124,27 @@
 
   function copy2(a) { return a.map(function (row) { return row.slice(); }); }
 
-  /** pyInt: Python's int() of what flip() is given. */
+  /** Python's int() of what flip() is given, with Python's messages for what it refuses. */
   function pyInt(v) {
-    if (typeof v === "number" && Number.isFinite(v)) return Math.trunc(v);
+    const fail = function (name, message) {
+      const err = name === "TypeError" ? new TypeError(message) : new RangeError(message);
+      err.name = name;
+      return err;
+    };
     if (typeof v === "boolean") return v ? 1 : 0;
-    if (typeof v === "string" && /^\s*[+-]?\d+\s*$/.test(v)) return parseInt(v, 10);
-    throw new TypeError("int() cannot convert " + pyRepr(v));
+    if (typeof v === "number") {
+      if (v !== v) throw fail("ValueError", "cannot convert float NaN to integer");
+      if (!Number.isFinite(v)) throw fail("OverflowError", "cannot convert float infinity to integer");
+      return Math.trunc(v);
+    }
+    if (typeof v === "string") {
+      if (/^\s*[+-]?\d+(_\d+)*\s*$/.test(v)) return parseInt(v.replace(/_/g, ""), 10);
+      throw fail("ValueError", "invalid literal for int() with base 10: " + pyStrRepr(v));
+    }
+    const type = v === null || v === undefined ? "NoneType"
+      : (Array.isArray(v) ? "list" : (typeof v === "object" ? "dict" : typeof v));
+    throw fail("TypeError", "int() argument must be a string, a bytes-like object or a real " +
+      "number, not '" + type + "'");
   }
 
   class Simulation {
