@@ -59,12 +59,18 @@ def main() -> int:
         print(f"file: {size / 1e6:.3f} MB ({size:,} bytes), every preset")
         with sync_playwright() as pw:
             browser = launch(pw)
-            firsts = []
+            firsts, blocked = [], []
+
+            def route(r):
+                if r.request.url.startswith("file:"):
+                    r.continue_()
+                else:
+                    blocked.append(r.request.url)
+                    r.abort()
+
             for _ in range(5):
                 ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-                blocked = []
-                ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:")
-                          else (blocked.append(r.request.url), r.abort()))
+                ctx.route("**/*", route)
                 page = ctx.new_page()
                 page.goto(out.as_uri())
                 page.wait_for_function("document.documentElement.dataset.ready === '1'")
