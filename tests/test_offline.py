@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from browser import axe_violations, launch
+from browser import axe_violations
 from dpo_sim.sim.scenario import Event
 from dpo_sim.sim.scenario_io import load_scenario
 from dpo_sim.sim.simulation import Simulation
@@ -50,16 +50,6 @@ def offline_file(tmp_path_factory) -> Path:
     assert p.returncode == 0, p.stderr
     assert "interactive simulator" in p.stdout and str(out) in p.stdout
     return out
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
 
 
 class Page:
