@@ -60,6 +60,12 @@ CONTROLS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.live or s.scope =
 LIVE_SETTINGS: tuple[str, ...] = tuple(s.name for s in CONTROLS if s.scope == "run")
 
 
+#: A session keeps its newest 2,048 to 4,096 records (at most about 1.6 MB for 2 prompts x
+#: 4 replies), enough for the charts' 1,500 steps; the CSV is recomputed (``csv``). So a
+#: page that plays for an hour holds no more than one that played for two minutes.
+HISTORY_LIMIT = 2048
+
+
 def _fmt(v) -> str:
     if isinstance(v, (bool, np.bool_)):
         return "on" if v else "off"
@@ -195,7 +201,7 @@ class SimState(param.Parameterized):
         self.param.scenario.objects = list(self.titles)
         with param.discard_events(self):
             self.scenario = sid
-        self._sim = Simulation(self._load_scenario(sid))
+        self._sim = Simulation(self._load_scenario(sid), history_limit=HISTORY_LIMIT)
         self._sync_from_sim()
         for e in self._sim.events_at(0):       # the scenario's own step-0 events
             self._log_event(e)
@@ -301,8 +307,21 @@ class SimState(param.Parameterized):
         return lambda: self._listeners.remove(entry) if entry in self._listeners else None
 
     def csv(self) -> str:
-        """The whole run's metrics, one line per step (same columns as the CLI)."""
-        return to_csv(self._sim.history)
+        """The whole run's metrics, one line per step (same columns as the CLI).
+
+        Recomputed from the scenario and the actions taken (the run is deterministic and
+        the replay bit-identical), so a session keeps only its newest records
+        (``HISTORY_LIMIT``) however long it plays: about 60 ms per 2,000 steps."""
+        sim = self._sim
+        replay = Simulation(sim.replay_scenario(), keep_history=False)
+
+        def records():
+            yield replay.record
+            with np.errstate(over="ignore", invalid="ignore"):
+                while replay.t < sim.t:
+                    yield replay.advance()
+
+        return to_csv(records())
 
     # -- actions -----------------------------------------------------------------------
     def play(self) -> None:
@@ -571,7 +590,7 @@ class SimState(param.Parameterized):
         playing = self.playing
         self.pause()
         with self._hold():
-            self._sim = Simulation(self._load_scenario(sid))
+            self._sim = Simulation(self._load_scenario(sid), history_limit=HISTORY_LIMIT)
             self.halted = ""
             self.focus_row = 0
             self._sync_from_sim()

@@ -13,6 +13,12 @@ its ``grad``.
 
 Growth: the block grows by a quarter of its size (at least ``MIN_GROW`` rows) when full, so
 appending is amortised O(1) and the allocated bytes stay within 1.25 x the used bytes.
+
+Bounded: ``History(limit=n)`` keeps only the newest records, between n and 2n of them (when
+2n are stored the oldest n go, in one copy), so a page that plays for hours holds a few MB
+at most; ``first`` is still the run's first record. The page's charts show the newest 1,500
+steps, and its CSV is recomputed from the scenario and the actions (the run is
+deterministic), so nothing it shows needs the rest.
 """
 
 from __future__ import annotations
@@ -60,7 +66,10 @@ class History:
     ``clear()`` forgets it, so one store can hold a run of another shape afterwards.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError(f"history: limit must be at least 1, got {limit!r}")
+        self.limit = limit
         self.clear()
 
     # -- layout ------------------------------------------------------------------------
@@ -69,6 +78,8 @@ class History:
         self._block = np.empty((0, 0))
         self._n = 0
         self._last: Record | None = None
+        self._first: Record | None = None
+        self.dropped = 0            # records let go by a bounded history (the oldest ones)
         self.shape: tuple[int, int, int] | None = None      # (P, K, N)
 
     def _layout(self, P: int, K: int, N: int) -> None:
@@ -160,14 +171,23 @@ class History:
     def append(self, rec: Record) -> None:
         """Store ``rec`` as the newest record."""
         self._check(rec)
+        if self.limit is not None and self._n == 2 * self.limit:
+            keep = self.limit           # let the oldest go, in one copy
+            self._block[:keep] = self._block[self._n - keep:self._n]
+            self.dropped += self._n - keep
+            self._n = keep
         if self._n == len(self._block):
-            grown = np.empty((self._n + max(MIN_GROW, int(self._n * (GROWTH - 1))),
-                              self.width))
+            rows = self._n + max(MIN_GROW, int(self._n * (GROWTH - 1)))
+            if self.limit is not None:
+                rows = min(rows, 2 * self.limit)
+            grown = np.empty((rows, self.width))
             grown[:self._n] = self._block[:self._n]
             self._block = grown
         self._fill(self._n, rec)
         self._n += 1
         self._last = rec
+        if self._first is None:
+            self._first = rec
 
     def replace_last(self, rec: Record) -> None:
         """Overwrite the newest record (a live action recomputes the current step)."""
@@ -176,8 +196,16 @@ class History:
         self._check(rec)
         self._fill(self._n - 1, rec)
         self._last = rec
+        if self._n == 1 and not self.dropped:
+            self._first = rec
 
     # -- reading, like a list ----------------------------------------------------------
+    @property
+    def first(self) -> Record | None:
+        """The run's first record (step 0, after any action taken there), even when a
+        bounded history has let it go from the block."""
+        return self._first
+
     @property
     def last(self) -> Record | None:
         """The newest record as appended (with its ``grad``), or None when empty."""

@@ -41,9 +41,14 @@ class Diverged(ArithmeticError):
 class Simulation:
     """A single run: ``reset()``, ``advance()``, ``flip(i)``, ``set(beta=...)``."""
 
-    def __init__(self, scenario: Scenario, keep_history: bool = True):
+    def __init__(self, scenario: Scenario, keep_history: bool = True,
+                 history_limit: int | None = None):
+        """``history_limit``: keep only about that many of the newest records (between it
+        and twice it; ``History(limit=...)``), so a run that goes on for hours stays a
+        few MB; None keeps every record."""
         self.scenario = scenario
         self.keep_history = keep_history
+        self.history_limit = history_limit
         self._events: dict[int, list[Event]] = {}
         for e in scenario.events:
             self._events.setdefault(e.step, []).append(e)
@@ -66,7 +71,7 @@ class Simulation:
                                      s.n_replies)
         self._compile()
         self.actions: list[Event] = []      # live actions, as events (reproducible)
-        self.history = History()            # column store; records built on access
+        self.history = History(self.history_limit)   # column store; records built on access
         self._apply_events(0)
         self.record = self._evaluate()
         self._push(self.record)

@@ -422,3 +422,33 @@ def test_play_loop_is_a_background_periodic_callback_at_the_right_period():
         st.pause()
     assert st._callback is None and not cb.running
     assert list(pn.state._busy_counter) == before
+
+
+# -- bounded memory: a session that plays for hours -----------------------------------------
+def test_a_session_s_stored_size_does_not_grow_however_long_it_plays():
+    """Half an hour at 20 steps/s (36,000 steps, with actions on the way): the stored
+    records stop growing once the charts' window is held, and the CSV, recomputed from
+    the scenario and the actions, is still every step, bit for bit the CLI's."""
+    from dpo_sim.app.state import HISTORY_LIMIT
+    from dpo_sim.sim.export_csv import to_csv
+    from dpo_sim.sim.scenario_io import load_scenario
+
+    st = SimState()
+    st.load("align")
+    sizes = []
+    for k in range(36):
+        st.advance(1000)
+        if k == 3:
+            st.flip(2)
+        if k == 7:
+            st.beta = 0.5
+        sizes.append(st.history.nbytes)
+    assert max(sizes[5:]) == min(sizes[5:]) == 2 * HISTORY_LIMIT * st.history.width * 8
+    assert len(st.history) >= 1500 and st.history.dropped > 30_000    # the charts' 1,500
+    assert st.history.first.step == 0
+    text = st.csv()
+    sc = load_scenario("align").with_settings(
+        events=(Event(4000, flip=2), Event(8000, set={"beta": 0.5})))
+    sim = Simulation(sc)
+    sim.advance(36_000)
+    assert text == to_csv(sim.history)

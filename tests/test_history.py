@@ -208,3 +208,39 @@ def test_csv_from_the_store_equals_the_per_record_writer():
         assert float(d["pairs/5/sigma"]) == r.row_sigma[5]
         assert float(d["probs/1/2"]) == r.probs[1, 2]
     assert to_csv(History()) == "" == to_csv([])
+
+
+# -- a bounded history: a page that plays for hours ----------------------------------------
+def test_a_bounded_history_keeps_the_newest_records_and_the_first():
+    sim = Simulation(SEED_SHAPE, history_limit=100)
+    full = Simulation(SEED_SHAPE)
+    sim.advance(1000)
+    full.advance(1000)
+    h = sim.history
+    assert 100 <= len(h) <= 200 and h.dropped == 1001 - len(h)
+    assert h.nbytes <= 200 * h.width * 8                   # the block never grows past 2n
+    assert h[-1] is sim.record
+    for k in (1, 2, 50, len(h)):                           # the newest rows, bit for bit
+        _same(h[-k], full.history[-k])
+    _same(h.first, full.history[0])
+    assert h.first.step == 0
+    np.testing.assert_array_equal(h.column("loss"), full.history.column("loss")[-len(h):])
+
+
+def test_a_bounded_history_s_memory_is_flat_however_long_it_runs():
+    sim = Simulation(SEED_SHAPE, history_limit=64)
+    sizes = []
+    for _ in range(20):
+        sim.advance(500)
+        sizes.append(sim.history.nbytes)
+    assert len(set(sizes)) == 1, sizes
+    with pytest.raises(ValueError, match="limit must be at least 1"):
+        History(limit=0)
+
+
+def test_an_action_at_step_0_is_the_first_record():
+    sim = Simulation(OTHER_SHAPE, history_limit=10)
+    sim.set(beta=3.0)
+    assert sim.history.first is sim.record and sim.history.first.beta == 3.0
+    sim.advance(50)
+    assert sim.history.first.beta == 3.0 and sim.history.first.step == 0

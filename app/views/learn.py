@@ -258,8 +258,8 @@ def _v_favourite(state):
 
 
 def _v_loss0(state):
-    h = state.history
-    v = float(h[0].loss) if len(h) else float(state.record.loss)
+    first = state.history.first
+    v = float(first.loss) if first is not None else float(state.record.loss)
     return (_n(v), v)
 
 
