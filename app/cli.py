@@ -46,6 +46,8 @@ RUN_STEPS = Whole(0, BY_NAME["steps"].kind.hi)
 #: ``export --steps``: the file carries every step, so it stays a sensible size.
 EXPORT_STEPS = Whole(1, 100_000)
 PORTS = Whole(1, 65535)
+#: ``serve --num-procs``: 0 means one per core.
+PROCS = Whole(0, 64)
 _ORIGIN = re.compile(r"^(\*|[A-Za-z0-9_.*-]+|\[[0-9A-Fa-f:.]+\])(:(\d{1,5}|\*))?$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.~/-]*$")
 _NUMBER = re.compile(r"-\d+|-\d*\.\d+")     # a stray "-5" is a word, not an option
@@ -148,6 +150,9 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
                    help="serve under a URL path, e.g. /dpo (behind a reverse proxy)")
     s.add_argument("--use-xheaders", action="store_true", dest="use_xheaders",
                    help="trust X-Forwarded-* headers from a reverse proxy")
+    s.add_argument("--num-procs", metavar="N", dest="num_procs", default="1",
+                   help=f"processes sharing the port, 0 to {PROCS.hi} (0: one per core; "
+                        f"default 1); each session is served whole by one of them")
 
 
 # -- options, checked before anything runs ------------------------------------------------
@@ -412,6 +417,9 @@ def _cmd_serve(a) -> int:
         proxy["prefix"] = _prefix(a.prefix)
     if a.use_xheaders:
         proxy["use_xheaders"] = True
+    procs = _whole("--num-procs", PROCS, a.num_procs)
+    if procs != 1:
+        proxy["num_procs"] = procs
     from .server import serve
 
     serve(port=port, address=address, allow_websocket_origin=origins or None,

@@ -10,11 +10,19 @@ not the embedding page's.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
+import json
+import logging
+import os
+import resource
 import socket
 
 import panel as pn
+from tornado.iostream import StreamClosedError
+from tornado.web import RequestHandler
+from tornado.websocket import WebSocketClosedError
 
 from .dashboard import TITLE, create_dashboard
 from .errors import UsageError
@@ -22,10 +30,60 @@ from .views.learn import STATIC_DIR, STATIC_ROUTE
 
 #: Listening on every interface: the names the machine itself answers to are allowed.
 ALL_INTERFACES = ("0.0.0.0", "::", "")
+#: A session whose page has gone (tab closed, connection dropped) is destroyed after this
+#: long without a connection (Bokeh's unused-session settings): its play loop stops and
+#: its memory is freed. A page that reconnects within it would find it still there.
+UNUSED_SESSION_MS = int(os.environ.get("DPO_SIM_UNUSED_SESSION_MS", "10000"))
+CHECK_UNUSED_MS = int(os.environ.get("DPO_SIM_CHECK_UNUSED_MS", "5000"))
+#: The server's status (JSON): this process's live sessions and memory, for the load
+#: benchmark and the tests (``GET /dpo-sim-status``).
+STATUS_ROUTE = "/dpo-sim-status"
 
 
 def _session():
     return create_dashboard()
+
+
+class StatusHandler(RequestHandler):
+    """``{"pid", "sessions", "rss_bytes", "max_rss_bytes"}`` of the process that answers
+    (with several processes, each request goes to one of them)."""
+
+    def initialize(self, tornado_app_ref):
+        self._ref = tornado_app_ref
+
+    def get(self):
+        app = self._ref()
+        sessions = 0 if app is None else sum(len(ctx.sessions)
+                                              for ctx in app.applications.values())
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.write(json.dumps({"pid": os.getpid(), "sessions": sessions,
+                               "rss_bytes": _rss_bytes(),
+                               "max_rss_bytes": resource.getrusage(
+                                   resource.RUSAGE_SELF).ru_maxrss * 1024}))
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def _quiet_closed_connections(loop: asyncio.AbstractEventLoop) -> None:
+    """A tab closed (or a connection dropped) while an update was on its way is normal:
+    tornado then reports the unsent message's future as "Task exception was never
+    retrieved" with a WebSocketClosedError traceback, and Bokeh warns "Failed sending
+    message". Neither says anything an operator can act on, so neither is logged;
+    everything else still is."""
+    def handler(loop, context):
+        exc = context.get("exception")
+        if isinstance(exc, (WebSocketClosedError, StreamClosedError)):
+            return
+        loop.default_exception_handler(context)
+    loop.set_exception_handler(handler)
+    logging.getLogger("bokeh.server.views.ws").setLevel(logging.ERROR)
 
 
 def _machine_names() -> list[str]:
@@ -124,14 +182,21 @@ def _address_hint(address: str) -> str:
 
 def serve(port: int = 5006, address: str = "127.0.0.1",
           allow_websocket_origin: list[str] | None = None, open_browser: bool = True,
-          prefix: str | None = None, use_xheaders: bool = False) -> None:
+          prefix: str | None = None, use_xheaders: bool = False, num_procs: int = 1) -> None:
     """Start the Panel server (blocking). Bokeh and Panel assets come from this server
     (``/static``, under ``prefix`` if given), and so does KaTeX (``/dpo-sim-static``, the
     package's ``app/static``), so the page makes no request to any other host.
     ``prefix``: serve under a path (``/dpo`` -> ``http://host/dpo/``), for a reverse
     proxy that forwards that path unchanged. ``use_xheaders``: trust the proxy's
     X-Forwarded-For / X-Real-Ip / X-Forwarded-Proto / X-Scheme headers (client address and
-    http/https in the server's logs and redirects)."""
+    http/https in the server's logs and redirects). ``num_procs``: how many processes
+    share the port (0: one per core); each session lives whole in one of them (its
+    websocket and its page go to the process that made it; the kernel spreads new
+    connections)."""
+    import weakref
+
+    from tornado.process import cpu_count, task_id
+
     kwargs = {}
     p = normalize_prefix(prefix)
     if p:
@@ -140,17 +205,32 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
         kwargs["use_xheaders"] = True
     check_can_listen(address, port)
     origins = websocket_origins(address, port, allow_websocket_origin)
+    procs = num_procs or cpu_count()
     print(f"dpo-sim: pages may connect from {', '.join(origins)} "
-          "(add more with --allow-websocket-origin)", flush=True)
-    pn.serve(
+          "(add more with --allow-websocket-origin)"
+          + (f"; {procs} processes" if procs > 1 else ""), flush=True)
+    holder: list = []
+    server = pn.serve(
         _session,            # a function: each session builds its own state and views
         port=port,
         address=address,
         websocket_origin=origins,
-        show=open_browser,
+        show=False,
         title=TITLE,
-        start=True,
+        start=False,
         # the package's own static files (KaTeX for the formulas), under the prefix too
         static_dirs={STATIC_ROUTE: str(STATIC_DIR)},
+        num_procs=procs,
+        check_unused_sessions_milliseconds=CHECK_UNUSED_MS,
+        unused_session_lifetime_milliseconds=UNUSED_SESSION_MS,
+        extra_patterns=[(STATUS_ROUTE, StatusHandler,
+                         {"tornado_app_ref": lambda: holder[0]() if holder else None})],
         **kwargs,
     )
+    # from here on this is one of the processes (the fork happened inside)
+    holder.append(weakref.ref(server._tornado))
+    _quiet_closed_connections(server.io_loop.asyncio_loop)
+    if open_browser and task_id() in (None, 0):      # one tab, however many processes
+        server.io_loop.add_callback(server.show, "/")
+    server.start()
+    server.io_loop.start()

@@ -1,0 +1,103 @@
+"""The server for a class (issue 11): several processes, sessions that free themselves when
+their page goes, and no traceback in the log when a tab closes mid-play.
+
+Real `dpo-sim serve` processes and headless Chromium pages; the server's own status
+endpoint (`/dpo-sim-status`: the answering process's pid, live sessions, memory) is read
+over HTTP. The unused-session timings are shortened through their environment variables
+(DPO_SIM_UNUSED_SESSION_MS, DPO_SIM_CHECK_UNUSED_MS) so the tests wait seconds, not 15 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+
+import pytest
+
+from browser import DashboardPage, Server
+
+pytestmark = pytest.mark.browser
+FAST_CLEANUP = {"DPO_SIM_UNUSED_SESSION_MS": "1000", "DPO_SIM_CHECK_UNUSED_MS": "500"}
+
+
+def status(server) -> dict:
+    with urllib.request.urlopen(server.url + "dpo-sim-status", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def wait_sessions(server, n: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while status(server)["sessions"] != n and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert status(server)["sessions"] == n
+
+
+def _open(browser, server, query="") -> tuple:
+    d = DashboardPage(browser, server.url)
+    d.page.goto(server.url + query)
+    d.wait_js("() => window.__e2e.stepValue() !== null")
+    return d.context, d
+
+
+@pytest.fixture()
+def env(monkeypatch):
+    for k, v in FAST_CLEANUP.items():
+        monkeypatch.setenv(k, v)
+
+
+def test_closed_tabs_free_their_sessions_without_a_traceback(browser, env):
+    from browser import CHROMIUM_ARGS, chromium_path
+
+    server = Server()
+    # a browser of its own, to be shut mid-play: every connection drops at once, with
+    # updates on their way (what logged WebSocketClosedError tracebacks before)
+    opts = dict(headless=True, args=CHROMIUM_ARGS)
+    if chromium_path():
+        opts["executable_path"] = chromium_path()
+    own = browser.browser_type.launch(**opts)
+    try:
+        # the server's own readiness probe (a GET of the page) made one; it goes unused
+        wait_sessions(server, 0)
+        pages = [_open(own, server, "?autoplay=1&speed=120") for _ in range(4)]
+        for _, d in pages:
+            d.wait_step(5, ">=")
+        assert status(server)["sessions"] == 4
+        pages[0][0].close()                   # one tab closed
+        time.sleep(1)
+        own.close()                           # and the rest gone at once, mid-play
+        wait_sessions(server, 0)
+    finally:
+        log = server.stop()
+    assert "Traceback" not in log and "WebSocketClosedError" not in log, log[-3000:]
+
+
+def test_num_procs_serves_from_several_processes(browser, env):
+    server = Server("--num-procs", "2")
+    try:
+        pids = set()
+        deadline = time.monotonic() + 20
+        while len(pids) < 2 and time.monotonic() < deadline:
+            pids.add(status(server)["pid"])       # the kernel hands each request to one
+        assert len(pids) == 2 and os.getpid() not in pids
+        pages = [_open(browser, server, "?scenario=align&step=25") for _ in range(4)]
+        for _, d in pages:
+            assert d.wait_step(25) == 25
+            d.play()
+            d.wait_step(40, ">=")
+        for ctx, _ in pages:
+            ctx.close()
+    finally:
+        log = server.stop()
+    assert log.count("Launching server at") == 2
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_num_procs_is_checked(capsys):
+    from dpo_sim.app.cli import main
+
+    assert main(["serve", "--num-procs", "-1", "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("dpo-sim: --num-procs: must be a whole number from 0 to 64, "
+                           "got '-1'") or "--num-procs" in err
