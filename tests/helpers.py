@@ -100,3 +100,36 @@ def export_scenarios() -> list[Scenario]:
         ref_logits=np.array([[0.5, 0.0, -0.3, 0.2]]),
         rows=(Row(0, 1, 0, 6, 4), Row(0, 1, 2, 5, 1)), steps=45)
     return [a, b]
+
+
+class FakePanelServer:
+    """What ``pn.serve(start=False)`` returns, doing nothing: for tests that replace
+    ``pn.serve`` to see what it was given."""
+
+    class _Loop:
+        def set_exception_handler(self, handler):
+            self.handler = handler
+
+    class _IOLoop:
+        def __init__(self):
+            self.asyncio_loop = FakePanelServer._Loop()
+            self.callbacks = []
+
+        def add_callback(self, fn, *args):
+            self.callbacks.append((fn, args))
+
+        def start(self):
+            pass
+
+    class _Tornado:
+        applications: dict = {}
+
+    def __init__(self):
+        self.io_loop = self._IOLoop()
+        self._tornado = self._Tornado()
+
+    def start(self):
+        pass
+
+    def show(self, path):
+        pass

@@ -14,6 +14,7 @@ import pytest
 
 from dpo_sim.app.cli import main
 from dpo_sim.sim.scenario_io import preset_ids
+from helpers import FakePanelServer
 
 GOOD = {
     "title": "Tiny",
@@ -480,7 +481,8 @@ def real_serve(monkeypatch):
     import dpo_sim.app.server as server
 
     calls = []
-    monkeypatch.setattr(server.pn, "serve", lambda *a, **kw: calls.append(kw))
+    monkeypatch.setattr(server.pn, "serve",
+                        lambda *a, **kw: calls.append(kw) or FakePanelServer())
     return calls
 
 

@@ -9,6 +9,7 @@ import pytest
 
 import dpo_sim.app.server as server
 from dpo_sim.app.cli import main
+from helpers import FakePanelServer
 
 
 def test_prefix_and_xheaders_pass_through_the_cli(fake_server):
@@ -22,7 +23,8 @@ def test_prefix_and_xheaders_pass_through_the_cli(fake_server):
 @pytest.fixture
 def pn_serve(monkeypatch):
     calls = []
-    monkeypatch.setattr(server.pn, "serve", lambda panel, **kw: calls.append((panel, kw)))
+    monkeypatch.setattr(server.pn, "serve",
+                        lambda panel, **kw: calls.append((panel, kw)) or FakePanelServer())
     return calls
 
 
@@ -71,3 +73,23 @@ def test_a_public_name_without_a_port_lets_http_and_https_pages_connect():
     assert check_allowlist("course.example.org:8443", origins)
     assert check_allowlist("127.0.0.1:5006", origins)               # its own address
     assert not check_allowlist("evil.example.com", origins)
+
+
+def test_serve_passes_the_process_count_and_the_session_cleanup(pn_serve, monkeypatch):
+    from tornado.process import cpu_count
+
+    server.serve(port=7103, open_browser=False)
+    _, kw = pn_serve[-1]
+    assert kw["num_procs"] == 1 and kw["start"] is False
+    assert kw["unused_session_lifetime_milliseconds"] == server.UNUSED_SESSION_MS
+    assert kw["check_unused_sessions_milliseconds"] == server.CHECK_UNUSED_MS
+    assert [p[0] for p in kw["extra_patterns"]] == ["/dpo-sim-status"]
+    server.serve(port=7104, open_browser=False, num_procs=0)
+    assert pn_serve[-1][1]["num_procs"] == cpu_count()
+
+
+def test_cli_num_procs_reaches_serve(fake_server):
+    assert main(["serve", "--no-browser", "--num-procs", "0"]) == 0
+    assert fake_server[-1]["num_procs"] == 0
+    assert main(["serve", "--no-browser"]) == 0
+    assert "num_procs" not in fake_server[-1]
