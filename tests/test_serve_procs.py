@@ -97,7 +97,8 @@ def test_num_procs_serves_from_several_processes(browser, env):
 def test_num_procs_is_checked(capsys):
     from dpo_sim.app.cli import main
 
-    assert main(["serve", "--num-procs", "-1", "--no-browser"]) == 2
-    err = capsys.readouterr().err
-    assert err.strip() == ("dpo-sim: --num-procs: must be a whole number from 0 to 64, "
-                           "got '-1'") or "--num-procs" in err
+    for bad in ("-1", "65", "two"):
+        assert main(["serve", "--num-procs", bad, "--no-browser"]) == 2
+        got = bad if bad != "two" else "'two'"
+        assert capsys.readouterr().err == (f"dpo-sim: --num-procs: must be a whole number "
+                                           f"from 0 to 64, got {got}\n")
