@@ -19,7 +19,7 @@ import param
 from .address import HIDEABLE, PARTS, WATCHED, apply_query, query_string, to_query
 from .state import CONTROLS, SimState
 from .texts import LEGEND_RLHF, SUBTITLE, TABLE_NOT_LM
-from .theme import LEGEND, body_css, layout_css, page_css, palette
+from .theme import FONT, LEGEND, body_css, layout_css, page_css, palette
 from .views.ack import FrameAck
 from .views.bars import BarsPanel
 from .views.controls import Controls
@@ -31,6 +31,7 @@ from .views.learn import LearnPanel, TryIt
 from .views.pairs import PairsList
 from .views.pulls import PullsChart
 from .views.readouts import Readouts
+from .views.reconnect import ConnectionNotice
 from .views.share import SharePanel
 from .views.stepbadge import StepBadge
 from .views.steplog import StepLog
@@ -98,6 +99,8 @@ class Dashboard(pn.viewable.Viewer):
         st = self.state
         self._keys = KeyboardShortcuts(actions={"toggle": st.toggle, "step": st.step,
                                                 "reset": st.reset, "hello": self._hello})
+        # says so if the server goes away, from the first moment (served pages only)
+        self._lost = ConnectionNotice() if _served() else None
         self._rest = None
         if _served():
             pn.state.curdoc.template = PAGE_TEMPLATE
@@ -105,7 +108,7 @@ class Dashboard(pn.viewable.Viewer):
             # soon as it is drawn; the views are built then, once, to fit that screen.
             self._root.objects = [pn.pane.HTML(
                 '<p style="font-size:18px;padding:16px">Loading the simulator…</p>'),
-                self._keys]
+                self._keys, self._lost]
             pn.state.onload(self._fallback_build)
         else:
             self._build(self._theme_arg or "light")
@@ -223,8 +226,11 @@ class Dashboard(pn.viewable.Viewer):
                                    sizing_mode="stretch_width", margin=(4, 12),
                                    visible=bool(st.halted))
         st.param.watch(self._on_halted, "halted")
+        if self._lost is not None:
+            self._lost.param.update(text=pal.text, background=pal.background,
+                                    surface=pal.surface, accent=pal.rejected, font=FONT)
         self._root.objects = [self._header, self._alert, self._notice, self._body,
-                              v["keys"], v["ack"]]
+                              v["keys"], v["ack"]] + ([self._lost] if self._lost else [])
         c = v["controls"]
         self._parts = {
             "sliders": list(c.boxes.values()),

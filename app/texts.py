@@ -107,6 +107,14 @@ DIVERGED = ("The run stopped at step {step}: the next update would make the loss
             "than the one before, when the learning rate is too large for the loss's "
             "curvature. Lower the learning rate and press Reset.")
 
+#: The banner when the page loses its server, and what it says when the server answers again
+#: (app/views/reconnect.py; tests/test_reconnect.py restarts a server under an open page).
+CONNECTION_LOST = ("The connection to the server was lost (the server restarted, or the "
+                   "network dropped), so the run stopped at step {step}. Reload to carry on: "
+                   "the address holds this run, so the page comes back at step {step} with "
+                   "the same numbers.")
+CONNECTION_BACK = "The server answers again: press Reload."
+
 #: What the formula strip says stops a row, and the run.
 REST_SPLIT = ("This row stops pulling where its two pulls balance, {a} · σ(−u) = {b} · σ(u), "
               "that is at σ(u) = {share}, its share of votes for the chosen reply.")
