@@ -20,6 +20,7 @@ from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure
 
 from ...sim import frontier as fr
+from ..shared import shared
 from ..state import SimState
 from ..theme import Palette, page_css, style_figure, widget_css
 from .history import legend_html
@@ -33,6 +34,10 @@ NOTE = ("Each policy is a point: how far it has moved from the reference (KL) an
         "(at b = β); a run trained on wrong labels ends below the curve of the true reward.")
 TIP_R = ("r*: the true quality of each reply. A scenario may state it (true_reward in its "
          "file); otherwise it is the Bradley–Terry reward fitted to the votes as they stand.")
+
+#: The β runs' end points, computed once per process for every session that shows the same
+#: rows and settings (app/shared.py).
+beta_sweep = shared(16)(fr.beta_sweep)
 
 
 def _short(text: str, n: int = 48) -> str:
@@ -167,7 +172,7 @@ class FrontierChart(pn.viewable.Viewer):
             self._sweep_key = sweep_key
             self.computations["sweep"] += 1
             s, rec = st.spec, st.record
-            self.beta_sweep = fr.beta_sweep(
+            self.beta_sweep = beta_sweep(
                 st.pairs, s.ref_logits, s.start_logits(), fr.SWEEP_BETAS,
                 s.learning_rate * s.beta ** 2, min(s.steps, fr.MAX_SWEEP_STEPS),
                 rec.adaptive_weight, rec.loss_type, rec.label_smoothing)

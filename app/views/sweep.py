@@ -30,9 +30,15 @@ from bokeh.palettes import Cividis256
 from bokeh.plotting import figure
 
 from ...sim import sweep as sw
+from ..shared import shared
 from ..state import SimState
 from ..theme import Palette, page_css, style_figure, widget_css
 from .util import LiveHTML, after_this_update, esc, heading
+
+#: The 4,096 runs and the stability line, computed once per process for every session
+#: that shows the same rows and loss (app/shared.py).
+run_sweep = shared(16)(sw.run_sweep)
+stability_limit = shared(16)(sw.stability_limit)
 
 #: The quantities a cell can show, by the select's labels.
 OPTIONS = {"final KL(π ‖ π_ref), mean over prompts": "kl",
@@ -213,11 +219,11 @@ class SweepMap(pn.viewable.Viewer):
         st = self.state
         s, rec = st.spec, st.record
         self.computations += 1
-        self.result = sw.run_sweep(st.pairs, s.ref_logits, s.start_logits(),
+        self.result = run_sweep(st.pairs, s.ref_logits, s.start_logits(),
                                    sw.sweep_steps(s.steps), rec.adaptive_weight,
                                    rec.loss_type, rec.label_smoothing,
                                    betas=self.betas, learning_rates=self.learning_rates)
-        self.limit = sw.stability_limit(st.pairs, rec.adaptive_weight, rec.loss_type,
+        self.limit = stability_limit(st.pairs, rec.adaptive_weight, rec.loss_type,
                                         rec.label_smoothing)
         lr = self.limit.lr(self.betas)
         keep = np.isfinite(lr) & (lr >= self.learning_rates[0] / 2) & (
