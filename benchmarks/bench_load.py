@@ -1,0 +1,221 @@
+"""A class on one server: N pages at once against a real `dpo-sim serve` on loopback.
+
+    python benchmarks/bench_load.py [--sessions 10] [--num-procs 2] [--speed 20]
+        [--seconds 10] [--flips 20] [--cycles 0] [--soak 0]
+
+Prints: the time until all N pages show step 0 and the server CPU that cost per page;
+steps and screen updates per second per page while all play, and the server CPU per screen
+update; the 95th-percentile delay from a click on Flip to the row showing it flipped, while
+all play; the server's processes, their memory before and after, and how long the
+sessions take to go once the pages close. ``--cycles N``: N pages opened and closed one
+after another, memory before and after. ``--soak S``: one page playing at speed 60 for S
+seconds, the session's memory sampled every minute.
+
+The clients are headless Chromium pages (Debian's /usr/bin/chromium where present), each
+in its own context, all in one browser. They run on the same 2 cores as the server, so
+with many pages the browser's drawing competes with the server: the figures are the
+server's CPU from /proc, which the browser's load does not inflate, and the rates the
+pages saw, which it does lower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser import DashboardPage, Server, launch  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+# every change of the step readout is one screen update
+COUNTER_JS = r"""
+() => {
+  const el = window.__e2e.q('[data-testid="step"]');
+  window.__load = {updates: 0};
+  new MutationObserver(() => { window.__load.updates += 1; })
+    .observe(el, {childList: true, characterData: true, subtree: true, attributes: true,
+                  attributeFilter: ['data-value']});
+}
+"""
+
+
+def procs_of(pid: int) -> list[int]:
+    """The server's process and its children (the forked workers)."""
+    out = [pid]
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+        except OSError:
+            pass
+    return total
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            pass
+    return total / 1e6
+
+
+def sessions(url: str, pids: int, tries: int = 40) -> int:
+    """Live sessions over all processes: ask until every process has answered."""
+    seen = {}
+    for _ in range(tries):
+        with urllib.request.urlopen(url + "dpo-sim-status", timeout=5) as r:
+            s = json.loads(r.read())
+        seen[s["pid"]] = s["sessions"]
+        if len(seen) >= pids:
+            break
+    return sum(seen.values())
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("--num-procs", type=int, default=2)
+    ap.add_argument("--speed", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--flips", type=int, default=20)
+    ap.add_argument("--cycles", type=int, default=0)
+    ap.add_argument("--soak", type=float, default=0.0)
+    a = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    server = Server("--num-procs", str(a.num_procs))
+    time.sleep(2)
+    pids = procs_of(server.proc.pid)
+    workers = max(1, len(pids) - 1) if a.num_procs != 1 else 1
+    print(f"server: dpo-sim serve --num-procs {a.num_procs} ({len(pids)} processes), "
+          f"{os.cpu_count()} cores; {rss_mb(pids):.0f} MB at rest")
+    try:
+        with sync_playwright() as pw:
+            browser = launch(pw)
+            # -- open N pages at once ---------------------------------------------------------
+            cpu0, t0 = cpu_seconds(pids), time.monotonic()
+            pages = [DashboardPage(browser, server.url) for _ in range(a.sessions)]
+            for d in pages:
+                d.page.goto(server.url + f"?speed={a.speed}", wait_until="commit")
+            for d in pages:
+                d.wait_js("() => window.__e2e.stepValue() === 0", timeout=600_000)
+            opened = time.monotonic() - t0
+            cpu_open = cpu_seconds(pids) - cpu0
+            print(f"open: all {a.sessions} pages show step 0 after {opened:.1f} s; server CPU "
+                  f"{cpu_open:.1f} s, {1000 * cpu_open / a.sessions:.0f} ms per page; "
+                  f"{sessions(server.url, workers)} live sessions; "
+                  f"{rss_mb(pids):.0f} MB")
+            time.sleep(2)                     # the staged charts arrive
+            # -- all play -----------------------------------------------------------------------
+            for d in pages:
+                d.page.evaluate(COUNTER_JS)
+            for d in pages:
+                d.button("Play").click()
+            time.sleep(2)
+            before = [(d.step(), d.page.evaluate("window.__load.updates")) for d in pages]
+            cpu0, t0 = cpu_seconds(pids), time.monotonic()
+            time.sleep(a.seconds)
+            after = [(d.step(), d.page.evaluate("window.__load.updates")) for d in pages]
+            dt, cpu_play = time.monotonic() - t0, cpu_seconds(pids) - cpu0
+            rates = [(s1 - s0) / dt for (s0, _), (s1, _) in zip(before, after)]
+            ups = [(u1 - u0) / dt for (_, u0), (_, u1) in zip(before, after)]
+            n_up = sum(u1 - u0 for (_, u0), (_, u1) in zip(before, after))
+            print(f"play at {a.speed}: steps/s per page min {min(rates):.1f}, median "
+                  f"{statistics.median(rates):.1f}; screen updates/s per page min "
+                  f"{min(ups):.1f}, median {statistics.median(ups):.1f}; server CPU "
+                  f"{100 * cpu_play / dt:.0f} % of one core, "
+                  f"{1000 * cpu_play / max(1, n_up):.1f} ms per screen update")
+            # -- flips while all play --------------------------------------------------------------
+            d = pages[0]
+            delays = []
+            for k in range(a.flips):
+                i = k % 6
+                was = d.values()[f"flip-{i}"]["pressed"]
+                ms = d.page.evaluate("""([i, was]) => new Promise(done => {
+                    const t0 = performance.now();
+                    window.__e2e.q('[data-testid="flip-' + i + '"]').click();
+                    (function poll() {
+                      const v = window.__e2e.q('[data-testid="flip-' + i + '"]')
+                                  .getAttribute('aria-pressed');
+                      if (v !== was) done(performance.now() - t0);
+                      else requestAnimationFrame(poll);
+                    })(); })""", [i, was])
+                delays.append(ms)
+                time.sleep(0.2)
+            print(f"flip to screen while {a.sessions} play: median "
+                  f"{statistics.median(delays):.0f} ms, p95 {pct(delays, 95):.0f} ms")
+            print(f"memory while playing: {rss_mb(pids):.0f} MB in all")
+            # -- close ---------------------------------------------------------------------------
+            t0 = time.monotonic()
+            for d in pages:
+                d.close()
+            while sessions(server.url, workers) and time.monotonic() - t0 < 60:
+                time.sleep(0.5)
+            print(f"closed: sessions gone after {time.monotonic() - t0:.1f} s; "
+                  f"{rss_mb(pids):.0f} MB")
+            # -- open/close cycles ------------------------------------------------------------------
+            if a.cycles:
+                m0 = rss_mb(pids)
+                t0 = time.monotonic()
+                for _ in range(a.cycles):
+                    d = DashboardPage(browser, server.url)
+                    d.page.goto(server.url)
+                    d.wait_js("() => window.__e2e.stepValue() === 0", timeout=60_000)
+                    d.close()
+                while sessions(server.url, workers) and time.monotonic() - t0 < 600:
+                    time.sleep(0.5)
+                print(f"{a.cycles} open/close cycles in {time.monotonic() - t0:.0f} s: "
+                      f"{m0:.0f} MB before, {rss_mb(pids):.0f} MB after")
+            # -- soak ----------------------------------------------------------------------------
+            if a.soak:
+                d = DashboardPage(browser, server.url)
+                d.page.goto(server.url + "?speed=60&autoplay=1")
+                d.wait_js("() => window.__e2e.stepValue() > 0", timeout=60_000)
+                t0 = time.monotonic()
+                while time.monotonic() - t0 < a.soak:
+                    time.sleep(min(60, a.soak))
+                    print(f"soak {time.monotonic() - t0:5.0f} s: step {d.step()}, "
+                          f"{rss_mb(pids):.0f} MB")
+                d.close()
+            browser.close()
+    finally:
+        log = server.stop()
+    tracebacks = log.count("Traceback")
+    print(f"server log: {tracebacks} tracebacks")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
