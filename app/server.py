@@ -38,6 +38,9 @@ CHECK_UNUSED_MS = int(os.environ.get("DPO_SIM_CHECK_UNUSED_MS", "5000"))
 #: The server's status (JSON): this process's live sessions and memory, for the load
 #: benchmark and the tests (``GET /dpo-sim-status``).
 STATUS_ROUTE = "/dpo-sim-status"
+#: The whole simulator as one file (``dpo-sim export``), every preset, served as it is:
+#: each browser runs its own run, so a page costs the server one file and nothing after.
+OFFLINE_ROUTE = "/offline"
 
 
 def _session():
@@ -61,6 +64,24 @@ class StatusHandler(RequestHandler):
                                "rss_bytes": _rss_bytes(),
                                "max_rss_bytes": resource.getrusage(
                                    resource.RUSAGE_SELF).ru_maxrss * 1024}))
+
+
+class OfflineHandler(RequestHandler):
+    """The offline file (app/interactive.py) with every preset, built once per process."""
+
+    _page: bytes | None = None
+
+    def get(self):
+        cls = type(self)
+        if cls._page is None:
+            from ..sim.scenario_io import list_presets, load_scenario
+            from .interactive import interactive_html
+
+            scenarios = [load_scenario(pid) for pid, _, err in list_presets() if err is None]
+            cls._page = interactive_html(scenarios).encode("utf-8")
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "public, max-age=300")
+        self.write(cls._page)
 
 
 def _rss_bytes() -> int:
@@ -224,7 +245,8 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
         check_unused_sessions_milliseconds=CHECK_UNUSED_MS,
         unused_session_lifetime_milliseconds=UNUSED_SESSION_MS,
         extra_patterns=[(STATUS_ROUTE, StatusHandler,
-                         {"tornado_app_ref": lambda: holder[0]() if holder else None})],
+                         {"tornado_app_ref": lambda: holder[0]() if holder else None}),
+                        (OFFLINE_ROUTE, OfflineHandler)],
         **kwargs,
     )
     # from here on this is one of the processes (the fork happened inside)

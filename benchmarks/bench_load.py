@@ -112,6 +112,9 @@ def main() -> int:
     ap.add_argument("--flips", type=int, default=20)
     ap.add_argument("--cycles", type=int, default=0)
     ap.add_argument("--soak", type=float, default=0.0)
+    ap.add_argument("--offline", type=int, default=100,
+                    help="also fetch /offline (the whole simulator as one file) this many "
+                         "times at once, and open it in a few pages")
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -185,7 +188,7 @@ def main() -> int:
                 time.sleep(0.5)
             print(f"closed: sessions gone after {time.monotonic() - t0:.1f} s; "
                   f"{rss_mb(pids):.0f} MB")
-            # -- open/close cycles ------------------------------------------------------------------
+            # -- open/close cycles -----------------------------------------------------------
             if a.cycles:
                 m0 = rss_mb(pids)
                 t0 = time.monotonic()
@@ -198,7 +201,7 @@ def main() -> int:
                     time.sleep(0.5)
                 print(f"{a.cycles} open/close cycles in {time.monotonic() - t0:.0f} s: "
                       f"{m0:.0f} MB before, {rss_mb(pids):.0f} MB after")
-            # -- soak ----------------------------------------------------------------------------
+            # -- soak -----------------------------------------------------------------------
             if a.soak:
                 d = DashboardPage(browser, server.url)
                 d.page.goto(server.url + "?speed=60&autoplay=1")
@@ -209,6 +212,39 @@ def main() -> int:
                     print(f"soak {time.monotonic() - t0:5.0f} s: step {d.step()}, "
                           f"{rss_mb(pids):.0f} MB")
                 d.close()
+            # -- the offline file: the server hands out one file per page ----------------
+            if a.offline:
+                from concurrent.futures import ThreadPoolExecutor
+
+                def fetch(_):
+                    with urllib.request.urlopen(server.url + "offline", timeout=120) as r:
+                        return len(r.read())
+
+                fetch(0)                          # built once per process
+                fetch(0)
+                cpu0, t0 = cpu_seconds(pids), time.monotonic()
+                with ThreadPoolExecutor(32) as ex:
+                    sizes = list(ex.map(fetch, range(a.offline)))
+                dt, cpu = time.monotonic() - t0, cpu_seconds(pids) - cpu0
+                print(f"offline file: {a.offline} fetches at once done in {dt:.2f} s, "
+                      f"{sizes[0] / 1e6:.2f} MB each, server CPU {1000 * cpu / a.offline:.1f} "
+                      f"ms per page, {sessions(server.url, workers)} sessions")
+                n = min(a.sessions, 10)
+                t0 = time.monotonic()
+                ctxs = [browser.new_context() for _ in range(n)]
+                tabs = [c.new_page() for c in ctxs]
+                for t in tabs:
+                    t.goto(server.url + "offline?autoplay=1&speed=20", wait_until="commit")
+                for t in tabs:
+                    t.wait_for_function("document.documentElement.dataset.ready === '1'")
+                print(f"offline file: {n} pages open and playing after "
+                      f"{time.monotonic() - t0:.1f} s")
+                time.sleep(5)
+                steps = [t.evaluate("dpoSim.state().step") for t in tabs]
+                print(f"offline file: steps per page after 5 s: min {min(steps)}, max "
+                      f"{max(steps)} (speed 20; the browser computes them)")
+                for c in ctxs:
+                    c.close()
             browser.close()
     finally:
         log = server.stop()

@@ -83,7 +83,7 @@ def test_serve_passes_the_process_count_and_the_session_cleanup(pn_serve, monkey
     assert kw["num_procs"] == 1 and kw["start"] is False
     assert kw["unused_session_lifetime_milliseconds"] == server.UNUSED_SESSION_MS
     assert kw["check_unused_sessions_milliseconds"] == server.CHECK_UNUSED_MS
-    assert [p[0] for p in kw["extra_patterns"]] == ["/dpo-sim-status"]
+    assert [p[0] for p in kw["extra_patterns"]] == ["/dpo-sim-status", "/offline"]
     server.serve(port=7104, open_browser=False, num_procs=0)
     assert pn_serve[-1][1]["num_procs"] == cpu_count()
 

@@ -102,3 +102,26 @@ def test_num_procs_is_checked(capsys):
         got = bad if bad != "two" else "'two'"
         assert capsys.readouterr().err == (f"dpo-sim: --num-procs: must be a whole number "
                                            f"from 0 to 64, got {got}\n")
+
+
+def test_the_server_hands_out_the_offline_file(browser, server):
+    """`/offline`: the whole simulator as one file (every preset), run by the browser; a
+    page there costs the server one request and no session."""
+    with urllib.request.urlopen(server.url + "offline", timeout=30) as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/html")
+        body = r.read()
+    assert b"window.dpoSim" in body and len(body) < 2_500_000
+    before = status(server)["sessions"]
+    ctx = browser.new_context()
+    try:
+        page = ctx.new_page()
+        seen = []
+        page.on("request", lambda q: seen.append(q.url))
+        page.goto(server.url + "offline?scenario=tie&step=12")
+        page.wait_for_function("document.documentElement.dataset.ready === '1'")
+        st = page.evaluate("() => dpoSim.step(8)")
+        assert st["scenario"] == "tie" and st["step"] == 20
+        assert seen == [server.url + "offline?scenario=tie&step=12"]
+        assert status(server)["sessions"] == before          # no Bokeh session
+    finally:
+        ctx.close()
