@@ -192,11 +192,14 @@ def main() -> int:
             if a.cycles:
                 m0 = rss_mb(pids)
                 t0 = time.monotonic()
-                for _ in range(a.cycles):
+                for k in range(a.cycles):
                     d = DashboardPage(browser, server.url)
                     d.page.goto(server.url)
                     d.wait_js("() => window.__e2e.stepValue() === 0", timeout=60_000)
                     d.close()
+                    if (k + 1) % 20 == 0:
+                        print(f"  after {k + 1} cycles: {rss_mb(pids):.0f} MB, "
+                              f"{sessions(server.url, workers)} sessions")
                 while sessions(server.url, workers) and time.monotonic() - t0 < 600:
                     time.sleep(0.5)
                 print(f"{a.cycles} open/close cycles in {time.monotonic() - t0:.0f} s: "
