@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import launch  # noqa: E402
+from browser import files_only, launch  # noqa: E402
 
 PROBE = r"""
 () => {
@@ -60,17 +60,9 @@ def main() -> int:
         with sync_playwright() as pw:
             browser = launch(pw)
             firsts, blocked = [], []
-
-            def route(r):
-                if r.request.url.startswith("file:"):
-                    r.continue_()
-                else:
-                    blocked.append(r.request.url)
-                    r.abort()
-
             for _ in range(5):
                 ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-                ctx.route("**/*", route)
+                files_only(ctx, blocked)
                 page = ctx.new_page()
                 page.goto(out.as_uri())
                 page.wait_for_function("document.documentElement.dataset.ready === '1'")

@@ -339,3 +339,19 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
                                                       .split('\\n').slice(1, 2).join(''))}));
     }""")
     return [v for v in result if v["impact"] in impacts]
+
+
+def files_only(context, blocked: list, seen: list | None = None) -> None:
+    """Let a browser context fetch ``file://`` URLs only: every other request is aborted
+    and its URL appended to ``blocked`` (and every request's URL to ``seen``, if given)."""
+    def route(r):
+        url = r.request.url
+        if seen is not None:
+            seen.append(url)
+        if url.startswith("file://"):
+            r.continue_()
+        else:
+            blocked.append(url)
+            r.abort()
+
+    context.route("**/*", route)

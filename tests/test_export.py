@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from browser import files_only
 from dpo_sim.app.export import export_html
 from dpo_sim.sim.scenario import Scenario
 from dpo_sim.sim.simulation import Simulation
@@ -100,6 +101,7 @@ EXPORT_WITHOUT_PANEL = """
 import sys
 sys.path.insert(0, sys.argv[1])
 from helpers import export_scenarios
+from browser import files_only
 from dpo_sim.app.export import export_html
 export_html(export_scenarios(), None, sys.argv[2])
 assert "panel" not in sys.modules, "panel got imported"
@@ -168,14 +170,7 @@ class Page:
         self.blocked: list[str] = []
         self.errors: list[str] = []
 
-        def route(r):
-            if r.request.url.startswith("file://"):
-                r.continue_()
-            else:
-                self.blocked.append(r.request.url)
-                r.abort()
-
-        self.context.route("**/*", route)
+        files_only(self.context, self.blocked)
         self.page = self.context.new_page()
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))

@@ -587,9 +587,11 @@ def test_the_package_data_covers_every_static_file():
 
 def test_the_server_serves_the_static_folder(monkeypatch):
     from dpo_sim.app import server
+    from helpers import FakePanelServer
 
     calls = []
-    monkeypatch.setattr(server.pn, "serve", lambda *a, **kw: calls.append(kw))
+    monkeypatch.setattr(server.pn, "serve",
+                        lambda *a, **kw: calls.append(kw) or FakePanelServer())
     monkeypatch.setattr(server, "check_can_listen", lambda *a: None)
     server.serve(port=5999, open_browser=False)
     assert calls[0]["static_dirs"] == {STATIC_ROUTE: str(STATIC_DIR)}

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from browser import axe_violations
+from browser import axe_violations, files_only
 from dpo_sim.sim.scenario import Event
 from dpo_sim.sim.scenario_io import load_scenario
 from dpo_sim.sim.simulation import Simulation
@@ -65,15 +65,7 @@ class Page:
         self.requests: list[str] = []
         self.errors: list[str] = []
 
-        def route(r):
-            self.requests.append(r.request.url)
-            if r.request.url.startswith("file://"):
-                r.continue_()
-            else:
-                self.blocked.append(r.request.url)
-                r.abort()
-
-        self.context.route("**/*", route)
+        files_only(self.context, self.blocked, self.requests)
         self.page = self.context.new_page()
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
