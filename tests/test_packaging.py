@@ -82,6 +82,12 @@ def test_the_wheel_installs_one_top_level_package(wheel):
     assert shipped == sorted(p.stem for p in (ROOT / "presets").glob("*.toml"))
     assert "dpo_sim/presets/README.md" in names and "dpo_sim/__main__.py" in names
     assert "dpo_sim/app/views/bars.py" in names and "dpo_sim/sim/engine.py" in names
+    # data files: the offline simulator's page and engine, KaTeX and its fonts
+    for f in ("engine.js", "page.js", "page.css", "page.html"):
+        assert f"dpo_sim/app/offline/{f}" in names
+    assert "dpo_sim/app/static/katex/katex.min.js" in names
+    assert any(n.startswith("dpo_sim/app/static/katex/fonts/") and n.endswith(".woff2")
+               for n in names)
 
 
 def test_the_unpacked_wheel_runs_from_another_folder(unpacked, tmp_path):
@@ -90,6 +96,9 @@ def test_the_unpacked_wheel_runs_from_another_folder(unpacked, tmp_path):
     assert p.returncode == 0, p.stderr
     ids = {line.split()[0] for line in p.stdout.splitlines() if line.strip()}
     assert ids == {q.stem for q in (ROOT / "presets").glob("*.toml")}
+    p = _isolated(unpacked, tmp_path, cli, "export", "tie", "--out", str(tmp_path / "t.html"))
+    assert p.returncode == 0, p.stderr                 # the offline file, from the wheel
+    assert "window.dpoSim" in (tmp_path / "t.html").read_text(encoding="utf-8")
     p = _isolated(unpacked, tmp_path, cli, "run", "align", "--steps", "3")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
