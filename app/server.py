@@ -32,8 +32,10 @@ from .views.learn import STATIC_DIR, STATIC_ROUTE
 ALL_INTERFACES = ("0.0.0.0", "::", "")
 #: A session whose page has gone (tab closed, connection dropped) is destroyed after this
 #: long without a connection (Bokeh's unused-session settings): its play loop stops and
-#: its memory is freed. A page that reconnects within it would find it still there.
-UNUSED_SESSION_MS = int(os.environ.get("DPO_SIM_UNUSED_SESSION_MS", "10000"))
+#: its memory is freed. It also bounds how long a page may take from its HTML to its
+#: websocket (a session made by the HTML request and destroyed before the websocket comes
+#: makes Bokeh fail that page), so it must outlast a slow page load on a busy server.
+UNUSED_SESSION_MS = int(os.environ.get("DPO_SIM_UNUSED_SESSION_MS", "20000"))
 CHECK_UNUSED_MS = int(os.environ.get("DPO_SIM_CHECK_UNUSED_MS", "5000"))
 #: The server's status (JSON): this process's live sessions and memory, for the load
 #: benchmark and the tests (``GET /dpo-sim-status``).

@@ -19,7 +19,7 @@ import pytest
 from browser import DashboardPage, Server
 
 pytestmark = pytest.mark.browser
-FAST_CLEANUP = {"DPO_SIM_UNUSED_SESSION_MS": "1000", "DPO_SIM_CHECK_UNUSED_MS": "500"}
+FAST_CLEANUP = {"DPO_SIM_UNUSED_SESSION_MS": "5000", "DPO_SIM_CHECK_UNUSED_MS": "1000"}
 
 
 def status(server) -> dict:
