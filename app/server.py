@@ -94,6 +94,25 @@ def _rss_bytes() -> int:
         return 0
 
 
+class _ClosedBeforeAttached(logging.Filter):
+    """Drops tornado's "Uncaught exception GET /ws" for one known race: a websocket that
+    closes before Bokeh has attached its session (a tab closed while it was still
+    connecting) fails Bokeh's ``assert self._session is not None`` in ``on_close``. The
+    unattached session is destroyed unused like any other; nothing is lost."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info
+        if not exc or exc[0] is not AssertionError or exc[2] is None:
+            return True
+        tb = exc[2]
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        code = tb.tb_frame.f_code
+        return not (code.co_name == "session"
+                    and code.co_filename.endswith(os.path.join("bokeh", "server",
+                                                               "connection.py")))
+
+
 def _quiet_closed_connections(loop: asyncio.AbstractEventLoop) -> None:
     """A tab closed (or a connection dropped) while an update was on its way is normal:
     tornado then reports the unsent message's future as "Task exception was never
@@ -107,6 +126,7 @@ def _quiet_closed_connections(loop: asyncio.AbstractEventLoop) -> None:
         loop.default_exception_handler(context)
     loop.set_exception_handler(handler)
     logging.getLogger("bokeh.server.views.ws").setLevel(logging.ERROR)
+    logging.getLogger("tornado.application").addFilter(_ClosedBeforeAttached())
 
 
 def _machine_names() -> list[str]:
