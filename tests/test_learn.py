@@ -576,13 +576,18 @@ def test_katex_ships_small_and_complete():
 
 
 def test_the_package_data_covers_every_static_file():
-    pats = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "package-data"]["dpo_sim.app"]
-    files = [p.relative_to(ROOT / "app").as_posix() for p in STATIC_DIR.rglob("*")
-             if p.is_file()]
+    """Every file under app/static (KaTeX) and app/offline ships in the wheel: the folder
+    is a package of its own and one of its package-data patterns matches the file."""
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    data, packages = setup["package-data"], set(setup["packages"])
+    files = [p for d in (STATIC_DIR, ROOT / "app" / "offline") for p in d.rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts]
     assert files
     for f in files:
-        assert any(fnmatch(f, p) and f.count("/") == p.count("/") for p in pats), f
+        rel = f.parent.relative_to(ROOT / "app").as_posix()
+        package = "dpo_sim.app." + rel.replace("/", ".")
+        assert package in packages, package
+        assert any(fnmatch(f.name, pat) for pat in data.get(package, [])), f
 
 
 def test_the_server_serves_the_static_folder(monkeypatch):
