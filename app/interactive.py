@@ -62,7 +62,6 @@ def _palette_css(p: Palette, selector: str) -> str:
 
 def page_texts() -> dict:
     """Every text the page shows, from the modules the served page takes them from."""
-    from .address import HIDEABLE  # noqa: F401  (the served page's parts, for hide=)
     from .views.controls import PICKER_HELP
     from .views.history import LOSS_OFF
     from .views.pairs import KEY, KEY_LABELS

@@ -51,15 +51,11 @@ def _session():
 
 class StatusHandler(RequestHandler):
     """``{"pid", "sessions", "rss_bytes", "max_rss_bytes"}`` of the process that answers
-    (with several processes, each request goes to one of them)."""
-
-    def initialize(self, tornado_app_ref):
-        self._ref = tornado_app_ref
+    (with several processes, each request goes to one of them). ``self.application`` is
+    Bokeh's tornado application, which holds every session of this process."""
 
     def get(self):
-        app = self._ref()
-        sessions = 0 if app is None else sum(len(ctx.sessions)
-                                              for ctx in app.applications.values())
+        sessions = sum(len(ctx.sessions) for ctx in self.application.applications.values())
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.write(json.dumps({"pid": os.getpid(), "sessions": sessions,
@@ -236,8 +232,6 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
     share the port (0: one per core); each session lives whole in one of them (its
     websocket and its page go to the process that made it; the kernel spreads new
     connections)."""
-    import weakref
-
     from tornado.process import cpu_count, task_id
 
     kwargs = {}
@@ -252,7 +246,6 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
     print(f"dpo-sim: pages may connect from {', '.join(origins)} "
           "(add more with --allow-websocket-origin)"
           + (f"; {procs} processes" if procs > 1 else ""), flush=True)
-    holder: list = []
     server = pn.serve(
         _session,            # a function: each session builds its own state and views
         port=port,
@@ -266,13 +259,10 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
         num_procs=procs,
         check_unused_sessions_milliseconds=CHECK_UNUSED_MS,
         unused_session_lifetime_milliseconds=UNUSED_SESSION_MS,
-        extra_patterns=[(STATUS_ROUTE, StatusHandler,
-                         {"tornado_app_ref": lambda: holder[0]() if holder else None}),
-                        (OFFLINE_ROUTE, OfflineHandler)],
+        extra_patterns=[(STATUS_ROUTE, StatusHandler), (OFFLINE_ROUTE, OfflineHandler)],
         **kwargs,
     )
     # from here on this is one of the processes (the fork happened inside)
-    holder.append(weakref.ref(server._tornado))
     _quiet_closed_connections(server.io_loop.asyncio_loop)
     if open_browser and task_id() in (None, 0):      # one tab, however many processes
         server.io_loop.add_callback(server.show, "/")

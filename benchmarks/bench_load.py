@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _measure import pct, proc_stat  # noqa: E402
+
 from browser import DashboardPage, Server, launch  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -50,29 +52,15 @@ COUNTER_JS = r"""
 
 def procs_of(pid: int) -> list[int]:
     """The server's process and its children (the forked workers)."""
-    out = [pid]
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid:
-                    out.append(int(d))
-            except OSError:
-                pass
-    return out
+    children = [int(d) for d in os.listdir("/proc") if d.isdigit()
+                and (f := proc_stat(int(d))) is not None and int(f[1]) == pid]
+    return [pid, *children]
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICKS
-        except OSError:
-            pass
-    return total
+    """User + system CPU of the processes (utime and stime, fields 14 and 15)."""
+    stats = [f for f in map(proc_stat, pids) if f is not None]
+    return sum(int(f[11]) + int(f[12]) for f in stats) / TICKS
 
 
 def rss_mb(pids: list[int]) -> float:
@@ -96,11 +84,6 @@ def sessions(url: str, pids: int, tries: int = 40) -> int:
         if len(seen) >= pids:
             break
     return sum(seen.values())
-
-
-def pct(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
 
 
 def main() -> int:

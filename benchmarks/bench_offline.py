@@ -22,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _measure import pct  # noqa: E402
+
 from browser import files_only, launch  # noqa: E402
 
 PROBE = r"""
@@ -37,11 +39,6 @@ PROBE = r"""
     .observe(document.body, {childList: true, subtree: true});
 }
 """
-
-
-def pct(values, q):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(q / 100 * (len(v) - 1))))]
 
 
 def main() -> int:

@@ -121,12 +121,8 @@ class FakePanelServer:
         def start(self):
             pass
 
-    class _Tornado:
-        applications: dict = {}
-
     def __init__(self):
         self.io_loop = self._IOLoop()
-        self._tornado = self._Tornado()
 
     def start(self):
         pass

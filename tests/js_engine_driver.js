@@ -103,7 +103,7 @@ function main() {
         return o;
       });
     }
-    if (job.kind === "formatG") return job.values.map(DPO.formatG);
+    if (job.kind === "formatG") return job.values.map((v) => DPO.formatG(v, job.precision));
     if (job.kind === "repr") return job.values.map(DPO.pyRepr);
     if (job.kind === "script") {
       const vm = require("vm");

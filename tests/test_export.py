@@ -543,6 +543,16 @@ def _geometry(pg: Page, key: str, names: list[str]) -> dict:
     raise AssertionError("the layout never settled")
 
 
+def _each_scenario(pg):
+    """align as the page opens, then drop-sigma chosen in the picker, each at step 0."""
+    for i, (key, title) in enumerate((("align", "Align to preferences"),
+                                      ("drop-sigma", "Drop the sigma weight"))):
+        if i:
+            pg.page.locator("select").first.select_option(label=title)
+        pg.wait_step(key, lambda t: t == 0)
+        yield key
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("size", list(SIZES))
 def test_fits_the_screen_without_sideways_scrolling(open_page, presets, size):
@@ -552,12 +562,7 @@ def test_fits_the_screen_without_sideways_scrolling(open_page, presets, size):
 
     w, h, mobile = SIZES[size]
     pg = open_page(presets, viewport=(w, h), mobile=mobile)
-    pg.wait_step("align", lambda t: t == 0)
-    for i, (key, title) in enumerate((("align", "Align to preferences"),
-                                      ("drop-sigma", "Drop the sigma weight"))):
-        if i:
-            pg.page.locator("select").first.select_option(label=title)
-            pg.wait_step(key, lambda t: t == 0)
+    for key in _each_scenario(pg):
         figs = [f"{key}:barfig:0", f"{key}:barfig:1", f"{key}:lossfig", f"{key}:klfig"]
         names = ["picker", f"{key}:play", f"{key}:slider", f"{key}:speed", f"{key}:readout",
                  *figs]
@@ -607,12 +612,7 @@ def test_no_serious_or_critical_accessibility_violations(open_page, presets, siz
 
     w, h, mobile = SIZES[size]
     pg = open_page(presets, viewport=(w, h), mobile=mobile)
-    pg.wait_step("align", lambda t: t == 0)
-    for i, (key, title) in enumerate((("align", "Align to preferences"),
-                                      ("drop-sigma", "Drop the sigma weight"))):
-        if i:
-            pg.page.locator("select").first.select_option(label=title)
-            pg.wait_step(key, lambda t: t == 0)
+    for _key in _each_scenario(pg):
         pg.page.get_by_role("slider", name="Step").first.wait_for()
         assert pg.page.get_by_role("combobox", name="Speed").first.is_visible()
         assert axe_violations(pg.page, impacts=("serious", "critical")) == []

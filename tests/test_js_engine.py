@@ -576,6 +576,17 @@ def test_numbers_are_written_as_python_writes_them():
                                                  "3", "-7", "True", "None"]
 
 
+def test_numbers_are_written_with_a_precision_as_python_writes_them():
+    """formatG(v, P) is format(v, ".Pg"): the page's log writes settings with P = 4, and
+    a number whose digits end at the decimal point keeps no bare point (120000, not
+    120000.)."""
+    values = [0.05, 1.25, 0.3 + 1e-16, 1.0, 8.0, 100.0, 1e-05, -0.25, 1234.5, 9999.5,
+              12345.0, 0.000012345, 65.7, 123456.5, 120000.0, 1e16, 2.5]
+    for p in (1, 4, 6):
+        got = node([{"kind": "formatG", "values": values, "precision": p}])[0]
+        assert got == [format(v, f".{p}g") for v in values], p
+
+
 def test_the_module_is_one_plain_script_that_defines_window_dpo():
     """No imports, no build step, no syntax past ES2019: as a page's <script> it defines
     DPO on the window and nothing else, with the same numbers as in Node."""

@@ -360,32 +360,35 @@
     return typeof v === "string" ? pyStrRepr(Array.from(v).slice(0, 40).join("")) : pyRepr(v);
   }
 
-  /** Python's format(x, "g"): 6 significant digits, trailing zeros dropped. */
-  function formatG(x) {
+  /** Python's format(x, "g") (P = 6 significant digits) or format(x, ".Pg"), trailing
+   *  zeros dropped. */
+  function formatG(x, P) {
     if (x !== x) return "nan";
     if (x === Infinity) return "inf";
     if (x === -Infinity) return "-inf";
     if (x === 0) return Object.is(x, -0) ? "-0" : "0";
-    const P = 6;
+    P = P || 6;
     let s = x.toExponential(P - 1);               // rounds half away; Python half-even:
     const exact = Math.abs(x).toPrecision(100).replace(/e.*$/, "").replace(".", "")
       .replace(/^0+/, "");
-    if (/^\d{6}50*$/.test(exact) && parseInt(exact[5], 10) % 2 === 0) {
-      // an exact tie at the 7th digit: round to even (down), as Python does
-      s = (x < 0 ? "-" : "") + (parseFloat(exact.slice(0, 6)) / 1e5).toFixed(5) +
-        "e" + Math.abs(x).toExponential(P - 1).split("e")[1];
+    if (new RegExp("^\\d{" + P + "}50*$").test(exact) && parseInt(exact[P - 1], 10) % 2 === 0) {
+      // an exact tie at digit P + 1: round to even (down), as Python does
+      s = (x < 0 ? "-" : "") + (parseFloat(exact.slice(0, P)) / Math.pow(10, P - 1))
+        .toFixed(P - 1) + "e" + Math.abs(x).toExponential(P - 1).split("e")[1];
     }
-    const m = /^(-?)(\d)\.(\d+)e([+-]\d+)$/.exec(s);
+    const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
     const exp = parseInt(m[4], 10);
-    const digits = m[2] + m[3];
+    const frac = m[3] || "";
+    const digits = m[2] + frac;
+    // drop trailing zeros after the point, then a bare point (never zeros before it)
+    const trim = (t) => (t.indexOf(".") < 0 ? t : t.replace(/0+$/, "").replace(/\.$/, ""));
     let out;
     if (exp >= -4 && exp < P) {
       if (exp < 0) out = "0." + "0".repeat(-exp - 1) + digits;
       else out = digits.slice(0, exp + 1) + "." + digits.slice(exp + 1);
-      out = out.replace(/\.?0+$/, "");
-      if (out === "") out = "0";
+      out = trim(out);
     } else {
-      let mant = (m[2] + "." + m[3]).replace(/\.?0+$/, "");
+      const mant = trim(m[2] + "." + frac);
       out = mant + "e" + (exp < 0 ? "-" : "+") + String(Math.abs(exp)).padStart(2, "0");
     }
     return m[1] + out;
@@ -1348,6 +1351,7 @@
     logSoftmax: logSoftmax,
     objective: objective,
     pyRepr: pyRepr,
+    pyFloatRepr: pyFloatRepr,
     formatG: formatG,
     EXP_MAX: EXP_MAX,
   };

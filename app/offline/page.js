@@ -45,33 +45,12 @@
     const t = (100 * v).toFixed(digits);
     return (parseFloat(t) === 0 ? t.replace(/^-/, "") : t) + "%";
   }
-  function fmt4g(v) {            // Python's f"{v:.4g}", for the log
+  function fmt4g(v) {            // Python's f"{v:.4g}" (flags as on/off), for the log
     if (typeof v === "boolean") return v ? "on" : "off";
-    if (typeof v === "string") return v;
-    if (v === 0) return "0";
-    const e = Math.floor(Math.log10(Math.abs(v)));
-    if (e < -4 || e >= 4) {
-      let t = v.toExponential(3).replace(/\.?0+e/, "e");
-      return pad(t);
-    }
-    return String(parseFloat(v.toPrecision(4)));
+    return typeof v === "string" ? v : DPO.formatG(v, 4);
   }
-  function pyRepr(v) {           // Python's repr(float): links and the CSV read the same
-    if (!Number.isFinite(v)) return Number.isNaN(v) ? "nan" : v > 0 ? "inf" : "-inf";
-    if (v === 0) return Object.is(v, -0) ? "-0.0" : "0.0";
-    const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(v.toExponential());
-    const sign = m[1], digits = m[2] + (m[3] || ""), e = parseInt(m[4], 10);
-    if (e >= -4 && e < 16) {         // Python writes these positionally
-      let t;
-      if (e < 0) t = "0." + "0".repeat(-e - 1) + digits;
-      else if (digits.length <= e + 1) t = digits + "0".repeat(e + 1 - digits.length) + ".0";
-      else t = digits.slice(0, e + 1) + "." + digits.slice(e + 1);
-      return sign + t;
-    }
-    const mant = digits[0] + (digits.length > 1 ? "." + digits.slice(1) : "");
-    const ae = Math.abs(e);
-    return sign + mant + "e" + (e < 0 ? "-" : "+") + (ae < 10 ? "0" : "") + ae;
-  }
+  // Python's repr(float): links and the CSV read as the served page's and the CLI's do
+  const pyRepr = DPO.pyFloatRepr;
   function writeSetting(s, v) {
     if (s.kind === "number") return pyRepr(v);
     if (s.kind === "whole") return String(Math.trunc(v));
@@ -204,6 +183,25 @@
       log("script", "scenario sets " + logName(k) + " to " + fmt4g(e.set[k]), e.step);
     }
   }
+  function logFlip(i, nowFlipped, step) {
+    const r = app.cfg.pairs[i];
+    const c = nowFlipped ? r.rejected : r.chosen, l = nowFlipped ? r.chosen : r.rejected;
+    const replies = app.cfg.prompts[r.prompt].replies;
+    log("flip", "flip row " + i + " (" + (nowFlipped ? "flipped" : "back to the data")
+        + "): now “" + shortText(replies[c]) + "” > “" + shortText(replies[l]) + "” "
+        + fmt4g(r.votes_chosen) + ":" + fmt4g(r.votes_rejected), step);
+  }
+  // one line per settled value: the same setting changed again at the same step, with
+  // nothing in between, updates its line (as the served page's log does)
+  function logSet(name, old, now, step) {
+    const last = app.events[app.events.length - 1];
+    if (last && last.kind === "set" && last.name === name && last.step === step) {
+      old = last.old;
+      app.events.pop();
+    }
+    log("set", logName(name) + " " + fmt4g(old) + " -> " + fmt4g(now), step,
+        { name: name, old: old });
+  }
   function restartLog(kind, text) {
     app.events = [];
     log(kind, text, 0);
@@ -219,6 +217,7 @@
     record(app.sim.record);
     restartLog("load", "load scenario " + id + " (" + app.cfg.title + ")");
     app.structure = null;
+    if (V.prompts) rebuild();       // the page is built: the new scenario's views
   }
 
   // the loop: steps owed by the clock since the last frame, one screen update per frame
@@ -308,13 +307,7 @@
       throw new RangeError("no row " + i + "; rows are 0.." + (app.cfg.pairs.length - 1));
     }
     record(sim.flip(i));
-    const r = app.cfg.pairs[i];
-    const now = sim.flipped.includes(i);
-    const c = now ? r.rejected : r.chosen, l = now ? r.chosen : r.rejected;
-    const replies = app.cfg.prompts[r.prompt].replies;
-    log("flip", "flip row " + i + " (" + (now ? "flipped" : "back to the data") + "): now “"
-        + shortText(replies[c]) + "” > “" + shortText(replies[l]) + "” "
-        + fmt4g(r.votes_chosen) + ":" + fmt4g(r.votes_rejected));
+    logFlip(i, sim.flipped.includes(i), sim.t);
     app.structure = null;
     render();
   }
@@ -337,16 +330,7 @@
       const olds = {};
       for (const k in clean) olds[k] = sim[k];
       record(sim.set(clean));        // checked by the engine against the table first
-      for (const k in clean) {
-        const last = app.events[app.events.length - 1];
-        let old = olds[k];
-        if (last && last.kind === "set" && last.name === k && last.step === sim.t) {
-          old = last.old;
-          app.events.pop();
-        }
-        log("set", logName(k) + " " + fmt4g(old) + " -> " + fmt4g(clean[k]), null,
-            { name: k, old: old });
-      }
+      for (const k in clean) logSet(k, olds[k], clean[k], sim.t);
       app.structure = null;
     }
     render();
@@ -512,40 +496,38 @@
     const n = step - app.sim.t;
     if (n > 0) runSteps(n);
   }
-  // the scenario's actions rebuilt into the log after a link was read
-  function relog() {
-    const acts = app.sim.actions;
-    if (!acts.length) return;
-    restartLog("load", "load scenario " + app.id + " (" + app.cfg.title + ")");
-    const s0 = baseline();
-    let replay = new DPO.Simulation(app.cfg, SETTINGS);
-    const cur = Object.assign({}, s0);
-    const ordered = acts.map((a) => a);
+  // The run replayed from its scenario and the actions taken (the engine is
+  // deterministic), to step upTo: hooks.arrive(r) on arriving at each step (before its
+  // actions), hooks.before(r, a) and hooks.after(r, a) around each action, hooks.done(r)
+  // with the step's final record. For the CSV, and for the log and charts after a link.
+  function replayRun(upTo, hooks) {
+    const r = new DPO.Simulation(app.cfg, SETTINGS), acts = app.sim.actions;
     let k = 0;
-    const maxStep = app.sim.t;
-    for (let t = 0; t <= maxStep; t++) {
-      if (t > 0) for (const e of app.cfg.events) if (e.step === t) logScript(e);
-      while (k < ordered.length && ordered[k].step === t) {
-        const a = ordered[k++];
-        if (a.flip != null) {
-          replay.flip(a.flip);
-          const r = app.cfg.pairs[a.flip];
-          const now = replay.flipped.includes(a.flip);
-          const c = now ? r.rejected : r.chosen, l = now ? r.chosen : r.rejected;
-          const replies = app.cfg.prompts[r.prompt].replies;
-          log("flip", "flip row " + a.flip + " (" + (now ? "flipped" : "back to the data")
-              + "): now “" + shortText(replies[c]) + "” > “" + shortText(replies[l]) + "” "
-              + fmt4g(r.votes_chosen) + ":" + fmt4g(r.votes_rejected), t);
-        } else {
-          for (const name in a.set) {
-            log("set", logName(name) + " " + fmt4g(replay[name]) + " -> " + fmt4g(a.set[name]), t,
-                { name: name, old: replay[name] });
-          }
-          replay.set(a.set);
-        }
+    for (let t = 0; t <= upTo; t++) {
+      if (t > 0) r.advance(1);
+      if (hooks.arrive) hooks.arrive(r);
+      while (k < acts.length && acts[k].step === t) {
+        const a = acts[k++];
+        if (hooks.before) hooks.before(r, a);
+        if (a.flip != null) r.flip(a.flip); else r.set(a.set);
+        if (hooks.after) hooks.after(r, a);
       }
-      if (t < maxStep && k < ordered.length) replay.advance(1);
+      if (hooks.done) hooks.done(r);
     }
+  }
+  // After a link was read: the log and the charts from step 0, as if the learner had
+  // taken the link's actions on the page
+  function replayLogAndCharts() {
+    const halt = app.events.filter((e) => e.kind === "halt");
+    app.hist = newHistory(app.cfg.prompts.length);
+    restartLog("load", "load scenario " + app.id + " (" + app.cfg.title + ")");
+    replayRun(app.sim.t, {
+      arrive: (r) => { if (r.t > 0) for (const e of app.cfg.events) if (e.step === r.t) logScript(e); },
+      before: (r, a) => { for (const name in a.set || {}) logSet(name, r[name], a.set[name], r.t); },
+      after: (r, a) => { if (a.flip != null) logFlip(a.flip, r.flipped.includes(a.flip), r.t); },
+      done: (r) => record(r.record),
+    });
+    app.events.push(...halt);
   }
   let lastSearch = null;
   function writeAddress() {
@@ -685,6 +667,12 @@
     return box;
   }
 
+  // a scenario's views (a new scenario has other prompts, replies and rows)
+  function rebuild() {
+    app.refProbs = app.sim.logp_ref.map((row) => row.map(Math.exp));
+    buildMain(); buildDetails(); buildCharts();
+    app.structure = null;
+  }
   function buildMain() {
     const main = document.getElementById("dpo-main");
     main.textContent = "";
@@ -1165,7 +1153,7 @@
   // so nothing per step is kept for it): the columns of sim/export_csv.py
   function csvText() {
     const cfg = app.cfg, P = cfg.prompts.length, K = cfg.prompts[0].replies.length;
-    const N = cfg.pairs.length, T_END = app.sim.t, acts = app.sim.actions;
+    const N = cfg.pairs.length;
     const head = ["step", "beta", "learning_rate", "adaptive_weight", "loss", "rewards/chosen",
       "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected"];
     for (let x = 0; x < P; x++) head.push("kl/" + x);
@@ -1173,14 +1161,7 @@
     for (let i = 0; i < N; i++) head.push("pairs/" + i + "/margin", "pairs/" + i + "/sigma", "pairs/" + i + "/weight");
     head.push("loss_type", "label_smoothing");
     const lines = [head.join(",")];
-    const r = new DPO.Simulation(cfg, SETTINGS);
-    let k = 0;
-    for (let t = 0; t <= T_END; t++) {
-      if (t > 0) r.advance(1);
-      while (k < acts.length && acts[k].step === t) {
-        const a = acts[k++];
-        if (a.flip != null) r.flip(a.flip); else r.set(a.set);
-      }
+    replayRun(app.sim.t, { done: (r) => {
       const rec = r.record;
       const v = [String(rec.step), pyRepr(rec.beta), pyRepr(rec.learning_rate), rec.adaptive_weight ? "1" : "0"];
       for (const name of head.slice(4, 11)) v.push(pyRepr(rec[name]));
@@ -1190,7 +1171,7 @@
       for (let i = 0; i < N; i++) v.push(pyRepr(rec["pairs/margin"][i]), pyRepr(rec["pairs/sigma"][i]), pyRepr(rec["pairs/weight"][i]));
       v.push(String(DPO.LOSS_TYPES.indexOf(rec.loss_type)), pyRepr(rec.label_smoothing));
       lines.push(v.join(","));
-    }
+    } });
     return lines.join("\n") + "\n";
   }
   // each row's two pulls, in judgements, and the net pull that moves it (sim/dpo.row_pulls)
@@ -1300,17 +1281,7 @@
   start(DATA.initial);
   app.notices = applyQuery(Array.from(params.entries()).filter(([k]) => k !== "theme" || !app.themeAsked));
   if (params.has("theme") && !app.themeAsked) app.notices.push("ignored theme=" + params.get("theme").slice(0, 40) + ": must be dark or light");
-  relog();
-  app.hist = newHistory(app.cfg.prompts.length);
-  // the charts show the run from step 0: replay it for the history (cheap: 30 us a step)
-  (function refill() {
-    const r = new DPO.Simulation(app.cfg, SETTINGS);
-    let k = 0; const acts = app.sim.actions;
-    const take = () => { while (k < acts.length && acts[k].step === r.t) { const a = acts[k++]; if (a.flip != null) r.flip(a.flip); else r.set(a.set); } };
-    take(); record(r.record);
-    while (r.t < app.sim.t) { record(r.advance(1)); take(); record(r.record); }
-  })();
-  app.refProbs = app.sim.logp_ref.map((row) => row.map(Math.exp));
+  replayLogAndCharts();
   buildHeader();
   V.alert = el("div", { class: "dpo-card dpo-alert", role: "alert", "data-testid": "halted" });
   V.alert.hidden = true;
@@ -1323,9 +1294,6 @@
   }
   buildSide();
   buildPicker();
-  const rebuild = () => { buildMain(); buildDetails(); buildCharts(); app.refProbs = app.sim.logp_ref.map((row) => row.map(Math.exp)); app.structure = null; };
-  const origStart = start;
-  start = function (id) { origStart(id); if (V.prompts) rebuild(); };     // eslint-disable-line no-func-assign
   rebuild();
   render();
   window.addEventListener("resize", () => { if (!app.playing) render(); });

@@ -200,20 +200,19 @@ def _v_share(state):
     return (_n(share, 2), share)
 
 
-def _v_sigma(state):
-    i = _focus(state)
-    if i < 0:
-        return ("–", None)
-    s = float(state.record.row_sigma[i])
-    return (_n(s, 3), s)
+def _row_number(field: str, sign: bool = False):
+    """The focused row's value of a per-row record field, as text and as a number."""
+    def value(state):
+        i = _focus(state)
+        if i < 0:
+            return ("–", None)
+        v = float(getattr(state.record, field)[i])
+        return (_n(v, 3, sign=sign), v)
+    return value
 
 
-def _v_u(state):
-    i = _focus(state)
-    if i < 0:
-        return ("–", None)
-    u = float(state.record.row_margin[i])
-    return (_n(u, 3, sign=True), u)
+_v_sigma = _row_number("row_sigma")
+_v_u = _row_number("row_margin", sign=True)
 
 
 def _v_weight_line(state):
