@@ -160,8 +160,9 @@ def main() -> int:
                     })(); })""", [i, was])
                 delays.append(ms)
                 time.sleep(0.2)
-            print(f"flip to screen while {a.sessions} play: median "
-                  f"{statistics.median(delays):.0f} ms, p95 {pct(delays, 95):.0f} ms")
+            if delays:
+                print(f"flip to screen while {a.sessions} play: median "
+                      f"{statistics.median(delays):.0f} ms, p95 {pct(delays, 95):.0f} ms")
             print(f"memory while playing: {rss_mb(pids):.0f} MB in all")
             # -- close ---------------------------------------------------------------------------
             t0 = time.monotonic()
