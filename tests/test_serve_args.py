@@ -120,3 +120,21 @@ def test_only_bokeh_s_closed_before_attached_race_is_kept_out_of_the_log():
     assert f.filter(record(race)) is False
     assert f.filter(record(other)) is True
     assert f.filter(record(None)) is True
+
+
+def test_a_served_process_skips_bokehs_spelling_suggestions(pn_serve):
+    """Bokeh's "did you mean" diagnostics (difflib) ran on every JSComponent change."""
+    from bokeh.models import Div
+    from bokeh.settings import settings
+
+    try:
+        settings.perform_error_diagnostics.unset_value()
+        with pytest.raises(AttributeError, match="similar"):
+            Div().textt                                          # noqa: B018
+        server.serve(port=7103, open_browser=False)
+        assert settings.perform_error_diagnostics() is False
+        with pytest.raises(AttributeError) as e:
+            Div().textt                                          # noqa: B018
+        assert "similar" not in str(e.value)
+    finally:
+        settings.perform_error_diagnostics.unset_value()

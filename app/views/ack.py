@@ -7,8 +7,9 @@ new before that (see ``SimState.ack``), so updates can never queue up in the bro
 
 from __future__ import annotations
 
-import panel as pn
 import param
+
+from .component import Component
 
 ESM = r"""
 export function render({ model }) {
@@ -25,7 +26,7 @@ export function render({ model }) {
 """
 
 
-class FrameAck(pn.custom.JSComponent):
+class FrameAck(Component):
     """Invisible; ``on_ack(seq)`` is called with every acknowledged update number. With a
     ``state``, it numbers that state's screen updates itself: it subscribes last, so the
     number travels after the data it acknowledges (see ``SimState.subscribe``)."""

@@ -7,7 +7,7 @@ A focused preference row flips with Enter (the rows' own handler)."""
 
 from __future__ import annotations
 
-import panel as pn
+from .component import Component
 
 ESM = r"""
 const TEXT_TYPES = new Set(["text", "search", "email", "url", "tel", "number", "password"]);
@@ -77,7 +77,7 @@ export function render({ model, el }) {
 """
 
 
-class KeyboardShortcuts(pn.custom.JSComponent):
+class KeyboardShortcuts(Component):
     """Sends {key: "toggle" | "step" | "reset"}; ``actions`` maps each to a callable.
     On first draw it also sends {key: "hello", width, dark}: the screen it is on."""
 

@@ -48,6 +48,7 @@ from ..learn_texts import (
     TryStep,
 )
 from ..theme import MONO, Palette, page_css, widget_css
+from .component import Component
 from .formula import rest_text
 from .util import LiveHTML, esc, fixed
 
@@ -517,7 +518,7 @@ export function render({ model, el }) {
 """
 
 
-class LevelReader(pn.custom.JSComponent):
+class LevelReader(Component):
     """The levels as tabs (a WAI-ARIA tablist: arrows, Home and End move between them),
     one page each with its formulas rendered by KaTeX; ``live`` fills the numbers of the
     level named in it."""

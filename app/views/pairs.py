@@ -18,6 +18,7 @@ from ..state import SimState
 from ..texts import TERMS
 from ..theme import FONT, MONO, Palette, page_css
 from .bars import letter
+from .component import Component
 from .util import fixed, term
 
 ESM = r"""
@@ -147,7 +148,7 @@ def pairs_css(p: Palette) -> str:
 """
 
 
-class PairRows(pn.custom.JSComponent):
+class PairRows(Component):
     """The rows (browser side in ESM); a flip arrives as {flip: i}, a look as {look: i}."""
 
     rows = param.List(default=[])

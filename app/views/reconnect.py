@@ -11,10 +11,10 @@ with the same numbers, computed again by the new session."""
 
 from __future__ import annotations
 
-import panel as pn
 import param
 
 from ..texts import CONNECTION_BACK, CONNECTION_LOST
+from .component import Component
 
 ESM = r"""
 function shownStep() {
@@ -78,7 +78,7 @@ export function render({ model, view }) {
 """
 
 
-class ConnectionNotice(pn.custom.JSComponent):
+class ConnectionNotice(Component):
     """Invisible until the connection to the server is lost (module docstring)."""
 
     lost_text = param.String(default=CONNECTION_LOST)

@@ -13,6 +13,7 @@ import panel as pn
 import param
 
 from ..theme import Palette, page_css
+from .component import Component
 from .util import esc
 
 EMBED_HEIGHT = 900
@@ -126,7 +127,7 @@ def share_css(pal: Palette) -> str:
 """
 
 
-class ShareLink(pn.custom.JSComponent):
+class ShareLink(Component):
     """``query``: "?..." as the state writes it; ``title``: the scenario's title (the
     iframe's accessible name)."""
 

@@ -9,6 +9,7 @@ import param
 
 from ..numfmt import fixed, small  # noqa: F401  (the views import them from here)
 from ..theme import Palette, page_css
+from .component import Component
 
 
 def esc(s: str) -> str:
@@ -40,7 +41,7 @@ def wrap_below(px: int) -> str:
     return f"@media (max-width: {px}px) {{ div {{ flex-wrap: wrap !important; }} }}"
 
 
-class LiveHTML(pn.custom.JSComponent):
+class LiveHTML(Component):
     """An HTML fragment that changes every tick. Cheaper than a pn.pane.HTML update
     (which rebuilds its whole model properties): only the string property changes, and
     the browser patches the live DOM in place (only text and attributes that differ),
