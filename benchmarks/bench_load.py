@@ -21,6 +21,7 @@ pages saw, which it does lower.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -86,6 +87,64 @@ def sessions(url: str, pids: int, tries: int = 40) -> int:
     return sum(seen.values())
 
 
+async def light(server, pids: list[int], workers: int, a) -> None:
+    """``--light N``: N sessions of the light protocol client (no browser), opened at once,
+    all playing, flips on them in turn; the same figures as the pages' part."""
+    import random
+
+    from _light_client import LightSession, query
+
+    # -- open N at once ------------------------------------------------------------------
+    cpu0, t0 = cpu_seconds(pids), time.monotonic()
+    clients = [LightSession(server.url, query(speed=a.speed)) for _ in range(a.light)]
+    await asyncio.gather(*(c.open() for c in clients))
+    opened = time.monotonic() - t0
+    cpu_open = cpu_seconds(pids) - cpu0
+    times = sorted(c.t_open for c in clients)
+    print(f"light clients: all {a.light} sessions show step 0 after {opened:.1f} s (each "
+          f"median {statistics.median(times):.1f} s, p95 {pct(times, 95):.1f} s); server CPU "
+          f"{cpu_open:.1f} s, {1000 * cpu_open / a.light:.0f} ms per session; "
+          f"{sessions(server.url, workers)} live sessions; {rss_mb(pids):.0f} MB")
+    await asyncio.sleep(3)                     # the staged charts go out after the first frame
+    # -- all play ---------------------------------------------------------------------------------
+    for c in clients:
+        await c.click("keys", {"key": "toggle"})       # Space: play
+    await asyncio.sleep(3)
+    before = [(c.step or 0, c.frames) for c in clients]
+    cpu0, t0 = cpu_seconds(pids), time.monotonic()
+    # flips while all play, on clients in turn, one every 0.5 s
+    delays = []
+    rng = random.Random(0)
+    while time.monotonic() - t0 < a.seconds:
+        if a.flips and len(delays) < a.flips:
+            c = clients[len(delays) % len(clients)]
+            delays.append(await c.flip(rng.randrange(6)))
+        await asyncio.sleep(0.5)
+    dt, cpu_play = time.monotonic() - t0, cpu_seconds(pids) - cpu0
+    after = [(c.step or 0, c.frames) for c in clients]
+    rates = [(s1 - s0) / dt for (s0, _), (s1, _) in zip(before, after)]
+    ups = [(f1 - f0) / dt for (_, f0), (_, f1) in zip(before, after)]
+    n_up = sum(f1 - f0 for (_, f0), (_, f1) in zip(before, after))
+    print(f"light clients, all {a.light} play at {a.speed} for {dt:.0f} s: steps/s per session "
+          f"min {min(rates):.1f}, median {statistics.median(rates):.1f}; screen updates/s "
+          f"per session min {min(ups):.1f}, median {statistics.median(ups):.1f}; server CPU "
+          f"{100 * cpu_play / dt:.0f} % of one core, {1000 * cpu_play / max(1, n_up):.1f} ms "
+          f"per screen update")
+    if delays:
+        print(f"light clients: flip to its update while all play ({len(delays)} flips): "
+              f"median {1000 * statistics.median(delays):.0f} ms, p95 "
+              f"{1000 * pct(delays, 95):.0f} ms, max {1000 * max(delays):.0f} ms")
+    print(f"light clients: memory while playing {rss_mb(pids):.0f} MB; received "
+          f"{sum(c.bytes for c in clients) / 1e6 / dt:.1f} MB/s in all")
+    for c in clients:
+        await c.close()
+    t0 = time.monotonic()
+    while sessions(server.url, workers) and time.monotonic() - t0 < 120:
+        await asyncio.sleep(0.5)
+    print(f"light clients closed: sessions gone after {time.monotonic() - t0:.1f} s; "
+          f"{rss_mb(pids):.0f} MB")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=10)
@@ -98,6 +157,10 @@ def main() -> int:
     ap.add_argument("--offline", type=int, default=100,
                     help="also fetch /offline (the whole simulator as one file) this many "
                          "times at once, and open it in a few pages")
+    ap.add_argument("--light", type=int, default=0,
+                    help="also open this many sessions with the light protocol client "
+                         "(benchmarks/_light_client.py: no browser, so the figures are the "
+                         "server's), all at once, and play them")
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -108,71 +171,74 @@ def main() -> int:
     print(f"server: dpo-sim serve --num-procs {a.num_procs} ({len(pids)} processes), "
           f"{os.cpu_count()} cores; {rss_mb(pids):.0f} MB at rest")
     try:
+        if a.light:
+            asyncio.run(light(server, pids, workers, a))
         with sync_playwright() as pw:
             browser = launch(pw)
-            # -- open N pages at once ---------------------------------------------------------
-            cpu0, t0 = cpu_seconds(pids), time.monotonic()
-            pages = [DashboardPage(browser, server.url) for _ in range(a.sessions)]
-            for d in pages:
-                d.page.goto(server.url + f"?speed={a.speed}", wait_until="commit")
-            for d in pages:
-                d.wait_js("() => window.__e2e.stepValue() === 0", timeout=600_000)
-            opened = time.monotonic() - t0
-            cpu_open = cpu_seconds(pids) - cpu0
-            print(f"open: all {a.sessions} pages show step 0 after {opened:.1f} s; server CPU "
-                  f"{cpu_open:.1f} s, {1000 * cpu_open / a.sessions:.0f} ms per page; "
-                  f"{sessions(server.url, workers)} live sessions; "
-                  f"{rss_mb(pids):.0f} MB")
-            time.sleep(2)                     # the staged charts arrive
-            # -- all play -----------------------------------------------------------------------
-            for d in pages:
-                d.page.evaluate(COUNTER_JS)
-            for d in pages:
-                d.button("Play").click()
-            time.sleep(2)
-            before = [(d.step(), d.page.evaluate("window.__load.updates")) for d in pages]
-            cpu0, t0 = cpu_seconds(pids), time.monotonic()
-            time.sleep(a.seconds)
-            after = [(d.step(), d.page.evaluate("window.__load.updates")) for d in pages]
-            dt, cpu_play = time.monotonic() - t0, cpu_seconds(pids) - cpu0
-            rates = [(s1 - s0) / dt for (s0, _), (s1, _) in zip(before, after)]
-            ups = [(u1 - u0) / dt for (_, u0), (_, u1) in zip(before, after)]
-            n_up = sum(u1 - u0 for (_, u0), (_, u1) in zip(before, after))
-            print(f"play at {a.speed}: steps/s per page min {min(rates):.1f}, median "
-                  f"{statistics.median(rates):.1f}; screen updates/s per page min "
-                  f"{min(ups):.1f}, median {statistics.median(ups):.1f}; server CPU "
-                  f"{100 * cpu_play / dt:.0f} % of one core, "
-                  f"{1000 * cpu_play / max(1, n_up):.1f} ms per screen update")
-            # -- flips while all play --------------------------------------------------------------
-            d = pages[0]
-            delays = []
-            for k in range(a.flips):
-                i = k % 6
-                was = d.values()[f"flip-{i}"]["pressed"]
-                ms = d.page.evaluate("""([i, was]) => new Promise(done => {
-                    const t0 = performance.now();
-                    window.__e2e.q('[data-testid="flip-' + i + '"]').click();
-                    (function poll() {
-                      const v = window.__e2e.q('[data-testid="flip-' + i + '"]')
-                                  .getAttribute('aria-pressed');
-                      if (v !== was) done(performance.now() - t0);
-                      else requestAnimationFrame(poll);
-                    })(); })""", [i, was])
-                delays.append(ms)
-                time.sleep(0.2)
-            if delays:
-                print(f"flip to screen while {a.sessions} play: median "
-                      f"{statistics.median(delays):.0f} ms, p95 {pct(delays, 95):.0f} ms")
-            print(f"memory while playing: {rss_mb(pids):.0f} MB in all")
-            # -- close ---------------------------------------------------------------------------
-            t0 = time.monotonic()
-            for d in pages:
-                d.close()
-            while sessions(server.url, workers) and time.monotonic() - t0 < 60:
-                time.sleep(0.5)
-            print(f"closed: sessions gone after {time.monotonic() - t0:.1f} s; "
-                  f"{rss_mb(pids):.0f} MB")
-            # -- open/close cycles -----------------------------------------------------------
+            if a.sessions:
+                # -- open N pages at once ---------------------------------------------------------
+                cpu0, t0 = cpu_seconds(pids), time.monotonic()
+                pages = [DashboardPage(browser, server.url) for _ in range(a.sessions)]
+                for d in pages:
+                    d.page.goto(server.url + f"?speed={a.speed}", wait_until="commit")
+                for d in pages:
+                    d.wait_js("() => window.__e2e.stepValue() === 0", timeout=600_000)
+                opened = time.monotonic() - t0
+                cpu_open = cpu_seconds(pids) - cpu0
+                print(f"open: all {a.sessions} pages show step 0 after {opened:.1f} s; server CPU "
+                      f"{cpu_open:.1f} s, {1000 * cpu_open / a.sessions:.0f} ms per page; "
+                      f"{sessions(server.url, workers)} live sessions; "
+                      f"{rss_mb(pids):.0f} MB")
+                time.sleep(2)                     # the staged charts arrive
+                # -- all play ---------------------------------------------------------------------
+                for d in pages:
+                    d.page.evaluate(COUNTER_JS)
+                for d in pages:
+                    d.button("Play").click()
+                time.sleep(2)
+                before = [(d.step(), d.page.evaluate("window.__load.updates")) for d in pages]
+                cpu0, t0 = cpu_seconds(pids), time.monotonic()
+                time.sleep(a.seconds)
+                after = [(d.step(), d.page.evaluate("window.__load.updates")) for d in pages]
+                dt, cpu_play = time.monotonic() - t0, cpu_seconds(pids) - cpu0
+                rates = [(s1 - s0) / dt for (s0, _), (s1, _) in zip(before, after)]
+                ups = [(u1 - u0) / dt for (_, u0), (_, u1) in zip(before, after)]
+                n_up = sum(u1 - u0 for (_, u0), (_, u1) in zip(before, after))
+                print(f"play at {a.speed}: steps/s per page min {min(rates):.1f}, median "
+                      f"{statistics.median(rates):.1f}; screen updates/s per page min "
+                      f"{min(ups):.1f}, median {statistics.median(ups):.1f}; server CPU "
+                      f"{100 * cpu_play / dt:.0f} % of one core, "
+                      f"{1000 * cpu_play / max(1, n_up):.1f} ms per screen update")
+                # -- flips while all play ---------------------------------------------------------
+                d = pages[0]
+                delays = []
+                for k in range(a.flips):
+                    i = k % 6
+                    was = d.values()[f"flip-{i}"]["pressed"]
+                    ms = d.page.evaluate("""([i, was]) => new Promise(done => {
+                        const t0 = performance.now();
+                        window.__e2e.q('[data-testid="flip-' + i + '"]').click();
+                        (function poll() {
+                          const v = window.__e2e.q('[data-testid="flip-' + i + '"]')
+                                      .getAttribute('aria-pressed');
+                          if (v !== was) done(performance.now() - t0);
+                          else requestAnimationFrame(poll);
+                        })(); })""", [i, was])
+                    delays.append(ms)
+                    time.sleep(0.2)
+                if delays:
+                    print(f"flip to screen while {a.sessions} play: median "
+                          f"{statistics.median(delays):.0f} ms, p95 {pct(delays, 95):.0f} ms")
+                print(f"memory while playing: {rss_mb(pids):.0f} MB in all")
+                # -- close ------------------------------------------------------------------------
+                t0 = time.monotonic()
+                for d in pages:
+                    d.close()
+                while sessions(server.url, workers) and time.monotonic() - t0 < 60:
+                    time.sleep(0.5)
+                print(f"closed: sessions gone after {time.monotonic() - t0:.1f} s; "
+                      f"{rss_mb(pids):.0f} MB")
+            # -- open/close cycles ----------------------------------------------------------------
             if a.cycles:
                 m0 = rss_mb(pids)
                 t0 = time.monotonic()
@@ -188,7 +254,7 @@ def main() -> int:
                     time.sleep(0.5)
                 print(f"{a.cycles} open/close cycles in {time.monotonic() - t0:.0f} s: "
                       f"{m0:.0f} MB before, {rss_mb(pids):.0f} MB after")
-            # -- soak -----------------------------------------------------------------------
+            # -- soak -----------------------------------------------------------------------------
             if a.soak:
                 d = DashboardPage(browser, server.url)
                 d.page.goto(server.url + "?speed=60&autoplay=1")

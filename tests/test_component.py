@@ -53,3 +53,38 @@ def test_a_text_change_skips_the_design_lookup(monkeypatch):
     assert calls == []
     c.stylesheets = ["p { margin: 0 }"]
     assert len(calls) == 1
+
+
+class _Context:
+    """Stands for Bokeh's session context: a document that has one is a served page."""
+
+
+def test_send_puts_values_on_a_served_pages_model_in_one_held_message(monkeypatch):
+    ctx = _Context()
+    doc = Document()
+    doc._session_context = lambda: ctx
+    c = Mine(text="old")
+    model = c.get_root(doc)
+    doc.add_root(model)
+    panel_path = []
+    monkeypatch.setattr(Mine, "_update_model", lambda *a, **k: panel_path.append(a))
+    with pn.io.hold(doc):
+        c.send(text="new")
+        held = [(getattr(e, "attr", None), getattr(e, "new", None))
+                for e in doc.callbacks._held_events]
+        assert ("text", "new") in held          # in the update's one message, not sent yet
+    assert c.text == "new" and model.data.text == "new" and panel_path == []
+    with pn.io.hold(doc):
+        c.send(text="new")                      # unchanged: nothing goes out
+        assert doc.callbacks._held_events == []
+
+
+def test_send_outside_a_served_page_is_a_plain_update():
+    c = Mine(text="old")
+    seen = []
+    c.param.watch(lambda e: seen.append(e.new), "text")
+    model = c.get_root(Document())                       # no session: a notebook-like doc
+    c.send(text="new")
+    assert seen == ["new"] and model.data.text == "new"
+    c.send(text="new")
+    assert seen == ["new"]

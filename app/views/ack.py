@@ -47,7 +47,7 @@ class FrameAck(Component):
 
     def _on_change(self, kind: str, records) -> None:
         if kind == "step":
-            self.seq = self._state.push_seq
+            self.send(seq=self._state.push_seq)
 
     def _handle_msg(self, msg):
         if isinstance(msg, dict) and isinstance(msg.get("ack"), int) and self._on_ack:

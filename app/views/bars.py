@@ -238,7 +238,7 @@ class ProbabilityBars(pn.viewable.Viewer):
                    if not np.array_equal(v, old[k], equal_nan=v.dtype.kind == "f")}
         if changed:
             self.source.patch(changed)
-        self.table.html = self._table()
+        self.table.send(html=self._table())
 
     def restart(self) -> None:
         """A new scenario, a reset or new ★ marks: replace the data and the labels."""
@@ -251,7 +251,7 @@ class ProbabilityBars(pn.viewable.Viewer):
         self.source.data = data
         self.ref_source.data = self._ref_data()
         self.rlhf_source.data = self._rlhf_data()
-        self.table.html = self._table()
+        self.table.send(html=self._table())
 
 
 def _signed(v: float, digits: int = 3) -> str:

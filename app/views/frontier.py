@@ -263,7 +263,7 @@ class FrontierChart(pn.viewable.Viewer):
             self.path.stream({"kl": kl, "reward": rew, "step": steps}, rollover=ROLLOVER)
         self.now.patch({"kl": [(0, kl[-1])], "reward": [(0, rew[-1])],
                         "step": [(0, steps[-1])]})
-        self.readout.html = self._readout_html()
+        self.readout.send(html=self._readout_html())
 
     # -- text -----------------------------------------------------------------------------
     def _readout_html(self) -> str:

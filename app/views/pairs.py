@@ -229,4 +229,4 @@ class PairsList(pn.viewable.Viewer):
             self.update()
 
     def update(self) -> None:
-        self.rows.rows = row_items(self.state)
+        self.rows.send(rows=row_items(self.state))

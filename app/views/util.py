@@ -103,7 +103,7 @@ class HtmlView(pn.viewable.Viewer):
         raise NotImplementedError
 
     def update(self) -> None:
-        self.pane.html = self._html()
+        self.pane.send(html=self._html())
 
 
 def after_this_update(fn) -> bool:
