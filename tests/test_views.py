@@ -40,6 +40,26 @@ def test_builds_every_part_and_renders_to_bokeh_models():
     assert len(d.views["bars"]) == 2
 
 
+def test_no_renderer_carries_copies_of_its_glyph_for_selection_or_muting():
+    """style_figure leaves the unselected and muted looks to the browser ("auto"): two
+    glyph models fewer per renderer; a look switched off on purpose (None) stays off."""
+    from bokeh.models import Glyph, GlyphRenderer
+
+    doc = Document()
+    d = Dashboard()
+    doc.add_root(d.__panel__().get_root(doc))
+    renderers = [m for m in doc.models if isinstance(m, GlyphRenderer)]
+    assert len(renderers) >= 30
+    for r in renderers:
+        assert not isinstance(r.nonselection_glyph, Glyph) and not isinstance(
+            r.muted_glyph, Glyph), r
+    glyphs = [m for m in doc.models if isinstance(m, Glyph)]
+    assert len(glyphs) == len(renderers)                  # one glyph model each
+    sw = d.views["sweep"]
+    cells = [r for r in sw.figure.renderers if r.data_source is sw.cells]
+    assert len(cells) == 1 and cells[0].nonselection_glyph is None
+
+
 def test_readouts_and_probabilities_equal_the_engine():
     d = dashboard()
     st = d.state
