@@ -75,15 +75,16 @@ def rss_mb(pids: list[int]) -> float:
     return total / 1e6
 
 
-def sessions(url: str, pids: int, tries: int = 40) -> int:
-    """Live sessions over all processes: ask until every process has answered."""
+def sessions(url: str, pids: int, timeout: float = 60.0) -> int:
+    """Live sessions over all processes: ask until every process has answered. The
+    processes share one listening socket and whichever is idle accepts the next
+    connection, so a busy one may take a while to answer."""
     seen = {}
-    for _ in range(tries):
-        with urllib.request.urlopen(url + "dpo-sim-status", timeout=5) as r:
+    deadline = time.monotonic() + timeout
+    while len(seen) < pids and time.monotonic() < deadline:
+        with urllib.request.urlopen(url + "dpo-sim-status", timeout=timeout) as r:
             s = json.loads(r.read())
         seen[s["pid"]] = s["sessions"]
-        if len(seen) >= pids:
-            break
     return sum(seen.values())
 
 
@@ -303,6 +304,15 @@ def main() -> int:
         log = server.stop()
     tracebacks = log.count("Traceback")
     print(f"server log: {tracebacks} tracebacks")
+    if tracebacks:                 # what they were: each kind's last line, and the first whole
+        import collections
+        import re
+
+        blocks = re.findall(r"Traceback \(most recent call last\):\n(?:[ \t].*\n)+(.*)", log)
+        for line, n in collections.Counter(blocks).most_common():
+            print(f"  {n} x {line}")
+        first = log.index("Traceback")
+        print(log[max(0, log.rfind("\n", 0, first - 300)):first + 3000])
     return 0
 
 
