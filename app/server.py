@@ -125,6 +125,24 @@ def _quiet_closed_connections(loop: asyncio.AbstractEventLoop) -> None:
     logging.getLogger("tornado.application").addFilter(_ClosedBeforeAttached())
 
 
+def _exit_with_parent() -> None:
+    """A forked worker ends when the process that started it ends. Tornado's parent
+    process only waits for its workers; stopped by a signal (``kill``, a service manager
+    stopping the parent), it would leave them serving on their own, found by the test
+    suite as stray servers. Linux's parent-death signal stops them with it."""
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)          # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):                  # not Linux: nothing to ask for
+        return
+    if os.getppid() != parent:                         # the parent went before that
+        os._exit(0)
+
+
 def skip_bokeh_diagnostics() -> None:
     """Bokeh's "did you mean" suggestions for an unknown attribute run difflib over the
     model's properties; Panel looks up an attribute a JSComponent's model does not have
@@ -274,6 +292,8 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
         **kwargs,
     )
     # from here on this is one of the processes (the fork happened inside)
+    if task_id() is not None:
+        _exit_with_parent()
     _quiet_closed_connections(server.io_loop.asyncio_loop)
     skip_bokeh_diagnostics()
     if open_browser and task_id() in (None, 0):      # one tab, however many processes

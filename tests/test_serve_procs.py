@@ -89,9 +89,23 @@ def test_num_procs_serves_from_several_processes(browser, env):
         for ctx, _ in pages:
             ctx.close()
     finally:
-        log = server.stop()
+        log = server.stop()               # SIGTERM to the parent process only
     assert log.count("Launching server at") == 2
     assert "Traceback" not in log, log[-3000:]
+    # the workers end with it (they would otherwise go on serving, as strays)
+    deadline = time.monotonic() + 10
+    while any(map(alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(alive, pids)), [p for p in pids if alive(p)]
+
+
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_num_procs_is_checked(capsys):
