@@ -60,6 +60,19 @@ def test_no_renderer_carries_copies_of_its_glyph_for_selection_or_muting():
     assert len(cells) == 1 and cells[0].nonselection_glyph is None
 
 
+def test_chart_ranges_are_not_sent_back_by_the_browser():
+    """The browser refits a DataRange1d on every repaint; the server never reads the
+    result, so the ranges are not synced back (one message fewer each, per update)."""
+    from bokeh.models import Plot
+
+    doc = Document()
+    doc.add_root(Dashboard().__panel__().get_root(doc))
+    plots = [m for m in doc.models if isinstance(m, Plot)]
+    assert len(plots) >= 5
+    for p in plots:
+        assert p.x_range.syncable is False and p.y_range.syncable is False, p
+
+
 def test_readouts_and_probabilities_equal_the_engine():
     d = dashboard()
     st = d.state
