@@ -218,7 +218,7 @@ def style_figure(fig, p: Palette) -> None:
     "auto" (what they become here) makes the browser derive them only if needed. That is
     81 of a session's 581 models, and 95 ms less CPU to put a session's document
     together and serialise it (300 -> 205 ms, measured)."""
-    from bokeh.models import Glyph, GlyphRenderer
+    from bokeh.models import AllIndices, Glyph, GlyphRenderer
 
     # The browser fits a DataRange1d to the data on every repaint and, by default, sends
     # each new start and end back to the server: about 3 messages per screen update,
@@ -226,8 +226,17 @@ def style_figure(fig, p: Palette) -> None:
     # the server reads them (it only ever sets ranges), so they stay in the browser.
     fig.x_range.syncable = False
     fig.y_range.syncable = False
+    # One view (all rows) per source for the renderers that draw it, and one selection
+    # policy for all the figure's sources, instead of a model of each per renderer and per
+    # source. (A view shared by sources of different lengths fails in the browser.)
+    views: dict = {}
+    policy = None
     for r in fig.renderers:
         if isinstance(r, GlyphRenderer):
+            if type(r.view.filter) is AllIndices:
+                r.view = views.setdefault(id(r.data_source), r.view)
+            policy = policy or r.data_source.selection_policy
+            r.data_source.selection_policy = policy
             if isinstance(r.nonselection_glyph, Glyph):   # None (set on purpose) stays
                 r.nonselection_glyph = "auto"
             if isinstance(r.muted_glyph, Glyph):

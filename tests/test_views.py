@@ -55,6 +55,18 @@ def test_no_renderer_carries_copies_of_its_glyph_for_selection_or_muting():
             r.muted_glyph, Glyph), r
     glyphs = [m for m in doc.models if isinstance(m, Glyph)]
     assert len(glyphs) == len(renderers)                  # one glyph model each
+    # and one view per source drawn in a figure, not one per renderer
+    from bokeh.models import CDSView, Plot
+
+    pairs = {(id(p), id(r.data_source)) for p in doc.models if isinstance(p, Plot)
+             for r in p.renderers if isinstance(r, GlyphRenderer)}
+    views = [m for m in doc.models if isinstance(m, CDSView)]
+    assert len(views) == len(pairs) < len(renderers)
+    for p in (m for m in doc.models if isinstance(m, Plot)):
+        rs = [r for r in p.renderers if isinstance(r, GlyphRenderer)]
+        for a in rs:
+            for b in rs:
+                assert (a.view is b.view) == (a.data_source is b.data_source)
     sw = d.views["sweep"]
     cells = [r for r in sw.figure.renderers if r.data_source is sw.cells]
     assert len(cells) == 1 and cells[0].nonselection_glyph is None
