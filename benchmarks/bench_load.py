@@ -251,10 +251,13 @@ def main() -> int:
                     if (k + 1) % 20 == 0:
                         print(f"  after {k + 1} cycles: {rss_mb(pids):.0f} MB, "
                               f"{sessions(server.url, workers)} sessions")
-                while sessions(server.url, workers) and time.monotonic() - t0 < 600:
+                took = time.monotonic() - t0
+                drained = time.monotonic()          # the last sessions' unused lifetime
+                while sessions(server.url, workers) and time.monotonic() - drained < 120:
                     time.sleep(0.5)
-                print(f"{a.cycles} open/close cycles in {time.monotonic() - t0:.0f} s: "
-                      f"{m0:.0f} MB before, {rss_mb(pids):.0f} MB after")
+                print(f"{a.cycles} open/close cycles in {took:.0f} s: {m0:.0f} MB before, "
+                      f"{rss_mb(pids):.0f} MB after, {sessions(server.url, workers)} "
+                      f"sessions left")
             # -- soak -----------------------------------------------------------------------------
             if a.soak:
                 d = DashboardPage(browser, server.url)
