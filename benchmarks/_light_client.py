@@ -150,13 +150,11 @@ class LightSession:
             asyncio.get_running_loop().call_later(self.draw_ms / 1000, self._ack, seq)
 
     def _ack(self, seq: int) -> None:
-        asyncio.ensure_future(self._quietly(self._patch(_data_event(self.ids["ack"],
-                                                                    {"ack": seq}))))
+        asyncio.ensure_future(self._send_ack(seq))
 
-    @staticmethod
-    async def _quietly(coro) -> None:
+    async def _send_ack(self, seq: int) -> None:
         with contextlib.suppress(WebSocketClosedError):   # closed: nothing to acknowledge
-            await coro
+            await self._patch(_data_event(self.ids["ack"], {"ack": seq}))
 
     async def click(self, model_key: str, data: dict) -> None:
         await self._patch(_data_event(self.ids[model_key], data))

@@ -88,6 +88,26 @@ def sessions(url: str, pids: int, timeout: float = 60.0) -> int:
     return sum(seen.values())
 
 
+def wait_gone(url: str, workers: int, timeout: float) -> float:
+    """Seconds until every process reports no session (or timeout)."""
+    t0 = time.monotonic()
+    while sessions(url, workers) and time.monotonic() - t0 < timeout:
+        time.sleep(0.5)
+    return time.monotonic() - t0
+
+
+def play_line(before, after, dt: float, cpu: float, who: str) -> str:
+    """Steps and screen updates per second per session, from (step, updates) pairs
+    sampled before and after ``dt`` seconds of play, and the server's CPU per update."""
+    rates = [(s1 - s0) / dt for (s0, _), (s1, _) in zip(before, after)]
+    ups = [(u1 - u0) / dt for (_, u0), (_, u1) in zip(before, after)]
+    n_up = sum(u1 - u0 for (_, u0), (_, u1) in zip(before, after))
+    return (f"steps/s per {who} min {min(rates):.1f}, median {statistics.median(rates):.1f}; "
+            f"screen updates/s per {who} min {min(ups):.1f}, median "
+            f"{statistics.median(ups):.1f}; server CPU {100 * cpu / dt:.0f} % of one core, "
+            f"{1000 * cpu / max(1, n_up):.1f} ms per screen update")
+
+
 async def light(server, pids: list[int], workers: int, a) -> None:
     """``--light N``: N sessions of the light protocol client (no browser), opened at once,
     all playing, flips on them in turn; the same figures as the pages' part."""
@@ -123,14 +143,8 @@ async def light(server, pids: list[int], workers: int, a) -> None:
         await asyncio.sleep(0.5)
     dt, cpu_play = time.monotonic() - t0, cpu_seconds(pids) - cpu0
     after = [(c.step or 0, c.frames) for c in clients]
-    rates = [(s1 - s0) / dt for (s0, _), (s1, _) in zip(before, after)]
-    ups = [(f1 - f0) / dt for (_, f0), (_, f1) in zip(before, after)]
-    n_up = sum(f1 - f0 for (_, f0), (_, f1) in zip(before, after))
-    print(f"light clients, all {a.light} play at {a.speed} for {dt:.0f} s: steps/s per session "
-          f"min {min(rates):.1f}, median {statistics.median(rates):.1f}; screen updates/s "
-          f"per session min {min(ups):.1f}, median {statistics.median(ups):.1f}; server CPU "
-          f"{100 * cpu_play / dt:.0f} % of one core, {1000 * cpu_play / max(1, n_up):.1f} ms "
-          f"per screen update")
+    print(f"light clients, all {a.light} play at {a.speed} for {dt:.0f} s: "
+          + play_line(before, after, dt, cpu_play, "session"))
     if delays:
         print(f"light clients: flip to its update while all play ({len(delays)} flips): "
               f"median {1000 * statistics.median(delays):.0f} ms, p95 "
@@ -139,11 +153,8 @@ async def light(server, pids: list[int], workers: int, a) -> None:
           f"{sum(c.bytes for c in clients) / 1e6 / dt:.1f} MB/s in all")
     for c in clients:
         await c.close()
-    t0 = time.monotonic()
-    while sessions(server.url, workers) and time.monotonic() - t0 < 120:
-        await asyncio.sleep(0.5)
-    print(f"light clients closed: sessions gone after {time.monotonic() - t0:.1f} s; "
-          f"{rss_mb(pids):.0f} MB")
+    print(f"light clients closed: sessions gone after "
+          f"{wait_gone(server.url, workers, 120):.1f} s; {rss_mb(pids):.0f} MB")
 
 
 def main() -> int:
@@ -202,14 +213,7 @@ def main() -> int:
                 time.sleep(a.seconds)
                 after = [(d.step(), d.page.evaluate("window.__load.updates")) for d in pages]
                 dt, cpu_play = time.monotonic() - t0, cpu_seconds(pids) - cpu0
-                rates = [(s1 - s0) / dt for (s0, _), (s1, _) in zip(before, after)]
-                ups = [(u1 - u0) / dt for (_, u0), (_, u1) in zip(before, after)]
-                n_up = sum(u1 - u0 for (_, u0), (_, u1) in zip(before, after))
-                print(f"play at {a.speed}: steps/s per page min {min(rates):.1f}, median "
-                      f"{statistics.median(rates):.1f}; screen updates/s per page min "
-                      f"{min(ups):.1f}, median {statistics.median(ups):.1f}; server CPU "
-                      f"{100 * cpu_play / dt:.0f} % of one core, "
-                      f"{1000 * cpu_play / max(1, n_up):.1f} ms per screen update")
+                print(f"play at {a.speed}: " + play_line(before, after, dt, cpu_play, "page"))
                 # -- flips while all play ---------------------------------------------------------
                 d = pages[0]
                 delays = []
@@ -232,12 +236,9 @@ def main() -> int:
                           f"{statistics.median(delays):.0f} ms, p95 {pct(delays, 95):.0f} ms")
                 print(f"memory while playing: {rss_mb(pids):.0f} MB in all")
                 # -- close ------------------------------------------------------------------------
-                t0 = time.monotonic()
                 for d in pages:
                     d.close()
-                while sessions(server.url, workers) and time.monotonic() - t0 < 60:
-                    time.sleep(0.5)
-                print(f"closed: sessions gone after {time.monotonic() - t0:.1f} s; "
+                print(f"closed: sessions gone after {wait_gone(server.url, workers, 60):.1f} s; "
                       f"{rss_mb(pids):.0f} MB")
             # -- open/close cycles ----------------------------------------------------------------
             if a.cycles:
@@ -252,9 +253,7 @@ def main() -> int:
                         print(f"  after {k + 1} cycles: {rss_mb(pids):.0f} MB, "
                               f"{sessions(server.url, workers)} sessions")
                 took = time.monotonic() - t0
-                drained = time.monotonic()          # the last sessions' unused lifetime
-                while sessions(server.url, workers) and time.monotonic() - drained < 120:
-                    time.sleep(0.5)
+                wait_gone(server.url, workers, 120)     # the last sessions' unused lifetime
                 print(f"{a.cycles} open/close cycles in {took:.0f} s: {m0:.0f} MB before, "
                       f"{rss_mb(pids):.0f} MB after, {sessions(server.url, workers)} "
                       f"sessions left")

@@ -31,6 +31,8 @@ from browser import ROOT, DashboardPage, Server, free_port, wait_http
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 FAST_CLEANUP = {"DPO_SIM_UNUSED_SESSION_MS": "4000", "DPO_SIM_CHECK_UNUSED_MS": "1000"}
 HOSTING = ROOT / "docs" / "hosting.md"
+#: nginx's temporary folders (NAME_temp_path), each in the test's own folder
+TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
 def nginx_binary() -> str:
@@ -72,7 +74,7 @@ class Nginx:
     """Debian's nginx in the foreground with everything under one temporary folder."""
 
     def __init__(self, tmp: Path, servers: str):
-        for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        for d in TEMP_PATHS:
             (tmp / d).mkdir()
         user = "user root;\n" if os.geteuid() == 0 else ""   # temp files in a private /tmp
         conf = tmp / "nginx.conf"
@@ -80,9 +82,7 @@ class Nginx:
             f"{user}daemon off;\nworker_processes 1;\npid {tmp}/nginx.pid;\n"
             f"error_log {tmp}/error.log info;\nevents {{}}\n"
             f"http {{\n    access_log {tmp}/access.log;\n"
-            + "".join(f"    {d}_temp_path {tmp}/{d};\n" if d != "body" else
-                      f"    client_body_temp_path {tmp}/body;\n"
-                      for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"))
+            + "".join(f"    {d}_temp_path {tmp}/{d};\n" for d in TEMP_PATHS)
             + servers + "}\n")
         self.tmp = tmp
         self.proc = subprocess.Popen([nginx_binary(), "-e", str(tmp / "error.log"),
