@@ -29,7 +29,7 @@ import numpy as np
 import panel as pn
 import param
 
-from ..sim import rlhf
+from ..sim import rest, rlhf
 from ..sim.dpo import kl_ceiling
 from ..sim.engine import Record
 from ..sim.export_csv import to_csv
@@ -180,6 +180,7 @@ class SimState(param.Parameterized):
         self.events_version = 0        # counts changes of ``events`` (views redraw on it)
         self.step_line = ""            # the latest step's numbers, one line
         self._optimum = self._optimum_key = self._optimum_sim = None
+        self._rest_plan = self._rest_key = self._rest_sim = None
         self._quiet = False            # True while the state itself rewrites settings
         self._callback = None          # the play loop (a Panel PeriodicCallback)
         self._due = 0.0                # fractional steps owed by the play loop
@@ -242,6 +243,20 @@ class SimState(param.Parameterized):
                                          sim.beta)
             self._optimum_key, self._optimum_sim = key, sim
         return self._optimum
+
+    @property
+    def rest(self) -> tuple:
+        """``sim.rest``'s ``RowRest`` of every row: where it ends with the rows and the
+        settings in force, from the policy now. The rows' structure is analysed again only
+        when the rows or the settings change; each step only looks at the gradient now."""
+        sim = self._sim
+        key = (sim.pairs.chosen.tobytes(), sim.pairs.rejected.tobytes(), sim.beta,
+               sim.learning_rate, sim._loss)
+        if self._rest_key != key or self._rest_sim is not sim:
+            self._rest_plan = rest.analyse(sim.pairs, sim.beta, sim.learning_rate, sim._loss)
+            self._rest_key, self._rest_sim = key, sim
+        rec = sim.record
+        return rest.at(self._rest_plan, rec.row_margin, rec.grad)
 
     def kl_to_optimum(self) -> np.ndarray:
         """(P,) KL(pi || pi*) now; NaN on a prompt with no finite optimum."""

@@ -31,8 +31,9 @@ TERMS = {
     "step": "Gradient steps taken so far. Each step moves every logit by the learning rate "
             "times the gradient of the mean loss.",
     "loss": "The mean over all annotator judgements of −log σ(u). It starts at log 2 = "
-            "0.693, where the policy is the reference, and levels off where the pulls on "
-            "every reply cancel out.",
+            "0.693, where the policy is the reference, and stops falling only where the "
+            "pulls on every reply cancel out; with unanimous votes it never does, and keeps "
+            "falling towards 0.",
     "loss_off": "The sigma weight is off, so the objective is the bare margin: the mean of "
                 "−u over all judgements. It has no floor, so it goes below 0 and keeps "
                 "falling.",
@@ -70,8 +71,11 @@ TERMS = {
     "pull_for": "The chosen side's pull: its votes × σ(−u), its weight. It pushes the "
                 "chosen reply up and the rejected one down.",
     "pull_against": "The rejected side's pull: its votes × σ(u). It pushes the other way.",
-    "net": "Pull for minus pull against: what moves this pair. The pair rests where it "
-           "is 0.",
+    "net": "Pull for minus pull against: how hard this row pushes its chosen reply up and "
+           "its rejected reply down. A reply stops moving when the pushes of all its rows "
+           "cancel; a row's own net pull is then 0 only if its rows form no cycle and none "
+           "of them drifts (in “Rock, paper, scissors” it is +2.000 on every row while "
+           "nothing moves).",
     "chart_loss": "The loss over time (see loss above).",
     "chart_kl": "KL of each prompt over time; the dashed lines are their ceilings.",
     "chart_rewards": "Mean implicit rewards of the winning and losing replies, and their "
@@ -90,12 +94,14 @@ WEIGHT_NAMES = {"sigmoid": "σ(−u)", "ipo": "(1 − 2u)/β²", "hinge": "[u < 
 #: What the loss readout means, per loss type (TERMS["loss"] is DPO's).
 LOSS_TERMS = {
     "ipo": "The mean over all annotator judgements of IPO's (h − 1/(2β))², h the log-ratio "
-           "margin. It is 1/(4β²) at step 0, and each row settles at h = (2p − 1)/(2β) for "
-           "its share p of the votes, even a unanimous one.",
+           "margin. It is 1/(4β²) at step 0. When a prompt's rows form no cycle, each row "
+           "settles at h = (2p − 1)/(2β) for its share p of the votes, even a unanimous one "
+           "(if the learning rate is below what IPO's curvature allows).",
     "hinge": "The mean over all annotator judgements of the hinge max(0, 1 − u): 1 at step "
              "0, and 0 for a judgement once its margin u passes 1.",
-    "robust": "The mean over all annotator judgements of the robust loss (rDPO), which "
-              "assumes a share ε of the labels are flipped: "
+    "robust": "The mean over all annotator judgements of the robust loss (rDPO, Chowdhury "
+              "et al. 2024, “Provably Robust DPO”), which assumes a share ε of the labels "
+              "are flipped: "
               "(−(1−ε)·log σ(u) + ε·log σ(−u)) / (1−2ε). It is log 2 = 0.693 at step 0.",
 }
 
@@ -115,19 +121,85 @@ CONNECTION_LOST = ("The connection to the server was lost (the server restarted,
                    "the same numbers.")
 CONNECTION_BACK = "The server answers again: press Reload."
 
-#: What the formula strip says stops a row, and the run.
-REST_SPLIT = ("This row stops pulling where its two pulls balance, {a} · σ(−u) = {b} · σ(u), "
-              "that is at σ(u) = {share}, its share of votes for the chosen reply.")
-REST_UNANIMOUS = ("Nothing stops this row: every vote backs the {side} reply, and its pull "
-                  "{n} · {w} is above 0 for every u. It only fades, so the row drifts on "
-                  "ever more slowly.")
-REST_WEIGHT_OFF = ("With the weight off every judgement pulls with weight 1, so this row's "
-                   "net pull is {a} − {b} = {net} at every step: nothing stops it.")
-REST_TIE = ("A tie: the two pulls are equal at u = 0, so this row pushes neither way "
-            "there.")
-REST_AT = ("This row stops pulling where its two pulls balance, {a} · w(u) = {b} · w(−u): "
-           "at u = {u}.")
-REST_NEVER = ("Nothing stops this row: its net pull stays above 0 for every u, it only "
-              "fades, so the row drifts on.")
-REST_RUN = ("The run stops when the pulls on every reply cancel out. When the rows form no "
-            "cycle, as in most presets, that is when every row's two pulls balance.")
+#: Where a row ends, as the formula strip and the reading levels say it: one sentence per
+#: case of ``sim.rest`` (``views/formula.rest_text`` picks it and fills it in). Each is
+#: checked against long runs (tests/test_rest.py).
+REST_OWN = {
+    "sigmoid": "This row comes to rest at u = {u}, where its two pulls balance, "
+               "{a} · σ(−u) = {b} · σ(u): σ(u) = {q}, its share of the votes for the "
+               "chosen reply.",
+    "robust": "This row comes to rest at u = {u}, where its two pulls balance: "
+              "σ(u) = (p − ε)/(1 − 2ε) = {q}, its vote share p = {p} corrected for a share "
+              "ε = {eps} of flipped labels.",
+    "ipo": "This row comes to rest at u = {u}, where its two pulls balance: "
+           "h = (2p − 1)/(2β) = {h}, IPO's target margin for its vote share p = {p}.",
+}
+REST_SHARED = ("This row comes to rest at u = {u}{at}, though its own two pulls do not "
+               "balance there (its net pull at rest is {net}): {why}")
+REST_WHY_CYCLE = ("its prompt's rows form a cycle, so what comes to rest is each reply, "
+                  "where the pulls of all its rows cancel.")
+REST_WHY_CARRIED = ("row {via} drifts at a steady pace and drags a reply of this group "
+                    "along; this row's net pull moves its other reply at the same pace, so "
+                    "its margin stays put.")
+REST_WHY_OTHER = "the pulls of the other rows on its replies cancel it."
+REST_STILL = ("Nothing in this row's group moves: the pulls of its rows on each reply "
+              "cancel exactly, so it stays at u = {u}.")
+REST_STILL_OFF = ("With the weight off every judgement pulls with weight 1, and the pulls "
+                  "on this row's two replies move them by the same amount at every step, so "
+                  "its margin stays at u = {u}.")
+REST_APPROACHES = ("This row heads for u = {u}{at}, {where}, but never comes to rest: row "
+                   "{via}, linked to it through a shared reply, drifts for ever, and its "
+                   "pull, fading but never 0, keeps tugging.")
+REST_WHERE_OWN = "where its two pulls balance"
+REST_WHERE_SHARED = "where the pulls on its replies cancel"
+REST_DRIFT_SLOWING = ("This row never comes to rest: its margin u runs to {side} for ever, "
+                      "ever more slowly (like log t). {why}")
+REST_DRIFT_STEADY = ("This row never comes to rest: its margin u runs to {side} at a steady "
+                     "pace, {pace} per step in the long run. {why}")
+REST_DRIFT_SHAKEN = ("This row never comes to rest: it has no rest point, and the steps on "
+                     "the rows beside it overshoot.")
+REST_WHY_UNANIMOUS = ("Every vote backs the {side} reply, so its pull {n} · {w} is above 0 "
+                      "for every u: it fades but never stops.")
+REST_WHY_ROBUST_EDGE = ("Its vote share p = {p} is 1 − ε: corrected for a share ε = {eps} of "
+                        "flipped labels, every vote backs the {side} reply, so its pull "
+                        "fades but never stops.")
+REST_WHY_ROBUST_BEYOND = ("Its vote share p = {p} is beyond 1 − ε = {edge}: its weight never "
+                          "falls below ε/(1 − 2ε) = {floor}, so its net pull tends to {net} "
+                          "and never fades.")
+REST_WHY_OFF = ("With the weight off every judgement pulls with weight 1, so the pulls never "
+                "fade.")
+REST_WHY_GROUP = ("Its group of rows splits into two parts, one on each side of this row, "
+                  "and nothing in the votes holds the parts together: the pulls between them "
+                  "never cancel at a finite margin.")
+REST_WHY_DRAGGED = ("The rows around it drift at a steady pace and pull its replies apart "
+                    "faster than its own pull can hold them.")
+REST_SWINGS = ("This row never comes to rest: while u is {where} its net pull is {a} − {b} = "
+               "{d}, and once u passes {edge} it is {after}, never 0, so it swings about "
+               "u = {edge} for ever, by an amount set by the learning rate.")
+REST_STOPS = ("With the hinge a judgement stops pulling once its margin reaches 1. Every vote "
+              "here backs the {side} reply, so this row pulls until u reaches {edge} and "
+              "stops pulling at the first step that takes it there; it pulls again only if "
+              "another row drags it back.")
+REST_IDLE = ("A tie: while −1 < u < 1 its two pulls, {a} and {b}, cancel, so it moves only "
+             "when the rows sharing its replies move them.")
+REST_OVERSHOOTS = ("This row would rest at u = {u}, but the learning rate {lr} is too large "
+                   "for the loss's curvature there (the steps settle only with a learning "
+                   "rate below {limit}): each step overshoots it, so it never comes to "
+                   "rest.{ipo} Lower the learning rate.")
+REST_OVERSHOOTS_IPO = (" On IPO's quadratic the overshoots grow until the loss overflows and "
+                       "the run stops.")
+REST_HEADS = ("This row heads for u = {u}, {where}. The learning rate {lr} suits the "
+              "curvature there (the steps settle with a learning rate below {limit}) but may "
+              "be too large for the steeper curvature on the way, so the page does not "
+              "promise that the steps settle.")
+REST_HALTS = ("This row would rest at u = {u}, but the run will stop first: on row {via} "
+              "IPO's steps overshoot further each time, until the loss overflows.")
+REST_OPEN_HINGE = ("This row's group of rows forms a cycle. With the hinge's kink the pulls "
+                   "round a cycle can cancel or keep swinging, so the page makes no claim "
+                   "about where this row ends.")
+REST_OPEN = ("This row's group of linked replies is too large for the page to decide where "
+             "it ends.")
+REST_RUN = ("What comes to rest is each reply: a step moves each reply by the sum of the "
+            "pulls of all the rows on it, so the run stops only where those sums cancel on "
+            "every reply. A row's own two pulls must balance then only when its rows form no "
+            "cycle and none of them drifts.")

@@ -173,8 +173,10 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("beta", Number(0, 100), None, "beta",
             "How strongly the policy is held to the reference when the votes are split "
-            "(larger = closer). With unanimous votes it only slows the drift: KL keeps "
-            "rising at any beta.",
+            "(larger = closer): at rest a pair's odds are the reference's odds times the "
+            "vote odds to the power 1/beta. A larger beta needs a smaller learning rate (the "
+            "loss's curvature grows like beta²). With unanimous votes it only slows the "
+            "drift: KL keeps rising at any beta.",
             scope="run", live=True, slider=(0.05, 5.0, 0.05),
             toml="beta", cli="beta", url="beta", event="beta", hideable=True),
     Setting("learning_rate", Number(0, 100), None, "Learning rate",
@@ -192,14 +194,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("loss_type", Choice(*LOSS_TYPES), "sigmoid", "Loss",
             "The per-judgement loss, by TRL's name: sigmoid is DPO, −log σ(u); ipo pulls "
             "each pair to a finite margin, even a unanimous one; hinge stops pulling once "
-            "the margin u reaches 1; robust is DPO corrected for a share ε of flipped labels.",
+            "the margin u reaches 1; robust is DPO corrected for a share ε of flipped labels "
+            "(rDPO, Chowdhury et al. 2024).",
             scope="run", live=True,
             toml="loss_type", cli="loss_type", url="loss", event="loss", hideable=True),
     Setting("label_smoothing", Number(0, 0.5, lo_open=False, hi_open=True), 0.0,
             "label smoothing ε (robust)",
             "The share ε of labels the robust loss assumes were flipped by mistake; its "
-            "weight never falls below ε/(1−2ε), so learned pairs keep pulling (the other "
-            "losses ignore ε).",
+            "weight never falls below ε/(1−2ε), so learned pairs keep pulling, and a row "
+            "whose vote share is 1 − ε or more never rests (the other losses ignore ε).",
             scope="run", live=True, slider=(0.0, 0.45, 0.05),
             toml="label_smoothing", cli="label_smoothing", url="eps", event="eps",
             hideable=True),

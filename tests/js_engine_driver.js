@@ -13,6 +13,8 @@
  * - {"kind": "calls", "config", "calls": [{"op": "flip"|"set"|"advance", "arg"}]}: each
  *    call's outcome (the error's name and message, or ok) and the state after it.
  * - {"kind": "construct", "config"}: the error a Simulation's construction raises, if any.
+ * - {"kind": "rest", "config", "steps", "actions"}: as "run" without the records: where
+ *    each row ends (Simulation.rest) after the steps and actions.
  * - {"kind": "fsum", "lists": [[...], ...]}, {"kind": "formatG", "values": [...]},
  *   {"kind": "repr", "values": [...]}.
  * - {"kind": "script", "config"}: engine.js run as a page's <script> would run it (no
@@ -70,6 +72,20 @@ function run(job, table) {
   return out;
 }
 
+function rest(job, table) {
+  const sim = new DPO.Simulation(job.config, table);
+  for (let t = 0; t <= job.steps; t++) {
+    if (t > 0) sim.advance();
+    (job.actions[String(t)] || []).forEach(function (a) {
+      if (a.flip !== undefined) sim.flip(a.flip);
+      else sim.set(a.set);
+    });
+  }
+  return sim.rest().map(function (rr) {
+    return Object.assign({claim: DPO.restClaim(rr)}, rr);
+  });
+}
+
 function calls(job, table) {
   const sim = new DPO.Simulation(job.config, table);
   return job.calls.map(function (c) {
@@ -93,6 +109,7 @@ function main() {
   const results = input.jobs.map(function (job) {
     if (job.kind === "run") return run(job, input.table);
     if (job.kind === "calls") return calls(job, input.table);
+    if (job.kind === "rest") return rest(job, input.table);
     if (job.kind === "construct") {
       return outcome(function () { return new DPO.Simulation(job.config, input.table); });
     }

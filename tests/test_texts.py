@@ -11,6 +11,7 @@ import pytest
 
 from dpo_sim.app import texts
 from dpo_sim.app.views.formula import rest_text
+from dpo_sim.sim.rest import rest_points
 from dpo_sim.sim.pairs import Pairs
 from dpo_sim.sim.scenario import Prompt, Row, Scenario
 from dpo_sim.sim.scenario_io import load_scenario
@@ -92,25 +93,98 @@ def test_the_weight_shrinks_as_the_model_agrees_and_is_1_when_off():
     assert np.all(off.advance(100).row_weight == 1.0)
 
 
+def _rest_of(s: Scenario, i: int = 0):
+    sim = Simulation(s, keep_history=False)
+    rr = rest_points(sim.pairs, sim.beta, sim.learning_rate, sim._loss, sim.record.row_margin,
+                     sim.record.grad)[i]
+    a, b = float(sim.pairs.votes_chosen[i]), float(sim.pairs.votes_rejected[i])
+    return rr, rest_text(rr, a, b, sim._loss, sim.beta, sim.learning_rate)
+
+
 def test_what_stops_a_row():
-    assert rest_text(7, 3, True) == texts.REST_SPLIT.format(a="7", b="3", share="0.7")
-    # the split row rests where its pulls balance: sigma(u) = 7/10
+    """The strip's sentence for a lone row under DPO, each with its number: a 7:3 row comes
+    to rest at sigma(u) = 0.7; a unanimous row never does (its weight only fades); with the
+    weight off a row moves at a constant pace; a tie does not move at all."""
+    rr, text = _rest_of(_one_prompt([(0, 1, 7, 3)]))
+    assert text == texts.REST_OWN["sigmoid"].format(u="+0.847", a="7", b="3", q="0.700")
     sim = Simulation(_one_prompt([(0, 1, 7, 3)]), keep_history=False)
     rec = sim.advance(3000)
     assert rec.row_sigma[0] == pytest.approx(0.7, abs=1e-9)
+    assert rec.row_margin[0] == pytest.approx(math.log(7 / 3), abs=1e-9) == rr.u
     assert 7 * (1 - rec.row_sigma[0]) == pytest.approx(3 * rec.row_sigma[0], abs=1e-8)
     # unanimous: the weight only fades, the margin keeps growing
-    assert "every vote backs the chosen reply" in rest_text(10, 0, True)
-    assert "every vote backs the rejected reply" in rest_text(0, 2, True)
+    rr, text = _rest_of(_one_prompt([(0, 1, 10, 0)]))
+    assert "Every vote backs the chosen reply" in text and "ever more slowly" in text
     sim = Simulation(_one_prompt([(0, 1, 10, 0)]), keep_history=False)
     u = [sim.advance(500).row_margin[0] for _ in range(6)]
     assert all(b > a for a, b in zip(u, u[1:]))
-    # weight off: the net pull is a - b at every step
-    assert "7 − 3 = 4 at every step" in rest_text(7, 3, False)
-    # a tie pushes neither way at u = 0
-    assert rest_text(5, 5, True) == rest_text(5, 5, False) == texts.REST_TIE
+    assert all(b - a < a - z for z, a, b in zip(u, u[1:], u[2:]))      # ever more slowly
+    # weight off: every judgement pulls with weight 1, so u moves at a constant pace: a
+    # lone 7:3 row by lr * beta^2 * 2 * (7 - 3) / 10 per step
+    rr, text = _rest_of(_one_prompt([(0, 1, 7, 3)], adaptive_weight=False))
+    assert rr.pace == pytest.approx(0.5 * 2 * 4 / 10, rel=1e-12) and "+0.4000 per step" in text
+    sim = Simulation(_one_prompt([(0, 1, 7, 3)], adaptive_weight=False), keep_history=False)
+    u = [sim.advance().row_margin[0] for _ in range(5)]
+    np.testing.assert_allclose(np.diff(u), 0.4, rtol=1e-12)
+    # a tie pushes neither way at u = 0: nothing moves
+    for weight in (True, False):
+        rr, text = _rest_of(_one_prompt([(0, 1, 5, 5)], adaptive_weight=weight))
+        assert (rr.kind, rr.how, rr.claim) == ("rests", "still", 0.0)
     sim = Simulation(_one_prompt([(0, 1, 5, 5)]), keep_history=False)
     assert np.array_equal(sim.advance(100).probs, np.full((1, 4), 0.25))
+
+
+def test_at_rest_the_pairs_odds_are_the_references_times_the_vote_odds_to_the_1_over_beta():
+    """beta's rule: pi(w)/pi(l) = [pi_ref(w)/pi_ref(l)] * (p/(1-p))^(1/beta), checked on
+    every row of the presets without a cycle, after a long run, at beta 4 (tight-leash),
+    0.25 (loose-leash) and 1 with a skewed reference."""
+    assert "vote odds to the power 1/beta" in BY_NAME["beta"].help
+    for pid in ("tight-leash", "loose-leash", "skewed-reference"):
+        s = load_scenario(pid)
+        sim = Simulation(s, keep_history=False)
+        rec = sim.advance(20_000)
+        ref = np.exp(sim.logp_ref)
+        for r in s.rows:
+            x, c, l = r.prompt, r.chosen, r.rejected
+            want = (ref[x, c] / ref[x, l]) * (r.votes_chosen / r.votes_rejected) ** (1 / s.beta)
+            assert rec.probs[x, c] / rec.probs[x, l] == pytest.approx(want, rel=1e-9), pid
+    # tight-leash's first row at step 400: 1.236, near (7/3)^(1/4) = 1.2359, far from the
+    # 7/3 = 2.33 the beta = 1 rule ("reference odds times vote odds") would give
+    rec = Simulation(load_scenario("tight-leash"), keep_history=False).advance(400)
+    assert rec.probs[0, 0] / rec.probs[0, 1] == pytest.approx((7 / 3) ** 0.25, abs=5e-4)
+
+
+def test_a_larger_beta_needs_a_smaller_learning_rate():
+    """The beta help's "a larger beta needs a smaller learning rate": loose-leash with beta
+    raised to 4 keeps its learning rate 8 (lr * beta^2 = 128) and never settles: over the
+    last 100 of 1,000 steps KL swings between 0.17 and 1.38 and the loss between 2.24 and
+    8.89; with the learning rate scaled by 1/16 (beta 0.25 -> 4) it settles."""
+    assert "A larger beta needs a smaller learning rate" in BY_NAME["beta"].help
+    sim = Simulation(load_scenario("loose-leash").with_settings(beta=4.0), keep_history=False)
+    kl, loss = [], []
+    for t in range(1, 1001):
+        rec = sim.advance()
+        if t > 900:
+            kl.append(rec.kl[0])
+            loss.append(rec.loss)
+    assert (round(min(kl), 2), round(max(kl), 2)) == (0.17, 1.38)
+    assert (round(min(loss), 2), round(max(loss), 2)) == (2.24, 8.89)
+    sim = Simulation(load_scenario("loose-leash").with_settings(beta=4.0, learning_rate=0.5),
+                     keep_history=False)
+    a = sim.advance(3000).kl.copy()
+    assert np.allclose(sim.advance(100).kl, a, atol=1e-12)
+
+
+def test_the_loss_never_stops_falling_with_unanimous_votes():
+    assert "with unanimous votes it never does" in texts.TERMS["loss"]
+    sim = Simulation(load_scenario("unanimous"), keep_history=False)
+    losses = [sim.advance(1000).loss for _ in range(5)]
+    assert all(b < a for a, b in zip(losses, losses[1:])) and losses[-1] > 0
+
+
+def test_robust_dpo_is_credited_where_it_is_offered():
+    for text in (texts.LOSS_TERMS["robust"], BY_NAME["loss_type"].help):
+        assert "Chowdhury et al. 2024" in text
 
 
 def test_the_implicit_reward_is_beta_times_the_log_ratio():

@@ -1150,6 +1150,459 @@
       "number, not '" + type + "'");
   }
 
+  // ---------------------------------------------------------------------------------------
+  // Where each row comes to rest, or that it never does (sim/rest.py, function by
+  // function): the groups of linked rows, Fujishige's decomposition of the cut function of
+  // the (corrected) votes into levels, tight sets and blocks, each block's fit, and the
+  // curvature that decides whether the steps settle. No simulation: closed forms and the
+  // structure of the rows.
+  // ---------------------------------------------------------------------------------------
+
+  const REST_MAX_GROUP = 16;    // rest.MAX_GROUP: every subset of a group's replies is tried
+  const REST_TOL = 1e-9;        // rest.TOL: relative tolerance of the structural decisions
+  const REST_NEVER = ["approaches", "drifts", "swings", "overshoots"];
+
+  /** rest.RowRest, as a plain object (via, the row in the whole table; -1 for none). */
+  function rowRest(kind, o) {
+    o = o || {};
+    return {kind: kind, u: o.u === undefined ? NaN : o.u, how: o.how || "",
+      via: o.via === undefined ? -1 : o.via, cycle: !!o.cycle,
+      lr_limit: o.lr_limit === undefined ? NaN : o.lr_limit,
+      pace: o.pace === undefined ? NaN : o.pace};
+  }
+
+  /** rest.RowRest.claim: the margin the page states (data-u), NaN for "never rests", null
+   *  for no claim. */
+  function restClaim(rr) {
+    if (rr.kind === "rests") return rr.u;
+    return REST_NEVER.indexOf(rr.kind) >= 0 ? NaN : null;
+  }
+
+  /** rest.groups: the rows linked through shared replies, in the order of their first row. */
+  function restGroups(pairs) {
+    const n = pairs.prompt.length;
+    const parent = [];
+    for (let i = 0; i < n; i++) parent.push(i);
+    const find = function (i) {
+      while (parent[i] !== i) { parent[i] = parent[parent[i]]; i = parent[i]; }
+      return i;
+    };
+    const owner = new Map();
+    for (let i = 0; i < n; i++) {
+      [pairs.chosen[i], pairs.rejected[i]].forEach(function (y) {
+        const key = pairs.prompt[i] * pairs.K + y;
+        if (owner.has(key)) parent[find(i)] = find(owner.get(key));
+        else owner.set(key, i);
+      });
+    }
+    const out = new Map();
+    for (let i = 0; i < n; i++) {
+      const r = find(i);
+      if (!out.has(r)) out.set(r, []);
+      out.get(r).push(i);
+    }
+    return Array.from(out.values());
+  }
+
+  /** Largest eigenvalue of D^T diag(coef) D (D: rows x m incidence), by cyclic Jacobi
+   *  rotations (numpy's eigvalsh up to rounding). */
+  function restLam(D, coef, m) {
+    if (coef.length === 0) return 0.0;
+    const A = [];
+    for (let i = 0; i < m; i++) {
+      A.push(new Array(m).fill(0.0));
+      for (let j = 0; j < m; j++) {
+        let s = 0.0;
+        for (let k = 0; k < coef.length; k++) s += D[k][i] * coef[k] * D[k][j];
+        A[i][j] = s;
+      }
+    }
+    for (let sweep = 0; sweep < 100; sweep++) {
+      let off = 0.0;
+      for (let i = 0; i < m; i++) for (let j = i + 1; j < m; j++) off += A[i][j] * A[i][j];
+      if (off < 1e-30) break;
+      for (let p = 0; p < m; p++) {
+        for (let q = p + 1; q < m; q++) {
+          if (A[p][q] === 0.0) continue;
+          const theta = (A[q][q] - A[p][p]) / (2.0 * A[p][q]);
+          const t = (theta >= 0 ? 1.0 : -1.0) / (Math.abs(theta) + Math.sqrt(theta * theta + 1.0));
+          const c = 1.0 / Math.sqrt(t * t + 1.0);
+          const s = t * c;
+          for (let k = 0; k < m; k++) {
+            const akp = A[k][p];
+            const akq = A[k][q];
+            A[k][p] = c * akp - s * akq;
+            A[k][q] = s * akp + c * akq;
+          }
+          for (let k = 0; k < m; k++) {
+            const apk = A[p][k];
+            const aqk = A[q][k];
+            A[p][k] = c * apk - s * aqk;
+            A[q][k] = s * apk + c * aqk;
+          }
+        }
+      }
+    }
+    let top = -Infinity;
+    for (let i = 0; i < m; i++) top = Math.max(top, A[i][i]);
+    return top;
+  }
+
+  function restIncidence(c, r, m) {
+    return c.map(function (ci, k) {
+      const row = new Array(m).fill(0.0);
+      row[ci] += 1.0;
+      row[r[k]] -= 1.0;
+      return row;
+    });
+  }
+
+  function popcount(s) {
+    let n = 0;
+    while (s) { n += s & 1; s >>>= 1; }
+    return n;
+  }
+
+  /** rest._cut_values: f(S) for every subset S of the m replies (bit k: reply k in S). */
+  function restCutValues(c, r, lo, hi, m) {
+    const f = new Array(1 << m).fill(0.0);
+    for (let i = 0; i < c.length; i++) {
+      for (let s = 0; s < (1 << m); s++) {
+        const inc = (s >> c[i]) & 1;
+        const inr = (s >> r[i]) & 1;
+        f[s] += hi[i] * (inc & (1 - inr)) - lo[i] * (inr & (1 - inc));
+      }
+    }
+    return f;
+  }
+
+  /** rest._decompose: levels, blocks, and for each row cut apart whether its margin runs
+   *  up and whether at a steady pace. */
+  function restDecompose(f, m, c, r, scale) {
+    const level = new Array(m).fill(0.0);
+    const block = new Array(m).fill(0);
+    const up = new Array(c.length).fill(false);
+    const steady = new Array(c.length).fill(false);
+    let nBlocks = 0;
+    const tol = REST_TOL * scale;
+    const work = [[0, (1 << m) - 1]];
+    while (work.length) {
+      const AB = work.pop();
+      const A = AB[0];
+      const B = AB[1];
+      const ground = B & ~A;
+      const size = popcount(ground);
+      const alpha = (f[B] - f[A]) / size;
+      const subs = [];
+      const val = [];
+      for (let s = 0; s < (1 << m); s++) {
+        if ((s & ~ground) !== 0) continue;
+        subs.push(s);
+        val.push(f[A | s] - f[A] - alpha * popcount(s));
+      }
+      let low = Infinity;
+      val.forEach(function (v) { low = Math.min(low, v); });
+      let T = null;
+      let pace = false;
+      if (low < -tol) {
+        T = 0;
+        subs.forEach(function (s, k) { if (val[k] <= low + tol) T |= s; });
+        pace = true;
+      } else {
+        let best = null;
+        subs.forEach(function (s, k) {
+          if (val[k] <= tol && s !== 0 && s !== ground &&
+              (best === null || popcount(s) < popcount(best))) best = s;
+        });
+        if (best !== null) T = best;
+      }
+      if (T === null) {
+        for (let k = 0; k < m; k++) {
+          if ((ground >> k) & 1) { level[k] = alpha; block[k] = nBlocks; }
+        }
+        nBlocks++;
+        continue;
+      }
+      for (let i = 0; i < c.length; i++) {
+        if (((ground >> c[i]) & 1) && ((ground >> r[i]) & 1) &&
+            ((T >> c[i]) & 1) !== ((T >> r[i]) & 1)) {
+          up[i] = ((T >> c[i]) & 1) === 1;
+          steady[i] = pace;
+        }
+      }
+      work.push([A, A | T], [A | T, B]);
+    }
+    return {level: level, block: block, up: up, steady: steady};
+  }
+
+  /** rest._block_fit: the margins where the pulls on every reply of a block cancel, by
+   *  Newton's method on sum_rows l(D w) + push . w, each step keeping sum(w) fixed. */
+  function restBlockFit(c, r, a, b, push, m, free) {
+    let w = new Array(m).fill(0.0);
+    const D = restIncidence(c, r, m);
+    const n = a.map(function (v, i) { return v + b[i]; });
+    const J = [];
+    for (let i = 0; i < m; i++) {
+      J.push([]);
+      for (let j = 0; j < m; j++) J[i].push((free[i] && free[j] ? 1.0 : 0.0) + (i === j && !free[i] ? 1.0 : 0.0));
+    }
+    const margins = function (w) {
+      return D.map(function (row) {
+        let s = 0.0;
+        for (let k = 0; k < m; k++) s += row[k] * w[k];
+        return s;
+      });
+    };
+    const value = function (w) {
+      const u = margins(w);
+      let s = 0.0;
+      for (let i = 0; i < u.length; i++) s += a[i] * logAddExp0(-u[i]) + b[i] * logAddExp0(u[i]);
+      for (let k = 0; k < m; k++) s += push[k] * w[k];
+      return s;
+    };
+    let f0 = value(w);
+    for (let it = 0; it < 200; it++) {
+      const u = margins(w);
+      const grad = push.slice();
+      const H = [];
+      for (let i = 0; i < m; i++) H.push(new Array(m).fill(0.0));
+      for (let i = 0; i < u.length; i++) {
+        const s = sigmoidPair(u[i]);
+        const g = -a[i] * s[1] + b[i] * s[0];
+        const h = n[i] * s[0] * s[1];
+        for (let k = 0; k < m; k++) {
+          grad[k] += D[i][k] * g;
+          for (let l = 0; l < m; l++) H[k][l] += D[i][k] * h * D[i][l];
+        }
+      }
+      for (let k = 0; k < m; k++) {
+        if (!free[k]) {
+          grad[k] = 0.0;
+          for (let l = 0; l < m; l++) { H[k][l] = 0.0; H[l][k] = 0.0; }
+        }
+      }
+      const step = solve(H.map(function (row, i) {
+        return row.map(function (v, j) { return v + J[i][j]; });
+      }), grad.map(function (g) { return -g; }));
+      let slope = 0.0;
+      for (let k = 0; k < m; k++) slope += grad[k] * step[k];
+      let t = 1.0;
+      let trial = w;
+      let f1 = f0;
+      for (let ls = 0; ls < 60; ls++) {
+        trial = w.map(function (v, k) { return v + t * step[k]; });
+        f1 = value(trial);
+        if (f1 <= f0 + 1e-4 * t * slope + 1e-12 * (1 + Math.abs(f0))) break;
+        t /= 2;
+      }
+      w = trial;
+      f0 = f1;
+      let moved = 0.0;
+      let top = 1.0;
+      for (let k = 0; k < m; k++) {
+        moved = Math.max(moved, Math.abs(t * step[k]));
+        top = Math.max(top, Math.abs(w[k]));
+      }
+      if (moved <= 1e-13 * top) break;
+    }
+    return margins(w);
+  }
+
+  /** rest._smooth: per row of a group, for DPO's family on the corrected votes a, b. */
+  function restSmooth(c, r, a, b, m, scale) {
+    const nRows = c.length;
+    const negA = a.map(function (v) { return -v; });
+    const f = restCutValues(c, r, negA, b, m);
+    const d = restDecompose(f, m, c, r, scale);
+    const inside = c.map(function (ci, i) { return d.block[ci] === d.block[r[i]]; });
+    const kinds = new Array(nRows).fill("drifts");
+    const how = d.steady.map(function (s) { return s ? "steady" : "slowing"; });
+    const via = new Array(nRows).fill(-1);
+    const own = new Array(nRows).fill("");
+    const u = d.up.map(function (v) { return v ? Infinity : -Infinity; });
+    const gLim = d.up.map(function (v, i) { return v ? b[i] : -a[i]; });
+    const blocks = Array.from(new Set(d.block)).sort(function (x, y) { return x - y; });
+    blocks.forEach(function (k) {
+      const members = d.block.map(function (v) { return v === k; });
+      const rowsIn = [];
+      for (let i = 0; i < nRows; i++) if (inside[i] && members[c[i]]) rowsIn.push(i);
+      if (rowsIn.length === 0) return;
+      const push = new Array(m).fill(0.0);
+      const touching = [];
+      for (let i = 0; i < nRows; i++) {
+        if (inside[i]) continue;
+        if (members[c[i]] || members[r[i]]) {
+          touching.push(i);
+          push[c[i]] += gLim[i];
+          push[r[i]] -= gLim[i];
+        }
+      }
+      for (let y = 0; y < m; y++) push[y] = members[y] ? push[y] - d.level[y] : 0.0;
+      const sub = restBlockFit(rowsIn.map(function (i) { return c[i]; }),
+        rowsIn.map(function (i) { return r[i]; }), rowsIn.map(function (i) { return a[i]; }),
+        rowsIn.map(function (i) { return b[i]; }), push, m, members);
+      const slow = touching.filter(function (i) { return !d.steady[i]; });
+      rowsIn.forEach(function (i, j) {
+        u[i] = sub[j];
+        const s = sigmoidPair(sub[j]);
+        const net = -a[i] * s[1] + b[i] * s[0];
+        own[i] = Math.abs(net) <= 1e-7 * (Math.abs(a[i]) + Math.abs(b[i])) ? "own" : "shared";
+        if (slow.length) {
+          kinds[i] = "approaches"; how[i] = own[i]; via[i] = slow[0];
+          return;
+        }
+        kinds[i] = "rests";
+        how[i] = own[i];
+        if (own[i] === "shared" && touching.length) via[i] = touching[0];
+      });
+    });
+    return {kinds: kinds, u: u, how: how, via: via, inside: inside, block: d.block, own: own,
+      alphaGap: c.map(function (ci, i) { return d.level[ci] - d.level[r[i]]; })};
+  }
+
+  /** rest._group: each row of one group (via local to the group). */
+  function restGroup(loss, c, r, a, b, m, beta, lr, N) {
+    const nRows = c.length;
+    const cyc = nRows > m - 1;
+    const D = restIncidence(c, r, m);
+    const name = loss.name;
+    if (name === "bare_margin") {
+      const ab = a.map(function (v, i) { return v - b[i]; });
+      const x = new Array(m).fill(0.0);
+      for (let i = 0; i < nRows; i++) for (let k = 0; k < m; k++) x[k] += D[i][k] * ab[i];
+      const scale = lr * beta * beta / N;
+      return D.map(function (row) {
+        let pace = 0.0;
+        for (let k = 0; k < m; k++) pace += row[k] * x[k];
+        if (pace === 0.0) return rowRest("rests", {how: "still", cycle: cyc, lr_limit: Infinity});
+        return rowRest("drifts", {u: pace > 0 ? Infinity : -Infinity, how: "steady", cycle: cyc,
+          pace: scale * pace});
+      });
+    }
+    if (name === "hinge") {
+      return c.map(function (_, j) {
+        const side = a[j] > b[j] ? 1.0 : -1.0;
+        if (cyc) return rowRest("open", {cycle: cyc});
+        if (a[j] === b[j]) return rowRest("idle");
+        if (a[j] > 0 && b[j] > 0) return rowRest("swings", {u: side});
+        return rowRest("stops", {u: side});
+      });
+    }
+    const n = a.map(function (v, i) { return v + b[i]; });
+    if (name === "ipo") {
+      const t = a.map(function (v, i) { return (v - b[i]) / n[i] / (2.0 * beta); });
+      const L = [];
+      const rhs = new Array(m).fill(0.0);
+      for (let k = 0; k < m; k++) {
+        L.push(new Array(m).fill(1.0));
+        for (let i = 0; i < nRows; i++) rhs[k] += n[i] * D[i][k] * t[i];
+      }
+      for (let i = 0; i < nRows; i++) {
+        for (let k = 0; k < m; k++) for (let l = 0; l < m; l++) L[k][l] += D[i][k] * n[i] * D[i][l];
+      }
+      const z = solve(L, rhs);
+      const lam = 2.0 / N * restLam(D, n, m);
+      const limit = lam > 0 ? 2.0 / lam : Infinity;
+      return D.map(function (row, j) {
+        let h = 0.0;
+        for (let k = 0; k < m; k++) h += row[k] * z[k];
+        return rowRest(lr < limit ? "rests" : "overshoots", {u: beta * h,
+          how: Math.abs(h - t[j]) <= 1e-9 * Math.max(1.0, Math.abs(t[j])) ? "own" : "shared",
+          cycle: cyc, lr_limit: limit});
+      });
+    }
+    if (m > REST_MAX_GROUP) return c.map(function () { return rowRest("open", {cycle: cyc}); });
+    const eps = name === "robust" ? loss.labelSmoothing : 0.0;
+    const ac = a.map(function (v, i) { return (v * (1 - eps) - b[i] * eps) / (1 - 2 * eps); });
+    const bc = b.map(function (v, i) { return (v * (1 - eps) - a[i] * eps) / (1 - 2 * eps); });
+    let nMax = -Infinity;
+    n.forEach(function (v) { nMax = Math.max(nMax, v); });
+    const sm = restSmooth(c, r, ac, bc, m, nMax);
+    const lamWay = beta * beta / N * restLam(D, n.map(function (v) { return v / 4.0; }), m);
+    const safe = lamWay > 0 ? 2.0 / lamWay : Infinity;
+    const curv = sm.u.map(function (v, i) {
+      if (!sm.inside[i]) return 0.0;
+      const s = sigmoidPair(v);
+      return n[i] * s[0] * s[1];
+    });
+    const limits = new Array(nRows).fill(NaN);
+    Array.from(new Set(sm.block)).sort(function (x, y) { return x - y; }).forEach(function (k) {
+      const rowsIn = [];
+      for (let i = 0; i < nRows; i++) if (sm.inside[i] && sm.block[c[i]] === k) rowsIn.push(i);
+      if (!rowsIn.length) return;
+      const lam = beta * beta / N * restLam(rowsIn.map(function (i) { return D[i]; }),
+        rowsIn.map(function (i) { return curv[i]; }), m);
+      rowsIn.forEach(function (i) { limits[i] = lam > 0 ? 2.0 / lam : Infinity; });
+    });
+    const kinds = sm.kinds.map(function (kind, j) {
+      if (kind === "rests" || kind === "approaches") {
+        if (lr >= limits[j]) return "overshoots";
+        if (lr >= safe) return "heads";
+      }
+      return kind;
+    });
+    const calm = !kinds.some(function (k) { return k === "overshoots" || k === "heads"; });
+    return kinds.map(function (kind, j) {
+      let how = sm.how[j];
+      let pace = NaN;
+      if (kind === "drifts") {
+        if (!calm) how = "";
+        else if (how === "steady") pace = -lr * beta * beta / N * sm.alphaGap[j];
+      } else if (kind === "overshoots" || kind === "heads" || kind === "approaches") {
+        how = sm.own[j];
+      }
+      return rowRest(kind, {u: sm.u[j], how: how, via: sm.via[j], cycle: cyc,
+        lr_limit: limits[j], pace: pace});
+    });
+  }
+
+  /** rest.analyse: where each row ends with these settings, whatever the policy now. */
+  function analyseRest(pairs, beta, learningRate, loss) {
+    const N = npSum(pairs.votesChosen) + npSum(pairs.votesRejected);   // Pairs.n_judgements
+    const out = new Array(pairs.prompt.length).fill(null);
+    const found = [];
+    restGroups(pairs).forEach(function (rows) {
+      const ys = [];
+      rows.forEach(function (i) { ys.push(pairs.chosen[i], pairs.rejected[i]); });
+      const replies = Array.from(new Set(ys)).sort(function (x, y) { return x - y; });
+      const index = new Map(replies.map(function (y, k) { return [y, k]; }));
+      const c = rows.map(function (i) { return index.get(pairs.chosen[i]); });
+      const r = rows.map(function (i) { return index.get(pairs.rejected[i]); });
+      found.push({x: pairs.prompt[rows[0]], replies: replies, rows: rows});
+      const a = rows.map(function (i) { return +pairs.votesChosen[i]; });
+      const b = rows.map(function (i) { return +pairs.votesRejected[i]; });
+      restGroup(loss, c, r, a, b, replies.length, beta, learningRate, N).forEach(function (rr, j) {
+        rr.via = rr.via >= 0 ? rows[rr.via] : -1;
+        out[rows[j]] = rr;
+      });
+    });
+    if (loss.name === "ipo") {
+      const stop = out.findIndex(function (rr) { return rr.kind === "overshoots"; });
+      if (stop >= 0) {
+        out.forEach(function (rr) { if (rr.kind === "rests") { rr.kind = "halts"; rr.via = stop; } });
+      }
+    }
+    return {rows: out, groups: found};
+  }
+
+  /** rest.at: the plan with what the policy now decides (a group whose gradient is exactly
+   *  0 never moves; a row at rest for want of a pull rests at its margin now). */
+  function restAt(plan, margins, grad) {
+    const out = plan.rows.map(function (rr) { return Object.assign({}, rr); });
+    plan.groups.forEach(function (g) {
+      const still = g.replies.every(function (y) { return grad[g.x][y] === 0.0; });
+      g.rows.forEach(function (i) {
+        if (still) {
+          out[i] = rowRest("rests", {u: margins[i], how: "still", cycle: out[i].cycle,
+            lr_limit: Infinity});
+        } else if (out[i].kind === "rests" && out[i].how === "still") {
+          out[i].u = margins[i];
+        }
+      });
+    });
+    return out;
+  }
+
   class Simulation {
     /** config: the JSONL config line (`dpo-sim run ... --format jsonl`); settingsTable:
      *  sim.settings.table_json(). */
@@ -1321,6 +1774,19 @@
 
     set(settings) { return this.act({set: Object.assign({}, settings)}); }
 
+    /** Where each row ends (rest.rest_points) with the rows and settings in force, from
+     *  the policy now; the rows' structure is analysed again only when they or the settings
+     *  change. */
+    rest() {
+      const key = [this._pairs, this.beta, this.learning_rate, this._loss];
+      const k = this._restKey;
+      if (!k || k.some(function (v, i) { return v !== key[i]; })) {
+        this._restPlan = analyseRest(this._pairs, this.beta, this.learning_rate, this._loss);
+        this._restKey = key;
+      }
+      return restAt(this._restPlan, this.record["pairs/margin"], this.record.grad);
+    }
+
     /** pi*, the RLHF optimum, for the rows and beta in force: refitted when the rows
      *  change (a flip), rebuilt from the same fit when beta changes (cli._RlhfTarget). */
     optimum() {
@@ -1344,6 +1810,9 @@
     SettingError: SettingError,
     storedRowMetrics: storedRowMetrics,
     klCeiling: klCeiling,
+    analyseRest: analyseRest,
+    restAt: restAt,
+    restClaim: restClaim,
     fsum: fsum,
     LOSS_TYPES: LOSS_TYPES.slice(),
     // building blocks, for tests and the curious

@@ -1,24 +1,19 @@
 """The formula strip: one row's numbers worked out, with the current values plugged in
 (the row looked at or flipped last): its implicit rewards, its margin and sigma(u), the
-two pulls on the pair and the net pull, and what stops it (texts.REST_*)."""
+two pulls on the pair and the net pull, and where the row ends (``rest_text``: what
+``sim.rest`` decides, in words, with the margin it claims in ``data-u``)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from ...sim.dpo import row_pulls
-from ..texts import (
-    REST_AT,
-    REST_NEVER,
-    REST_RUN,
-    REST_SPLIT,
-    REST_TIE,
-    REST_UNANIMOUS,
-    REST_WEIGHT_OFF,
-    WEIGHT_NAMES,
-)
+from ...sim.rest import RowRest
+from .. import texts as T
+from ..texts import WEIGHT_NAMES
 from .bars import letter, short
-from .pulls import rest_point
 from .util import HtmlView, esc, fixed, small
 
 _n = fixed
@@ -28,22 +23,122 @@ def _g(v: float) -> str:
     return f"{v:g}"
 
 
-def rest_text(a: float, b: float, weight_on: bool, loss=None, beta: float = 1.0) -> str:
-    """What stops a row with votes a (chosen side) : b (rejected side), under DPO's loss
-    (``loss`` None or sigmoid) or another one (its rest point found numerically)."""
-    if a == b:
-        return REST_TIE
-    if not weight_on:
-        return REST_WEIGHT_OFF.format(a=_g(a), b=_g(b), net=_g(a - b))
-    if loss is not None and loss.name != "sigmoid":
-        u = rest_point(loss, beta, a, b)
-        return (REST_AT.format(a=_g(a), b=_g(b), u=_n(u, sign=True)) if np.isfinite(u)
-                else REST_NEVER)
-    if b == 0:
-        return REST_UNANIMOUS.format(side="chosen", n=_g(a), w="σ(−u)")
-    if a == 0:
-        return REST_UNANIMOUS.format(side="rejected", n=_g(b), w="σ(u)")
-    return REST_SPLIT.format(a=_g(a), b=_g(b), share=f"{a / (a + b):.3g}")
+def _num(v: float, digits: int = 3, sign: bool = False) -> str:
+    """A number as the texts write it: a true minus sign."""
+    return fixed(v, digits, sign=sign).replace("-", "−")
+
+
+def _sigma(u: float) -> float:
+    return 1.0 / (1.0 + math.exp(-u)) if u >= 0 else math.exp(u) / (1.0 + math.exp(u))
+
+
+def _net_at(loss, beta: float, a: float, b: float, u: float) -> float:
+    """The row's own net pull, a·w(u) − b·w(−u), at margin u."""
+    w = np.asarray(loss.weight(np.array([u, -u]), beta), dtype=float)
+    return float(a * w[0] - b * w[1])
+
+
+def _at(loss, beta: float, u: float) -> str:
+    """What a margin means: σ(u) for DPO's family, the log-ratio margin h for IPO."""
+    if loss.name == "ipo":
+        return f" (h = {_num(u / beta, 3, sign=True)})"
+    return f" (σ(u) = {_num(_sigma(u))})"
+
+
+def rest_text(rr: RowRest, a: float, b: float, loss, beta: float,
+              learning_rate: float) -> str:
+    """Where a row with votes a (chosen side) : b ends, in words (``texts.REST_*``), from
+    ``sim.rest``'s ``RowRest`` for it under ``loss`` (the loss in force, weight toggle
+    applied) at this beta and learning rate."""
+    name = loss.name
+    n = a + b
+    p = a / n if n else math.nan
+    eps = getattr(loss, "label_smoothing", 0.0) if name == "robust" else 0.0
+    kind, how = rr.kind, rr.how
+    u = _num(rr.u, 3, sign=True) if math.isfinite(rr.u) else ""
+    where = T.REST_WHERE_OWN if how == "own" else T.REST_WHERE_SHARED
+    if kind == "rests":
+        if how == "still":
+            return (T.REST_STILL_OFF if name == "bare_margin" else T.REST_STILL).format(u=u)
+        if how == "own":
+            q = (p - eps) / (1 - 2 * eps)
+            return T.REST_OWN[name].format(u=u, a=_g(a), b=_g(b), q=_num(q), p=_num(p),
+                                           eps=_g(eps), h=_num(rr.u / beta, 3, sign=True))
+        if rr.cycle:
+            why = T.REST_WHY_CYCLE
+        elif rr.via >= 0:
+            why = T.REST_WHY_CARRIED.format(via=rr.via)
+        else:
+            why = T.REST_WHY_OTHER
+        net = _net_at(loss, beta, a, b, rr.u)
+        return T.REST_SHARED.format(u=u, at=_at(loss, beta, rr.u),
+                                    net=_num(net, 3, sign=True), why=why)
+    if kind == "approaches":
+        return T.REST_APPROACHES.format(u=u, at=_at(loss, beta, rr.u), where=where,
+                                        via=rr.via)
+    if kind == "drifts":
+        if how == "":
+            return T.REST_DRIFT_SHAKEN
+        up = rr.u > 0
+        side = "+∞" if up else "−∞"
+        if name == "bare_margin":
+            why = T.REST_WHY_OFF
+        elif how == "slowing" and (b == 0 or a == 0) and eps == 0:
+            why = T.REST_WHY_UNANIMOUS.format(
+                side="chosen" if b == 0 else "rejected", n=_g(a if b == 0 else b),
+                w="σ(−u)" if b == 0 else "σ(u)")
+        elif name == "robust" and how == "slowing" and abs(max(p, 1 - p) - (1 - eps)) < 1e-9:
+            why = T.REST_WHY_ROBUST_EDGE.format(p=_num(p), eps=_g(eps),
+                                                side="chosen" if p > 0.5 else "rejected")
+        elif name == "robust" and how == "steady" and max(p, 1 - p) > 1 - eps + 1e-9:
+            floor = eps / (1 - 2 * eps)
+            limit = (a * floor - b * (1 + floor)) if up else (a * (1 + floor) - b * floor)
+            why = T.REST_WHY_ROBUST_BEYOND.format(p=_num(p), edge=_num(1 - eps),
+                                                  floor=_num(floor),
+                                                  net=_num(limit, 3, sign=True))
+        elif how == "slowing":
+            why = T.REST_WHY_GROUP
+        else:
+            why = T.REST_WHY_DRAGGED
+        if how == "steady":
+            return T.REST_DRIFT_STEADY.format(side=side, pace=_num(rr.pace, 4, sign=True),
+                                              why=why)
+        return T.REST_DRIFT_SLOWING.format(side=side, why=why)
+    if kind == "swings":
+        up = rr.u > 0
+        return T.REST_SWINGS.format(where="below 1" if up else "above −1", a=_g(a), b=_g(b),
+                                    d=_num(a - b, 0, sign=True), edge="1" if up else "−1",
+                                    after=_num(-b, 0) if up else f"+{_g(a)}")
+    if kind == "stops":
+        up = rr.u > 0
+        return T.REST_STOPS.format(side="chosen" if up else "rejected",
+                                   edge="1" if up else "−1")
+    if kind == "idle":
+        return T.REST_IDLE.format(a=_g(a), b=_g(b))
+    if kind == "overshoots":
+        return T.REST_OVERSHOOTS.format(u=u, lr=_g(learning_rate),
+                                        limit=_num(rr.lr_limit, 3),
+                                        ipo=T.REST_OVERSHOOTS_IPO if name == "ipo" else "")
+    if kind == "heads":
+        return T.REST_HEADS.format(u=u, where=where, lr=_g(learning_rate),
+                                   limit=_num(rr.lr_limit, 3))
+    if kind == "halts":
+        return T.REST_HALTS.format(u=u, via=rr.via)
+    return T.REST_OPEN_HINGE if name == "hinge" else T.REST_OPEN
+
+
+def rest_html(rr: RowRest, text: str) -> str:
+    """The rest statement as the page shows it: ``data-testid="rest"`` with ``data-u`` the
+    margin it says the row rests at, ``none`` where it says the row never rests, and no
+    ``data-u`` where it claims neither."""
+    claim = rr.claim
+    if claim is None:
+        attr = ""
+    elif math.isnan(claim):
+        attr = ' data-u="none"'
+    else:
+        attr = f' data-u="{claim!r}"'
+    return f'<span data-testid="rest" data-kind="{rr.kind}"{attr}>{esc(text)}</span>'
 
 
 class FormulaStrip(HtmlView):
@@ -69,6 +164,8 @@ class FormulaStrip(HtmlView):
         w = WEIGHT_NAMES.get(loss.name, "w(u)")
         w_for = w if on else "1"
         w_against = ("σ(u)" if loss.name == "sigmoid" else "w(−u)") if on else "1"
+        rest = st.rest[i]
+        said = rest_text(rest, a_votes, b_votes, loss, b, rec.learning_rate)
         return (
             '<div class="dpo-card dpo-formula">'
             f'<div class="dpo-h">Row {i} worked out: “{letter(c)}: '
@@ -86,4 +183,4 @@ class FormulaStrip(HtmlView):
             f'<span class="eq">{_g(b_votes)} × {w_against} = {_n(p_against)}</span>, net '
             f'<span class="eq" data-testid="net-pull" data-value="{net!r}">'
             f'{_n(net, sign=True)}</span>.</p>'
-            f'<p>{esc(rest_text(a_votes, b_votes, on, loss, b))} {esc(REST_RUN)}</p></div>')
+            f'<p>{rest_html(rest, said)} {esc(T.REST_RUN)}</p></div>')

@@ -231,11 +231,12 @@ def _v_weight_line(state):
 
 def _v_rest(state):
     i = _focus(state)
-    kind = loss_kind(state)
-    if i < 0 or kind not in ("dpo", "bare"):
+    if i < 0:
         return ("", None)
     _, a, b = _row(state)
-    return (rest_text(a, b, kind == "dpo"), None)
+    rec = state.record
+    rr = state.rest[i]
+    return (rest_text(rr, a, b, state.loss, rec.beta, rec.learning_rate), rr.claim)
 
 
 def _v_loss_name(state):

@@ -2,10 +2,11 @@
 the margin u, with every row as a dot at its current u, moving live.
 
 A row's chosen side pulls with votes_chosen × weight(u), its rejected side with
-votes_rejected × weight(−u); the row rests where the two are equal. Each split row's rest
-point is a tick on the axis, so a learner sees a split pair's dot settle on its tick while a
-unanimous pair's dot slides on down the curve for ever, and a pair learned hard stops
-pulling because the curve is low there. With the weight off the curve is flat at 1.
+votes_rejected × weight(−u). Each row that comes to rest (``sim.rest``, the same decision the
+formula strip states) has a tick on the axis at its rest margin, so a learner sees a split
+pair's dot settle on its tick while a unanimous pair's dot slides on down the curve for
+ever, and a pair learned hard stops pulling because the curve is low there. With the weight
+off the curve is flat at 1.
 """
 
 from __future__ import annotations
@@ -22,38 +23,11 @@ from .util import esc
 GRID = 241
 NOTE = ("Each dot is a row at its margin u, on the curve of its chosen side's weight. The "
         "chosen side pulls with its votes × that weight, the rejected side with its votes × "
-        "the weight at −u; a split row rests where the two are equal (its tick below the "
-        "axis). A unanimous row has no tick: its dot slides on down the curve, ever more "
-        "slowly.")
-
-
-def rest_point(loss, beta: float, a: float, b: float, lo: float = -60.0,
-               hi: float = 60.0) -> float:
-    """The margin u where a row's pulls balance, a·w(u) = b·w(−u), or NaN where they never
-    do in [lo, hi] (a unanimous DPO row, the weight off). Bisection on the sign change; a
-    loss whose weight reaches 0 (hinge, IPO) lets even a unanimous row rest."""
-    if a <= 0 and b <= 0:
-        return float("nan")
-
-    def f(u):
-        return a * float(loss.weight(np.array([u]), beta)[0]) - b * float(
-            loss.weight(np.array([-u]), beta)[0])
-
-    flo, fhi = f(lo), f(hi)
-    if flo == 0:
-        return lo
-    if np.sign(flo) == np.sign(fhi):
-        return float("nan")
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        fm = f(mid)
-        if fm == 0 or hi - lo < 1e-12:
-            return mid
-        if np.sign(fm) == np.sign(flo):
-            lo, flo = mid, fm
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+        "the weight at −u. A tick below the axis marks where a row comes to rest; where its "
+        "rows form no cycle and none of them drifts, that is where its two pulls are "
+        "equal. A row without a tick does not come to rest at a margin the page can name "
+        "(a unanimous row's dot slides on down the curve, ever more slowly): the worked-out "
+        "row below says what it does.")
 
 
 class PullsChart(pn.viewable.Viewer):
@@ -124,15 +98,15 @@ class PullsChart(pn.viewable.Viewer):
         lo = float(min(-5.0, np.floor(u.min()) - 1.0)) if len(u) else -5.0
         hi = float(max(5.0, np.ceil(u.max()) + 1.0)) if len(u) else 5.0
         pairs = st.pairs
-        key = (loss, rec.beta, lo, hi, tuple(pairs.chosen), tuple(pairs.rejected))
+        rests = [rr.u if rr.kind == "rests" else np.nan for rr in st.rest]
+        key = (loss, rec.beta, lo, hi, tuple(pairs.chosen), tuple(pairs.rejected),
+               tuple(rests))
         if not force and key == self._key:
             return
         self._key = key
         grid = np.linspace(lo, hi, GRID)
         w = np.asarray(loss.weight(grid, rec.beta), dtype=float)
         self.curve.data = {"u": grid, "w": w}
-        rests = [rest_point(loss, rec.beta, float(a), float(b))
-                 for a, b in zip(pairs.votes_chosen, pairs.votes_rejected)]
         shown = [(r, str(i)) for i, r in enumerate(rests) if np.isfinite(r)]
         self.ticks.data = {"u": [r for r, _ in shown], "label": [t for _, t in shown]}
         self.figure.x_range.start, self.figure.x_range.end = lo, hi

@@ -1,0 +1,411 @@
+"""Rest statements that cannot lie: what the page says about where each row ends
+(``sim.rest``, said by the formula strip's ``data-testid="rest"`` element and drawn as the
+pulls chart's ticks) is checked against long runs of plain gradient descent written out
+again here (``long_run.Lean``, no code from sim/): every preset x every loss (and the
+weight off) x every row, and random scenarios with cycles and shared replies.
+
+What a long run must show for each statement:
+
+- "rests at u" (data-u a number): after 20,000 steps u is within 1e-3 of it and moved less
+  than 1e-9 (relative) over the last 1,000 steps;
+- "never rests" (data-u = none), by its kind: a row that *approaches* is within 1e-2 of the
+  margin it heads for while the row it names keeps drifting outward; a row that *drifts*
+  moves on in the stated direction, at the stated pace (1 %) if steady, by less each
+  1,000 steps if slowing; one that *swings* or *overshoots* still moves;
+- "halts": the run's numbers overflow.
+
+A random scenario whose rows are still settling after 20,000 steps (slow: small votes,
+large condition numbers) gets 200,000 before the verdict: a true statement stays true,
+a false one is found either way.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from dpo_sim.app import texts
+from dpo_sim.app.numfmt import fixed
+from dpo_sim.app.state import SimState
+from dpo_sim.app.theme import palette
+from dpo_sim.app.views.formula import FormulaStrip, rest_text
+from dpo_sim.sim import rest
+from dpo_sim.sim.losses import objective
+from dpo_sim.sim.scenario import Prompt, Row, Scenario
+from dpo_sim.sim.scenario_io import list_presets, load_scenario
+from dpo_sim.sim.simulation import Simulation
+from long_run import Lean
+
+PRESETS = [pid for pid, _, err in list_presets() if err is None]
+#: every loss the page offers (robust at two label smoothings: below and at/beyond the
+#: vote shares of the presets' rows), and the weight off
+LOSSES = {
+    "sigmoid": dict(loss_type="sigmoid", adaptive_weight=True),
+    "ipo": dict(loss_type="ipo", adaptive_weight=True),
+    "hinge": dict(loss_type="hinge", adaptive_weight=True),
+    "robust-0.1": dict(loss_type="robust", label_smoothing=0.1, adaptive_weight=True),
+    "robust-0.3": dict(loss_type="robust", label_smoothing=0.3, adaptive_weight=True),
+    "weight-off": dict(adaptive_weight=False),
+}
+STEPS = 20_000
+WINDOW = 1_000
+
+
+def verdict(said, run) -> list[int]:
+    """The rows whose statement the run contradicts. ``said``: (kind, claim, u, how, via,
+    pace) per row, as the page states them; ``run``: ``Lean.run``'s answer."""
+    if run is None:                    # the numbers overflowed: the run halts
+        return [i for i, s in enumerate(said) if s["kind"] in ("rests", "approaches",
+                                                               "drifts", "swings")]
+    u0, u1, u2, moved = run
+    bad = []
+    for i, s in enumerate(said):
+        still = moved[i] < 1e-9 * max(1.0, abs(u2[i]))
+        kind = s["kind"]
+        if kind == "rests":
+            ok = still and abs(u2[i] - s["claim"]) < 1e-3
+        elif kind == "approaches":
+            v = s["via"]
+            ok = abs(u2[i] - s["u"]) < 1e-2 and abs(u2[v]) > abs(u1[v]) > abs(u0[v])
+        elif kind == "drifts":
+            d1, d2 = u1[i] - u0[i], u2[i] - u1[i]
+            if s["how"] == "":
+                ok = not still
+            else:
+                ok = d2 != 0 and np.sign(d2) == np.sign(s["u"])
+                if s["how"] == "steady":
+                    ok = ok and abs(d2 / WINDOW - s["pace"]) <= 0.01 * abs(s["pace"])
+                else:
+                    ok = ok and abs(d2) <= abs(d1) * (1 + 1e-6)
+        elif kind in ("swings", "overshoots"):
+            ok = not still
+        elif kind == "halts":
+            ok = False                 # the run was said to stop, and it did not
+        else:                          # no claim: stops, idle, heads, open
+            ok = True
+        if not ok:
+            bad.append(i)
+    return bad
+
+
+def _check(said, scenario, flips=()):
+    lean = Lean(scenario)
+    for i in flips:
+        lean.flip(i)
+    bad = verdict(said, lean.run(STEPS, WINDOW))
+    if bad:                            # still settling? a false statement stays false
+        lean = Lean(scenario)
+        for i in flips:
+            lean.flip(i)
+        bad = verdict(said, lean.run(10 * STEPS, WINDOW))
+    return bad
+
+
+# -- the page's statements, read off the formula strip --------------------------------------
+_REST = re.compile(r'<span data-testid="rest" data-kind="(\w+)"(?: data-u="([^"]+)")?>'
+                   r'([^<]*)</span>')
+
+
+def page_statements(st: SimState) -> list[dict]:
+    """Each row's rest statement as the formula strip renders it (focus on each row in
+    turn), with sim.rest's numbers for the checks that need more than data-u."""
+    strip = FormulaStrip(st, palette("light"))
+    out = []
+    for i, rr in enumerate(st.rest):
+        st.focus_row = i
+        m = _REST.search(strip._html())
+        assert m, strip._html()
+        kind, data_u, text = m.groups()
+        claim = None if data_u is None else (math.nan if data_u == "none"
+                                             else float(data_u))
+        if claim is not None and not math.isnan(claim):
+            # the sentence says the number data-u holds
+            assert f"u = {fixed(claim, 3, sign=True).replace('-', '−')}" in text, (text, claim)
+        out.append(dict(kind=kind, claim=claim, u=rr.u, how=rr.how, via=rr.via,
+                        pace=rr.pace, text=text))
+    return out
+
+
+def state_for(pid: str, settings: dict) -> tuple[SimState, Scenario, tuple]:
+    """A page state on preset ``pid`` with ``settings``, past its scripted events, and the
+    same scenario for the long run (its rows as they stand then)."""
+    st = SimState(scenario=pid)
+    for k, v in settings.items():
+        setattr(st, k, v)
+    last = max((e.step for e in st.spec.events), default=0)
+    if last:
+        st.advance(last)
+    scenario = load_scenario(pid).with_settings(**settings)
+    scenario = replace(scenario, events=())
+    return st, scenario, tuple(int(i) for i in st._sim.flipped)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pid", PRESETS)
+def test_every_loss_and_row_of_the_preset_ends_as_the_page_says(pid):
+    claims = 0
+    for name, settings in LOSSES.items():
+        st, scenario, flips = state_for(pid, settings)
+        said = page_statements(st)
+        bad = _check(said, scenario, flips)
+        assert not bad, (pid, name, [(i, said[i]["kind"], said[i]["text"]) for i in bad])
+        claims += sum(s["claim"] is not None for s in said)
+    assert claims > 0
+
+
+# -- random scenarios ---------------------------------------------------------------------
+def _lam_global(s: Scenario) -> float:
+    """The largest curvature the mean loss can have (n/4 per judgement for DPO's family,
+    IPO's exact one), written out here: the random runs' learning rates are set from it."""
+    P, K = s.n_prompts, s.n_replies
+    H = np.zeros((P * K, P * K))
+    N = sum(r.votes_chosen + r.votes_rejected for r in s.rows)
+    for r in s.rows:
+        n = r.votes_chosen + r.votes_rejected
+        d = np.zeros(P * K)
+        d[r.prompt * K + r.chosen], d[r.prompt * K + r.rejected] = 1.0, -1.0
+        k = n / 4 * s.beta ** 2 if s.loss_type in ("sigmoid", "robust") else 2 * n
+        H += k * np.outer(d, d) / N
+    return float(np.linalg.eigvalsh(H).max())
+
+
+def random_scenario(seed: int) -> Scenario:
+    """1-2 prompts of 3-5 replies, random rows (cycles, shared replies, two rows on one
+    pair, one-sided rows), any loss; the learning rate a random share of the largest
+    stable one (beyond it a quarter of the time)."""
+    rng = np.random.default_rng(seed)
+    P, K = int(rng.integers(1, 3)), int(rng.integers(3, 6))
+    rows = []
+    for x in range(P):
+        for _ in range(int(rng.integers(1, 2 * K))):
+            c, r = rng.choice(K, 2, replace=False)
+            a, b = int(rng.integers(0, 11)), int(rng.integers(0, 11))
+            if rng.random() < 0.4:
+                b = 0
+            rows.append(Row(x, int(c), int(r), float(a or (b == 0)), float(b)))
+    kind = int(rng.integers(0, 6))
+    loss = [dict(loss_type="sigmoid"), dict(loss_type="ipo"), dict(loss_type="hinge"),
+            dict(loss_type="robust",
+                 label_smoothing=float(rng.choice([0.05, 0.1, 0.2, 0.3, 0.45]))),
+            dict(adaptive_weight=False), dict(loss_type="sigmoid")][kind]
+    ref = rng.normal(0, 1, (P, K)) if rng.random() < 0.5 else np.zeros((P, K))
+    init = rng.normal(0, 1, (P, K)) if rng.random() < 0.3 else None
+    s = Scenario(id=f"random-{seed}", title="r", watch="w",
+                 beta=float(rng.choice([0.5, 1.0, 2.0])), learning_rate=1.0,
+                 adaptive_weight=loss.pop("adaptive_weight", True),
+                 prompts=tuple(Prompt("q", tuple("ABCDE"[:K])) for _ in range(P)),
+                 ref_logits=ref, rows=tuple(rows), init_logits=init, **loss)
+    if s.adaptive_weight and s.loss_type in ("sigmoid", "robust", "ipo"):
+        share = rng.uniform(0.2, 0.95) if rng.random() < 0.75 else rng.uniform(1.2, 6.0)
+        lr = share * 2.0 / _lam_global(s)
+    else:
+        lr = float(np.exp(rng.uniform(np.log(0.1), np.log(2.0))))
+    return s.with_settings(learning_rate=min(100.0, float(f"{lr:.4g}")))
+
+
+def statements(s: Scenario) -> tuple[list[dict], tuple]:
+    sim = Simulation(s, keep_history=False)
+    loss = objective(sim.loss_type, sim.adaptive_weight, sim.label_smoothing)
+    rr = rest.rest_points(sim.pairs, sim.beta, sim.learning_rate, loss,
+                          sim.record.row_margin, sim.record.grad)
+    return [dict(kind=r.kind, claim=r.claim, u=r.u, how=r.how, via=r.via, pace=r.pace)
+            for r in rr], rr
+
+
+RANDOM_CHUNKS = 3
+RANDOM_PER_CHUNK = 24
+SEEN: dict[tuple, int] = {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chunk", range(RANDOM_CHUNKS))
+def test_random_scenarios_with_cycles_and_shared_replies_end_as_stated(chunk):
+    for seed in range(chunk * RANDOM_PER_CHUNK, (chunk + 1) * RANDOM_PER_CHUNK):
+        s = random_scenario(seed)
+        said, rr = statements(s)
+        for r in rr:
+            SEEN[(s.loss_type if s.adaptive_weight else "off", r.kind, r.how, r.cycle)] = 1
+        bad = _check(said, s)
+        assert not bad, (seed, s.loss_type, s.label_smoothing, s.adaptive_weight,
+                         [(i, said[i]) for i in bad])
+
+
+def test_the_random_scenarios_cover_every_kind_of_statement():
+    """The generator makes every case the decision has (checked on the statements, not
+    the runs, so this is quick): each kind, cycles, both paces of drift."""
+    seen = set()
+    for seed in range(RANDOM_CHUNKS * RANDOM_PER_CHUNK):
+        s = random_scenario(seed)
+        for r in statements(s)[1]:
+            seen.add((r.kind, r.how))
+            seen.add(("cycle", r.cycle))
+    for want in [("rests", "own"), ("rests", "shared"), ("rests", "still"),
+                 ("approaches", "own"), ("drifts", "slowing"), ("drifts", "steady"),
+                 ("swings", ""), ("stops", ""), ("overshoots", "shared"), ("open", ""),
+                 ("cycle", True), ("cycle", False)]:
+        assert want in seen, want
+
+
+# -- the issue's cases, each with its number ------------------------------------------------
+def _one_row(a, b, K=2, **kw) -> Scenario:
+    base = dict(id="t", title="t", watch="w", beta=1.0, learning_rate=0.5,
+                adaptive_weight=True, prompts=(Prompt("q", tuple("ABCD"[:K])),),
+                ref_logits=np.zeros((1, K)), rows=(Row(0, 0, 1, a, b),))
+    base.update(kw)
+    return Scenario(**base)
+
+
+def _said(s: Scenario) -> list:
+    return statements(s)[1]
+
+
+def test_robust_a_share_of_exactly_1_minus_eps_has_no_rest_point_and_slows_like_log_t():
+    """A lone 9:1 row under robust DPO with eps = 0.1 (p = 1 - eps): no rest point (a
+    numeric search used to stop at u = 45). Its margin grows by about ln 10 = 2.30 per
+    tenfold of steps: 4.59 / 6.91 / 9.21 at steps 100 / 1,000 / 10,000."""
+    s = _one_row(9, 1, loss_type="robust", label_smoothing=0.1)
+    (rr,) = _said(s)
+    assert (rr.kind, rr.how) == ("drifts", "slowing") and math.isnan(rr.claim)
+    lean, at = Lean(s), {}
+    for t in range(1, 10_001):
+        lean.step()
+        if t in (100, 1000, 10_000):
+            at[t] = float(lean.margins()[0])
+    assert [round(at[t], 2) for t in (100, 1000, 10_000)] == [4.59, 6.91, 9.21]
+    assert at[1000] - at[100] == pytest.approx(math.log(10), rel=0.01)
+    assert at[10_000] - at[1000] == pytest.approx(math.log(10), rel=0.002)
+    # in align, rows 1 and 4 (9:1) are such rows, and rows sharing their replies approach
+    st, _, _ = state_for("align", LOSSES["robust-0.1"])
+    said = page_statements(st)
+    assert [s["kind"] for s in said] == ["approaches", "drifts", "approaches",
+                                         "approaches", "drifts", "approaches"]
+    assert "45" not in " ".join(s["text"] for s in said)
+
+
+def test_robust_a_unanimous_row_drifts_at_a_steady_pace_with_its_weight_at_the_floor():
+    """10:0 under robust DPO, eps = 0.1: the weight stays above eps/(1 - 2 eps) = 0.125 and
+    u grows by a constant amount per step (the statement's pace), not ever more slowly."""
+    s = _one_row(10, 0, loss_type="robust", label_smoothing=0.1)
+    (rr,) = _said(s)
+    assert (rr.kind, rr.how) == ("drifts", "steady")
+    lean = Lean(s)
+    u = []
+    for _ in range(4000):
+        lean.step()
+        u.append(float(lean.margins()[0]))
+    steps = np.diff(u[-1000:])
+    assert steps.min() == pytest.approx(rr.pace, rel=1e-6)
+    assert steps.max() == pytest.approx(rr.pace, rel=1e-6)
+    # the chosen side's pull tends to 10 x 0.125 = 1.25 per judgement share: with one row
+    # of 10 judgements, beta 1 and lr 0.5, u moves by lr * beta^2 * 2 * 1.25 / 10 per step
+    assert rr.pace == pytest.approx(0.5 * 2 * 1.25 / 10, rel=1e-12)
+    text = rest_text(rr, 10, 0, objective("robust", True, 0.1), 1.0, 0.5)
+    assert "steady pace" in text and "0.125" in text and "ever more slowly" not in text
+
+
+def test_hinge_a_one_sided_row_stops_at_its_first_step_past_1():
+    """unanimous with hinge: every row's pull stops at the first step that takes it to
+    u >= 1 (u between 1 and 1.67 at the end, every weight then 0, nothing moves); the page
+    states no margin for them (a path, not a closed form, decides where)."""
+    st, s, _ = state_for("unanimous", LOSSES["hinge"])
+    said = page_statements(st)
+    assert {x["kind"] for x in said} == {"stops"}
+    assert all(x["claim"] is None for x in said)
+    lean = Lean(s)
+    first = {}
+    for t in range(1, 2001):
+        before = lean.margins()
+        lean.step()
+        u = lean.margins()
+        for i in np.flatnonzero((u >= 1) & (before < 1)):
+            first.setdefault(int(i), t)
+    u = lean.margins()
+    assert len(first) == 6 and np.all((u >= 1) & (u <= 1.67))
+    # the end is a rest the page does state: the pulls on every reply cancel (all 0)
+    st.advance(2000)
+    assert {x["kind"] for x in page_statements(st)} == {"rests"}
+
+
+def test_hinge_a_split_row_never_rests_it_swings_about_1():
+    """align with hinge: row 0 (7:3) has net pull +4 below u = 1 and -3 from 1 on, never 0;
+    every row swings about u = 1 for ever, the six between 0.88 and 1.17."""
+    st, s, _ = state_for("align", LOSSES["hinge"])
+    said = page_statements(st)
+    assert {x["kind"] for x in said} == {"swings"} and all(math.isnan(x["claim"])
+                                                           for x in said)
+    assert "7 − 3 = +4" in said[0]["text"] and "it is −3" in said[0]["text"]
+    lean = Lean(s)
+    for _ in range(1000):
+        lean.step()
+    seen = []
+    for _ in range(3000):
+        lean.step()
+        seen.append(lean.margins())
+    seen = np.array(seen)
+    assert np.all(seen.min(axis=0) < 1) and np.all(seen.max(axis=0) >= 1)
+    assert round(seen.min(), 2) == 0.88 and round(seen.max(), 2) == 1.17
+
+
+def test_in_a_cycle_what_rests_is_each_reply_not_each_row():
+    """rock-paper-scissors: each row's net pull is +2.000 at every step (7 x 0.5 - 3 x 0.5)
+    while nothing moves; dpo-is-rlhf at rest: nets +0.599, +0.599, -0.599 and margins
+    0.576 / 1.152 (not the 7:3 share's 0.847) -- the rows rest where the pulls on each
+    reply cancel, and the page says so."""
+    st = SimState(scenario="rock-paper-scissors")
+    said = page_statements(st)
+    assert [x["kind"] for x in said] == ["rests"] * 3 and all(x["claim"] == 0 for x in said)
+    for _ in range(3):
+        rec = st.record
+        nets = 7 / (1 + np.exp(rec.row_margin)) - 3 / (1 + np.exp(-rec.row_margin))
+        np.testing.assert_allclose(nets, 2.0, atol=1e-15)
+        st.advance(100)
+    np.testing.assert_array_equal(st.record.row_margin, 0.0)
+    assert "+2.000" in texts.TERMS["net"] and "no cycle" in texts.TERMS["net"]
+
+    st = SimState(scenario="dpo-is-rlhf")
+    said = page_statements(st)
+    assert [x["kind"] for x in said] == ["rests"] * 3
+    assert [round(x["claim"], 3) for x in said] == [0.576, 0.576, 1.152]
+    assert all("cycle" in x["text"] for x in said)
+    nets = [re.search(r"net pull at rest is ([−+][0-9.]+)", x["text"])[1] for x in said]
+    assert nets == ["+0.599", "+0.599", "−0.599"]
+    st.advance(6000)
+    rec = st.record
+    np.testing.assert_allclose(rec.row_margin, [x["claim"] for x in said], atol=1e-9)
+    own = 7 / (1 + np.exp(rec.row_margin)) - 3 / (1 + np.exp(-rec.row_margin))
+    np.testing.assert_allclose(own, [0.599, 0.599, -0.599], atol=5e-4)
+
+
+def test_the_pulls_chart_ticks_where_and_only_where_a_row_rests():
+    from dpo_sim.app.views.pulls import PullsChart
+
+    for pid, settings in [("dpo-is-rlhf", {}), ("align", LOSSES["robust-0.3"]),
+                          ("unanimous", {}), ("align", LOSSES["hinge"])]:
+        st, _, _ = state_for(pid, settings)
+        chart = PullsChart(st, palette("light"))
+        rests = {str(i): r.u for i, r in enumerate(st.rest) if r.kind == "rests"}
+        got = dict(zip(chart.ticks.data["label"], chart.ticks.data["u"]))
+        assert got.keys() == rests.keys(), (pid, settings)
+        for k, v in rests.items():
+            assert got[k] == v
+
+
+def test_a_row_sharing_a_reply_with_a_drifting_row_never_rests_and_the_page_names_it():
+    """Prompt 1 of a toy: rows B>A 6:4 and C>B 1:0 share B. The 1:0 row drifts for ever,
+    so the 6:4 row only approaches its share (it would rest at log 1.5 alone); the page
+    names the drifting row and the margin it heads for."""
+    s = Scenario(id="t", title="t", watch="w", beta=1.0, learning_rate=0.5,
+                 adaptive_weight=True, prompts=(Prompt("q", ("A", "B", "C")),),
+                 ref_logits=np.zeros((1, 3)), rows=(Row(0, 1, 0, 6, 4), Row(0, 2, 1, 1, 0)))
+    r0, r1 = _said(s)
+    assert (r1.kind, r1.how) == ("drifts", "slowing")
+    assert r0.kind == "approaches" and r0.via == 1 and r0.u == pytest.approx(math.log(1.5))
+    text = rest_text(r0, 6, 4, objective("sigmoid", True), 1.0, 0.5)
+    assert "row 1" in text and "+0.405" in text and "never comes to rest" in text
+    run = Lean(s).run(STEPS, WINDOW)
+    assert not verdict(statements(s)[0], run)
+    assert run[3][0] > 1e-9                 # still moving after 20,000 steps
