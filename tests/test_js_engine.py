@@ -25,6 +25,7 @@ import pytest
 
 import dpo_sim
 from dpo_sim.app.cli import _or_null, _RlhfTarget, write_run
+from dpo_sim.sim import rest
 from dpo_sim.sim.dpo import kl_ceiling
 from dpo_sim.sim.engine import stored_row_metrics
 from dpo_sim.sim.losses import LOSS_TYPES, objective
@@ -33,6 +34,7 @@ from dpo_sim.sim.scenario import Event, Prompt, Row, Scenario
 from dpo_sim.sim.scenario_io import list_presets, load_scenario, scenario_from_config
 from dpo_sim.sim.settings import SettingError, table_json
 from dpo_sim.sim.simulation import Diverged, Simulation
+from long_run import random_scenario
 
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js (node) is not on PATH: the "
@@ -434,6 +436,54 @@ def test_the_random_scenarios_cover_what_they_should():
             losses.add(e.set.get("loss_type", s.loss_type))
     assert all(n >= 3 for n in seen.values()), seen
     assert losses == set(LOSS_TYPES)
+
+
+# -- where each row ends (sim/rest.py) -----------------------------------------------------
+REST_SETTINGS = ({}, {"loss_type": "ipo"}, {"loss_type": "hinge"},
+                 {"loss_type": "robust", "label_smoothing": 0.1},
+                 {"loss_type": "robust", "label_smoothing": 0.3}, {"adaptive_weight": False},
+                 {"learning_rate": 40.0}, {"loss_type": "ipo", "learning_rate": 8.0})
+
+
+def _rest_py(s: Scenario, steps: int, actions: dict) -> list[dict]:
+    sim = Simulation(s, keep_history=False)
+    for t in range(steps + 1):
+        if t:
+            sim.advance()
+        for a in actions.get(str(t), []):
+            sim.flip(a["flip"]) if "flip" in a else sim.set(**a["set"])
+    rr = rest.rest_points(sim.pairs, sim.beta, sim.learning_rate, sim._loss,
+                          sim.record.row_margin, sim.record.grad)
+    return [dict(vars(r), claim=r.claim) for r in rr]
+
+
+def test_every_rest_statement_is_the_same_in_javascript():
+    """sim.rest and its twin agree on every row: the kind, why, the row named, the cycle,
+    and the margins and limits to 1e-12: every preset under every loss (after its scripted
+    events, and after flipping its first row), and the random scenarios of the rest tests
+    (cycles, shared replies, every loss, learning rates on both sides of stability)."""
+    cases = []
+    for pid in PRESETS:
+        for kw in REST_SETTINGS:
+            s = load_scenario(pid).with_settings(**kw)
+            last = max((e.step for e in s.events), default=0)
+            cases += [(s, last, {}), (s, 3, {"3": [{"flip": 0}]})]
+    cases += [(random_scenario(seed), 0, {}) for seed in range(120)]
+    jobs = [{"kind": "rest", "config": s.config(), "steps": t, "actions": a}
+            for s, t, a in cases]
+    for (s, t, a), js, py in zip(cases, node(jobs), [_rest_py(*c) for c in cases]):
+        assert len(js) == len(py)
+        for i, (x, y) in enumerate(zip(js, py)):
+            where = f"{s.id} {s.loss_type} {t} {a} row {i}"
+            for k in ("kind", "how", "via", "cycle"):
+                assert x[k] == y[k], (where, k, x, y)
+            for k in ("u", "lr_limit", "pace", "claim"):
+                if y[k] is None or x[k] is None:
+                    assert x[k] is y[k] is None, (where, k)
+                elif math.isnan(y[k]) or math.isnan(x[k]):
+                    assert math.isnan(x[k]) and math.isnan(y[k]), (where, k, x[k], y[k])
+                else:
+                    close(x[k], y[k], f"rest {k}", where)
 
 
 # -- divergence ---------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from dpo_sim.sim.losses import objective
 from dpo_sim.sim.scenario import Prompt, Row, Scenario
 from dpo_sim.sim.scenario_io import list_presets, load_scenario
 from dpo_sim.sim.simulation import Simulation
-from long_run import Lean
+from long_run import Lean, random_scenario
 
 PRESETS = [pid for pid, _, err in list_presets() if err is None]
 #: every loss the page offers (robust at two label smoothings: below and at/beyond the
@@ -158,55 +158,6 @@ def test_every_loss_and_row_of_the_preset_ends_as_the_page_says(pid):
 
 
 # -- random scenarios ---------------------------------------------------------------------
-def _lam_global(s: Scenario) -> float:
-    """The largest curvature the mean loss can have (n/4 per judgement for DPO's family,
-    IPO's exact one), written out here: the random runs' learning rates are set from it."""
-    P, K = s.n_prompts, s.n_replies
-    H = np.zeros((P * K, P * K))
-    N = sum(r.votes_chosen + r.votes_rejected for r in s.rows)
-    for r in s.rows:
-        n = r.votes_chosen + r.votes_rejected
-        d = np.zeros(P * K)
-        d[r.prompt * K + r.chosen], d[r.prompt * K + r.rejected] = 1.0, -1.0
-        k = n / 4 * s.beta ** 2 if s.loss_type in ("sigmoid", "robust") else 2 * n
-        H += k * np.outer(d, d) / N
-    return float(np.linalg.eigvalsh(H).max())
-
-
-def random_scenario(seed: int) -> Scenario:
-    """1-2 prompts of 3-5 replies, random rows (cycles, shared replies, two rows on one
-    pair, one-sided rows), any loss; the learning rate a random share of the largest
-    stable one (beyond it a quarter of the time)."""
-    rng = np.random.default_rng(seed)
-    P, K = int(rng.integers(1, 3)), int(rng.integers(3, 6))
-    rows = []
-    for x in range(P):
-        for _ in range(int(rng.integers(1, 2 * K))):
-            c, r = rng.choice(K, 2, replace=False)
-            a, b = int(rng.integers(0, 11)), int(rng.integers(0, 11))
-            if rng.random() < 0.4:
-                b = 0
-            rows.append(Row(x, int(c), int(r), float(a or (b == 0)), float(b)))
-    kind = int(rng.integers(0, 6))
-    loss = [dict(loss_type="sigmoid"), dict(loss_type="ipo"), dict(loss_type="hinge"),
-            dict(loss_type="robust",
-                 label_smoothing=float(rng.choice([0.05, 0.1, 0.2, 0.3, 0.45]))),
-            dict(adaptive_weight=False), dict(loss_type="sigmoid")][kind]
-    ref = rng.normal(0, 1, (P, K)) if rng.random() < 0.5 else np.zeros((P, K))
-    init = rng.normal(0, 1, (P, K)) if rng.random() < 0.3 else None
-    s = Scenario(id=f"random-{seed}", title="r", watch="w",
-                 beta=float(rng.choice([0.5, 1.0, 2.0])), learning_rate=1.0,
-                 adaptive_weight=loss.pop("adaptive_weight", True),
-                 prompts=tuple(Prompt("q", tuple("ABCDE"[:K])) for _ in range(P)),
-                 ref_logits=ref, rows=tuple(rows), init_logits=init, **loss)
-    if s.adaptive_weight and s.loss_type in ("sigmoid", "robust", "ipo"):
-        share = rng.uniform(0.2, 0.95) if rng.random() < 0.75 else rng.uniform(1.2, 6.0)
-        lr = share * 2.0 / _lam_global(s)
-    else:
-        lr = float(np.exp(rng.uniform(np.log(0.1), np.log(2.0))))
-    return s.with_settings(learning_rate=min(100.0, float(f"{lr:.4g}")))
-
-
 def statements(s: Scenario) -> tuple[list[dict], tuple]:
     sim = Simulation(s, keep_history=False)
     loss = objective(sim.loss_type, sim.adaptive_weight, sim.label_smoothing)

@@ -11,8 +11,8 @@ import pytest
 
 from dpo_sim.app import texts
 from dpo_sim.app.views.formula import rest_text
-from dpo_sim.sim.rest import rest_points
 from dpo_sim.sim.pairs import Pairs
+from dpo_sim.sim.rest import rest_points
 from dpo_sim.sim.scenario import Prompt, Row, Scenario
 from dpo_sim.sim.scenario_io import load_scenario
 from dpo_sim.sim.settings import BY_NAME

@@ -314,10 +314,18 @@ def test_formula_strip_works_out_the_row_with_both_pulls():
     s = 1 / (1 + np.exp(-(rc - rr)))
     assert f"7 × σ(−u) = {7 * (1 - s):.3f}" in html and f"3 × σ(u) = {3 * s:.3f}" in html
     assert f"{7 * (1 - s) - 3 * s:+.3f}</span>" in html
-    assert "at σ(u) = 0.7, its share of votes" in html
+    # where it ends: at its vote share (its prompt's two rows form no cycle, none drifts)
+    assert "σ(u) = 0.700, its share of the votes" in html
+    assert float(re.search(r'data-u="([^"]+)"', html)[1]) == pytest.approx(np.log(7 / 3),
+                                                                         abs=1e-12)
     st.adaptive_weight = False
     html = d.views["formula"].pane.html
-    assert "7 × 1 = 7.000" in html and "net pull is 7 − 3 = 4 at every step" in html
+    assert "7 × 1 = 7.000" in html and 'data-u="none"' in html
+    # with weight 1 everywhere u moves by the same amount each step, as the strip says
+    u0 = st.record.row_margin[0]
+    st.advance(1)
+    pace = st.record.row_margin[0] - u0
+    assert f"{pace:+.4f} per step" in html
 
 
 def test_keyboard_messages_drive_play_step_and_reset():
@@ -448,11 +456,11 @@ def test_the_pulls_picture_puts_each_row_on_the_weight_curve_and_its_rest_point(
     u = np.asarray(p.curve.data["u"])
     np.testing.assert_allclose(p.curve.data["w"], 1 / (1 + np.exp(u)), rtol=1e-12)
     np.testing.assert_allclose(p.dots.data["w"], 1 / (1 + np.exp(rec.row_margin)), rtol=1e-12)
-    # a split row rests where a·σ(−u) = b·σ(u): u = log(a / b); the 1:0 row has no rest
-    rows = st.spec.rows
-    want = sorted(np.log(r.votes_chosen / r.votes_rejected) for r in rows if r.votes_rejected)
-    np.testing.assert_allclose(sorted(p.ticks.data["u"]), want, atol=1e-9)
-    assert len(p.ticks.data["u"]) == sum(1 for r in rows if r.votes_rejected)
+    # prompt 0's split rows rest where a·σ(−u) = b·σ(u): u = log(a / b); on prompt 1 the 1:0
+    # row drifts for ever and the 6:4 row sharing its reply only approaches: no tick
+    np.testing.assert_allclose(sorted(p.ticks.data["u"]), [np.log(7 / 3), np.log(9)],
+                               atol=1e-9)
+    assert list(p.ticks.data["label"]) == ["0", "1"]
     st.adaptive_weight = False           # the bare margin: flat at 1, nothing rests
     assert set(p.curve.data["w"]) == {1.0} and list(p.ticks.data["u"]) == []
 
