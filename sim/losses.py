@@ -127,7 +127,7 @@ class IPO(Loss):
     TRL's ``loss_type="ipo"``. TRL divides each completion's log-ratio by its number of
     tokens first (IPO's per-token average); a table of logits has no tokens, so nothing
     is divided here. The weight ``(1 - 2u) / beta^2`` changes sign at ``u = 1/2``: past
-    the target a judgement pulls back. A row a:b rests where its two sides balance,
+    the target a judgement pulls back. A lone row a:b rests where its two sides balance,
     ``u = (2p - 1)/2`` with p = a/(a+b), i.e. ``h = (2p - 1)/(2 beta)``: a finite margin
     even for a unanimous row (``h = 1/(2 beta)``). On a table the loss is an exact
     quadratic in the logits (the normaliser cancels in h)."""
@@ -202,16 +202,18 @@ class Hinge(Loss):
 
 
 class Robust(Loss):
-    """Robust DPO (rDPO): ``(-(1-eps) log sigma(u) + eps log sigma(-u)) / (1 - 2 eps)``,
-    an unbiased loss when each label is flipped with probability ``eps``.
+    """Robust DPO (rDPO; Chowdhury, Kini and Natarajan 2024, "Provably Robust DPO"):
+    ``(-(1-eps) log sigma(u) + eps log sigma(-u)) / (1 - 2 eps)``, an unbiased loss when
+    each label is flipped with probability ``eps``.
 
     TRL's ``loss_type="robust"`` with ``label_smoothing = eps``, 0 <= eps < 1/2. Computed
     as ``softplus(-u) - c u`` with weight ``sigma(-u) + c``, ``c = eps/(1-2eps)``: the same
     function (``log sigma(-u) = log sigma(u) - u``), with the exact-in-both-tails softplus
     and sigmoid, and no difference of two large terms in the weight. With eps = 0 it is
-    DPO to the bit. A row a:b (p = a/(a+b)) rests where ``sigma(u) = (p - eps)/(1 - 2 eps)``;
-    once ``p >= 1 - eps`` (or ``p <= eps``) there is no finite rest point and the row
-    drifts for ever: slower and slower at p = 1 - eps, at a steady speed beyond."""
+    DPO to the bit. A lone row a:b (p = a/(a+b)) rests where
+    ``sigma(u) = (p - eps)/(1 - 2 eps)``; once ``p >= 1 - eps`` (or ``p <= eps``) there is no
+    finite rest point and the row drifts for ever: slower and slower at p = 1 - eps, at a
+    steady speed beyond (``rest`` decides it for any rows)."""
 
     name = "robust"
     description = ("Robust DPO: DPO corrected for a share eps of flipped labels; its weight "

@@ -25,9 +25,10 @@ there. On a table of logits the Hessian of every loss here is a sum over rows of
 ``(a+b)/n * c_row * (e_c - e_r)(e_c - e_r)^T`` (the softmax normaliser cancels in h):
 
 - DPO (``sigmoid``): ``c_row = beta^2 q(1-q)``, q the row's sigma(u) at rest (its vote
-  share on data without cycles; from the Bradley-Terry fit in general), so the limit is
-  ``lr * beta^2 < 2 / lambda_max(C)``, a line of slope -2 on log axes. The same for
-  ``robust``, with q the rest point of its corrected votes.
+  share on data without cycles; where ``sim.rest`` puts it in general, block by block, a
+  drifting row counting 0), so the limit is ``lr * beta^2 < 2 / lambda_max(C)``, a line of
+  slope -2 on log axes. The same for ``robust``, with q the rest point of its corrected
+  votes.
 - ``ipo``: ``c_row = 2``, whatever beta: the limit is ``lr < 1 / lambda_max(L)``.
 - ``hinge`` has a kink and no curvature; the bare margin (weight off) none at all: no
   limit of this kind (``stability_limit`` says so).
@@ -45,6 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import rest
 from .losses import objective
 from .numerics import log_softmax
 from .pairs import Pairs
@@ -282,27 +284,11 @@ class Limit:
         return np.full(beta.shape, np.inf)
 
 
-def _largest_eigenvalue(pairs: Pairs, coef: np.ndarray) -> float:
-    """lambda_max of sum over rows of coef_row (e_c - e_r)(e_c - e_r)^T (one block per
-    prompt)."""
-    P, K = pairs.n_prompts, pairs.n_replies
-    H = np.zeros((P, K, K))
-    x, c, r = pairs.prompt, pairs.chosen, pairs.rejected
-    np.add.at(H, (x, c, c), coef)
-    np.add.at(H, (x, r, r), coef)
-    np.add.at(H, (x, c, r), -coef)
-    np.add.at(H, (x, r, c), -coef)
-    return float(np.linalg.eigvalsh(H).max())
-
-
 def stability_limit(pairs: Pairs, adaptive_weight: bool = True, loss_type: str = "sigmoid",
                     label_smoothing: float = 0.0) -> Limit:
     """The learning rate above which plain gradient descent cannot settle, from the
     curvature of the mean loss at its resting point (module docstring)."""
     loss = objective(loss_type, adaptive_weight, label_smoothing)
-    n = pairs.n_judgements
-    a, b = pairs.votes_chosen, pairs.votes_rejected
-    share = (a + b) / n
     if loss.name == "bare_margin":
         return Limit(None, math.inf, "the bare margin is linear in the logits: no "
                                      "curvature, so no step is too large for it")
@@ -311,30 +297,15 @@ def stability_limit(pairs: Pairs, adaptive_weight: bool = True, loss_type: str =
                                      "pair's margin reaches u = 1, plain gradient steps "
                                      "overshoot it at any learning rate, so the hatched "
                                      "cells are the runs that got there within the steps")
+    # the curvature at each row's rest point, block by block (sim.rest; a drifting row has
+    # none): 2 / lambda as a learning rate at beta = 1, i.e. a bound on lr * beta^2 for DPO
+    # and robust (their rest margins do not depend on beta), on lr for IPO (a quadratic
+    # whose curvature does not depend on beta)
+    limits = [r.lr_limit for r in rest.analyse(pairs, 1.0, 0.0, loss).rows
+              if not math.isnan(r.lr_limit)]
+    value = min(limits, default=math.inf)
     if loss.name == "ipo":
-        lam = _largest_eigenvalue(pairs, 2.0 * share)
-        return Limit("lr", 2.0 / lam if lam > 0 else math.inf,
-                     "IPO is a quadratic whose curvature does not depend on beta")
-    eps = loss.label_smoothing if loss.name == "robust" else 0.0
-    if eps > 0:          # robust = DPO on corrected votes (a(1-eps) - b eps) / (1 - 2 eps)
-        ac = np.maximum((a * (1 - eps) - b * eps) / (1 - 2 * eps), 0.0)
-        bc = np.maximum((b * (1 - eps) - a * eps) / (1 - 2 * eps), 0.0)
-        fit_pairs = Pairs(pairs.prompt, pairs.chosen, pairs.rejected, ac, bc,
-                          pairs.n_prompts, pairs.n_replies)
-    else:
-        fit_pairs = pairs
-    fit = fit_bradley_terry(fit_pairs)
-    r = fit.reward
-    d = r[pairs.prompt, pairs.chosen] - r[pairs.prompt, pairs.rejected]
-    q_fit = 1.0 / (1.0 + np.exp(-d))
-    # In a group without a finite fit, a row whose own (corrected) votes are split still
-    # rests at its share when the rows form no cycle; a row without a rest point drifts to
-    # |u| -> inf, where its curvature q(1-q) -> 0.
-    va, vb = fit_pairs.votes_chosen, fit_pairs.votes_rejected
-    q_own = va / (va + vb)
-    q = np.where(np.isfinite(d), q_fit, q_own)
-    curv = q * (1.0 - q)
-    lam = _largest_eigenvalue(pairs, share * curv)
-    return Limit("lr*beta^2", 2.0 / lam if lam > 0 else math.inf,
+        return Limit("lr", value, "IPO is a quadratic whose curvature does not depend on beta")
+    return Limit("lr*beta^2", value,
                  "the curvature of the DPO loss at rest is beta^2 q(1-q) per judgement, "
                  "q the pair's preference probability there")

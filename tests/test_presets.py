@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dpo_sim.sim.scenario import Event
 from dpo_sim.sim.scenario_io import apply_settings, list_presets, load_scenario
-from dpo_sim.sim.simulation import run
+from dpo_sim.sim.simulation import Simulation, run
 
 #: whole runs of every preset: part of the full suite, not of the quick loop
 pytestmark = pytest.mark.slow
@@ -694,9 +695,11 @@ def test_skewed_reference_percentages_in_the_comment(runs):
 
 def test_skewed_reference_odds_are_the_reference_odds_times_the_vote_odds(runs):
     """'each pair settles at the same vote share as in align, which multiplies the
-    reference's odds between its two replies by the vote odds (6:4 gives × 1.5)'."""
+    reference's odds between its two replies by the vote odds to the power 1/β, here β = 1
+    (6:4 gives × 1.5)'."""
     s, a = load_scenario("skewed-reference"), load_scenario("align")
-    says(s, "each pair settles at the same vote share as in align", "(6:4 gives × 1.5)")
+    says(s, "each pair settles at the same vote share as in align",
+         "by the vote odds to the power 1/β, here β = 1 (6:4 gives × 1.5)")
     assert s.rows == a.rows and not np.allclose(s.ref_logits, 0.0)
     for ra, rb in zip(runs("skewed-reference", REST), runs("align", REST)):
         assert np.allclose(ra.row_sigma, rb.row_sigma, atol=1e-9)
@@ -893,6 +896,32 @@ def test_mass_flow_rests_at_one_to_ten_to_three(runs):
     assert np.max(np.abs(rest.probs[0] - target)) < 1e-12
     assert rest.row_sigma[0] == pytest.approx(0.9, abs=1e-12)
     assert rest.probs[0, 0] / rest.probs[0, 1] == pytest.approx(1 / 10, rel=1e-12)
+
+
+def test_mass_flow_odds_follow_beta_and_the_diamond_leaves_montreal_at_its_start(runs):
+    """'it multiplies the reference's odds of the pair by the vote odds to the power 1/β
+    (here β = 1)': at β = 2 the odds end at 1:90 x 9^(1/2) = 1:30. 'The votes say nothing
+    about "Montreal.", so the diamond puts it where DPO leaves it: at its start logit': the
+    page's pi* (sim.rlhf) gives Montreal the logit it starts with, 3/14 at β = 1, which is
+    where the run ends."""
+    from dpo_sim.sim.dpo import log_probs
+    from dpo_sim.sim.rlhf import optimum
+
+    s = load_scenario("mass-flow")
+    says(s, "by the vote odds to the power 1/β (here β = 1)",
+         "the diamond puts it where DPO leaves it: at its start logit")
+    comment_says("mass-flow", "The diamond takes the one DPO reaches, which leaves the "
+                 "reply's start logit where it was, so it marks 3/14 too")
+    end = runs("mass-flow", REST, beta=2.0)[-1].probs[0]
+    assert end[0] / end[1] == pytest.approx(3 / 90, rel=1e-9)
+    for beta in (1.0, 2.0, 0.5):
+        sim = Simulation(s.with_settings(beta=beta), keep_history=False)
+        opt = optimum(sim.pairs, sim.logp_ref, s.start_logits(), beta)
+        assert opt.theta[0, 2] == s.start_logits()[0, 2]          # untouched, bit for bit
+        rec = sim.advance(10_000)
+        assert np.max(np.abs(rec.probs[0] - opt.probs[0])) < 1e-12, beta
+    opt = optimum(sim.pairs, log_probs(s.ref_logits), s.start_logits(), 1.0)
+    assert opt.probs[0, 2] == pytest.approx(3 / 14, abs=1e-15)
 
 
 def test_mass_flow_moves_ratios_not_ranks(runs):
@@ -1152,25 +1181,35 @@ def test_ipo_stops_drift_every_margin_stops_at_its_target(runs):
 @pytest.mark.slow
 def test_ipo_stops_drift_dpo_keeps_drifting_at_the_same_settings(runs):
     """'Switch the loss to sigmoid (DPO) with the same beta and learning rate and nothing
-    stops: KL passes IPO's resting value at step 267 and runs on toward its ceiling log 4 =
-    1.39 (0.96 at step 400, 1.38 at step 3000)'."""
+    stops: switched at step 150, KL passes IPO's resting value at once (step 151) and runs on
+    toward its ceiling log 4 = 1.39 (1.14 at step 400, 1.38 at step 3000); a run started with
+    sigmoid passes it at step 267 (0.96 at step 400)'."""
     s = load_scenario("ipo-stops-drift")
     says(s, "Switch the loss to sigmoid (DPO) with the same β and learning rate and nothing "
-            "stops", "KL passes IPO's resting value at step 267",
-         "toward its ceiling log 4 = 1.39 (0.96 at step 400, 1.38 at step 3000)")
+            "stops", "switched at step 150, KL passes IPO's resting value at once (step 151)",
+         "toward its ceiling log 4 = 1.39 (1.14 at step 400, 1.38 at step 3000)",
+         "a run started with sigmoid passes it at step 267 (0.96 at step 400)")
     comment_says("ipo-stops-drift", "With the loss switched to sigmoid (DPO) at the same beta "
                  "and learning rate the drift of `unanimous` comes back")
     ipo_rest = runs("ipo-stops-drift", FOREVER)[-1].kl
+    # a run started with sigmoid
     h = runs("ipo-stops-drift", FOREVER, loss_type="sigmoid")
     assert all(r.loss_type == "sigmoid" for r in (h[0], h[-1]))
     kl = col(h, lambda r: r.kl)
     assert np.all(np.diff(kl[:REST + 1], axis=0) > 0)                     # keeps increasing
     assert np.all(kl[FOREVER] > kl[REST]) and np.all(kl < math.log(4))
     assert [int(np.argmax(kl[:, x] > ipo_rest[x])) for x in range(s.n_prompts)] == [267, 267]
-    assert [round(float(kl[t, 0]), 2) for t in (400, REST)] == [0.96, 1.38]
+    assert round(float(kl[400, 0]), 2) == 0.96
     assert np.allclose(kl[:, 1], kl[:, 0], rtol=1e-12)
     u = col(h, lambda r: r.row_margin)
     assert np.all(np.diff(u[:REST + 1], axis=0) > 0)                     # no margin stops
+    # the loss switched at step 150, as the learner does it: at once past IPO's rest
+    switched = dataclasses.replace(s, events=(Event(150, set={"loss_type": "sigmoid"}),))
+    kl = col(run(switched, REST), lambda r: r.kl)
+    assert np.all(kl[150] <= ipo_rest) and np.all(kl[151] > ipo_rest)
+    assert np.all(np.diff(kl[151:REST + 1], axis=0) > 0)
+    assert [round(float(kl[t, 0]), 2) for t in (400, REST)] == [1.14, 1.38]
+    assert np.all(kl[REST] < math.log(4))
 
 
 # -- dpo-is-rlhf --------------------------------------------------------------------------

@@ -360,3 +360,22 @@ def test_a_row_sharing_a_reply_with_a_drifting_row_never_rests_and_the_page_name
     run = Lean(s).run(STEPS, WINDOW)
     assert not verdict(statements(s)[0], run)
     assert run[3][0] > 1e-9                 # still moving after 20,000 steps
+
+
+def test_a_unanimous_drift_covers_a_distance_like_log_t_at_a_speed_like_1_over_t():
+    """docs/model.md: in unanimous the gap between the best and the worst logit of prompt 0
+    is 8.98, 10.36 and 11.17 at steps 1000, 2000 and 3000, growing by about 2 ln 2 each
+    time t doubles: the distance grows like log t, the speed falls like 1/t."""
+    lean = Lean(load_scenario("unanimous"))
+    gap, speed = {}, {}
+    for t in range(1, 8001):
+        before = lean.theta[0].max() - lean.theta[0].min()
+        lean.step()
+        if t in (1000, 2000, 3000, 4000, 8000):
+            gap[t] = lean.theta[0].max() - lean.theta[0].min()
+            speed[t] = gap[t] - before
+    assert [round(gap[t], 2) for t in (1000, 2000, 3000)] == [8.98, 10.36, 11.17]
+    assert gap[2000] - gap[1000] == pytest.approx(2 * math.log(2), rel=0.01)
+    assert gap[8000] - gap[4000] == pytest.approx(2 * math.log(2), rel=0.01)
+    assert speed[2000] / speed[1000] == pytest.approx(0.5, rel=0.02)
+    assert speed[8000] / speed[4000] == pytest.approx(0.5, rel=0.02)

@@ -983,8 +983,8 @@
       drift: drift, same: same};
   }
 
-  /** rlhf._drift: where a group has no finite fit, gradient descent heads (at speed
-   *  log t) along the max-margin direction of its judgements, constant on each strongly
+  /** rlhf._drift: where a group has no finite fit, gradient descent heads (the distance
+   *  growing like log t) along the max-margin direction of its judgements, constant on each strongly
    *  connected component of the beats graph. */
   function driftOf(P, K, beats, sameGroup, sameScc, groupFinite) {
     const drift = [];
