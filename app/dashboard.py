@@ -160,7 +160,7 @@ class Dashboard(pn.viewable.Viewer):
         v["log"] = StepLog(st, pal)
         v["frontier"] = FrontierChart(st, pal)
         v["sweep"] = SweepMap(st, pal)
-        v["try"] = TryIt(st, pal)
+        v["try"] = TryIt(st, pal, pointing=True)
         v["learn"] = LearnPanel(st, pal)
         v["share"] = SharePanel(pal, title=st.spec.title)
         v["keys"] = self._keys
@@ -248,9 +248,9 @@ class Dashboard(pn.viewable.Viewer):
         # The link is built from the browser's address: in a notebook it would point at
         # the notebook, so Share is shown only on a served page.
         self._share_ok = _served()
-        # each part's root carries its name as a class (dpo-part-pulls, ...): a handle for
-        # screenshots and browser tests
-        for name in PARTS:
+        # each part's root carries its name as a class (dpo-part-pulls, dpo-part-beta, ...):
+        # a handle for screenshots, browser tests and Try it's "Show me"
+        for name in HIDEABLE:
             for o in self._parts[name]:
                 o.css_classes = [*o.css_classes, f"dpo-part-{name}"]
         self._show_parts()

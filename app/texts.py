@@ -21,7 +21,8 @@ LEGEND = ("Bars: the policy π(y|x); green tick: the reference π_ref(y|x). ★,
 
 #: What the page adds to the legend (the static export draws no RLHF optimum).
 LEGEND_RLHF = ("Diamond: π*, the policy RLHF would reach with a Bradley–Terry reward "
-               "fitted to these votes.")
+               "fitted to these votes. A reply no row compares keeps its start logit in π* "
+               "(the votes leave its reward free, and DPO never moves it).")
 NO_OPTIMUM = ("No finite RLHF optimum on this prompt: some reply, or group of replies, never "
               "loses (or never wins) against the others it is compared with, so the fitted "
               "reward runs off to infinity. The policy heads toward {heading}.")

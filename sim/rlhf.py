@@ -33,9 +33,10 @@ is ``beta log(pi*/pi_ref) = r' - beta log Z(x)``.
 Without a finite fit there is no optimum: the likelihood keeps rising as some replies
 move apart without bound, and DPO keeps drifting. Gradient descent on a logistic-type
 loss then heads along the maximum-margin direction of the judgements it can separate, the
-distance growing like log(t) and the speed falling like 1/t (Soudry et al. 2018; Ji and Telgarsky 2019 for data that are only partly
-separable). Here that direction is constant on each strongly connected component (SCC)
-of the beats graph, 0 on groups with a finite fit and on replies in no row, and it solves
+distance growing like log(t) and the speed falling like 1/t (Soudry et al. 2018; Ji and
+Telgarsky 2019 for data that are only partly separable). Here that direction is constant
+on each strongly connected component (SCC) of the beats graph, 0 on groups with a finite
+fit and on replies in no row, and it solves
 
     minimise  sum_y w(y)^2   subject to  w(y) - w(y') >= 1  for every beats edge y -> y'
                                           between two different SCCs of one group.

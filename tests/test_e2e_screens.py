@@ -328,3 +328,27 @@ def test_maths_labels_keep_their_case_and_zero_has_no_sign(open_at):
     text = d.page.evaluate("() => window.__e2e.all('.dpo-formula').map(e => e.textContent)"
                            ".join(' ')")
     assert "u = 0.000" in text and "-0.000" not in text and "σ(u) = 0.500" in text
+
+
+def test_show_me_brings_the_control_a_try_it_step_names_into_view(open_at):
+    """Try it's "Show me" on the β step: the β slider's box comes into the window, is marked
+    (data-pointed, an outline), and takes the keyboard focus; the mark goes after a few
+    seconds. With reduced motion asked for, the scroll is instant."""
+    d = open_at("laptop", "?scenario=align")
+    d.page.emulate_media(reduced_motion="reduce")
+    d.page.evaluate("() => window.scrollTo(0, 0)")
+    show = d.page.get_by_role("button", name="Show me: the β slider", exact=True)
+    show.scroll_into_view_if_needed()
+    show.click()
+    box = d.page.evaluate("""() => { const el = window.__e2e.q('.dpo-part-beta');
+        const r = el.getBoundingClientRect(), a = window.__e2e.active();
+        return {top: r.top, bottom: r.bottom, H: window.innerHeight,
+                pointed: el.getAttribute('data-pointed'), outline: el.style.outlineStyle,
+                role: a && a.getAttribute("role"), tag: a && a.outerHTML.slice(0, 160),
+                inside: (() => { for (let n = a; n; n = n.parentNode || n.host)
+                                   if (n === el) return true; return false; })()}; }""")
+    assert box["pointed"] == "true" and box["outline"] == "solid"
+    assert box["top"] >= 0 and box["bottom"] <= box["H"], box
+    assert box["role"] == "slider" and box["inside"], box["tag"]
+    d.wait_js("() => window.__e2e.q('.dpo-part-beta').getAttribute('data-pointed') === null",
+              timeout=8000)

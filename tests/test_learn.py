@@ -122,12 +122,38 @@ def _tex(level: T.Level) -> str:
                                                   flags=re.S)))
 
 
-@pytest.mark.parametrize("level", ["college", "engineer", "phd", "researcher"])
-def test_from_college_up_each_level_gives_the_derivation(level):
-    tex = _tex(T.BY_ID[level])
+def test_the_college_level_gives_the_derivation():
+    tex = _tex(T.BY_ID["college"])
     for step, needles in DERIVATION.items():
         for n in needles:
-            assert re.sub(r"\s+", "", n) in tex, (level, step, n)
+            assert re.sub(r"\s+", "", n) in tex, (step, n)
+
+
+def _sentences(level: T.Level) -> set[str]:
+    text = " ".join(b for b in level.blocks if not b.strip().startswith("$$"))
+    parts = re.split(r"(?<=[.:;!?])\s+", " ".join(text.split()))
+    return {p for p in parts if len(p) > 30 and "[[" not in p}
+
+
+def _formulas(level: T.Level) -> set[str]:
+    return {re.sub(r"\s+", "", f) for f in re.findall(r"\$\$(.+?)\$\$", " ".join(level.blocks),
+                                                     flags=re.S)}
+
+
+def test_no_level_repeats_another_word_for_word():
+    """Each level says what the others do not: no sentence (longer than a few words) and
+    no displayed formula appears in two levels, and every number quoted about a preset
+    is quoted at one level only (the levels above refer to the one below instead)."""
+    levels = list(T.LEVELS)
+    for i, a in enumerate(levels):
+        for b in levels[i + 1:]:
+            assert not _sentences(a) & _sentences(b), (a.id, b.id, _sentences(a) & _sentences(b))
+            assert not _formulas(a) & _formulas(b), (a.id, b.id)
+    for fact in T.FACTS:
+        assert len(fact.levels) == 1
+        holders = [lv.id for lv in levels if re.search(rf"(?<![\d.]){re.escape(fact.text)}"
+                                                       rf"(?![\d]| %)", prose(lv))]
+        assert holders == list(fact.levels), (fact.text, holders)
 
 
 def test_the_levels_below_college_stay_free_of_the_derivation():
@@ -139,7 +165,8 @@ def test_the_levels_below_college_stay_free_of_the_derivation():
 def test_the_researcher_level_names_the_critiques_and_the_table():
     text = " ".join(T.BY_ID["researcher"].blocks)
     for needle in ("Azar et al. (2023)", "IPO", "Razin et al., 2024", "Pal et al., 2024",
-                   "likelihood", "not a language model", r"\mathcal{L}_{\text{IPO}}"):
+                   "Chowdhury et al. (2024)", "likelihood", "not a language model",
+                   r"\mathcal{L}_{\text{IPO}}", "Appendix Table 3"):
         assert needle in text, needle
 
 
@@ -154,9 +181,13 @@ def test_every_quoted_number_is_the_engines(fact):
 
 
 #: Numbers in the levels' words that are not read off a run, each checked below or here:
-#: 0.5 = σ(0); 0.7 = 7/(7+3); 0.0001 a tolerance; log 4 = 1.386 (four replies, uniform
-#: reference: the KL ceiling of the presets quoted); the six vote shares of align.
-GENERIC = {"0.5", "0.7", "0.0001", "1.386", "0.9", "0.8", "0.6"}
+#: 0.5 = σ(0) (and a learning rate, checked in test_engineer_numbers_and_claims); 0.7 =
+#: 7/(7+3); 0.0001 a tolerance; log 4 = 1.386 (four replies, uniform reference: the KL
+#: ceiling of the presets quoted); the six vote shares of align; (7/3)^(1/4) = 1.24; the
+#: stability limit 18.6; the two terms of logps/chosen (0.622, 0.096); the paper's section
+#: numbers (6.1 to 6.4) and a sampling temperature (0.25).
+GENERIC = {"0.5", "0.7", "0.0001", "1.386", "0.9", "0.8", "0.6", "1.24", "18.6", "0.622",
+           "0.096", "6.1", "6.2", "6.3", "6.4", "0.25"}
 
 
 def test_no_other_decimal_number_appears_in_any_level():
@@ -165,6 +196,28 @@ def test_no_other_decimal_number_appears_in_any_level():
         for m in re.findall(r"\d+\.\d+", prose(lv)):
             assert m in quoted or m in GENERIC, (lv.id, m)
     assert f"{math.log(4):.3f}" == "1.386" and f"{7 / 10:.1f}" == "0.7"
+    assert f"{(7 / 3) ** 0.25:.2f}" == "1.24"
+
+
+def test_the_papers_figures_are_quoted_where_the_paper_gives_them():
+    """Every percentage a level states is a figure of the DPO paper listed in T.PAPER
+    (with the place in the paper, named in the same paragraph), or align's 100 % per
+    stored row (checked in test_engineer_numbers_and_claims)."""
+    listed = {}
+    for f in T.PAPER:
+        for num in re.findall(r"\d+ %", f.text):
+            listed[(f.level, num)] = f.where
+    for lv in T.LEVELS:
+        for block in lv.blocks:
+            for num in re.findall(r"\d+ %", block):
+                if (lv.id, num) == ("engineer", "100 %"):
+                    continue
+                where = listed.get((lv.id, num))
+                assert where, (lv.id, num)
+                for part in where.split(" and "):
+                    assert part.replace("Section ", "Section ") in block, (lv.id, num, part)
+    for f in T.PAPER:
+        assert f.text in " ".join(T.BY_ID[f.level].blocks), f.text
 
 
 def test_the_whole_numbers_said_about_presets():
@@ -176,7 +229,6 @@ def test_the_whole_numbers_said_about_presets():
     below = lc < lc[0]
     assert not below[654] and below[655:].all()
     assert "from step 655 on" in prose(T.BY_ID["engineer"])
-    assert "below its start from step 655 on" in " ".join(T.BY_ID["researcher"].blocks)
     acc = series("align", "rewards/accuracies")
     assert acc[0] == 0 and (acc[1:] == 47 / 60).all() and f"{47 / 60:.4f}" == "0.7833"
     assert "47 of its 60 judgements" in prose(T.BY_ID["engineer"])
@@ -206,8 +258,7 @@ def test_school_and_phd_every_row_ends_at_its_vote_share():
     assert "0.7, 0.9, 0.8, 0.6, 0.9 and 0.8" in prose(T.BY_ID["school"])
     sig = series("align", "pairs/sigma")[T.FACT_STEPS]
     assert np.max(np.abs(sig - shares)) < 1e-4
-    assert "within 0.0001" in prose(T.BY_ID["school"]) and "within 0.0001" in \
-        prose(T.BY_ID["phd"])
+    assert "within 0.0001" in prose(T.BY_ID["school"])
     # the balance: 7 sigma(-u) = 3 sigma(u) at sigma(u) = 0.7; sigma(0) = 0.5
     assert math.isclose(7 * (1 - 0.7), 3 * 0.7) and 1 / (1 + math.exp(0)) == 0.5
 
@@ -244,11 +295,31 @@ def test_phd_and_researcher_unanimous_claims():
     assert (np.diff(kl) > 0).all() and kl[-1] < math.log(4)
     sim = Simulation(s, keep_history=False)
     assert f"{sim_ceiling(sim):.3f}" == "1.386"
-    # “Boil it.” wins one row and loses another, and sinks at every step
-    boil = s.prompts[0].replies.index("Boil it.")
-    rows0 = [r for r in s.rows if r.prompt == 0]
-    assert any(r.chosen == boil for r in rows0) and any(r.rejected == boil for r in rows0)
-    assert (np.diff(series("unanimous", "probs", 0, boil)) < 0).all()
+    # one reply on each prompt wins a row and loses another, “Boil it.” and “Canberra.”,
+    # and each sinks at every step
+    for x, name in ((0, "Boil it."), (1, "Canberra.")):
+        y = s.prompts[x].replies.index(name)
+        rows = [r for r in s.rows if r.prompt == x]
+        assert any(r.chosen == y for r in rows) and any(r.rejected == y for r in rows)
+        assert sum(r.chosen == k and r.rejected == y or r.chosen == y and r.rejected == k
+                   for r in rows for k in range(4)) == 2
+        others = [k for k in range(4) if k != y and any(r.chosen == k and r.rejected != k
+                                                         and k in (r.chosen,) for r in rows)
+                  and any(r.rejected == k for r in rows)]
+        assert others == []                         # the only such reply on its prompt
+        assert (np.diff(series("unanimous", "probs", x, y)) < 0).all()
+    # their terms in the mean logps/chosen (six rows of 10 votes: each row's chosen reply
+    # weighs 1/6) fall by 0.622 from step 44 to 3000; each good answer's rises by 0.096
+    text = prose(T.BY_ID["researcher"])
+    p = series("unanimous", "probs")
+    for x, y, change in ((0, 1, "0.622"), (1, 1, "0.622"), (0, 0, "0.096"), (1, 0, "0.096")):
+        weight = sum(r.chosen == y for r in s.rows if r.prompt == x) / 6
+        d = weight * (np.log(p[3000, x, y]) - np.log(p[44, x, y]))
+        assert f"{abs(d):.3f}" == change and (d < 0) == (change == "0.622"), (x, y, d)
+    assert "falls by 0.622 from step 44 to step 3000" in text and "by only 0.096" in text
+    lc = series("unanimous", "logps/chosen")
+    fall = lc[44] - lc[3000]
+    assert fall == pytest.approx(2 * 0.622 - 2 * 0.096, abs=2e-3)     # theirs, in equal shares
 
 
 def sim_ceiling(sim) -> float:
@@ -323,8 +394,14 @@ def test_limitations_say_what_the_readme_says():
     text = " ".join(T.LIMITATIONS)
     for needle in ("offline", "β is chosen by hand", "not a language model",
                    "share no parameters", "Full-batch gradient descent", "no sampling",
-                   "Unlikelihood baseline", "bare-margin toggle"):
+                   "Unlikelihood baseline", "weight toggle", "single judgement per pair",
+                   "Adam or RMSprop", "minibatches", "sum over its tokens",
+                   "supervised fine-tuned (SFT)"):
         assert needle in text, needle
+    # "each stored pair behaves like a 1:0 row ... (no rest point: it drifts)"
+    one = Simulation(_one_row(votes_for=1, votes_against=0), keep_history=False)
+    u = [one.advance(1000).row_margin[0] for _ in range(4)]
+    assert all(b > a for a, b in zip(u, u[1:]))
     # a run is exactly repeatable; a flip on prompt 0 leaves prompt 1 untouched
     s = load_scenario("align")
     a, b = Simulation(s, keep_history=False), Simulation(s, keep_history=False)
@@ -640,3 +717,87 @@ def test_texts_and_live_keys_agree():
         panel = LearnPanel(st, LIGHT, level=lv.id)
         assert set(panel.reader.live["values"]) == set(LEVEL_KEYS[lv.id])
         assert "[[" not in panel.text(), lv.id
+
+
+def test_the_leash_at_the_lowest_levels():
+    """The child level: in Tight leash (beta 4) 'at about 5 cards of the long answer for
+    every 4 of “Boil it.”' (the odds at rest are (7/3)^(1/4) = 1.236); the school level:
+    '(7/3)^(1/4), about 1.24'."""
+    assert "about 5 cards of the long answer for every 4 of “Boil it.”" in prose(
+        T.BY_ID["child"])
+    assert "(7/3)^(1/4), about 1.24" in prose(T.BY_ID["school"])
+    s = load_scenario("tight-leash")
+    assert s.beta == 4.0 and np.all(s.ref_logits == 0) and s.rows[0].as_tuple() == (
+        0, 0, 1, 7, 3)
+    rec = Simulation(s, keep_history=False).advance(20_000)
+    odds = rec.probs[0, 0] / rec.probs[0, 1]
+    assert odds == pytest.approx((7 / 3) ** 0.25, rel=1e-9) and abs(odds - 5 / 4) < 0.02
+
+
+def test_the_engineers_beta_and_learning_rate():
+    """'settles only while learning rate × β² stays below a limit the data set, 18.6 for
+    these rows. “Loose leash” with β raised to 4 and its own learning rate 8 (learning rate
+    × β² = 128) never settles; with the learning rate cut to 0.5 (learning rate × β² = 8)
+    it does.'"""
+    from dpo_sim.sim.sweep import stability_limit
+
+    text = prose(T.BY_ID["engineer"])
+    assert "18.6 for these rows" in text and "= 128) never settles" in text
+    s = load_scenario("loose-leash")
+    assert round(stability_limit(Simulation(s).pairs).value, 1) == 18.6
+    assert s.learning_rate * 4.0 ** 2 == 128 and 0.5 * 4.0 ** 2 == 8
+    wild = Simulation(s.with_settings(beta=4.0), keep_history=False)
+    a = wild.advance(3000).kl.copy()
+    assert np.abs(wild.advance(1).kl - a).max() > 1e-3                 # still swinging
+    calm = Simulation(s.with_settings(beta=4.0, learning_rate=0.5), keep_history=False)
+    a = calm.advance(3000).kl.copy()
+    assert np.abs(calm.advance(1).kl - a).max() < 1e-12
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_the_try_it_steps_say_what_the_runs_show():
+    """The β step: align at β = 4 'settles nearer the reference (KL about 0.03 on each
+    prompt, against 0.37 and 0.29 at β = 1)', Loose leash 'never settles at β = 4'; the IPO
+    step: Loose leash's learning rate 8 makes IPO's run blow up."""
+    from dpo_sim.sim.simulation import Diverged
+
+    beta = next(s for s in T.TRY_STEPS if s.id == "beta")
+    assert "KL about 0.03 on each prompt, against 0.37 and 0.29 at β = 1" in beta.see
+    kl = {}
+    for b in (1.0, 4.0):
+        sim = Simulation(load_scenario("align").with_settings(beta=b), keep_history=False)
+        kl[b] = sim.advance(3000).kl.copy()
+        assert np.abs(sim.advance(1).kl - kl[b]).max() < 1e-10            # settled
+    assert [round(float(v), 2) for v in kl[4.0]] == [0.03, 0.03]
+    assert [round(float(v), 2) for v in kl[1.0]] == [0.37, 0.29]
+    ipo = next(s for s in T.TRY_STEPS if s.id == "ipo")
+    assert "“Loose leash”'s 8 does not: its run blows up" in ipo.see
+    with pytest.raises(Diverged):
+        Simulation(load_scenario("loose-leash").with_settings(loss_type="ipo"),
+                   keep_history=False).advance(3000)
+
+
+def test_each_try_it_step_points_at_the_control_it_names():
+    """On the dashboard (pointing on) each step has a "Show me" button naming the part of
+    the page its instruction names, by the part's hide= name; a part hidden in teacher mode
+    gets none; without pointing (a view on its own) there are none."""
+    from dpo_sim.app.address import HIDEABLE
+
+    st = SimState()
+    names = {"play-align": "picker", "flip": "pairs", "beta": "beta",
+             "drop-sigma": "picker", "unanimous": "picker", "ipo": "loss"}
+    for step in T.TRY_STEPS:
+        assert step.target == names[step.id] and step.target in HIDEABLE
+    html = TryIt(st, LIGHT, pointing=True).pane.html
+    for step in T.TRY_STEPS:
+        assert (f'data-point="{step.target}"' in html
+                and f'data-testid="try-show-{step.id}"' in html), step.id
+        assert f'aria-label="{T.TRY_SHOW}: {step.target_label}"' in html
+    st.hidden = ["beta", "picker"]
+    try_it = TryIt(st, LIGHT, pointing=True)
+    assert 'data-point="beta"' not in try_it.pane.html
+    assert 'data-point="picker"' not in try_it.pane.html
+    assert 'data-point="pairs"' in try_it.pane.html
+    st.hidden = []
+    assert 'data-point="beta"' in try_it.pane.html             # follows teacher mode
+    assert "data-point" not in TryIt(st, LIGHT).pane.html

@@ -86,6 +86,7 @@ def test_the_wheel_installs_one_top_level_package(wheel):
     for f in ("engine.js", "page.js", "page.css", "page.html"):
         assert f"dpo_sim/app/offline/{f}" in names
     assert "dpo_sim/app/static/katex/katex.min.js" in names
+    assert "dpo_sim/app/views/live_html.js" in names          # a view's ES module
     assert any(n.startswith("dpo_sim/app/static/katex/fonts/") and n.endswith(".woff2")
                for n in names)
 

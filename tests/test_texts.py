@@ -193,3 +193,19 @@ def test_the_implicit_reward_is_beta_times_the_log_ratio():
     rec = sim.advance(50)
     ref = np.exp(sim.logp_ref)
     np.testing.assert_allclose(rec.rewards, sim.beta * np.log(rec.probs / ref), atol=1e-12)
+
+
+def test_the_diamond_keeps_a_reply_in_no_row_at_its_start_logit():
+    """LEGEND_RLHF: 'A reply no row compares keeps its start logit in π*': on a prompt with
+    a non-uniform start and a reply in no row, pi*'s logit of that reply is its start logit,
+    and the run (which never moves it) ends on pi*."""
+    from dpo_sim.sim.rlhf import optimum
+
+    assert "A reply no row compares keeps its start logit in π*" in texts.LEGEND_RLHF
+    s = _one_prompt([(0, 1, 7, 3), (1, 2, 6, 4)], init_logits=np.array([[0.3, -0.1, 0.2, 1.5]]))
+    sim = Simulation(s, keep_history=False)
+    opt = optimum(sim.pairs, sim.logp_ref, s.start_logits(), s.beta)
+    assert opt.theta[0, 3] == 1.5
+    rec = sim.advance(5000)
+    assert sim.theta[0, 3] == 1.5
+    np.testing.assert_allclose(rec.probs, opt.probs, atol=1e-12)

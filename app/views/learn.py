@@ -43,6 +43,7 @@ from ..learn_texts import (
     TRY_INTRO,
     TRY_NEXT,
     TRY_RESTART,
+    TRY_SHOW,
     TRY_STEPS,
     Level,
     TryStep,
@@ -358,6 +359,10 @@ def learn_css(p: Palette) -> str:
 .learn-try .see {{ font-size: 15px; color: {p.muted}; font-weight: 400; margin-left: 1.4em; }}
 .learn-try .tag {{ font-size: 14px; font-weight: 700; color: {p.focus}; margin-right: 6px; }}
 .learn-status {{ font-size: 15px; min-height: 1.3em; }}
+.dpo-point {{ font: inherit; font-size: 14px; font-weight: 600; margin-left: 6px;
+  padding: 2px 8px; border-radius: 5px; border: 1px solid {p.border};
+  background: {p.surface}; color: {p.focus}; cursor: pointer; }}
+.dpo-point:focus-visible {{ outline: 3px solid {p.focus}; outline-offset: 2px; }}
 """
 
 
@@ -624,9 +629,13 @@ class TryIt(pn.viewable.Viewer):
     - ``ipo``: the loss type is IPO (listed only when the state offers it).
     """
 
-    def __init__(self, state, pal: Palette, **params):
+    def __init__(self, state, pal: Palette, pointing: bool = False, **params):
+        """``pointing``: the page holds the parts the steps name (the dashboard), so each
+        step gets a "Show me" button."""
         super().__init__(**params)
         self.state = state
+        self.pointing = pointing
+        self._colour = pal.focus
         self.steps: tuple[TryStep, ...] = tuple(
             s for s in TRY_STEPS if s.id != "ipo" or offers_ipo(state))
         self.done: dict[str, bool] = {}
@@ -641,6 +650,8 @@ class TryIt(pn.viewable.Viewer):
         state.subscribe(self._on_run)
         if "loss_type" in state.param:
             state.param.watch(lambda e: self._check(), "loss_type")
+        if "hidden" in state.param:                  # a "Show me" for each part on show
+            state.param.watch(lambda e: setattr(self.pane, "html", self._html()), "hidden")
         self._layout = pn.Column(self.pane, self.button, sizing_mode="stretch_width")
 
     def __panel__(self):
@@ -691,6 +702,17 @@ class TryIt(pn.viewable.Viewer):
         self._baseline()
         self.pane.html = self._html()
 
+    def _show(self, s: TryStep) -> str:
+        """The step's "Show me" button: it brings the part of the page it names into view,
+        marks it and moves the focus there (``live_html.js``). None when teacher mode hides
+        that part, or the page has no such part (a view shown on its own)."""
+        hidden = set(getattr(self.state, "hidden", ()) or ())
+        if not self.pointing or s.target in hidden:
+            return ""
+        return (f' <button type="button" class="dpo-point" data-point="{esc(s.target)}" '
+                f'data-colour="{self._colour}" data-testid="try-show-{s.id}" '
+                f'aria-label="{esc(TRY_SHOW)}: {esc(s.target_label)}">{esc(TRY_SHOW)}</button>')
+
     @property
     def next_step(self) -> TryStep | None:
         return next((s for s in self.steps if not self.done.get(s.id)), None)
@@ -708,7 +730,7 @@ class TryIt(pn.viewable.Viewer):
                 f'<li class="{cls}" data-testid="try-{s.id}" data-done="{str(done).lower()}">'
                 f'<span class="check" aria-hidden="true">{"✓" if done else "○"}</span>'
                 f'<span class="dpo-sr">{esc(state)}: </span>{tag}{esc(s.instruction)}'
-                f'{see}</li>')
+                f'{self._show(s)}{see}</li>')
         if self.last_done is not None:
             s = next(x for x in self.steps if x.id == self.last_done)
             status = f"{TRY_DONE}: {s.instruction}"

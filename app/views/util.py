@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import panel as pn
 import param
@@ -45,36 +46,13 @@ class LiveHTML(Component):
     """An HTML fragment that changes every tick. Cheaper than a pn.pane.HTML update
     (which rebuilds its whole model properties): only the string property changes, and
     the browser patches the live DOM in place (only text and attributes that differ),
-    so a tick that changes a few numbers changes a few text nodes, not the whole tree."""
+    so a tick that changes a few numbers changes a few text nodes, not the whole tree.
+    A button in it with ``data-point="PART"`` points at that part of the page
+    (``live_html.js``)."""
 
     html = param.String(default="")
 
-    _esm = """
-// Make the children of live node `a` equal to those of parsed node `b`, touching only
-// what differs; a node of another kind or a different number of children is replaced.
-function morph(a, b) {
-  const ac = Array.from(a.childNodes), bc = Array.from(b.childNodes);
-  if (ac.length !== bc.length) { a.replaceChildren(...bc); return; }
-  for (let i = 0; i < bc.length; i++) {
-    const x = ac[i], y = bc[i];
-    if (x.nodeType !== y.nodeType || x.nodeName !== y.nodeName) { a.replaceChild(y, x); continue; }
-    if (x.nodeType !== 1) { if (x.nodeValue !== y.nodeValue) x.nodeValue = y.nodeValue; continue; }
-    for (const at of Array.from(x.attributes))
-      if (!y.hasAttribute(at.name)) x.removeAttribute(at.name);
-    for (const at of Array.from(y.attributes))
-      if (x.getAttribute(at.name) !== at.value) x.setAttribute(at.name, at.value);
-    morph(x, y);
-  }
-}
-
-export function render({ model, el }) {
-  const box = document.createElement("div");
-  box.innerHTML = model.html;
-  el.appendChild(box);
-  const t = document.createElement("template");
-  model.on("html", () => { t.innerHTML = model.html; morph(box, t.content); });
-}
-"""
+    _esm = Path(__file__).with_name("live_html.js")
 
 
 class HtmlView(pn.viewable.Viewer):
