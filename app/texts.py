@@ -25,7 +25,12 @@ LEGEND_RLHF = ("Diamond: π*, the policy RLHF would reach with a Bradley–Terry
                "(the votes leave its reward free, and DPO never moves it).")
 NO_OPTIMUM = ("No finite RLHF optimum on this prompt: some reply, or group of replies, never "
               "loses (or never wins) against the others it is compared with, so the fitted "
-              "reward runs off to infinity. The policy heads toward {heading}.")
+              "reward runs off to infinity. {then}")
+#: What follows NO_OPTIMUM: under DPO (sigmoid, the weight on) where the policy heads;
+#: under any other loss in force, that this heading is DPO's only.
+NO_OPTIMUM_DPO = "Under DPO the policy heads toward {heading}."
+NO_OPTIMUM_OTHER = ("Under DPO the policy would head toward {heading}; under the loss in force "
+                    "it need not.")
 
 #: One line each, shown on hover, focus or tap of the term.
 TERMS = {
@@ -51,7 +56,8 @@ TERMS = {
     "kl_rlhf": "KL(π ‖ π*): how far the policy is from π*, the policy RLHF would reach "
                "(π* = π_ref·exp(r/β)/Z, r the Bradley–Terry reward fitted to the votes). "
                "DPO's own loss (sigmoid, weight on) goes there, and this to 0, when no reply "
-               "or group of replies only wins (or only loses) against the others it meets.",
+               "or group of replies only wins (or only loses) against the others it meets "
+               "and the learning rate is small enough for the loss's curvature there.",
     "beta_log_z": "β·log Z(x): the normaliser of π* on this prompt. It is what cancels in "
                   "DPO: at π* the implicit reward is r − β·log Z(x), so every margin is "
                   "the reward margin.",
@@ -69,9 +75,11 @@ TERMS = {
              "steps as a 9:1 row.",
     "u": "The margin u = r̂(chosen) − r̂(rejected) of this row.",
     "sigma": "σ(u): the model's probability that the chosen reply beats the rejected one.",
-    "pull_for": "The chosen side's pull: its votes × σ(−u), its weight. It pushes the "
-                "chosen reply up and the rejected one down.",
-    "pull_against": "The rejected side's pull: its votes × σ(u). It pushes the other way.",
+    "pull_for": "The chosen side's pull: its votes × its weight at u (σ(−u) for DPO; the "
+                "loss in force sets it, as the pulls chart draws). It pushes the chosen "
+                "reply up and the rejected one down.",
+    "pull_against": "The rejected side's pull: its votes × the weight at −u (σ(u) for DPO). "
+                    "It pushes the other way.",
     "net": "Pull for minus pull against: how hard this row pushes its chosen reply up and "
            "its rejected reply down. A reply stops moving when the pushes of all its rows "
            "cancel; a row's own net pull is then 0 only if its rows form no cycle and none "

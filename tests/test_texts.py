@@ -209,3 +209,42 @@ def test_the_diamond_keeps_a_reply_in_no_row_at_its_start_logit():
     rec = sim.advance(5000)
     assert sim.theta[0, 3] == 1.5
     np.testing.assert_allclose(rec.probs, opt.probs, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["sigmoid", "ipo", "hinge", "robust", "off"])
+def test_the_pulls_are_votes_times_the_weight_of_the_loss_in_force(loss):
+    """TERMS pull_for / pull_against: 'its votes × its weight at u', 'its votes × the weight
+    at −u', under every loss, checked with the weights written out in tests/long_run.py."""
+    from dpo_sim.sim.dpo import row_pulls
+    from long_run import weight
+
+    assert "its votes × its weight at u" in texts.TERMS["pull_for"]
+    assert "its votes × the weight at −u" in texts.TERMS["pull_against"]
+    kw = dict(adaptive_weight=False) if loss == "off" else dict(loss_type=loss,
+                                                                label_smoothing=0.2)
+    s = load_scenario("align").with_settings(**kw)
+    sim = Simulation(s, keep_history=False)
+    rec = sim.advance(7)
+    u = rec.row_margin
+    p_for, p_against, net = row_pulls(u, sim.pairs, sim._loss, s.beta)
+    a, b = sim.pairs.votes_chosen, sim.pairs.votes_rejected
+    w = dict(loss_type=s.loss_type, weight_on=s.adaptive_weight, eps=s.label_smoothing,
+             beta=s.beta)
+    np.testing.assert_allclose(p_for, a * weight(u=u, **w), rtol=1e-12)
+    np.testing.assert_allclose(p_against, b * weight(u=-u, **w), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(net, p_for - p_against, rtol=1e-12, atol=1e-15)
+
+
+def test_kl_to_pi_star_goes_to_0_only_at_a_learning_rate_the_curvature_allows():
+    """TERMS kl_rlhf: DPO goes to pi* 'when ... and the learning rate is small enough for the
+    loss's curvature there': loose-leash at beta 4 (lr 8, lr * beta^2 = 128 against the limit
+    18.6) stays away from pi*; at lr 0.5 it reaches it."""
+    from dpo_sim.sim.rlhf import kl_to_optimum, optimum
+
+    assert "small enough for the loss's curvature" in texts.TERMS["kl_rlhf"]
+    for lr, reaches in ((8.0, False), (0.5, True)):
+        s = load_scenario("loose-leash").with_settings(beta=4.0, learning_rate=lr)
+        sim = Simulation(s, keep_history=False)
+        opt = optimum(sim.pairs, sim.logp_ref, s.start_logits(), 4.0)
+        kl = kl_to_optimum(sim.advance(5000).probs, opt)
+        assert (kl.max() < 1e-12) == reaches, (lr, kl)

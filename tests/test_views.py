@@ -17,6 +17,7 @@ from dpo_sim.app.dashboard import Dashboard, create_dashboard
 from dpo_sim.app.theme import LIGHT
 from dpo_sim.app.views.history import HistoryCharts
 from dpo_sim.app.views.pairs import row_items
+from dpo_sim.sim.scenario_io import load_scenario
 from dpo_sim.sim.simulation import Simulation
 from helpers import make_scenario, scenarios
 
@@ -529,11 +530,21 @@ def test_no_finite_optimum_draws_no_diamond_and_says_where_the_policy_heads():
         top = "ABCDEFGH"[int(np.argmax(st.record.probs[x]))]
         assert st.record.probs[x].max() > 0.9
         assert f'data-testid="no-optimum-{x}"' in b.heading.object
-        assert NO_OPTIMUM.format(heading=top).replace("’", "&#x27;")[:40] in \
+        assert NO_OPTIMUM.replace("’", "&#x27;")[:40] in \
             b.heading.object.replace("’", "&#x27;")
-        assert f"heads toward {top}." in b.heading.object
+        assert f"Under DPO the policy heads toward {top}." in b.heading.object
     v = values(d.views["readouts"].pane.html)
     assert v["kl-rlhf-0"] == "nan" and v["kl-rlhf-1"] == "nan"
+    # under IPO the same rows come to rest: the note no longer says the policy heads there
+    st.loss_type = "ipo"
+    st.step()
+    for b in d.views["bars"]:
+        assert "Under DPO the policy would head toward A; under the loss in force it need " \
+               "not." in b.heading.object
+    sim = Simulation(load_scenario("unanimous").with_settings(loss_type="ipo"),
+                     keep_history=False)
+    rec = sim.advance(3000)
+    assert rec.probs.max() < 0.9 and np.allclose(sim.advance(10).probs, rec.probs, atol=1e-12)
 
 
 def test_the_loss_menu_runs_the_chosen_loss_from_the_next_step():

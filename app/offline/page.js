@@ -1024,7 +1024,8 @@
       pv.note.hidden = finite;
       if (!finite) {
         const heads = app.opt.heading[x].map((b, y) => (b ? letter(y) : null)).filter(Boolean);
-        pv.note.textContent = T.NO_OPTIMUM.replace("{heading}", heads.join(", ") || "no single reply");
+        const then = sim.loss_type === "sigmoid" && sim.adaptive_weight ? T.NO_OPTIMUM_DPO : T.NO_OPTIMUM_OTHER;
+        pv.note.textContent = T.NO_OPTIMUM.replace("{then}", then.replace("{heading}", heads.join(", ") || "no single reply"));
       }
     });
     const flipped = sim.flipped;

@@ -18,7 +18,7 @@ from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d
 from bokeh.plotting import figure
 
 from ..state import SimState
-from ..texts import NO_OPTIMUM, TERMS
+from ..texts import NO_OPTIMUM, NO_OPTIMUM_DPO, NO_OPTIMUM_OTHER, TERMS
 from ..theme import Palette, page_css, style_figure
 from .util import LiveHTML, fixed, term
 from .util import esc as _esc
@@ -191,11 +191,14 @@ class ProbabilityBars(pn.viewable.Viewer):
     def _heading(self) -> str:
         prompt = self.state.spec.prompts[self.x]
         opt = self.state.optimum
+        self._dpo = self.state.loss.name == "sigmoid"
         note = ""
         if not opt.finite[self.x]:
             heading = ", ".join(letter(y) for y in np.flatnonzero(opt.heading[self.x]))
+            then = (NO_OPTIMUM_DPO if self._dpo else NO_OPTIMUM_OTHER).format(
+                heading=heading or "no single reply")
             note = (f'<div class="dpo-note" data-testid="no-optimum-{self.x}">'
-                    f'{_esc(NO_OPTIMUM.format(heading=heading or "no single reply"))}</div>')
+                    f'{_esc(NO_OPTIMUM.format(then=then))}</div>')
         return (f'<div class="dpo-card dpo-prompt"><span class="dpo-h">Prompt {self.x + 1}'
                 f'</span> {_esc(prompt.text)}{note}</div>')
 
@@ -230,6 +233,8 @@ class ProbabilityBars(pn.viewable.Viewer):
             return
         if self.state.optimum is not self._opt:    # a flip or a new beta: pi* moved
             self.rlhf_source.data = self._rlhf_data()
+            self.heading.object = self._heading()
+        elif (self.state.loss.name == "sigmoid") != self._dpo:    # the loss changed
             self.heading.object = self._heading()
         cols = self._columns()
         old = self.source.data

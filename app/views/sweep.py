@@ -315,9 +315,9 @@ class SweepMap(pn.viewable.Viewer):
                         f"No curvature predicts them: {lim.why}.")
             return f"No cell is unstable: {lim.why}."
         if not np.isfinite(lim.value):
-            return ("No pair has a resting point here (its votes are unanimous), so the "
-                    "loss's curvature fades to 0 as the run drifts and no step size is too "
-                    "large to settle: " + ("no cell is unstable." if not res.unstable.any()
+            return ("No row has a resting point here (with these votes and this loss every "
+                    "row drifts), so the loss's curvature fades to 0 as the run drifts and no "
+                    "step size is too large to settle: " + ("no cell is unstable." if not res.unstable.any()
                                           else f"yet {res.unstable.sum():,} cells did not "
                                                f"settle within the steps."))
         if lim.kind == "lr*beta^2":
