@@ -172,11 +172,10 @@ LEVELS: tuple[Level, ...] = (
         "not need: a reward model, a value model, or sampling from the policy during "
         "training. It is a classification-style loss on offline pairs; each step needs the "
         "log-probabilities of both replies under the policy and under the reference, and the "
-        "reference's can be computed once in advance. Per pair, with each log-probability "
-        "the sum over the reply's tokens (the College level derives it):",
-        r"$$\ell = -\log\sigma\Big(\beta\big[\big(\log\pi_\theta(y_w) - "
-        r"\log\pi_{\text{ref}}(y_w)\big) - \big(\log\pi_\theta(y_l) - "
-        r"\log\pi_{\text{ref}}(y_l)\big)\big]\Big)$$",
+        "reference's can be computed once in advance. Per pair, with "
+        r"$\Delta_y = \log\pi_\theta(y) - \log\pi_{\text{ref}}(y)$ for each reply (each "
+        "log-probability the sum over the reply's tokens; the College level derives it):",
+        r"$$\ell = -\log\sigma\big(\beta\,(\Delta_{y_w} - \Delta_{y_l})\big)$$",
         "### Reading the logs",
         "TRL's DPOTrainer logs rewards/chosen and rewards/rejected (the mean implicit reward "
         "β log(π/π_ref) of each side), rewards/margins, rewards/accuracies, logps/chosen and "

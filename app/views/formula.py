@@ -183,4 +183,4 @@ class FormulaStrip(HtmlView):
             f'<span class="eq">{_g(b_votes)} × {w_against} = {_n(p_against)}</span>, net '
             f'<span class="eq" data-testid="net-pull" data-value="{net!r}">'
             f'{_n(net, sign=True)}</span>.</p>'
-            f'<p>{rest_html(rest, said)} {esc(T.REST_RUN)}</p></div>')
+            f'<p>{rest_html(rest, said)}</p><p class="dpo-note">{esc(T.REST_RUN)}</p></div>')
