@@ -131,7 +131,7 @@
 
   // exp(709) is near the largest finite double: clipping the exponent there keeps exp finite.
   const EXP_MAX = 709.0;
-  const LOGE2 = 0.693147180559945309417232121458176568;
+  const LOGE2 = Math.LN2;     // NumPy's NPY_LOGE2, the same double
 
   /** [sigma(u), sigma(-u)] from one exp: with E = exp(-u), sigma(u) = 1 / (1 + E) and
    *  sigma(-u) = E * sigma(u). Never 1 - (something close to 1), so each keeps its

@@ -535,7 +535,7 @@
     app.search = search;
     if (search !== lastSearch) {
       lastSearch = search;
-      try { history.replaceState(null, "", location.pathname + search + location.hash); } catch (e) { /* sandboxed */ }
+      try { history.replaceState(null, "", location.pathname + search + location.hash); } catch { /* sandboxed */ }
     }
     return search;
   }
@@ -657,9 +657,9 @@
     panel.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.preventDefault(); show(false); toggle.focus(); } });
     const copy = async (field, what) => {
       field.focus(); field.select();
-      try { await navigator.clipboard.writeText(field.value); status.textContent = "Copied the " + what + "."; return; } catch (e) { /* not allowed */ }
+      try { await navigator.clipboard.writeText(field.value); status.textContent = "Copied the " + what + "."; return; } catch { /* not allowed */ }
       let ok = false;
-      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      try { ok = document.execCommand("copy"); } catch { ok = false; }
       status.textContent = ok ? "Copied the " + what + "." : "Selected: press Ctrl+C (⌘C on a Mac) to copy.";
     };
     copyLink.addEventListener("click", () => copy(link, "link"));
@@ -846,7 +846,7 @@
     const V1 = V.prompts[x];
     const p = pal(), rec = app.sim.record, opt = app.opt;
     const K = V1.K, rowH = 29, top = 6, bottom = 42, left = 38, right = 14;
-    const [g, w, h] = fitCanvas(V1.canvas, top + K * rowH + bottom);
+    const [g, w] = fitCanvas(V1.canvas, top + K * rowH + bottom);
     const W = w - left - right;
     const X = (v) => left + v * W;
     g.font = FONT15; g.textBaseline = "middle";
