@@ -26,8 +26,8 @@ NOTE = ("Each dot is a row at its margin u, on the curve of its chosen side's we
         "the weight at −u. A tick below the axis marks where a row comes to rest; where its "
         "rows form no cycle and none of them drifts, that is where its two pulls are "
         "equal. A row without a tick does not come to rest at a margin the page can name "
-        "(a unanimous row's dot slides on down the curve, ever more slowly): the worked-out "
-        "row below says what it does.")
+        "(a unanimous row's dot slides on down the curve, ever more slowly): its "
+        "worked-out numbers (“Row … worked out”) say what it does.")
 
 
 class PullsChart(pn.viewable.Viewer):
