@@ -173,10 +173,10 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("beta", Number(0, 100), None, "beta",
             "How strongly the policy is held to the reference when the votes are split "
-            "(larger = closer): at rest a pair's odds are the reference's odds times the "
-            "vote odds to the power 1/beta. A larger beta needs a smaller learning rate (the "
-            "loss's curvature grows like beta²). With unanimous votes it only slows the "
-            "drift: KL keeps rising at any beta.",
+            "(larger = closer): where a pair rests, its rows forming no cycle, its odds are "
+            "the reference's odds times the vote odds to the power 1/beta. A larger beta "
+            "needs a smaller learning rate (DPO's curvature grows like beta²). With unanimous "
+            "votes it only slows the drift: KL keeps rising at any beta.",
             scope="run", live=True, slider=(0.05, 5.0, 0.05),
             toml="beta", cli="beta", url="beta", event="beta", hideable=True),
     Setting("learning_rate", Number(0, 100), None, "Learning rate",
