@@ -72,7 +72,7 @@ TOL = 1e-9
 #: drifts: its margin runs off for ever (``pace`` "slowing" or "steady");
 #: swings: a split hinge row: it swings about u = 1 for ever;
 #: overshoots: it has a rest point ``u``, but the steps overshoot it for ever;
-#: the three "never rest" kinds above and "drifts" are said with data-u = none;
+#: (approaches, drifts, swings and overshoots: the page says "never rests", data-u = none)
 #: stops: a one-sided hinge row stops pulling at its first step past u = 1 (no claim);
 #: idle: a tied hinge row pulls neither way while -1 < u < 1 (no claim);
 #: heads: heads for ``u``, but the learning rate may be too large to settle (no claim);
