@@ -315,11 +315,11 @@ class SweepMap(pn.viewable.Viewer):
                         f"No curvature predicts them: {lim.why}.")
             return f"No cell is unstable: {lim.why}."
         if not np.isfinite(lim.value):
+            end = ("no cell is unstable." if not res.unstable.any()
+                   else f"yet {res.unstable.sum():,} cells did not settle within the steps.")
             return ("No row has a resting point here (with these votes and this loss every "
                     "row drifts), so the loss's curvature fades to 0 as the run drifts and no "
-                    "step size is too large to settle: " + ("no cell is unstable." if not res.unstable.any()
-                                          else f"yet {res.unstable.sum():,} cells did not "
-                                               f"settle within the steps."))
+                    "step size is too large to settle: " + end)
         if lim.kind == "lr*beta^2":
             pred = f"lr·β² = {lim.value:.3g}"
             seen = (f"lr·β² ≈ {np.median(b[ok] * res.beta[ok] ** 2):.3g}" if ok.any()
