@@ -59,6 +59,7 @@ import numpy as np
 from .losses import Loss
 from .numerics import sigmoid_pair
 from .pairs import Pairs
+from .rlhf import _newton
 
 #: The most replies a group of linked rows may hold for the exact decision (every subset
 #: of them is tried); a larger group gets no claim.
@@ -244,41 +245,14 @@ def _decompose(f, m, c, r, scale):
 
 
 def _block_fit(c, r, a, b, push, m, free):
-    """The margins where the pulls on every reply of a block cancel: minimise
-    sum_rows l(D w) + push . w over w (the block's replies ``free``), by Newton's method
-    with each step keeping sum(w) fixed (the Laplacian is singular along the constant)."""
-    w = np.zeros(m)
-    D = _incidence(c, r, m)
-    n = a + b
-    J = np.outer(free, free).astype(float) + np.diag(~free).astype(float)
-
-    def value(w):
-        u = D @ w
-        return float(np.sum(a * np.logaddexp(0.0, -u) + b * np.logaddexp(0.0, u))
-                     + push @ w)
-
-    f0 = value(w)
-    for _ in range(200):
-        u = D @ w
-        s_pos, s_neg = sigmoid_pair(u)
-        g = -a * s_neg + b * s_pos                           # l'(u)
-        grad = D.T @ g + push
-        grad[~free] = 0.0
-        H = D.T @ ((n * s_pos * s_neg)[:, None] * D)
-        H[~free, :] = 0.0
-        H[:, ~free] = 0.0
-        step = np.linalg.solve(H + J, -grad)
-        t = 1.0
-        for _ in range(60):
-            trial = w + t * step
-            f1 = value(trial)
-            if f1 <= f0 + 1e-4 * t * (grad @ step) + 1e-12 * (1 + abs(f0)):
-                break
-            t /= 2
-        w, f0 = trial, f1
-        if np.abs(t * step).max() <= 1e-13 * max(1.0, np.abs(w).max()):
-            break
-    return D @ w
+    """The margins where the pulls on every reply of a block cancel: maximise the
+    Bradley-Terry likelihood of its rows less ``push . w`` over w on the block's replies
+    (``free``), each Newton step keeping their sum fixed (``rlhf._newton``)."""
+    w, _, _ = _newton(np.zeros(len(c), dtype=int), np.asarray(c), np.asarray(r),
+                      np.asarray(a, dtype=float), np.asarray(b, dtype=float), 1, m,
+                      np.outer(free, free).astype(float)[None], free[None],
+                      push=np.asarray(push, dtype=float)[None])
+    return w[0, c] - w[0, r]
 
 
 def _smooth(c, r, a, b, m, scale):

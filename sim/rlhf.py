@@ -168,9 +168,11 @@ def _log_lik(rew, x, c, r, a, b, P):
     return np.bincount(x, weights=terms, minlength=P)
 
 
-def _newton(x, c, r, a, b, P, K, same_group, in_fit):
+def _newton(x, c, r, a, b, P, K, same_group, in_fit, push=None):
     """Maximise the Bradley-Terry log-likelihood of the given rows by Newton's method
-    with a backtracking line search, all prompts at once.
+    with a backtracking line search, all prompts at once. ``push`` (P, K), optional: a
+    linear term subtracted, ``log-lik - push . r`` (``rest`` fits a block of rows with the
+    constant pulls of the rows drifting around it); its sum over each group must be 0.
 
     The Hessian of the negative log-likelihood is a weighted graph Laplacian L, singular
     along each group's constant vector. With J = sum_g 1_g 1_g^T (and 1 on the diagonal
@@ -186,7 +188,12 @@ def _newton(x, c, r, a, b, P, K, same_group, in_fit):
     idx = np.concatenate((base + c * (K + 1), base + r * (K + 1), base + c * K + r,
                           base + r * K + c))
     flat_c, flat_r = x * K + c, x * K + r
-    ll = _log_lik(rew, x, c, r, a, b, P)
+
+    def objective(rew):
+        ll = _log_lik(rew, x, c, r, a, b, P)
+        return ll if push is None else ll - np.einsum("pk,pk->p", push, rew)
+
+    ll = objective(rew)
     iterations = 0
     while True:
         iterations += 1
@@ -196,6 +203,8 @@ def _newton(x, c, r, a, b, P, K, same_group, in_fit):
         pull = a * s_neg - b * s_pos              # d log-lik / d d
         score = (np.bincount(flat_c, weights=pull, minlength=P * K)
                  - np.bincount(flat_r, weights=pull, minlength=P * K)).reshape(P, K)
+        if push is not None:
+            score = score - push
         w = (a + b) * s_pos * s_neg
         H = np.bincount(idx, weights=np.concatenate((w, w, -w, -w)),
                         minlength=P * K * K).reshape(P, K, K)
@@ -204,7 +213,7 @@ def _newton(x, c, r, a, b, P, K, same_group, in_fit):
         alpha = np.ones(P)
         for _ in range(60):
             trial = rew + alpha[:, None] * step
-            ll_trial = _log_lik(trial, x, c, r, a, b, P)
+            ll_trial = objective(trial)
             ok = ll_trial >= ll + 1e-4 * alpha * slope - 1e-12 * (1.0 + np.abs(ll))
             if ok.all():
                 break
@@ -217,6 +226,8 @@ def _newton(x, c, r, a, b, P, K, same_group, in_fit):
     pull = a * s_neg - b * s_pos
     score = (np.bincount(flat_c, weights=pull, minlength=P * K)
              - np.bincount(flat_r, weights=pull, minlength=P * K)).reshape(P, K)
+    if push is not None:
+        score = score - push
     return rew, np.abs(score).max(axis=1), iterations
 
 

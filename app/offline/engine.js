@@ -746,7 +746,17 @@
    *  constant vector; with J = 1 on pairs of the same group (and on the diagonal of replies
    *  outside the fit), H + J is nonsingular and its Newton step keeps each group's sum of
    *  rewards at 0. */
-  function newton(fit, P, K, sameGroup, inFit) {
+  function newton(fit, P, K, sameGroup, inFit, push) {
+    // push (P x K), optional: a linear term subtracted, log-lik - push . r (rest's block fit)
+    const objective = function (r) {
+      const ll = logLik(r, fit, P);
+      if (!push) return ll;
+      return ll.map(function (v, p) {
+        let s = 0.0;
+        for (let k = 0; k < K; k++) s += push[p][k] * r[p][k];
+        return v - s;
+      });
+    };
     const rew = [];
     for (let p = 0; p < P; p++) rew.push(new Array(K).fill(0.0));
     if (fit.x.length === 0) return rew;
@@ -760,7 +770,7 @@
     }
     const nRows = fit.x.length;
     let cur = rew;
-    let ll = logLik(cur, fit, P);
+    let ll = objective(cur);
     let iterations = 0;
     for (;;) {
       iterations += 1;
@@ -791,7 +801,7 @@
       for (let i = 0; i < nRows; i++) H[fit.x[i]][fit.c[i]][fit.r[i]] += -w[i];
       for (let i = 0; i < nRows; i++) H[fit.x[i]][fit.r[i]][fit.c[i]] += -w[i];
       const score = scoreC.map(function (row, p) {
-        return row.map(function (v, k) { return v - scoreR[p][k]; });
+        return row.map(function (v, k) { return push ? (v - scoreR[p][k]) - push[p][k] : v - scoreR[p][k]; });
       });
       const step = [];
       const slope = [];
@@ -811,7 +821,7 @@
         trial = cur.map(function (row, p) {
           return row.map(function (v, k) { return v + alpha[p] * step[p][k]; });
         });
-        llTrial = logLik(trial, fit, P);
+        llTrial = objective(trial);
         const ok = llTrial.map(function (v, p) {
           return v >= ll[p] + 1e-4 * alpha[p] * slope[p] - 1e-12 * (1.0 + Math.abs(ll[p]));
         });
@@ -1335,77 +1345,15 @@
     return {level: level, block: block, up: up, steady: steady};
   }
 
-  /** rest._block_fit: the margins where the pulls on every reply of a block cancel, by
-   *  Newton's method on sum_rows l(D w) + push . w, each step keeping sum(w) fixed. */
+  /** rest._block_fit: the margins where the pulls on every reply of a block cancel:
+   *  newton (the Bradley-Terry fit) with the linear term push, on the block's replies. */
   function restBlockFit(c, r, a, b, push, m, free) {
-    let w = new Array(m).fill(0.0);
-    const D = restIncidence(c, r, m);
-    const n = a.map(function (v, i) { return v + b[i]; });
-    const J = [];
-    for (let i = 0; i < m; i++) {
-      J.push([]);
-      for (let j = 0; j < m; j++) J[i].push((free[i] && free[j] ? 1.0 : 0.0) + (i === j && !free[i] ? 1.0 : 0.0));
-    }
-    const margins = function (w) {
-      return D.map(function (row) {
-        let s = 0.0;
-        for (let k = 0; k < m; k++) s += row[k] * w[k];
-        return s;
-      });
-    };
-    const value = function (w) {
-      const u = margins(w);
-      let s = 0.0;
-      for (let i = 0; i < u.length; i++) s += a[i] * logAddExp0(-u[i]) + b[i] * logAddExp0(u[i]);
-      for (let k = 0; k < m; k++) s += push[k] * w[k];
-      return s;
-    };
-    let f0 = value(w);
-    for (let it = 0; it < 200; it++) {
-      const u = margins(w);
-      const grad = push.slice();
-      const H = [];
-      for (let i = 0; i < m; i++) H.push(new Array(m).fill(0.0));
-      for (let i = 0; i < u.length; i++) {
-        const s = sigmoidPair(u[i]);
-        const g = -a[i] * s[1] + b[i] * s[0];
-        const h = n[i] * s[0] * s[1];
-        for (let k = 0; k < m; k++) {
-          grad[k] += D[i][k] * g;
-          for (let l = 0; l < m; l++) H[k][l] += D[i][k] * h * D[i][l];
-        }
-      }
-      for (let k = 0; k < m; k++) {
-        if (!free[k]) {
-          grad[k] = 0.0;
-          for (let l = 0; l < m; l++) { H[k][l] = 0.0; H[l][k] = 0.0; }
-        }
-      }
-      const step = solve(H.map(function (row, i) {
-        return row.map(function (v, j) { return v + J[i][j]; });
-      }), grad.map(function (g) { return -g; }));
-      let slope = 0.0;
-      for (let k = 0; k < m; k++) slope += grad[k] * step[k];
-      let t = 1.0;
-      let trial = w;
-      let f1 = f0;
-      for (let ls = 0; ls < 60; ls++) {
-        trial = w.map(function (v, k) { return v + t * step[k]; });
-        f1 = value(trial);
-        if (f1 <= f0 + 1e-4 * t * slope + 1e-12 * (1 + Math.abs(f0))) break;
-        t /= 2;
-      }
-      w = trial;
-      f0 = f1;
-      let moved = 0.0;
-      let top = 1.0;
-      for (let k = 0; k < m; k++) {
-        moved = Math.max(moved, Math.abs(t * step[k]));
-        top = Math.max(top, Math.abs(w[k]));
-      }
-      if (moved <= 1e-13 * top) break;
-    }
-    return margins(w);
+    const fit = {x: c.map(function () { return 0; }), c: c, r: r, a: a, b: b};
+    const same = [free.map(function (fi) {
+      return free.map(function (fj) { return fi && fj ? 1.0 : 0.0; });
+    })];
+    const w = newton(fit, 1, m, same, [free], [push])[0];
+    return c.map(function (ci, i) { return w[ci] - w[r[i]]; });
   }
 
   /** rest._smooth: per row of a group, for DPO's family on the corrected votes a, b. */
