@@ -24,6 +24,11 @@ def fixed(v: float, digits: int = 3, sign: bool = False) -> str:
     return text.lstrip("+-") if float(text) == 0 else text
 
 
+def minus(v: float, digits: int = 3, sign: bool = False) -> str:
+    """``fixed`` with a true minus sign (−), as the texts write numbers in sentences."""
+    return fixed(v, digits, sign).replace("-", "−")
+
+
 def small(v: float, digits: int = 3) -> str:
     """A value that goes to 0 (a probability, a KL): ``digits`` decimals while they show
     it, then powers of ten (2.7e-05), so it never reads 0.000 while it is not 0."""

@@ -113,6 +113,8 @@ class RowRest:
     pace: float = math.nan
 
     def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r}; known: {', '.join(KINDS)}")
         for name in ("u", "lr_limit", "pace"):          # plain floats, whatever computed them
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "via", int(self.via))

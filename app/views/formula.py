@@ -10,8 +10,10 @@ import math
 import numpy as np
 
 from ...sim.dpo import row_pulls
+from ...sim.numerics import sigmoid
 from ...sim.rest import RowRest
 from .. import texts as T
+from ..numfmt import minus as _num
 from ..texts import WEIGHT_NAMES
 from .bars import letter, short
 from .util import HtmlView, esc, fixed, small
@@ -21,15 +23,6 @@ _n = fixed
 
 def _g(v: float) -> str:
     return f"{v:g}"
-
-
-def _num(v: float, digits: int = 3, sign: bool = False) -> str:
-    """A number as the texts write it: a true minus sign."""
-    return fixed(v, digits, sign=sign).replace("-", "−")
-
-
-def _sigma(u: float) -> float:
-    return 1.0 / (1.0 + math.exp(-u)) if u >= 0 else math.exp(u) / (1.0 + math.exp(u))
 
 
 def _net_at(loss, beta: float, a: float, b: float, u: float) -> float:
@@ -42,7 +35,7 @@ def _at(loss, beta: float, u: float) -> str:
     """What a margin means: σ(u) for DPO's family, the log-ratio margin h for IPO."""
     if loss.name == "ipo":
         return f" (h = {_num(u / beta, 3, sign=True)})"
-    return f" (σ(u) = {_num(_sigma(u))})"
+    return f" (σ(u) = {_num(float(sigmoid(np.array([u]))[0]))})"
 
 
 def rest_text(rr: RowRest, a: float, b: float, loss, beta: float,

@@ -48,10 +48,11 @@ from ..learn_texts import (
     Level,
     TryStep,
 )
+from ..numfmt import minus
 from ..theme import MONO, Palette, page_css, widget_css
 from .component import Component
 from .formula import rest_text
-from .util import LiveHTML, esc, fixed
+from .util import LiveHTML, esc
 
 #: The URL path (under the server's prefix) where ``STATIC_DIR`` is served.
 STATIC_ROUTE = "dpo-sim-static"
@@ -154,8 +155,8 @@ def limitations_html() -> str:
 
 # --- the live values ---------------------------------------------------------------------
 def _n(v: float, digits: int = 4, sign: bool = False) -> str:
-    """A number with a true minus sign (and +, with ``sign``)."""
-    return fixed(v, digits, sign).replace("-", "−")
+    """A number with a true minus sign (and +, with ``sign``), 4 decimals by default."""
+    return minus(v, digits, sign)
 
 
 def _short(text: str, n: int = 48) -> str:
