@@ -180,7 +180,7 @@ class SimState(param.Parameterized):
         self.events_version = 0        # counts changes of ``events`` (views redraw on it)
         self.step_line = ""            # the latest step's numbers, one line
         self._optimum = self._optimum_key = self._optimum_sim = None
-        self._rest_plan = self._rest_key = self._rest_sim = None
+        self._rest_plan = self._rest_key = self._rest_sim = self._rest_now = None
         self._quiet = False            # True while the state itself rewrites settings
         self._callback = None          # the play loop (a Panel PeriodicCallback)
         self._due = 0.0                # fractional steps owed by the play loop
@@ -255,8 +255,11 @@ class SimState(param.Parameterized):
         if self._rest_key != key or self._rest_sim is not sim:
             self._rest_plan = rest.analyse(sim.pairs, sim.beta, sim.learning_rate, sim._loss)
             self._rest_key, self._rest_sim = key, sim
+            self._rest_now = None
         rec = sim.record
-        return rest.at(self._rest_plan, rec.row_margin, rec.grad)
+        if self._rest_now is None or self._rest_now[0] is not rec:    # once per record
+            self._rest_now = (rec, rest.at(self._rest_plan, rec.row_margin, rec.grad))
+        return self._rest_now[1]
 
     def kl_to_optimum(self) -> np.ndarray:
         """(P,) KL(pi || pi*) now; NaN on a prompt with no finite optimum."""
