@@ -1,0 +1,71 @@
+/* Building the page's DOM once and changing only text afterwards: every view uses these,
+ * so nothing is created per screen update. User text always goes in as text, never markup. */
+
+export function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  if (attrs) {
+    for (const k in attrs) {
+      if (k === "class") e.className = attrs[k];
+      else if (k === "text") e.textContent = attrs[k];
+      else e.setAttribute(k, attrs[k]);
+    }
+  }
+  for (const c of kids) if (c != null) e.append(c);
+  return e;
+}
+
+/** Set a node's text only if it changed (no layout work for an unchanged number). */
+export function setText(node, v) {
+  const t = node.firstChild;
+  if (t && t.nodeType === 3 && !t.nextSibling) { if (t.nodeValue !== v) t.nodeValue = v; }
+  else if (node.textContent !== v) node.textContent = v;
+}
+
+let termCount = 0;
+/** A term with its explanation, shown on hover, keyboard focus or tap. */
+export function term(label, tip, right) {
+  const id = "tip-" + (termCount++);
+  const wrap = el("span", { class: "dpo-tipwrap" });
+  const b = el("button", { type: "button", class: "dpo-term", "aria-describedby": id }, label);
+  const t = el("span", { class: "dpo-tip" + (right ? " right" : ""), role: "tooltip", id: id }, tip);
+  wrap.append(b, t);
+  return wrap;
+}
+
+/** Size a canvas to its box and the screen's pixel ratio; returns [context, width, height]
+ * in CSS pixels, cleared. */
+export function fitCanvas(c, cssH) {
+  const dpr = window.devicePixelRatio || 1;
+  const w = Math.max(100, Math.floor(c.clientWidth || c.parentNode.clientWidth || 300));
+  if (c._w !== w || c._h !== cssH || c._dpr !== dpr) {
+    c._w = w; c._h = cssH; c._dpr = dpr;
+    c.width = Math.round(w * dpr); c.height = Math.round(cssH * dpr);
+    c.style.height = cssH + "px";
+  }
+  const g = c.getContext("2d");
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
+  g.clearRect(0, 0, w, cssH);
+  return [g, w, cssH];
+}
+
+export function niceTicks(lo, hi, n) {
+  const span = hi - lo || 1;
+  const raw = span / n;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const f = raw / mag;
+  const step = (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
+  const out = [];
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) {
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  }
+  return out;
+}
+
+export function tickText(v, step) {
+  const d = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+  return v.toFixed(Math.min(6, d));
+}
+
+export function dashOf(d) {
+  return d === "dashed" ? [8, 5] : d === "dotted" ? [2, 4] : d === "dotdash" ? [8, 4, 2, 4] : [];
+}

@@ -1,0 +1,44 @@
+/* Numbers as the page writes them (the rules of app/numfmt.py, which the CLI and the
+ * closing texts use): fixed decimals with a sign when asked, exponents past 1e5, "0" for
+ * a negative zero, percentages. One copy for every view on both hosts. */
+
+export function pad(t) { return t.replace(/e([+-])(\d)$/, "e$10$2"); }
+
+export function fixed(v, digits = 3, sign = false) {
+  if (!Number.isFinite(v)) {
+    return Number.isNaN(v) ? "NaN" : ((v > 0 && sign) ? "+" : v < 0 ? "-" : "") + "∞";
+  }
+  if (Math.abs(v) >= 1e5) {
+    const t = pad(v.toExponential(2));
+    return (sign && v > 0 ? "+" : "") + t;
+  }
+  const t = v.toFixed(digits);
+  if (parseFloat(t) === 0) return t.replace(/^[+-]/, "");
+  return (sign && !t.startsWith("-") ? "+" : "") + t;
+}
+
+/** fixed() with a true minus sign (U+2212), as numfmt.minus writes the formula strip. */
+export function minus(v, digits = 3, sign = false) {
+  return fixed(v, digits, sign).replace(/^-/, "\u2212");
+}
+
+export function small(v, digits = 3) {
+  if (v === 0) return "0";
+  if (Math.abs(v) >= Math.pow(10, -digits)) return fixed(v, digits);
+  return pad(v.toExponential(1));
+}
+
+export function pct(v, digits = 0) {
+  const t = (100 * v).toFixed(digits);
+  return (parseFloat(t) === 0 ? t.replace(/^-/, "") : t) + "%";
+}
+
+const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+/** A reply's letter: A, B, ... Z, A1, ... */
+export function letter(y) {
+  return LETTERS[y % 26] + (y < 26 ? "" : String(Math.floor(y / 26)));
+}
+
+export function shortText(text, n = 32) {
+  return text.length <= n ? text : text.slice(0, n - 1).replace(/\s+$/, "") + "…";
+}
