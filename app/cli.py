@@ -36,6 +36,7 @@ from ..sim.scenario_io import (
     preset_ids,
 )
 from ..sim.settings import BY_NAME, SettingError, Whole
+from ..sim.protocol import RlhfTarget, or_null
 from ..sim.simulation import Diverged
 from .errors import UsageError
 
@@ -291,36 +292,6 @@ def _records(scenario, steps: int) -> Iterator:
         yield sim.advance()
 
 
-def _or_null(values) -> list:
-    """Floats for JSON, None (null) where the value is NaN."""
-    return [None if v != v else v for v in values.tolist()]
-
-
-class _RlhfTarget:
-    """pi*, the RLHF optimum (``sim.rlhf``), for the rows and beta a Simulation has now:
-    refitted when a flip changes the rows, rebuilt from the same fit when beta changes.
-    The start logits are the scenario's: no update changes a group's sum of logits, so
-    they fix pi* at every step of the run."""
-
-    def __init__(self, sim):
-        self._sim = sim
-        self._theta0 = sim.scenario.start_logits()
-        self._pairs = self._beta = self._fit = self.opt = None
-        self.update()
-
-    def update(self):
-        from ..sim import rlhf
-
-        sim = self._sim
-        if sim.pairs is not self._pairs:
-            self._pairs, self._fit, self._beta = sim.pairs, rlhf.fit_bradley_terry(sim.pairs), None
-        if sim.beta != self._beta:
-            self._beta = sim.beta
-            self.opt = rlhf.optimum(sim.pairs, sim.logp_ref, self._theta0, sim.beta,
-                                    fit=self._fit)
-        return self.opt
-
-
 def write_run(scenario, steps: int, fmt: str, out: TextIO) -> None:
     """The run's output: JSON lines (config line, then one line per step) or CSV.
 
@@ -338,7 +309,7 @@ def write_run(scenario, steps: int, fmt: str, out: TextIO) -> None:
     from ..sim.simulation import Simulation
 
     sim = Simulation(scenario, keep_history=False)
-    target = _RlhfTarget(sim)
+    target = RlhfTarget(sim)
     config = scenario.config()
     config["rlhf_probs"] = [row if ok else None
                             for row, ok in zip(target.opt.probs.tolist(), target.opt.finite)]
@@ -348,7 +319,7 @@ def write_run(scenario, steps: int, fmt: str, out: TextIO) -> None:
         if t:
             rec = sim.advance()
         d = rec.to_dict()
-        d["kl_to_rlhf"] = _or_null(kl_to_optimum(rec.probs, target.update()))
+        d["kl_to_rlhf"] = or_null(kl_to_optimum(rec.probs, target.update()))
         out.write(json.dumps(d) + "\n")
 
 

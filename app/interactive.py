@@ -21,6 +21,7 @@ from pathlib import Path
 from ..sim.scenario import Scenario
 from ..sim.settings import table_json
 from . import texts
+from .bundle import bundle, stylesheet
 from .theme import DARK, FONT, LIGHT, MONO, PROMPT_DASHES, Palette
 
 HERE = Path(__file__).with_name("offline")
@@ -109,13 +110,22 @@ def _json_safe(text: str) -> str:
     return text.replace("</", "<\\/").replace("<!--", "<\\u0021--")
 
 
-def _script(name: str) -> str:
+def _checked(name: str, text: str) -> str:
     """One of our scripts, checked to hold nothing that would end its <script> element."""
-    text = (HERE / name).read_text(encoding="utf-8")
     low = text.lower()
     if "</script" in low or "<!--" in low:
-        raise RuntimeError(f"offline/{name} must not contain '</script' or '<!--'")
+        raise RuntimeError(f"{name} must not contain '</script' or '<!--'")
     return text
+
+
+def _script(name: str) -> str:
+    return _checked(f"app/offline/{name}", (HERE / name).read_text(encoding="utf-8"))
+
+
+def palette_css() -> str:
+    """The palettes as custom properties of the page's root, light and dark (both hosts)."""
+    return (_palette_css(LIGHT, ".dpo-page") + "\n"
+            + _palette_css(DARK, '.dpo-page[data-theme="dark"]'))
 
 
 def interactive_html(scenarios: Sequence[Scenario]) -> str:
@@ -127,12 +137,11 @@ def interactive_html(scenarios: Sequence[Scenario]) -> str:
     parts = {
         "__VERSION__": _version(),
         "__TITLE__": scenarios[0].title.replace("&", "&amp;").replace("<", "&lt;"),
-        "__PALETTE_CSS__": (_palette_css(LIGHT, ":root") + "\n"
-                            + _palette_css(DARK, ':root[data-theme="dark"]')),
-        "__PAGE_CSS__": (HERE / "page.css").read_text(encoding="utf-8"),
+        "__PALETTE_CSS__": palette_css(),
+        "__PAGE_CSS__": stylesheet(),
         "__DATA__": _json_safe(data),
         "__ENGINE_JS__": _script("engine.js"),
-        "__PAGE_JS__": _script("page.js"),
+        "__PAGE_JS__": _checked("app/ui/host_offline.js", bundle("host_offline.js")),
     }
     template = (HERE / "page.html").read_text(encoding="utf-8")
     missing = [k for k in parts if k not in template]

@@ -154,6 +154,28 @@ def skip_bokeh_diagnostics() -> None:
     settings.perform_error_diagnostics.set_value(False)
 
 
+def websocket_nodelay() -> None:
+    """Send each websocket message at once (TCP_NODELAY). Bokeh writes a message as several
+    websocket frames (header, metadata, content); with Nagle's algorithm on, the later
+    frames wait for the client's delayed acknowledgement, about 40 ms, so every reply to the
+    page took 55-80 ms on one machine (measured, tests of benchmarks/bench_page.py). Neither
+    Bokeh nor Panel offers a setting for it, so the server's websocket handler
+    (``bokeh.server.views.ws.WSHandler``, a private class) asks for it when a page connects:
+    the one place this package reaches into Bokeh's internals."""
+    from bokeh.server.views.ws import WSHandler
+
+    if getattr(WSHandler, "_dpo_nodelay", False):
+        return
+    opened = WSHandler.open
+
+    def open_nodelay(self, *args, **kwargs):
+        self.set_nodelay(True)
+        return opened(self, *args, **kwargs)
+
+    WSHandler.open = open_nodelay
+    WSHandler._dpo_nodelay = True
+
+
 def _machine_names() -> list[str]:
     """This machine's host name, full name and addresses (what students may type)."""
     names = []
@@ -275,6 +297,7 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
     print(f"dpo-sim: pages may connect from {', '.join(origins)} "
           "(add more with --allow-websocket-origin)"
           + (f"; {procs} processes" if procs > 1 else ""), flush=True)
+    websocket_nodelay()
     server = pn.serve(
         _session,            # a function: each session builds its own state and views
         port=port,

@@ -24,7 +24,9 @@ import numpy as np
 import pytest
 
 import dpo_sim
-from dpo_sim.app.cli import _or_null, _RlhfTarget, write_run
+from dpo_sim.app.cli import write_run
+from dpo_sim.sim.protocol import RlhfTarget as _RlhfTarget
+from dpo_sim.sim.protocol import or_null as _or_null
 from dpo_sim.sim import rest
 from dpo_sim.sim.dpo import kl_ceiling
 from dpo_sim.sim.engine import stored_row_metrics

@@ -1,0 +1,260 @@
+/* The page's controller, the same on both hosts (tensorflow/playground's thin controller):
+ * the page's state (`app`), the play loop, the run's log and the charts' history. Every
+ * number comes from the engine through commands (docs/ui.md): `engine.send(cmd, reply)`
+ * answers in order, at once in the offline file, a message later on the served page. The
+ * controller keeps at most one `advance` in flight, so a slow link never queues steps. */
+import { LOG_CAP, keyAction } from "./rules.js";
+import { newHistory, pushSeries } from "./history.js";
+import { shortText } from "./fmt.js";
+
+export function createController(DATA, engine, rules, fmt4g) {
+  const T = DATA.texts;
+  const scenarios = {};
+  const order = [];
+  const app = {
+    id: null, cfg: null, playing: false, speed: rules.BY_NAME.speed.default,
+    halted: "", events: [], hidden: [], notices: [], actions: [],
+    state: null, rec: null, opt: null, rest: null, stored: null, pulls: null,
+    klCeiling: null, refProbs: null, hist: null, looked: 0,
+    raf: null, due: 0, last: null, inflight: 0, advancing: 0, waiters: [],
+    structure: true, render: () => {}, renders: 0, renderMs: 0,
+  };
+
+  function addScenario(cfg) {
+    if (!(cfg.scenario in scenarios)) order.push(cfg.scenario);
+    scenarios[cfg.scenario] = cfg;
+  }
+  DATA.scenarios.forEach(addScenario);
+
+  // -- talking to the engine ----------------------------------------------------------------
+  function send(cmd, then) {
+    app.inflight += 1;
+    engine.send(cmd, (reply) => {
+      app.inflight -= 1;
+      const before = app.state;
+      if (!reply.error) take(reply);
+      try {
+        if (then) then(reply, before);
+        else if (reply.error) throw new Error(reply.error.message);
+      } finally {
+        if (app.inflight === 0) {
+          const w = app.waiters; app.waiters = [];
+          w.forEach((f) => f());
+        }
+      }
+    });
+  }
+  function take(reply) {
+    if (reply.state) {
+      app.state = app.settings = reply.state;
+      app.rows = reply.state.rows; app.flipped = reply.state.flipped;
+    }
+    if (reply.record) app.rec = reply.record;
+    if (reply.opt) { app.opt = reply.opt; app.structure = true; }
+    if (reply.rest) app.rest = reply.rest;
+    if (reply.stored) app.stored = reply.stored;
+    if (reply.pulls) app.pulls = reply.pulls;
+    if (reply.kl_ceiling) app.klCeiling = reply.kl_ceiling;
+    if (reply.logp_ref) app.refProbs = reply.logp_ref.map((row) => row.map(Math.exp));
+    if (reply.series && app.hist) {
+      for (const row of reply.series) {
+        pushSeries(app.hist, row);
+        if (reply.op === "advance") for (const e of app.cfg.events) if (e.step === row[0]) logScript(e);
+      }
+    }
+  }
+  function fail(reply) {
+    if (reply.error) {
+      const e = new Error(reply.error.message);
+      e.name = reply.error.name;
+      throw e;
+    }
+  }
+  const idle = () => new Promise((resolve) => {
+    if (app.inflight === 0) resolve(); else app.waiters.push(resolve);
+  });
+
+  // -- the log --------------------------------------------------------------------------------
+  function log(kind, text, step, extra) {
+    app.events.push(Object.assign({ step: step == null ? app.state.t : step, kind: kind, text: text }, extra || {}));
+    if (app.events.length > LOG_CAP) app.events.splice(0, app.events.length - LOG_CAP);
+  }
+  const logName = (name) => (name === "adaptive_weight" ? "sigma weight" : name);
+  function logScript(e) {
+    if (e.flip != null) log("script", "scenario flips row " + e.flip, e.step);
+    for (const k in (e.set || {})) log("script", "scenario sets " + logName(k) + " to " + fmt4g(e.set[k]), e.step);
+  }
+  function logFlip(i, nowFlipped, step) {
+    const r = app.cfg.pairs[i];
+    const c = nowFlipped ? r.rejected : r.chosen, l = nowFlipped ? r.chosen : r.rejected;
+    const replies = app.cfg.prompts[r.prompt].replies;
+    log("flip", "flip row " + i + " (" + (nowFlipped ? "flipped" : "back to the data") + "): now “"
+        + shortText(replies[c]) + "” > “" + shortText(replies[l]) + "” "
+        + fmt4g(r.votes_chosen) + ":" + fmt4g(r.votes_rejected), step);
+  }
+  // one line per settled value: the same setting changed again at the same step, with
+  // nothing in between, updates its line
+  function logSet(name, old, now, step) {
+    const last = app.events[app.events.length - 1];
+    if (last && last.kind === "set" && last.name === name && last.step === step) {
+      old = last.old;
+      app.events.pop();
+    }
+    log("set", logName(name) + " " + fmt4g(old) + " -> " + fmt4g(now), step, { name: name, old: old });
+  }
+  function restartLog(kind, text) {
+    app.events = [];
+    log(kind, text, 0);
+    for (const e of app.cfg.events) if (e.step === 0) logScript(e);
+  }
+
+  // -- actions ----------------------------------------------------------------------------------
+  /** A scenario's own start with its own settings; then(reply) once the engine has it. */
+  function start(id, then) {
+    if (!(id in scenarios)) throw new Error("unknown scenario " + JSON.stringify(id) + "; known: " + order.join(", "));
+    const cfg = scenarios[id];
+    const cmd = DATA.presets && DATA.presets.includes(id) ? { op: "load", scenario: id } : { op: "load", config: cfg };
+    send(cmd, (reply) => {
+      fail(reply);
+      app.id = id; app.cfg = cfg; app.halted = ""; app.actions = []; app.looked = 0;
+      app.hist = newHistory(cfg.prompts.length);
+      take(reply);
+      restartLog("load", "load scenario " + id + " (" + cfg.title + ")");
+      app.structure = "scenario";
+      if (then) then(reply);
+    });
+  }
+  function halt(d) {
+    pause();
+    const s = app.state;
+    app.halted = T.DIVERGED.replace("{step}", d.step - 1).replace("{loss}", s.loss_type)
+      .replace("{beta}", fmt4g(s.beta)).replace("{lr}", fmt4g(s.learning_rate));
+    log("halt", "stopped: step " + d.step + " would overflow the loss", d.step - 1);
+  }
+  function advance(n, then) {
+    send({ op: "advance", n: n }, (reply) => {
+      fail(reply);
+      if (reply.diverged) halt(reply.diverged);
+      if (then) then(reply);
+    });
+  }
+  function frame(now) {
+    app.raf = null;
+    if (!app.playing) return;
+    let n;
+    if (app.last == null) n = 1;
+    else {
+      app.due = Math.min(app.due + app.speed * (now - app.last) / 1000, Math.max(1, app.speed / 2));
+      n = Math.floor(app.due);
+    }
+    app.last = now;
+    // at most engine.depth advances in flight (1 where the engine answers at once; 2 over
+    // a network, so one is on its way while the page draws the other)
+    if (n > 0 && app.advancing < (engine.depth || 1)) {
+      app.due -= n;
+      app.advancing += 1;
+      advance(n, () => { app.advancing -= 1; app.render("step"); });
+    }
+    if (app.playing) app.raf = requestAnimationFrame(frame);
+  }
+  function play() {
+    if (app.playing) return;
+    app.playing = true; app.due = 0; app.last = null;
+    app.raf = requestAnimationFrame(frame);
+    app.render("play");
+  }
+  function pause() {
+    if (!app.playing) return;
+    app.playing = false;
+    if (app.raf != null) cancelAnimationFrame(app.raf);
+    app.raf = null;
+    app.render("play");
+  }
+  function toggle() { if (app.playing) pause(); else play(); }
+  function stepOnce(n = 1) {
+    pause();
+    advance(n, () => app.render("step"));
+  }
+  function reset() {              // step 0 with the settings now on the sliders
+    pause();
+    const now = {};
+    for (const name of rules.LIVE) now[name] = app.state[name];
+    send({ op: "reset" }, (reply) => {
+      fail(reply);
+      app.halted = ""; app.actions = [];
+      app.hist = newHistory(app.cfg.prompts.length);
+      take(reply);
+      const changes = {};
+      for (const k in now) if (app.state[k] !== now[k]) changes[k] = now[k];
+      const kept = Object.keys(changes).map((k) => logName(k) + " " + fmt4g(changes[k])).join(", ");
+      restartLog("reset", "reset to the start of " + app.id + (kept ? ", keeping " + kept + " from the sliders" : ""));
+      if (Object.keys(changes).length) {
+        send({ op: "set", changes: changes }, (r) => {
+          fail(r);
+          app.actions.push({ step: 0, set: Object.assign({}, changes) });
+          app.render("structure");
+        });
+      } else app.render("structure");
+    });
+  }
+  function flip(i, then) {
+    i = Number(i);
+    if (!Number.isInteger(i) || i < 0 || i >= app.cfg.pairs.length) {
+      throw new RangeError("no row " + i + "; rows are 0.." + (app.cfg.pairs.length - 1));
+    }
+    send({ op: "flip", row: i }, (reply) => {
+      fail(reply);
+      app.actions.push({ step: reply.state.t, flip: i });
+      logFlip(i, reply.state.flipped.includes(i), reply.state.t);
+      app.looked = i;
+      if (then) then(reply); else app.render("structure");
+    });
+  }
+  /** Settings by their TOML names; the speed is the page's own, the rest go to the engine
+   * (which checks them against the table before anything changes). */
+  function setSettings(changes, then) {
+    const clean = {};
+    for (const k in changes) {
+      if (rules.PAGE.includes(k)) continue;
+      const v = rules.snap(k, changes[k]);
+      if (app.state[k] !== v) clean[k] = v;
+    }
+    for (const k of rules.PAGE) {
+      if (!(k in changes)) continue;
+      const s = rules.BY_NAME[k];
+      const v = typeof changes[k] === "string" ? rules.parseSetting(s, changes[k]) : changes[k];
+      if (!Number.isInteger(v) || v < s.lo || v > s.hi) {
+        const e = new Error(k + ": must be " + s.rule + ", got " + v); e.name = "SettingError"; throw e;
+      }
+      app[k] = v;
+    }
+    if (!Object.keys(clean).length) { if (then) then(); else app.render("settings"); return; }
+    const olds = {};
+    for (const k in clean) olds[k] = app.state[k];
+    send({ op: "set", changes: clean }, (reply) => {
+      fail(reply);
+      app.actions.push({ step: reply.state.t, set: Object.assign({}, clean) });
+      for (const k in clean) logSet(k, olds[k], reply.state[k], reply.state.t);
+      if (then) then(reply); else app.render("structure");
+    });
+  }
+  function load(id) {
+    const playing = app.playing;
+    pause();
+    start(id, () => { app.render("scenario"); if (playing) play(); });
+  }
+  function look(i) {
+    if (app.looked !== i) { app.looked = i; app.render("look"); }
+  }
+  function csv(cb) { engine.request({ op: "csv" }, (r) => { fail(r); cb(r.csv); }); }
+
+  function onKey(e) {
+    const what = keyAction(e);
+    if (!what) return;
+    e.preventDefault();
+    if (what === "toggle") toggle(); else if (what === "reset") reset(); else stepOnce(1);
+  }
+
+  return { app, scenarios, order, addScenario, send, take, start, advance, play, pause, toggle,
+           stepOnce, reset, flip, setSettings, load, look, csv, idle, onKey, logSet, logFlip, fail, halt };
+}

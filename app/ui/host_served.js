@@ -1,0 +1,33 @@
+/* The served page's host: Panel draws this module (a JSComponent's _esm); the NumPy engine
+ * on the server answers the page's commands, one message each (sim/protocol.py). Messages
+ * keep their order both ways, so replies are matched to commands first in, first out.
+ * (engine.js comes first in the same script for Python's number formats, formatG and
+ * pyFloatRepr, which links and the log use; no number on this page comes from it.) */
+import { startPage } from "./page.js";
+import { watchConnection } from "./reconnect.js";
+
+export function render({ model, el, view }) {
+  const DATA = model.data;
+  const waiting = [];
+  model.on("msg:custom", (msg) => {
+    const cb = waiting.shift();
+    if (cb) cb(msg);
+  });
+  const engine = {
+    depth: 2,
+    send(cmd, onReply) { waiting.push(onReply); model.send_msg(cmd); },
+    request(cmd, cb) { waiting.push(cb); model.send_msg(cmd); },
+  };
+  const root = document.createElement("div");
+  el.append(root);
+  startPage(root, DATA, engine, {
+    engineName: "numpy", formatG: window.DPO.formatG, pyFloatRepr: window.DPO.pyFloatRepr,
+    shareable: DATA.shareable, writeAddress: DATA.shareable, note: null,
+    setTitle: (t) => { document.title = t; },
+    themed: (p) => { document.body.style.background = p.background; document.documentElement.style.colorScheme = p.name; },
+  });
+  if (view && view.model && view.model.document) {
+    watchConnection(view.model.document, DATA.texts, () => (window.dpoSim ? window.dpoSim.stats().step : 0),
+                    () => DATA.palettes[root.firstChild.dataset.theme || "light"]);
+  }
+}

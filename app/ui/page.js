@@ -1,0 +1,191 @@
+/* The page: its frame (header, the side column, the numbers and bars, the charts, the
+ * details), the views mounted in it, one render per screen update, the keyboard, the theme
+ * and the course author's API (window.dpoSim). The same on both hosts: only `engine` (and
+ * `host`, what the host can do) differs. */
+import { el } from "./dom.js";
+import { makeRules } from "./rules.js";
+import { createController } from "./controller.js";
+import { makeAddress } from "./address.js";
+import { mountHeader, mountAlerts } from "./views/header.js";
+import { mountSide } from "./views/side.js";
+import { mountReadouts } from "./views/readouts.js";
+import { mountBars } from "./views/bars.js";
+import { mountRows } from "./views/rows.js";
+import { mountStepLog } from "./views/steplog.js";
+import { mountCharts } from "./views/charts.js";
+
+/** The views, in the order they are drawn, and where each goes. */
+export const VIEWS = [
+  ["readouts", "main", mountReadouts],
+  ["bars", "main", mountBars],
+  ["charts", "charts", mountCharts],
+  ["rows", "details", mountRows],
+  ["log", "details", mountStepLog],
+];
+const SIDE_PARTS = ["sliders", "picker", "watch", "download", "share"];
+
+export function startPage(root, DATA, engine, host) {
+  const rules = makeRules(DATA.settings);
+  const fmt4g = (v) => (typeof v === "boolean" ? (v ? "on" : "off") : typeof v === "string" ? v : host.formatG(v, 4));
+  const ctl = createController(DATA, engine, rules, fmt4g);
+  const app = ctl.app;
+  const address = makeAddress(DATA, ctl, rules, host.pyFloatRepr);
+
+  // -- the frame --------------------------------------------------------------------------
+  const page = el("div", { class: "dpo-page" });
+  const top = el("header", { class: "dpo-top" });
+  const alerts = el("div");
+  const body = el("main", { class: "dpo-body" });
+  const areas = { side: el("div", { class: "dpo-side" }), main: el("div", { class: "dpo-main" }),
+                  charts: el("div", { class: "dpo-charts" }), details: el("div", { class: "dpo-details" }) };
+  body.append(areas.side, areas.main, areas.charts, areas.details);
+  page.append(top, alerts, body);
+  if (host.note) areas.details.after(el("p", { class: "dpo-offline", text: host.note }));
+  root.append(page);
+
+  let lastSearch = null;
+  function writeAddress() {
+    const search = address.queryString(address.toQuery());
+    if (search !== lastSearch && host.writeAddress) {
+      lastSearch = search;
+      try { history.replaceState(null, "", location.pathname + search + location.hash); } catch { /* sandboxed */ }
+    }
+    return search;
+  }
+  const ctx = { T: DATA.texts, DATA, rules, ctl, fmt4g, host, root: page, engine,
+                pal: () => DATA.palettes[app.theme],
+                act: (cmd) => act(cmd),
+                request: (cmd, cb) => engine.request(cmd, cb),
+                link: () => location.href.split(/[?#]/)[0] + writeAddress() };
+  function act(cmd) {
+    if (cmd.op === "flip") ctl.flip(cmd.row);
+    else if (cmd.op === "set") ctl.setSettings(cmd.changes);
+    else if (cmd.op === "look") ctl.look(cmd.row);
+    else if (cmd.op === "load") ctl.load(cmd.scenario);
+  }
+  const views = [mountHeader(top, ctx), mountAlerts(alerts, ctx)];
+  const side = mountSide(areas.side, ctx);
+  views.push(side);
+  for (const [, area, mount] of VIEWS.concat(host.views || [])) {
+    const box = el("div");
+    areas[area].append(box);
+    views.push(mount(box, ctx));
+  }
+
+  function showParts() {
+    const hidden = new Set(app.hidden);
+    if (!host.shareable) hidden.add("share");
+    for (const name of DATA.hideable) {
+      for (const node of page.querySelectorAll(".dpo-part-" + name)) node.hidden = hidden.has(name);
+    }
+    // a control in two parts ("sliders" and "beta") is hidden if either is
+    for (const s of rules.CONTROLS) {
+      const node = page.querySelector('[data-setting="' + s.name + '"]');
+      if (node) node.hidden = hidden.has("sliders") || (s.url && hidden.has(s.url));
+    }
+    const empty = SIDE_PARTS.every((n) => hidden.has(n));
+    areas.side.hidden = empty;
+    body.classList.toggle("no-side", empty);
+  }
+
+  // -- one screen update ----------------------------------------------------------------------
+  function render(why) {
+    if (!app.rec) return;
+    const t0 = performance.now();
+    const kind = why || "structure";
+    for (const v of views) v.update(app, kind);
+    if (kind !== "step") showParts();
+    if (kind === "scenario" && host.setTitle) host.setTitle("dpo-sim: " + app.cfg.title);
+    if (!app.playing) writeAddress();
+    app.renders += 1;
+    app.renderMs += performance.now() - t0;
+    if (app.renders === 1) performance.mark("dpo-first-chart");   // for the benchmarks
+  }
+  app.render = render;
+
+  // -- the theme: ?theme=, else the system's ------------------------------------------------
+  function applyTheme(name) {
+    app.theme = name === "dark" ? "dark" : "light";
+    page.dataset.theme = app.theme;
+    if (host.themed) host.themed(DATA.palettes[app.theme]);
+    render("theme");
+  }
+  // the host's starting link (a notebook's settings), then the address's own parameters
+  const params = new Map((DATA.query || []).concat(host.writeAddress ? Array.from(new URLSearchParams(location.search).entries()) : []));
+  app.themeAsked = params.has("theme") && ["dark", "light"].includes(params.get("theme"));
+  const media = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  app.theme = app.themeAsked ? params.get("theme") : (media && media.matches ? "dark" : "light");
+  page.dataset.theme = app.theme;
+  if (host.themed) host.themed(DATA.palettes[app.theme]);
+  if (media && !app.themeAsked && media.addEventListener) media.addEventListener("change", (e) => applyTheme(e.matches ? "dark" : "light"));
+
+  document.addEventListener("keydown", ctl.onKey);
+  window.addEventListener("resize", () => { if (!app.playing) render("theme"); });
+
+  // -- the course author's API ----------------------------------------------------------------
+  function snapshot() {
+    const s = app.state, rec = app.rec;
+    return {
+      scenario: app.id, step: s.t, playing: app.playing, halted: app.halted || null,
+      beta: s.beta, learning_rate: s.learning_rate, adaptive_weight: s.adaptive_weight,
+      loss_type: s.loss_type, label_smoothing: s.label_smoothing, speed: app.speed,
+      probs: rec.probs, kl: rec.kl, kl_to_rlhf: rec.kl_to_rlhf, rlhf_probs: app.opt ? app.opt.probs : null,
+      loss: rec.loss, metrics: {
+        loss: rec.loss, "rewards/chosen": rec["rewards/chosen"], "rewards/rejected": rec["rewards/rejected"],
+        "rewards/margins": rec["rewards/margins"], "rewards/accuracies": rec["rewards/accuracies"],
+        "logps/chosen": rec["logps/chosen"], "logps/rejected": rec["logps/rejected"],
+      },
+      record: JSON.parse(JSON.stringify(rec)), flipped: s.flipped.slice(),
+      events: app.events.map((e) => "step " + e.step + " · " + e.text),
+      link: address.queryString(address.toQuery()), engine: host.engineName,
+    };
+  }
+  window.dpoSim = {
+    state: snapshot,
+    play: () => { ctl.play(); return snapshot(); },
+    pause: () => { ctl.pause(); return snapshot(); },
+    step: (n = 1) => {
+      n = Number(n);
+      if (!Number.isInteger(n) || n < 1) throw new RangeError("step(n): n must be a whole number >= 1, got " + n);
+      ctl.stepOnce(n); return snapshot();
+    },
+    reset: () => { ctl.reset(); return snapshot(); },
+    flip: (i) => { ctl.flip(i); return snapshot(); },
+    set: (changes) => {
+      if (!changes || typeof changes !== "object") throw new TypeError("set({...}): give the settings by their TOML names, e.g. {beta: 0.5}");
+      const known = rules.LIVE.concat(rules.PAGE);
+      for (const k in changes) {
+        if (!known.includes(k)) { const e = new Error(k + ": cannot be set during a run; settable: " + known.join(", ")); e.name = "SettingError"; throw e; }
+      }
+      ctl.setSettings(changes); return snapshot();
+    },
+    load: (id) => { ctl.load(id); return snapshot(); },
+    loadConfig: (cfg) => {
+      if (typeof cfg === "string") cfg = JSON.parse(cfg);
+      const c = Object.assign({ watch: "", steps: 200 }, cfg);
+      c.scenario = String(c.scenario || "custom");
+      c.title = String(c.title || c.scenario);
+      if (host.check) host.check(c);          // checked before anything changes
+      ctl.addScenario(c);
+      ctl.load(c.scenario);
+      return snapshot();
+    },
+    scenarios: () => ctl.order.map((id) => ({ id: id, title: ctl.scenarios[id].title })),
+    link: () => location.href.split(/[?#]/)[0] + writeAddress(),
+    csv: (cb) => ctl.csv(cb || (() => {})),
+    idle: () => ctl.idle(),
+    // screen updates drawn so far and the script time they took (the benchmarks)
+    stats: () => ({ renders: app.renders, render_ms: app.renderMs, step: app.state ? app.state.t : 0 }),
+  };
+
+  // -- start: the address's run, replayed through the engine ------------------------------------
+  const asked = Array.from(params.entries()).filter(([k]) => k !== "theme" || !app.themeAsked);
+  address.applyQuery(asked, (notices) => {
+    app.notices = notices;
+    if (params.has("theme") && !app.themeAsked) app.notices.push("ignored theme=" + params.get("theme").slice(0, 40) + ": must be dark or light");
+    render("scenario");
+    root.dataset.ready = "1";
+    document.documentElement.dataset.ready = "1";
+    if (app.autoplay && !(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches)) ctl.play();
+  });
+}

@@ -1,0 +1,70 @@
+/* The preference rows, in full: votes, margin u, σ(u), the two pulls on the pair and the net
+ * pull that moves it, and a Flip button. Hovering, focusing or tapping a row makes it the
+ * row the formula strip works out. */
+import { el, setText } from "../dom.js";
+import { fixed, letter } from "../fmt.js";
+
+export function mountRows(box, ctx) {
+  const { T, ctl, fmt4g } = ctx;
+  let V = null;
+  function build(view) {
+    box.textContent = "";
+    box.append(el("div", { class: "dpo-card dpo-note", text: T.TABLE_NOT_LM }));
+    const list = el("ul", { class: "dpo-pairs", "aria-labelledby": "dpo-rows-h" });
+    V = { rows: [] };
+    view.cfg.pairs.forEach((r, i) => {
+      const li = el("li", { class: "row", tabindex: "0", "data-testid": "pair-" + i, "aria-labelledby": "who-" + i + " pair-" + i });
+      const who = el("span", { class: "who", id: "who-" + i, text: "row " + i + " · prompt " + (r.prompt + 1) });
+      const pair = el("span", { class: "pair", id: "pair-" + i });
+      const btn = el("button", { type: "button", class: "flip", "data-testid": "flip-" + i, "aria-pressed": "false" }, "Flip", el("span", { class: "dpo-sr", text: " row " + i }));
+      btn.addEventListener("click", (e) => { e.stopPropagation(); ctl.flip(i); });
+      li.addEventListener("keydown", (e) => { if (e.key === "Enter" && e.target === li) { e.preventDefault(); ctl.flip(i); } });
+      for (const ev of ["mouseenter", "focusin", "click"]) li.addEventListener(ev, () => ctl.look(i));
+      const nums = el("div", { class: "nums" });
+      const cells = {};
+      for (const k of T.ROW_KEYS) {
+        const v = el("span", { class: "v" });
+        nums.append(el("span", { class: "n " + k }, el("span", { class: "k", text: T.ROW_LABELS[k] + " " }), v));
+        cells[k] = v;
+      }
+      li.append(el("div", { class: "top" }, who, pair, btn), nums);
+      list.append(li);
+      V.rows.push({ li: li, pair: pair, btn: btn, cells: cells, key: null });
+    });
+    V.box = el("section", { class: "dpo-card dpo-part-pairs", "data-part": "pairs" },
+               el("h2", { class: "dpo-h", id: "dpo-rows-h", text: "Preference rows" }), list);
+    box.append(V.box);
+  }
+  return {
+    get parts() { return { pairs: V ? [V.box] : [] }; },
+    update(view, why) {
+      if (why === "scenario" || !V) build(view);
+      const rec = view.rec;
+      if (why !== "step") {
+        view.rows.forEach((r, i) => {
+          const rv = V.rows[i];
+          const isF = view.flipped.includes(i);
+          const replies = view.cfg.prompts[r.prompt].replies;
+          const key = r.chosen + ":" + isF;
+          if (rv.key !== key) {
+            rv.key = key;
+            rv.pair.textContent = "“" + letter(r.chosen) + ": " + replies[r.chosen] + "” > “" + letter(r.rejected) + ": " + replies[r.rejected] + "”";
+            if (isF) rv.pair.append(el("span", { class: "badge", text: "⇄ flipped" }));
+            rv.li.classList.toggle("flipped", isF);
+            rv.btn.setAttribute("aria-pressed", String(isF));
+          }
+        });
+      }
+      const pulls = view.pulls;
+      view.rows.forEach((r, i) => {
+        const c = V.rows[i].cells;
+        setText(c.votes, fmt4g(r.votes_chosen) + ":" + fmt4g(r.votes_rejected));
+        setText(c.u, fixed(rec["pairs/margin"][i], 3, true));
+        setText(c.sigma, fixed(rec["pairs/sigma"][i]));
+        setText(c.pull_for, fixed(pulls.pull_for[i]));
+        setText(c.pull_against, fixed(pulls.pull_against[i]));
+        setText(c.net, fixed(pulls.net[i], 3, true));
+      });
+    },
+  };
+}
