@@ -26,6 +26,7 @@ from typing import TextIO
 
 import numpy as np
 
+from ..sim.protocol import RlhfTarget, or_null
 from ..sim.scenario_io import (
     CLI_SETTINGS,
     ScenarioError,
@@ -36,7 +37,6 @@ from ..sim.scenario_io import (
     preset_ids,
 )
 from ..sim.settings import BY_NAME, SettingError, Whole
-from ..sim.protocol import RlhfTarget, or_null
 from ..sim.simulation import Diverged
 from .errors import UsageError
 
@@ -44,8 +44,6 @@ EXIT_BAD_INPUT = 2
 EXIT_OUTPUT_FAILED = 1
 #: ``run --steps``: the number of updates; 0 prints the config line and step 0 only.
 RUN_STEPS = Whole(0, BY_NAME["steps"].kind.hi)
-#: ``export --steps``: the file carries every step, so it stays a sensible size.
-EXPORT_STEPS = Whole(1, 100_000)
 PORTS = Whole(1, 65535)
 #: ``serve --num-procs``: 0 means one per core.
 PROCS = Whole(0, 64)
@@ -124,15 +122,10 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Write the interactive simulator as one self-contained HTML file: every "
                     "learner's browser runs its own run, offline. Its scenario picker holds "
                     "the SCENARIOs given (preset ids or TOML files; the first opens), or every "
-                    "preset if none is given. --replay writes the older static replay instead "
-                    "(precomputed steps, Play and a step slider only).")
+                    "preset if none is given. To open it at a step, link to it with "
+                    "?scenario=ID&step=N (add &autoplay=1 to play from there).")
     e.add_argument("scenarios", metavar="SCENARIO", nargs="*")
     e.add_argument("--out", metavar="FILE.html", required=True)
-    e.add_argument("--replay", action="store_true",
-                   help="write the static replay (precomputed steps) instead")
-    e.add_argument("--steps", metavar="N", help=f"with --replay: number of updates, from 1 "
-                                                f"to {EXPORT_STEPS.hi} (default: each "
-                                                f"scenario's 'steps')")
     e.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="settings",
                    help=f"override a setting of every scenario; keys: {settable}")
     return p
@@ -398,28 +391,8 @@ def _cmd_serve(a) -> int:
     return 0
 
 
-def _export_summary(path: Path, scenarios: list, steps: int | None) -> str:
-    """The line ``export`` prints on success: where the file went, its size (in MB of
-    1,000,000 bytes) and what it holds."""
-    size = path.stat().st_size
-    shown = (f"{size / 1e6:.1f} MB" if size >= 1e6 else
-             f"{size / 1e3:.0f} kB" if size >= 1e3 else f"{size} bytes")
-    counts = [steps if steps is not None else s.steps for s in scenarios]
-    n = len(counts)
-    held = f"{n} scenario" + ("s" if n > 1 else "")
-    if len(set(counts)) == 1:
-        held += f", {counts[0]} step" + ("s" if counts[0] != 1 else "") + (
-            " each" if n > 1 else "")
-    else:
-        held += ", " + ", ".join(map(str, counts[:-1])) + f" and {counts[-1]} steps"
-    return f"dpo-sim: wrote {path} ({shown}, {held})"
-
-
 def _export_interactive(a) -> int:
-    """``export`` without ``--replay``: the whole simulator in one file."""
-    if a.steps is not None:
-        raise UsageError("--steps", "the interactive file runs for as long as the learner "
-                                    "plays; --steps is for --replay")
+    """``export``: the whole simulator in one file."""
     settings = _settings(a.settings)
     refs = list(a.scenarios) or [pid for pid, _, err in list_presets() if err is None]
     scenarios = [_load(ref, settings) for ref in refs]
@@ -446,40 +419,7 @@ def _export_interactive(a) -> int:
 
 
 def _cmd_export(a) -> int:
-    if not a.replay:
-        return _export_interactive(a)
-    if not a.scenarios:
-        raise UsageError("SCENARIO", "--replay needs at least one scenario (a preset id or a "
-                                     "TOML file)")
-    steps = _whole("--steps", EXPORT_STEPS, a.steps)
-    path = _out_file(a.out, "replay.html")
-    settings = _settings(a.settings)
-    _steps_once(steps, settings)
-    scenarios = [_load(ref, settings) for ref in a.scenarios]
-    if steps is None and "steps" in settings and scenarios[0].steps > EXPORT_STEPS.hi:
-        raise ScenarioError("--set", "steps", f"an export holds every step, so at most "
-                                              f"{EXPORT_STEPS.hi}, got {scenarios[0].steps}")
-    if steps is None:
-        for s in scenarios:
-            if s.steps > EXPORT_STEPS.hi:
-                raise UsageError("--steps", f"scenario {s.id!r} has steps = {s.steps}; an "
-                                            f"export holds every step, so give --steps N "
-                                            f"with N at most {EXPORT_STEPS.hi}")
-    _not_a_scenario(path, a.out, a.scenarios)
-    _check_writable(path, a.out)
-    from .export import export_html
-
-    try:
-        export_html(scenarios, steps, str(path))
-    except OSError as exc:
-        raise UsageError("--out", f"cannot write {a.out!r} ({exc.strerror})") from None
-    except Diverged as err:                  # every step is computed before the file
-        print(f"dpo-sim: {err.scenario_id}: {err} (--set learning_rate=...); {a.out!r} was "
-              f"not written",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(_export_summary(path, scenarios, steps))
-    return 0
+    return _export_interactive(a)
 
 
 COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "serve": _cmd_serve,

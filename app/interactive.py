@@ -26,12 +26,6 @@ from .theme import DARK, FONT, LIGHT, MONO, PROMPT_DASHES, Palette
 
 HERE = Path(__file__).with_name("offline")
 
-#: What the file leaves out on purpose (served page only), said on the page and in the
-#: README: they need the server's NumPy stack of runs or KaTeX.
-OFFLINE_NOTE = ("This file runs the whole simulator in your browser, with no server. The "
-                "served page (dpo-sim serve) also has the pulls picture, the formula strip, "
-                "the reward–KL frontier, the sweep map, “Try it” and “Read at your level”.")
-
 #: The metrics table: (TRL name, test id, label), how each is written, its explanation.
 COLUMNS = (("loss", "loss", "loss"), ("rewards/margins", "margin", "margin"),
            ("rewards/accuracies", "accuracy", "accuracy"),
@@ -63,23 +57,19 @@ def _palette_css(p: Palette, selector: str) -> str:
 
 def page_texts() -> dict:
     """Every text the page shows, from the modules the served page takes them from."""
-    from .views.controls import PICKER_HELP
-    from .views.history import LOSS_OFF
-    from .views.pairs import KEY, KEY_LABELS
-    from .views.share import EMBED_HEIGHT, PLAYING_NOTE
-    from .views.steplog import INVITATION
-
     return {
         "SUBTITLE": texts.SUBTITLE, "TABLE_NOT_LM": texts.TABLE_NOT_LM,
         "LEGEND": texts.LEGEND, "LEGEND_RLHF": texts.LEGEND_RLHF,
         "NO_OPTIMUM": texts.NO_OPTIMUM, "NO_OPTIMUM_DPO": texts.NO_OPTIMUM_DPO,
         "NO_OPTIMUM_OTHER": texts.NO_OPTIMUM_OTHER, "TERMS": texts.TERMS,
         "LOSS_TERMS": texts.LOSS_TERMS,
-        "LOSS_AXIS": texts.LOSS_AXIS, "LOSS_OFF": LOSS_OFF, "DIVERGED": texts.DIVERGED,
-        "INVITATION": INVITATION, "PLAYING_NOTE": PLAYING_NOTE, "EMBED_HEIGHT": EMBED_HEIGHT,
-        "PICKER_HELP": PICKER_HELP, "COLUMNS": COLUMNS, "COLUMN_SPECS": COLUMN_SPECS,
-        "COLUMN_TERMS": COLUMN_TERMS, "ROW_KEYS": KEY, "ROW_LABELS": KEY_LABELS,
-        "DASHES": PROMPT_DASHES, "OFFLINE_NOTE": OFFLINE_NOTE,
+        "LOSS_AXIS": texts.LOSS_AXIS, "LOSS_OFF": texts.LOSS_OFF, "DIVERGED": texts.DIVERGED,
+        "INVITATION": texts.INVITATION, "PLAYING_NOTE": texts.PLAYING_NOTE,
+        "EMBED_HEIGHT": texts.EMBED_HEIGHT,
+        "PICKER_HELP": texts.PICKER_HELP, "COLUMNS": COLUMNS, "COLUMN_SPECS": COLUMN_SPECS,
+        "COLUMN_TERMS": COLUMN_TERMS, "ROW_KEYS": texts.ROW_KEYS, "ROW_LABELS": texts.ROW_LABELS,
+        "DASHES": PROMPT_DASHES, "CONNECTION_LOST": texts.CONNECTION_LOST,
+        "CONNECTION_BACK": texts.CONNECTION_BACK,
     }
 
 
@@ -90,7 +80,7 @@ def scenario_json(s: Scenario) -> dict:
 
 
 def page_data(scenarios: Sequence[Scenario]) -> dict:
-    from .address import HIDEABLE, MAX_URL_EVENTS, MAX_URL_STEP
+    from .parts import HIDEABLE, MAX_URL_EVENTS, MAX_URL_STEP
 
     return {
         "initial": scenarios[0].id,

@@ -212,3 +212,19 @@ REST_RUN = ("What comes to rest is each reply: a step moves each reply by the su
             "pulls of all the rows on it, so the run stops only where those sums cancel on "
             "every reply. A row's own two pulls must balance then only when its rows form no "
             "cycle and none of them drifts.")
+
+
+# -- the page's controls, log and share (app/ui/views/*.js) -----------------------------------
+PICKER_HELP = ("Each scenario is a small lesson: its prompts, replies, preference votes and "
+               "settings. Choosing one starts it from step 0 with its own settings.")
+LOSS_OFF = "−u (weight off)"
+#: A preference row's numbers, in order, and their labels.
+ROW_KEYS = ("votes", "u", "sigma", "pull_for", "pull_against", "net")
+ROW_LABELS = {"votes": "votes", "u": "u", "sigma": "σ(u)", "pull_for": "pull for",
+              "pull_against": "pull against", "net": "net"}
+EMBED_HEIGHT = 900
+PLAYING_NOTE = ("Playing: this link opens at the start (after any actions in it). "
+                "Pause first to link to the step shown.")
+INVITATION = ("Nothing has happened yet. Press Step (or the → key) to take one gradient "
+              "step, move a slider, or press a row's Flip button: every change is listed "
+              "here, newest first, and marked on the charts over time.")

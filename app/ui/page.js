@@ -63,7 +63,7 @@ export function startPage(root, DATA, engine, host) {
     else if (cmd.op === "look") ctl.look(cmd.row);
     else if (cmd.op === "load") ctl.load(cmd.scenario);
   }
-  const views = [mountHeader(top, ctx), mountAlerts(alerts, ctx)];
+  const views = [mountHeader(top, ctx), mountAlerts(alerts)];
   const side = mountSide(areas.side, ctx);
   views.push(side);
   for (const [, area, mount] of VIEWS.concat(host.views || [])) {

@@ -18,17 +18,8 @@ module.exports = [
     },
   },
   {
-    // the offline page: a plain script in the browser, reading DPO and the page's data
-    files: ["app/offline/page.js"],
-    languageOptions: {
-      ecmaVersion: 2022,
-      sourceType: "script",
-      globals: { ...globals.browser, DPO: "readonly" },
-    },
-  },
-  {
-    // the served page's components: ES modules (Panel's JSComponent _esm)
-    files: ["app/views/*.js"],
+    // the page: ES modules (app/ui/, joined by app/bundle.py for both hosts)
+    files: ["app/ui/**/*.js"],
     languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.browser },
   },
 ];

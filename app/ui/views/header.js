@@ -33,7 +33,7 @@ export function mountHeader(top, ctx) {
   };
 }
 
-export function mountAlerts(box, ctx) {
+export function mountAlerts(box) {
   const alert = el("div", { class: "dpo-card dpo-alert", role: "alert", "data-testid": "halted" });
   const notice = el("div", { class: "dpo-card dpo-notice", role: "status", "data-testid": "notices" });
   alert.hidden = true;

@@ -1,6 +1,6 @@
 /* The side column: the speed, the scenario picker and its "what to watch", a control per
  * live setting of the table (each with its line of help), Download CSV and Share. */
-import { el, setText, term } from "../dom.js";
+import { el, term } from "../dom.js";
 
 function fmtSlider(s, v) { return s.kind === "whole" ? String(v) : v.toFixed(2); }
 
