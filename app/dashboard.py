@@ -44,6 +44,4 @@ def create_dashboard(*, scenarios: dict | None = None, query: dict | None = None
     served = _served()
     if served:
         pn.state.curdoc.template = PAGE_TEMPLATE
-    page = SimPage(scenarios=scenarios, shareable=served)
-    page.data = {**page.data, "query": list(q.items())}
-    return page
+    return SimPage(scenarios=scenarios, shareable=served, query=q)

@@ -9,8 +9,12 @@ stays the host: the page, the session, the notebook's comm, and the message chan
 
 from __future__ import annotations
 
+import json
+import re
+
 import panel as pn
 import param
+from panel.io.state import set_curdoc
 
 from ..sim.protocol import Session
 from ..sim.scenario_io import list_presets, load_scenario
@@ -41,21 +45,55 @@ def served_esm() -> str:
 class SimPage(pn.custom.JSComponent):
     """The whole page for one session (or one notebook cell)."""
 
-    data = param.Dict(default={}, doc="The page's data: scenarios, settings table, texts.")
+    data = param.String(default="{}", doc="The page's data as JSON text: scenarios, the "
+                        "settings table, texts (text: Bokeh passes a string through, where "
+                        "it would walk a dict of ~3,000 values in Python on every page open)")
 
     _esm = served_esm()
     _stylesheets = [palette_css() + "\n" + stylesheet()
                     + "\n:host { display: block; width: 100%; }"]
 
-    def __init__(self, scenarios: dict | None = None, shareable: bool = True, **params):
+    def __init__(self, scenarios: dict | None = None, shareable: bool = True,
+                 query: dict | None = None, **params):
+        """``query``: the page's starting link as {parameter: text} (a notebook's
+        settings); a served page's own address comes after it."""
         self.scenarios = scenarios if scenarios is not None else presets()
         data = page_data(list(self.scenarios.values()))
         data["presets"] = list(self.scenarios)
         data["shareable"] = shareable
+        data["query"] = [[k, v] for k, v in (query or {}).items()]
         params.setdefault("sizing_mode", "stretch_width")
         params.setdefault("margin", 0)
-        super().__init__(data=data, **params)
+        super().__init__(data=json.dumps(data, ensure_ascii=False, allow_nan=False), **params)
         self.session = Session(self.scenarios)
 
+    def _process_bokeh_event(self, doc, event) -> None:
+        """Panel's own version also counts the event for its busy indicator: three updates
+        of ``pn.state``'s parameters per message, 0.5 ms of the server's CPU per screen
+        update (cProfile), for an indicator this page does not show. Private Panel API,
+        overridden here because no public setting turns the counting off."""
+        with set_curdoc(doc):
+            self._process_event(event)
+
     def _handle_msg(self, msg) -> None:
-        self._send_msg(self.session.handle(msg))
+        # the reply goes as JSON text: Bokeh's serializer walks a dict in Python (2-3 ms
+        # for a reply of ~300 numbers, measured); a string it passes through
+        self._send_msg(json_text(self.session.handle(msg)))
+
+
+#: JSON's string literals, so the non-finite numbers outside them can be rewritten.
+_STRINGS = re.compile(r'("(?:[^"\\]|\\.)*")')
+_NONFINITE = re.compile(r"-Infinity|Infinity|NaN")
+_AS = {"NaN": '"__NaN__"', "Infinity": '"__Inf__"', "-Infinity": '"__-Inf__"'}
+
+
+def json_text(reply: dict) -> str:
+    """A reply as JSON text. JSON has no NaN or infinity: outside string literals they are
+    written as the strings "__NaN__", "__Inf__", "__-Inf__", which the page's reader turns
+    back into numbers (app/ui/host_served.js)."""
+    text = json.dumps(reply, separators=(",", ":"))
+    parts = _STRINGS.split(text)
+    for i in range(0, len(parts), 2):            # even parts lie outside string literals
+        if "N" in parts[i] or "I" in parts[i]:
+            parts[i] = _NONFINITE.sub(lambda m: _AS[m.group(0)], parts[i])
+    return "".join(parts)

@@ -7,11 +7,13 @@ import { startPage } from "./page.js";
 import { watchConnection } from "./reconnect.js";
 
 export function render({ model, el, view }) {
-  const DATA = model.data;
+  const DATA = JSON.parse(model.data);
   const waiting = [];
+  const NONFINITE = { __NaN__: NaN, __Inf__: Infinity, "__-Inf__": -Infinity };
+  const revive = (k, v) => (typeof v === "string" && v in NONFINITE ? NONFINITE[v] : v);
   model.on("msg:custom", (msg) => {
     const cb = waiting.shift();
-    if (cb) cb(msg);
+    if (cb) cb(typeof msg === "string" ? JSON.parse(msg, revive) : msg);
   });
   const engine = {
     depth: 2,

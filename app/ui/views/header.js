@@ -14,7 +14,8 @@ export function mountHeader(top, ctx) {
   step.addEventListener("click", () => ctl.stepOnce(1));
   reset.addEventListener("click", () => ctl.reset());
   const stepv = el("span", { class: "v", "data-testid": "step" }, "0");
-  // the step, said politely at most once a second (a screen reader would drown otherwise)
+  // the step and KL, said politely at most once a second (a screen reader would drown
+  // otherwise); while paused, at once
   const said = el("span", { class: "dpo-sr", "aria-live": "polite", "data-testid": "step-said" });
   const badge = el("span", { class: "dpo-stepbadge" }, term("step", T.TERMS.step), stepv, said);
   top.append(titleBox, el("div", { class: "dpo-buttons" }, play, step, reset), badge);
@@ -27,7 +28,7 @@ export function mountHeader(top, ctx) {
       const now = performance.now();
       if (now - lastSaid >= 1000 || !view.playing) {
         lastSaid = now;
-        setText(said, "step " + view.rec.step);
+        setText(said, "step " + view.rec.step + ", KL " + view.rec.kl.map((k) => k.toFixed(3)).join(" and "));
       }
     },
   };
