@@ -68,6 +68,7 @@ def page_texts() -> dict:
         "EMBED_HEIGHT": texts.EMBED_HEIGHT,
         "PICKER_HELP": texts.PICKER_HELP, "COLUMNS": COLUMNS, "COLUMN_SPECS": COLUMN_SPECS,
         "COLUMN_TERMS": COLUMN_TERMS, "ROW_KEYS": texts.ROW_KEYS, "ROW_LABELS": texts.ROW_LABELS,
+        "ROWS_KEY": texts.ROWS_KEY,
         "DASHES": PROMPT_DASHES, "CONNECTION_LOST": texts.CONNECTION_LOST,
         "CONNECTION_BACK": texts.CONNECTION_BACK,
     }

@@ -228,3 +228,7 @@ PLAYING_NOTE = ("Playing: this link opens at the start (after any actions in it)
 INVITATION = ("Nothing has happened yet. Press Step (or the → key) to take one gradient "
               "step, move a slider, or press a row's Flip button: every change is listed "
               "here, newest first, and marked on the charts over time.")
+#: The preference rows' key: "Each row: votes · u · ... . Hover, ..." (each number a term).
+ROWS_KEY = ("Each row: ", ". Hover, focus or tap a row to see its numbers worked out below; "
+            "Flip (or Enter on the row) swaps its chosen and rejected replies, the votes "
+            "staying with their sides.")

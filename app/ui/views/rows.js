@@ -1,7 +1,7 @@
 /* The preference rows, in full: votes, margin u, σ(u), the two pulls on the pair and the net
  * pull that moves it, and a Flip button. Hovering, focusing or tapping a row makes it the
  * row the formula strip works out. */
-import { el, setText } from "../dom.js";
+import { el, setText, term } from "../dom.js";
 import { fixed, letter } from "../fmt.js";
 
 export function mountRows(box, ctx) {
@@ -31,8 +31,15 @@ export function mountRows(box, ctx) {
       list.append(li);
       V.rows.push({ li: li, pair: pair, btn: btn, cells: cells, key: null });
     });
+    const key = el("p", { class: "dpo-note" }, T.ROWS_KEY[0]);
+    T.ROW_KEYS.forEach((k, i) => {
+      if (i) key.append(" · ");
+      key.append(term(T.ROW_LABELS[k], T.TERMS[k], i >= 4));
+    });
+    key.append(T.ROWS_KEY[1]);
     V.box = el("section", { class: "dpo-card dpo-part-pairs", "data-part": "pairs" },
-               el("h2", { class: "dpo-h", id: "dpo-rows-h", text: "Preference rows" }), list);
+               el("h2", { class: "dpo-h", id: "dpo-rows-h", text: "Preference rows" }), key, list);
+    V.looked = -1;
     box.append(V.box);
   }
   return {
@@ -54,6 +61,11 @@ export function mountRows(box, ctx) {
             rv.btn.setAttribute("aria-pressed", String(isF));
           }
         });
+      }
+      if (V.looked !== view.looked) {          // the row the formula strip works out
+        if (V.rows[V.looked]) V.rows[V.looked].li.classList.remove("looked");
+        V.looked = view.looked;
+        if (V.rows[V.looked]) V.rows[V.looked].li.classList.add("looked");
       }
       const pulls = view.pulls;
       view.rows.forEach((r, i) => {
