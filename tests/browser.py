@@ -138,18 +138,25 @@ DEEP_QUERY_JS = r"""
     return out;
   }
   let stepEl = null;
-  function stepValue() {
+  function stepValue() {      // the step the page shows: its data-value, else its text
     if (!stepEl || !stepEl.isConnected) stepEl = q('[data-testid=step]');
     const el = stepEl;
     if (!el) return null;
-    const v = el.getAttribute('data-value');
-    return v === null ? null : Number(v);
+    const v = el.getAttribute('data-value'), t = (el.textContent || '').trim();
+    if (v !== null) return Number(v);
+    return /^\d+$/.test(t) ? Number(t) : null;
   }
   window.__e2e = {all, q, active, values, stepValue};
 })();
 """
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def urlsplit_path(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path
 
 
 def is_local(url: str) -> bool:
@@ -162,15 +169,41 @@ def is_local(url: str) -> bool:
     return parts.hostname in LOCAL_HOSTS
 
 
+#: The page's two hosts: the served page (NumPy, `dpo-sim serve`) and the offline file (the
+#: JavaScript twin; `dpo-sim export`, also served by the server at /offline).
+HOSTS = ("served", "offline")
+OFFLINE_PATH = "offline"
+
+
+def host_url(server_url: str, host: str) -> str:
+    """The page's address on the test server for one host."""
+    assert host in HOSTS, host
+    return server_url if host == "served" else server_url + OFFLINE_PATH
+
+
 class DashboardPage:
-    """One tab on the dashboard, in its own browser context, with everything it did recorded:
-    console errors, page errors, every request URL (other hosts are also blocked)."""
+    """One tab on the page (either host), in its own browser context, with everything it did
+    recorded: console errors, page errors, every request URL (other hosts are also blocked).
+
+    ``host`` is "served" or "offline" (read from the URL when not given); ``tol`` is how
+    close its numbers must be to the CLI's: exactly on the served page (NumPy computes
+    them), 1e-12 in the offline file (the JavaScript twin)."""
 
     def __init__(self, browser, url: str, *, context=None, viewport=(1280, 720),
-                 block_external: bool = True):
+                 block_external: bool = True, color_scheme: str | None = None,
+                 mobile: bool = False, host: str | None = None):
         self.own_context = context is None
-        self.context = context or browser.new_context(
-            viewport={"width": viewport[0], "height": viewport[1]})
+        if context is None:
+            extra = dict(is_mobile=True, has_touch=True, device_scale_factor=2) if mobile else {}
+            if color_scheme:
+                extra["color_scheme"] = color_scheme
+            context = browser.new_context(
+                viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True,
+                **extra)
+        self.context = context
+        self.host = host or ("offline" if urlsplit_path(url).rstrip("/").endswith(
+            "/" + OFFLINE_PATH) or url.startswith("file:") else "served")
+        self.tol = 0.0 if self.host == "served" else 1e-12
         self.requests: list[str] = []
         self.blocked: list[str] = []
         self.websockets: list[str] = []
@@ -195,12 +228,19 @@ class DashboardPage:
             self.errors.append(f"console.error: {msg.text} @ {msg.location}")
 
     # -- loading --------------------------------------------------------------------------
-    def open(self, query: str = "") -> DashboardPage:
-        """Load the page and wait until the dashboard shows step 0 and a Play button."""
+    def open(self, query: str = "", at: int | None = 0) -> DashboardPage:
+        """Load the page (the URL plus ``query``) and wait until it is ready (a link's run
+        replayed) and shows step ``at`` (None: any) and a Play or Pause button."""
         self.page.goto(self.url + query)
-        self.wait_js("() => window.__e2e.stepValue() === 0")
-        self.button("Play").wait_for(state="visible")
+        self.wait_ready()
+        if at is not None:
+            self.wait_step(at)
+        self.page.locator("[data-testid=play]").first.wait_for(state="visible")
         return self
+
+    def wait_ready(self) -> None:
+        """Until the page has replayed its link (the root's data-ready)."""
+        self.wait_js("() => document.documentElement.dataset.ready === '1'")
 
     def close(self) -> None:
         if self.own_context:
@@ -211,6 +251,26 @@ class DashboardPage:
     # -- reading --------------------------------------------------------------------------
     def wait_js(self, expr: str, arg=None, timeout: float = 30_000):
         return self.page.wait_for_function(expr, arg=arg, polling=40, timeout=timeout)
+
+    def state(self) -> dict:
+        """``dpoSim.state()`` once no engine command is outstanding."""
+        return self.page.evaluate("async () => { await dpoSim.idle(); return dpoSim.state(); }")
+
+    def act(self, js: str, arg=None) -> dict:
+        """Run ``js`` (statements using ``dpoSim`` and ``arg``), wait until the engine has
+        answered every command, return ``dpoSim.state()``."""
+        return self.page.evaluate(
+            "async arg => { " + js + "; await dpoSim.idle(); return dpoSim.state(); }", arg)
+
+    def idle(self) -> None:
+        self.page.evaluate("async () => { await dpoSim.idle(); }")
+
+    def text(self, testid: str) -> str:
+        return self.page.locator(f"[data-testid={testid}]").first.inner_text().strip()
+
+    def value(self, testid: str) -> float:
+        return float(self.page.locator(f"[data-testid={testid}]").first
+                     .get_attribute("data-value"))
 
     def values(self) -> dict:
         return self.page.evaluate("() => window.__e2e.values()")
@@ -355,3 +415,83 @@ def files_only(context, blocked: list, seen: list | None = None) -> None:
             r.abort()
 
     context.route("**/*", route)
+
+
+# --- the command line as the independent source of the numbers --------------------------
+def cli_records(scenario: str, steps: int, *extra: str) -> dict:
+    """`dpo-sim run SCENARIO --steps N --format jsonl ...` -> {step: record, "config": the
+    config line}: the command's own main(), run in this process (a Python start per call
+    would cost more than a page)."""
+    import contextlib
+    import io
+    import json
+
+    from dpo_sim.app.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["run", scenario, "--steps", str(steps), "--format", "jsonl", *extra])
+    assert code == 0
+    lines = [json.loads(s) for s in out.getvalue().splitlines() if s.strip()]
+    assert lines[0]["type"] == "config"
+    records = {d["step"]: d for d in lines[1:] if d.get("type") == "step"}
+    assert sorted(records) == list(range(steps + 1))
+    records["config"] = lines[0]
+    return records
+
+
+#: The readouts (by data-testid prefix) a step's record fixes, all with a data-value.
+READOUTS = ("loss", "margin", "accuracy", "rewards-", "kl-", "prob-")
+
+
+def expected_readouts(rec: dict) -> dict[str, float]:
+    """The page's readouts (data-testid -> number) for one record of `dpo-sim run`."""
+    exp = {"loss": rec["loss"], "margin": rec["rewards/margins"],
+           "accuracy": rec["rewards/accuracies"], "rewards-chosen": rec["rewards/chosen"],
+           "rewards-rejected": rec["rewards/rejected"]}
+    exp.update({f"kl-{x}": k for x, k in enumerate(rec["kl"])})
+    # KL to the RLHF optimum: null (no finite optimum) is shown as "none", data-value nan
+    exp.update({f"kl-rlhf-{x}": k for x, k in enumerate(rec["kl_to_rlhf"]) if k is not None})
+    exp.update({f"prob-{x}-{y}": p for x, row in enumerate(rec["probs"])
+                for y, p in enumerate(row)})
+    return exp
+
+
+def shown_readouts(d: DashboardPage) -> dict[str, float]:
+    """The numeric readouts the page shows (full precision, from data-value; NaN left out)."""
+    return {k: v for k, v in d.numbers().items() if k.startswith(READOUTS) and v == v}
+
+
+def assert_readouts(d: DashboardPage, rec: dict, what: str = "") -> None:
+    """Once the engine is idle, the page shows ``rec``'s step and numbers: exactly on the
+    served page, to 1e-12 in the offline file."""
+    import math
+
+    d.idle()
+    assert d.step() == rec["step"], (what, d.step(), rec["step"])
+    exp, shown = expected_readouts(rec), shown_readouts(d)
+    missing = sorted(set(exp) - set(shown))
+    assert not missing, f"{what}: readouts missing on the page: {missing}"
+    bad = {k: (shown[k], v) for k, v in exp.items()
+           if not math.isclose(shown[k], v, rel_tol=d.tol, abs_tol=d.tol)}
+    assert not bad, f"{what} ({d.host}): (page, cli) {bad}"
+
+
+def assert_state_is(state: dict, sim, tol: float) -> None:
+    """``dpoSim.state()`` holds ``sim``'s (a sim.simulation.Simulation) record and settings."""
+    import math
+
+    import numpy as np
+
+    rec = sim.record
+    assert state["step"] == rec.step
+    np.testing.assert_allclose(state["probs"], rec.probs, rtol=0, atol=tol)
+    np.testing.assert_allclose(state["kl"], rec.kl, rtol=0, atol=tol)
+    d = rec.to_dict()
+    for k in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
+              "rewards/accuracies", "logps/chosen", "logps/rejected"):
+        got = state["metrics"][k]
+        assert math.isclose(got, d[k], rel_tol=tol, abs_tol=tol), (k, got, d[k])
+    assert state["flipped"] == list(sim.flipped)
+    for k in ("beta", "learning_rate", "adaptive_weight", "loss_type", "label_smoothing"):
+        assert state[k] == getattr(sim, k), k

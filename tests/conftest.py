@@ -17,7 +17,7 @@ settings.register_profile("ci", derandomize=True, deadline=None, database=None,
 settings.register_profile("explore", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-from browser import Server, launch  # noqa: E402
+from browser import HOSTS, DashboardPage, Server, host_url, launch  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +42,42 @@ def server():
     s = Server()
     yield s
     s.stop()
+
+
+@pytest.fixture(params=HOSTS)
+def host(request) -> str:
+    """The page's host: "served" (`dpo-sim serve`, NumPy) or "offline" (the exported file,
+    served at /offline by the same test server). A test taking it runs once on each."""
+    return request.param
+
+
+@pytest.fixture
+def page_url(host, server) -> str:
+    return host_url(server.url, host)
+
+
+@pytest.fixture
+def open_page(browser, page_url, host):
+    """Factory: a fresh tab (own context, other hosts blocked) on the page of the test's
+    host, opened on a query: ``open_page("?scenario=tie&step=3", at=3, viewport=(390, 844),
+    mobile=True, color_scheme="dark")``. Every tab is checked for console errors at the end
+    (``errors_ok=True`` when a test makes some on purpose)."""
+    pages: list[tuple[DashboardPage, bool]] = []
+
+    def make(query: str = "", at: int | None = 0, errors_ok: bool = False,
+             **kw) -> DashboardPage:
+        d = DashboardPage(browser, page_url, host=host, **kw)
+        pages.append((d, errors_ok))
+        return d.open(query, at=at)
+
+    yield make
+    try:
+        for d, ok in pages:
+            assert ok or d.errors == [], d.errors
+            assert not d.blocked, d.blocked
+    finally:
+        for d, _ in pages:
+            d.close()
 
 
 @pytest.fixture

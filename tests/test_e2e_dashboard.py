@@ -1,10 +1,15 @@
-"""End-to-end tests of the dashboard in headless Chromium (issue 3).
+"""The page in headless Chromium, on both of its hosts: the served page (`dpo-sim serve`,
+numbers from NumPy) and the offline file (numbers from the JavaScript twin, served by the
+test server at /offline). Every test takes the ``host`` fixture (tests/conftest.py), so
+each runs once per host with the same function: what a learner sees and does is the same.
 
-Each test opens its own browser context (so its own Panel session) on the session's
-`dpo-sim serve`. Every wait is on a condition in the page (step counter, labels, aria
-state), never a fixed sleep; the only timed windows are the ones that check that nothing
-happens (the counter stays put after Pause, shortcuts do nothing while typing).
-The DOM hooks used here are listed in notes/ui-contract.md.
+Each tab has its own browser context (its own Panel session on the served page). Every
+wait is on a condition in the page (step counter, labels, aria state, ``dpoSim.idle()``),
+never a fixed sleep; the only timed windows are the ones that check that nothing happens
+(the counter stays put after Pause, shortcuts do nothing while typing).
+
+Numbers are compared with `dpo-sim run` (tests/browser.py's cli_records) or the engine
+(sim.simulation.Simulation): exactly on the served page, to 1e-12 in the offline file.
 """
 
 from __future__ import annotations
@@ -18,10 +23,22 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from browser import ROOT, DashboardPage, is_local
+from browser import (
+    ROOT,
+    DashboardPage,
+    assert_readouts,
+    assert_state_is,
+    cli_records,
+    host_url,
+    is_local,
+    shown_readouts,
+)
+from dpo_sim.sim.scenario_io import load_scenario, preset_ids
+from dpo_sim.sim.simulation import Simulation
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=15_000)     # a loaded 2-core machine can be slow; waits end early
@@ -30,114 +47,37 @@ ALIGN = "Align to preferences"
 DROP = "Drop the sigma weight"
 
 
-@pytest.fixture
-def open_page(browser, server):
-    """Factory: a fresh tab (own context, external hosts blocked) on the dashboard."""
-    pages: list[DashboardPage] = []
-
-    def make(query: str = "", **kw) -> DashboardPage:
-        d = DashboardPage(browser, server.url, **kw)
-        pages.append(d)
-        return d.open(query)
-
-    yield make
-    for d in pages:
-        d.close()
-
-
-# -- the command line, as an independent source of the expected numbers -------------------
-def cli_run(scenario: str, steps: int, *extra: str) -> tuple[dict, dict[int, dict]]:
-    """`dpo-sim run SCENARIO --steps N --format jsonl` -> (config, {step: record})."""
-    cmd = [sys.executable, "-m", "dpo_sim", "run", scenario, "--steps", str(steps),
-           "--format", "jsonl", *extra]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    lines = [json.loads(s) for s in out.stdout.splitlines() if s.strip()]
-    assert lines[0]["type"] == "config"
-    records = {d["step"]: d for d in lines[1:] if d.get("type") == "step"}
-    assert sorted(records) == list(range(steps + 1))
-    return lines[0], records
-
-
-def expected_readouts(rec: dict) -> dict[str, float]:
-    """The page's readout testids mapped to the CLI's numbers for the same step."""
-    exp = {"step": float(rec["step"]), "loss": rec["loss"],
-           "margin": rec["rewards/margins"], "accuracy": rec["rewards/accuracies"]}
-    for x, kl in enumerate(rec["kl"]):
-        exp[f"kl-{x}"] = kl
-    for x, kl in enumerate(rec["kl_to_rlhf"]):     # null (no finite optimum): not shown
-        if kl is not None:
-            exp[f"kl-rlhf-{x}"] = kl
-    for x, row in enumerate(rec["probs"]):
-        for y, p in enumerate(row):
-            exp[f"prob-{x}-{y}"] = p
-    return exp
-
-
-READOUTS = ("step", "loss", "margin", "accuracy", "kl-", "prob-")
-
-
-def readouts(page: DashboardPage) -> dict[str, float]:
-    """The numeric readouts (full precision, from data-value) the tests compare."""
-    return {k: v for k, v in page.numbers().items() if k.startswith(READOUTS) and v == v}
-
-
-def wait_readouts(page: DashboardPage, expected: dict[str, float], rel: float = 0.0,
-                  what: str = "", timeout: float = 5_000) -> None:
-    """Wait until every expected readout shows its number (to `rel` relative); else fail
-    with the differences. Waiting covers readouts that land a frame after the counter."""
-    try:
-        page.wait_js("""([exp, rel]) => { const v = window.__e2e.values();
-            for (const k in exp) {
-              if (!(k in v) || v[k].value === null) return false;
-              const a = Number(v[k].value), b = exp[k];
-              if (!(Math.abs(a - b) <= rel * Math.max(Math.abs(a), Math.abs(b)) + 1e-15))
-                return false;
-            }
-            return true; }""", [expected, rel], timeout=timeout)
-    except Exception:  # noqa: BLE001 - report the differences instead of a bare timeout
-        shown = page.numbers()
-        missing = sorted(set(expected) - set(shown))
-        assert not missing, f"{what}: readouts missing on the page: {missing}"
-        bad = {k: (shown[k], v) for k, v in expected.items()
-               if not math.isclose(shown[k], v, rel_tol=rel, abs_tol=1e-15)}
-        assert not bad, f"{what}: (page, expected): {bad}"
-        raise
-
-
-def assert_matches_cli(page: DashboardPage, rec: dict) -> None:
-    exp = expected_readouts(rec)
-    shown = page.values()
-    for testid, key in (("rewards-chosen", "rewards/chosen"),
-                        ("rewards-rejected", "rewards/rejected")):
-        if testid in shown:            # optional readouts: compared when the page has them
-            exp[testid] = rec[key]
-    wait_readouts(page, exp, rel=1e-12,
-                  what=f"page != dpo-sim run at step {rec['step']}")
-
-
-def probs(page: DashboardPage) -> dict[str, float]:
-    p = page.numbers("prob-")
+def probs(d: DashboardPage) -> dict[str, float]:
+    p = d.numbers("prob-")
     assert p, "no [data-testid=prob-x-y] readouts on the page"
     return p
 
 
-def kls(page: DashboardPage) -> list[float]:
-    k = {name: v for name, v in page.numbers("kl-").items() if name[3:].isdigit()}
+def kls(d: DashboardPage) -> list[float]:
+    k = {name: v for name, v in d.numbers("kl-").items() if name[3:].isdigit()}
     assert k, "no [data-testid=kl-x] readouts on the page"
     return [k[f"kl-{x}"] for x in range(len(k))]
 
 
-# -- tests ---------------------------------------------------------------------------------
-def test_page_loads_without_console_errors(open_page):
+def align_with_flip(tmp_path, step: int, row: int) -> str:
+    """align.toml plus one scripted event: flip `row` at `step` (a scenario file path)."""
+    toml = (ROOT / "presets" / "align.toml").read_text(encoding="utf-8")
+    path = tmp_path / "align-flip.toml"
+    path.write_text(toml + f"\n[[events]]\nstep = {step}\nflip = {row}\n", encoding="utf-8")
+    return str(path)
+
+
+# -- loading, playing, stepping ----------------------------------------------------------
+def test_page_loads_and_runs_without_console_errors(open_page):
     d = open_page()
-    page = d.page
     for name in ("Play", "Step", "Reset", "Download CSV"):
         expect(d.button(name)).to_be_visible()
     chosen = d.scenario_select().evaluate("s => s.options[s.selectedIndex].text")
     assert chosen.strip() == ALIGN
     assert d.log_text().strip(), "the step log should invite the user before anything happens"
-    page.locator("canvas").first.wait_for(state="visible")
+    assert ALIGN in d.page.locator("header").first.inner_text()
+    d.page.locator("canvas").first.wait_for(state="visible")
+    assert d.state()["engine"] == ("numpy" if d.host == "served" else "javascript")
     # exercise the live paths too: a step, a flip, a short play
     d.click_step()
     d.flip(0).click()
@@ -157,7 +97,7 @@ def _wait_screenshot_differs(locator, before: bytes, timeout: float = 5.0) -> bo
 def test_play_advances_and_changes_bars_pause_stops(open_page):
     d = open_page()
     before = probs(d)
-    chart = d.page.locator("canvas").first
+    chart = d.page.locator("[data-testid=bars-0]").first
     shot = chart.screenshot()
     d.play()
     d.wait_step(10, ">=")
@@ -166,43 +106,62 @@ def test_play_advances_and_changes_bars_pause_stops(open_page):
     assert any(after[k] != before[k] for k in before), "bars did not change while playing"
     assert _wait_screenshot_differs(chart, shot), "the first chart looks the same after Play"
     stopped = d.pause()
-    assert stopped >= 10
+    assert stopped >= 10 and not d.state()["playing"]
     seen = d.steps_seen(500)
     assert seen == [stopped], f"the counter moved after Pause: {seen}"
 
 
 def test_step_advances_by_exactly_one_and_reset_returns_to_start(open_page):
     d = open_page()
-    start = readouts(d)
+    start = shown_readouts(d)
     d.button("Step").click()
     d.wait_step(1)
     expect(d.page.locator("[data-testid=step-line]").first).to_contain_text("step 1 · loss")
     for _ in range(3):
         d.button("Step").click()
-    # a flip goes to the server after the three clicks: once it shows, so have their steps
+    # a flip goes to the engine after the three clicks: once it shows, so have their steps
     d.flip(0).click()
     expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
     assert d.step() == 4, f"4 presses of Step gave step {d.step()}"
-    assert readouts(d)["loss"] != start["loss"]
+    assert shown_readouts(d)["loss"] != start["loss"]
     d.button("Reset").click()
     d.wait_step(0)
-    wait_readouts(d, start, what="Reset did not return exactly to the scenario's start")
+    d.idle()
+    assert shown_readouts(d) == start, "Reset did not return exactly to the scenario's start"
     expect(d.flip(0)).to_have_attribute("aria-pressed", "false")   # flips undone too
+    assert "reset to the start of align" in d.log_text()
+
+
+def test_speed_and_play_pause_reset_by_the_api(open_page):
+    d = open_page()
+    d.page.fill("[data-testid=ctl-speed]", "60")
+    d.page.dispatch_event("[data-testid=ctl-speed]", "change")
+    assert d.state()["speed"] == 60
+    assert d.page.evaluate("() => dpoSim.play().playing") is True
+    expect(d.button("Pause")).to_be_visible()
+    d.wait_step(5, ">=")
+    st = d.act("dpoSim.pause()")
+    assert not st["playing"] and st["step"] >= 5
+    assert d.settle() == st["step"]                   # paused means paused
+    assert d.act("dpoSim.reset()")["step"] == 0
+    d.wait_step(0)
 
 
 def test_drop_sigma_drives_kl_above_align(open_page):
-    drop = open_page()
-    drop.load(DROP)
-    chosen = drop.scenario_select().evaluate("s => s.options[s.selectedIndex].text")
+    d = open_page()
+    d.load(DROP)
+    chosen = d.scenario_select().evaluate("s => s.options[s.selectedIndex].text")
     assert chosen.strip() == DROP
-    n = drop.play_until(30)
-    align = open_page()                 # align (the default) brought to the same step
-    align.step_to(n)
-    kl_align, kl_drop = kls(align), kls(drop)
+    n = d.play_until(30)
+    kl_drop = kls(d)
+    d.load(ALIGN)                       # align (the default) brought to the same step
+    d.step_to(n)
+    kl_align = kls(d)
     assert sum(kl_drop) > sum(kl_align), (n, kl_align, kl_drop)
     assert max(kl_drop) > max(kl_align), (n, kl_align, kl_drop)
 
 
+# -- rows ------------------------------------------------------------------------------------
 def test_flip_buttons_and_enter_flip_rows_and_the_log_records_it(open_page):
     d = open_page()
     for i in (0, 1):
@@ -210,39 +169,48 @@ def test_flip_buttons_and_enter_flip_rows_and_the_log_records_it(open_page):
         expect(d.flip(i)).to_have_accessible_name(f"Flip row {i}")
         expect(d.pair(i)).to_have_attribute("tabindex", "0")
     d.step_to(3)                       # off the start, so a flip changes the numbers
-    before = readouts(d)
+    before = shown_readouts(d)
     # looking at a row (a click on it, not on its button) changes nothing in the run
     d.pair(0).click(position={"x": 5, "y": 5})
-    d.page.wait_for_timeout(300)
-    assert readouts(d) == before and d.flip(0).get_attribute("aria-pressed") == "false"
-    expect(d.page.locator("text=Row 0 worked out").first).to_be_visible()
+    d.idle()
+    assert shown_readouts(d) == before and d.flip(0).get_attribute("aria-pressed") == "false"
     log = d.log_text()
     d.flip(0).click()
     expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
+    expect(d.pair(0)).to_contain_text("flipped")
     expect(d.page.locator("[data-testid=step-log]").first).to_contain_text(
-        re.compile(r"step 3\b.*flip row 0", re.I))
+        re.compile(r"step 3\b.*flip row 0 \(flipped\)", re.I))
     assert d.log_text() != log
-    d.wait_js("v => Number(window.__e2e.values().loss.value) !== v", before["loss"])
+    d.idle()
+    assert shown_readouts(d)["loss"] != before["loss"]
     assert d.step() == 3, "a flip must not step"
-    # Enter on a focused row flips it too
-    d.pair(1).focus()
+    # Enter on a focused row flips it too, and again flips it back
+    d.pair(2).focus()
     d.page.keyboard.press("Enter")
-    expect(d.flip(1)).to_have_attribute("aria-pressed", "true")
+    expect(d.flip(2)).to_have_attribute("aria-pressed", "true")
+    assert d.state()["flipped"] == [0, 2]
+    d.page.keyboard.press("Enter")
+    expect(d.flip(2)).to_have_attribute("aria-pressed", "false")
+    assert d.state()["flipped"] == [0]
+    assert "flip row 2 (back to the data)" in d.log_text()
     assert d.step() == 3, "Enter on a row must not step"
 
 
 def test_flip_back_restores_the_numbers_exactly(open_page):
     d = open_page()
     d.step_to(4)
-    before = readouts(d)
+    before = shown_readouts(d)
     d.flip(0).click()
     expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
-    d.wait_js("v => Number(window.__e2e.values().loss.value) !== v", before["loss"])
+    d.idle()
+    assert shown_readouts(d)["loss"] != before["loss"]
     d.flip(0).click()
     expect(d.flip(0)).to_have_attribute("aria-pressed", "false")
-    wait_readouts(d, before, what="flipping a row twice at one step changed the numbers")
+    d.idle()
+    assert shown_readouts(d) == before, "flipping a row twice at one step changed the numbers"
 
 
+# -- the keyboard ------------------------------------------------------------------------------
 def _blur(d: DashboardPage) -> None:
     d.page.evaluate("() => { const a = window.__e2e.active(); if (a && a.blur) a.blur(); }")
 
@@ -270,15 +238,11 @@ def test_keyboard_shortcuts(open_page):
 
 
 def _text_field(d: DashboardPage):
-    """A text or number field of the page; if it has none, one added to the document."""
-    loc = d.page.locator("input[type=text], input[type=number], input[type=search], "
-                         "input:not([type]), textarea").filter(visible=True)
-    if loc.count():
-        return loc.first
-    d.page.evaluate("""() => { const i = document.createElement('input');
-        i.type = 'text'; i.setAttribute('data-testid', 'e2e-probe');
-        document.body.prepend(i); }""")
-    return d.page.locator("[data-testid=e2e-probe]")
+    """A text field of the page (the Share panel's link, once opened)."""
+    d.page.locator("[data-testid=share]").first.click()
+    field = d.page.locator("[data-testid=share-link]").first
+    expect(field).to_be_visible()
+    return field
 
 
 def test_shortcuts_do_not_fire_while_typing(open_page):
@@ -288,8 +252,8 @@ def test_shortcuts_do_not_fire_while_typing(open_page):
     field.focus()
     for key in ("Space", "ArrowRight", "r", "Shift+R"):
         d.page.keyboard.press(key)
-    # a Step click goes to the server after any shortcut would have: when its step shows,
-    # every effect of the keys has shown too (messages on one websocket stay in order)
+    # a Step click goes to the engine after any shortcut would have: when its step shows,
+    # every effect of the keys has shown too (commands are answered in order)
     d.button("Step").click()
     d.wait_step(2, "!==")
     assert d.settle() == 3, "a shortcut fired while typing in a field"
@@ -310,38 +274,50 @@ def test_space_after_clicking_play_toggles_once(open_page):
     expect(d.button("Play")).to_be_visible()
 
 
-def test_no_request_leaves_the_server_host(open_page):
+# -- the network, tabs --------------------------------------------------------------------------
+def test_no_request_leaves_the_host(open_page):
+    """The served page talks to its own server only; the offline file makes no request
+    but for itself (not even to the server that handed it out)."""
     d = open_page("?theme=dark")
     d.play_until(5)
     d.click_step()
     d.flip(0).click()
     expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
     d.page.evaluate("() => document.fonts.ready.then(() => true)")
+    with d.page.expect_download():
+        d.button("Download CSV").click()
     assert d.requests, "no request recorded at all"
     foreign = [u for u in d.requests + d.websockets if not is_local(u)]
     assert not foreign, f"requests to other hosts: {foreign}"
     assert not d.blocked, f"blocked requests to other hosts: {d.blocked}"
-    assert d.websockets and all(is_local(u) for u in d.websockets)
+    if d.host == "served":
+        assert d.websockets and all(is_local(u) for u in d.websockets)
+    else:
+        assert d.requests == [d.url + "?theme=dark"] and d.websockets == []
 
 
-def test_the_network_guard_sees_and_blocks_other_hosts(open_page):
-    """Self-check of the guard the test above relies on: a request to another host is
-    recorded and aborted (so a CDN link in the page could not pass unnoticed)."""
-    d = open_page()
-    d.page.evaluate("""() => fetch('https://cdn.example.org/x.js').then(() => 'ok', () => 'blocked')""")
-    d.page.evaluate("""() => new Promise(done => { const i = new Image();
-        i.onload = i.onerror = done; i.src = 'http://fonts.example.com/f.png'; })""")
-    assert [u for u in d.requests if not is_local(u)] == [
-        "https://cdn.example.org/x.js", "http://fonts.example.com/f.png"]
-    assert d.blocked == ["https://cdn.example.org/x.js", "http://fonts.example.com/f.png"]
+def test_the_network_guard_sees_and_blocks_other_hosts(browser, server):
+    """Self-check of the guard the test above relies on (host-independent, run once): a
+    request to another host is recorded and aborted."""
+    d = DashboardPage(browser, host_url(server.url, "offline"))
+    try:
+        d.open()
+        d.page.evaluate("() => fetch('https://cdn.example.org/x.js').then(() => 'ok', () => 'no')")
+        d.page.evaluate("""() => new Promise(done => { const i = new Image();
+            i.onload = i.onerror = done; i.src = 'http://fonts.example.com/f.png'; })""")
+        assert [u for u in d.requests if not is_local(u)] == [
+            "https://cdn.example.org/x.js", "http://fonts.example.com/f.png"]
+        assert d.blocked == ["https://cdn.example.org/x.js", "http://fonts.example.com/f.png"]
+    finally:
+        d.close()
 
 
-def test_two_tabs_do_not_share_state(browser, server):
+def test_two_tabs_do_not_share_state(browser, page_url):
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     try:
-        one = DashboardPage(browser, server.url, context=context).open()
-        two = DashboardPage(browser, server.url, context=context).open()
-        start = readouts(two)
+        one = DashboardPage(browser, page_url, context=context).open()
+        two = DashboardPage(browser, page_url, context=context).open()
+        start = shown_readouts(two)
         # a background tab gets its timers throttled: act on the tab in front
         one.page.bring_to_front()
         one.step_to(3)
@@ -350,46 +326,133 @@ def test_two_tabs_do_not_share_state(browser, server):
         one.play_until(8)
         # the other tab does one round trip of its own; before that it must be untouched
         two.page.bring_to_front()
-        assert readouts(two) == start, "the other tab's numbers changed"
+        assert shown_readouts(two) == start, "the other tab's numbers changed"
         expect(two.flip(0)).to_have_attribute("aria-pressed", "false")
         assert two.click_step() == 1
-        assert one.step() >= 8
+        assert one.step() >= 8 and one.state()["flipped"] == [0]
+        assert two.state()["flipped"] == []
     finally:
         context.close()
 
 
+# -- the numbers are the engine's ----------------------------------------------------------------
 def test_numbers_match_cli_after_steps_and_play(open_page):
     d = open_page()
+    assert_readouts(d, cli_records("align", 0)[0], "at the start")
     d.step_to(5)
-    n = 5
-    _, rec = cli_run("align", 5)
-    assert_matches_cli(d, rec[5])
     n = d.play_until(30)
-    _, rec = cli_run("align", n)
-    assert_matches_cli(d, rec[n])
+    rec = cli_records("align", n)
+    assert_readouts(d, rec[n], "after Step and Play")
     d.button("Reset").click()
     d.wait_step(0)
-    assert_matches_cli(d, rec[0])
-
-
-def align_with_flip(tmp_path, step: int, row: int) -> str:
-    """align.toml plus one scripted event: flip `row` at `step` (a scenario file path)."""
-    toml = (ROOT / "presets" / "align.toml").read_text(encoding="utf-8")
-    path = tmp_path / "align-flip.toml"
-    path.write_text(toml + f"\n[[events]]\nstep = {step}\nflip = {row}\n", encoding="utf-8")
-    return str(path)
+    assert_readouts(d, rec[0], "after Reset")
 
 
 def test_numbers_match_cli_after_a_flip(open_page, tmp_path):
     """A live flip at step 3 equals the CLI run with that flip as a scripted event."""
-    _, rec = cli_run(align_with_flip(tmp_path, 3, 1), 9)
+    rec = cli_records(align_with_flip(tmp_path, 3, 1), 9)
     d = open_page()
     d.step_to(3)
     d.flip(1).click()
     expect(d.flip(1)).to_have_attribute("aria-pressed", "true")
-    assert_matches_cli(d, rec[3])
+    assert_readouts(d, rec[3], "after the flip")
     d.step_to(9)
-    assert_matches_cli(d, rec[9])
+    assert_readouts(d, rec[9], "after the flip and 6 steps")
+
+
+def test_numbers_match_the_engine_after_steps_flips_and_settings(open_page):
+    d = open_page()
+    sim = Simulation(load_scenario("align"))
+    d.act("dpoSim.step(37)")
+    sim.advance(37)
+    d.flip(1).click()
+    sim.flip(1)
+    d.act("dpoSim.set({beta: 0.3, loss_type: 'robust', label_smoothing: 0.1})")
+    sim.set(beta=0.3, loss_type="robust", label_smoothing=0.1)
+    st = d.act("dpoSim.step(150)")
+    sim.advance(150)
+    assert_state_is(st, sim, d.tol)
+    # what the page shows is what the state holds (the readouts' full-precision values)
+    for x in range(2):
+        assert d.value(f"kl-{x}") == st["kl"][x]
+        for y in range(4):
+            assert d.value(f"prob-{x}-{y}") == st["probs"][x][y]
+    assert d.value("loss") == st["metrics"]["loss"]
+    assert d.text("loss") == f"{sim.record.loss:.4f}"
+    assert d.text("accuracy") == f"{sim.record.rewards_accuracies:.0%}"
+    assert "loss (robust)" in d.page.locator("table.dpo-metrics.wide").first.inner_text()
+
+
+def test_every_preset_matches_the_engine(open_page):
+    """Each preset, 300 steps with its scripted events."""
+    d = open_page()
+    for sid in preset_ids():
+        sim = Simulation(load_scenario(sid))
+        sim.advance(300)
+        st = d.act("dpoSim.load(arg); dpoSim.step(300)", sid)
+        assert st["scenario"] == sid
+        assert_state_is(st, sim, d.tol)
+
+
+def test_kl_to_the_rlhf_optimum_matches_the_cli(open_page):
+    d = open_page()
+    rec = cli_records("dpo-is-rlhf", 120)
+    st = d.act("dpoSim.load('dpo-is-rlhf'); dpoSim.step(120)")
+    np.testing.assert_allclose(st["rlhf_probs"], rec["config"]["rlhf_probs"], rtol=0, atol=d.tol)
+    np.testing.assert_allclose(st["kl_to_rlhf"], rec[120]["kl_to_rlhf"], rtol=d.tol * 1000,
+                               atol=d.tol * 10)
+    assert d.value("kl-rlhf-0") == st["kl_to_rlhf"][0]
+    assert_readouts(d, rec[120], "dpo-is-rlhf at step 120")
+
+
+# -- the controls ---------------------------------------------------------------------------
+def test_the_sliders_the_toggle_and_the_loss_menu_change_the_run(open_page):
+    d = open_page()
+    sim = Simulation(load_scenario("align"))
+    d.act("dpoSim.step(10)")
+    sim.advance(10)
+    for testid, value in (("ctl-beta", "0.5"), ("ctl-lr", "2")):
+        d.page.fill(f"[data-testid={testid}]", value)
+        d.page.dispatch_event(f"[data-testid={testid}]", "change")
+    sim.set(beta=0.5, learning_rate=2.0)
+    d.page.click("[data-testid=ctl-weight]")
+    sim.set(adaptive_weight=False)
+    expect(d.page.locator("[data-testid=ctl-weight]")).to_have_attribute("aria-pressed", "false")
+    expect(d.page.locator("[data-testid=ctl-weight]")).to_contain_text("off")
+    d.click_step()
+    sim.advance(1)
+    d.page.click("[data-testid=ctl-weight]")
+    sim.set(adaptive_weight=True)
+    d.page.select_option("[data-testid=ctl-loss]", "ipo")
+    sim.set(loss_type="ipo")
+    d.click_step()
+    sim.advance(1)
+    d.page.select_option("[data-testid=ctl-loss]", "robust")
+    d.page.fill("[data-testid=ctl-eps]", "0.1")
+    d.page.dispatch_event("[data-testid=ctl-eps]", "change")
+    sim.set(loss_type="robust", label_smoothing=0.1)
+    d.click_step()
+    sim.advance(1)
+    assert_state_is(d.state(), sim, d.tol)
+    log = d.log_text()
+    for line in ("step 10 · beta 1 -> 0.5", "step 10 · learning_rate 0.5 -> 2",
+                 "step 10 · sigma weight on -> off", "step 11 · sigma weight off -> on",
+                 "step 11 · loss_type sigmoid -> ipo", "step 12 · loss_type ipo -> robust",
+                 "step 12 · label_smoothing 0 -> 0.1"):
+        assert line in log, (line, log)
+    assert "loss (robust)" in d.page.locator("table.dpo-metrics.wide").first.inner_text()
+
+
+def test_the_picker_loads_a_scenario_with_its_own_settings(open_page):
+    d = open_page()
+    d.page.select_option("[data-testid=picker]", "drop-sigma")
+    st = d.state()
+    sc = load_scenario("drop-sigma")
+    assert st["scenario"] == "drop-sigma" and st["step"] == 0
+    assert st["adaptive_weight"] is sc.adaptive_weight and st["beta"] == sc.beta
+    expect(d.page.locator("header").first).to_contain_text(sc.title)
+    assert sc.watch[:40] in d.text("watch")
+    assert "load scenario drop-sigma" in d.log_text()
 
 
 TAB_WALK_JS = r"""
@@ -409,13 +472,11 @@ TAB_WALK_JS = r"""
     const r = el.getBoundingClientRect(), cs = getComputedStyle(el);
     return r.width > 0 && r.height > 0 && cs.visibility !== 'hidden' && cs.display !== 'none';
   }
-  function isChart(el) { return el.classList.contains('bk-events'); }
   window.__tab = {
     focused: {},
     record(i) {
       const el = window.__e2e.active();
       if (!el || el === document.body || el === document.documentElement) return null;
-      if (isChart(el)) return 'chart';
       if (!el.hasAttribute('data-e2e-tab')) el.setAttribute('data-e2e-tab', String(i));
       const id = el.getAttribute('data-e2e-tab');
       if (!(id in this.focused)) this.focused[id] = chain(el);
@@ -424,10 +485,7 @@ TAB_WALK_JS = r"""
     candidates() {
       const sel = 'button, select, input:not([type=hidden]), textarea, a[href], [tabindex], ' +
                   '[role=button], [role=slider], [role=switch], [role=checkbox], [role=tab]';
-      // a Bokeh plot's event layer is focusable for its own key handling: a chart, not a
-      // control, so it is left out of the checks
-      return window.__e2e.all(sel).filter(el => el.tabIndex >= 0 && !el.disabled &&
-                                                visible(el) && !isChart(el));
+      return window.__e2e.all(sel).filter(el => el.tabIndex >= 0 && !el.disabled && visible(el));
     },
     describe(el) {
       return `<${el.tagName.toLowerCase()} class="${el.className}" ` +
@@ -455,15 +513,14 @@ TAB_WALK_JS = r"""
 def test_tab_reaches_every_control_with_visible_focus_and_a_name(open_page):
     d = open_page()
     page = d.page
-    # the charts over time (and their explanations) arrive once the rest is drawn
     expect(page.locator("button.dpo-term", has_text="about this chart")).to_have_count(3)
     page.evaluate(TAB_WALK_JS)
     _blur(d)
     reached: list[str] = []
-    for i in range(200):
+    for i in range(300):
         page.keyboard.press("Tab")
         got = page.evaluate("i => window.__tab.record(i)", i)
-        if got is None or got == "chart":
+        if got is None:
             continue
         if reached and got == reached[0]:
             break                         # went round once
@@ -471,7 +528,6 @@ def test_tab_reaches_every_control_with_visible_focus_and_a_name(open_page):
     assert d.step() == 0, "Tab must not trigger any action"
     unreachable = page.evaluate("() => window.__tab.unreachable()")
     assert not unreachable, f"controls Tab never reaches: {unreachable}"
-    # the required controls are among them
     for name in ("Play", "Step", "Reset", "Download CSV"):
         assert d.button(name).get_attribute("data-e2e-tab") is not None, name
     assert d.scenario_select().get_attribute("data-e2e-tab") is not None
@@ -501,6 +557,7 @@ def test_downloaded_csv_matches_cli(open_page, tmp_path):
     d.step_to(5)
     with d.page.expect_download() as dl:
         d.button("Download CSV").click()
+    assert dl.value.suggested_filename == "dpo-sim-align.csv"
     with open(dl.value.path(), encoding="utf-8", newline="") as f:
         page_rows = list(csv.DictReader(f))
     cmd = [sys.executable, "-m", "dpo_sim", "run", align_with_flip(tmp_path, 2, 2),
@@ -509,14 +566,79 @@ def test_downloaded_csv_matches_cli(open_page, tmp_path):
     assert out.returncode == 0, out.stderr
     cli_rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert len(page_rows) == len(cli_rows) == 6, (len(page_rows), len(cli_rows))
+    assert list(page_rows[0]) == list(cli_rows[0])           # the same columns, in order
     for p_row, c_row in zip(page_rows, cli_rows):
-        missing = set(c_row) - set(p_row)
-        assert not missing, f"columns missing in the page's CSV: {sorted(missing)}"
         bad = {k: (p_row[k], v) for k, v in c_row.items()
-               if not math.isclose(float(p_row[k]), float(v), rel_tol=1e-12, abs_tol=1e-15)}
+               if not math.isclose(float(p_row[k]), float(v), rel_tol=d.tol, abs_tol=d.tol)}
         assert not bad, f"step {c_row['step']}: (page, cli) {bad}"
 
 
+# -- the course author's API -------------------------------------------------------------------
+def test_the_api_runs_a_config_line_from_dpo_sim_run(open_page, tmp_path):
+    toml = (ROOT / "presets" / "mass-flow.toml").read_text()
+    mine = tmp_path / "my-lesson.toml"
+    mine.write_text(toml.replace('title = "', 'title = "Mine: ', 1))
+    lines = subprocess.run([sys.executable, "-m", "dpo_sim", "run", str(mine), "--steps",
+                            "250", "--set", "beta=0.7", "--format", "jsonl"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120).stdout.splitlines()
+    cfg, last = json.loads(lines[0]), json.loads(lines[-1])
+    d = open_page()
+    st = d.act("dpoSim.loadConfig(arg); dpoSim.step(250)", cfg)
+    assert st["scenario"] == cfg["scenario"] and st["beta"] == 0.7 and st["step"] == 250
+    np.testing.assert_allclose(st["probs"], last["probs"], rtol=0, atol=d.tol)
+    assert math.isclose(st["loss"], last["loss"], rel_tol=d.tol, abs_tol=d.tol)
+    ids = [s["id"] for s in d.page.evaluate("() => dpoSim.scenarios()")]
+    assert cfg["scenario"] in ids and "align" in ids
+    expect(d.page.locator("header").first).to_contain_text(cfg["title"])
+
+
+API_ERROR = """async arg => {
+    try { dpoSim[arg[0]](arg[1]); await dpoSim.idle(); return null; }
+    catch (e) { await dpoSim.idle(); return e.message; } }"""
+
+
+def test_the_api_s_errors_name_the_setting_and_the_rule(open_page):
+    d = open_page()
+
+    def err(fn, arg):
+        return d.page.evaluate(API_ERROR, [fn, arg])
+
+    assert err("set", {"steps": 3}).startswith(
+        "steps: cannot be set during a run; settable: beta, learning_rate")
+    assert err("set", {"speed": 0}).startswith("speed: must be ")
+    assert err("flip", 9) == "no row 9; rows are 0..5"
+    assert err("load", "nope").startswith('unknown scenario "nope"; known: align, both-fall')
+    assert err("step", 0).startswith("step(n): n must be a whole number >= 1")
+    st = d.state()
+    assert st["step"] == 0 and st["beta"] == 1.0 and st["flipped"] == []   # nothing changed
+
+
+def test_the_api_refuses_a_bad_value_with_the_table_s_rule(open_page, host, request):
+    if host == "served":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "app bug: on the served page the engine's refusal arrives a message later, so "
+            "dpoSim.set({beta: 0}) returns and the error is thrown in the message handler "
+            "(a page error), not to the caller")))
+    d = open_page(errors_ok=True)
+    assert d.page.evaluate(API_ERROR, ["set", {"beta": 0}]) == \
+        "beta: must be a number > 0 and <= 100, got 0"
+    assert d.errors == []
+    assert d.state()["beta"] == 1.0                                     # nothing changed
+
+
+def test_api_calls_in_a_row_act_in_order(open_page, host, request):
+    """set() then reset() in one go: Reset keeps the setting just made, as it does when a
+    learner moves the slider and then presses Reset."""
+    if host == "served":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "app bug: on the served page reset() reads the settings to keep before the "
+            "engine has answered the set() just sent, so it keeps the old learning rate")))
+    d = open_page()
+    st = d.act("dpoSim.step(5); dpoSim.set({learning_rate: 1}); dpoSim.reset()")
+    assert st["step"] == 0 and st["learning_rate"] == 1.0
+
+
+# -- themes, a phone ------------------------------------------------------------------------------
 BACKGROUND_JS = r"""
 () => {   // luminance (0..1) of the first opaque background behind the step readout
   let el = window.__e2e.q('[data-testid=step]');
@@ -534,28 +656,32 @@ BACKGROUND_JS = r"""
 """
 
 
+def _rgb(h: str) -> str:
+    return "rgb(" + ", ".join(str(int(h[i:i + 2], 16)) for i in (1, 3, 5)) + ")"
+
+
 @pytest.mark.parametrize("scheme, query, dark", [
-    ("light", "", False), ("dark", "", True), ("light", "?theme=dark", True)])
-def test_theme_follows_the_system_or_the_query(browser, server, scheme, query, dark):
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme=scheme)
-    try:
-        d = DashboardPage(browser, server.url, context=context).open(query)
-        lum = d.page.evaluate(BACKGROUND_JS)
-        assert (lum < 0.35) if dark else (lum > 0.65), (scheme, query, lum)
-    finally:
-        context.close()
+    ("light", "", False), ("dark", "", True), ("light", "?theme=dark", True),
+    ("dark", "?theme=light", False)])
+def test_theme_follows_the_system_or_the_query(open_page, scheme, query, dark):
+    from dpo_sim.app.theme import DARK, LIGHT
+
+    d = open_page(query, color_scheme=scheme)
+    lum = d.page.evaluate(BACKGROUND_JS)
+    assert (lum < 0.35) if dark else (lum > 0.65), (scheme, query, lum)
+    bg = d.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    assert bg == _rgb((DARK if dark else LIGHT).background)
+    theme = d.page.evaluate("() => window.__e2e.q('.dpo-page').dataset.theme")
+    assert theme == ("dark" if dark else "light")
+    # a theme asked for by the link stays in the link; the system's is not written
+    assert d.state()["link"].endswith(query.replace("?", "") if query else "scenario=align")
 
 
-def test_phone_width_has_no_sideways_scroll_and_works(browser, server):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
-                                  has_touch=True, device_scale_factor=2)
-    try:
-        d = DashboardPage(browser, server.url, context=context).open()
-        width = d.page.evaluate("() => [document.scrollingElement.scrollWidth, innerWidth]")
-        assert width[0] <= width[1] + 1, f"page wider than the phone: {width}"
-        d.button("Step").tap()
-        d.wait_step(1)
-        d.flip(0).tap()
-        expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
-    finally:
-        context.close()
+def test_phone_width_has_no_sideways_scroll_and_works(open_page):
+    d = open_page(viewport=(390, 844), mobile=True)
+    width = d.page.evaluate("() => [document.scrollingElement.scrollWidth, innerWidth]")
+    assert width[0] <= width[1] + 1, f"page wider than the phone: {width}"
+    d.button("Step").tap()
+    d.wait_step(1)
+    d.flip(0).tap()
+    expect(d.flip(0)).to_have_attribute("aria-pressed", "true")

@@ -1,7 +1,8 @@
 """Embedding and serving for a course, in headless Chromium (issue 4).
 
-- A plain HTML page served from ANOTHER local port embeds the app in an iframe with a
-  query string: inside the frame the app loads that scenario and plays.
+- A plain HTML page served from ANOTHER local port embeds the page in an iframe with a
+  query string: inside the frame the page loads that scenario and plays, on both hosts
+  (the served page, and the offline file as a course site would host it).
 - `dpo-sim serve --address 0.0.0.0 --allow-websocket-origin ... --prefix /dpo
   --use-xheaders` (as behind a reverse proxy) still works at its own address, under the
   prefix, at 127.0.0.1 and at localhost (tests only ever talk to loopback addresses).
@@ -25,9 +26,9 @@ expect.set_options(timeout=20_000)
 
 
 @pytest.fixture
-def course_page(tmp_path, server):
-    """A static 'course page' on its own port whose index.html embeds the app."""
-    src = f"{server.url}?scenario=drop-sigma&autoplay=1"
+def course_page(tmp_path, page_url):
+    """A static 'course page' on its own port whose index.html embeds the page."""
+    src = f"{page_url}?scenario=drop-sigma&autoplay=1"
     (tmp_path / "index.html").write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>Lecture 7</title></head>"
         "<body><h1>Lecture 7: what the sigma weight does</h1>"
@@ -55,7 +56,7 @@ def _context(browser):
     return ctx, blocked
 
 
-def test_an_iframe_on_another_port_loads_the_scenario_and_plays(browser, course_page, server):
+def test_an_iframe_on_another_port_loads_the_scenario_and_plays(browser, course_page, page_url):
     ctx, blocked = _context(browser)
     errors: list[str] = []
     try:
@@ -64,10 +65,9 @@ def test_an_iframe_on_another_port_loads_the_scenario_and_plays(browser, course_
         page.goto(course_page)
         expect(page.get_by_role("heading", name="Lecture 7")).to_be_visible()
         frame = page.frame_locator("iframe")
-        expect(frame.get_by_role("combobox", name="Scenario")).to_have_value(
-            "Drop the sigma weight")
+        expect(frame.get_by_role("combobox", name="Scenario")).to_have_value("drop-sigma")
         expect(frame.get_by_role("button", name="Pause", exact=True)).to_be_visible()
-        app = next(f for f in page.frames if f.url.startswith(server.url))
+        app = next(f for f in page.frames if f.url.startswith(page_url + "?"))
         app.wait_for_function("() => window.__e2e.stepValue() >= 3", polling=40)
         first = app.evaluate("() => window.__e2e.stepValue()")
         app.wait_for_function("n => window.__e2e.stepValue() > n", arg=first, polling=40)
@@ -79,7 +79,8 @@ def test_an_iframe_on_another_port_loads_the_scenario_and_plays(browser, course_
 
 @pytest.fixture(scope="module")
 def course_server():
-    """A server as a course would run it behind a proxy."""
+    """A server as a course would run it behind a proxy (the served page only: the
+    offline file needs no server)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "dpo_sim", "serve", "--no-browser", "--port", str(port),

@@ -1,71 +1,32 @@
-"""The address bar in headless Chromium (issue 4): a link opens where it says, paused, with
-the numbers `dpo-sim run` gives; controls rewrite the address; a bad value shows a notice
-and the page still works; hide= hides parts; the Share control's link reproduces the page
-in a new tab. Every wait is on a condition in the page."""
+"""The address bar in headless Chromium, on both hosts (the ``host`` fixture): a link opens
+where it says, paused, with the numbers `dpo-sim run` gives; controls rewrite the address
+in the link format (app/ui/address.js: scenario, the settings at step 0 by their link
+names, flipped=, events=STEP:KIND:VALUE, step=, hide=, autoplay=, theme=); a bad value
+shows a notice and the page still works; hide= hides parts; the Share control's link
+reproduces the page in a new tab. The same link replays the same run on both hosts.
+Every wait is on a condition in the page."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
-from browser import ROOT, DashboardPage
-from dpo_sim.app.cli import main
+from browser import (
+    ROOT,
+    DashboardPage,
+    assert_readouts,
+    assert_state_is,
+    cli_records,
+    shown_readouts,
+)
+from dpo_sim.sim.scenario import Event
+from dpo_sim.sim.scenario_io import load_scenario
+from dpo_sim.sim.simulation import Simulation
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=15_000)
-
-READOUTS = ("step", "loss", "margin", "accuracy", "kl-", "prob-", "rewards-")
-
-
-@pytest.fixture
-def tab(browser, server):
-    """Factory: a fresh tab (own context, other hosts blocked) opened on a query; waits
-    until the page shows step ``at`` and a Play button (so it is paused)."""
-    pages: list[DashboardPage] = []
-
-    def make(query: str = "", at: int = 0, **kw) -> DashboardPage:
-        d = DashboardPage(browser, server.url, **kw)
-        pages.append(d)
-        d.page.goto(d.url + query)
-        d.wait_step(at)
-        d.button("Play").wait_for(state="visible")
-        return d
-
-    yield make
-    for d in pages:
-        d.close()
-
-
-def cli_records(scenario: str, steps: int, *extra: str) -> dict[int, dict]:
-    """`dpo-sim run SCENARIO --steps N --format jsonl ...`: the command's own main(), run
-    in this process (a Python start per call would cost more than the page does)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(["run", scenario, "--steps", str(steps), "--format", "jsonl", *extra])
-    assert code == 0
-    lines = [json.loads(s) for s in out.getvalue().splitlines()[1:]]
-    return {d["step"]: d for d in lines}
-
-
-def expected(rec: dict) -> dict[str, float]:
-    exp = {"step": float(rec["step"]), "loss": rec["loss"], "margin": rec["rewards/margins"],
-           "accuracy": rec["rewards/accuracies"], "rewards-chosen": rec["rewards/chosen"],
-           "rewards-rejected": rec["rewards/rejected"]}
-    exp.update({f"kl-{x}": k for x, k in enumerate(rec["kl"])})
-    # KL to the RLHF optimum: the CLI's (its own refit per flip) against the page's
-    exp.update({f"kl-rlhf-{x}": k for x, k in enumerate(rec["kl_to_rlhf"]) if k is not None})
-    exp.update({f"prob-{x}-{y}": p for x, row in enumerate(rec["probs"])
-                for y, p in enumerate(row)})
-    return exp
-
-
-def shown(d: DashboardPage) -> dict[str, float]:
-    return {k: v for k, v in d.numbers().items() if k.startswith(READOUTS) and v == v}
 
 
 def search(d: DashboardPage) -> dict[str, str]:
@@ -78,30 +39,49 @@ def wait_search(d: DashboardPage, needle: str) -> dict[str, str]:
 
 
 # -- a link opens where it says --------------------------------------------------------------
-def test_a_simple_link_opens_paused_at_its_step_with_the_cli_numbers(tab):
-    d = tab("?scenario=mislabel&beta=0.5&step=40", at=40)
+def test_a_simple_link_opens_paused_at_its_step_with_the_cli_numbers(open_page):
+    d = open_page("?scenario=mislabel&beta=0.5&step=40", at=40)
     assert d.scenario_select().evaluate("s => s.options[s.selectedIndex].text") == \
         "Mislabel a pair"
-    assert shown(d) == expected(cli_records("mislabel", 40, "--set", "beta=0.5")[40])
-    assert d.step() == 40                    # and it stays paused there
-    assert search(d)["step"] == "40" and search(d)["beta"] == "0.5"
+    assert_readouts(d, cli_records("mislabel", 40, "--set", "beta=0.5")[40], "the link")
+    assert d.steps_seen(300) == [40]                 # and it stays paused there
+    assert search(d) == {"scenario": "mislabel", "beta": "0.5", "step": "40"}
 
 
-def test_a_link_with_mid_run_actions_matches_the_cli_on_a_scripted_toml(tab, tmp_path):
-    d = tab("?scenario=mislabel&events=5:beta:2.0,10:flip:1,10:weight:off&step=25", at=25)
+def test_a_link_with_mid_run_actions_matches_the_cli_on_a_scripted_toml(open_page, tmp_path):
+    d = open_page("?scenario=mislabel&events=5:beta:2.0,10:flip:1,10:weight:off&step=25",
+                  at=25)
     toml = tmp_path / "scripted.toml"
     toml.write_text((ROOT / "presets" / "mislabel.toml").read_text() +
                     "\n[[events]]\nstep = 5\nset = { beta = 2.0 }\n"
                     "\n[[events]]\nstep = 10\nflip = 1\n"
                     "\n[[events]]\nstep = 10\nset = { adaptive_weight = false }\n")
-    assert shown(d) == expected(cli_records(str(toml), 25)[25])
+    assert_readouts(d, cli_records(str(toml), 25)[25], "the link's actions")
     expect(d.flip(1)).to_have_attribute("aria-pressed", "true")
     expect(d.button("Adaptive sigma weight: off")).to_be_visible()
+    log = d.log_text()
+    for line in ("step 5 · beta 1 -> 2", "step 10 · flip row 1 (flipped)",
+                 "step 10 · sigma weight on -> off"):
+        assert line in log, (line, log)
+
+
+LINK = "?scenario=align&beta=2&events=100:beta:0.2,120:flip:1&step=200"
+
+
+def test_a_link_gives_the_engine_s_numbers_and_the_log_of_its_actions(open_page):
+    d = open_page(LINK, at=200)
+    sc = load_scenario("align").with_settings(
+        beta=2.0, events=(Event(100, set={"beta": 0.2}), Event(120, flip=1)))
+    sim = Simulation(sc)
+    sim.advance(200)
+    assert_state_is(d.state(), sim, d.tol)
+    log = d.log_text()
+    assert "step 100 · beta 2 -> 0.2" in log and "step 120 · flip row 1 (flipped)" in log
 
 
 # -- controls rewrite the address -----------------------------------------------------------
-def test_changing_controls_updates_the_address_bar(tab):
-    d = tab()
+def test_changing_controls_updates_the_address_bar(open_page):
+    d = open_page()
     assert search(d) == {"scenario": "align"}
     d.flip(2).click()                                   # at step 0: a plain parameter
     assert wait_search(d, "flipped=2")["flipped"] == "2"
@@ -114,9 +94,30 @@ def test_changing_controls_updates_the_address_bar(tab):
     assert q == {"scenario": "drop-sigma"}
 
 
+def test_the_link_written_is_the_link_format_and_a_reload_comes_back(open_page):
+    """The exact text of a link after settings, flips and mid-run actions; the address bar
+    holds it, and a reload replays the run to the same step and numbers."""
+    d = open_page()
+    st = d.act("""dpoSim.set({learning_rate: 0.3}); dpoSim.flip(2); dpoSim.step(40);
+                  dpoSim.set({beta: 0.25, loss_type: 'ipo'}); dpoSim.step(10);
+                  dpoSim.flip(0); dpoSim.step(5)""")
+    link = "?scenario=align&lr=0.3&flipped=2&events=40:beta:0.25,40:loss:ipo,50:flip:0&step=55"
+    assert st["link"] == link
+    assert d.page.evaluate("() => dpoSim.link()") == d.url + link
+    d.wait_js("s => location.search === s", link)
+    before = shown_readouts(d)
+    d.page.reload()
+    d.wait_ready()
+    st = d.state()
+    assert st["step"] == 55 and st["flipped"] == [0, 2] and st["link"] == link
+    assert shown_readouts(d) == before
+    # a page setting (the speed) travels too
+    assert d.act("dpoSim.set({speed: 60})")["link"] == link.replace("&flipped", "&speed=60&flipped")
+
+
 # -- bad values and teacher mode --------------------------------------------------------------
-def test_a_bad_value_shows_a_notice_hide_hides_parts_and_the_page_still_works(tab):
-    d = tab("?scenario=align&beta=abc&step=2&hide=log,charts,sliders,share,pairs", at=2)
+def test_a_bad_value_shows_a_notice_hide_hides_parts_and_the_page_still_works(open_page):
+    d = open_page("?scenario=align&beta=abc&step=2&hide=log,charts,sliders,share,pairs", at=2)
     notice = d.page.locator(".dpo-notice").first
     expect(notice).to_be_visible()
     expect(notice).to_contain_text("beta=abc")
@@ -125,24 +126,57 @@ def test_a_bad_value_shows_a_notice_hide_hides_parts_and_the_page_still_works(ta
     expect(d.pair(0)).to_be_hidden()
     expect(d.page.get_by_role("button", name="Share", exact=True)).to_have_count(0)
     expect(d.page.get_by_role("slider", name="beta")).to_have_count(0)
+    expect(d.page.locator("[data-testid=chart-loss]").first).to_be_hidden()
     expect(d.scenario_select()).to_be_visible()         # the picker was not hidden
+    expect(d.page.locator("[data-testid=bars-0]").first).to_be_visible()
     d.click_step()
     assert d.step() == 3
-    assert shown(d) == expected(cli_records("align", 3)[3])
+    assert_readouts(d, cli_records("align", 3)[3], "after a bad link value")
     q = wait_search(d, "step=3")
     assert "beta" not in q                              # the bad value left the address
     assert q["hide"] == "log,charts,sliders,share,pairs"
-    assert d.errors == []
+
+
+def test_bad_link_values_are_ignored_each_with_its_notice(open_page):
+    d = open_page("?scenario=align&beta=0&bogus=1&flipped=9&events=3:zap:1&step=5", at=5)
+    notes = d.text("notices")
+    assert "ignored beta=0: must be a number > 0 and <= 100, got '0'" in notes
+    assert "ignored bogus: not a setting of this page" in notes
+    assert "ignored flipped=9: row '9' is not a row number from 0 to 5" in notes
+    assert "ignored events=3:zap:1: '3:zap:1': the kind must be one of" in notes
+    st = d.state()
+    assert st["step"] == 5 and st["beta"] == 1.0 and st["flipped"] == []
+
+
+def test_hide_takes_every_side_part_or_one_control(open_page):
+    d = open_page("?hide=sliders,picker,watch,download,share,log")
+    expect(d.page.locator(".dpo-side").first).to_be_hidden()
+    expect(d.page.locator("[data-part=log]").first).to_be_hidden()
+    expect(d.page.locator("[data-testid=bars-0]").first).to_be_visible()
+    q = open_page("?hide=beta,charts")
+    expect(q.page.locator('[data-setting="beta"]').first).to_be_hidden()
+    expect(q.page.locator('[data-setting="learning_rate"]').first).to_be_visible()
+    expect(q.page.locator("[data-testid=chart-loss]").first).to_be_hidden()
+    assert q.state()["link"] == "?scenario=align&hide=beta,charts"
+
+
+def test_autoplay_and_speed_from_the_link(open_page):
+    d = open_page("?scenario=tie&autoplay=1&speed=60", at=None)
+    d.wait_step(30, ">=")
+    st = d.page.evaluate("() => dpoSim.state()")
+    assert st["playing"] and st["speed"] == 60 and st["scenario"] == "tie"
+    expect(d.button("Pause")).to_be_visible()
 
 
 # -- the Share control --------------------------------------------------------------------------
-def test_share_gives_a_link_that_reproduces_the_page_in_a_new_tab(tab, browser, server):
-    d = tab()
+def test_share_gives_a_link_that_reproduces_the_page_in_a_new_tab(open_page, browser, page_url):
+    d = open_page()
     d.context.grant_permissions(["clipboard-read", "clipboard-write"])
     d.step_to(4)
     d.flip(1).click()
     d.page.get_by_role("slider", name="beta").first.focus()
     d.page.keyboard.press("ArrowRight")                 # beta one notch up, at step 4
+    d.page.keyboard.press("Tab")                        # (a slider's change lands on leaving)
     wait_search(d, "4:beta:")
     d.step_to(9)
     wait_search(d, "step=9")
@@ -152,6 +186,7 @@ def test_share_gives_a_link_that_reproduces_the_page_in_a_new_tab(tab, browser, 
     expect(share).to_have_attribute("aria-expanded", "true")
     link = d.page.get_by_label("Link to this view")
     expect(link).to_have_value(d.page.url)
+    assert d.page.url.startswith(page_url + "?scenario=align")
     embed = d.page.locator("[data-testid=share-embed]")
     expect(embed).to_have_value(f'<iframe src="{d.page.url.replace("&", "&amp;")}" '
                                 'width="100%" height="900" style="border:0" '
@@ -164,13 +199,33 @@ def test_share_gives_a_link_that_reproduces_the_page_in_a_new_tab(tab, browser, 
     d.page.keyboard.press("Escape")                     # closes, focus back on Share
     expect(share).to_have_attribute("aria-expanded", "false")
     expect(link).to_be_hidden()
-    other = DashboardPage(browser, server.url)
+    other = DashboardPage(browser, url)
     try:
-        other.page.goto(url)
-        other.wait_step(9)
-        other.button("Play").wait_for(state="visible")
-        assert shown(other) == shown(d)
+        other.open(at=9)
+        assert shown_readouts(other) == shown_readouts(d)
         expect(other.flip(1)).to_have_attribute("aria-pressed", "true")
         assert other.page.url == url
     finally:
         other.close()
+
+
+def test_one_link_replays_the_same_run_on_both_hosts(browser, server):
+    """The served page's link opened in the offline file (and back): the same step, rows,
+    settings and log, the numbers within 1e-12."""
+    from browser import host_url
+
+    q = "?scenario=fix-label&lr=0.3&flipped=0&events=20:loss:robust,20:eps:0.2,30:flip:4&step=60"
+    pages = {h: DashboardPage(browser, host_url(server.url, h)) for h in ("served", "offline")}
+    try:
+        st = {h: p.open(q, at=60).state() for h, p in pages.items()}
+        a, b = st["served"], st["offline"]
+        for k in ("step", "flipped", "beta", "learning_rate", "loss_type", "label_smoothing",
+                  "adaptive_weight", "events", "link"):
+            assert a[k] == b[k], (k, a[k], b[k])
+        assert a["link"] == q
+        import numpy as np
+        np.testing.assert_allclose(a["probs"], b["probs"], rtol=0, atol=1e-12)
+        assert pages["served"].log_text() == pages["offline"].log_text()
+    finally:
+        for p in pages.values():
+            p.close()

@@ -1,6 +1,7 @@
-"""The page when its server goes away and comes back (app/views/reconnect.py): it says so
-plainly, offers to reload, notices when the server answers again, and the reload comes
-back at the same step with the same numbers (the address holds the run)."""
+"""The served page when its server goes away and comes back (app/ui/reconnect.js; the
+offline file has no server to lose): it says so plainly, offers to reload, notices when
+the server answers again, and the reload comes back at the same step with the same
+numbers (the address holds the run)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def test_a_server_restart_under_an_open_page(browser):
         d.page.click('[data-testid="reload"]')
         d.page.wait_for_url(lambda u: f"step={step}" in u)
         assert d.wait_step(step) == step
+        d.idle()
         after = d.numbers("kl-")
         assert after == before               # the same numbers, computed again
         assert d.values()["flip-2"]["pressed"] == "true"
