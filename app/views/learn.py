@@ -37,11 +37,15 @@ from ..learn_texts import (
     LEVELS_LABEL,
     LIMITATIONS,
     LIMITS_HEADING,
+    LIVE_TEXT,
+    SENTENCES,
     TRY_ALL_DONE,
+    TRY_BETA,
     TRY_DONE,
     TRY_HEADING,
     TRY_INTRO,
     TRY_NEXT,
+    TRY_NOT_DONE,
     TRY_RESTART,
     TRY_SHOW,
     TRY_STEPS,
@@ -60,8 +64,6 @@ STATIC_ROUTE = "dpo-sim-static"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 #: While playing, the live numbers are sent at most this often.
 MAX_LIVE_PER_SECOND = 4
-#: The β the "Try it" path asks for.
-TRY_BETA = 4.0
 
 
 def katex_base() -> str:
@@ -93,8 +95,6 @@ def tex_html(src: str, display: bool = False) -> str:
     return f'<span class="tex" data-tex="{esc(src)}"><code>{esc(src)}</code></span>'
 
 
-#: Live values that are whole sentences (shown in the text's own weight, not in bold).
-SENTENCES = {"favourite", "weight_line", "rest"}
 
 
 def live_html(level_id: str, key: str, values: dict) -> str:
@@ -221,14 +221,14 @@ _v_u = _row_number("row_margin", sign=True)
 def _v_weight_line(state):
     i = _focus(state)
     if i < 0:
-        return ("no row to weigh", None)
+        return (LIVE_TEXT["weight_none"], None)
     w = float(state.record.row_weight[i])
     kind = loss_kind(state)
     if kind == "dpo":
-        return (f"its weight σ(−u) is {_n(w, 3)}", w)
+        return (LIVE_TEXT["weight_dpo"].format(w=_n(w, 3)), w)
     if kind == "bare":
-        return ("the weight is switched off, so it pulls with weight 1", w)
-    return (f"its weight under the {kind} loss is {_n(w, 3)}", w)
+        return (LIVE_TEXT["weight_bare"], w)
+    return (LIVE_TEXT["weight_other"].format(kind=kind, w=_n(w, 3)), w)
 
 
 def _v_rest(state):
@@ -244,10 +244,10 @@ def _v_rest(state):
 def _v_loss_name(state):
     kind = loss_kind(state)
     if kind == "dpo":
-        return ("−log σ(u)", None)
+        return (LIVE_TEXT["loss_dpo"], None)
     if kind == "bare":
-        return ("the bare margin −u", None)
-    return (f"the {kind} loss", None)
+        return (LIVE_TEXT["loss_bare"], None)
+    return (LIVE_TEXT["loss_other"].format(kind=kind), None)
 
 
 def _v_favourite(state):
@@ -256,8 +256,9 @@ def _v_favourite(state):
         return ("", None)
     y = int(np.argmax(probs[0]))
     p = float(probs[0][y])
-    return (f"Asked “{_short(spec.prompts[0].text)}”, it now picks "
-            f"“{_short(spec.prompts[0].replies[y])}” about {round(100 * p)} times in 100.", p)
+    return (LIVE_TEXT["favourite"].format(prompt=_short(spec.prompts[0].text),
+                                          reply=_short(spec.prompts[0].replies[y]),
+                                          n=round(100 * p)), p)
 
 
 def _v_loss0(state):
@@ -725,7 +726,7 @@ class TryIt(pn.viewable.Viewer):
             done = bool(self.done.get(s.id))
             cls = "done" if done else ("next" if s is nxt else "todo")
             tag = (f'<span class="tag">{esc(TRY_NEXT)}:</span>' if s is nxt else "")
-            state = TRY_DONE if done else "Not done yet"
+            state = TRY_DONE if done else TRY_NOT_DONE
             see = f'<div class="see">{esc(s.see)}</div>' if done or s is nxt else ""
             items.append(
                 f'<li class="{cls}" data-testid="try-{s.id}" data-done="{str(done).lower()}">'
