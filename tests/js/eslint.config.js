@@ -31,4 +31,11 @@ module.exports = [
     files: ["app/views/*.js"],
     languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.browser },
   },
+  {
+    // the page's shared views (app/ui, docs/ui.md): ES modules in the browser; KaTeX is the
+    // page's global katex (app/ui/katex.js loads it)
+    files: ["app/ui/**/*.js"],
+    languageOptions: { ecmaVersion: 2022, sourceType: "module",
+      globals: { ...globals.browser, katex: "readonly" } },
+  },
 ];
