@@ -38,7 +38,7 @@ export function ensureKatexStyle(root, cssText) {
   const inShadow = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot;
   const host = inShadow ? root : document.head;
   if (!inShadow && document.getElementById("dpo-katex-css")) return;   // inline: all there
-  if (host.querySelector(":scope > style[data-dpo-katex]")) return;
+  if (Array.from(host.children).some((c) => c.hasAttribute("data-dpo-katex"))) return;
   const style = document.createElement("style");
   style.setAttribute("data-dpo-katex", "");
   style.textContent = splitKatexCss(cssText).rest;

@@ -65,6 +65,11 @@ export function pointAt(part, colour) {
   return part;
 }
 
+/** Show or hide a node, touching it only when that changes. */
+function tryHide(node, hide) {
+  if (node.hidden !== hide) node.hidden = hide;
+}
+
 function offersIpo(view) {
   return !!((view.settings && "loss_type" in view.settings) || view.rec.loss_type !== undefined);
 }
@@ -122,16 +127,16 @@ export function mountTryIt(box, ctx) {
     const hidden = new Set((view && view.hidden) || []);
     for (const it of items) {
       const id = it.step.id;
-      it.li.hidden = !onPath(it);
+      tryHide(it.li, !onPath(it));
       const isDone = !!done[id];
       const cls = isDone ? "done" : (it === nxt ? "next" : "todo");
       if (it.li.className !== cls) it.li.className = cls;
       if (it.li.getAttribute("data-done") !== String(isDone)) it.li.setAttribute("data-done", String(isDone));
       setText(it.check, isDone ? "✓" : "○");
       setText(it.sr, (isDone ? T.done : T.not_done) + ": ");
-      it.tag.hidden = it !== nxt;
-      it.see.hidden = !(isDone || it === nxt);
-      it.show.hidden = !pointing || hidden.has(it.step.target);
+      tryHide(it.tag, it !== nxt);
+      tryHide(it.see, !(isDone || it === nxt));
+      tryHide(it.show, !pointing || hidden.has(it.step.target));
     }
     let text = "";
     if (lastDone !== null) {
