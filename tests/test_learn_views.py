@@ -185,6 +185,7 @@ def page_css() -> str:
     from dpo_sim.app.interactive import _palette_css
     from dpo_sim.app.theme import LIGHT
     return (_palette_css(LIGHT, ":root, :host") + "\n"
+            + (ROOT / "app" / "offline" / "page.css").read_text() + "\n"
             + (UI / "views" / "learn.css").read_text())
 
 
@@ -223,6 +224,7 @@ parts.innerHTML = {parts};
 const deep = document.createElement("div");
 deep.attachShadow({{mode: "open"}}).appendChild(parts.querySelector(".dpo-part-beta"));
 parts.appendChild(deep);
+parts.appendChild(Object.assign(document.createElement("div"), {{style: "height: 900px"}}));
 where.append(tryBox, learnBox, parts);
 const ctx = {{LEARN, root, pal: () => ({{focus: "#0b5fcc"}}), katexCss: {katex_css},
   katexBase: {katex_base}, restText: null}};
@@ -727,3 +729,62 @@ def test_every_formula_loads_only_the_fonts_listed(open_harness):
              if u.endswith(".woff2")}
     assert fonts == set(FONTS_USED), fonts ^ set(FONTS_USED)
     assert len(formulas()) > 30
+
+
+@pytest.mark.browser
+def test_while_playing_the_numbers_change_a_few_times_a_second_and_the_last_shows(
+        open_harness):
+    page = open_harness()
+    page.evaluate("() => L.level('school')")
+    st = SimState()
+    push(page, view_of(st))
+    views = []
+    for _ in range(40):
+        st.advance(1)
+        views.append(view_of(st, playing=True))
+    # 40 steps over 1 s, as a playing page sends them; count what the text went through
+    seen = page.evaluate("""views => new Promise(done => {
+        const el = window.q('[data-testid=learn-school-step]'), seen = [el.textContent];
+        new MutationObserver(() => { if (seen[seen.length - 1] !== el.textContent)
+                                       seen.push(el.textContent); })
+          .observe(el, {subtree: true, characterData: true, childList: true});
+        let i = 0;
+        const timer = setInterval(() => {
+          L.update(views[i], 'step');
+          if (++i === views.length) { clearInterval(timer); setTimeout(() => done(seen), 400); }
+        }, 25); })""", views)
+    steps = [int(s) for s in seen]
+    assert steps == sorted(steps) and steps[-1] == 40, steps        # the last one shows
+    assert 2 <= len(steps) <= 2 * 4 + 2, steps
+    assert live(page, "school", "sigma")[0] == n(st.record.row_sigma[0], 3)
+
+
+MIN_FONT = r"""() => {
+  const out = [];
+  for (const el of window.all('section *')) {
+    if (el.closest('.katex') || el.closest('.dpo-sr')) continue;
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.nodeValue.trim());
+    if (!own || el.offsetParent === null) continue;
+    out.push([parseFloat(getComputedStyle(el).fontSize), el.tagName + '.' + el.className]);
+  }
+  out.sort((a, b) => a[0] - b[0]);
+  return out.slice(0, 3);
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("mode", ["inline", "shadow"])
+def test_no_serious_or_critical_accessibility_violation(open_harness, mode):
+    from browser import axe_violations
+
+    page = open_harness(mode)
+    st = SimState()
+    push(page, view_of(st))
+    st.flip(0)
+    push(page, view_of(st, cause="flip"))            # a ticked step and its announcement
+    for level in ("child", "college", "researcher"):
+        page.evaluate(f"() => L.level({level!r})")
+        found = axe_violations(page)
+        assert found == [], json.dumps(found, indent=1)
+        smallest = page.evaluate(MIN_FONT)
+        assert smallest and smallest[0][0] >= 14, smallest
