@@ -19,8 +19,11 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dpo_sim.app import learn_texts as T
@@ -788,3 +791,27 @@ def test_no_serious_or_critical_accessibility_violation(open_harness, mode):
         assert found == [], json.dumps(found, indent=1)
         smallest = page.evaluate(MIN_FONT)
         assert smallest and smallest[0][0] >= 14, smallest
+
+
+NODE = shutil.which("node")
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_numbers_are_written_as_python_writes_them():
+    """learn.js's pyG and pyFloat are Python's format(v, "g") and repr(v) (the Panel view's
+    texts and data-value), on awkward values and random ones."""
+    rng = np.random.default_rng(3)
+    values = [0.0, -0.0, 1.0, 25.0, 0.25, 4.0, 0.1 + 0.2, 1e-5, 1.5e-5, 0.0001, 123456.0,
+              999999.5, 1234567.0, 1e16, 1.5e16, 123456789.0, -2.5, math.log(2), 1 / 3,
+              2.0 ** -30, 7.0, 1e300, 5e-324]
+    values += [float(v) for v in rng.normal(size=200) * 10.0 ** rng.integers(-8, 18, 200)]
+    script = ("import(process.argv[1]).then(m => { const vs = JSON.parse(require('fs')"
+              ".readFileSync(0, 'utf8')).map(v => v === '-0' ? -0 : v);"
+              " console.log(JSON.stringify(vs.map(v => [m.pyG(v), m.pyFloat(v)]))); });")
+    payload = json.dumps(["-0" if (v == 0 and math.copysign(1, v) < 0) else v
+                          for v in values])
+    out = subprocess.run([NODE, "-e", script, (UI / "views" / "learn.js").as_uri()],
+                         input=payload, capture_output=True, text=True, timeout=60, check=True)
+    got = json.loads(out.stdout)
+    for v, (g, r) in zip(values, got):
+        assert (g, r) == (f"{v:g}", repr(v)), v
