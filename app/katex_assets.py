@@ -4,7 +4,7 @@
   (``katex.min.css`` with the woff2 fonts the formulas use as base64 ``data:`` URLs; a page
   opened from ``file://`` may not fetch fonts from files) and a ``<script>`` (katex.min.js).
 - The served page fetches the same stylesheet and script from the static route
-  (``views/learn.STATIC_ROUTE``); ``app/ui/katex.js`` (``ensureKatexFonts``) puts the
+  (``STATIC_ROUTE``, ``katex_base()``); ``app/ui/katex.js`` (``ensureKatexFonts``) puts the
   ``@font-face`` rules in the document's head, where fonts load, and the rest of the
   stylesheet into the view's shadow root.
 """
@@ -16,8 +16,22 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+#: The URL path (under the server's prefix) where ``STATIC_DIR`` is served.
+STATIC_ROUTE = "dpo-sim-static"
+#: The package's static files (``app/static``).
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: KaTeX's folder in the package.
-KATEX_DIR = Path(__file__).resolve().parent / "static" / "katex"
+KATEX_DIR = STATIC_DIR / "katex"
+
+
+def katex_base() -> str:
+    """KaTeX's folder as the served page should ask for it (the views' ``ctx.katexBase``):
+    relative to the page (Panel's ``rel_path`` climbs out of an app served below the root),
+    so a ``--prefix`` works."""
+    import panel as pn
+
+    rel = pn.state.rel_path if pn.state.curdoc is not None else ""
+    return f"{rel}/{STATIC_ROUTE}/katex/" if rel else f"{STATIC_ROUTE}/katex/"
 
 #: The fonts the formulas of "Read at your level" use (found by rendering every formula
 #: of ``learn_texts`` in Chromium with every font on offer and listing the faces it loaded:

@@ -26,7 +26,7 @@ from tornado.websocket import WebSocketClosedError
 
 from .dashboard import TITLE, create_dashboard
 from .errors import UsageError
-from .views.learn import STATIC_DIR, STATIC_ROUTE
+from .katex_assets import STATIC_DIR, STATIC_ROUTE
 
 #: Listening on every interface: the names the machine itself answers to are allowed.
 ALL_INTERFACES = ("0.0.0.0", "::", "")

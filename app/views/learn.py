@@ -23,12 +23,12 @@ import math
 import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import panel as pn
 import param
 
+from ..katex_assets import STATIC_DIR, STATIC_ROUTE, katex_base  # noqa: F401 (theirs too)
 from ..learn_texts import (
     BY_ID,
     HEADING,
@@ -58,19 +58,8 @@ from .component import Component
 from .formula import rest_text
 from .util import LiveHTML, esc
 
-#: The URL path (under the server's prefix) where ``STATIC_DIR`` is served.
-STATIC_ROUTE = "dpo-sim-static"
-#: The package's static files (``app/static``).
-STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 #: While playing, the live numbers are sent at most this often.
 MAX_LIVE_PER_SECOND = 4
-
-
-def katex_base() -> str:
-    """KaTeX's folder as the page should ask for it: relative to the page (Panel's
-    ``rel_path`` climbs out of an app served below the root), so a ``--prefix`` works."""
-    rel = pn.state.rel_path if pn.state.curdoc is not None else ""
-    return f"{rel}/{STATIC_ROUTE}/katex/" if rel else f"{STATIC_ROUTE}/katex/"
 
 
 # --- the levels' markup -> HTML ------------------------------------------------------------
