@@ -184,12 +184,15 @@ def bundle() -> str:
     return "(function () {\n" + "\n".join(out) + f"\nwindow.UI = {{{names}}};\n}})();\n"
 
 
-def page_css() -> str:
+def page_css(theme: str = "light") -> str:
     from dpo_sim.app.interactive import _palette_css
-    from dpo_sim.app.theme import LIGHT
-    return (_palette_css(LIGHT, ":root, :host") + "\n"
+    from dpo_sim.app.theme import palette
+    return (_palette_css(palette(theme), ":root, :host") + "\n"
             + (ROOT / "app" / "offline" / "page.css").read_text() + "\n"
-            + (UI / "views" / "learn.css").read_text())
+            + (UI / "views" / "learn.css").read_text()
+            # the host's box, as the served page's component has it
+            + "\n:host { display: block; background: var(--bg); color: var(--text);"
+              " font-family: var(--font); }")
 
 
 PARTS = """<div class="dpo-part-picker"><select aria-label="scenario"><option>a</option>
@@ -199,6 +202,7 @@ PARTS = """<div class="dpo-part-picker"><select aria-label="scenario"><option>a<
 
 HARNESS = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>learn harness</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 {head}
 </head><body>
 <div id="page"></div>
@@ -239,7 +243,7 @@ window.all = (sel) => [...root.querySelectorAll(sel)];
 </script></body></html>"""
 
 
-def harness(mode: str = "inline") -> str:
+def harness(mode: str = "inline", theme: str = "light") -> str:
     """mode "inline": the offline file's way (KaTeX inline in the head, the views in the
     document); "shadow": the views in a shadow root, the stylesheet given as text; "served":
     in a shadow root, KaTeX fetched from the static folder at http://dpo.test/katex/."""
@@ -247,7 +251,7 @@ def harness(mode: str = "inline") -> str:
         f"<script>{katex_js()}</script>" if mode == "shadow" else "")
     return HARNESS.format(
         head=head, bundle=bundle(), learn=json.dumps(learn_json()), mode=mode,
-        css=json.dumps(page_css()), parts=json.dumps(PARTS),
+        css=json.dumps(page_css(theme)), parts=json.dumps(PARTS),
         katex_css=json.dumps(inline_css()) if mode == "shadow" else "null",
         katex_base='"http://dpo.test/katex/"' if mode == "served" else "null")
 
@@ -283,8 +287,9 @@ def js_view(view: dict) -> str:
 def open_harness(browser, tmp_path):
     contexts = []
 
-    def make(mode: str = "inline", reduced: bool = True):
-        ctx = browser.new_context(viewport={"width": 1000, "height": 800},
+    def make(mode: str = "inline", reduced: bool = True, size=(1000, 800), theme="light"):
+        ctx = browser.new_context(viewport={"width": size[0], "height": size[1]},
+                                  is_mobile=size[0] < 500, has_touch=size[0] < 500,
                                   reduced_motion="reduce" if reduced else "no-preference")
         contexts.append(ctx)
         blocked = []
@@ -292,7 +297,7 @@ def open_harness(browser, tmp_path):
             def serve(route):
                 url = route.request.url
                 if url == "http://dpo.test/harness.html":
-                    route.fulfill(body=harness(mode), content_type="text/html")
+                    route.fulfill(body=harness(mode, theme), content_type="text/html")
                     return
                 rel = url.removeprefix("http://dpo.test/katex/")
                 f = KATEX_DIR / rel
@@ -318,7 +323,7 @@ def open_harness(browser, tmp_path):
             page.goto("http://dpo.test/harness.html")
         else:
             f = tmp_path / f"harness-{mode}.html"
-            f.write_text(harness(mode), encoding="utf-8")
+            f.write_text(harness(mode, theme), encoding="utf-8")
             page.goto(f.as_uri())
         page.wait_for_function("() => { const s = window.q('section.learn[data-katex]');"
                                " return s && s.getAttribute('data-katex') === 'ready'; }")
@@ -776,11 +781,13 @@ MIN_FONT = r"""() => {
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("mode", ["inline", "shadow"])
-def test_no_serious_or_critical_accessibility_violation(open_harness, mode):
+@pytest.mark.parametrize("mode, size, theme", [
+    ("inline", (1280, 800), "light"), ("inline", (390, 844), "dark"),
+    ("shadow", (1280, 800), "dark"), ("shadow", (390, 844), "light")])
+def test_no_serious_or_critical_accessibility_violation(open_harness, mode, size, theme):
     from browser import axe_violations
 
-    page = open_harness(mode)
+    page = open_harness(mode, size=size, theme=theme)
     st = SimState()
     push(page, view_of(st))
     st.flip(0)
@@ -815,3 +822,17 @@ def test_numbers_are_written_as_python_writes_them():
     got = json.loads(out.stdout)
     for v, (g, r) in zip(values, got):
         assert (g, r) == (f"{v:g}", repr(v)), v
+
+
+@pytest.mark.browser
+def test_on_a_phone_a_wide_formula_scrolls_in_its_own_box_and_takes_the_focus(open_harness):
+    page = open_harness(size=(390, 844))
+    push(page, view_of(SimState()))
+    page.evaluate("() => L.level('college')")
+    page.evaluate("() => document.fonts.ready")
+    page.wait_for_function("() => window.all('[data-testid=learn-panel-college] .tex-display')"
+                           ".some(d => d.getAttribute('tabindex') === '0')")
+    wide = page.evaluate("""() => window.all('[data-testid=learn-panel-college] .tex-display')
+        .map(d => [d.scrollWidth > d.clientWidth + 1, d.getAttribute('tabindex')])""")
+    assert all((t == "0") == w for w, t in wide), wide
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
