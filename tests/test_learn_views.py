@@ -179,8 +179,8 @@ def bundle() -> str:
         text = re.sub(r"^export ", "", text, flags=re.M)
         out.append(text)
     names = ", ".join(["mountLearn", "mountTryIt", "findPart", "ensureKatexFonts",
-                       "ensureKatexStyle", "pyFloat",
-                       "pyG"])
+                       "ensureKatexStyle", "learnPyFloat",
+                       "learnPyG"])
     return "(function () {\n" + "\n".join(out) + f"\nwindow.UI = {{{names}}};\n}})();\n"
 
 
@@ -805,8 +805,8 @@ NODE = shutil.which("node")
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
 def test_numbers_are_written_as_python_writes_them():
-    """learn.js's pyG and pyFloat are Python's format(v, "g") and repr(v) (the Panel view's
-    texts and data-value), on awkward values and random ones."""
+    """learn.js's learnPyG and learnPyFloat are Python's format(v, "g") and repr(v) (the
+    Panel view's texts and data-value), on awkward values and random ones."""
     rng = np.random.default_rng(3)
     values = [0.0, -0.0, 1.0, 25.0, 0.25, 4.0, 0.1 + 0.2, 1e-5, 1.5e-5, 0.0001, 123456.0,
               999999.5, 1234567.0, 1e16, 1.5e16, 123456789.0, -2.5, math.log(2), 1 / 3,
@@ -814,7 +814,7 @@ def test_numbers_are_written_as_python_writes_them():
     values += [float(v) for v in rng.normal(size=200) * 10.0 ** rng.integers(-8, 18, 200)]
     script = ("import(process.argv[1]).then(m => { const vs = JSON.parse(require('fs')"
               ".readFileSync(0, 'utf8')).map(v => v === '-0' ? -0 : v);"
-              " console.log(JSON.stringify(vs.map(v => [m.pyG(v), m.pyFloat(v)]))); });")
+              " console.log(JSON.stringify(vs.map(v => [m.learnPyG(v), m.learnPyFloat(v)]))); });")
     payload = json.dumps(["-0" if (v == 0 and math.copysign(1, v) < 0) else v
                           for v in values])
     out = subprocess.run([NODE, "-e", script, (UI / "views" / "learn.js").as_uri()],

@@ -15,7 +15,7 @@ import { katexFor, renderTex, texNode } from "../katex.js";
 const LEARN_MAX_PER_SECOND = 4;
 
 /** Python's format(v, "g"): 6 significant digits, no trailing zeros. */
-export function pyG(v) {
+export function learnPyG(v) {
   if (Number.isNaN(v)) return "nan";
   if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
   if (v === 0) return Object.is(v, -0) ? "-0" : "0";
@@ -29,7 +29,7 @@ export function pyG(v) {
 }
 
 /** Python's repr of a float (the Panel view's data-value): "25.0", "1e-05", "nan". */
-export function pyFloat(v) {
+export function learnPyFloat(v) {
   if (Number.isNaN(v)) return "nan";
   if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
   if (v === 0) return Object.is(v, -0) ? "-0.0" : "0.0";
@@ -76,9 +76,9 @@ const REST_NEVER_KINDS = ["approaches", "drifts", "swings", "overshoots"];
 
 /** The margin a rest statement claims: u where it says the row rests, NaN where it says
  *  it never rests, null otherwise (sim.rest RowRest.claim). */
-function restClaimOf(rr) {
+function learnRestClaim(rr) {
   if (rr.claim !== undefined) return rr.claim;
-  if (rr.kind === "rests") return rr.u;
+  if (rr.kind === "rests") return typeof rr.u === "number" ? rr.u : Number(rr.u);
   return REST_NEVER_KINDS.indexOf(rr.kind) >= 0 ? NaN : null;
 }
 
@@ -100,7 +100,7 @@ export function learnLive(W, ctx) {
   return {
     scenario: (view) => [view.cfg.title, null],
     step: (view) => [String(view.rec.step), view.rec.step],
-    beta: (view) => [pyG(view.rec.beta), view.rec.beta],
+    beta: (view) => [learnPyG(view.rec.beta), view.rec.beta],
     loss: scalar("loss", 4, false),
     loss0: (view) => {
       const v = typeof view.loss0 === "number" ? view.loss0 : view.rec.loss;
@@ -131,7 +131,7 @@ export function learnLive(W, ctx) {
       const i = focusRow(view);
       if (i < 0) return none;
       const r = view.rows[i];
-      return [pyG(r.votes_chosen) + ":" + pyG(r.votes_rejected), null];
+      return [learnPyG(r.votes_chosen) + ":" + learnPyG(r.votes_rejected), null];
     },
     share: (view) => {
       const i = focusRow(view);
@@ -158,7 +158,7 @@ export function learnLive(W, ctx) {
       if (!rr) return ["", null];
       let text = typeof rr.text === "string" ? rr.text : "";
       if (!text && ctx && typeof ctx.restText === "function") text = ctx.restText(view, i) || "";
-      return [text, restClaimOf(rr)];
+      return [text, learnRestClaim(rr)];
     },
     margin: scalar("rewards/margins", 4, true),
     accuracy: (view) => {
@@ -298,7 +298,7 @@ export function mountLearn(box, ctx) {
       if (!f) continue;
       const [text, value] = f(view);
       setText(s, text);
-      const num = (value === null || value === undefined) ? null : pyFloat(value);
+      const num = (value === null || value === undefined) ? null : learnPyFloat(value);
       if (num === null) { if (s.hasAttribute("data-value")) s.removeAttribute("data-value"); }
       else if (s.getAttribute("data-value") !== num) s.setAttribute("data-value", num);
     }
