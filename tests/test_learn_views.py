@@ -486,6 +486,13 @@ def test_other_losses_and_no_row_and_the_loss_at_step_0(open_harness):
     push(page, v5, "step")
     assert live(page, "school", "loss0")[0] == n(math.log(2), 4)
     assert live(page, "school", "step")[0] == "5"
+    # the rest statement from the host's restText when the engine's rest has no text
+    page.evaluate("() => { window.ctx.restText = (v, i) => 'row ' + i + ' at step '"
+                  " + v.rec.step; L.level('phd'); }")
+    bare = dict(v5, rest=[{k: r[k] for k in ("kind", "u")} for r in v5["rest"]])
+    push(page, bare)
+    assert live(page, "phd", "rest") == ("row 0 at step 5", repr(v5["rest"][0]["claim"]))
+    page.evaluate("() => L.level('school')")
     # no rows: dashes, no weight
     empty = dict(v5, rows=[], rest=[])
     push(page, empty)
