@@ -21,6 +21,8 @@ from pathlib import Path
 from ..sim.scenario import Scenario
 from ..sim.settings import table_json
 from . import texts
+from .katex_assets import katex_inline
+from .learn_texts import learn_json
 from .bundle import bundle, stylesheet
 from .theme import DARK, FONT, LIGHT, MONO, PROMPT_DASHES, Palette
 
@@ -88,6 +90,7 @@ def page_data(scenarios: Sequence[Scenario]) -> dict:
         "scenarios": [scenario_json(s) for s in scenarios],
         "settings": table_json(),
         "texts": page_texts(),
+        "learn": learn_json(),
         "palettes": {"light": asdict(LIGHT), "dark": asdict(DARK)},
         "font": FONT,
         "hideable": list(HIDEABLE),
@@ -130,6 +133,7 @@ def interactive_html(scenarios: Sequence[Scenario]) -> str:
         "__TITLE__": scenarios[0].title.replace("&", "&amp;").replace("<", "&lt;"),
         "__PALETTE_CSS__": palette_css(),
         "__PAGE_CSS__": stylesheet(),
+        "__KATEX__": katex_inline(),
         "__DATA__": _json_safe(data),
         "__ENGINE_JS__": _script("engine.js"),
         "__PAGE_JS__": _checked("app/ui/host_offline.js", bundle("host_offline.js")),

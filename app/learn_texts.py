@@ -19,6 +19,7 @@ Markup of a level's blocks (``views/learn.render_block`` turns it into HTML):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -455,3 +456,101 @@ LIMITATIONS: tuple[str, ...] = (
     "shows samples of its Unlikelihood baseline, which makes the same update). Here it "
     "drives each prompt towards a single reply; degenerate text needs a language model.",
 )
+
+
+# --- the live lines' words (views/learn.py and app/ui/views/learn.js fill in the numbers) ---
+#: The sentences a live value can be; ``{...}`` are the numbers the view fills in.
+LIVE_TEXT = {
+    "weight_dpo": "its weight σ(−u) is {w}",
+    "weight_bare": "the weight is switched off, so it pulls with weight 1",
+    "weight_other": "its weight under the {kind} loss is {w}",
+    "weight_none": "no row to weigh",
+    "loss_dpo": "−log σ(u)",
+    "loss_bare": "the bare margin −u",
+    "loss_other": "the {kind} loss",
+    "favourite": "Asked “{prompt}”, it now picks “{reply}” about {n} times in 100.",
+    "none": "–",
+    "pending": "…",
+}
+#: Live values that are whole sentences (shown in the text's own weight, not in bold).
+SENTENCES = ("favourite", "weight_line", "rest")
+#: A Try-it step not yet done, for screen readers.
+TRY_NOT_DONE = "Not done yet"
+#: The β the "Try it" path asks for.
+TRY_BETA = 4.0
+
+
+# --- everything above as JSON, for the shared views (app/ui/views/learn.js, tryit.js) ------
+_INLINE = re.compile(r"\$(.+?)\$|\[\[(\w+)\]\]|\*\*(.+?)\*\*")
+_LIVE_KEY = re.compile(r"\[\[(\w+)\]\]")
+
+
+def inline_parts(text: str) -> list[dict]:
+    """A block's markup as parts: ``{"text"}``, ``{"tex"}`` (an inline formula),
+    ``{"live": key}`` (a value of the run, with ``"sentence": true`` for a whole sentence)
+    and ``{"bold": [parts]}``. Plain text only: no HTML anywhere."""
+    out: list[dict] = []
+    pos = 0
+    for m in _INLINE.finditer(text):
+        if m.start() > pos:
+            out.append({"text": text[pos:m.start()]})
+        tex, key, bold = m.groups()
+        if tex is not None:
+            out.append({"tex": tex})
+        elif key is not None:
+            out.append({"live": key, **({"sentence": True} if key in SENTENCES else {})})
+        else:
+            out.append({"bold": inline_parts(bold)})
+        pos = m.end()
+    if pos < len(text):
+        out.append({"text": text[pos:]})
+    return out
+
+
+def block_json(block: str) -> dict:
+    """One block: ``{"display": TeX}`` (a displayed formula), ``{"heading": parts}`` or
+    ``{"para": parts}`` (``"now": true`` on the paragraph quoting the run)."""
+    b = block.strip()
+    if b.startswith("$$") and b.endswith("$$") and len(b) > 4:
+        return {"display": b[2:-2].strip()}
+    if b.startswith("### "):
+        return {"heading": inline_parts(b[4:])}
+    out: dict = {"para": inline_parts(b)}
+    if _LIVE_KEY.search(b):
+        out["now"] = True
+    return out
+
+
+def level_keys(level: Level) -> list[str]:
+    """The live values a level quotes, in order of first use."""
+    return list(dict.fromkeys(k for b in level.blocks for k in _LIVE_KEY.findall(b)))
+
+
+def learn_json() -> dict:
+    """Everything "Read at your level" and "Try it" show, as JSON-ready data: the levels'
+    words with their formulas as TeX, the live values each level quotes (the view fills
+    them from the run), the Try-it steps, the limitations, and the figures the levels
+    quote (``FACTS``: from runs; ``PAPER``: from the paper)."""
+    return {
+        "heading": HEADING,
+        "intro": INTRO,
+        "levels_label": LEVELS_LABEL,
+        "levels": [{"id": lv.id, "label": lv.label, "title": lv.title,
+                    "keys": level_keys(lv), "blocks": [block_json(b) for b in lv.blocks]}
+                   for lv in LEVELS],
+        "live_text": dict(LIVE_TEXT),
+        "limits": {"heading": LIMITS_HEADING,
+                   "items": [inline_parts(t) for t in LIMITATIONS]},
+        "try": {"heading": TRY_HEADING, "intro": TRY_INTRO, "show": TRY_SHOW,
+                "restart": TRY_RESTART, "done": TRY_DONE, "not_done": TRY_NOT_DONE,
+                "next": TRY_NEXT, "all_done": TRY_ALL_DONE, "beta": TRY_BETA,
+                "steps": [{"id": s.id, "instruction": s.instruction, "see": s.see,
+                           "target": s.target, "target_label": s.target_label}
+                          for s in TRY_STEPS]},
+        "facts": {"steps": FACT_STEPS,
+                  "runs": [{"text": f.text, "levels": list(f.levels), "scenario": f.scenario,
+                            "step": f.step, "metric": f.metric, "index": list(f.index),
+                            "scale": f.scale, "digits": f.digits} for f in FACTS],
+                  "paper": [{"text": f.text, "level": f.level, "where": f.where}
+                            for f in PAPER]},
+    }

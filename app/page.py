@@ -20,6 +20,7 @@ from ..sim.protocol import Session
 from ..sim.scenario_io import list_presets, load_scenario
 from .bundle import bundle, stylesheet
 from .interactive import HERE, page_data, palette_css
+from .katex_assets import katex_base
 
 
 def _presets() -> dict:
@@ -62,6 +63,7 @@ class SimPage(pn.custom.JSComponent):
         data["presets"] = list(self.scenarios)
         data["shareable"] = shareable
         data["query"] = [[k, v] for k, v in (query or {}).items()]
+        data["katex_base"] = katex_base()
         params.setdefault("sizing_mode", "stretch_width")
         params.setdefault("margin", 0)
         super().__init__(data=json.dumps(data, ensure_ascii=False, allow_nan=False), **params)

@@ -18,7 +18,6 @@ import logging
 import os
 import resource
 import socket
-from pathlib import Path
 
 import panel as pn
 from tornado.iostream import StreamClosedError
@@ -27,11 +26,8 @@ from tornado.websocket import WebSocketClosedError
 
 from .dashboard import TITLE, create_dashboard
 from .errors import UsageError
+from .katex_assets import STATIC_DIR, STATIC_ROUTE
 
-#: The URL path (under the server's prefix) where the package's static files (KaTeX) are
-#: served, and where they are.
-STATIC_ROUTE = "dpo-sim-static"
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Listening on every interface: the names the machine itself answers to are allowed.
 ALL_INTERFACES = ("0.0.0.0", "::", "")
 #: A session whose page has gone (tab closed, connection dropped) is destroyed after this

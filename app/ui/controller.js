@@ -117,6 +117,7 @@ export function createController(DATA, engine, rules, fmt4g) {
     send(cmd, (reply) => {
       fail(reply);
       app.id = id; app.cfg = cfg; app.halted = ""; app.actions = []; app.looked = 0;
+      app.cause = "load";
       app.hist = newHistory(cfg.prompts.length);
       take(reply);
       restartLog("load", "load scenario " + id + " (" + cfg.title + ")");
@@ -181,7 +182,7 @@ export function createController(DATA, engine, rules, fmt4g) {
     for (const name of rules.LIVE) now[name] = app.state[name];
     send({ op: "reset" }, (reply) => {
       fail(reply);
-      app.halted = ""; app.actions = [];
+      app.halted = ""; app.actions = []; app.cause = "reset";
       app.hist = newHistory(app.cfg.prompts.length);
       take(reply);
       const changes = {};
@@ -205,6 +206,7 @@ export function createController(DATA, engine, rules, fmt4g) {
     send({ op: "flip", row: i }, (reply) => {
       fail(reply);
       app.actions.push({ step: reply.state.t, flip: i });
+      app.cause = "flip";
       logFlip(i, reply.state.flipped.includes(i), reply.state.t);
       app.looked = i;
       if (then) then(reply); else app.render("structure");
@@ -234,6 +236,7 @@ export function createController(DATA, engine, rules, fmt4g) {
     send({ op: "set", changes: clean }, (reply) => {
       fail(reply);
       app.actions.push({ step: reply.state.t, set: Object.assign({}, clean) });
+      app.cause = "set";
       for (const k in clean) logSet(k, olds[k], reply.state[k], reply.state.t);
       if (then) then(reply); else app.render("structure");
     });

@@ -13,13 +13,18 @@ import { mountBars } from "./views/bars.js";
 import { mountRows } from "./views/rows.js";
 import { mountStepLog } from "./views/steplog.js";
 import { mountCharts } from "./views/charts.js";
+import { mountTryIt } from "./views/tryit.js";
+import { mountLearn } from "./views/learn.js";
 
-/** The views, in the order they are drawn, and where each goes. */
+/** The views, in the order they are drawn, where each goes, and the part of the page (teacher
+ * mode's hide=) its box is, for the views whose own root does not say so. */
 export const VIEWS = [
   ["readouts", "main", mountReadouts],
   ["bars", "main", mountBars],
   ["charts", "charts", mountCharts],
   ["rows", "details", mountRows],
+  ["try", "details", mountTryIt, "try"],
+  ["learn", "details", mountLearn, "learn"],
   ["log", "details", mountStepLog],
 ];
 const SIDE_PARTS = ["sliders", "picker", "watch", "download", "share"];
@@ -53,6 +58,7 @@ export function startPage(root, DATA, engine, host) {
     return search;
   }
   const ctx = { T: DATA.texts, DATA, rules, ctl, fmt4g, host, root: page, engine,
+                LEARN: DATA.learn, katexBase: DATA.katex_base || null, pointing: true,
                 pal: () => DATA.palettes[app.theme],
                 act: (cmd) => act(cmd),
                 request: (cmd, cb) => engine.request(cmd, cb),
@@ -66,8 +72,8 @@ export function startPage(root, DATA, engine, host) {
   const views = [mountHeader(top, ctx), mountAlerts(alerts)];
   const side = mountSide(areas.side, ctx);
   views.push(side);
-  for (const [, area, mount] of VIEWS.concat(host.views || [])) {
-    const box = el("div");
+  for (const [, area, mount, part] of VIEWS.concat(host.views || [])) {
+    const box = el("div", part ? { class: "dpo-part-" + part } : null);
     areas[area].append(box);
     views.push(mount(box, ctx));
   }
@@ -93,6 +99,8 @@ export function startPage(root, DATA, engine, host) {
     if (!app.rec) return;
     const t0 = performance.now();
     const kind = why || "structure";
+    app.focus = app.looked;
+    if (app.hist && app.hist.n && app.hist.step[0] === 0) app.loss0 = app.hist.loss[0];
     for (const v of views) v.update(app, kind);
     if (kind !== "step") showParts();
     if (kind === "scenario" && host.setTitle) host.setTitle("dpo-sim: " + app.cfg.title);

@@ -18,8 +18,10 @@ module.exports = [
     },
   },
   {
-    // the page: ES modules (app/ui/, joined by app/bundle.py for both hosts)
+    // the page's shared views (app/ui, docs/ui.md): ES modules in the browser; KaTeX is the
+    // page's global katex (app/ui/katex.js loads it)
     files: ["app/ui/**/*.js"],
-    languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.browser },
+    languageOptions: { ecmaVersion: 2022, sourceType: "module",
+      globals: { ...globals.browser, katex: "readonly" } },
   },
 ];
