@@ -10,11 +10,11 @@ module.exports = [
   js.configs.recommended,
   {
     // the offline page's engine: a plain script (window.DPO) and a CommonJS module (Node)
-    files: ["app/offline/engine.js"],
+    files: ["app/offline/engine.js", "app/offline/stack.js"],
     languageOptions: {
       ecmaVersion: 2019,
       sourceType: "script",
-      globals: { ...globals.browser, ...globals.node },
+      globals: { ...globals.browser, ...globals.worker, ...globals.node },
     },
   },
   {
@@ -29,6 +29,11 @@ module.exports = [
   {
     // the served page's components: ES modules (Panel's JSComponent _esm)
     files: ["app/views/*.js"],
+    languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.browser },
+  },
+  {
+    // the shared views and their helpers: ES modules (docs/ui.md)
+    files: ["app/ui/**/*.js"],
     languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.browser },
   },
 ];
