@@ -313,7 +313,8 @@ def frontier_reply(sim, cmd: dict | None = None) -> dict:
       other field but ``linked`` and ``kl_ceiling`` None or empty), ``linked``, ``r`` (K,)
       r*, ``kl``, ``reward`` (the curve, ``points`` + 2 points, from pi_ref to the limit b
       -> 0), ``kl_end``, ``best``, ``start`` (``Frontier``), ``kl_ceiling`` (the largest
-      KL the prompt can reach: the x axis).
+      KL the prompt can reach: the x axis), ``logp_ref`` (K,) (so a page can solve for the
+      curve's height at any KL, ``frontier_reward``).
     - ``sweep``: ``beta`` (13), ``learning_rate`` (13), ``lr_beta2``, ``steps`` (updates
       run), ``scenario_steps``, ``kl`` and ``reward`` (13 lists of P: each run's end
       point per prompt; reward None on a prompt without a finite r*).
@@ -333,13 +334,15 @@ def frontier_reply(sim, cmd: dict | None = None) -> dict:
         if not tr.finite[x]:
             prompts.append({"finite": False, "linked": bool(tr.linked[x]), "r": None,
                             "kl": [], "reward": [], "kl_end": None, "best": None,
-                            "start": None, "kl_ceiling": float(ceiling[x])})
+                            "start": None, "kl_ceiling": float(ceiling[x]),
+                            "logp_ref": _nums(lp[x])})
             continue
         f = frontier(lp[x], tr.reward[x], n)
         prompts.append({"finite": True, "linked": bool(tr.linked[x]), "r": _nums(f.r),
                         "kl": _nums(f.kl), "reward": _nums(f.reward),
                         "kl_end": float(f.kl_end), "best": float(f.best),
-                        "start": float(f.start), "kl_ceiling": float(ceiling[x])})
+                        "start": float(f.start), "kl_ceiling": float(ceiling[x]),
+                        "logp_ref": _nums(lp[x])})
     lr_beta2 = float(s.learning_rate) * float(s.beta) ** 2
     steps = min(int(s.steps), MAX_SWEEP_STEPS)
     sw = beta_sweep(pairs, s.ref_logits, s.start_logits(), SWEEP_BETAS, lr_beta2, steps,

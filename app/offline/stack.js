@@ -371,13 +371,14 @@
     for (let x = 0; x < inp.P; x++) {
       if (!tr.finite[x]) {
         prompts.push({finite: false, linked: tr.linked[x], r: null, kl: [], reward: [],
-          kl_end: null, best: null, start: null, kl_ceiling: ceiling[x]});
+          kl_end: null, best: null, start: null, kl_ceiling: ceiling[x],
+          logp_ref: nums(inp.logpRef[x])});
         continue;
       }
       const f = frontierOf(inp.logpRef[x], tr.reward[x], n);
       prompts.push({finite: true, linked: tr.linked[x], r: nums(tr.reward[x]), kl: nums(f.kl),
         reward: nums(f.reward), kl_end: f.kl_end, best: f.best, start: f.start,
-        kl_ceiling: ceiling[x]});
+        kl_ceiling: ceiling[x], logp_ref: nums(inp.logpRef[x])});
     }
     const sc = inp.scenario;
     const lrBeta2 = sc.learning_rate * (sc.beta * sc.beta);
