@@ -78,7 +78,11 @@ const ctx = {
   act: (cmd) => { h.acts.push(cmd); },
   request: (cmd, cb) => {
     h.requests.push(cmd.op);
-    offline(cmd, (reply) => { h.replies.push(cmd.op); h.last = h.last || {}; h.last[cmd.op] = reply; cb(reply); });
+    offline(cmd, (reply) => {
+      h.replies.push(cmd.op);
+      h.last = Object.assign(h.last || {}, { [cmd.op]: reply });
+      cb(reply);
+    });
   },
 };
 const views = [mountFrontier(document.getElementById("frontier"), ctx),
@@ -88,7 +92,11 @@ h.view = view;
 h.advance = (n) => { for (let i = 0; i < n; i++) { sim.advance(); all("step"); } return sim.t; };
 h.flip = (i) => { sim.flip(i); all("structure"); };
 h.set = (changes) => { sim.set(changes); all("structure"); };
-h.load = (config) => { cfg = config; sim = new DPO.Simulation(config, IN.table); all("structure"); };
+h.load = (config) => {
+  cfg = config;
+  sim = new DPO.Simulation(config, IN.table);
+  all("structure");
+};
 h.hide = (part) => { h.hidden = h.hidden.concat([part]); all("structure"); };
 h.show = (part) => { h.hidden = h.hidden.filter((p) => p !== part); all("structure"); };
 h.theme = (name) => { h.pal = IN.pal[name]; all("theme"); };
