@@ -204,8 +204,10 @@ def test_the_map_waits_while_hidden_and_a_newer_request_wins(open_page):
     assert pg.evaluate("() => __h.requests") == ["frontier", "sweep", "frontier", "frontier"]
     pg.evaluate("() => __h.show('sweep')")              # shown: asked once, for the data now
     assert pg.evaluate("() => __h.requests.filter(r => r === 'sweep').length") == 2
-    _wait_replies(pg, 5)
-    pg.wait_for_function("() => __h.replies.filter(r => r === 'sweep').length === 2")
+    # the frontier asked for the flip was superseded by the one for IPO (unless it was done
+    # first): wait for IPO's
+    pg.wait_for_function("() => __h.last.frontier.settings.loss_type === 'ipo' && "
+                         "__h.replies.filter(r => r === 'sweep').length === 2", timeout=60_000)
     status = pg.inner_text("[data-testid=sweep-status]")
     assert "learning rate ≈" in status and "whatever β" in status   # IPO's horizontal edge
     # two flips in a row: the first map is never delivered, the second is
