@@ -236,3 +236,20 @@ def test_no_frontier_where_the_fit_is_not_finite(open_page):
     pg.evaluate("() => __h.theme('dark')")              # a theme change redraws, no error
     pg.evaluate("() => __h.advance(5)")
     assert pg.evaluate("() => __h.requests.length") == 2
+
+
+def test_without_workers_the_page_thread_answers(open_page):
+    """Where a Worker cannot be made the requests run on the page's thread, after the
+    current task; a newer one still supersedes an older one."""
+    pg, _ = open_page("tie")
+    got = pg.evaluate("""() => new Promise((res) => {
+        window.Worker = function () { throw new Error("no workers here"); };
+        const req = makeOfflineRequest(ENGINE_TEXT, STACK_TEXT, () => sim);
+        const seen = [];
+        req({op: "sweep", steps: 10, n_beta: 3, n_lr: 3}, (r) => seen.push(["first", r.steps]));
+        req({op: "sweep", steps: 20, n_beta: 3, n_lr: 3}, (r) => seen.push(["second", r.steps]));
+        req({op: "frontier", points: 5}, (r) => seen.push(
+            ["frontier", Math.max(...r.prompts.map((p) => p.kl.length))]));
+        setTimeout(() => res(seen), 300);
+    })""")
+    assert got == [["second", 20], ["frontier", 7]]
