@@ -5,7 +5,12 @@
  *
  * A stack's runs are independent: each is run alone here, on flat typed arrays, with the
  * operations per element of sim/stack.py's RunStack.step (which are the ones of a single
- * run, sim/engine.py) in the same order, so a cell is the run the engine would make.
+ * run, sim/engine.py) in the same order, so a cell is the run the engine would make. Where
+ * plain gradient descent is past its stable step (the hatched cells, and a few at their
+ * edge) a run is chaotic, or leaves an unstable symmetric point the way its first rounding
+ * decides: there the last-bit differences of V8's exp and log against NumPy's grow, and
+ * the cell's numbers differ between the two (tests/test_js_stack.py finds those cells in
+ * NumPy alone, by one-ulp noise, and holds every other cell to 1e-12).
  *
  * Plain ES2019, no DOM, no imports; needs engine.js first:
  * - Node.js: require("./stack.js") (it requires ./engine.js itself);

@@ -130,6 +130,16 @@ function sweepLogTicks(lo, hi) {
   return out;
 }
 
+/** Powers of ten within [lo, hi], every k-th so that at most about n are left. */
+function sweepDecades(lo, hi, n) {
+  const a = Math.ceil(Math.log10(lo) - 1e-9);
+  const b = Math.floor(Math.log10(hi) + 1e-9);
+  const k = Math.max(1, Math.ceil((b - a + 1) / n));
+  const out = [];
+  for (let e = b; e >= a; e -= k) out.push(Math.pow(10, e));
+  return out;
+}
+
 export function mountSweep(box, ctx) {
   const T = ctx.T;
   const heading = el("div", { class: "dpo-h", id: "dpo-sweep-h", text: T.SWEEP_HEADING });
@@ -314,8 +324,8 @@ export function mountSweep(box, ctx) {
         g.fillRect(cbx, top + k, 14, 1);
       }
       g.font = "13px " + font; g.fillStyle = pal.text; g.textAlign = "left"; g.textBaseline = "middle";
-      const ticks = log ? sweepLogTicks(low, high).filter((v, k, a) => a.length < 6 || /^1/.test(String(v)))
-        : (() => { const s = (high - low) / 4; return [0, 1, 2, 3, 4].map((k) => low + k * s); })();
+      const ticks = log ? sweepDecades(low, high, 5)
+        : [0, 1, 2, 3, 4].map((k) => low + k * (high - low) / 4);
       for (const v of ticks) {
         const t = log ? (Math.log(v) - Math.log(low)) / (Math.log(high) - Math.log(low))
           : (v - low) / (high - low);
@@ -328,9 +338,21 @@ export function mountSweep(box, ctx) {
     // the axes: 1-2-5 ticks on log scales
     g.font = "15px " + font; g.fillStyle = pal.text;
     g.textAlign = "center"; g.textBaseline = "top";
-    for (const v of sweepLogTicks(be[0], be[be.length - 1])) g.fillText(stackG(v), X(v), top + PH + 4);
+    let edge = -Infinity;                 // labels that would touch the one before are left out
+    for (const v of sweepLogTicks(be[0], be[be.length - 1])) {
+      const text = stackG(v);
+      const half = g.measureText(text).width / 2;
+      if (X(v) - half < edge + 6) continue;
+      g.fillText(text, X(v), top + PH + 4);
+      edge = X(v) + half;
+    }
     g.textAlign = "right"; g.textBaseline = "middle";
-    for (const v of sweepLogTicks(le[0], le[le.length - 1])) g.fillText(stackG(v), left - 5, Y(v));
+    edge = Infinity;
+    for (const v of sweepLogTicks(le[0], le[le.length - 1])) {
+      if (Y(v) + 8 > edge - 2) continue;
+      g.fillText(stackG(v), left - 5, Y(v));
+      edge = Y(v) - 8;
+    }
     g.font = "13px " + font; g.fillStyle = pal.muted; g.textAlign = "center"; g.textBaseline = "top";
     g.fillText(T.SWEEP_X, left + W / 2, top + PH + 22);
     g.save(); g.translate(10, top + PH / 2); g.rotate(-Math.PI / 2); g.textBaseline = "middle";
