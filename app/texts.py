@@ -232,3 +232,83 @@ INVITATION = ("Nothing has happened yet. Press Step (or the → key) to take one
 ROWS_KEY = ("Each row: ", ". Hover, focus or tap a row to see its numbers worked out below; "
             "Flip (or Enter on the row) swaps its chosen and rejected replies, the votes "
             "staying with their sides.")
+# -- the reward-KL frontier and the beta x learning-rate map (app/ui/views/frontier.js,
+# app/ui/views/sweep.js; the words of app/views/frontier.py and app/views/sweep.py). A
+# {name} is filled in by the view; in FRONTIER_NONE and FRONTIER_STATUS {r} is the term r*
+# with FRONTIER_TIP_R as its explanation.
+FRONTIER_HEADING = "The reward–KL frontier"
+FRONTIER_NOTE = (
+    "Each policy is a point: how far it has moved from the reference (KL) and how good "
+    "its replies are by the true reward r*. The curve is π_ref·exp(r*/b)/Z for every "
+    "b > 0: no policy with the same KL scores higher. With split votes DPO ends on it "
+    "(at b = β); a run trained on wrong labels ends below the curve of the true reward.")
+FRONTIER_TIP_R = (
+    "r*: the true quality of each reply. A scenario may state it (true_reward in its "
+    "file); otherwise it is the Bradley–Terry reward fitted to the votes as they stand.")
+FRONTIER_PROMPT = "Prompt"
+FRONTIER_X = "KL(π ‖ π_ref) (nats)"
+FRONTIER_Y = "E_π[r*], expected true reward"
+FRONTIER_LEGEND = {"curve": "the frontier", "run": "this run", "sweep": "β sweep, end points"}
+FRONTIER_NONE = (
+    "No frontier for this prompt: its votes are unanimous where no other vote leads back, "
+    "so the Bradley–Terry fit to them is not finite (the reward of the winning replies "
+    "grows without bound). A scenario can state the true quality of its replies instead "
+    "({r}: true_reward in its file).")
+FRONTIER_SOURCE = {"scenario": "the scenario's own true reward (true_reward)",
+                   "bradley-terry": "the Bradley–Terry fit to the votes as they stand"}
+FRONTIER_UNLINKED = (" The rows do not link every reply of this prompt: the fit gives a "
+                     "reply no row names 0, and each linked group a mean of 0.")
+FRONTIER_STATUS = ("{r} = {source}.{extra} Diamonds: where runs with β = {lo} … {hi} end "
+                   "after {steps} steps, each with learning rate {lr}/β² (the scenario's "
+                   "lr·β²) and the loss in force.")
+FRONTIER_STEPS_OF = "{steps} (of the scenario's {total})"
+FRONTIER_READOUT = "Now: KL {kl}, E[r*] {reward}: {where}."
+FRONTIER_ON = "on the curve"
+FRONTIER_BELOW = "{gap} below the curve (which reaches {best} at this KL)"
+
+SWEEP_HEADING = "A sweep over β and the learning rate"
+SWEEP_NOTE = (
+    "Each cell is one run with that β and learning rate, from the scenario's start on the "
+    "rows as they stand, with the loss in force. Hatched cells did not settle: their loss "
+    "rose again near the end, ended above its start, or overflowed. Click a cell to load "
+    "its settings and start again from step 0.")
+SWEEP_COLOUR_BY = "Colour by"
+SWEEP_OPTIONS = {"kl": "final KL(π ‖ π_ref), mean over prompts",
+                 "loss": "final loss",
+                 "kl_opt": "final KL(π ‖ π*), distance to the RLHF optimum"}
+SWEEP_TITLES = {"kl": "KL(π ‖ π_ref)", "loss": "loss", "kl_opt": "KL(π ‖ π*) (log scale)"}
+SWEEP_X = "β"
+SWEEP_Y = "learning rate"
+SWEEP_CELL = {"diverged": "unstable: diverged", "oscillating": "unstable: still oscillating",
+              "settled": "settled or settling", "none": "none (no finite optimum)",
+              "infinite": "not finite"}
+SWEEP_WAITING = "The map is computed when it is shown."
+SWEEP_STATUS = "{size}, {steps}. {boundary} The ring marks the settings in force."
+SWEEP_SIZE = "{b} × {l} = {n} runs"
+SWEEP_STEPS = "after {steps} steps"
+SWEEP_STEPS_OF = ("after {steps} of the scenario's {total} steps (a sweep runs at most "
+                  "{max})")
+SWEEP_NO_LIMIT_SOME = "Hatched cells: {n} of {total}. No curvature predicts them: {why}."
+SWEEP_NO_LIMIT_NONE = "No cell is unstable: {why}."
+SWEEP_NO_REST = ("No row has a resting point here (with these votes and this loss every "
+                 "row drifts), so the loss's curvature fades to 0 as the run drifts and no "
+                 "step size is too large to settle: {end}")
+SWEEP_NO_REST_NONE = "no cell is unstable."
+SWEEP_NO_REST_SOME = "yet {n} cells did not settle within the steps."
+SWEEP_PRED = {"lr*beta^2": "lr·β² = {v}", "lr": "learning rate {v}, whatever β"}
+SWEEP_SEEN = {"lr*beta^2": "lr·β² ≈ {v}", "lr": "learning rate ≈ {v}"}
+SWEEP_WHY = {"lr": " IPO's loss is a quadratic whose curvature does not depend on β.",
+             "lr*beta^2": (" Where a run settles the loss curves by β²·q(1−q) per judgement "
+                           "(q the pair's preference probability there), so the edge is a "
+                           "line lr ∝ 1/β².")}
+SWEEP_ALL_OR_NONE = ("Plain gradient descent: {where} is unstable here; the curvature "
+                     "predicts the edge at {pred} (dashed line).{still}{why}")
+SWEEP_WHERE = {"all": "every cell of the grid", "none": "no cell of the grid"}
+SWEEP_STILL = (" No run moves from its start: its pulls cancel exactly, so nothing can "
+               "overshoot.")
+SWEEP_BOUNDARY = ("Plain gradient descent turns unstable (hatched) above {seen}, measured "
+                  "from the runs; the curvature predicts {pred} (dashed line).{why}")
+
+#: Every text of the two views above, by name: what the page's JSON (ctx.T) must carry.
+STACK_TEXTS = {name: value for name, value in globals().items()
+               if name.startswith(("FRONTIER_", "SWEEP_"))}

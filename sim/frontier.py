@@ -280,3 +280,82 @@ def beta_sweep(pairs: Pairs, ref_logits: np.ndarray, start_logits: np.ndarray, b
         probs = np.exp(logp)
         kl = np.maximum(np.sum(probs * (logp - stack.logp_ref), axis=-1), 0.0)
     return BetaSweep(beta, lr, probs, kl, int(steps))
+
+
+# -- the page's reply ---------------------------------------------------------------------
+def _num(v) -> float | None:
+    """A float for JSON: None for NaN and the infinities (JSON has neither)."""
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+def _nums(a) -> list:
+    return [_num(v) for v in np.asarray(a, dtype=float).ravel()]
+
+
+def frontier_reply(sim, cmd: dict | None = None) -> dict:
+    """The frontier of every prompt and the beta sweep on it, for the page, as JSON-able
+    data: what ``{op: "frontier"}`` answers (docs/ui.md; the JavaScript twin is
+    ``frontierReply`` in app/offline/stack.js, held to this within 1e-12 by
+    tests/test_js_stack.py).
+
+    ``sim``: the live ``simulation.Simulation`` (its rows after flips, its loss in force).
+    ``cmd``: ``{"op": "frontier", "points": n}``; ``points`` (optional, 2 to 4000, default
+    ``CURVE_POINTS``): the curve's points between its ends. What the reply depends on: the
+    scenario, the rows as they stand and the loss in force (adaptive_weight, loss_type,
+    label_smoothing), not beta, the learning rate or the step: the sweep runs with the
+    scenario's own lr * beta^2, for the scenario's steps (at most ``MAX_SWEEP_STEPS``).
+
+    The reply (None for a number that is not finite):
+
+    - ``op``: "frontier"; ``source``: "scenario" or "bradley-terry" (``TrueReward``).
+    - ``prompts``: one dict per prompt: ``finite`` (a finite r*: else no curve, every
+      other field but ``linked`` and ``kl_ceiling`` None or empty), ``linked``, ``r`` (K,)
+      r*, ``kl``, ``reward`` (the curve, ``points`` + 2 points, from pi_ref to the limit b
+      -> 0), ``kl_end``, ``best``, ``start`` (``Frontier``), ``kl_ceiling`` (the largest
+      KL the prompt can reach: the x axis), ``logp_ref`` (K,) (so a page can solve for the
+      curve's height at any KL, ``frontier_reward``).
+    - ``sweep``: ``beta`` (13), ``learning_rate`` (13), ``lr_beta2``, ``steps`` (updates
+      run), ``scenario_steps``, ``kl`` and ``reward`` (13 lists of P: each run's end
+      point per prompt; reward None on a prompt without a finite r*).
+    - ``settings``: the loss in force, ``{adaptive_weight, loss_type, label_smoothing}``.
+    """
+    cmd = dict(cmd or {})
+    n = cmd.get("points", CURVE_POINTS)
+    if not isinstance(n, int) or isinstance(n, bool) or not 2 <= n <= 4000:
+        raise ValueError(f"frontier: points must be a whole number from 2 to 4000, got {n!r}")
+    s = sim.scenario
+    pairs = sim.pairs
+    lp = np.asarray(sim.logp_ref, dtype=float)
+    tr = true_reward(pairs, s.true_reward)
+    ceiling = -lp.min(axis=-1)
+    prompts = []
+    for x in range(pairs.n_prompts):
+        if not tr.finite[x]:
+            prompts.append({"finite": False, "linked": bool(tr.linked[x]), "r": None,
+                            "kl": [], "reward": [], "kl_end": None, "best": None,
+                            "start": None, "kl_ceiling": float(ceiling[x]),
+                            "logp_ref": _nums(lp[x])})
+            continue
+        f = frontier(lp[x], tr.reward[x], n)
+        prompts.append({"finite": True, "linked": bool(tr.linked[x]), "r": _nums(f.r),
+                        "kl": _nums(f.kl), "reward": _nums(f.reward),
+                        "kl_end": float(f.kl_end), "best": float(f.best),
+                        "start": float(f.start), "kl_ceiling": float(ceiling[x]),
+                        "logp_ref": _nums(lp[x])})
+    lr_beta2 = float(s.learning_rate) * float(s.beta) ** 2
+    steps = min(int(s.steps), MAX_SWEEP_STEPS)
+    sw = beta_sweep(pairs, s.ref_logits, s.start_logits(), SWEEP_BETAS, lr_beta2, steps,
+                    sim.adaptive_weight, sim.loss_type, sim.label_smoothing)
+    e = sw.reward(np.where(np.isfinite(tr.reward), tr.reward, 0.0))
+    e = np.where(tr.finite[None, :], e, np.nan)
+    return {
+        "op": "frontier",
+        "source": tr.source,
+        "prompts": prompts,
+        "sweep": {"beta": _nums(sw.beta), "learning_rate": _nums(sw.learning_rate),
+                  "lr_beta2": lr_beta2, "steps": sw.steps, "scenario_steps": int(s.steps),
+                  "kl": [_nums(row) for row in sw.kl], "reward": [_nums(row) for row in e]},
+        "settings": {"adaptive_weight": bool(sim.adaptive_weight), "loss_type": sim.loss_type,
+                     "label_smoothing": float(sim.label_smoothing)},
+    }

@@ -309,3 +309,78 @@ def stability_limit(pairs: Pairs, adaptive_weight: bool = True, loss_type: str =
     return Limit("lr*beta^2", value,
                  "the curvature of the DPO loss at rest is beta^2 q(1-q) per judgement, "
                  "q the pair's preference probability there")
+
+
+# -- the page's reply ---------------------------------------------------------------------
+def _num(v) -> float | None:
+    """A float for JSON: None for NaN and the infinities (JSON has neither)."""
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _nums(a) -> list:
+    return [_num(v) for v in np.asarray(a, dtype=float).ravel()]
+
+
+def _whole(cmd: dict, name: str, default: int, lo: int, hi: int) -> int:
+    v = cmd.get(name, default)
+    if v is None:
+        return default
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ValueError(f"sweep: {name} must be a whole number from {lo} to {hi}, got {v!r}")
+    return v
+
+
+def sweep_reply(sim, cmd: dict | None = None) -> dict:
+    """The beta x learning-rate map for the page, as JSON-able data: what ``{op:
+    "sweep"}`` answers (docs/ui.md; the JavaScript twin is ``sweepReply`` in
+    app/offline/stack.js, held to this within 1e-12 by tests/test_js_stack.py).
+
+    ``sim``: the live ``simulation.Simulation``: its rows as they stand (flips applied) and
+    its loss in force (adaptive_weight, loss_type, label_smoothing); every cell runs from
+    the scenario's start, so neither beta, the learning rate nor the step matter.
+    ``cmd``: ``{"op": "sweep", "steps": n, "n_beta": B, "n_lr": L}``, each optional:
+    ``steps`` (1 to ``MAX_STEPS``; default the scenario's steps, at most ``MAX_STEPS``),
+    ``n_beta``, ``n_lr`` (2 to 128; default ``N_BETA``, ``N_LR``): the grid,
+    ``grid_values`` over ``BETA_RANGE`` and ``LR_RANGE``.
+
+    The reply (None for a number that is not finite):
+
+    - ``op``: "sweep"; ``beta`` (B,), ``learning_rate`` (L,): the grid; ``steps``: updates
+      run; ``scenario_steps``; ``max_steps`` (``MAX_STEPS``).
+    - per cell, flat lists of B * L, cell (i, j) at ``i * L + j`` (beta i, learning rate
+      j): ``kl``, ``loss``, ``kl_opt`` (``Sweep.quantity``), ``diverged``,
+      ``oscillating`` (bools; unstable = either).
+    - ``boundary`` (B,): ``Sweep.boundary`` (None where a column does not cross);
+      ``moved``: some run left its start (``Sweep.moved``).
+    - ``limit``: ``{kind, value, why}`` (``stability_limit``; value None if infinite).
+    - ``kl_ceiling``: the mean over prompts of the largest KL a prompt can reach (the KL
+      colour scale's top).
+    - ``settings``: the loss in force, ``{adaptive_weight, loss_type, label_smoothing}``.
+    """
+    cmd = dict(cmd or {})
+    s = sim.scenario
+    steps = _whole(cmd, "steps", sweep_steps(s.steps), 1, MAX_STEPS)
+    nb = _whole(cmd, "n_beta", N_BETA, 2, 128)
+    nl = _whole(cmd, "n_lr", N_LR, 2, 128)
+    betas = grid_values(*BETA_RANGE, nb)
+    lrs = grid_values(*LR_RANGE, nl)
+    res = run_sweep(sim.pairs, s.ref_logits, s.start_logits(), steps, sim.adaptive_weight,
+                    sim.loss_type, sim.label_smoothing, betas=betas, learning_rates=lrs)
+    lim = stability_limit(sim.pairs, sim.adaptive_weight, sim.loss_type,
+                          sim.label_smoothing)
+    ceiling = -np.asarray(sim.logp_ref, dtype=float).min(axis=-1)
+    return {
+        "op": "sweep",
+        "beta": _nums(res.beta), "learning_rate": _nums(res.learning_rate),
+        "steps": res.steps, "scenario_steps": int(s.steps), "max_steps": MAX_STEPS,
+        "kl": _nums(res.quantity("kl")), "loss": _nums(res.quantity("loss")),
+        "kl_opt": _nums(res.quantity("kl_opt")),
+        "diverged": res.diverged.ravel().tolist(),
+        "oscillating": res.oscillating.ravel().tolist(),
+        "boundary": _nums(res.boundary()), "moved": bool(res.moved.any()),
+        "limit": {"kind": lim.kind, "value": _num(lim.value), "why": lim.why},
+        "kl_ceiling": float(np.mean(ceiling)),
+        "settings": {"adaptive_weight": bool(sim.adaptive_weight), "loss_type": sim.loss_type,
+                     "label_smoothing": float(sim.label_smoothing)},
+    }

@@ -1767,6 +1767,11 @@
     sigmoidPair: sigmoidPair,
     logSoftmax: logSoftmax,
     objective: objective,
+    // for app/offline/stack.js (the stacks of runs: frontier and sweep)
+    npSum: npSum,
+    compilePairs: compilePairs,
+    fitBradleyTerry: fitBradleyTerry,
+    optimumOf: optimumOf,
     pyRepr: pyRepr,
     pyFloatRepr: pyFloatRepr,
     formatG: formatG,

@@ -10,11 +10,11 @@ module.exports = [
   js.configs.recommended,
   {
     // the offline page's engine: a plain script (window.DPO) and a CommonJS module (Node)
-    files: ["app/offline/engine.js"],
+    files: ["app/offline/engine.js", "app/offline/stack.js"],
     languageOptions: {
       ecmaVersion: 2019,
       sourceType: "script",
-      globals: { ...globals.browser, ...globals.node },
+      globals: { ...globals.browser, ...globals.worker, ...globals.node },
     },
   },
   {
