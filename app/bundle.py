@@ -7,7 +7,8 @@ page gives Panel the result as its component's ``_esm`` (an ES module exporting
 ``render``); the offline file inlines it in a ``<script type="module">``.
 
 Supported syntax (checked, anything else is an error naming the file and line):
-``import { a, b as c } from "./x.js";`` and ``export function|const|let|class NAME``.
+``import { a, b as c } from "./x.js";`` (on one or more lines) and
+``export function|const|let|class NAME``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 UI = Path(__file__).with_name("ui")
 
-_IMPORT = re.compile(r'^import\s*\{([^}]*)\}\s*from\s*"(\.{1,2}/[^"]+\.js)";\s*$')
+_IMPORT = re.compile(r'^import\s*\{([^}]*)\}\s*from\s*"(\.{1,2}/[^"]+\.js)";[ \t]*$', re.M)
 _EXPORT = re.compile(r"^export\s+(?:async\s+)?(function\*?|const|let|class)\s+([A-Za-z_$][\w$]*)")
 
 
@@ -33,20 +34,23 @@ def _var(path: Path) -> str:
 
 def _read(path: Path, keep_exports: bool):
     """(imports [(path, [(name, alias)])], exports [name], body text) of one module."""
-    imports, exports, lines = [], [], []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    imports, exports = [], []
+    text = path.read_text(encoding="utf-8")
+
+    def take(m: re.Match) -> str:
+        names = []
+        for part in filter(None, (p.strip() for p in m.group(1).split(","))):
+            name, _, alias = part.partition(" as ")
+            names.append((name.strip(), (alias or name).strip()))
+        imports.append(((path.parent / m.group(2)).resolve(), names))
+        return "\n" * m.group(0).count("\n")        # the lines stay where they were
+
+    text = _IMPORT.sub(take, text)
+    lines = []
+    for n, line in enumerate(text.splitlines(), 1):
         if line.startswith("import"):
-            m = _IMPORT.match(line)
-            if not m:
-                raise BundleError(f"{path.name}:{n}: only 'import {{ ... }} from \"./x.js\";' "
-                                  "on one line is supported")
-            names = []
-            for part in filter(None, (p.strip() for p in m.group(1).split(","))):
-                name, _, alias = part.partition(" as ")
-                names.append((name.strip(), (alias or name).strip()))
-            imports.append(((path.parent / m.group(2)).resolve(), names))
-            lines.append("")
-            continue
+            raise BundleError(f"{path.name}:{n}: only 'import {{ ... }} from \"./x.js\";' "
+                              "is supported")
         if line.startswith("export"):
             m = _EXPORT.match(line)
             if not m:

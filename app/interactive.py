@@ -21,9 +21,9 @@ from pathlib import Path
 from ..sim.scenario import Scenario
 from ..sim.settings import table_json
 from . import texts
+from .bundle import bundle, stylesheet
 from .katex_assets import katex_inline
 from .learn_texts import learn_json
-from .bundle import bundle, stylesheet
 from .theme import DARK, FONT, LIGHT, MONO, PROMPT_DASHES, Palette
 
 HERE = Path(__file__).with_name("offline")
@@ -69,7 +69,8 @@ def page_texts() -> dict:
         "INVITATION": texts.INVITATION, "PLAYING_NOTE": texts.PLAYING_NOTE,
         "EMBED_HEIGHT": texts.EMBED_HEIGHT,
         "PICKER_HELP": texts.PICKER_HELP, "COLUMNS": COLUMNS, "COLUMN_SPECS": COLUMN_SPECS,
-        "COLUMN_TERMS": COLUMN_TERMS, "ROW_KEYS": texts.ROW_KEYS, "ROW_LABELS": texts.ROW_LABELS,
+        "COLUMN_TERMS": COLUMN_TERMS, **texts.STACK_TEXTS, "ROW_KEYS": texts.ROW_KEYS,
+        "ROW_LABELS": texts.ROW_LABELS,
         "ROWS_KEY": texts.ROWS_KEY,
         "DASHES": PROMPT_DASHES, "CONNECTION_LOST": texts.CONNECTION_LOST,
         "CONNECTION_BACK": texts.CONNECTION_BACK,
@@ -136,6 +137,7 @@ def interactive_html(scenarios: Sequence[Scenario]) -> str:
         "__KATEX__": katex_inline(),
         "__DATA__": _json_safe(data),
         "__ENGINE_JS__": _script("engine.js"),
+        "__STACK_JS__": _script("stack.js"),
         "__PAGE_JS__": _checked("app/ui/host_offline.js", bundle("host_offline.js")),
     }
     template = (HERE / "page.html").read_text(encoding="utf-8")

@@ -11,6 +11,8 @@ to 1e-12. docs/ui.md lists the commands and the fields of a reply.
 from __future__ import annotations
 
 import io
+import json
+from collections import OrderedDict
 
 import numpy as np
 
@@ -123,6 +125,8 @@ class Session:
                 return self._advance(_whole(cmd.get("n"), "n"))
             if op == "csv":
                 return {"op": "csv", "csv": self.csv()}
+            if op in ("frontier", "sweep"):
+                return stack_reply(self.sim, cmd)
         except (SettingError, ValueError, IndexError, TypeError) as e:
             return {"op": op, "error": {"name": type(e).__name__, "message": str(e)}}
         raise_op = str(op)[:40]
@@ -207,6 +211,32 @@ class Session:
         out = io.StringIO()
         write_csv(recs, out)
         return out.getvalue()
+
+
+#: The stacks of runs answered lately, shared by every session of the process: they depend
+#: on the scenario, the rows as they stand, the loss in force and the command only, so a
+#: class opening the same lesson computes each once.
+_STACKS: OrderedDict = OrderedDict()
+STACKS_KEPT = 32
+
+
+def stack_reply(sim: Simulation, cmd: dict) -> dict:
+    """``{op: "frontier"}`` or ``{op: "sweep"}``: ``frontier.frontier_reply`` or
+    ``sweep.sweep_reply`` for the run as it stands, from the cache when another session
+    asked the same."""
+    from .frontier import frontier_reply
+    from .sweep import sweep_reply
+
+    key = json.dumps([sim.scenario.config(), list(sim.flipped), sim.adaptive_weight,
+                      sim.loss_type, sim.label_smoothing, cmd], sort_keys=True, default=str)
+    if key in _STACKS:
+        _STACKS.move_to_end(key)
+        return _STACKS[key]
+    reply = (frontier_reply if cmd.get("op") == "frontier" else sweep_reply)(sim, cmd)
+    _STACKS[key] = reply
+    while len(_STACKS) > STACKS_KEPT:
+        _STACKS.popitem(last=False)
+    return reply
 
 
 def _whole(v, name: str) -> int:

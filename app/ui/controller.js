@@ -176,10 +176,13 @@ export function createController(DATA, engine, rules, fmt4g) {
     pause();
     advance(n, () => app.render("step"));
   }
-  function reset() {              // step 0 with the settings now on the sliders
+  /** Step 0 with the settings now on the sliders (and `overrides`, e.g. a cell of the sweep
+   * map: its beta and learning rate). */
+  function reset(overrides) {
     pause();
     const now = {};
     for (const name of rules.LIVE) now[name] = app.state[name];
+    Object.assign(now, overrides || {});
     send({ op: "reset" }, (reply) => {
       fail(reply);
       app.halted = ""; app.actions = []; app.cause = "reset";
@@ -188,7 +191,8 @@ export function createController(DATA, engine, rules, fmt4g) {
       const changes = {};
       for (const k in now) if (app.state[k] !== now[k]) changes[k] = now[k];
       const kept = Object.keys(changes).map((k) => logName(k) + " " + fmt4g(changes[k])).join(", ");
-      restartLog("reset", "reset to the start of " + app.id + (kept ? ", keeping " + kept + " from the sliders" : ""));
+      restartLog("reset", "reset to the start of " + app.id + (kept ? ", keeping " + kept
+        + (overrides ? "" : " from the sliders") : ""));
       if (Object.keys(changes).length) {
         send({ op: "set", changes: changes }, (r) => {
           fail(r);

@@ -2,13 +2,24 @@
  * window.DPO), in this browser, with nothing fetched. */
 import { startPage } from "./page.js";
 import { makeLocalEngine } from "./local_engine.js";
+import { makeOfflineRequest } from "./offline_requests.js";
 
 const DATA = JSON.parse(document.getElementById("dpo-data").textContent);
 const DPO = window.DPO;
 const byId = {};
 DATA.scenarios.forEach((c) => { byId[c.scenario] = c; });
 DATA.presets = null;       // every scenario travels as its config
-startPage(document.getElementById("dpo-root"), DATA, makeLocalEngine(DPO, DATA.settings, byId), {
+// the frontier and the sweep map: the twin's stacks of runs in Web Workers made from the
+// page's own scripts (nothing fetched)
+const text = (id) => document.getElementById(id).textContent;
+let stack = null;
+const engine = makeLocalEngine(DPO, DATA.settings, byId, (cmd, cb) => {
+  if (cmd.op !== "frontier" && cmd.op !== "sweep") return false;
+  if (!stack) stack = makeOfflineRequest(text("dpo-engine"), text("dpo-stack"), () => engine.session.sim());
+  stack(cmd, cb);
+  return true;
+});
+startPage(document.getElementById("dpo-root"), DATA, engine, {
   engineName: "javascript", formatG: DPO.formatG, pyFloatRepr: DPO.pyFloatRepr,
   shareable: true, writeAddress: true, note: null,
   setTitle: (t) => { document.title = t; },

@@ -11,14 +11,29 @@ export function render({ model, el, view }) {
   const waiting = [];
   const NONFINITE = { __NaN__: NaN, __Inf__: Infinity, "__-Inf__": -Infinity };
   const revive = (k, v) => (typeof v === "string" && v in NONFINITE ? NONFINITE[v] : v);
+  const requests = new Map();     // the stacks of runs, answered out of turn (by _rid)
+  let rid = 0;
   model.on("msg:custom", (msg) => {
+    const reply = typeof msg === "string" ? JSON.parse(msg, revive) : msg;
+    if (reply && reply._rid !== undefined) {
+      const cb = requests.get(reply._rid);
+      requests.delete(reply._rid);
+      if (cb) cb(reply);
+      return;
+    }
     const cb = waiting.shift();
-    if (cb) cb(typeof msg === "string" ? JSON.parse(msg, revive) : msg);
+    if (cb) cb(reply);
   });
   const engine = {
     depth: 2,
     send(cmd, onReply) { waiting.push(onReply); model.send_msg(cmd); },
-    request(cmd, cb) { waiting.push(cb); model.send_msg(cmd); },
+    request(cmd, cb) {
+      if (cmd.op === "frontier" || cmd.op === "sweep") {
+        rid += 1;
+        requests.set(rid, cb);
+        model.send_msg(Object.assign({}, cmd, { _rid: rid }));
+      } else { waiting.push(cb); model.send_msg(cmd); }
+    },
   };
   const root = document.createElement("div");
   el.append(root);

@@ -142,7 +142,7 @@ export function makeSession(DPO, settingsTable, scenarios) {
     }
     return { op: op, error: { name: "ValueError", message: "unknown command '" + String(op).slice(0, 40) + "'" } };
   }
-  return { handle };
+  return { handle, sim: () => sim };
 }
 
 /** The offline host's engine: every command answered at once, in order. */

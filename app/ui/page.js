@@ -14,6 +14,8 @@ import { mountRows } from "./views/rows.js";
 import { mountStepLog } from "./views/steplog.js";
 import { mountCharts } from "./views/charts.js";
 import { mountTryIt } from "./views/tryit.js";
+import { mountFrontier } from "./views/frontier.js";
+import { mountSweep } from "./views/sweep.js";
 import { mountLearn } from "./views/learn.js";
 
 /** The views, in the order they are drawn, where each goes, and the part of the page (teacher
@@ -22,6 +24,8 @@ export const VIEWS = [
   ["readouts", "main", mountReadouts],
   ["bars", "main", mountBars],
   ["charts", "charts", mountCharts],
+  ["frontier", "charts", mountFrontier, "frontier"],
+  ["sweep", "charts", mountSweep, "sweep"],
   ["rows", "details", mountRows],
   ["try", "details", mountTryIt, "try"],
   ["learn", "details", mountLearn, "learn"],
@@ -36,8 +40,15 @@ export function startPage(root, DATA, engine, host) {
   const app = ctl.app;
   const address = makeAddress(DATA, ctl, rules, host.pyFloatRepr);
 
+  // the host's starting link (a notebook's settings), then the address's own parameters
+  const params = new Map((DATA.query || []).concat(host.writeAddress ? Array.from(new URLSearchParams(location.search).entries()) : []));
+  app.themeAsked = params.has("theme") && ["dark", "light"].includes(params.get("theme"));
+  const media = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  app.theme = app.themeAsked ? params.get("theme") : (media && media.matches ? "dark" : "light");
+  if (host.themed) host.themed(DATA.palettes[app.theme]);
+
   // -- the frame --------------------------------------------------------------------------
-  const page = el("div", { class: "dpo-page" });
+  const page = el("div", { class: "dpo-page", "data-theme": app.theme });
   const top = el("header", { class: "dpo-top" });
   const alerts = el("div");
   const body = el("main", { class: "dpo-body" });
@@ -65,6 +76,7 @@ export function startPage(root, DATA, engine, host) {
                 link: () => location.href.split(/[?#]/)[0] + writeAddress() };
   function act(cmd) {
     if (cmd.op === "flip") ctl.flip(cmd.row);
+    else if (cmd.op === "set" && cmd.restart) ctl.reset(cmd.changes);
     else if (cmd.op === "set") ctl.setSettings(cmd.changes);
     else if (cmd.op === "look") ctl.look(cmd.row);
     else if (cmd.op === "load") ctl.load(cmd.scenario);
@@ -118,15 +130,7 @@ export function startPage(root, DATA, engine, host) {
     if (host.themed) host.themed(DATA.palettes[app.theme]);
     render("theme");
   }
-  // the host's starting link (a notebook's settings), then the address's own parameters
-  const params = new Map((DATA.query || []).concat(host.writeAddress ? Array.from(new URLSearchParams(location.search).entries()) : []));
-  app.themeAsked = params.has("theme") && ["dark", "light"].includes(params.get("theme"));
-  const media = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
-  app.theme = app.themeAsked ? params.get("theme") : (media && media.matches ? "dark" : "light");
-  page.dataset.theme = app.theme;
-  if (host.themed) host.themed(DATA.palettes[app.theme]);
   if (media && !app.themeAsked && media.addEventListener) media.addEventListener("change", (e) => applyTheme(e.matches ? "dark" : "light"));
-
   document.addEventListener("keydown", ctl.onKey);
   window.addEventListener("resize", () => { if (!app.playing) render("theme"); });
 
