@@ -159,21 +159,21 @@ class FormulaStrip(HtmlView):
         w_against = ("σ(u)" if loss.name == "sigmoid" else "w(−u)") if on else "1"
         rest = st.rest[i]
         said = rest_text(rest, a_votes, b_votes, loss, b, rec.learning_rate)
+        F = T.FORMULA
+        head = F["head"].format(i=i, c=letter(c), chosen=short(replies[c], 40), l=letter(l),
+                                rejected=short(replies[l], 40), a=_g(a_votes), b=_g(b_votes))
         return (
             '<div class="dpo-card dpo-formula">'
-            f'<div class="dpo-h">Row {i} worked out: “{letter(c)}: '
-            f'{esc(short(replies[c], 40))}” over “{letter(l)}: {esc(short(replies[l], 40))}”,'
-            f' votes {_g(a_votes)}:{_g(b_votes)}</div>'
-            '<p>Implicit reward: β times the log of how much more likely the policy makes a '
-            'reply than the reference does. '
-            '<span class="eq">r̂(y) = β · log(π(y|x) / π_ref(y|x))</span></p>'
-            f'<p>chosen: <span class="eq">{b:.3g} × log({small(pi[c])} / {small(ref[c])}) = '
-            f'{_n(rc, sign=True)}</span> &nbsp; rejected: <span class="eq">{b:.3g} × log('
-            f'{small(pi[l])} / {small(ref[l])}) = {_n(rr, sign=True)}</span> &nbsp; margin: '
+            f'<div class="dpo-h">{esc(head)}</div>'
+            f'<p>{esc(F["reward"])}<span class="eq">{esc(F["reward_eq"])}</span></p>'
+            f'<p>{esc(F["chosen"])}<span class="eq">{b:.3g} × log({small(pi[c])} / '
+            f'{small(ref[c])}) = {_n(rc, sign=True)}</span> &nbsp; {esc(F["rejected"])}'
+            f'<span class="eq">{b:.3g} × log({small(pi[l])} / {small(ref[l])}) = '
+            f'{_n(rr, sign=True)}</span> &nbsp; {esc(F["margin"])}'
             f'<span class="eq">u = {_n(u, sign=True)}, σ(u) = {_n(s)}</span></p>'
-            '<p>The two pulls on this pair: for the chosen reply <span class="eq">'
-            f'{_g(a_votes)} × {w_for} = {_n(p_for)}</span>, for the rejected reply '
-            f'<span class="eq">{_g(b_votes)} × {w_against} = {_n(p_against)}</span>, net '
-            f'<span class="eq" data-testid="net-pull" data-value="{net!r}">'
+            f'<p>{esc(F["pull_for"])}<span class="eq">'
+            f'{_g(a_votes)} × {w_for} = {_n(p_for)}</span>{esc(F["pull_against"])}'
+            f'<span class="eq">{_g(b_votes)} × {w_against} = {_n(p_against)}</span>'
+            f'{esc(F["net"])}<span class="eq" data-testid="net-pull" data-value="{net!r}">'
             f'{_n(net, sign=True)}</span>.</p>'
             f'<p>{rest_html(rest, said)}</p><p class="dpo-note">{esc(T.REST_RUN)}</p></div>')

@@ -16,18 +16,13 @@ import panel as pn
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure
 
+from .. import texts as T
 from ..state import SimState
 from ..theme import Palette, page_css, style_figure
 from .util import esc
 
 GRID = 241
-NOTE = ("Each dot is a row at its margin u, on the curve of its chosen side's weight. The "
-        "chosen side pulls with its votes × that weight, the rejected side with its votes × "
-        "the weight at −u. A tick below the axis marks where a row comes to rest; where its "
-        "rows form no cycle and none of them drifts, that is where its two pulls are "
-        "equal. A row without a tick does not come to rest at a margin the page can name "
-        "(a unanimous row's dot slides on down the curve, ever more slowly): its "
-        "worked-out numbers (“Row … worked out”) say what it does.")
+NOTE = T.PULLS_NOTE
 
 
 class PullsChart(pn.viewable.Viewer):
@@ -44,8 +39,8 @@ class PullsChart(pn.viewable.Viewer):
         self.figure = self._figure()
         self._refresh(force=True)
         self._layout = pn.Column(
-            pn.pane.HTML('<div class="dpo-card"><div class="dpo-h">The pulls: the weight of '
-                         'each row\'s chosen side</div></div>', stylesheets=[page_css(pal)],
+            pn.pane.HTML(f'<div class="dpo-card"><div class="dpo-h">{esc(T.PULLS_HEADING)}'
+                         '</div></div>', stylesheets=[page_css(pal)],
                          margin=(6, 10, 0, 10), sizing_mode="stretch_width"),
             pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
             pn.pane.HTML(f'<div class="dpo-note">{esc(NOTE)}</div>',
@@ -72,8 +67,9 @@ class PullsChart(pn.viewable.Viewer):
     def _figure(self):
         p = self.pal
         fig = figure(height=200, sizing_mode="stretch_width", min_width=260, tools="",
-                     toolbar_location=None, x_axis_label="margin u of the row",
-                     y_axis_label="weight", x_range=Range1d(-5, 5), y_range=Range1d(0, 1.1))
+                     toolbar_location=None, x_axis_label=T.PULLS_X_LABEL,
+                     y_axis_label=T.PULLS_Y_LABEL, x_range=Range1d(-5, 5),
+                     y_range=Range1d(0, 1.1))
         fig.line("u", "w", source=self.curve, line_width=3, color=p.margin)
         fig.scatter("u", -0.05, source=self.ticks, marker="triangle", size=11,
                     fill_color=p.ref_tick, line_color=p.ref_tick)

@@ -31,4 +31,10 @@ module.exports = [
     files: ["app/views/*.js"],
     languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.browser },
   },
+  {
+    // the page's views, one ES module each (docs/ui.md): bundled for both hosts, and
+    // imported by Node in the tests (tests/js_ui_driver.mjs)
+    files: ["app/ui/**/*.js"],
+    languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.browser },
+  },
 ];

@@ -1,0 +1,80 @@
+"""The page's view modules (app/ui/) run in Node for the tests: ``node_ui(jobs)`` runs a batch
+of jobs through ``tests/js_ui_driver.mjs`` in one Node process; ``ui_texts()`` is the part of
+``app/texts.py`` those modules read (``UI_TEXT_NAMES``: what the page's JSON of the texts,
+``ctx.T``, must carry for them)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+from dpo_sim.app import texts
+
+NODE = shutil.which("node")
+DRIVER = Path(__file__).resolve().parent / "js_ui_driver.mjs"
+
+#: The names of app/texts.py that rest_text.js, views/formula.js and views/pulls.js read.
+UI_TEXT_NAMES = (
+    "REST_OWN", "REST_SHARED", "REST_WHY_CYCLE", "REST_WHY_CARRIED", "REST_WHY_OTHER",
+    "REST_STILL", "REST_STILL_OFF", "REST_APPROACHES", "REST_WHERE_OWN", "REST_WHERE_SHARED",
+    "REST_DRIFT_SLOWING", "REST_DRIFT_STEADY", "REST_DRIFT_SHAKEN", "REST_WHY_UNANIMOUS",
+    "REST_WHY_ROBUST_EDGE", "REST_WHY_ROBUST_BEYOND", "REST_WHY_OFF", "REST_WHY_GROUP",
+    "REST_WHY_DRAGGED", "REST_SWINGS", "REST_STOPS", "REST_IDLE", "REST_OVERSHOOTS",
+    "REST_OVERSHOOTS_IPO", "REST_HEADS", "REST_HALTS", "REST_OPEN_HINGE", "REST_OPEN",
+    "REST_RUN", "WEIGHT_NAMES", "FORMULA", "PULLS_HEADING", "PULLS_NOTE", "PULLS_X_LABEL",
+    "PULLS_Y_LABEL", "TERMS")
+
+
+def ui_texts() -> dict:
+    return {k: getattr(texts, k) for k in UI_TEXT_NAMES}
+
+
+def finite_json(v):
+    """Non-finite numbers as the driver's strings (JSON has no NaN or Infinity)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "__NaN__" if v != v else ("__Inf__" if v > 0 else "__-Inf__")
+    if isinstance(v, dict):
+        return {k: finite_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [finite_json(x) for x in v]
+    return v
+
+
+def _back(v):
+    if isinstance(v, str) and v in ("__NaN__", "__Inf__", "__-Inf__"):
+        return {"__NaN__": math.nan, "__Inf__": math.inf, "__-Inf__": -math.inf}[v]
+    if isinstance(v, dict):
+        return {k: _back(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_back(x) for x in v]
+    return v
+
+
+def node_ui(jobs: list[dict]) -> list:
+    """Run the jobs through the driver in one Node process."""
+    text = json.dumps(finite_json({"T": ui_texts(), "jobs": jobs}), allow_nan=False)
+    p = subprocess.run([NODE, str(DRIVER)], capture_output=True, text=True, timeout=300,
+                       input=text)
+    assert p.returncode == 0, p.stderr[-4000:]
+    return _back(json.loads(p.stdout))
+
+
+def rest_dict(rr) -> dict:
+    """A sim.rest.RowRest as the engine sends it to the page."""
+    return {"kind": rr.kind, "u": rr.u, "how": rr.how, "via": rr.via, "cycle": rr.cycle,
+            "lr_limit": rr.lr_limit, "pace": rr.pace}
+
+
+def statements_job(rests, pairs, rec) -> dict:
+    """The "statements" job for one table: rests (RowRest per row), pairs (sim.pairs.Pairs,
+    flips applied), rec (the record on screen: its loss settings, beta, learning rate)."""
+    rows = [{"votes_chosen": float(a), "votes_rejected": float(b)}
+            for a, b in zip(pairs.votes_chosen, pairs.votes_rejected)]
+    settings = {"loss_type": rec.loss_type, "adaptive_weight": bool(rec.adaptive_weight),
+                "label_smoothing": float(rec.label_smoothing), "beta": float(rec.beta),
+                "learning_rate": float(rec.learning_rate)}
+    return {"kind": "statements", "rests": [rest_dict(r) for r in rests], "rows": rows,
+            "settings": settings}
