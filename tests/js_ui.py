@@ -78,3 +78,53 @@ def statements_job(rests, pairs, rec) -> dict:
                 "learning_rate": float(rec.learning_rate)}
     return {"kind": "statements", "rests": [rest_dict(r) for r in rests], "rows": rows,
             "settings": settings}
+
+
+def page_view(st, looked: int = 0) -> dict:
+    """What the page's controller hands a view (docs/ui.md), from a Panel page state:
+    rows after flips, the prompts, the record, the pulls, the rest objects, the row looked
+    at, the reference's log-probabilities."""
+    from dpo_sim.sim.dpo import row_pulls
+
+    pairs, rec = st.pairs, st.record
+    rows = [dict(zip(("prompt", "chosen", "rejected", "votes_chosen", "votes_rejected"), r))
+            for r in zip(pairs.prompt.tolist(), pairs.chosen.tolist(),
+                         pairs.rejected.tolist(), pairs.votes_chosen.tolist(),
+                         pairs.votes_rejected.tolist())]
+    p_for, p_against, net = row_pulls(rec.row_margin, pairs, st.loss, rec.beta)
+    return {"cfg": {"prompts": [{"text": p.text, "replies": list(p.replies)}
+                                for p in st.spec.prompts]},
+            "rows": rows, "rec": rec.to_dict(),
+            "pulls": {"pull_for": p_for.tolist(), "pull_against": p_against.tolist(),
+                      "net": net.tolist()},
+            "rest": [rest_dict(r) for r in st.rest], "looked": looked,
+            "logp_ref": st.logp_ref.tolist(), "settings": {}}
+
+
+def html_tree(html: str) -> list:
+    """An HTML fragment as the nested [tag, {attrs}, ...children] of tests/js_fake_dom.mjs
+    (text joined, character references decoded, empty text dropped)."""
+    from html.parser import HTMLParser
+
+    root: list = ["#root", {}]
+    stack = [root]
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            node = [tag, {k: ("" if v is None else v) for k, v in attrs}]
+            stack[-1].append(node)
+            stack.append(node)
+
+        def handle_endtag(self, tag):
+            assert stack[-1][0] == tag, (tag, stack[-1][0])
+            stack.pop()
+
+        def handle_data(self, data):
+            top = stack[-1]
+            if len(top) > 2 and isinstance(top[-1], str):
+                top[-1] += data
+            elif data:
+                top.append(data)
+
+    P(convert_charrefs=True).feed(html)
+    return root[2:]
