@@ -241,3 +241,7 @@ FORMULA = {
     "pull_against": ", for the rejected reply ",
     "net": ", net ",
 }
+#: The pulls chart's text alternative (a visually hidden table: its column heads; "—" where
+#: a row does not rest) and the numbers of the dot under the pointer.
+PULLS_TABLE = ("row", "votes", "margin u", "weight", "comes to rest at u")
+PULLS_TIP = "row {row} · votes {votes} · u {u} · weight {w}"

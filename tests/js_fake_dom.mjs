@@ -20,9 +20,9 @@ class Text extends Node {
 }
 
 class Context2D {
-  constructor() { this.ops = []; this.canvas = null; }
+  constructor() { this.ops = []; this.canvas = null; this.clears = 0; }
   setTransform() {}
-  clearRect() { this.ops.length = 0; }
+  clearRect() { this.ops.length = 0; this.clears++; }
   measureText(t) { return { width: 8 * String(t).length }; }
   setLineDash() {}
   fillText(t, x, y) { this.ops.push(["text", String(t), x, y]); }
@@ -105,6 +105,6 @@ export function tree(n) {
   for (const [k, v] of n.attrs) attrs[k] = v;
   const out = [n.tagName.toLowerCase(), attrs];
   for (const k of kids) if (k !== "") out.push(k);
-  if (n._g) out.push({ drawn: n._g.ops });
+  if (n._g) out.push({ drawn: n._g.ops, clears: n._g.clears });
   return out;
 }

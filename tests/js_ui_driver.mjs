@@ -12,8 +12,10 @@
  * - {"kind": "g", "values", "p"}, {"kind": "repr", "values"},
  *   {"kind": "fixed", "values", "digits", "sign"}: pyG, pyFloat, pyFixed;
  * - {"kind": "view", "mount": "formula" | "pulls", "views": [view, ...]}: the view mounted
- *   in a small stand-in DOM (tests/js_fake_dom.mjs), updated with each view in turn; after
- *   each update the box's tree ([tag, {attrs}, ...children], text as strings).
+ *   in a small stand-in DOM (tests/js_fake_dom.mjs), updated with each view in turn (with
+ *   its "why", "structure" by default); after each update {tree, model}: the box's tree
+ *   ([tag, {attrs}, ...children], text as strings, a canvas's drawing as {drawn, clears})
+ *   and what the view says it shows (its model(), if it has one).
  */
 import { readFileSync } from "node:fs";
 import { installFakeDom, tree } from "./js_fake_dom.mjs";
@@ -33,7 +35,10 @@ async function view(job) {
   const pal = job.pal || {};
   const ctx = { T, DATA: { font: "sans-serif" }, pal: () => pal, act() {}, request() {} };
   const v = mount(box, ctx);
-  return job.views.map((vw) => { v.update(vw, vw.why || "structure"); return tree(box); });
+  return job.views.map((vw) => {
+    v.update(vw, vw.why || "structure");
+    return { tree: tree(box), model: v.model ? v.model() : null };
+  });
 }
 
 const out = [];
