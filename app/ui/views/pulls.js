@@ -10,8 +10,8 @@
  *
  * Reads from view: rows (after flips, their votes), rec (pairs/margin, beta and the loss
  * settings) and rest (per row). Texts: T.PULLS_HEADING, T.PULLS_NOTE, T.PULLS_X_LABEL,
- * T.PULLS_Y_LABEL, T.PULLS_TABLE, T.PULLS_TIP. The palette: margin (the curve), ref_tick (the ticks), chosen and text
- * (the dots), grid, text and muted (the axes). */
+ * T.PULLS_Y_LABEL, T.PULLS_TABLE, T.PULLS_TIP. The palette: margin (the curve), ref_tick
+ * (the ticks), chosen and text (the dots), grid, text and muted (the axes). */
 
 import { el, fitCanvas, niceTicks, setText, tickText } from "../dom.js";
 import { fill, lossInForce, lossWeight, pyFixed, pyG, restNumber } from "../rest_text.js";
@@ -187,6 +187,7 @@ export function mountPulls(box, ctx) {
       drawBase(m);
     }
     drawDots(m);
+    if (hovered !== null) showTip(m);
     if (why !== "step" || Date.now() - srAt >= PULLS_SR_EVERY) {
       if (srTimer !== null) { clearTimeout(srTimer); srTimer = null; }
       refreshTable(m);
@@ -196,27 +197,33 @@ export function mountPulls(box, ctx) {
     }
   }
 
-  // the numbers of the dot under the pointer
+  // the numbers of the dot under the pointer, kept current while the run moves it
+  let hovered = null;
+  function showTip(m) {
+    const d = hovered === null ? null : m.dots[hovered];
+    tip.hidden = !d || !drawn;
+    if (tip.hidden) return;
+    const G = geometry(drawn, top.getBoundingClientRect().width);
+    setText(tip, fill(T.PULLS_TIP, { row: d.row, votes: d.votes, u: pyFixed(d.u, 3, true),
+      w: pyFixed(d.w, 3) }));
+    tip.style.left = Math.max(0, G.X(d.u) + 12) + "px";
+    tip.style.top = Math.max(0, G.Y(d.w) - 34) + "px";
+  }
   top.addEventListener("mousemove", (ev) => {
     if (!last || !drawn) return;
     const r = top.getBoundingClientRect();
     const G = geometry(drawn, r.width);
     const m = pullsModel(last, false);
-    let best = null, bestD = 144;
+    let bestD = 144;
+    hovered = null;
     for (const d of m.dots) {
       const dx = G.X(d.u) - (ev.clientX - r.left);
       const dy = G.Y(d.w) - (ev.clientY - r.top);
-      if (dx * dx + dy * dy < bestD) { bestD = dx * dx + dy * dy; best = d; }
+      if (dx * dx + dy * dy < bestD) { bestD = dx * dx + dy * dy; hovered = d.row; }
     }
-    tip.hidden = best === null;
-    if (best) {
-      setText(tip, fill(T.PULLS_TIP, { row: best.row, votes: best.votes,
-        u: pyFixed(best.u, 3, true), w: pyFixed(best.w, 3) }));
-      tip.style.left = Math.min(G.X(best.u) + 12, r.width - 200) + "px";
-      tip.style.top = Math.max(0, G.Y(best.w) - 34) + "px";
-    }
+    showTip(m);
   });
-  top.addEventListener("mouseleave", () => { tip.hidden = true; });
+  top.addEventListener("mouseleave", () => { hovered = null; tip.hidden = true; });
   if (typeof ResizeObserver !== "undefined") {
     new ResizeObserver(() => {
       if (last) { drawBase(pullsModel(last, true)); drawDots(pullsModel(last, false)); }
