@@ -11,6 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
+
 from dpo_sim.app import texts
 
 NODE = shutil.which("node")
@@ -80,25 +82,36 @@ def statements_job(rests, pairs, rec) -> dict:
             "settings": settings}
 
 
-def page_view(st, looked: int = 0) -> dict:
-    """What the page's controller hands a view (docs/ui.md), from a Panel page state:
-    rows after flips, the prompts, the record, the pulls, the rest objects, the row looked
-    at, the reference's log-probabilities."""
+def sim_rest(sim) -> tuple:
+    """Where each row of a Simulation ends from its policy now (``sim.rest``), as the
+    engine answers the page."""
+    from dpo_sim.sim import rest
+
+    rec = sim.record
+    return rest.rest_points(sim.pairs, sim.beta, sim.learning_rate, sim._loss,
+                            rec.row_margin, rec.grad)
+
+
+def page_view(sim, looked: int = 0) -> dict:
+    """What the page's controller hands a view (docs/ui.md), from a Simulation (the
+    engine's numbers, as sim/protocol.py sends them): rows after flips, the prompts, the
+    record, the pulls, the rest objects, the row looked at, the reference's probabilities
+    (refProbs)."""
     from dpo_sim.sim.dpo import row_pulls
 
-    pairs, rec = st.pairs, st.record
+    pairs, rec = sim.pairs, sim.record
     rows = [dict(zip(("prompt", "chosen", "rejected", "votes_chosen", "votes_rejected"), r))
             for r in zip(pairs.prompt.tolist(), pairs.chosen.tolist(),
                          pairs.rejected.tolist(), pairs.votes_chosen.tolist(),
                          pairs.votes_rejected.tolist())]
-    p_for, p_against, net = row_pulls(rec.row_margin, pairs, st.loss, rec.beta)
+    p_for, p_against, net = row_pulls(rec.row_margin, pairs, sim._loss, rec.beta)
     return {"cfg": {"prompts": [{"text": p.text, "replies": list(p.replies)}
-                                for p in st.spec.prompts]},
+                                for p in sim.scenario.prompts]},
             "rows": rows, "rec": rec.to_dict(),
             "pulls": {"pull_for": p_for.tolist(), "pull_against": p_against.tolist(),
                       "net": net.tolist()},
-            "rest": [rest_dict(r) for r in st.rest], "looked": looked,
-            "logp_ref": st.logp_ref.tolist(), "settings": {}}
+            "rest": [rest_dict(r) for r in sim_rest(sim)], "looked": looked,
+            "refProbs": np.exp(sim.logp_ref).tolist(), "settings": {}}
 
 
 def html_tree(html: str) -> list:

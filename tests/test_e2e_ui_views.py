@@ -1,8 +1,8 @@
 """The pulls chart and the formula strip of app/ui/ in a real browser: the modules loaded
 as they are (ES modules over HTTP, no bundle), mounted on a bare page with the palette's
 custom properties, fed the view of a page state. They draw (the canvases have ink), raise
-nothing, show the worked-out row and its rest statement, name the dot under the pointer,
-keep the hidden table to one refresh a second, and redraw for the dark palette."""
+nothing, show the worked-out row and its rest statement, name the dot under the pointer
+(and a click on it asks to look at its row), keep the hidden table to one refresh a second, and redraw for the dark palette."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from js_ui import finite_json, page_view, ui_texts
 
 from browser import ROOT, free_port
 from dpo_sim.app.interactive import _palette_css
-from dpo_sim.app.state import SimState
 from dpo_sim.app.theme import DARK, LIGHT
+from dpo_sim.sim.scenario_io import load_scenario
+from dpo_sim.sim.simulation import Simulation
 
 pytestmark = pytest.mark.browser
 
@@ -40,7 +41,8 @@ const fix = (v) => (Array.isArray(v) ? v.map(fix) : v && typeof v === "object"
 const views = fix(D.views);
 let theme = "light";
 const ctx = {{ T: D.T, DATA: {{ font: "sans-serif" }}, pal: () => D.pal[theme],
-  act() {{}}, request() {{}} }};
+  act(cmd) {{ window.__acts.push(cmd); }}, request() {{}} }};
+window.__acts = [];
 const P = mountPulls(document.getElementById("pulls"), ctx);
 const F = mountFormula(document.getElementById("formula"), ctx);
 window.__show = (k, why) => {{ P.update(views[k], why); F.update(views[k], why); }};
@@ -57,11 +59,11 @@ window.__ready = true;
 
 @pytest.fixture(scope="module")
 def harness():
-    st = SimState(scenario="align")
-    st.advance(40)
-    first = page_view(st)
-    st.advance(1)
-    second = page_view(st)
+    sim = Simulation(load_scenario("align"), keep_history=False)
+    sim.advance(40)
+    first = page_view(sim)
+    sim.advance(1)
+    second = page_view(sim)
     data = {"T": ui_texts(), "pal": {"light": asdict(LIGHT), "dark": asdict(DARK)},
             "views": finite_json([first, second])}
     page = HARNESS.format(css=_palette_css(LIGHT, ":root"), data=json.dumps(data))
@@ -117,12 +119,17 @@ def test_the_views_draw_and_speak_in_a_browser(browser, harness):
     page.mouse.move(x, y)
     tip = page.locator(".dpo-pulls-tip")
     assert tip.is_visible() and tip.inner_text().startswith("row 0 · votes 7:3 · u +")
-    # a step at once: the dots move, the hidden table waits for its second
+    page.mouse.click(x, y)                      # a click looks at the dot's row
+    assert page.evaluate("window.__acts") == [{"op": "look", "row": 0}]
+    # a step at once: the dots move, the hidden table waits for its second (one script, so
+    # no time passes between the refresh and the step)
     cell = page.locator("[data-testid=pulls-table] tbody tr").first.locator("td").nth(1)
-    was = cell.inner_text()
-    assert was == f"{u0:+.3f}"
-    page.evaluate("window.__show(1, 'step')")
-    assert cell.inner_text() == was
+    assert cell.inner_text() == f"{u0:+.3f}"
+    was, after = page.evaluate("""() => {
+        const cell = document.querySelector('[data-testid=pulls-table] tbody tr td:nth-of-type(2)');
+        window.__show(0, 'structure'); const was = cell.textContent;
+        window.__show(1, 'step'); return [was, cell.textContent]; }""")
+    assert was == after == f"{u0:+.3f}"
     u1 = f"{second['rec']['pairs/margin'][0]:+.3f}"
     assert tip.inner_text().startswith(f"row 0 · votes 7:3 · u {u1}")    # the tip follows
     page.wait_for_timeout(1200)

@@ -28,11 +28,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from js_ui import NODE, node_ui, page_view, rest_dict, statements_job
+from js_ui import NODE, node_ui, page_view, rest_dict, sim_rest, statements_job
 
 from dpo_sim.app import texts
 from dpo_sim.app.numfmt import fixed
-from dpo_sim.app.state import SimState
 from dpo_sim.sim import rest
 from dpo_sim.sim.losses import objective
 from dpo_sim.sim.scenario import Prompt, Row, Scenario
@@ -109,15 +108,16 @@ def _check(said, scenario, flips=()):
 
 
 # -- the page's statements, as app/ui/rest_text.js renders them -----------------------------
-def page_statements_of(states: list[SimState]) -> list[list[dict]]:
-    """Each row's rest statement on each page state, as the page renders it (the JavaScript
-    of app/ui/rest_text.js, one Node process for all the states): its kind, data-u and
-    sentence, with sim.rest's numbers for the checks that need more than data-u."""
-    jobs = [statements_job(st.rest, st.pairs, st.record) for st in states]
+def page_statements_of(sims: list[Simulation]) -> list[list[dict]]:
+    """Each row's rest statement on each run, as the page renders it (the JavaScript of
+    app/ui/rest_text.js, one Node process for all the runs): its kind, data-u and sentence,
+    with sim.rest's numbers for the checks that need more than data-u."""
+    rests = [sim_rest(sim) for sim in sims]
+    jobs = [statements_job(rr, sim.pairs, sim.record) for rr, sim in zip(rests, sims)]
     out = []
-    for st, said in zip(states, node_ui(jobs)):
+    for rest_of, said in zip(rests, node_ui(jobs)):
         rows = []
-        for rr, x in zip(st.rest, said, strict=True):
+        for rr, x in zip(rest_of, said, strict=True):
             assert x["kind"] == rr.kind
             data_u, text = x["u"], x["text"]
             claim = None if data_u is None else (math.nan if data_u == "none"
@@ -132,8 +132,8 @@ def page_statements_of(states: list[SimState]) -> list[list[dict]]:
     return out
 
 
-def page_statements(st: SimState) -> list[dict]:
-    return page_statements_of([st])[0]
+def page_statements(sim: Simulation) -> list[dict]:
+    return page_statements_of([sim])[0]
 
 
 def js_rest_text(rr, a: float, b: float, **settings) -> str:
@@ -145,18 +145,15 @@ def js_rest_text(rr, a: float, b: float, **settings) -> str:
     return said[0]["text"]
 
 
-def state_for(pid: str, settings: dict) -> tuple[SimState, Scenario, tuple]:
-    """A page state on preset ``pid`` with ``settings``, past its scripted events, and the
-    same scenario for the long run (its rows as they stand then)."""
-    st = SimState(scenario=pid)
-    for k, v in settings.items():
-        setattr(st, k, v)
-    last = max((e.step for e in st.spec.events), default=0)
-    if last:
-        st.advance(last)
+def state_for(pid: str, settings: dict) -> tuple[Simulation, Scenario, tuple]:
+    """A run of preset ``pid`` with ``settings``, past its scripted events, as the page
+    holds it, and the same scenario for the long run (its rows as they stand then)."""
     scenario = load_scenario(pid).with_settings(**settings)
-    scenario = replace(scenario, events=())
-    return st, scenario, tuple(int(i) for i in st._sim.flipped)
+    sim = Simulation(scenario, keep_history=False)
+    last = max((e.step for e in scenario.events), default=0)
+    if last:
+        sim.advance(last)
+    return sim, replace(scenario, events=()), tuple(int(i) for i in sim.flipped)
 
 
 @pytest.mark.slow
@@ -350,7 +347,7 @@ def test_in_a_cycle_what_rests_is_each_reply_not_each_row():
     while nothing moves; dpo-is-rlhf at rest: nets +0.599, +0.599, -0.599 and margins
     0.576 / 1.152 (not the 7:3 share's 0.847) -- the rows rest where the pulls on each
     reply cancel, and the page says so."""
-    st = SimState(scenario="rock-paper-scissors")
+    st = Simulation(load_scenario("rock-paper-scissors"), keep_history=False)
     said = page_statements(st)
     assert [x["kind"] for x in said] == ["rests"] * 3 and all(x["claim"] == 0 for x in said)
     for _ in range(3):
@@ -361,7 +358,7 @@ def test_in_a_cycle_what_rests_is_each_reply_not_each_row():
     np.testing.assert_array_equal(st.record.row_margin, 0.0)
     assert "+2.000" in texts.TERMS["net"] and "no cycle" in texts.TERMS["net"]
 
-    st = SimState(scenario="dpo-is-rlhf")
+    st = Simulation(load_scenario("dpo-is-rlhf"), keep_history=False)
     said = page_statements(st)
     assert [x["kind"] for x in said] == ["rests"] * 3
     assert [round(x["claim"], 3) for x in said] == [0.576, 0.576, 1.152]
@@ -386,9 +383,9 @@ def test_the_pulls_chart_ticks_where_and_only_where_a_row_rests():
                    for st in cases])
     ticked = 0
     for st, (out,) in zip(cases, got):
-        rests = {i: r.u for i, r in enumerate(st.rest) if r.kind == "rests"}
+        rests = {i: r.u for i, r in enumerate(sim_rest(st)) if r.kind == "rests"}
         ticks = {t["row"]: t["u"] for t in out["model"]["ticks"]}
-        assert ticks == rests, (st.scenario, ticks, rests)
+        assert ticks == rests, (st.scenario.id, ticks, rests)
         ticked += len(ticks)
     assert ticked > 0
 

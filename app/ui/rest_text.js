@@ -15,7 +15,8 @@
  * A rest object is what the engine sends per row (Simulation.rest() in the twin,
  * sim.rest.RowRest on the server): {kind, u, how, via, cycle, lr_limit, pace}. JSON has no
  * NaN or infinity, so a number may arrive as null or as a string ("NaN", "Infinity",
- * "-Infinity", "nan", "inf", "-inf"): restNumber reads all of them. */
+ * "-Infinity", "nan", "inf", "-inf", or the protocol's "__NaN__", "__Inf__", "__-Inf__"
+ * where a host has not read them back): restNumber reads all of them. */
 
 import { fixed } from "./fmt.js";
 
@@ -24,7 +25,7 @@ import { fixed } from "./fmt.js";
 export function restNumber(v) {
   if (typeof v === "number") return v;
   if (v === null || v === undefined) return NaN;
-  const s = String(v).toLowerCase();
+  const s = String(v).toLowerCase().replace(/^__(-?)(\w+)__$/, "$1$2");
   if (s === "inf" || s === "+inf" || s === "infinity" || s === "+infinity") return Infinity;
   if (s === "-inf" || s === "-infinity") return -Infinity;
   return s === "nan" ? NaN : Number(v);

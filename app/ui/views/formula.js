@@ -8,16 +8,14 @@
  *
  * Reads from view: rows (after flips), cfg.prompts (the replies' texts), rec (probs,
  * rewards, pairs/margin, pairs/sigma, beta, learning_rate and the loss settings), pulls
- * ({pull_for, pull_against, net}, per row), rest (per row), looked, and logp_ref (the
- * reference's log-probabilities, as the engine's load reply gives them; without it pi_ref
- * is read back from the record: pi · exp(−r̂/β)). Texts: T.FORMULA, T.WEIGHT_NAMES,
- * T.REST_RUN and those of rest_text.js. */
+ * ({pull_for, pull_against, net}, per row), rest (per row), looked, and refProbs (pi_ref
+ * per prompt, exp of the load reply's logp_ref; without it pi_ref is read back from the
+ * record: pi · exp(−r̂/β)). Texts: T.FORMULA, T.WEIGHT_NAMES, T.REST_RUN and those of
+ * rest_text.js. The part a teacher can hide: "formula" (class dpo-part-formula). */
 
 import { el, setText } from "../dom.js";
 import { letter, shortText } from "../fmt.js";
-import {
-  fill, lossInForce, lossWeight, pyFixed, pyFloat, pyG, restDataU, restText,
-} from "../rest_text.js";
+import { fill, lossInForce, lossWeight, pyFixed, pyFloat, pyG, restDataU, restText } from "../rest_text.js";
 
 /** numfmt.small (a probability that goes to 0), with Python's rounding of exact halves. */
 function formulaSmall(v, digits = 3) {
@@ -43,7 +41,7 @@ export function mountFormula(box, ctx) {
     el("p", null, F.pull_for, V.pullFor, F.pull_against, V.pullAgainst, F.net, V.net, "."),
     el("p", null, V.rest),
     el("p", { class: "dpo-note", text: T.REST_RUN }));
-  box.append(card);
+  box.append(el("section", { class: "dpo-part-formula", "data-part": "formula" }, card));
 
   function update(view) {
     const rows = view.rows || [];
@@ -55,7 +53,7 @@ export function mountFormula(box, ctx) {
     const replies = view.cfg.prompts[x].replies;
     const beta = rec.beta, pi = rec.probs[x];
     const rc = rec.rewards[x][c], rl = rec.rewards[x][l];
-    const ref = view.logp_ref ? view.logp_ref[x].map(Math.exp)
+    const ref = view.refProbs ? view.refProbs[x]
       : pi.map((p, y) => p * Math.exp(-rec.rewards[x][y] / beta));
     const u = rec["pairs/margin"][i], s = rec["pairs/sigma"][i];
     const a = row.votes_chosen, b = row.votes_rejected;

@@ -11,7 +11,9 @@
  * Reads from view: rows (after flips, their votes), rec (pairs/margin, beta and the loss
  * settings) and rest (per row). Texts: T.PULLS_HEADING, T.PULLS_NOTE, T.PULLS_X_LABEL,
  * T.PULLS_Y_LABEL, T.PULLS_TABLE, T.PULLS_TIP. The palette: margin (the curve), ref_tick
- * (the ticks), chosen and text (the dots), grid, text and muted (the axes). */
+ * (the ticks), chosen and text (the dots), grid, text and muted (the axes). The part a
+ * teacher can hide: "pulls" (class dpo-part-pulls). A click on a dot asks the page to look
+ * at its row (ctx.act({op: "look", row})). */
 
 import { el, fitCanvas, niceTicks, setText, tickText } from "../dom.js";
 import { fill, lossInForce, lossWeight, pyFixed, pyG, restNumber } from "../rest_text.js";
@@ -71,7 +73,8 @@ export function mountPulls(box, ctx) {
     el("thead", null, el("tr", null,
       ...T.PULLS_TABLE.map((h) => el("th", { scope: "col", text: h })))),
     srBody);
-  box.append(el("div", { class: "dpo-card dpo-pulls", "data-testid": "pulls" },
+  box.append(el("div", { class: "dpo-card dpo-pulls dpo-part-pulls", "data-part": "pulls",
+    "data-testid": "pulls" },
     el("div", { class: "dpo-h", text: T.PULLS_HEADING }),
     el("div", { class: "dpo-pulls-plot" }, base, top, tip), sr,
     el("div", { class: "dpo-note", text: T.PULLS_NOTE })));
@@ -180,7 +183,7 @@ export function mountPulls(box, ctx) {
     last = view;
     let m = pullsModel(view, false);
     const ticksOf = (mm) => mm.ticks.map((t) => t.row + ":" + t.u).join(",");
-    if (why !== "step" || !drawn || m.lo !== drawn.lo || m.hi !== drawn.hi ||
+    if (why === "structure" || why === "scenario" || why === "theme" || !drawn || m.lo !== drawn.lo || m.hi !== drawn.hi ||
         m.loss !== drawn.loss || m.eps !== drawn.eps || m.beta !== drawn.beta ||
         ticksOf(m) !== ticksOf(drawn)) {
       m = pullsModel(view, true);
@@ -224,6 +227,8 @@ export function mountPulls(box, ctx) {
     showTip(m);
   });
   top.addEventListener("mouseleave", () => { hovered = null; tip.hidden = true; });
+  // a tap or click on a dot makes its row the one the formula strip works out
+  top.addEventListener("click", () => { if (hovered !== null) ctx.act({ op: "look", row: hovered }); });
   if (typeof ResizeObserver !== "undefined") {
     new ResizeObserver(() => {
       if (last) { drawBase(pullsModel(last, true)); drawDots(pullsModel(last, false)); }
