@@ -82,6 +82,7 @@ export function mountPulls(box, ctx) {
   let last = null;          // the latest view
   let drawn = null;         // the model the base canvas shows (span, ticks, curve, y range)
   let srAt = -Infinity, srTimer = null;
+  let hovered = null;       // the row of the dot under the pointer
   const srCells = [];
 
   const geometry = (m, w) => {
@@ -91,6 +92,7 @@ export function mountPulls(box, ctx) {
     return {
       X: (u) => PULLS_PAD.left + (u - m.lo) / (m.hi - m.lo) * W,
       Y: (v) => PULLS_PAD.top + (1 - (v - ylo) / (yhi - ylo)) * PH,
+      dotY: (v) => PULLS_PAD.top + (1 - (Math.max(ylo, Math.min(yhi, v)) - ylo) / (yhi - ylo)) * PH,
       W, PH, ylo, yhi,
     };
   };
@@ -150,7 +152,7 @@ export function mountPulls(box, ctx) {
     g.lineWidth = 1.5;
     for (const d of m.dots) {
       if (!Number.isFinite(d.u)) continue;
-      const xx = G.X(d.u), yy = G.Y(Math.max(G.ylo, Math.min(G.yhi, d.w)));
+      const xx = G.X(d.u), yy = G.dotY(d.w);
       g.fillStyle = p.chosen; g.strokeStyle = p.text;
       g.beginPath(); g.arc(xx, yy, 6.5, 0, 2 * Math.PI); g.fill(); g.stroke();
       g.fillStyle = p.text; g.fillText(String(d.row), xx + 9, yy + 4);
@@ -183,9 +185,9 @@ export function mountPulls(box, ctx) {
     last = view;
     let m = pullsModel(view, false);
     const ticksOf = (mm) => mm.ticks.map((t) => t.row + ":" + t.u).join(",");
-    if (why === "structure" || why === "scenario" || why === "theme" || !drawn || m.lo !== drawn.lo || m.hi !== drawn.hi ||
-        m.loss !== drawn.loss || m.eps !== drawn.eps || m.beta !== drawn.beta ||
-        ticksOf(m) !== ticksOf(drawn)) {
+    const reshaped = why === "structure" || why === "scenario" || why === "theme";
+    if (reshaped || !drawn || m.lo !== drawn.lo || m.hi !== drawn.hi || m.loss !== drawn.loss ||
+        m.eps !== drawn.eps || m.beta !== drawn.beta || ticksOf(m) !== ticksOf(drawn)) {
       m = pullsModel(view, true);
       drawBase(m);
     }
@@ -201,7 +203,6 @@ export function mountPulls(box, ctx) {
   }
 
   // the numbers of the dot under the pointer, kept current while the run moves it
-  let hovered = null;
   function showTip(m) {
     const d = hovered === null ? null : m.dots[hovered];
     tip.hidden = !d || !drawn;
@@ -210,25 +211,30 @@ export function mountPulls(box, ctx) {
     setText(tip, fill(T.PULLS_TIP, { row: d.row, votes: d.votes, u: pyFixed(d.u, 3, true),
       w: pyFixed(d.w, 3) }));
     tip.style.left = Math.max(0, G.X(d.u) + 12) + "px";
-    tip.style.top = Math.max(0, G.Y(d.w) - 34) + "px";
+    tip.style.top = Math.max(0, G.dotY(d.w) - 34) + "px";
   }
-  top.addEventListener("mousemove", (ev) => {
-    if (!last || !drawn) return;
+  /** The row of the dot within 12 px of the pointer (the nearest), or null. */
+  function dotAt(ev) {
+    if (!last || !drawn) return null;
     const r = top.getBoundingClientRect();
     const G = geometry(drawn, r.width);
-    const m = pullsModel(last, false);
-    let bestD = 144;
-    hovered = null;
-    for (const d of m.dots) {
-      const dx = G.X(d.u) - (ev.clientX - r.left);
-      const dy = G.Y(d.w) - (ev.clientY - r.top);
-      if (dx * dx + dy * dy < bestD) { bestD = dx * dx + dy * dy; hovered = d.row; }
+    let best = null, bestD = 144;
+    for (const d of pullsModel(last, false).dots) {
+      const dx = G.X(d.u) - (ev.clientX - r.left), dy = G.dotY(d.w) - (ev.clientY - r.top);
+      if (dx * dx + dy * dy < bestD) { bestD = dx * dx + dy * dy; best = d.row; }
     }
-    showTip(m);
+    return best;
+  }
+  top.addEventListener("mousemove", (ev) => {
+    hovered = dotAt(ev);
+    if (last) showTip(pullsModel(last, false));
   });
   top.addEventListener("mouseleave", () => { hovered = null; tip.hidden = true; });
   // a tap or click on a dot makes its row the one the formula strip works out
-  top.addEventListener("click", () => { if (hovered !== null) ctx.act({ op: "look", row: hovered }); });
+  top.addEventListener("click", (ev) => {
+    const row = dotAt(ev);
+    if (row !== null) ctx.act({ op: "look", row });
+  });
   if (typeof ResizeObserver !== "undefined") {
     new ResizeObserver(() => {
       if (last) { drawBase(pullsModel(last, true)); drawDots(pullsModel(last, false)); }
