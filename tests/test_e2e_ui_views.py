@@ -26,7 +26,7 @@ pytestmark = pytest.mark.browser
 
 HARNESS = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
 <style>{css}</style>
-<link rel="stylesheet" href="/app/offline/page.css">
+<link rel="stylesheet" href="/{page_css}">
 <link rel="stylesheet" href="/app/ui/views/pulls.css">
 <link rel="stylesheet" href="/app/ui/views/formula.css">
 </head><body><div id="pulls" style="width: 700px"></div><div id="formula"></div>
@@ -66,7 +66,10 @@ def harness():
     second = page_view(sim)
     data = {"T": ui_texts(), "pal": {"light": asdict(LIGHT), "dark": asdict(DARK)},
             "views": finite_json([first, second])}
-    page = HARNESS.format(css=_palette_css(LIGHT, ":root"), data=json.dumps(data))
+    # the page's own styles: app/ui/page.css once the page moves there
+    page_css = next(p for p in ("app/ui/page.css", "app/offline/page.css") if (ROOT / p).exists())
+    page = HARNESS.format(css=_palette_css(LIGHT, ":root"), data=json.dumps(data),
+                          page_css=page_css)
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):
