@@ -71,7 +71,7 @@ def page_texts() -> dict:
         "PICKER_HELP": texts.PICKER_HELP, "COLUMNS": COLUMNS, "COLUMN_SPECS": COLUMN_SPECS,
         "COLUMN_TERMS": COLUMN_TERMS, **texts.STACK_TEXTS, "ROW_KEYS": texts.ROW_KEYS,
         "ROW_LABELS": texts.ROW_LABELS,
-        "ROWS_KEY": texts.ROWS_KEY,
+        "ROWS_KEY": texts.ROWS_KEY, **{k: getattr(texts, k) for k in texts.VIEW_TEXT_NAMES},
         "DASHES": PROMPT_DASHES, "CONNECTION_LOST": texts.CONNECTION_LOST,
         "CONNECTION_BACK": texts.CONNECTION_BACK,
     }

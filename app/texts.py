@@ -130,8 +130,41 @@ CONNECTION_LOST = ("The connection to the server was lost (the server restarted,
                    "the same numbers.")
 CONNECTION_BACK = "The server answers again: press Reload."
 
+#: The pulls chart (the weight curve of the loss in force with the rows as dots): its
+#: heading, its axes and its note.
+PULLS_HEADING = "The pulls: the weight of each row's chosen side"
+PULLS_X_LABEL = "margin u of the row"
+PULLS_Y_LABEL = "weight"
+PULLS_NOTE = (
+    "Each dot is a row at its margin u, on the curve of its chosen side's weight. The "
+    "chosen side pulls with its votes × that weight, the rejected side with its votes × "
+    "the weight at −u. A tick below the axis marks where a row comes to rest; where its "
+    "rows form no cycle and none of them drifts, that is where its two pulls are "
+    "equal. A row without a tick does not come to rest at a margin the page can name "
+    "(a unanimous row's dot slides on down the curve, ever more slowly): its "
+    "worked-out numbers (“Row … worked out”) say what it does.")
+
+#: The formula strip's words around its numbers (one row worked out); ``head`` is filled
+#: with the row, its two replies' letters and texts and its votes.
+FORMULA = {
+    "head": "Row {i} worked out: “{c}: {chosen}” over “{l}: {rejected}”, votes {a}:{b}",
+    "reward": ("Implicit reward: β times the log of how much more likely the policy makes a "
+               "reply than the reference does. "),
+    "reward_eq": "r̂(y) = β · log(π(y|x) / π_ref(y|x))",
+    "chosen": "chosen: ",
+    "rejected": "rejected: ",
+    "margin": "margin: ",
+    "pull_for": "The two pulls on this pair: for the chosen reply ",
+    "pull_against": ", for the rejected reply ",
+    "net": ", net ",
+}
+#: The pulls chart's text alternative (a visually hidden table: its column heads; "—" where
+#: a row does not rest) and the numbers of the dot under the pointer.
+PULLS_TABLE = ("row", "votes", "margin u", "weight", "comes to rest at u")
+PULLS_TIP = "row {row} · votes {votes} · u {u} · weight {w}"
+
 #: Where a row ends, as the formula strip and the reading levels say it: one sentence per
-#: case of ``sim.rest`` (``views/formula.rest_text`` picks it and fills it in). Each is
+#: case of ``sim.rest`` (``app/ui/rest_text.js`` picks it and fills it in). Each is
 #: checked against long runs (tests/test_rest.py).
 REST_OWN = {
     "sigmoid": "This row comes to rest at u = {u}, where its two pulls balance, "
@@ -312,3 +345,15 @@ SWEEP_BOUNDARY = ("Plain gradient descent turns unstable (hatched) above {seen},
 #: Every text of the two views above, by name: what the page's JSON (ctx.T) must carry.
 STACK_TEXTS = {name: value for name, value in globals().items()
                if name.startswith(("FRONTIER_", "SWEEP_"))}
+
+#: The texts the pulls chart, the formula strip and the rest statements read (app/ui:
+#: views/pulls.js, views/formula.js, rest_text.js), carried in the page's JSON.
+VIEW_TEXT_NAMES = (
+    "REST_OWN", "REST_SHARED", "REST_WHY_CYCLE", "REST_WHY_CARRIED", "REST_WHY_OTHER",
+    "REST_STILL", "REST_STILL_OFF", "REST_APPROACHES", "REST_WHERE_OWN", "REST_WHERE_SHARED",
+    "REST_DRIFT_SLOWING", "REST_DRIFT_STEADY", "REST_DRIFT_SHAKEN", "REST_WHY_UNANIMOUS",
+    "REST_WHY_ROBUST_EDGE", "REST_WHY_ROBUST_BEYOND", "REST_WHY_OFF", "REST_WHY_GROUP",
+    "REST_WHY_DRAGGED", "REST_SWINGS", "REST_STOPS", "REST_IDLE", "REST_OVERSHOOTS",
+    "REST_OVERSHOOTS_IPO", "REST_HEADS", "REST_HALTS", "REST_OPEN_HINGE", "REST_OPEN",
+    "REST_RUN", "WEIGHT_NAMES", "FORMULA", "PULLS_HEADING", "PULLS_NOTE", "PULLS_X_LABEL",
+    "PULLS_Y_LABEL", "PULLS_TABLE", "PULLS_TIP")

@@ -25,12 +25,12 @@ import pytest
 
 import dpo_sim
 from dpo_sim.app.cli import write_run
-from dpo_sim.sim.protocol import RlhfTarget as _RlhfTarget
-from dpo_sim.sim.protocol import or_null as _or_null
 from dpo_sim.sim import rest
 from dpo_sim.sim.dpo import kl_ceiling
 from dpo_sim.sim.engine import stored_row_metrics
 from dpo_sim.sim.losses import LOSS_TYPES, objective
+from dpo_sim.sim.protocol import RlhfTarget as _RlhfTarget
+from dpo_sim.sim.protocol import or_null as _or_null
 from dpo_sim.sim.rlhf import kl_to_optimum
 from dpo_sim.sim.scenario import Event, Prompt, Row, Scenario
 from dpo_sim.sim.scenario_io import list_presets, load_scenario, scenario_from_config

@@ -1,6 +1,7 @@
 """Rest statements that cannot lie: what the page says about where each row ends
-(``sim.rest``, said by the formula strip's ``data-testid="rest"`` element and drawn as the
-pulls chart's ticks) is checked against long runs of plain gradient descent written out
+(``sim.rest``, said in words by ``app/ui/rest_text.js``, the one implementation both hosts
+run, in the formula strip's ``data-testid="rest"`` element, and drawn as the pulls chart's
+ticks) is checked against long runs of plain gradient descent written out
 again here (``long_run.Lean``, no code from sim/): every preset x every loss (and the
 weight off) x every row, and random scenarios with cycles and shared replies.
 
@@ -27,18 +28,19 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from js_ui import NODE, node_ui, page_view, rest_dict, sim_rest, statements_job
 
 from dpo_sim.app import texts
 from dpo_sim.app.numfmt import fixed
-from dpo_sim.app.state import SimState
-from dpo_sim.app.theme import palette
-from dpo_sim.app.views.formula import FormulaStrip, rest_text
 from dpo_sim.sim import rest
 from dpo_sim.sim.losses import objective
 from dpo_sim.sim.scenario import Prompt, Row, Scenario
 from dpo_sim.sim.scenario_io import list_presets, load_scenario
 from dpo_sim.sim.simulation import Simulation
 from long_run import Lean, random_scenario
+
+needs_node = pytest.mark.skipif(NODE is None, reason="Node.js (node) is not on PATH: the "
+                                                     "page's statements cannot be rendered")
 
 PRESETS = [pid for pid, _, err in list_presets() if err is None]
 #: every loss the page offers (robust at two label smoothings: below and at/beyond the
@@ -105,52 +107,63 @@ def _check(said, scenario, flips=()):
     return bad
 
 
-# -- the page's statements, read off the formula strip --------------------------------------
-_REST = re.compile(r'<span data-testid="rest" data-kind="(\w+)"(?: data-u="([^"]+)")?>'
-                   r'([^<]*)</span>')
-
-
-def page_statements(st: SimState) -> list[dict]:
-    """Each row's rest statement as the formula strip renders it (focus on each row in
-    turn), with sim.rest's numbers for the checks that need more than data-u."""
-    strip = FormulaStrip(st, palette("light"))
+# -- the page's statements, as app/ui/rest_text.js renders them -----------------------------
+def page_statements_of(sims: list[Simulation]) -> list[list[dict]]:
+    """Each row's rest statement on each run, as the page renders it (the JavaScript of
+    app/ui/rest_text.js, one Node process for all the runs): its kind, data-u and sentence,
+    with sim.rest's numbers for the checks that need more than data-u."""
+    rests = [sim_rest(sim) for sim in sims]
+    jobs = [statements_job(rr, sim.pairs, sim.record) for rr, sim in zip(rests, sims)]
     out = []
-    for i, rr in enumerate(st.rest):
-        st.focus_row = i
-        m = _REST.search(strip._html())
-        assert m, strip._html()
-        kind, data_u, text = m.groups()
-        claim = None if data_u is None else (math.nan if data_u == "none"
-                                             else float(data_u))
-        if claim is not None and not math.isnan(claim):
-            # the sentence says the number data-u holds
-            assert f"u = {fixed(claim, 3, sign=True).replace('-', '−')}" in text, (text, claim)
-        out.append(dict(kind=kind, claim=claim, u=rr.u, how=rr.how, via=rr.via,
-                        pace=rr.pace, text=text))
+    for rest_of, said in zip(rests, node_ui(jobs)):
+        rows = []
+        for rr, x in zip(rest_of, said, strict=True):
+            assert x["kind"] == rr.kind
+            data_u, text = x["u"], x["text"]
+            claim = None if data_u is None else (math.nan if data_u == "none"
+                                                 else float(data_u))
+            if claim is not None and not math.isnan(claim):
+                # the sentence says the number data-u holds
+                assert f"u = {fixed(claim, 3, sign=True).replace('-', '−')}" in text, (
+                    text, claim)
+            rows.append(dict(kind=x["kind"], claim=claim, u=rr.u, how=rr.how, via=rr.via,
+                             pace=rr.pace, text=text))
+        out.append(rows)
     return out
 
 
-def state_for(pid: str, settings: dict) -> tuple[SimState, Scenario, tuple]:
-    """A page state on preset ``pid`` with ``settings``, past its scripted events, and the
-    same scenario for the long run (its rows as they stand then)."""
-    st = SimState(scenario=pid)
-    for k, v in settings.items():
-        setattr(st, k, v)
-    last = max((e.step for e in st.spec.events), default=0)
-    if last:
-        st.advance(last)
+def page_statements(sim: Simulation) -> list[dict]:
+    return page_statements_of([sim])[0]
+
+
+def js_rest_text(rr, a: float, b: float, **settings) -> str:
+    """One statement, rendered by app/ui/rest_text.js: settings as a record has them."""
+    s = dict(loss_type="sigmoid", adaptive_weight=True, label_smoothing=0.0, beta=1.0,
+             learning_rate=0.5) | settings
+    (said,) = node_ui([{"kind": "statements", "rests": [rest_dict(rr)],
+                        "rows": [{"votes_chosen": a, "votes_rejected": b}], "settings": s}])
+    return said[0]["text"]
+
+
+def state_for(pid: str, settings: dict) -> tuple[Simulation, Scenario, tuple]:
+    """A run of preset ``pid`` with ``settings``, past its scripted events, as the page
+    holds it, and the same scenario for the long run (its rows as they stand then)."""
     scenario = load_scenario(pid).with_settings(**settings)
-    scenario = replace(scenario, events=())
-    return st, scenario, tuple(int(i) for i in st._sim.flipped)
+    sim = Simulation(scenario, keep_history=False)
+    last = max((e.step for e in scenario.events), default=0)
+    if last:
+        sim.advance(last)
+    return sim, replace(scenario, events=()), tuple(int(i) for i in sim.flipped)
 
 
 @pytest.mark.slow
+@needs_node
 @pytest.mark.parametrize("pid", PRESETS)
 def test_every_loss_and_row_of_the_preset_ends_as_the_page_says(pid):
     claims = 0
-    for name, settings in LOSSES.items():
-        st, scenario, flips = state_for(pid, settings)
-        said = page_statements(st)
+    cases = {name: state_for(pid, settings) for name, settings in LOSSES.items()}
+    pages = page_statements_of([st for st, _, _ in cases.values()])
+    for (name, (_, scenario, flips)), said in zip(cases.items(), pages):
         bad = _check(said, scenario, flips)
         assert not bad, (pid, name, [(i, said[i]["kind"], said[i]["text"]) for i in bad])
         claims += sum(s["claim"] is not None for s in said)
@@ -172,14 +185,37 @@ RANDOM_PER_CHUNK = 24
 SEEN: dict[tuple, int] = {}
 
 
+def js_statements(scenarios: list[Scenario]) -> list[list[dict]]:
+    """``statements`` of each scenario as the page renders them (app/ui/rest_text.js, one
+    Node process): the claim read off the rendered data-u, the sentence with it."""
+    jobs, rrs = [], []
+    for s in scenarios:
+        sim = Simulation(s, keep_history=False)
+        rr = statements(s)[1]
+        rrs.append(rr)
+        jobs.append(statements_job(rr, sim.pairs, sim.record))
+    out = []
+    for rr, said in zip(rrs, node_ui(jobs)):
+        rows = []
+        for r, x in zip(rr, said, strict=True):
+            claim = None if x["u"] is None else (math.nan if x["u"] == "none"
+                                                 else float(x["u"]))
+            assert (claim is None) == (r.claim is None)
+            rows.append(dict(kind=x["kind"], claim=claim, u=r.u, how=r.how, via=r.via,
+                             pace=r.pace, text=x["text"]))
+        out.append(rows)
+    return out
+
+
 @pytest.mark.slow
+@needs_node
 @pytest.mark.parametrize("chunk", range(RANDOM_CHUNKS))
 def test_random_scenarios_with_cycles_and_shared_replies_end_as_stated(chunk):
-    for seed in range(chunk * RANDOM_PER_CHUNK, (chunk + 1) * RANDOM_PER_CHUNK):
-        s = random_scenario(seed)
-        said, rr = statements(s)
-        for r in rr:
-            SEEN[(s.loss_type if s.adaptive_weight else "off", r.kind, r.how, r.cycle)] = 1
+    seeds = range(chunk * RANDOM_PER_CHUNK, (chunk + 1) * RANDOM_PER_CHUNK)
+    scenarios = [random_scenario(seed) for seed in seeds]
+    for seed, s, said in zip(seeds, scenarios, js_statements(scenarios)):
+        for r in said:
+            SEEN[(s.loss_type if s.adaptive_weight else "off", r["kind"], r["how"])] = 1
         bad = _check(said, s)
         assert not bad, (seed, s.loss_type, s.label_smoothing, s.adaptive_weight,
                          [(i, said[i]) for i in bad])
@@ -214,6 +250,7 @@ def _said(s: Scenario) -> list:
     return statements(s)[1]
 
 
+@needs_node
 def test_robust_a_share_of_exactly_1_minus_eps_has_no_rest_point_and_slows_like_log_t():
     """A lone 9:1 row under robust DPO with eps = 0.1 (p = 1 - eps): no rest point (a
     numeric search used to stop at u = 45). Its margin grows by about ln 10 = 2.30 per
@@ -237,6 +274,7 @@ def test_robust_a_share_of_exactly_1_minus_eps_has_no_rest_point_and_slows_like_
     assert "45" not in " ".join(s["text"] for s in said)
 
 
+@needs_node
 def test_robust_a_unanimous_row_drifts_at_a_steady_pace_with_its_weight_at_the_floor():
     """10:0 under robust DPO, eps = 0.1: the weight stays above eps/(1 - 2 eps) = 0.125 and
     u grows by a constant amount per step (the statement's pace), not ever more slowly."""
@@ -254,10 +292,11 @@ def test_robust_a_unanimous_row_drifts_at_a_steady_pace_with_its_weight_at_the_f
     # the chosen side's pull tends to 10 x 0.125 = 1.25 per judgement share: with one row
     # of 10 judgements, beta 1 and lr 0.5, u moves by lr * beta^2 * 2 * 1.25 / 10 per step
     assert rr.pace == pytest.approx(0.5 * 2 * 1.25 / 10, rel=1e-12)
-    text = rest_text(rr, 10, 0, objective("robust", True, 0.1), 1.0, 0.5)
+    text = js_rest_text(rr, 10, 0, loss_type="robust", label_smoothing=0.1)
     assert "steady pace" in text and "0.125" in text and "ever more slowly" not in text
 
 
+@needs_node
 def test_hinge_a_one_sided_row_stops_at_its_first_step_past_1():
     """unanimous with hinge: every row's pull stops at the first step that takes it to
     u >= 1 (u between 1 and 1.67 at the end, every weight then 0, nothing moves); the page
@@ -281,6 +320,7 @@ def test_hinge_a_one_sided_row_stops_at_its_first_step_past_1():
     assert {x["kind"] for x in page_statements(st)} == {"rests"}
 
 
+@needs_node
 def test_hinge_a_split_row_never_rests_it_swings_about_1():
     """align with hinge: row 0 (7:3) has net pull +4 below u = 1 and -3 from 1 on, never 0;
     every row swings about u = 1 for ever, the six between 0.88 and 1.17."""
@@ -301,12 +341,13 @@ def test_hinge_a_split_row_never_rests_it_swings_about_1():
     assert round(seen.min(), 2) == 0.88 and round(seen.max(), 2) == 1.17
 
 
+@needs_node
 def test_in_a_cycle_what_rests_is_each_reply_not_each_row():
     """rock-paper-scissors: each row's net pull is +2.000 at every step (7 x 0.5 - 3 x 0.5)
     while nothing moves; dpo-is-rlhf at rest: nets +0.599, +0.599, -0.599 and margins
     0.576 / 1.152 (not the 7:3 share's 0.847) -- the rows rest where the pulls on each
     reply cancel, and the page says so."""
-    st = SimState(scenario="rock-paper-scissors")
+    st = Simulation(load_scenario("rock-paper-scissors"), keep_history=False)
     said = page_statements(st)
     assert [x["kind"] for x in said] == ["rests"] * 3 and all(x["claim"] == 0 for x in said)
     for _ in range(3):
@@ -317,7 +358,7 @@ def test_in_a_cycle_what_rests_is_each_reply_not_each_row():
     np.testing.assert_array_equal(st.record.row_margin, 0.0)
     assert "+2.000" in texts.TERMS["net"] and "no cycle" in texts.TERMS["net"]
 
-    st = SimState(scenario="dpo-is-rlhf")
+    st = Simulation(load_scenario("dpo-is-rlhf"), keep_history=False)
     said = page_statements(st)
     assert [x["kind"] for x in said] == ["rests"] * 3
     assert [round(x["claim"], 3) for x in said] == [0.576, 0.576, 1.152]
@@ -331,20 +372,25 @@ def test_in_a_cycle_what_rests_is_each_reply_not_each_row():
     np.testing.assert_allclose(own, [0.599, 0.599, -0.599], atol=5e-4)
 
 
+@needs_node
 def test_the_pulls_chart_ticks_where_and_only_where_a_row_rests():
-    from dpo_sim.app.views.pulls import PullsChart
+    """app/ui/views/pulls.js, mounted in Node: a tick at the rest margin of each row that
+    rests, none for the others."""
+    cases = [state_for(pid, settings)[0] for pid, settings in [
+        ("dpo-is-rlhf", {}), ("align", LOSSES["robust-0.3"]), ("unanimous", {}),
+        ("align", LOSSES["hinge"]), ("unanimous", LOSSES["ipo"])]]
+    got = node_ui([{"kind": "view", "mount": "pulls", "views": [page_view(st)]}
+                   for st in cases])
+    ticked = 0
+    for st, (out,) in zip(cases, got):
+        rests = {i: r.u for i, r in enumerate(sim_rest(st)) if r.kind == "rests"}
+        ticks = {t["row"]: t["u"] for t in out["model"]["ticks"]}
+        assert ticks == rests, (st.scenario.id, ticks, rests)
+        ticked += len(ticks)
+    assert ticked > 0
 
-    for pid, settings in [("dpo-is-rlhf", {}), ("align", LOSSES["robust-0.3"]),
-                          ("unanimous", {}), ("align", LOSSES["hinge"])]:
-        st, _, _ = state_for(pid, settings)
-        chart = PullsChart(st, palette("light"))
-        rests = {str(i): r.u for i, r in enumerate(st.rest) if r.kind == "rests"}
-        got = dict(zip(chart.ticks.data["label"], chart.ticks.data["u"]))
-        assert got.keys() == rests.keys(), (pid, settings)
-        for k, v in rests.items():
-            assert got[k] == v
 
-
+@needs_node
 def test_a_row_sharing_a_reply_with_a_drifting_row_never_rests_and_the_page_names_it():
     """Prompt 1 of a toy: rows B>A 6:4 and C>B 1:0 share B. The 1:0 row drifts for ever,
     so the 6:4 row only approaches its share (it would rest at log 1.5 alone); the page
@@ -355,7 +401,7 @@ def test_a_row_sharing_a_reply_with_a_drifting_row_never_rests_and_the_page_name
     r0, r1 = _said(s)
     assert (r1.kind, r1.how) == ("drifts", "slowing")
     assert r0.kind == "approaches" and r0.via == 1 and r0.u == pytest.approx(math.log(1.5))
-    text = rest_text(r0, 6, 4, objective("sigmoid", True), 1.0, 0.5)
+    text = js_rest_text(r0, 6, 4)
     assert "row 1" in text and "+0.405" in text and "never comes to rest" in text
     run = Lean(s).run(STEPS, WINDOW)
     assert not verdict(statements(s)[0], run)

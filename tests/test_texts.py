@@ -8,9 +8,9 @@ import math
 
 import numpy as np
 import pytest
+from js_ui import NODE, node_ui, statements_job
 
 from dpo_sim.app import texts
-from dpo_sim.app.views.formula import rest_text
 from dpo_sim.sim.pairs import Pairs
 from dpo_sim.sim.rest import rest_points
 from dpo_sim.sim.scenario import Prompt, Row, Scenario
@@ -94,11 +94,15 @@ def test_the_weight_shrinks_as_the_model_agrees_and_is_1_when_off():
 
 
 def _rest_of(s: Scenario, i: int = 0):
+    """Row i's rest (sim.rest) and its sentence as the page says it (app/ui/rest_text.js,
+    run by Node)."""
+    if NODE is None:
+        pytest.skip("Node.js (node) is not on PATH: the page's sentences cannot be rendered")
     sim = Simulation(s, keep_history=False)
     rr = rest_points(sim.pairs, sim.beta, sim.learning_rate, sim._loss, sim.record.row_margin,
-                     sim.record.grad)[i]
-    a, b = float(sim.pairs.votes_chosen[i]), float(sim.pairs.votes_rejected[i])
-    return rr, rest_text(rr, a, b, sim._loss, sim.beta, sim.learning_rate)
+                     sim.record.grad)
+    (said,) = node_ui([statements_job(rr, sim.pairs, sim.record)])
+    return rr[i], said[i]["text"]
 
 
 def test_what_stops_a_row():

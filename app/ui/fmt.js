@@ -12,7 +12,15 @@ export function fixed(v, digits = 3, sign = false) {
     const t = pad(v.toExponential(2));
     return (sign && v > 0 ? "+" : "") + t;
   }
-  const t = v.toFixed(digits);
+  let t = v.toFixed(digits);
+  // toFixed rounds a value lying exactly half-way (0.15625 to 4 decimals) away from 0;
+  // Python's format, which the CLI and numfmt use, rounds it to the even neighbour (0.1562)
+  const full = Math.abs(v).toFixed(100);
+  const cut = full.indexOf(".") + 1 + digits;
+  if (/^50*$/.test(full.slice(cut))) {
+    const down = full.slice(0, digits ? cut : cut - 1);
+    if (parseInt(down[down.length - 1], 10) % 2 === 0) t = (v < 0 ? "-" : "") + down;
+  }
   if (parseFloat(t) === 0) return t.replace(/^[+-]/, "");
   return (sign && !t.startsWith("-") ? "+" : "") + t;
 }

@@ -14,6 +14,9 @@ import { mountRows } from "./views/rows.js";
 import { mountStepLog } from "./views/steplog.js";
 import { mountCharts } from "./views/charts.js";
 import { mountTryIt } from "./views/tryit.js";
+import { mountPulls } from "./views/pulls.js";
+import { mountFormula } from "./views/formula.js";
+import { restText, lossInForce } from "./rest_text.js";
 import { mountFrontier } from "./views/frontier.js";
 import { mountSweep } from "./views/sweep.js";
 import { mountLearn } from "./views/learn.js";
@@ -27,6 +30,8 @@ export const VIEWS = [
   ["frontier", "charts", mountFrontier, "frontier"],
   ["sweep", "charts", mountSweep, "sweep"],
   ["rows", "details", mountRows],
+  ["pulls", "details", mountPulls],
+  ["formula", "details", mountFormula],
   ["try", "details", mountTryIt, "try"],
   ["learn", "details", mountLearn, "learn"],
   ["log", "details", mountStepLog],
@@ -71,6 +76,9 @@ export function startPage(root, DATA, engine, host) {
   const ctx = { T: DATA.texts, DATA, rules, ctl, fmt4g, host, root: page, engine,
                 LEARN: DATA.learn, katexBase: DATA.katex_base || null, pointing: true,
                 pal: () => DATA.palettes[app.theme],
+                // the [[rest]] line of the reading levels: the formula strip's sentence
+                restText: (v, i) => restText(v.rest[i], v.rows[i].votes_chosen, v.rows[i].votes_rejected,
+                                             lossInForce(v.settings), v.rec.beta, v.rec.learning_rate, DATA.texts),
                 act: (cmd) => act(cmd),
                 request: (cmd, cb) => engine.request(cmd, cb),
                 link: () => location.href.split(/[?#]/)[0] + writeAddress() };
