@@ -28,7 +28,7 @@ export function mountFormula(box, ctx) {
   const T = ctx.T, F = T.FORMULA;
   const eq = () => el("span", { class: "eq" });
   const V = {
-    head: el("div", { class: "dpo-h" }),
+    head: el("h2", { class: "dpo-h" }),
     chosen: eq(), rejected: eq(), margin: eq(), pullFor: eq(), pullAgainst: eq(),
     net: el("span", { class: "eq", "data-testid": "net-pull" }),
     rest: el("span", { "data-testid": "rest" }),

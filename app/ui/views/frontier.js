@@ -88,7 +88,7 @@ function frontierHidden(view) {
 
 export function mountFrontier(box, ctx) {
   const T = ctx.T;
-  const heading = el("div", { class: "dpo-h", id: "dpo-frontier-h", text: T.FRONTIER_HEADING });
+  const heading = el("h2", { class: "dpo-h", id: "dpo-frontier-h", text: T.FRONTIER_HEADING });
   const select = el("select", { class: "dpo-frontier-select" });
   const promptLabel = el("label", { class: "dpo-frontier-prompt" },
     el("span", { text: T.FRONTIER_PROMPT + " " }), select);

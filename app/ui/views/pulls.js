@@ -76,7 +76,7 @@ export function mountPulls(box, ctx) {
     srBody);
   box.append(el("div", { class: "dpo-card dpo-pulls dpo-part-pulls", "data-part": "pulls",
     "data-testid": "pulls" },
-    el("div", { class: "dpo-h", text: T.PULLS_HEADING }),
+    el("h2", { class: "dpo-h", text: T.PULLS_HEADING }),
     el("div", { class: "dpo-pulls-plot" }, base, top, tip), sr,
     el("div", { class: "dpo-note", text: T.PULLS_NOTE })));
 

@@ -52,6 +52,7 @@ export function mountSide(side, ctx) {
   }));
   const share = mountShare(ctx);
   const sliders = rules.CONTROLS.filter((s) => s.scope !== "page").map((s) => boxes[s.name]);
+  side.append(el("h2", { class: "dpo-h", text: "Settings" }));
   for (const s of rules.CONTROLS) if (s.scope === "page") side.append(boxes[s.name]);
   side.append(pickerBox, watch, ...sliders, download, share.box);
   let pickerFor = null;

@@ -142,7 +142,7 @@ function sweepDecades(lo, hi, n) {
 
 export function mountSweep(box, ctx) {
   const T = ctx.T;
-  const heading = el("div", { class: "dpo-h", id: "dpo-sweep-h", text: T.SWEEP_HEADING });
+  const heading = el("h2", { class: "dpo-h", id: "dpo-sweep-h", text: T.SWEEP_HEADING });
   const select = el("select", { class: "dpo-sweep-select" });
   for (const k of ["kl", "loss", "kl_opt"]) {
     select.append(el("option", { value: k, text: T.SWEEP_OPTIONS[k] }));
