@@ -17,25 +17,10 @@ import io
 from collections.abc import Iterable
 from typing import TextIO
 
-import numpy as np
-
 from .engine import Record
-from .history import HEAD, TAIL, History, loss_code
+from .history import TAIL, History, block_order, csv_header, loss_code
 
-#: The leading columns: the step and the settings a record holds (Record's fields).
-RECORD_HEAD = HEAD[:HEAD.index("loss")]
-
-
-def csv_header(n_prompts: int, n_replies: int, n_rows: int) -> list[str]:
-    """Column names for a run with the given shape."""
-    cols = list(RECORD_HEAD) + list(Record.SCALARS)
-    cols += [f"kl/{x}" for x in range(n_prompts)]
-    cols += [f"probs/{x}/{y}" for x in range(n_prompts) for y in range(n_replies)]
-    cols += [f"rewards/{x}/{y}" for x in range(n_prompts) for y in range(n_replies)]
-    for i in range(n_rows):
-        cols += [f"pairs/{i}/margin", f"pairs/{i}/sigma", f"pairs/{i}/weight"]
-    return cols + list(TAIL)
-
+__all__ = ["block_order", "csv_header", "csv_row", "to_csv", "write_csv"]
 
 def csv_row(rec: Record) -> list:
     """The values of one record in ``csv_header`` order (floats as repr: exact round trip)."""
@@ -49,16 +34,6 @@ def csv_row(rec: Record) -> list:
         vals += [repr(float(m)), repr(float(s)), repr(float(w))]
     vals += [int(loss_code(rec.loss_type)), repr(float(rec.label_smoothing))]
     return vals
-
-
-def block_order(P: int, K: int, N: int) -> np.ndarray:
-    """Column indices that put a History block (row quantities one after another) into
-    ``csv_header`` order (each row's margin, sigma and weight side by side)."""
-    head = len(HEAD) + P + 2 * P * K
-    rows = head + np.arange(N)
-    tail = head + 3 * N + np.arange(len(TAIL))
-    return np.concatenate((np.arange(head), np.stack((rows, rows + N, rows + 2 * N),
-                                                     axis=1).ravel(), tail))
 
 
 def _write_history(h: History, out: TextIO, chunk: int = 4096) -> None:

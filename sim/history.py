@@ -59,6 +59,31 @@ def loss_name(code: float) -> str:
     return list(LOSS_TYPES)[int(code)]
 
 
+#: The leading columns: the step and the settings a record holds (Record's fields).
+RECORD_HEAD = HEAD[:HEAD.index("loss")]
+
+
+def csv_header(n_prompts: int, n_replies: int, n_rows: int) -> list[str]:
+    """Column names for a run with the given shape."""
+    cols = list(RECORD_HEAD) + list(Record.SCALARS)
+    cols += [f"kl/{x}" for x in range(n_prompts)]
+    cols += [f"probs/{x}/{y}" for x in range(n_prompts) for y in range(n_replies)]
+    cols += [f"rewards/{x}/{y}" for x in range(n_prompts) for y in range(n_replies)]
+    for i in range(n_rows):
+        cols += [f"pairs/{i}/margin", f"pairs/{i}/sigma", f"pairs/{i}/weight"]
+    return cols + list(TAIL)
+
+
+def block_order(P: int, K: int, N: int) -> np.ndarray:
+    """Column indices that put a History block (row quantities one after another) into
+    ``csv_header`` order (each row's margin, sigma and weight side by side)."""
+    head = len(HEAD) + P + 2 * P * K
+    rows = head + np.arange(N)
+    tail = head + 3 * N + np.arange(len(TAIL))
+    return np.concatenate((np.arange(head), np.stack((rows, rows + N, rows + 2 * N),
+                                                     axis=1).ravel(), tail))
+
+
 class History:
     """Records of one run, in step order; behaves like a read-only list of ``Record``.
 
@@ -128,8 +153,6 @@ class History:
         index of the loss in ``losses.LOSS_TYPES``: 0 sigmoid, 1 ipo, 2 hinge, 3 robust)
         and ``label_smoothing``); read-only. With pandas,
         ``pandas.DataFrame(history.columns())`` is the run as a table."""
-        from .export_csv import block_order, csv_header
-
         if self.shape is None:
             return {}
         data = self.array()

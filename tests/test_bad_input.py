@@ -261,7 +261,6 @@ ORIGIN_RULE = ("dpo-sim: --allow-websocket-origin: must be HOST or HOST:PORT (a 
 PREFIX_RULE = ("dpo-sim: --prefix: must be a URL path of letters, digits and - _ . ~ / "
                "(for example /dpo), got ")
 PORT_RULE = "dpo-sim: --port: must be a whole number from 1 to 65535, got "
-EXPORT_STEPS_RULE = "dpo-sim: --steps: must be a whole number from 1 to 100000, got "
 ADDRESS_EMPTY = ("dpo-sim: --address: must be an address of this machine (127.0.0.1: this "
                  "machine only, 0.0.0.0: every network), got ")
 SCENARIO_EMPTY = ("dpo-sim: SCENARIO: must be a preset id (see 'dpo-sim presets') or a path "
@@ -372,32 +371,17 @@ BAD_COMMANDS = [
     ("presets unknown option", ["presets", "--bogus"],
      "dpo-sim presets: --bogus: unknown option (see 'dpo-sim presets --help')"),
     # export
-    ("export steps 0", ["export", "align", "--replay", "--out", "{dir}/x.html", "--steps", "0"],
-     EXPORT_STEPS_RULE + "0"),
-    ("export steps -1", ["export", "align", "--replay", "--out", "{dir}/x.html", "--steps", "-1"],
-     EXPORT_STEPS_RULE + "-1"),
-    ("export steps abc", ["export", "align", "--replay", "--out", "{dir}/x.html", "--steps",
-                          "abc"],
-     EXPORT_STEPS_RULE + "'abc'"),
-    ("export steps 100001", ["export", "align", "--replay", "--out", "{dir}/x.html",
-                             "--steps", "100001"],
-     EXPORT_STEPS_RULE + "100001"),
-    ("export set steps too many", ["export", "align", "--replay", "--out", "{dir}/x.html",
-                                   "--set", "steps=200000"],
-     "dpo-sim: --set: steps: an export holds every step, so at most 100000, got 200000"),
-    ("export steps and set steps", ["export", "align", "--replay", "--out", "{dir}/x.html",
-                                    "--steps", "5", "--set", "steps=7"],
-     "dpo-sim: --steps: given together with --set steps=7; give one of them"),
+    # the static replay is retired: a link with step= (and autoplay=1) does its job
+    ("export replay retired", ["export", "align", "--replay", "--out", "{dir}/x.html"],
+     "dpo-sim export: --replay: unknown option (see 'dpo-sim export --help')"),
+    ("export steps retired", ["export", "align", "--out", "{dir}/x.html", "--steps", "5"],
+     "dpo-sim export: --steps: unknown option; did you mean --set? (see 'dpo-sim export "
+     "--help')"),
     ("export out folder", ["export", "align", "--out", "{dir}"],
      "dpo-sim: --out: must name a file, not a folder, got '{dir}' (for example "
      "'{dir}/dpo-sim.html')"),
     ("export out empty", ["export", "align", "--out", ""],
      "dpo-sim: --out: must name a file (for example 'dpo-sim.html'), got ''"),
-    ("export steps without replay", ["export", "align", "--out", "{dir}/x.html", "--steps", "5"],
-     "dpo-sim: --steps: the interactive file runs for as long as the learner plays; --steps "
-     "is for --replay"),
-    ("export replay without scenario", ["export", "--replay", "--out", "{dir}/x.html"],
-     "dpo-sim: SCENARIO: --replay needs at least one scenario (a preset id or a TOML file)"),
     ("export a scenario twice", ["export", "align", "tie", "align", "--out", "{dir}/x.html"],
      "dpo-sim: SCENARIO: 'align' and 'align' are both scenario 'align'; give each once"),
     ("export out in missing folder", ["export", "align", "--out", "{dir}/nope/x.html"],
@@ -414,8 +398,8 @@ BAD_COMMANDS = [
     ("export empty scenario", ["export", "", "--out", "{dir}/x.html"], SCENARIO_EMPTY),
     ("export folder scenario", ["export", "{dir}", "--out", "{dir}/x.html"],
      "dpo-sim: {dir}: file: is a folder, not a TOML file"),
-    ("export mistyped option", ["export", "align", "--out", "{dir}/x.html", "--stpes", "5"],
-     "dpo-sim export: --stpes: unknown option; did you mean --steps? "
+    ("export mistyped option", ["export", "align", "--out", "{dir}/x.html", "--sett", "beta=1"],
+     "dpo-sim export: --sett: unknown option; did you mean --set? "
      "(see 'dpo-sim export --help')"),
     ("export set twice", ["export", "align", "--out", "{dir}/x.html",
                           "--set", "beta=1", "--set", "beta=1"],
@@ -437,14 +421,10 @@ def places(tmp_path):
 
 @pytest.fixture
 def no_export(monkeypatch):
-    """``app.export`` and ``app.interactive`` replaced by recorders: a bad command must
-    never reach either."""
+    """``app.interactive`` replaced by a recorder: a bad command must never reach it."""
     import types
 
     calls = []
-    mod = types.ModuleType("dpo_sim.app.export")
-    mod.export_html = lambda *args: calls.append(args)
-    monkeypatch.setitem(sys.modules, "dpo_sim.app.export", mod)
     mod2 = types.ModuleType("dpo_sim.app.interactive")
     mod2.export_interactive = lambda *args: calls.append(args)
     monkeypatch.setitem(sys.modules, "dpo_sim.app.interactive", mod2)
@@ -591,12 +571,11 @@ def test_out_in_a_folder_that_cannot_be_written(tmp_path, capsys, no_export, com
     folder, reason = _unwritable_folder(tmp_path)
     try:
         out = str(folder / "x.out")
-        extra = ["--replay"] if command == "export" else []
-        code, stdout, err = run_cli([command, "align", *extra, "--steps", "2", "--out", out],
-                                    capsys)
+        extra = ["--steps", "2"] if command == "run" else []
+        code, stdout, err = run_cli([command, "align", *extra, "--out", out], capsys)
         assert one_bad_line(code, stdout, err) == (f"dpo-sim: --out: cannot write {out!r} "
                                                    f"({reason})")
-        assert no_export == []                 # checked before building the replay
+        assert no_export == []                 # checked before building the file
     finally:
         if folder.is_relative_to(tmp_path):
             folder.chmod(0o755)
@@ -624,8 +603,8 @@ def test_stdout_on_a_full_disk_is_one_line_too():
 def test_real_processes_print_one_line_for_bad_command_lines(tmp_path):
     py = [sys.executable, "-m", "dpo_sim"]
     cases = [
-        (["export", "align", "--replay", "--steps", "0", "--out", str(tmp_path / "x.html")],
-         EXPORT_STEPS_RULE + "0"),
+        (["export", "align", "--replay", "--out", str(tmp_path / "x.html")],
+         "dpo-sim export: --replay: unknown option (see 'dpo-sim export --help')"),
         (["export", "align", "--out", str(tmp_path)],
          f"dpo-sim: --out: must name a file, not a folder, got {str(tmp_path)!r} (for example "
          f"{str(tmp_path / 'dpo-sim.html')!r})"),

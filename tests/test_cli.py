@@ -236,28 +236,6 @@ def test_serve_passes_its_options(fake_server):
     assert fake_server[-1]["port"] == 7002 and fake_server[-1]["open_browser"] is False
 
 
-def test_export_passes_scenarios_steps_and_out(monkeypatch, tmp_path, random_toml):
-    calls = []
-
-    def export_html(scenarios, steps, out):       # a recorder that writes a small file
-        calls.append((scenarios, steps, out))
-        Path(out).write_text("<html></html>")
-        return Path(out)
-
-    mod = types.ModuleType("dpo_sim.app.export")
-    mod.export_html = export_html
-    monkeypatch.setitem(sys.modules, "dpo_sim.app.export", mod)
-    out = str(tmp_path / "x.html")
-    assert main(["export", "--replay", "align", str(random_toml), "--out", out, "--steps",
-                 "30", "--set", "beta=2"]) == 0
-    (scenarios, steps, path), = calls
-    assert [s.id for s in scenarios] == ["align", "rand"]
-    assert [s.beta for s in scenarios] == [2.0, 2.0]
-    assert steps == 30 and path == out
-    assert main(["export", "tie", "--replay", "--out", out]) == 0
-    assert calls[-1][1] is None
-
-
 def test_presets_command_names_broken_files(monkeypatch, tmp_path, capsys):
     import dpo_sim.sim.scenario_io as sio
     MINI_OK = ('title = "Mini"\nwatch = "w"\nbeta = 2.0\nlearning_rate = 1.0\n'
@@ -288,49 +266,9 @@ def _summary(out: str) -> re.Match:
     return m
 
 
-@pytest.mark.slow
-def test_export_says_where_the_file_went_and_its_size(tmp_path, capsys, monkeypatch):
-    """The real export: the line names the file, its real size (MB of 10^6 bytes, rounded
-    as printed) and what it holds; nothing goes to stderr."""
-    monkeypatch.chdir(tmp_path)
-    out = cli(["export", "--replay", "align", "drop-sigma", "--steps", "30", "--out",
-               "replay.html"], capsys)
-    m = _summary(out)
-    assert m["path"] == "replay.html"
-    size = (tmp_path / "replay.html").stat().st_size
-    assert size > 1e6                                  # Bokeh's JS is inline
-    assert m["mb"] == f"{size / 1e6:.1f}"
-    assert m["held"] == "2 scenarios, 30 steps each"
-
-    out = cli(["export", "align", "--replay", "--steps", "1", "--out",
-               str(tmp_path / "sub.html")], capsys)
-    m = _summary(out)
-    assert m["path"] == str(tmp_path / "sub.html")
-    assert m["mb"] == f"{(tmp_path / 'sub.html').stat().st_size / 1e6:.1f}"
-    assert m["held"] == "1 scenario, 1 step"
-
-
-def test_export_summary_names_each_scenario_s_own_steps(monkeypatch, tmp_path, capsys):
-    """Without --steps each scenario keeps its own length; the line says so, with the size
-    of the file as written (a recorder stands in for the export)."""
-    def export_html(scenarios, steps, out):
-        Path(out).write_bytes(b"x" * 2_345_678)
-        return Path(out)
-
-    mod = types.ModuleType("dpo_sim.app.export")
-    mod.export_html = export_html
-    monkeypatch.setitem(sys.modules, "dpo_sim.app.export", mod)
-    out = tmp_path / "r.html"
-    steps = [load_scenario(p).steps for p in ("align", "tie")]
-    assert steps[0] != steps[1]
-    m = _summary(cli(["export", "--replay", "align", "tie", "--out", str(out)], capsys))
-    assert m["mb"] == "2.3"
-    assert m["held"] == f"2 scenarios, {steps[0]} and {steps[1]} steps"
-
-
 def test_export_writes_the_interactive_file_by_default(monkeypatch, tmp_path, random_toml,
                                                       capsys):
-    """Without --replay: the scenarios given (a TOML file too, --set applied to each), or
+    """The scenarios given (a TOML file too, --set applied to each), or
     every good preset when none is given; one line says where the file went."""
     calls = []
 
