@@ -11,6 +11,7 @@ to 1e-12. docs/ui.md lists the commands and the fields of a reply.
 from __future__ import annotations
 
 import io
+import math
 import json
 from collections import OrderedDict
 
@@ -129,9 +130,9 @@ class Session:
                 return stack_reply(self.sim, cmd)
         except (SettingError, ValueError, IndexError, TypeError) as e:
             return {"op": op, "error": {"name": type(e).__name__, "message": str(e)}}
-        raise_op = str(op)[:40]
+        said = "(no op given)" if op is None else "'" + str(op)[:40] + "'"
         return {"op": op, "error": {"name": "ValueError",
-                                    "message": f"unknown command {raise_op!r}"}}
+                                    "message": f"unknown command {said}"}}
 
     def _load(self, cmd: dict) -> dict:
         if "config" in cmd:
@@ -240,6 +241,9 @@ def stack_reply(sim: Simulation, cmd: dict) -> dict:
 
 
 def _whole(v, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v):
-        raise ValueError(f"{name} must be a whole number, got {str(v)[:40]!r}")
+    """A whole number from a command (the message names the field, not the value: the
+    twin writes values otherwise)."""
+    if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+            or v != int(v)):
+        raise ValueError(f"{name} must be a whole number")
     return int(v)

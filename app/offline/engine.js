@@ -1756,6 +1756,8 @@
     Simulation: Simulation,
     Diverged: Diverged,
     SettingError: SettingError,
+    // a live change checked against the table (the page checks before it sends)
+    checkLive: function (table, changes) { return checkLive(indexTable(table), changes); },
     storedRowMetrics: storedRowMetrics,
     klCeiling: klCeiling,
     analyseRest: analyseRest,

@@ -7,7 +7,7 @@ import { LOG_CAP, keyAction } from "./rules.js";
 import { newHistory, pushSeries } from "./history.js";
 import { shortText } from "./fmt.js";
 
-export function createController(DATA, engine, rules, fmt4g) {
+export function createController(DATA, engine, rules, fmt4g, checkLive) {
   const T = DATA.texts;
   const scenarios = {};
   const order = [];
@@ -16,7 +16,7 @@ export function createController(DATA, engine, rules, fmt4g) {
     halted: "", events: [], hidden: [], notices: [], actions: [],
     state: null, rec: null, opt: null, rest: null, stored: null, pulls: null,
     klCeiling: null, refProbs: null, hist: null, looked: 0,
-    raf: null, due: 0, last: null, inflight: 0, advancing: 0, waiters: [],
+    raf: null, due: 0, last: null, inflight: 0, advancing: 0, waiters: [], pendingSets: {},
     structure: true, render: () => {}, renders: 0, renderMs: 0,
   };
 
@@ -27,10 +27,16 @@ export function createController(DATA, engine, rules, fmt4g) {
   DATA.scenarios.forEach(addScenario);
 
   // -- talking to the engine ----------------------------------------------------------------
+  /** The run's settings as they will be once every command sent is answered (a reset()
+   * right after a set() keeps what the set() asked for). */
+  function intended() { return Object.assign({}, app.state, app.pendingSets); }
   function send(cmd, then) {
     app.inflight += 1;
+    if (cmd.op === "set") Object.assign(app.pendingSets, cmd.changes);
+    else if (cmd.op === "load" || cmd.op === "reset") app.pendingSets = {};
     engine.send(cmd, (reply) => {
       app.inflight -= 1;
+      if (app.inflight === 0) app.pendingSets = {};
       const before = app.state;
       if (!reply.error) take(reply);
       try {
@@ -181,7 +187,8 @@ export function createController(DATA, engine, rules, fmt4g) {
   function reset(overrides) {
     pause();
     const now = {};
-    for (const name of rules.LIVE) now[name] = app.state[name];
+    const want = intended();
+    for (const name of rules.LIVE) now[name] = want[name];
     Object.assign(now, overrides || {});
     send({ op: "reset" }, (reply) => {
       fail(reply);
@@ -220,11 +227,15 @@ export function createController(DATA, engine, rules, fmt4g) {
    * (which checks them against the table before anything changes). */
   function setSettings(changes, then) {
     const clean = {};
+    const want = intended();
     for (const k in changes) {
       if (rules.PAGE.includes(k)) continue;
       const v = rules.snap(k, changes[k]);
-      if (app.state[k] !== v) clean[k] = v;
+      if (want[k] !== v) clean[k] = v;
     }
+    // checked by the table's rules before anything is sent: a refusal reaches the caller
+    // at once on both hosts (the engine checks again)
+    if (Object.keys(clean).length && checkLive) checkLive(DATA.settings, clean);
     for (const k of rules.PAGE) {
       if (!(k in changes)) continue;
       const s = rules.BY_NAME[k];

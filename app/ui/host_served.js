@@ -38,7 +38,7 @@ export function render({ model, el, view }) {
   const root = document.createElement("div");
   el.append(root);
   startPage(root, DATA, engine, {
-    engineName: "numpy", formatG: window.DPO.formatG, pyFloatRepr: window.DPO.pyFloatRepr,
+    engineName: "numpy", formatG: window.DPO.formatG, pyFloatRepr: window.DPO.pyFloatRepr, checkLive: window.DPO.checkLive,
     shareable: DATA.shareable, writeAddress: DATA.shareable, note: null,
     setTitle: (t) => { document.title = t; },
     themed: (p) => { document.body.style.background = p.background; document.documentElement.style.colorScheme = p.name; },

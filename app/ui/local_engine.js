@@ -59,9 +59,7 @@ export function makeSession(DPO, settingsTable, scenarios) {
     return out;
   }
   function whole(v, name) {
-    if (typeof v !== "number" || v !== Math.trunc(v)) {
-      throw new Error(name + " must be a whole number, got " + String(v).slice(0, 40));
-    }
+    if (typeof v !== "number" || v !== Math.trunc(v)) throw new Error(name + " must be a whole number");
     return v;
   }
   function load(cmd) {
@@ -138,9 +136,10 @@ export function makeSession(DPO, settingsTable, scenarios) {
       if (op === "csv") return { op: "csv", csv: csv() };
     } catch (err) {
       if (err instanceof DPO.Diverged) throw err;
-      return { op: op, error: { name: ERROR_NAMES[err.name] || "ValueError", message: err.message } };
+      return { op: op === undefined ? null : op, error: { name: ERROR_NAMES[err.name] || "ValueError", message: err.message } };
     }
-    return { op: op, error: { name: "ValueError", message: "unknown command '" + String(op).slice(0, 40) + "'" } };
+    const said = op == null ? "(no op given)" : "'" + String(op).slice(0, 40) + "'";
+    return { op: op === undefined ? null : op, error: { name: "ValueError", message: "unknown command " + said } };
   }
   return { handle, sim: () => sim };
 }

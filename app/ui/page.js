@@ -41,7 +41,7 @@ const SIDE_PARTS = ["sliders", "picker", "watch", "download", "share"];
 export function startPage(root, DATA, engine, host) {
   const rules = makeRules(DATA.settings);
   const fmt4g = (v) => (typeof v === "boolean" ? (v ? "on" : "off") : typeof v === "string" ? v : host.formatG(v, 4));
-  const ctl = createController(DATA, engine, rules, fmt4g);
+  const ctl = createController(DATA, engine, rules, fmt4g, host.checkLive);
   const app = ctl.app;
   const address = makeAddress(DATA, ctl, rules, host.pyFloatRepr);
 
