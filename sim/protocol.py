@@ -11,8 +11,8 @@ to 1e-12. docs/ui.md lists the commands and the fields of a reply.
 from __future__ import annotations
 
 import io
-import math
 import json
+import math
 from collections import OrderedDict
 
 import numpy as np
