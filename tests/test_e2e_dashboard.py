@@ -685,3 +685,64 @@ def test_phone_width_has_no_sideways_scroll_and_works(open_page):
     d.wait_step(1)
     d.flip(0).tap()
     expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
+
+
+# -- what the retired Python page's tests checked, now on the page ------------------------------
+def test_playing_survives_a_flip_and_a_load_and_reset_keeps_the_sliders(open_page):
+    d = open_page()
+    st = d.state()
+    assert st["speed"] == 20 and st["scenario"] == "align"          # the default speed
+    d.play()
+    d.wait_step(3, ">=")
+    d.flip(0).click()                                                # a flip keeps playing
+    expect(d.flip(0)).to_have_attribute("aria-pressed", "true")
+    assert d.state()["playing"]
+    d.scenario_select().select_option(label=DROP)                    # so does a load
+    st = d.state()
+    assert st["playing"] and st["scenario"] == "drop-sigma" and "load scenario drop-sigma" \
+        in d.log_text()
+    d.pause()
+    # Reset starts again with the settings now on the sliders, and says which it kept
+    d.page.fill("[data-testid=ctl-beta]", "0.5")
+    d.page.dispatch_event("[data-testid=ctl-beta]", "change")
+    d.button("Reset").click()
+    d.wait_step(0)
+    st = d.state()
+    assert st["beta"] == 0.5 and st["flipped"] == [] and st["step"] == 0
+    assert "reset to the start of drop-sigma, keeping beta 0.5 from the sliders" in d.log_text()
+    assert st["link"] == "?scenario=drop-sigma&beta=0.5"
+    # a value off the slider's grid by a rounding error is put on it
+    assert d.act("dpoSim.set({beta: 0.1 + 0.2})")["beta"] == 0.3
+
+
+def test_the_preferred_reply_is_marked_without_colour_and_follows_flips(open_page):
+    """★ before the reply with the most net votes (in the table beside each bar chart, the
+    charts' text alternative); a flip that changes which reply wins moves it."""
+    d = open_page("?scenario=dpo-is-rlhf")
+
+    def stars():
+        return d.page.evaluate("""() => window.__e2e.all('table.replies tbody th b')
+            .map(b => b.textContent.startsWith('★'))""")
+
+    before = stars()
+    assert sum(before) == 1, before
+    rows = d.state()["record"]["pairs/margin"]
+    for i in range(len(rows)):
+        d.act("dpoSim.flip(arg)", i)
+    after = stars()
+    assert sum(after) == 1 and after != before, (before, after)
+
+
+def test_no_finite_optimum_says_where_the_policy_heads_and_prompts_change_the_charts(open_page):
+    d = open_page("?scenario=unanimous")
+    for x in (0, 1):
+        note = d.page.locator(f"[data-testid=no-optimum-{x}]").first
+        expect(note).to_be_visible()
+        assert "heads" in note.inner_text() or "no finite" in note.inner_text().lower()
+        assert d.text(f"kl-rlhf-{x}") == "none"
+    assert d.page.locator("canvas.bars").count() == 2
+    d.load("Chosen and rejected both fall")
+    expect(d.page.locator("canvas.bars")).to_have_count(1)           # one prompt now
+    expect(d.page.locator("[data-testid=bars-0]")).to_be_visible()
+    assert d.page.evaluate("() => window.__e2e.all('[data-testid^=kl-]').filter(e => "
+                           "/^kl-\\d$/.test(e.dataset.testid)).length") == 1

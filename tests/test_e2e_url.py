@@ -229,3 +229,50 @@ def test_one_link_replays_the_same_run_on_both_hosts(browser, server):
     finally:
         for p in pages.values():
             p.close()
+
+
+def test_every_link_parameter_reads_and_writes_back_the_same_text(open_page):
+    """A link with every parameter the format has (the settings by their link names, rows
+    flipped at step 0, mid-run actions of every kind, the step, parts hidden, repeats
+    collapsed) opens without a notice and writes itself back unchanged."""
+    q = ("?scenario=mislabel&beta=0.5&lr=0.3&weight=off&loss=robust&eps=0.1&speed=60"
+         "&flipped=0,2&events=5:flip:1,5:beta:2.0,6:lr:0.2,7:weight:on,8:loss:hinge,"
+         "8:eps:0.0&step=12&hide=log,beta")
+    d = open_page(q + ",log", at=12)
+    st = d.state()
+    assert d.page.locator("[data-testid=notices]").first.is_hidden()
+    assert st["link"] == q and search(d)["hide"] == "log,beta"
+    assert (st["beta"], st["learning_rate"], st["loss_type"], st["label_smoothing"],
+            st["adaptive_weight"], st["speed"], st["flipped"]) == (
+        2.0, 0.2, "hinge", 0.0, True, 60, [0, 1, 2])
+
+
+def test_a_link_s_actions_without_a_step_stop_at_the_last_and_step_with_autoplay_plays(
+        open_page):
+    d = open_page("?scenario=align&events=5:beta:0.5", at=5)
+    st = d.state()
+    assert st["beta"] == 0.5 and not st["playing"]
+    e = open_page("?scenario=align&step=10&autoplay=1", at=None)
+    e.wait_step(12, ">=")
+    assert e.state()["playing"]
+
+
+def test_a_valid_value_outside_a_slider_s_range_widens_the_slider(open_page):
+    d = open_page("?scenario=align&beta=8&lr=0.001")
+    assert d.page.locator("[data-testid=notices]").first.is_hidden()
+    beta, lr = (d.page.locator(f"[data-testid=ctl-{k}]").first for k in ("beta", "lr"))
+    assert beta.get_attribute("max") == "8" and beta.input_value() == "8"
+    assert lr.get_attribute("min") == "0.001" and lr.input_value() == "0.001"
+    assert d.state()["link"] == "?scenario=align&beta=8.0&lr=0.001"
+
+
+def test_links_that_cannot_be_used_name_why(open_page):
+    d = open_page("?scenario=../presets/align&events=50:flip:1&step=10&hide=nope&autoplay=2",
+                  at=10)
+    notes = d.text("notices")
+    assert "ignored scenario=../presets/align: unknown scenario; known: align," in notes
+    assert "ignored events=50:flip:1: an action at step 50 is after step=10" in notes
+    assert "ignored hide=nope: unknown part 'nope'; parts: sliders," in notes
+    assert "ignored autoplay=2: must be 0 or 1" in notes
+    st = d.state()
+    assert st["scenario"] == "align" and st["flipped"] == [] and not st["playing"]
