@@ -30,13 +30,6 @@ def scenarios():
                                                            adaptive_weight=False)}
 
 
-def new_state(**kw):
-    """A dashboard state on ``scenarios()`` (Panel is imported only here)."""
-    from dpo_sim.app.state import SimState
-
-    return SimState(scenarios=scenarios(), scenario=kw.pop("scenario", "toy"), **kw)
-
-
 def assert_same_record(a, b):
     assert a.step == b.step
     for name in ("loss", "rewards_chosen", "rewards_rejected", "rewards_margins",

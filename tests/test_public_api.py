@@ -54,17 +54,34 @@ def test_bad_settings_are_refused_with_the_tables_rule():
 
 
 def test_create_dashboard_is_a_fresh_page_each_time():
+    """Each call is a new page with its own engine session; its settings are the page's
+    starting link (read in the browser by the link's own code, tests/test_e2e_url.py), so
+    a setting given here runs from step 0 as a link's does."""
     a = dpo_sim.create_dashboard(scenario="drop-sigma")
-    b = dpo_sim.create_dashboard(scenario="drop-sigma", beta=0.25)
-    a.state.advance(3)
-    assert a.state.scenario == "drop-sigma" and b.state.current_step == 0
-    assert b.state.beta == 0.25 and a.state.beta == dpo_sim.load_scenario("drop-sigma").beta
-    # the run itself uses the setting given (not only the slider), from step 0
-    assert b.state.record.beta == 0.25
+    b = dpo_sim.create_dashboard(scenario="drop-sigma", beta=0.25, adaptive_weight=False)
+    assert a is not b and a.session is not b.session
+    import json
+
+    def query(page):
+        data = json.loads(page.data) if isinstance(page.data, str) else page.data
+        return [list(kv) for kv in data["query"]]
+
+    assert query(a) == [["scenario", "drop-sigma"]]
+    assert query(b) == [["scenario", "drop-sigma"], ["beta", "0.25"], ["weight", "off"]]
+    # the sessions answer the page's commands independently
+    a.session.handle({"op": "load", "scenario": "drop-sigma"})
+    b.session.handle({"op": "load", "scenario": "drop-sigma"})
+    b.session.handle({"op": "set", "changes": {"beta": 0.25}})
+    a.session.handle({"op": "advance", "n": 3})
+    reply = b.session.handle({"op": "advance", "n": 4})
+    assert a.session.sim.t == 3 and b.session.sim.t == 4
     want = dpo_sim.Simulation(dpo_sim.load_scenario("drop-sigma", beta=0.25))
-    b.state.advance(4)
     want.advance(4)
-    assert b.state.record.to_dict() == want.record.to_dict()
+    rec = dict(reply["record"])
+    del rec["kl_to_rlhf"]
+    assert rec == want.record.to_dict()
+    with pytest.raises(TypeError, match="unknown dashboard setting: gamma"):
+        dpo_sim.create_dashboard(gamma=1)
 
 
 def test_the_engine_and_the_package_import_no_panel_or_bokeh():

@@ -8,14 +8,11 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from dpo_sim.app.address import EVENT_KINDS, HIDEABLE, URL_PARAMS, apply_query, to_query
-from dpo_sim.app.dashboard import create_dashboard
-from dpo_sim.app.state import CONTROLS, SimState
+from dpo_sim.app.parts import HIDEABLE
 from dpo_sim.sim import settings as S
 from dpo_sim.sim.scenario_io import (
     CLI_SETTINGS,
@@ -28,7 +25,39 @@ from dpo_sim.sim.scenario_io import (
 )
 from dpo_sim.sim.settings import SETTINGS, SettingError
 from dpo_sim.sim.simulation import Simulation
-from helpers import new_state
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+RULES_JS = r"""
+import { readFileSync } from "fs";
+import { makeRules } from "./app/ui/rules.js";
+const input = JSON.parse(readFileSync(0, "utf8"));
+const rules = makeRules(input.table);
+const verdict = (s, text) => { try { rules.parseSetting(s, text); return [true, null]; }
+                               catch (e) { return [false, e.message]; } };
+process.stdout.write(JSON.stringify({
+  controls: rules.CONTROLS.map((s) => s.name), live: rules.LIVE, page: rules.PAGE,
+  event_kinds: rules.EVENT_KINDS,
+  url: input.values.map(([name, text]) => verdict(rules.BY_NAME[name], text)),
+  event: input.values.map(([name, text]) => rules.BY_NAME[name].event
+    ? verdict(rules.EVENT_SETTINGS[rules.BY_NAME[name].event], text) : null),
+}));
+"""
+
+
+def page_rules(values=(), table=None) -> dict:
+    """The page's rules (app/ui/rules.js, the same module on both hosts), run in Node: the
+    controls it shows, the kinds of a link's actions, and its verdict on each (setting,
+    text) as a link's parameter and as a link's mid-run action."""
+    import shutil
+
+    if shutil.which("node") is None:
+        pytest.skip("needs Node.js")
+    p = subprocess.run(["node", "--input-type=module", "-e", RULES_JS], cwd=ROOT,
+                       input=json.dumps({"table": table or S.table_json(),
+                                         "values": list(values)}),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
 
 DOC = {"title": "T", "watch": "W", "beta": 1.0, "learning_rate": 0.5,
        "prompts": [{"text": "Q", "replies": ["a", "b", "c"]}],
@@ -88,9 +117,18 @@ def _cli_ok(name, text) -> bool:
         return False
 
 
-def _url_ok(key, text) -> bool:
-    st = new_state()
-    return apply_query(st, {key: text}) == []
+_PAGE = {}
+
+
+def _url_ok(name, text, where="url") -> bool:
+    """The page's verdict on a link's value (all VALUES asked of Node at once)."""
+    if not _PAGE:
+        _PAGE.update(page_rules([(v[0], v[2]) for v in VALUES]))
+    i = [(v[0], v[2]) for v in VALUES].index((name, text))
+    ok, message = _PAGE[where][i]
+    if not ok:
+        assert message.startswith("must be "), message
+    return ok
 
 
 def _sim_ok(name, value) -> bool:
@@ -119,9 +157,9 @@ def test_a_value_is_valid_everywhere_or_nowhere(name, value, text, valid):
     if s.cli:
         seen["--set"] = _cli_ok(s.cli, text)
     if s.url:
-        seen["address"] = _url_ok(s.url, text)
+        seen["address"] = _url_ok(name, text)
     if s.event:
-        seen["address events"] = _url_ok("events", f"3:{s.event}:{text}")
+        seen["address events"] = _url_ok(name, text, "event")
     if s.live and s.scope == "run":
         seen["file events"] = _toml_event_ok(s.toml, value)
         seen["Simulation.set"] = _sim_ok(name, value)
@@ -132,37 +170,14 @@ def test_every_place_takes_its_names_from_the_table():
     assert {s.toml: s for s in SETTINGS if s.toml} == TOML_SETTINGS
     assert set(TOML_SETTINGS) <= set(TOP_KEYS)
     assert {s.cli: s for s in SETTINGS if s.cli} == CLI_SETTINGS
-    url = [p.name for p in URL_PARAMS]
-    assert [n for n in url if n in {s.url for s in SETTINGS}] == [s.url for s in SETTINGS
-                                                                   if s.url]
-    assert set(EVENT_KINDS) == {s.event for s in SETTINGS if s.event} | {"flip"}
     assert {s.url for s in SETTINGS if s.hideable} <= set(HIDEABLE)
-    # the page: one parameter (with the table's label, help, default) and one widget each
-    assert [s.name for s in CONTROLS] == [s.name for s in SETTINGS
-                                          if s.live or s.scope == "page"]
-    st = new_state()
-    d = create_dashboard(scenarios={"toy": st.spec}, scenario="toy", theme="light")
-    for s in CONTROLS:
-        p = SimState.param[s.name]
-        assert (p.label, p.doc) == (s.label, s.help)
-        if s.default is not None:
-            assert p.default == s.default
-        w = d.views["controls"].widgets[s.name]
-        assert w.value == getattr(d.state, s.name)
-        if s.slider:
-            assert (w.start, w.end, w.step) == s.slider[:2] + (s.slider[2],)
-
-
-def test_a_slider_widens_to_show_a_valid_value_outside_its_usual_range():
-    d = create_dashboard(scenarios={"toy": new_state().spec}, scenario="toy",
-                         theme="light", query={"beta": "8", "lr": "0.001"})
-    c = d.views["controls"]
-    assert d.notices == [] and d.state.beta == 8.0 and d.state.learning_rate == 0.001
-    assert c.beta.end == 8.0 and c.beta.value == 8.0
-    assert c.learning_rate.start == 0.001
-    assert to_query(d.state)["beta"] == "8.0"
-    d.state.beta = 0.5                       # back inside: the slider keeps its width
-    assert c.beta.end == 8.0 and c.beta.start == S.BY_NAME["beta"].slider[0]
+    # the page (both hosts): one control per live or page setting, the page's own first,
+    # and a link's actions are the table's events and flip
+    page = page_rules()
+    assert page["controls"] == ([s.name for s in SETTINGS if s.scope == "page"]
+                                + [s.name for s in SETTINGS if s.live and s.scope == "run"])
+    assert page["live"] == [s.name for s in SETTINGS if s.live and s.scope == "run"]
+    assert set(page["event_kinds"]) == {s.event for s in SETTINGS if s.event} | {"flip"}
 
 
 def test_a_scenario_built_in_code_is_checked_by_the_same_rules():
@@ -186,39 +201,16 @@ def test_text_forms_of_a_flag_and_numbers():
         S.BY_NAME["steps"].parse("12.0")
 
 
-NEW_SETTING = r"""
-import json
-from dpo_sim.sim import settings as S
-# one new entry in the table, and nothing else
-S.SETTINGS = S.SETTINGS + (S.Setting("zoom", S.Whole(1, 4), 2, "Zoom", "How big the bars are.",
-                                     scope="page", slider=(1, 4, 1), url="zoom",
-                                     hideable=True),)
-S.BY_NAME["zoom"] = S.SETTINGS[-1]
-from dpo_sim.app import address
-from dpo_sim.app.dashboard import create_dashboard
-d = create_dashboard(scenario="align", theme="light", query={"zoom": "3", "hide": "zoom"})
-z = d.views["controls"].widgets["zoom"]
-box = d.views["controls"].boxes["zoom"]
-bad = create_dashboard(scenario="align", theme="light", query={"zoom": "9"})
-print(json.dumps({"params": [p.name for p in address.URL_PARAMS],
-                  "hideable": list(address.HIDEABLE), "value": d.state.zoom,
-                  "widget": [z.start, z.end, z.value, box.visible, z.name],
-                  "query": address.to_query(d.state), "bad": bad.notices}))
-"""
-
-
-@pytest.mark.slow
 def test_a_new_setting_is_one_new_entry_in_the_table():
-    """A fresh process adds a page setting to the table before anything reads it: the
-    address, the state's parameters, the widget and teacher mode all have it."""
-    p = subprocess.run([sys.executable, "-c", NEW_SETTING], capture_output=True, text=True,
-                       timeout=120)
-    assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout)
-    assert "zoom" in out["params"] and "zoom" in out["hideable"]
-    assert out["value"] == 3 and out["widget"] == [1, 4, 3, False, "Zoom"]
-    assert out["query"]["zoom"] == "3" and out["query"]["hide"] == "zoom"
-    assert out["bad"] == ["ignored zoom=9: must be a whole number from 1 to 4, got 9"]
+    """A page setting added to the table (as JSON, what the page reads) is a control of
+    the page, hideable, and a link's value for it is checked by its rule."""
+    table = S.table_json() + [{**S.table_json()[-1], "name": "zoom", "lo": 1, "hi": 4,
+                               "default": 2, "label": "Zoom", "help": "How big the bars are.",
+                               "slider": [1, 4, 1], "url": "zoom",
+                               "rule": "a whole number from 1 to 4"}]
+    page = page_rules([("zoom", "3"), ("zoom", "9")], table=table)
+    assert "zoom" in page["controls"] and "zoom" in page["page"]
+    assert page["url"] == [[True, None], [False, "must be a whole number from 1 to 4, got '9'"]]
 
 
 def test_the_table_is_consistent():

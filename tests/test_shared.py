@@ -38,18 +38,3 @@ def test_same_arguments_give_the_same_frozen_result_and_others_compute():
     assert len(calls) == 5
     with pytest.raises(TypeError, match="cannot key"):
         f(object(), p)
-
-
-def test_two_sessions_share_the_sweep_map_s_runs():
-    from dpo_sim.app.state import SimState
-    from dpo_sim.app.theme import LIGHT
-    from dpo_sim.app.views import sweep as vs
-
-    a, b = SimState(), SimState()
-    va, vb = vs.SweepMap(a, LIGHT), vs.SweepMap(b, LIGHT)
-    va.ensure() if va.result is None else None
-    vb.ensure() if vb.result is None else None
-    assert va.result is not None and va.result is vb.result
-    b.flip(0)                                      # other rows: its own runs
-    vb.ensure()
-    assert vb.result is not va.result
