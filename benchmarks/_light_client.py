@@ -1,21 +1,27 @@
-"""A light client for `dpo-sim serve`: it speaks Bokeh's websocket protocol as the page does,
+"""A light client for `dpo-sim serve`: it speaks the served page's protocol as the page does,
 without drawing anything, so a benchmark can open a hundred sessions on the server's own
 machine and measure the server rather than a hundred browsers.
 
-What it does, taken from the frames a Chromium page sends (captured with Playwright):
+The served page is one Panel JSComponent (app/page.py); its script sends engine commands
+(`sim/protocol.py`) as Bokeh `data_event`s (`model.send_msg(cmd)`) and the server answers
+each with one `esm_event` (`_send_msg(reply)`), in order (docs/ui.md, "The engine
+protocol"). What this client does, taken from the frames a Chromium page sends (captured
+with Playwright):
+
 - GET the page (the server makes the session and puts its token in the HTML);
 - open ``/ws`` with the subprotocols ``bokeh`` and the token; on the server's ACK send
-  PULL-DOC-REQ; from the document find the page's keyboard component and send what the
-  browser sends when it is drawn: ``document_ready``, then ``{key: "hello", width, dark}``
-  (the server builds the views for that screen then);
-- in every PATCH-DOC, read the step readout (``data-testid="step" data-value=N``) and the
-  frame number (``seq``), and acknowledge each frame as the page does after drawing it
-  (``{ack: seq}`` to the flow-control component), after ``draw_ms``, a display's frame;
-- ``flip(i)`` sends ``{flip: i}`` to the rows' component, as a click on Flip does, and
-  times the server's answer: the first message that carries the log line of that flip.
+  PULL-DOC-REQ; in the document find the page's component (the root ``ReactiveESM``);
+  send ``document_ready`` and then ``{op: "load", scenario}`` as the page does when drawn;
+  it is open when the reply (step 0) arrives;
+- playing, the page's controller (app/ui/controller.js ``frame``) runs once per animation
+  frame: the steps due at ``speed`` since the last frame (at most speed/2 at once), sent as
+  ``{op: "advance", n}`` while fewer than two advances are in flight; each reply is one
+  screen update. Here ``frame(now)`` does the same, called by the benchmark's one 60 Hz
+  ticker for every session;
+- ``flip(i)`` sends ``{op: "flip", row: i}`` as a click on Flip does, and times it to its
+  reply (replies come in command order).
 
-It parses a message's JSON only until it has found those three components (the first
-two or three messages); afterwards it searches the raw text.
+It parses only the reply's step (``state.t``) with a regular expression, not the JSON.
 """
 
 from __future__ import annotations
@@ -32,27 +38,9 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import WebSocketClosedError, websocket_connect
 
 TOKEN = re.compile(r'"token":"([^"]+)"')
-STEP = re.compile(r'data-testid=\\"step\\" data-value=\\"(\d+)')
-SEQ = re.compile(r'"attr":"seq","new":(\d+)')
-MARKS = {"keys": 'key: "hello"', "ack": "ack: seq", "pairs": "send({ flip: i })"}
-
-
-def _find(node, found: dict) -> None:
-    """The ids of the ReactiveESM models whose code holds each mark (first match)."""
-    if isinstance(node, dict):
-        esm = node.get("attributes", {}).get("esm") if "attributes" in node else None
-        if isinstance(esm, str) and node.get("name", "").endswith("ReactiveESM"):
-            for k, mark in MARKS.items():
-                if k not in found and mark in esm:
-                    found[k] = node["id"]
-                    data = node["attributes"].get("data")
-                    if k == "ack" and isinstance(data, dict):
-                        found["seq"] = data.get("attributes", {}).get("seq", 0)
-        for v in node.values():
-            _find(v, found)
-    elif isinstance(node, list):
-        for v in node:
-            _find(v, found)
+# state.t: as a Bokeh map entry (["t",N]) or inside a reply sent as a JSON string (\"t\":N)
+STEP = re.compile(r'\["t",(\d+)\]|\\"t\\":(\d+)')
+ROOT_ESM = re.compile(r'"name":"panel\.models\.esm\.ReactiveESM","id":"([^"]+)"')
 
 
 def _event(name: str, values: dict | None = None) -> dict:
@@ -70,20 +58,24 @@ def _data_event(model: str, data: dict) -> dict:
 class LightSession:
     """One page's worth of protocol, no drawing. ``steps`` / ``frames`` count what came."""
 
-    def __init__(self, base: str, query: str = "", width: int = 1280, draw_ms: float = 16.0):
+    def __init__(self, base: str, query: str = "", scenario: str = "align", speed: int = 20):
         self.base = base.rstrip("/") + "/"
         self.query = query
-        self.width = width
-        self.draw_ms = draw_ms
-        self.ids: dict[str, str] = {}
+        self.scenario = scenario
+        self.speed = speed
+        self.model: str | None = None
         self.step: int | None = None
-        self.frames = 0
+        self.frames = 0                     # replies to advance: screen updates
         self.t_open: float | None = None
         self.opened = asyncio.Event()
         self.bytes = 0
-        self._flip_wait: tuple[str, float, asyncio.Future] | None = None
+        self.playing = False
+        self._due = 0.0
+        self._last: float | None = None
+        self._advancing = 0
+        self._waiting: list = []            # callbacks for the replies, first in first out
         self._ws = None
-        self._lock = asyncio.Lock()       # a message's three frames go out together
+        self._lock = asyncio.Lock()         # a message's three frames go out together
         self._reader: asyncio.Task | None = None
 
     async def open(self) -> None:
@@ -122,51 +114,70 @@ class LightSession:
             kind = h["msgtype"]
             if kind == "ACK":
                 await self._send("PULL-DOC-REQ", {})
-            elif kind in ("PULL-DOC-REPLY", "PATCH-DOC"):
-                await self._on_content(kind, content)
-
-    async def _on_content(self, kind: str, text: str) -> None:
-        if len(self.ids) < len(MARKS) and "ReactiveESM" in text:
-            had_ack = "ack" in self.ids
-            _find(json.loads(text), self.ids)
-            if "ack" in self.ids and not had_ack:     # drawn: the page acks what it shows
-                self._ack(self.ids.pop("seq", 0))
-            if kind == "PULL-DOC-REPLY":
+            elif kind == "PULL-DOC-REPLY":
+                self.model = ROOT_ESM.search(content).group(1)
                 await self._patch(_event("document_ready"))
-                await self._patch(_data_event(self.ids["keys"], {
-                    "key": "hello", "width": self.width, "dark": False}))
-        steps = STEP.findall(text)
-        if steps:
-            self.step = int(steps[-1])
-            self.opened.set()
-        if self._flip_wait and self._flip_wait[0] in text:
-            _, t0, fut = self._flip_wait
-            self._flip_wait = None
-            fut.set_result(time.monotonic() - t0)
-        seqs = SEQ.findall(text)
-        if seqs and "ack" in self.ids:
-            self.frames += 1
-            seq = int(seqs[-1])
-            asyncio.get_running_loop().call_later(self.draw_ms / 1000, self._ack, seq)
+                self.command({"op": "load", "scenario": self.scenario}, self._loaded)
+            elif kind == "PATCH-DOC" and '"esm_event"' in content:
+                self._on_reply(content)
 
-    def _ack(self, seq: int) -> None:
-        asyncio.ensure_future(self._send_ack(seq))
+    def _loaded(self, text: str) -> None:
+        self.opened.set()
 
-    async def _send_ack(self, seq: int) -> None:
-        with contextlib.suppress(WebSocketClosedError):   # closed: nothing to acknowledge
-            await self._patch(_data_event(self.ids["ack"], {"ack": seq}))
+    def _on_reply(self, text: str) -> None:
+        m = STEP.search(text)
+        if m:
+            self.step = int(m.group(1) or m.group(2))
+        cb = self._waiting.pop(0) if self._waiting else None
+        if cb:
+            cb(text)
 
-    async def click(self, model_key: str, data: dict) -> None:
-        await self._patch(_data_event(self.ids[model_key], data))
+    def command(self, cmd: dict, on_reply=None) -> None:
+        """Send one engine command; ``on_reply(raw text)`` when its reply comes."""
+        self._waiting.append(on_reply)
+        asyncio.ensure_future(self._send_cmd(cmd))
+
+    async def _send_cmd(self, cmd: dict) -> None:
+        with contextlib.suppress(WebSocketClosedError):   # closed: nothing to send
+            await self._patch(_data_event(self.model, cmd))
+
+    # -- playing, as app/ui/controller.js's frame() ----------------------------------------
+    def play(self) -> None:
+        self.playing, self._due, self._last = True, 0.0, None
+
+    def pause(self) -> None:
+        self.playing = False
+
+    def frame(self, now: float) -> None:
+        """One animation frame (`now` in seconds)."""
+        if not self.playing:
+            return
+        if self._last is None:
+            n = 1
+        else:
+            self._due = min(self._due + self.speed * (now - self._last),
+                            max(1, self.speed / 2))
+            n = int(self._due)
+        self._last = now
+        if n > 0 and self._advancing < 2:
+            self._due -= n
+            self._advancing += 1
+            self.command({"op": "advance", "n": n}, self._advanced)
+
+    def _advanced(self, text: str) -> None:
+        self._advancing -= 1
+        self.frames += 1
 
     async def flip(self, i: int) -> float:
-        """Seconds from sending a flip of row i to the update that logs it."""
+        """Seconds from sending a flip of row i to its reply."""
         fut = asyncio.get_running_loop().create_future()
-        self._flip_wait = (f"flip row {i} (", time.monotonic(), fut)
-        await self.click("pairs", {"flip": i})
+        t0 = time.monotonic()
+        self.command({"op": "flip", "row": i},
+                     lambda text: fut.done() or fut.set_result(time.monotonic() - t0))
         return await asyncio.wait_for(fut, 60)
 
     async def close(self) -> None:
+        self.playing = False
         if self._ws is not None:
             self._ws.close()
         if self._reader is not None:

@@ -109,15 +109,18 @@ def play_line(before, after, dt: float, cpu: float, who: str) -> str:
 
 
 async def light(server, pids: list[int], workers: int, a) -> None:
-    """``--light N``: N sessions of the light protocol client (no browser), opened at once,
-    all playing, flips on them in turn; the same figures as the pages' part."""
+    """``--light N``: N sessions of the light protocol client (no browser, the page's engine
+    commands: benchmarks/_light_client.py), opened at once, all playing (the client runs the
+    page's play loop on one 60 Hz ticker), flips on them in turn; the same figures as the
+    pages' part."""
     import random
 
     from _light_client import LightSession, query
 
     # -- open N at once ------------------------------------------------------------------
     cpu0, t0 = cpu_seconds(pids), time.monotonic()
-    clients = [LightSession(server.url, query(speed=a.speed)) for _ in range(a.light)]
+    clients = [LightSession(server.url, query(scenario="align", speed=a.speed), speed=a.speed)
+               for _ in range(a.light)]
     await asyncio.gather(*(c.open() for c in clients))
     opened = time.monotonic() - t0
     cpu_open = cpu_seconds(pids) - cpu0
@@ -126,13 +129,20 @@ async def light(server, pids: list[int], workers: int, a) -> None:
           f"median {statistics.median(times):.1f} s, p95 {pct(times, 95):.1f} s); server CPU "
           f"{cpu_open:.1f} s, {1000 * cpu_open / a.light:.0f} ms per session; "
           f"{sessions(server.url, workers)} live sessions; {rss_mb(pids):.0f} MB")
-    await asyncio.sleep(3)                     # the staged charts go out after the first frame
-    # -- all play ---------------------------------------------------------------------------------
+    # -- all play: one 60 Hz ticker runs every client's animation frame -------------------------
+    async def ticker():
+        while True:
+            now = time.monotonic()
+            for c in clients:
+                c.frame(now)
+            await asyncio.sleep(max(0.0, 1 / 60 - (time.monotonic() - now)))
+
     for c in clients:
-        await c.click("keys", {"key": "toggle"})       # Space: play
+        c.play()
+    tick = asyncio.ensure_future(ticker())
     await asyncio.sleep(3)
     before = [(c.step or 0, c.frames) for c in clients]
-    cpu0, t0 = cpu_seconds(pids), time.monotonic()
+    cpu0, t0, me0 = cpu_seconds(pids), time.monotonic(), os.times()
     # flips while all play, on clients in turn, one every 0.5 s
     delays = []
     rng = random.Random(0)
@@ -143,14 +153,19 @@ async def light(server, pids: list[int], workers: int, a) -> None:
         await asyncio.sleep(0.5)
     dt, cpu_play = time.monotonic() - t0, cpu_seconds(pids) - cpu0
     after = [(c.step or 0, c.frames) for c in clients]
+    me1 = os.times()
+    me = (me1.user - me0.user) + (me1.system - me0.system)
     print(f"light clients, all {a.light} play at {a.speed} for {dt:.0f} s: "
-          + play_line(before, after, dt, cpu_play, "session"))
+          + play_line(before, after, dt, cpu_play, "session")
+          + f"; the clients' own process {100 * me / dt:.0f} % of one core; load average "
+          + f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if delays:
         print(f"light clients: flip to its update while all play ({len(delays)} flips): "
               f"median {1000 * statistics.median(delays):.0f} ms, p95 "
               f"{1000 * pct(delays, 95):.0f} ms, max {1000 * max(delays):.0f} ms")
     print(f"light clients: memory while playing {rss_mb(pids):.0f} MB; received "
           f"{sum(c.bytes for c in clients) / 1e6 / dt:.1f} MB/s in all")
+    tick.cancel()
     for c in clients:
         await c.close()
     print(f"light clients closed: sessions gone after "
@@ -192,7 +207,8 @@ def main() -> int:
                 cpu0, t0 = cpu_seconds(pids), time.monotonic()
                 pages = [DashboardPage(browser, server.url) for _ in range(a.sessions)]
                 for d in pages:
-                    d.page.goto(server.url + f"?speed={a.speed}", wait_until="commit")
+                    d.page.goto(server.url + f"?scenario=align&speed={a.speed}",
+                                wait_until="commit")
                 for d in pages:
                     d.wait_js("() => window.__e2e.stepValue() === 0", timeout=600_000)
                 opened = time.monotonic() - t0
