@@ -90,12 +90,7 @@ def _in_view(b, W, H):
 @pytest.mark.parametrize("size, query", [(s, "?scenario=align&step=60") for s in SIZES] + [
     ("laptop", "?scenario=drop-sigma&step=150"), ("laptop", "?scenario=fix-label&step=150"),
     ("phone", "?scenario=skewed-reference&step=30")])
-def test_every_part_fits_the_screen(open_at, size, query, host, request):
-    if host == "served" and size == "laptop":
-        request.applymarker(pytest.mark.xfail(reason=(
-            "app bug: at 1280x800 the served page's second bar chart ends at y=818 (below the "
-            "window); the offline file's at 794: the served host lays the same views out "
-            "taller (header 49.8 vs 46 px, each prompt block 15 px taller)")))
+def test_every_part_fits_the_screen(open_at, size, query):
     d = open_at(size, query=query)
     g = d.page.evaluate(GEOMETRY)
     W, H = g["W"], g["H"]
@@ -121,11 +116,7 @@ def test_every_part_fits_the_screen(open_at, size, query, host, request):
 
 
 @pytest.mark.parametrize("size", ["phone", "laptop"])
-def test_a_run_that_diverges_says_so_on_top_and_its_huge_numbers_fit(open_at, size, request):
-    if size == "phone":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "app bug: on a 390 px phone the narrow metrics table with ~1e152 numbers is 393 "
-            "px wide, so the phone lays the page out at 393 px (sideways scroll)")))
+def test_a_run_that_diverges_says_so_on_top_and_its_huge_numbers_fit(open_at, size):
     """IPO at loose-leash's learning rate 8 stops at step 169 (tests/test_diverged.py):
     the alert is on the first screen and the numbers, now ~1e306, stay on the page."""
     d = open_at(size, query="?scenario=loose-leash&loss=ipo&step=300", step=169)

@@ -205,18 +205,7 @@ BAD = [
 ]
 
 
-#: Malformed commands (no page sends them) whose refusals differ in their words: Python
-#: writes the value with repr ('1.5', 'None'), local_engine.js's whole() with String (1.5,
-#: undefined), and a command with no op gets "op": null only from Python.
-WORDS_DIFFER = {BAD.index(c) for c in ({"op": "flip", "row": 1.5}, {"op": "flip", "row": "a"},
-                                        {"op": "flip"}, {"op": "advance", "n": 2.5},
-                                        {"op": "advance"}, {})}
-
-
-@pytest.mark.parametrize("i", [pytest.param(i, marks=pytest.mark.xfail(
-    strict=True, reason="app bug: a malformed command's error message differs between "
-                        "sim/protocol.py (repr of the value) and app/ui/local_engine.js"))
-    if i in WORDS_DIFFER else i for i in range(len(BAD))])
+@pytest.mark.parametrize("i", range(len(BAD)))
 def test_a_bad_command_is_refused_the_same_way_and_changes_nothing(i):
     """Each bad command after align's load and 3 steps: the same error (name and message)
     from both, and the next command's reply is as if it had not been sent."""
