@@ -88,7 +88,11 @@ def _script_text(js: str) -> str:
 
 
 def katex_inline(fonts: tuple[str, ...] | None = FONTS_USED) -> str:
-    """KaTeX for the offline file: ``<style id="dpo-katex-css">`` (fonts as data: URLs) and
-    ``<script id="dpo-katex-js">`` (defines ``window.katex``), for the page's head."""
-    return (f'<style id="dpo-katex-css">{inline_css(fonts)}</style>\n'
-            f'<script id="dpo-katex-js">{_script_text(katex_js())}</script>')
+    """KaTeX for the offline file, as two inert ``<script type="text/plain">`` elements:
+    ``#dpo-katex-css`` (the style, fonts as data: URLs) and ``#dpo-katex-js`` (the code that
+    defines ``window.katex``), run by app/ui/katex.js when a formula is first drawn."""
+    # both as inert text: app/ui/katex.js runs the script and applies the style when a
+    # formula is first drawn, after the first screen
+    return (f'<script type="text/plain" id="dpo-katex-css">{_script_text(inline_css(fonts))}'
+            f'</script>\n'
+            f'<script type="text/plain" id="dpo-katex-js">{_script_text(katex_js())}</script>')

@@ -37,7 +37,8 @@ export function ensureKatexFonts(cssText) {
 export function ensureKatexStyle(root, cssText) {
   const inShadow = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot;
   const host = inShadow ? root : document.head;
-  if (!inShadow && document.getElementById("dpo-katex-css")) return;   // inline: all there
+  const inline = document.getElementById("dpo-katex-css");
+  if (!inShadow && inline && inline.tagName === "STYLE") return;      // inline: all there
   if (Array.from(host.children).some((c) => c.hasAttribute("data-dpo-katex"))) return;
   const style = document.createElement("style");
   style.setAttribute("data-dpo-katex", "");
@@ -69,8 +70,17 @@ function katexAssets(ctx) {
   if (!katexLoading) {
     const inline = document.getElementById("dpo-katex-css");
     const given = ctx.katexCss || (inline ? inline.textContent : null);
+    // the offline file carries KaTeX as inert text (type="text/plain"), run only when a
+    // formula is first drawn, so its 0.4 MB do not delay the first screen
+    const code = document.getElementById("dpo-katex-js");
+    if (!window.katex && code && code.type === "text/plain") {
+      const s = document.createElement("script");
+      s.textContent = code.textContent;
+      document.head.appendChild(s);
+    }
     if (given !== null && window.katex) {
-      katexLoading = Promise.resolve({ css: given, katex: window.katex, inline: !!inline });
+      const styled = !!inline && inline.tagName === "STYLE";   // its fonts already in the head
+      katexLoading = Promise.resolve({ css: given, katex: window.katex, inline: styled });
     } else if (ctx.katexBase) {
       const base = new URL(ctx.katexBase, document.baseURI).href;
       const css = given !== null ? Promise.resolve(given)

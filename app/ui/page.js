@@ -27,15 +27,17 @@ export const VIEWS = [
   ["readouts", "main", mountReadouts],
   ["bars", "main", mountBars],
   ["charts", "charts", mountCharts],
-  ["frontier", "charts", mountFrontier, "frontier"],
-  ["sweep", "charts", mountSweep, "sweep"],
+  ["frontier", "charts", mountFrontier, "frontier", true],
+  ["sweep", "charts", mountSweep, "sweep", true],
   ["rows", "details", mountRows],
-  ["pulls", "details", mountPulls],
-  ["formula", "details", mountFormula],
-  ["try", "details", mountTryIt, "try"],
-  ["learn", "details", mountLearn, "learn"],
+  ["pulls", "details", mountPulls, null, true],
+  ["formula", "details", mountFormula, null, true],
+  ["try", "details", mountTryIt, "try", true],
+  ["learn", "details", mountLearn, "learn", true],
   ["log", "details", mountStepLog],
 ];
+// (the last field: built just after the first screen is drawn, so the bars and numbers
+// come first; their place is kept in the page's order)
 const SIDE_PARTS = ["sliders", "picker", "watch", "download", "share"];
 
 export function startPage(root, DATA, engine, host) {
@@ -92,10 +94,19 @@ export function startPage(root, DATA, engine, host) {
   const views = [mountHeader(top, ctx), mountAlerts(alerts)];
   const side = mountSide(areas.side, ctx);
   views.push(side);
-  for (const [, area, mount, part] of VIEWS.concat(host.views || [])) {
+  const later = [];
+  for (const [, area, mount, part, deferred] of VIEWS.concat(host.views || [])) {
     const box = el("div", part ? { class: "dpo-part-" + part } : null);
     areas[area].append(box);
-    views.push(mount(box, ctx));
+    if (deferred) later.push([box, mount]);
+    else views.push(mount(box, ctx));
+  }
+  /** The views built after the first screen: mounted, then brought up to date. */
+  function mountLater() {
+    const added = later.splice(0).map(([box, mount]) => mount(box, ctx));
+    views.push(...added);
+    for (const v of added) v.update(app, "scenario");
+    showParts();
   }
 
   function showParts() {
@@ -204,8 +215,12 @@ export function startPage(root, DATA, engine, host) {
     app.notices = notices;
     if (params.has("theme") && !app.themeAsked) app.notices.push("ignored theme=" + params.get("theme").slice(0, 40) + ": must be dark or light");
     render("scenario");
-    root.dataset.ready = "1";
-    document.documentElement.dataset.ready = "1";
+    // the rest of the page once this screen is painted (a frame, then a task)
+    requestAnimationFrame(() => setTimeout(() => {
+      mountLater();
+      root.dataset.ready = "1";
+      document.documentElement.dataset.ready = "1";
+    }, 0));
     if (app.autoplay && !(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches)) ctl.play();
   });
 }

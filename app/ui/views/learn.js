@@ -327,7 +327,7 @@ export function mountLearn(box, ctx) {
   }
 
   show(level);
-  katexFor(() => ctx.root || box.getRootNode(), ctx).then((k) => {
+  katexFor(() => (ctx.root || box).getRootNode(), ctx).then((k) => {
     katex = k;
     for (const t of root.querySelectorAll(".tex[data-tex]")) renderTex(katex, t);
     for (const t of limits.querySelectorAll(".tex[data-tex]")) renderTex(katex, t);
