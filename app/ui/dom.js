@@ -39,7 +39,8 @@ const widths = new WeakMap();
 const watcher = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
   for (const e of entries) widths.set(e.target, Math.floor(e.contentRect.width));
 }) : null;
-function widthOf(c) {
+/** A canvas's width in CSS pixels, without forcing a layout after the first read. */
+export function widthOf(c) {
   let w = widths.get(c);
   if (w === undefined || !watcher) {
     w = Math.floor(c.clientWidth || (c.parentNode && c.parentNode.clientWidth) || 300);

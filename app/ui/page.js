@@ -66,12 +66,19 @@ export function startPage(root, DATA, engine, host) {
   if (host.note) areas.details.after(el("p", { class: "dpo-offline", text: host.note }));
   root.append(page);
 
-  let lastSearch = null;
+  // The address bar follows the page, a moment later (history.replaceState costs 5-10 ms,
+  // so a burst of flips or steps writes it once); Share and link() read it at once.
+  let lastSearch = null, addressTimer = null;
   function writeAddress() {
     const search = address.queryString(address.toQuery());
     if (search !== lastSearch && host.writeAddress) {
       lastSearch = search;
-      try { history.replaceState(null, "", location.pathname + search + location.hash); } catch { /* sandboxed */ }
+      if (addressTimer === null) {
+        addressTimer = setTimeout(() => {
+          addressTimer = null;
+          try { history.replaceState(null, "", location.pathname + lastSearch + location.hash); } catch { /* sandboxed */ }
+        }, 150);
+      }
     }
     return search;
   }

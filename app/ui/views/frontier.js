@@ -253,7 +253,7 @@ export function mountFrontier(box, ctx) {
     }
     const X = (v) => left + (v - x0) / (x1 - x0) * W;
     const Y = (v) => top + (1 - (v - lo) / (hi - lo)) * PH;
-    const font = getComputedStyle(root).fontFamily || "sans-serif";
+    const font = ctx.DATA ? ctx.DATA.font : "sans-serif";
     g.font = "15px " + font;
     g.lineWidth = 1;
     const yt = niceTicks(lo, hi, 4);
