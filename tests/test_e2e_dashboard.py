@@ -148,14 +148,14 @@ def test_speed_and_play_pause_reset_by_the_api(open_page):
 
 
 def test_drop_sigma_drives_kl_above_align(open_page):
-    d = open_page()
+    d = open_page("?speed=120")
     d.load(DROP)
     chosen = d.scenario_select().evaluate("s => s.options[s.selectedIndex].text")
     assert chosen.strip() == DROP
     n = d.play_until(30)
     kl_drop = kls(d)
     d.load(ALIGN)                       # align (the default) brought to the same step
-    d.step_to(n)
+    d.act("dpoSim.step(arg)", n)
     kl_align = kls(d)
     assert sum(kl_drop) > sum(kl_align), (n, kl_align, kl_drop)
     assert max(kl_drop) > max(kl_align), (n, kl_align, kl_drop)
@@ -383,12 +383,23 @@ def test_numbers_match_the_engine_after_steps_flips_and_settings(open_page):
     assert "loss (robust)" in d.page.locator("table.dpo-metrics.wide").first.inner_text()
 
 
+_PRESET_RUNS: dict[str, Simulation] = {}
+
+
+def _preset_run(sid: str) -> Simulation:
+    """The engine's run of a preset to step 300 (computed once for both hosts)."""
+    if sid not in _PRESET_RUNS:
+        sim = Simulation(load_scenario(sid), keep_history=False)
+        sim.advance(300)
+        _PRESET_RUNS[sid] = sim
+    return _PRESET_RUNS[sid]
+
+
 def test_every_preset_matches_the_engine(open_page):
     """Each preset, 300 steps with its scripted events."""
     d = open_page()
     for sid in preset_ids():
-        sim = Simulation(load_scenario(sid))
-        sim.advance(300)
+        sim = _preset_run(sid)
         st = d.act("dpoSim.load(arg); dpoSim.step(300)", sid)
         assert st["scenario"] == sid
         assert_state_is(st, sim, d.tol)
@@ -433,13 +444,16 @@ def test_the_sliders_the_toggle_and_the_loss_menu_change_the_run(open_page):
     sim.set(loss_type="robust", label_smoothing=0.1)
     d.click_step()
     sim.advance(1)
-    assert_state_is(d.state(), sim, d.tol)
+    st = d.state()
     log = d.log_text()
     for line in ("step 10 · beta 1 -> 0.5", "step 10 · learning_rate 0.5 -> 2",
                  "step 10 · sigma weight on -> off", "step 11 · sigma weight off -> on",
                  "step 11 · loss_type sigmoid -> ipo", "step 12 · loss_type ipo -> robust",
                  "step 12 · label_smoothing 0 -> 0.1"):
         assert line in log, (line, log)
+    assert st["link"] == ("?scenario=align&events=10:beta:0.5,10:lr:2.0,10:weight:off,"
+                          "11:weight:on,11:loss:ipo,12:loss:robust,12:eps:0.1&step=13"), st
+    assert_state_is(st, sim, d.tol)
     assert "loss (robust)" in d.page.locator("table.dpo-metrics.wide").first.inner_text()
 
 
