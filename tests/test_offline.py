@@ -72,7 +72,9 @@ def test_from_file_it_requests_nothing_else_runs_and_is_accessible(browser, offl
         assert link.startswith(offline_file.as_uri() + "?scenario=unanimous&events=31:flip:0&step=")
         assert axe_violations(d.page) == []
         assert blocked == [], blocked
-        assert seen == [offline_file.as_uri() + "?scenario=unanimous&step=30"], seen
+        # (a Web Worker made from the page's own script is a blob: URL: it goes nowhere)
+        assert [u for u in seen if not u.startswith("blob:")] == [
+            offline_file.as_uri() + "?scenario=unanimous&step=30"], seen
         assert d.errors == [], d.errors
     finally:
         d.close()
