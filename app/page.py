@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import copy
 import json
+import multiprocessing
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 
 import panel as pn
 import param
@@ -47,8 +48,19 @@ def served_esm() -> str:
 
 #: The commands answered on a worker thread (sim.protocol.stack_reply).
 STACKS = ("frontier", "sweep")
-#: One thread for every session's stacks: two at once would only share the same cores.
-_WORKERS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpo-stack")
+_POOL: ProcessPoolExecutor | None = None
+
+
+def _workers() -> ProcessPoolExecutor:
+    """One worker process for every session's stacks of this server process (two at once
+    would only share the same cores), started at the first request, by spawning: the
+    server has threads, which a fork would copy mid-flight. It keeps sim.protocol's cache
+    of replies, so a class opening the same lesson computes each once."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ProcessPoolExecutor(max_workers=1,
+                                    mp_context=multiprocessing.get_context("spawn"))
+    return _POOL
 
 
 class SimPage(pn.custom.JSComponent):
@@ -94,9 +106,11 @@ class SimPage(pn.custom.JSComponent):
             self._send_msg(json_text(self.session.handle(msg)))
 
     def _stack_later(self, msg: dict) -> None:
-        """A stack of runs (the sweep map: 4,096 runs, ~0.3 s) on a worker thread, so the
-        server goes on answering every page's steps meanwhile. It runs on a copy of the run
-        as it stands; its reply carries the request's ``_rid`` (it may overtake steps)."""
+        """A stack of runs (the sweep map: 4,096 runs, ~0.3 s) in a worker process, so the
+        server goes on answering every page's steps meanwhile (a thread would hold the GIL
+        for much of it: a flip while playing took 231 ms to show, p95). It runs on a copy of
+        the run as it stands; its reply carries the request's ``_rid`` (it may overtake
+        steps)."""
         sim = self.session.sim
         rid = msg["_rid"]
         if sim is None:
@@ -107,15 +121,18 @@ class SimPage(pn.custom.JSComponent):
         snap._flip_mask = sim._flip_mask.copy()
         cmd = {k: v for k, v in msg.items() if k != "_rid"}
 
-        def work():
+        def done(future):
             try:
-                reply = stack_reply(snap, cmd)
+                reply = future.result()
             except (ValueError, TypeError) as e:
                 reply = {"op": cmd.get("op"), "error": {"name": type(e).__name__,
                                                         "message": str(e)}}
+            except Exception as e:  # noqa: BLE001 - a broken pool: say so, keep serving
+                reply = {"op": cmd.get("op"), "error": {"name": type(e).__name__,
+                                                        "message": str(e)[:200]}}
             self._send_msg(json_text({**reply, "_rid": rid}))
 
-        _WORKERS.submit(work)
+        _workers().submit(stack_reply, snap, cmd).add_done_callback(done)
 
 
 #: JSON's string literals, so the non-finite numbers outside them can be rewritten.

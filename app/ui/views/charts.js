@@ -31,8 +31,10 @@ export function mountCharts(box, ctx) {
         return td;
       });
       const caption = el("caption");
-      const table = el("table", { class: "dpo-sr", "data-testid": testid + "-values" }, caption, tbody);
-      card.append(el("div", { class: "dpo-chart" }, el("h3", { text: title }), canvas, legend, table));
+      const table = el("table", { "data-testid": testid + "-values" }, caption, tbody);
+      // visually hidden in a div: a table is never narrower than its text
+      card.append(el("div", { class: "dpo-chart" }, el("h3", { text: title }), canvas, legend,
+                     el("div", { class: "dpo-sr" }, table)));
       V.charts[key] = { canvas: canvas, cells: cells, caption: caption, title: title };
     };
     mk("loss", "Loss", "chart-loss", [["mean over all judgements", p.margin, "solid"]], "chart_loss");

@@ -69,7 +69,7 @@ export function mountPulls(box, ctx) {
   const tip = el("div", { class: "dpo-pulls-tip", role: "status" });
   tip.hidden = true;
   const srBody = el("tbody");
-  const sr = el("table", { class: "dpo-sr", "data-testid": "pulls-table" },
+  const sr = el("table", { "data-testid": "pulls-table" },
     el("caption", { text: T.PULLS_HEADING }),
     el("thead", null, el("tr", null,
       ...T.PULLS_TABLE.map((h) => el("th", { scope: "col", text: h })))),
@@ -77,7 +77,8 @@ export function mountPulls(box, ctx) {
   box.append(el("div", { class: "dpo-card dpo-pulls dpo-part-pulls", "data-part": "pulls",
     "data-testid": "pulls" },
     el("h2", { class: "dpo-h", text: T.PULLS_HEADING }),
-    el("div", { class: "dpo-pulls-plot" }, base, top, tip), sr,
+    el("div", { class: "dpo-pulls-plot" }, base, top, tip),
+    el("div", { class: "dpo-sr" }, sr),      // a table is never narrower than its text: in a div
     el("div", { class: "dpo-note", text: T.PULLS_NOTE })));
 
   let last = null;          // the latest view
