@@ -56,11 +56,16 @@ export function makeOfflineRequest(engineText, stackText, simOf) {
     return worker;
   }
 
+  // a request is sent after the screen update that asked for it is painted (a flip shows
+  // first; the worker's start and the run's copy come after); the run is read at once
   function request(cmd, cb) {
+    const input = S.snapshot(simOf());
+    requestAnimationFrame(() => setTimeout(() => send(cmd, cb, input), 0));
+  }
+  function send(cmd, cb, input) {
     const op = cmd.op;
     if (op !== "frontier" && op !== "sweep") throw new RangeError("unknown op " + op);
     const id = ++seq;
-    const input = S.snapshot(simOf());
     let slot = slots[op];
     if (!slot) slot = slots[op] = { worker: null, busy: 0, cb: null, direct: false };
     if (slot.busy && slot.worker) {              // superseded: stop the older computation

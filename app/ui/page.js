@@ -68,7 +68,11 @@ export function startPage(root, DATA, engine, host) {
 
   // The address bar follows the page, a moment later (history.replaceState costs 5-10 ms,
   // so a burst of flips or steps writes it once); Share and link() read it at once.
-  let lastSearch = null, addressTimer = null;
+  let lastSearch = null, addressTimer = null, shownParts = null, soonTimer = null;
+  /** The address written after this screen update, not during it. */
+  function addressSoon() {
+    if (soonTimer === null) soonTimer = setTimeout(() => { soonTimer = null; writeAddress(); }, 0);
+  }
   function writeAddress() {
     const search = address.queryString(address.toQuery());
     if (search !== lastSearch && host.writeAddress) {
@@ -140,9 +144,11 @@ export function startPage(root, DATA, engine, host) {
     app.focus = app.looked;
     if (app.hist && app.hist.n && app.hist.step[0] === 0) app.loss0 = app.hist.loss[0];
     for (const v of views) v.update(app, kind);
-    if (kind !== "step") showParts();
+    // parts hidden or shown: only when teacher mode's list or the page's views change
+    const partsKey = app.hidden.join(",") + "|" + views.length + "|" + app.id;
+    if (partsKey !== shownParts) { shownParts = partsKey; showParts(); }
     if (kind === "scenario" && host.setTitle) host.setTitle("dpo-sim: " + app.cfg.title);
-    if (!app.playing) writeAddress();
+    if (!app.playing) addressSoon();
     app.renders += 1;
     app.renderMs += performance.now() - t0;
     if (app.renders === 1) performance.mark("dpo-first-chart");   // for the benchmarks
