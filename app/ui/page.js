@@ -49,9 +49,11 @@ export function startPage(root, DATA, engine, host) {
 
   // the host's starting link (a notebook's settings), then the address's own parameters
   const params = new Map((DATA.query || []).concat(host.writeAddress ? Array.from(new URLSearchParams(location.search).entries()) : []));
-  app.themeAsked = params.has("theme") && ["dark", "light"].includes(params.get("theme"));
+  // ?theme=dark or light (Panel's own name for light, "default", too)
+  app.themeAsked = params.has("theme") && ["dark", "light", "default"].includes(params.get("theme"));
   const media = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
-  app.theme = app.themeAsked ? params.get("theme") : (media && media.matches ? "dark" : "light");
+  app.theme = app.themeAsked ? (params.get("theme") === "dark" ? "dark" : "light")
+    : (media && media.matches ? "dark" : "light");
   if (host.themed) host.themed(DATA.palettes[app.theme]);
 
   // -- the frame --------------------------------------------------------------------------
