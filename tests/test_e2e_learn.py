@@ -1,108 +1,78 @@
-"""The "Read at your level" view and the Try-it path in Chromium, on a small Panel page of
-their own (a SimState, Step and Flip buttons, the page's keyboard shortcuts, LearnPanel and
-TryIt), served with the package's static folder as ``dpo-sim serve`` serves it:
+""""Read at your level" and "Try it" on the real page, on both hosts (the served page with
+KaTeX fetched from the package's static route; the offline file with KaTeX inline, nothing
+fetched). One tab per host for the whole module (each test first brings it to a known state):
 
-- KaTeX renders the formulas (``.katex`` elements with MathML), its files and fonts come
-  from the page's own server, and no request goes to any other host (other hosts are
-  blocked and recorded);
-- the keyboard reaches the levels and switches them (arrows, Home, End) without the page's
-  own → (step) firing;
-- the live numbers follow the run; a Try-it step ticks in the page and restarts;
-- axe-core finds no serious or critical violation, light and dark, desktop and phone;
-- no text of the view is smaller than 14 px.
+- every level's words and formulas are learn_texts', KaTeX renders every formula (MathML
+  for assistive technology) with its own fonts, only fonts of FONTS_USED, from the page's
+  own server or from the file itself; no request goes to any other host, none fails;
+- every live number on every level is the engine's (``sim.protocol.Session``, exactly on
+  the served page, to 1e-12 offline), and a step changes text only (no formula redrawn);
+- the keyboard reaches and switches the levels (arrows, Home, End) without the page's →
+  (step) firing; away from the tabs → steps again;
+- the Try-it steps tick when the learner does them (not a script's flip, not a load's β)
+  and restart; "Show me" scrolls to its part (inside the served page's shadow root), marks
+  it and focuses its control; a part hidden by teacher mode has no button;
+- while playing the numbers change a few times a second and the last one shows;
+- axe-core finds no serious or critical violation on the page (light and dark, laptop and
+  phone, each once on one host), no
+  text of the views is smaller than 14 px, a wide formula on a phone scrolls in its own box;
+- no console error on either host (checked when the module's tab closes).
 """
 
 from __future__ import annotations
 
 import json
-import sys
-import textwrap
+import math
+import re
 
 import pytest
 from playwright.sync_api import expect
 
-from browser import DashboardPage, Server, axe_violations, is_local
+from browser import HOSTS, DashboardPage, axe_violations, host_url, is_local
+from dpo_sim.app import learn_texts as T
+from dpo_sim.app.katex_assets import FONTS_USED, STATIC_ROUTE
+from dpo_sim.sim.protocol import Session
 from dpo_sim.sim.scenario_io import load_scenario
-from dpo_sim.sim.simulation import Simulation
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=20_000)
 
-APP = textwrap.dedent("""
-    import sys
 
-    import panel as pn
-
-    from dpo_sim.app.state import SimState
-    from dpo_sim.app.theme import body_css, palette, widget_css
-    from dpo_sim.app.views.keys import KeyboardShortcuts
-    from dpo_sim.app.views.learn import STATIC_DIR, STATIC_ROUTE, LearnPanel, TryIt
-
-    port = int(sys.argv[sys.argv.index("--port") + 1])
-
-
-    def page():
-        args = pn.state.session_args or {}
-        theme = args.get("theme", [b"light"])[0].decode()
-        pal = palette(theme)
-        st = SimState()
-        keys = KeyboardShortcuts(actions={"toggle": st.toggle, "step": st.step,
-                                          "reset": st.reset, "hello": lambda msg: None})
-        css = [widget_css(pal)]
-        step = pn.widgets.Button(label="Step", stylesheets=css)
-        step.on_click(lambda e: st.step())
-        flip = pn.widgets.Button(label="Flip row 0", stylesheets=css)
-        flip.on_click(lambda e: st.flip(0))
-        return pn.Column(pn.Row(step, flip), LearnPanel(st, pal), TryIt(st, pal), keys,
-                         sizing_mode="stretch_width", stylesheets=[body_css(pal)],
-                         styles={"background": pal.background, "min-height": "100vh"})
+@pytest.fixture(scope="module", params=HOSTS)
+def d(request, browser, server):
+    """One tab per host for the module (reduced motion: "Show me" scrolls at once)."""
+    host = request.param
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800},
+                              reduced_motion="reduce")
+    page = DashboardPage(browser, host_url(server.url, host), context=ctx, host=host)
+    page.own_context = True
+    page.failed = []
+    page.page.on("response", lambda r: page.failed.append(f"{r.status} {r.url}")
+                 if r.status >= 400 else None)
+    page.page.on("requestfailed", lambda r: page.failed.append(f"failed {r.url}"))
+    open_learn(page)
+    yield page
+    try:
+        assert page.errors == [], page.errors
+        assert page.blocked == [], page.blocked
+        assert page.failed == [], page.failed
+    finally:
+        page.close()
 
 
-    pn.serve({"learn": page}, port=port, address="127.0.0.1", show=False, title="learn",
-             websocket_origin=[f"127.0.0.1:{port}", f"localhost:{port}"],
-             static_dirs={STATIC_ROUTE: str(STATIC_DIR)})
-""")
+def open_learn(d: DashboardPage, query: str = "") -> None:
+    d.open(query)
+    d.wait_js("() => { const s = window.__e2e.q('section.learn[data-katex]');"
+              " return !!s && s.getAttribute('data-katex') === 'ready'; }")
+    d.wait_js("() => !!window.__e2e.q('[data-testid=try-flip]')")
 
 
-@pytest.fixture(scope="module")
-def learn_server(tmp_path_factory):
-    script = tmp_path_factory.mktemp("learn") / "learn_app.py"
-    script.write_text(APP)
-    s = Server(command=[sys.executable, str(script)], path="learn")
-    yield s
-    s.stop()
-
-
-SIZES = {"laptop": (1280, 800, False), "phone": (390, 844, True)}
-
-
-@pytest.fixture
-def open_learn(browser, learn_server):
-    pages = []
-
-    def make(size="laptop", theme="light"):
-        w, h, mobile = SIZES[size]
-        ctx = browser.new_context(viewport={"width": w, "height": h}, is_mobile=mobile,
-                                  has_touch=mobile, color_scheme=theme)
-        d = DashboardPage(browser, learn_server.url, context=ctx)
-        d.own_context = True
-        d.failed = []
-        d.page.on("response", lambda r: d.failed.append(f"{r.status} {r.url}")
-                  if r.status >= 400 else None)
-        d.page.on("requestfailed", lambda r: d.failed.append(f"failed {r.url}"))
-        pages.append(d)
-        d.page.goto(learn_server.url + f"?theme={theme}")
-        d.wait_js("() => { const r = window.__e2e.q('section.learn[data-katex]');"
-                  " return r && r.getAttribute('data-katex') === 'ready'; }")
-        d.wait_js("() => !!window.__e2e.q('[data-testid=try-flip]')")
-        return d
-
-    yield make
-    for d in pages:
-        assert d.errors == [], d.errors
-        assert not d.blocked, d.blocked
-        assert d.failed == [], d.failed
-        d.close()
+def fresh(d: DashboardPage, level: str = "child") -> None:
+    """Align at step 0, row 0 looked at, the path restarted, LEVEL shown."""
+    d.act("dpoSim.pause(); dpoSim.load('align')")
+    d.page.evaluate("() => window.__e2e.q('[data-testid=try-restart]').click()")
+    tab(d, level).click()
+    expect(tab(d, level)).to_have_attribute("aria-selected", "true")
 
 
 def tab(d, level):
@@ -113,61 +83,214 @@ def panel(d, level):
     return d.page.locator(f"[data-testid=learn-panel-{level}]")
 
 
-def live(d, level, key):
-    return d.page.locator(f"[data-testid=learn-{level}-{key}]")
+def live(d, level, key) -> tuple[str, str | None]:
+    return tuple(d.page.evaluate(
+        "k => { const e = window.__e2e.q('[data-testid=' + k + ']');"
+        " return [e.textContent, e.getAttribute('data-value')]; }", f"learn-{level}-{key}"))
 
 
-def test_formulas_render_with_katex_from_the_own_server_and_nothing_else(open_learn,
-                                                                         learn_server):
-    d = open_learn()
+def done(d) -> set[str]:
+    return set(d.page.evaluate("() => window.__e2e.all('.learn-try li[data-done=true]')"
+                               ".map(li => li.dataset.testid.slice(4))"))
+
+
+# --- words, formulas, KaTeX --------------------------------------------------------------
+def test_the_levels_words_and_formulas_rendered_by_katex_with_its_own_fonts(d):
+    fresh(d)
+    got = d.page.evaluate("""() => { const E = window.__e2e; return {
+        heading: E.q('#learn-h').textContent,
+        intro: E.q('section.learn:not(.learn-try) .learn-intro').textContent,
+        tabs: E.all('section.learn [role=tab]').map(b => [b.dataset.testid, b.textContent,
+              b.getAttribute('aria-selected'), b.tabIndex]),
+        label: E.q('section.learn [role=tablist]').getAttribute('aria-label'),
+        panels: E.all('section.learn [role=tabpanel]').map(p => [p.dataset.testid, p.hidden,
+                p.querySelector('h3').textContent]),
+        limits: E.all('.learn-limits li').length,
+        limitsHeading: E.q('#learn-limits-h').textContent}; }""")
+    assert got["heading"] == T.HEADING and got["intro"] == T.INTRO
+    assert got["label"] == T.LEVELS_LABEL
+    assert got["tabs"] == [[f"learn-tab-{lv.id}", lv.label, "true" if i == 0 else "false",
+                            0 if i == 0 else -1] for i, lv in enumerate(T.LEVELS)]
+    assert got["panels"] == [[f"learn-panel-{lv.id}", i != 0, lv.title]
+                             for i, lv in enumerate(T.LEVELS)]
+    assert got["limits"] == len(T.LIMITATIONS) and got["limitsHeading"] == T.LIMITS_HEADING
+    # each level's words, formulas as their TeX, live values as the placeholders
+    for lv in T.LEVELS:
+        text = d.page.evaluate("""id => {
+            const p = window.__e2e.q('[data-testid=learn-panel-' + id + ']');
+            return [...p.children].slice(1).map(b => {
+              const c = b.cloneNode(true);
+              for (const t of c.querySelectorAll('.tex')) t.replaceWith('$' + t.dataset.tex + '$');
+              for (const s of c.querySelectorAll('[data-live]'))
+                s.replaceWith('[[' + s.dataset.live + ']]');
+              if (c.classList.contains('tex-display')) return '$$' + c.dataset.tex + '$$';
+              return (c.tagName === 'H4' ? '### ' : '') + c.textContent; }); }""", lv.id)
+        assert text == [re.sub(r"\*\*", "", b.strip()) for b in lv.blocks], lv.id
+    # every formula rendered by KaTeX, with MathML, the HTML hidden from screen readers
+    assert d.page.evaluate("() => window.__e2e.all('.tex[data-tex]').every(t => "
+                           "t.querySelector('.katex .katex-mathml math'))")
     tab(d, "college").click()
-    expect(tab(d, "college")).to_have_attribute("aria-selected", "true")
-    expect(panel(d, "college")).to_be_visible()
-    formulas = panel(d, "college").locator(".katex")
-    expect(formulas.first).to_be_visible()
-    assert formulas.count() >= 10
-    # KaTeX output: MathML for assistive technology, HTML for the eye
     shown = panel(d, "college").locator(".katex-display").first
-    expect(shown.locator(".katex-mathml math")).to_have_count(1)
-    expect(shown.locator(".katex-html")).to_have_attribute("aria-hidden", "true")
-    # no TeX source left as text: every formula was rendered
-    assert d.page.evaluate("""() => window.__e2e.all('.tex[data-tex]')
-        .every(t => t.querySelector('.katex'))""")
-    # KaTeX's own fonts are in use (not a fallback): the document loaded them
-    d.page.evaluate("() => document.fonts.ready.then(() => true)")
-    assert d.page.evaluate("() => document.fonts.check('20px KaTeX_Main')")
-    assert d.page.evaluate("""() => [...document.fonts].some(f => f.family.includes('KaTeX')
-        && f.status === 'loaded')""")
-    base = learn_server.url.rsplit("/learn", 1)[0]
-    got = set(d.requests)
-    assert f"{base}/dpo-sim-static/katex/katex.min.js" in got
-    assert f"{base}/dpo-sim-static/katex/katex.min.css" in got
-    assert any(u.startswith(f"{base}/dpo-sim-static/katex/fonts/") and u.endswith(".woff2")
-               for u in got)
+    expect(shown).to_be_visible()
+    expect(shown.locator(".katex-html").first).to_have_attribute("aria-hidden", "true")
+    for lv in T.LEVELS:                  # every level drawn once: every font it needs
+        tab(d, lv.id).click()
+        d.page.evaluate("() => document.fonts.ready.then(() => true)")
+    tab(d, "college").click()
+    fonts = d.page.evaluate("""async () => {
+        await document.fonts.ready;
+        const k = window.__e2e.q('[data-testid=learn-panel-college] .katex');
+        const r = k.getBoundingClientRect();
+        return {check: document.fonts.check('20px KaTeX_Main'),
+                loaded: [...document.fonts].filter(f => f.status === 'loaded'
+                          && f.family.includes('KaTeX')).map(f => f.family.replace(/"/g, '')),
+                family: getComputedStyle(k).fontFamily, width: r.width}; }""")
+    assert fonts["check"] and fonts["loaded"], fonts
+    assert fonts["family"].startswith("KaTeX_Main") and fonts["width"] > 100, fonts
+    families = {"KaTeX_" + f.split("_")[1].split("-")[0] for f in FONTS_USED}
+    assert set(fonts["loaded"]) <= families, fonts["loaded"]
     foreign = [u for u in d.requests + d.websockets if not is_local(u)]
     assert foreign == [] and d.blocked == []
+    katex = [u for u in d.requests if "/katex/" in u]
+    if d.host == "served":               # from the package's static route, only used fonts
+        assert any(u.endswith(f"/{STATIC_ROUTE}/katex/katex.min.js") for u in katex), katex
+        assert any(u.endswith(f"/{STATIC_ROUTE}/katex/katex.min.css") for u in katex), katex
+        woff = {u.rsplit("/", 1)[1].removesuffix(".woff2") for u in katex
+                if u.endswith(".woff2")}
+        assert woff and woff <= set(FONTS_USED), woff - set(FONTS_USED)
+    else:                                # inline: nothing fetched for KaTeX
+        assert katex == []
 
 
-def test_the_keyboard_reaches_and_switches_the_levels(open_learn):
-    d = open_learn()
+# --- the live numbers --------------------------------------------------------------------
+def n(v: float, digits: int, sign: bool = False) -> str:
+    """A number as the levels write it, computed here: fixed decimals, a true minus."""
+    t = f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
+    return t.replace("-", "−")
+
+
+def engine_at(sid: str, steps: int) -> dict:
+    s = Session({sid: load_scenario(sid)})
+    first = s.handle({"op": "load", "scenario": sid})
+    r = s.handle({"op": "advance", "n": steps}) if steps else first
+    return {"rec": r["record"], "rest": r["rest"], "kl_ceiling": first["kl_ceiling"],
+            "loss0": first["record"]["loss"], "state": first["state"]}
+
+
+def close(got: str | None, want, tol: float) -> bool:
+    if want is None:
+        return got is None
+    return got is not None and math.isclose(float(got), float(want), rel_tol=tol, abs_tol=tol)
+
+
+def test_every_live_number_on_every_level_is_the_engines(d):
+    fresh(d)
+    d.act("dpoSim.step(25)")
+    d.pair(4).focus()                              # the row looked at: row 4
+    d.idle()
+    E = engine_at("align", 25)
+    rec, i = E["rec"], 4
+    row = E["state"]["rows"][i]
+    a, b = float(row["votes_chosen"]), float(row["votes_rejected"])
+    w = rec["pairs/weight"][i]
+    p0 = rec["probs"][0]
+    y = max(range(len(p0)), key=p0.__getitem__)
+    prompt = load_scenario("align").prompts[0]
+    assert len(prompt.replies[y]) > 48            # the favourite reply is cut, as in Python
+    rest_text = d.text("rest")                     # the formula strip's sentence, same row
+    assert rest_text
+    want = {
+        "scenario": ("Align to preferences", None),
+        "step": ("25", 25),
+        "beta": ("1", 1.0),
+        "loss": (n(rec["loss"], 4), rec["loss"]),
+        "loss0": (n(math.log(2), 4), E["loss0"]),
+        "loss_name": ("−log σ(u)", None),
+        "favourite": (f"Asked “{prompt.text}”, it now picks “"
+                      f"{prompt.replies[y][:47].rstrip()}…” about {round(100 * p0[y])} "
+                      "times in 100.", p0[y]),
+        "row": ("4", 4),
+        "votes": (f"{a:g}:{b:g}", None),
+        "share": (n(a / (a + b), 2), a / (a + b)),
+        "sigma": (n(rec["pairs/sigma"][i], 3), rec["pairs/sigma"][i]),
+        "u": (n(rec["pairs/margin"][i], 3, sign=True), rec["pairs/margin"][i]),
+        "weight_line": (f"its weight σ(−u) is {w:.3f}", w),
+        "rest": (rest_text, E["rest"][i]["u"] if E["rest"][i]["kind"] == "rests" else None),
+        "margin": (n(rec["rewards/margins"], 4, sign=True), rec["rewards/margins"]),
+        "accuracy": (f"{100 * rec['rewards/accuracies']:.1f} %", rec["rewards/accuracies"]),
+        "logps_chosen": (n(rec["logps/chosen"], 3), rec["logps/chosen"]),
+        "logps_rejected": (n(rec["logps/rejected"], 3), rec["logps/rejected"]),
+        "kl": (" and ".join(n(k, 4) for k in rec["kl"]), rec["kl"][0]),
+        "kl0": (n(rec["kl"][0], 4), rec["kl"][0]),
+        "ceil0": (n(math.log(4), 3), E["kl_ceiling"][0]),
+    }
+    assert f"{E['kl_ceiling'][0]:.12f}" == f"{math.log(4):.12f}"
+    seen = set()
+    for lv in T.LEVELS:
+        tab(d, lv.id).click()
+        for key in T.level_keys(lv):
+            text, value = live(d, lv.id, key)
+            assert text == want[key][0], (d.host, lv.id, key, text, want[key][0])
+            assert close(value, want[key][1], d.tol), (d.host, lv.id, key, value, want[key][1])
+            seen.add(key)
+    assert seen == set(want)
+    # a step changes only text and data-value: no node rebuilt, no formula redrawn
+    tab(d, "college").click()
+    d.page.evaluate("""() => {
+        const sec = window.__e2e.q('section.learn:not(.learn-try)');
+        window.__m = {sec, marks: [...sec.querySelectorAll('*')],
+                      katex: [...sec.querySelectorAll('.katex')], changed: []};
+        window.__m.obs = new MutationObserver(ms => { for (const m of ms) window.__m.changed.push(
+            [m.type, m.attributeName]); });
+        window.__m.obs.observe(sec, {subtree: true, childList: true, characterData: true,
+                                     attributes: true}); }""")
+    for _ in range(5):
+        d.act("dpoSim.step(1)")
+    same, changed = d.page.evaluate("""() => { const M = window.__m; M.obs.disconnect();
+        const now = [...M.sec.querySelectorAll('*')];
+        return [now.length === M.marks.length && now.every((e, i) => e === M.marks[i])
+                && [...M.sec.querySelectorAll('.katex')].every((e, i) => e === M.katex[i]),
+                M.changed]; }""")
+    assert same
+    assert changed and all(c[0] in ("characterData", "attributes", "childList")
+                           for c in changed), changed
+    assert {c[1] for c in changed if c[0] == "attributes"} <= {"data-value"}, changed
+    assert live(d, "college", "step")[0] == "30"
+    E30 = engine_at("align", 30)
+    assert close(live(d, "college", "loss")[1], E30["rec"]["loss"], d.tol)
+
+
+def test_the_loss_names_follow_the_settings(d):
+    fresh(d, "school")
+    d.act("dpoSim.set({adaptive_weight: false}); dpoSim.step(3)")
+    assert live(d, "school", "loss_name") == ("the bare margin −u", None)
+    tab(d, "phd").click()
+    assert live(d, "phd", "weight_line")[0] == \
+        "the weight is switched off, so it pulls with weight 1"
+    if "ipo" in d.page.evaluate("() => window.__e2e.all('option').map(o => o.value)"):
+        d.act("dpoSim.set({adaptive_weight: true, loss_type: 'ipo'})")
+        sess = Session({"align": load_scenario("align")})     # the same commands, NumPy
+        sess.handle({"op": "load", "scenario": "align"})
+        sess.handle({"op": "set", "changes": {"adaptive_weight": False}})
+        sess.handle({"op": "advance", "n": 3})
+        r = sess.handle({"op": "set", "changes": {"adaptive_weight": True, "loss_type": "ipo"}})
+        w = r["record"]["pairs/weight"][0]
+        assert live(d, "phd", "weight_line")[0] == f"its weight under the ipo loss is {w:.3f}"
+        assert close(live(d, "phd", "weight_line")[1], w, d.tol)
+        tab(d, "school").click()
+        assert live(d, "school", "loss_name") == ("the ipo loss", None)
+    d.act("dpoSim.reset()")
+
+
+# --- the keyboard --------------------------------------------------------------------------
+def test_the_keyboard_reaches_and_switches_the_levels(d):
+    fresh(d)
     kb = d.page.keyboard
-    expect(tab(d, "child")).to_have_attribute("aria-selected", "true")
-    # Tab from the top of the page reaches the selected level's tab
-    d.page.locator("body").click(position={"x": 5, "y": 5})
-    for _ in range(12):
-        kb.press("Tab")
-        if d.page.evaluate("() => { const a = window.__e2e.active();"
-                           " return !!a && a.getAttribute('data-testid') === "
-                           "'learn-tab-child'; }"):
-            break
-    else:
-        pytest.fail("Tab never reached the levels")
+    tab(d, "child").focus()
     kb.press("ArrowRight")
     expect(tab(d, "school")).to_have_attribute("aria-selected", "true")
     expect(panel(d, "school")).to_be_visible()
     expect(panel(d, "child")).to_be_hidden()
-    # the page's → (step) did not fire: still step 0, now quoted by the school level
-    expect(live(d, "school", "step")).to_have_text("0")
     kb.press("End")
     expect(tab(d, "researcher")).to_have_attribute("aria-selected", "true")
     kb.press("Home")
@@ -176,52 +299,131 @@ def test_the_keyboard_reaches_and_switches_the_levels(open_learn):
     expect(tab(d, "researcher")).to_have_attribute("aria-selected", "true")
     assert d.page.evaluate("() => window.__e2e.active().getAttribute('data-testid')") == \
         "learn-tab-researcher"
-    # Enter on another tab (after Tab-free navigation with arrows) keeps it selected
     kb.press("ArrowLeft")
     kb.press("Enter")
     expect(tab(d, "phd")).to_have_attribute("aria-selected", "true")
-    expect(live(d, "phd", "step")).to_have_text("0")
+    d.idle()
+    assert d.step() == 0                      # the page's → (step) did not fire
+    expect(d.page.locator("[data-testid=learn-phd-step]")).to_have_text("0")
     # away from the tabs, → is the page's step again
-    d.page.locator("body").click(position={"x": 5, "y": 5})
+    d.page.evaluate("() => { const a = window.__e2e.active(); if (a) a.blur(); }")
     kb.press("ArrowRight")
-    expect(live(d, "phd", "step")).to_have_text("1")
+    d.wait_step(1)
+    expect(d.page.locator("[data-testid=learn-phd-step]")).to_have_text("1")
 
 
-def test_the_live_numbers_follow_the_run(open_learn):
-    d = open_learn()
-    tab(d, "college").click()
-    expect(live(d, "college", "step")).to_have_text("0")
-    for n in (1, 2, 3):
-        d.button("Step").click()
-        expect(live(d, "college", "step")).to_have_text(str(n))
-    sim = Simulation(load_scenario("align"))
-    rec = sim.advance(3)
-    expect(live(d, "college", "loss")).to_have_attribute("data-value", repr(rec.loss))
-    expect(live(d, "college", "sigma")).to_have_attribute("data-value",
-                                                          repr(float(rec.row_sigma[0])))
-    expect(live(d, "college", "scenario")).to_have_text("Align to preferences")
-
-
-def test_a_try_it_step_ticks_in_the_page_and_the_path_restarts(open_learn):
-    d = open_learn()
-    step = d.page.locator("[data-testid=try-flip]")
-    expect(step).to_have_attribute("data-done", "false")
-    d.button("Flip row 0").click()
-    expect(step).to_have_attribute("data-done", "true")
+# --- Try it --------------------------------------------------------------------------------
+def test_try_it_ticks_each_step_when_done_and_restarts(d):
+    fresh(d)
     status = d.page.locator("[data-testid=try-status]")
-    expect(status).to_contain_text("Done: Flip a preference row")
-    expect(step.locator(".check")).to_have_text("✓")
-    d.button("Start the path again").click()
-    expect(step).to_have_attribute("data-done", "false")
+    assert done(d) == set()
+    d.act("dpoSim.step(99)")
+    assert done(d) == set()
+    assert d.page.evaluate("() => window.__e2e.q('[data-testid=try-play-align]').className") \
+        == "next"
+    d.act("dpoSim.step(1)")
+    assert done(d) == {"play-align"}
+    expect(status).to_contain_text("Done: Load “Align to preferences”")
+    d.flip(2).click()                                   # the learner's flip, by the button
+    d.idle()
+    expect(d.page.locator("[data-testid=try-flip] .check")).to_have_text("✓")
+    assert done(d) == {"play-align", "flip"}
+    d.act("dpoSim.set({beta: 3})")
+    assert "beta" not in done(d)
+    d.act("dpoSim.set({beta: 4})")
+    assert "beta" in done(d)
+    d.act("dpoSim.load('drop-sigma')")
+    assert "drop-sigma" not in done(d)                  # loaded, loss 0 at step 0
+    d.act("dpoSim.step(1)")
+    assert "drop-sigma" in done(d)
+    d.act("dpoSim.load('unanimous'); dpoSim.step(399)")
+    assert "unanimous" not in done(d)
+    d.act("dpoSim.step(1)")
+    assert "unanimous" in done(d)
+    ipo = d.page.evaluate("() => { const li = window.__e2e.q('[data-testid=try-ipo]');"
+                          " return !!li && !li.hidden; }")
+    if ipo:
+        d.act("dpoSim.set({loss_type: 'ipo'})")
+        assert done(d) == {s.id for s in T.TRY_STEPS}
+        expect(status).to_contain_text(T.TRY_ALL_DONE)
+    # restart: unticked; only a change seen from now on ticks again
+    d.page.get_by_role("button", name=T.TRY_RESTART).click()
+    assert done(d) == set()
     expect(status).to_have_text("")
+    d.act("dpoSim.step(1)")
+    assert done(d) == ({"unanimous", "ipo"} if ipo else {"unanimous"})
+    d.act("dpoSim.reset()")
 
 
-#: the text of the view: every element with its own text, outside KaTeX's output (whose
-#: sub- and superscripts are sized relative to the text around them)
+def test_scripted_flips_and_loaded_settings_are_not_the_learners(d):
+    fresh(d)
+    st = d.act("dpoSim.load('fix-label'); dpoSim.step(120)")   # its script flips row 1
+    assert st["flipped"] == [1] and "flip" not in done(d)
+    st = d.act("dpoSim.load('tight-leash')")                   # β 4, by loading
+    assert st["beta"] == 4.0 and "beta" not in done(d)
+    d.act("dpoSim.set({beta: 1})")
+    assert "beta" not in done(d)
+    d.act("dpoSim.flip(0); dpoSim.step(5); dpoSim.reset()")     # a reset undoes the flip
+    assert done(d) == {"flip"}
+    d.act("dpoSim.set({beta: 4.5})")
+    assert done(d) == {"flip", "beta"}
+
+
+def test_show_me_scrolls_to_its_part_marks_it_and_focuses_it(d):
+    fresh(d)
+    buttons = d.page.evaluate("() => window.__e2e.all('.dpo-point').map(b => "
+                              "[b.dataset.testid, b.getAttribute('aria-label'), b.dataset.point,"
+                              " b.hidden])")
+    assert buttons == [[f"try-show-{s.id}", f"{T.TRY_SHOW}: {s.target_label}", s.target, False]
+                       for s in T.TRY_STEPS if s.id != "ipo" or any(
+                           b[0] == "try-show-ipo" for b in buttons)]
+    for sid, part in (("beta", "beta"), ("flip", "pairs")):
+        d.page.evaluate("() => window.scrollTo(0, 0)")
+        d.page.locator(f"[data-testid=try-show-{sid}]").click()
+        box = d.page.evaluate("""name => {
+            const el = window.__e2e.q('.dpo-part-' + name);
+            const r = el.getBoundingClientRect(), a = window.__e2e.active();
+            return {top: r.top, bottom: r.bottom, H: window.innerHeight,
+                    pointed: el.getAttribute('data-pointed'), outline: el.style.outlineStyle,
+                    focusIn: !!a && el.contains(a) || (a && a.getRootNode().host
+                             && el.contains(a.getRootNode().host)),
+                    inShadow: el.getRootNode() !== document}; }""", part)
+        assert box["pointed"] == "true" and box["outline"] == "solid", box
+        assert box["top"] < box["H"] and box["bottom"] > 0, box      # scrolled into view
+        assert box["focusIn"], box
+        assert box["inShadow"] == (d.host == "served"), box
+    d.wait_js("() => window.__e2e.q('.dpo-part-beta').getAttribute('data-pointed') === null",
+              timeout=8000)
+
+
+# --- playing -------------------------------------------------------------------------------
+def test_while_playing_the_numbers_change_a_few_times_a_second(d):
+    fresh(d, "school")
+    d.page.evaluate("() => dpoSim.play()")
+    expect(d.page.locator("[data-testid=learn-school-step]")).not_to_have_text("0")
+    seen = d.page.evaluate("""ms => new Promise(done => {
+        const el = window.__e2e.q('[data-testid=learn-school-step]');
+        const seen = [], t0 = performance.now();
+        (function tick() {
+          const v = el.textContent;
+          if (!seen.length || seen[seen.length - 1] !== v) seen.push(v);
+          if (performance.now() - t0 < ms) requestAnimationFrame(tick); else done(seen);
+        })(); })""", 2000)
+    st = d.act("dpoSim.pause()")
+    steps = [int(s) for s in seen]
+    assert steps == sorted(steps) and steps[-1] - steps[0] >= 10, steps
+    assert 2 <= len(steps) <= 2 * 4 + 2, steps          # at most ~4 updates a second
+    d.settle()
+    last = d.step()
+    expect(d.page.locator("[data-testid=learn-school-step]")).to_have_text(str(last))
+    assert last >= st["step"]
+
+
+# --- accessibility, sizes, teacher mode (these reload the tab) ----------------------------
 MIN_FONT = r"""() => {
   const E = window.__e2e, out = [];
   for (const el of E.all('section.learn *')) {
-    if (el.closest('.katex')) continue;
+    if (el.closest('.katex') || el.closest('.dpo-sr')) continue;
     const own = [...el.childNodes].some(n => n.nodeType === 3 && n.nodeValue.trim());
     if (!own || el.offsetParent === null) continue;
     out.push([parseFloat(getComputedStyle(el).fontSize), el.tagName + '.' + el.className]);
@@ -231,42 +433,46 @@ MIN_FONT = r"""() => {
 }"""
 
 
-@pytest.mark.parametrize("size, theme", [("laptop", "light"), ("laptop", "dark"),
-                                         ("phone", "light"), ("phone", "dark")])
-def test_no_serious_or_critical_accessibility_violation(open_learn, size, theme):
-    d = open_learn(size, theme)
-    d.button("Flip row 0").click()          # a ticked step and its announcement
-    expect(d.page.locator("[data-testid=try-flip]")).to_have_attribute("data-done", "true")
-    for level in ("child", "college", "researcher"):
-        tab(d, level).click()
-        expect(panel(d, level).locator(".katex").first if level != "child"
-               else panel(d, level)).to_be_visible()
-        found = axe_violations(d.page)
-        assert found == [], json.dumps(found, indent=1)
-        smallest = d.page.evaluate(MIN_FONT)
-        assert smallest and smallest[0][0] >= 14, smallest
+#: light and dark, laptop and phone: each pair once, split between the hosts
+LOOKS = {"served": (((1280, 800), "light"), ((390, 844), "dark")),
+         "offline": (((1280, 800), "dark"), ((390, 844), "light"))}
 
 
-def test_while_playing_the_numbers_change_a_few_times_a_second(open_learn):
-    d = open_learn()
-    tab(d, "school").click()
-    expect(live(d, "school", "step")).to_have_text("0")
-    d.page.locator("body").click(position={"x": 5, "y": 5})
-    d.page.keyboard.press("Space")                          # the page's play
-    expect(live(d, "school", "step")).not_to_have_text("0")
-    seen = d.page.evaluate("""ms => new Promise(done => {
-        const el = window.__e2e.q('[data-testid=learn-school-step]');
-        const seen = [], t0 = performance.now();
-        (function tick() {
-          const v = el.textContent;
-          if (!seen.length || seen[seen.length - 1] !== v) seen.push(v);
-          if (performance.now() - t0 < ms) requestAnimationFrame(tick); else done(seen);
-        })(); })""", 2000)
-    d.page.keyboard.press("Space")                          # pause
-    steps = [int(s) for s in seen]
-    assert steps == sorted(steps) and steps[-1] - steps[0] >= 20, steps   # 20 steps/s
-    assert 2 <= len(steps) <= 2 * 4 + 2, steps              # at most ~4 updates a second
-    d.page.wait_for_timeout(600)                            # the pause's last numbers
-    last = int(live(d, "school", "step").text_content())
-    d.page.wait_for_timeout(600)
-    assert int(live(d, "school", "step").text_content()) == last    # paused: settled
+def test_no_serious_or_critical_accessibility_violation(d):
+    for (w, h), theme in LOOKS[d.host]:
+        d.page.set_viewport_size({"width": w, "height": h})
+        open_learn(d, f"?theme={theme}")
+        d.flip(0).click()                      # a ticked step and its announcement
+        expect(d.page.locator("[data-testid=try-flip]")).to_have_attribute("data-done", "true")
+        # every level's kinds of block on the first look; the formulas on the second
+        for level in ("child", "college", "researcher") if w > 500 else ("college",):
+            tab(d, level).click()
+            expect(panel(d, level)).to_be_visible()
+            found = axe_violations(d.page)
+            assert found == [], (w, theme, json.dumps(found, indent=1))
+            smallest = d.page.evaluate(MIN_FONT)
+            assert smallest and smallest[0][0] >= 14, (w, theme, smallest)
+        if w < 500:                             # a wide formula scrolls in its own box
+            tab(d, "college").click()
+            d.page.evaluate("() => document.fonts.ready.then(() => true)")
+            d.wait_js("() => window.__e2e.all('[data-testid=learn-panel-college] .tex-display')"
+                      ".some(x => x.getAttribute('tabindex') === '0')")
+            wide = d.page.evaluate("""() => window.__e2e.all(
+                '[data-testid=learn-panel-college] .tex-display')
+                .map(x => [x.scrollWidth > x.clientWidth + 1, x.getAttribute('tabindex')])""")
+            assert all((t == "0") == s for s, t in wide), wide
+            sec = d.page.evaluate("() => { const r = window.__e2e.q('section.learn:not("
+                                  ".learn-try)').getBoundingClientRect(); return r.right; }")
+            assert sec <= w + 1, sec
+
+
+def test_a_part_hidden_by_teacher_mode_has_no_show_me_button(d):
+    open_learn(d, "?hide=beta,picker")
+    hidden = d.page.evaluate("() => window.__e2e.all('.dpo-point').filter(b => b.hidden)"
+                             ".map(b => b.dataset.point)")
+    assert sorted(hidden) == ["beta", "picker", "picker", "picker"], hidden
+    shown = d.page.evaluate("() => window.__e2e.all('.dpo-point').filter(b => !b.hidden)"
+                            ".map(b => b.dataset.point)")
+    assert "pairs" in shown and "beta" not in shown
+    open_learn(d)
+    assert d.page.evaluate("() => window.__e2e.all('.dpo-point').every(b => !b.hidden)")

@@ -1,11 +1,11 @@
-"""The "Read at your level" view without a browser (app/views/learn.py, app/learn_texts.py).
+"""The texts of "Read at your level" and "Try it" without a browser (app/learn_texts.py).
 
 - the six levels exist, and from college up each gives the whole derivation;
 - every number a level states about a preset is the one ``dpo-sim run ID --steps 3000
   --format jsonl`` records (``FACTS``), and no other number about a preset appears;
 - every other claim a number can carry is checked with that number here;
-- the live parts follow the state (only the visible level's, throttled while playing);
-- the Try-it steps tick when the state changes and not before, and restart works;
+- every live value a level quotes is one the page fills in (the numbers themselves, the
+  Try-it ticks and "Show me" are checked on the real page, tests/test_e2e_learn.py);
 - KaTeX ships with the package (small, complete) and the server serves it; every formula
   is valid TeX for that KaTeX (node, when present).
 """
@@ -22,29 +22,13 @@ import subprocess
 import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
-import param
 import pytest
-from bokeh.document import Document
 
 from dpo_sim.app import learn_texts as T
 from dpo_sim.app.cli import main as cli_main
-from dpo_sim.app.state import SimState
-from dpo_sim.app.theme import palette
-from dpo_sim.app.views import learn
-from dpo_sim.app.views.learn import (
-    ESM,
-    LEVEL_KEYS,
-    MAX_LIVE_PER_SECOND,
-    STATIC_DIR,
-    STATIC_ROUTE,
-    LearnPanel,
-    TryIt,
-    live_values,
-    offers_ipo,
-)
+from dpo_sim.app.katex_assets import STATIC_DIR, STATIC_ROUTE
 from dpo_sim.sim import dpo
 from dpo_sim.sim.losses import LOSS_TYPES
 from dpo_sim.sim.numerics import log_softmax
@@ -53,7 +37,6 @@ from dpo_sim.sim.scenario_io import load_scenario
 from dpo_sim.sim.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
-LIGHT = palette("light")
 
 
 # --- the runs the texts quote: the command line's own output -------------------------------
@@ -100,7 +83,7 @@ def test_six_levels_in_order_each_with_a_live_line():
                                              "PhD student", "Researcher"]
     for lv in T.LEVELS:
         assert lv.blocks and lv.title
-        assert {"scenario", "step"} <= set(LEVEL_KEYS[lv.id]), lv.id
+        assert {"scenario", "step"} <= set(T.level_keys(lv)), lv.id
         assert lv.blocks[-1].startswith("**Now on this page:**"), lv.id
 
 
@@ -411,230 +394,6 @@ def test_limitations_say_what_the_readme_says():
     assert np.array_equal(Simulation(s, keep_history=False).advance(200).probs, ra.probs)
 
 
-# --- the view: live parts ------------------------------------------------------------------
-class Clock:
-    def __init__(self):
-        self.t = 100.0
-
-    def __call__(self):
-        return self.t
-
-
-def test_renders_to_bokeh_models_and_asks_for_katex_from_its_own_route():
-    st = SimState()
-    panel = LearnPanel(st, LIGHT)
-    assert panel.__panel__().get_root(Document()) is not None
-    assert TryIt(st, LIGHT).__panel__().get_root(Document()) is not None
-    assert panel.reader.katex_base == f"{STATIC_ROUTE}/katex/"
-    assert "http" not in ESM and "cdn" not in ESM.lower()
-    html = "".join(lv["html"] for lv in panel.reader.levels)
-    assert 'class="tex tex-display"' in html and 'data-tex="' in html
-    assert [lv["id"] for lv in panel.reader.levels] == [lv.id for lv in T.LEVELS]
-
-
-def test_the_live_values_are_the_engines_and_follow_the_state():
-    st = SimState()
-    panel = LearnPanel(st, LIGHT, level="college")
-    live = panel.reader.live
-    assert live["level"] == "college" and set(live["values"]) == set(LEVEL_KEYS["college"])
-    assert live["values"]["loss"][1] == st.record.loss == pytest.approx(math.log(2))
-    st.advance(25)
-    ref = Simulation(load_scenario("align"))
-    ref.advance(25)
-    v = panel.reader.live["values"]
-    assert v["step"] == ["25", 25] and v["loss"][1] == ref.record.loss
-    assert v["sigma"][1] == ref.record.row_sigma[0] and v["u"][1] == ref.record.row_margin[0]
-    assert v["weight_line"][0] == f"its weight σ(−u) is {ref.record.row_weight[0]:.3f}"
-    assert v["scenario"][0] == "Align to preferences"
-    assert "step 25, β = 1." in panel.text()
-    # the row looked at
-    st.look(4)
-    assert panel.reader.live["values"]["row"] == ["4", 4]
-    assert panel.reader.live["values"]["sigma"][1] == ref.record.row_sigma[4]
-    # a flip, a setting, a scenario
-    st.flip(4)
-    assert panel.reader.live["values"]["sigma"][1] == pytest.approx(1 - ref.record.row_sigma[4])
-    st.adaptive_weight = False
-    assert panel.reader.live["values"]["loss_name"][0] == "the bare margin −u"
-    assert "pulls with weight 1" in panel.reader.live["values"]["weight_line"][0]
-    st.load("unanimous")
-    assert panel.reader.live["values"]["scenario"][0] == "Unanimous labels"
-    assert panel.reader.live["values"]["step"] == ["0", 0]
-
-
-def test_only_the_visible_levels_values_are_sent_and_only_when_changed():
-    st = SimState()
-    panel = LearnPanel(st, LIGHT, level="child")
-    sent = []
-    panel.reader.param.watch(lambda e: sent.append(e.new), "live")
-    panel.level = "engineer"
-    assert len(sent) == 1 and set(sent[0]["values"]) == set(LEVEL_KEYS["engineer"])
-    assert sent[0]["level"] == "engineer"
-    st.advance(3)
-    assert len(sent) == 2 and sent[-1]["values"]["step"][1] == 3
-    panel.update()                          # nothing changed: nothing sent
-    assert len(sent) == 2
-    st.look(0)                              # the engineer level quotes no row
-    assert len(sent) == 2
-    assert "accuracy" in LEVEL_KEYS["engineer"] and "favourite" not in sent[-1]["values"]
-
-
-def test_while_playing_at_most_a_few_updates_a_second_and_the_pause_sends_the_last():
-    st = SimState()
-    clock = Clock()
-    panel = LearnPanel(st, LIGHT, level="school", clock=clock)
-    sent = []
-    panel.reader.param.watch(lambda e: sent.append(e.new["values"]["step"][1]), "live")
-    st.playing = True                  # no server: the play loop does not run, we step
-    for _ in range(40):                # 40 steps in 1 s of the clock
-        clock.t += 1 / 40
-        st.advance(1)
-    assert 1 <= len(sent) <= MAX_LIVE_PER_SECOND + 1, sent
-    st.playing = False                 # "pause": the last step is shown
-    assert sent[-1] == 40 == st.record.step
-
-
-def test_the_child_levels_favourite_reply_line():
-    st = SimState()
-    st.advance(400)
-    v = live_values(st, ["favourite"])["favourite"]
-    assert v[0].startswith("Asked “How do I boil an egg?”, it now picks “Lower the egg")
-    assert v[0].endswith("about 61 times in 100.")
-
-
-# --- the Try-it path -----------------------------------------------------------------------
-def done(t: TryIt) -> set[str]:
-    return {k for k, v in t.done.items() if v}
-
-
-def test_try_it_steps_tick_when_done_and_not_before():
-    st = SimState()
-    t = TryIt(st, LIGHT)
-    assert 4 <= len(t.steps) <= 6 and done(t) == set()
-    assert t.next_step.id == "play-align"
-    st.advance(99)
-    assert done(t) == set()
-    st.advance(1)
-    assert done(t) == {"play-align"} and t.last_done == "play-align"
-    assert 'data-testid="try-play-align" data-done="true"' in t.pane.html
-    assert "Done: Load “Align to preferences”" in t.pane.html
-    st.flip(2)
-    assert done(t) == {"play-align", "flip"}
-    st.beta = 3.0
-    assert "beta" not in done(t)
-    st.beta = 4.0
-    assert "beta" in done(t)
-    st.load("drop-sigma")
-    assert "drop-sigma" not in done(t)          # loaded, loss 0 at step 0
-    st.advance(1)
-    assert "drop-sigma" in done(t)
-    st.load("unanimous")
-    st.advance(399)
-    assert "unanimous" not in done(t)
-    st.advance(1)
-    assert "unanimous" in done(t)
-
-
-def test_a_state_already_there_ticks_only_on_the_next_change():
-    st = SimState()
-    st.advance(150)
-    t = TryIt(st, LIGHT)
-    assert done(t) == set()
-    st.advance(1)
-    assert done(t) == {"play-align"}
-
-
-def test_scripted_flips_and_loaded_settings_are_not_the_learners():
-    st = SimState(scenario="fix-label")            # the script flips row 1 at step 100
-    t = TryIt(st, LIGHT)
-    st.advance(120)
-    assert st.flipped == [1] and "flip" not in done(t)
-    st.load("tight-leash")                          # beta 4, by loading
-    assert st.beta == 4.0 and "beta" not in done(t)
-    st.beta = 1.0                                   # down: not the step either
-    assert "beta" not in done(t)
-    st.beta = 4.5
-    assert "beta" in done(t)
-
-
-def test_restart_unticks_and_waits_for_the_next_change():
-    st = SimState()
-    t = TryIt(st, LIGHT)
-    st.advance(100)
-    st.flip(0)
-    assert done(t) == {"play-align", "flip"}
-    t.restart()
-    assert done(t) == set() and t.last_done is None
-    assert 'data-done="true"' not in t.pane.html and t.next_step.id == "play-align"
-    st.advance(1)                                   # still align, past 100: ticks again
-    assert done(t) == {"play-align"}                # the flip was before the restart
-    t.button.clicks += 1                            # the button restarts too
-    assert done(t) == set()
-
-
-def test_the_ipo_step_on_the_real_state():
-    st = SimState()
-    if not offers_ipo(st):
-        pytest.skip("this state has no loss type setting with IPO yet")
-    t = TryIt(st, LIGHT)
-    assert [s.id for s in t.steps][-1] == "ipo"
-    assert "ipo" not in done(t)
-    try:
-        st.loss_type = "ipo"
-    except ValueError as e:           # the state's own handling of the new setting
-        pytest.skip(f"the state cannot take loss_type = 'ipo' yet: {e}")
-    assert "ipo" in done(t) and t.last_done == "ipo"
-
-
-class FakeState(param.Parameterized):
-    """Just what TryIt reads: params, flips, a record, a spec, subscribe."""
-
-    scenario = param.String(default="align")
-    beta = param.Number(default=1.0)
-    loss_type = param.Selector(default="sigmoid", objects=["sigmoid", "ipo"])
-    flipped = param.List(default=[])
-
-    def __init__(self, **kw):
-        super().__init__(**kw)
-        self.listeners = []
-        self.record = SimpleNamespace(step=0, loss=math.log(2))
-        self.spec = SimpleNamespace(id="align")
-
-    def subscribe(self, fn, order=0):
-        self.listeners.append(fn)
-        return lambda: self.listeners.remove(fn)
-
-
-class FakeStateWithoutLossType(FakeState):
-    loss_type = None
-
-
-def test_the_ipo_step_with_a_fake_state():
-    st = FakeState()
-    t = TryIt(st, LIGHT)
-    assert [s.id for s in t.steps] == ["play-align", "flip", "beta", "drop-sigma",
-                                       "unanimous", "ipo"]
-    assert "ipo" not in done(t)
-    st.loss_type = "ipo"
-    assert done(t) == {"ipo"}
-
-
-def test_without_a_loss_type_setting_the_ipo_step_is_left_out():
-    class NoLoss(param.Parameterized):
-        beta = param.Number(default=1.0)
-        flipped = param.List(default=[])
-
-        def subscribe(self, fn, order=0):
-            return lambda: None
-
-    st = NoLoss()
-    st.record = SimpleNamespace(step=0, loss=0.0)
-    st.spec = SimpleNamespace(id="align")
-    t = TryIt(st, LIGHT)
-    assert [s.id for s in t.steps] == ["play-align", "flip", "beta", "drop-sigma",
-                                       "unanimous"]
-
-
 # --- KaTeX: shipped, small, complete, served -----------------------------------------------
 KATEX = STATIC_DIR / "katex"
 
@@ -710,13 +469,14 @@ def test_every_formula_is_valid_tex_for_the_shipped_katex():
 
 
 def test_texts_and_live_keys_agree():
-    used = {k for keys in LEVEL_KEYS.values() for k in keys}
-    assert used <= set(learn.LIVE)
-    st = SimState()
+    """Every live value a level quotes is one the page's learn.js fills in (its LIVE table)
+    and every placeholder is written [[key]] (the browser test checks none is left)."""
+    js = (ROOT / "app" / "ui" / "views" / "learn.js").read_text(encoding="utf-8")
+    filled = set(re.findall(r"^ {4}(\w+): (?:\(view|scalar\(|rowNumber\()", js, flags=re.M))
+    used = {k for lv in T.LEVELS for k in T.level_keys(lv)}
+    assert used and used <= filled, used - filled
     for lv in T.LEVELS:
-        panel = LearnPanel(st, LIGHT, level=lv.id)
-        assert set(panel.reader.live["values"]) == set(LEVEL_KEYS[lv.id])
-        assert "[[" not in panel.text(), lv.id
+        assert not re.search(r"\[\[(?!\w+\]\])", " ".join(lv.blocks)), lv.id
 
 
 def test_the_leash_at_the_lowest_levels():
@@ -778,26 +538,13 @@ def test_the_try_it_steps_say_what_the_runs_show():
 
 
 def test_each_try_it_step_points_at_the_control_it_names():
-    """On the dashboard (pointing on) each step has a "Show me" button naming the part of
-    the page its instruction names, by the part's hide= name; a part hidden in teacher mode
-    gets none; without pointing (a view on its own) there are none."""
-    from dpo_sim.app.address import HIDEABLE
+    """Each step's "Show me" names the part of the page its instruction names, by the
+    part's hide= name (the browser test checks the button finds and marks the part)."""
+    from dpo_sim.app.parts import HIDEABLE
 
-    st = SimState()
     names = {"play-align": "picker", "flip": "pairs", "beta": "beta",
              "drop-sigma": "picker", "unanimous": "picker", "ipo": "loss"}
+    assert [s.id for s in T.TRY_STEPS] == list(names)
     for step in T.TRY_STEPS:
         assert step.target == names[step.id] and step.target in HIDEABLE
-    html = TryIt(st, LIGHT, pointing=True).pane.html
-    for step in T.TRY_STEPS:
-        assert (f'data-point="{step.target}"' in html
-                and f'data-testid="try-show-{step.id}"' in html), step.id
-        assert f'aria-label="{T.TRY_SHOW}: {step.target_label}"' in html
-    st.hidden = ["beta", "picker"]
-    try_it = TryIt(st, LIGHT, pointing=True)
-    assert 'data-point="beta"' not in try_it.pane.html
-    assert 'data-point="picker"' not in try_it.pane.html
-    assert 'data-point="pairs"' in try_it.pane.html
-    st.hidden = []
-    assert 'data-point="beta"' in try_it.pane.html             # follows teacher mode
-    assert "data-point" not in TryIt(st, LIGHT).pane.html
+        assert step.target_label
