@@ -81,12 +81,16 @@ def test_the_wheel_installs_one_top_level_package(wheel):
                      if n.startswith("dpo_sim/presets/") and n.endswith(".toml"))
     assert shipped == sorted(p.stem for p in (ROOT / "presets").glob("*.toml"))
     assert "dpo_sim/presets/README.md" in names and "dpo_sim/__main__.py" in names
-    assert "dpo_sim/app/views/bars.py" in names and "dpo_sim/sim/engine.py" in names
-    # data files: the offline simulator's page and engine, KaTeX and its fonts
-    for f in ("engine.js", "page.js", "page.css", "page.html"):
+    assert "dpo_sim/app/page.py" in names and "dpo_sim/sim/engine.py" in names
+    # data files: the page's modules (every one app/bundle.py joins, and their styles),
+    # the twin of the engine and the offline page's frame, KaTeX and its fonts
+    ui = ROOT / "app" / "ui"
+    for f in [*ui.glob("*.js"), *ui.glob("*.css"), *(ui / "views").glob("*.js"),
+              *(ui / "views").glob("*.css"), ui / "package.json"]:
+        assert "dpo_sim/app/ui/" + f.relative_to(ui).as_posix() in names, f
+    for f in ("engine.js", "stack.js", "page.html"):
         assert f"dpo_sim/app/offline/{f}" in names
     assert "dpo_sim/app/static/katex/katex.min.js" in names
-    assert "dpo_sim/app/views/live_html.js" in names          # a view's ES module
     assert any(n.startswith("dpo_sim/app/static/katex/fonts/") and n.endswith(".woff2")
                for n in names)
 
@@ -182,11 +186,12 @@ def test_a_folder_holding_app_py_and_sim_py_breaks_nothing(tmp_path):
         (tmp_path / name).write_text(f"raise SystemExit('the local {name} was imported')\n")
     code = ("import dpo_sim; s = dpo_sim.load_scenario('align'); "
             "h = dpo_sim.run(s, steps=3); d = dpo_sim.create_dashboard(scenario='drop-sigma');"
-            " print(len(h), type(d).__name__, d.state.scenario)")
+            " import json; print(len(h), type(d).__name__, dict(json.loads(d.data)['query'])"
+            "['scenario'])")
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                        text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.split() == ["4", "Dashboard", "drop-sigma"]
+    assert p.stdout.split() == ["4", "SimPage", "drop-sigma"]
     p = subprocess.run([sys.executable, "-m", "dpo_sim", "presets"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "align" in p.stdout, p.stderr
