@@ -1,7 +1,6 @@
-"""The reward-KL frontier (sim/frontier.py) and its view (app/views/frontier.py): the curve
-against pi_b computed by hand, the live point against sim.dpo, the presets' runs on (and
-the mislabelled run below) the curve, the beta sweep against single runs, and a view that
-recomputes nothing per tick."""
+"""The reward-KL frontier (sim/frontier.py): the curve against pi_b computed by hand, the
+presets' runs on (and the mislabelled run below) the curve, the beta sweep against single
+runs. Its view, on the real page: tests/test_ui_stack.py."""
 
 from __future__ import annotations
 
@@ -9,11 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from bokeh.document import Document
 
-from dpo_sim.app.state import SimState
-from dpo_sim.app.theme import LIGHT
-from dpo_sim.app.views.frontier import FrontierChart
 from dpo_sim.sim import dpo
 from dpo_sim.sim import frontier as fr
 from dpo_sim.sim.rlhf import fit_bradley_terry
@@ -186,85 +181,5 @@ def test_beta_sweep_matches_single_runs():
                                    atol=1e-12)
 
 
-# -- the view ---------------------------------------------------------------------------------
-def _chart(sid="mislabel"):
-    st = SimState(scenario=sid)
-    return st, FrontierChart(st, LIGHT)
-
-
-def test_the_live_point_is_the_runs_kl_and_expected_true_reward():
-    st, v = _chart("mislabel")
-    v.__panel__().get_root(Document())
-    st.advance(37)
-    sim = Simulation(load_scenario("mislabel"))
-    sim.advance(37)
-    logp = dpo.log_probs(sim.theta)
-    kl = dpo.kl(logp, sim.logp_ref)
-    r = load_scenario("mislabel").true_reward
-    for x in (0, 1):
-        v.prompt.value = x
-        assert v.now.data["kl"][0] == pytest.approx(kl[x], abs=1e-12)
-        assert v.now.data["reward"][0] == pytest.approx(float(np.exp(logp[x]) @ r[x]),
-                                                        abs=1e-12)
-        assert len(v.path.data["kl"]) == 38 and v.path.data["step"][-1] == 37
-    st.advance(363)
-    assert _gap(v) < 1e-4              # prompt 1 (shown): on the curve
-    v.prompt.value = 0
-    assert _gap(v) > 2.0               # the egg prompt: far below it
-
-
-def _gap(v) -> float:
-    import re
-    return float(re.search(r'data-gap="([^"]+)"', v.readout.html)[1])
-
-
-def test_the_view_recomputes_only_when_the_rows_or_the_loss_change():
-    st, v = _chart("align")
-    base = dict(v.computations)
-    assert base == {"reward": 1, "sweep": 1}
-    redraws = v.redraws
-    for _ in range(30):
-        st.advance(1)                  # ticks: one point patched, the path streamed
-    st.beta = 2.0                      # beta and the learning rate: the sweep does not move
-    st.learning_rate = 0.25
-    st.advance(5)
-    st.pause()
-    assert v.computations == base and v.redraws == redraws
-    assert len(v.now.data["kl"]) == 1 and len(v.path.data["kl"]) == 36
-    st.flip(0)                         # the rows: r* (the fit) and the sweep
-    assert v.computations == {"reward": 2, "sweep": 2}
-    st.loss_type = "ipo"               # the loss: the sweep only
-    assert v.computations == {"reward": 2, "sweep": 3}
-    st.adaptive_weight = False
-    assert v.computations == {"reward": 2, "sweep": 4}
-    st.reset()                         # back to the scenario's rows (flip undone)
-    assert v.computations["reward"] == 3
-
-
-def test_a_scripted_flip_redraws_the_curve_once():
-    st, v = _chart("fix-label")
-    before = dict(v.computations)
-    st.advance(99)
-    assert v.computations == before
-    st.advance(2)                      # step 100 flips row 1
-    assert v.computations == {k: n + 1 for k, n in before.items()}
-
-
-def test_no_frontier_where_the_fit_is_not_finite():
-    st, v = _chart("unanimous")
-    v.__panel__().get_root(Document())
-    assert "frontier-none" in v.status.html and "not finite" in v.status.html
-    assert len(v.curve.data["kl"]) == 0 and len(v.sweep.data["kl"]) == 0
-    st.advance(5)                      # ticks change nothing there
-    assert len(v.now.data["kl"]) == 0
-    st.load("align")
-    assert len(v.curve.data["kl"]) > 100 and "frontier-status" in v.status.html
-
-
-def test_the_prompt_select_shows_each_prompt_and_hides_for_one_prompt():
-    st, v = _chart("align")
-    assert v.prompt.visible and list(v.prompt.options.values()) == [0, 1]
-    k0 = list(v.curve.data["reward"])
-    v.prompt.value = 1
-    assert list(v.curve.data["reward"]) != k0
-    assert v.figure.x_range.end == pytest.approx(1.04 * math.log(4))
+# The view (app/ui/views/frontier.js) is tested on the real page, on both hosts, in
+# tests/test_ui_stack.py: the readout against this module, the text alternative, a flip.

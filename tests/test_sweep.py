@@ -1,7 +1,6 @@
-"""The beta x learning-rate sweep (sim/sweep.py) and its map (app/views/sweep.py): cells
-equal single Simulation runs, the measured instability boundary against the curvature
-formula (computed here again by finite differences), a click loads a cell, and the map is
-computed only when the data or the loss change and only while it is shown."""
+"""The beta x learning-rate sweep (sim/sweep.py): cells equal single Simulation runs, the
+measured instability boundary against the curvature formula (computed here again by
+finite differences). Its map, on the real page: tests/test_ui_stack.py."""
 
 from __future__ import annotations
 
@@ -9,12 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from bokeh.document import Document
-from bokeh.events import Tap
 
-from dpo_sim.app.state import SimState
-from dpo_sim.app.theme import LIGHT
-from dpo_sim.app.views.sweep import PALETTE, SweepMap, colours
 from dpo_sim.sim import dpo, rlhf
 from dpo_sim.sim import sweep as sw
 from dpo_sim.sim.losses import objective
@@ -186,84 +180,6 @@ def test_no_curvature_no_limit():
     assert rob.kind == "lr*beta^2" and rob.value > dpo_lim.value
 
 
-# -- the view -------------------------------------------------------------------------------
-def _map(sid="align"):
-    st = SimState(scenario=sid)
-    return st, SweepMap(st, LIGHT)
-
-
-def test_the_map_builds_and_shows_every_quantity():
-    st, v = _map()
-    v.__panel__().get_root(Document())
-    assert v.computations == 1
-    assert len(v.cells.data["value"]) == 64 * 64
-    for name in ("kl", "loss", "kl_opt"):
-        v.quantity.value = name
-        np.testing.assert_array_equal(v.cells.data["value"],
-                                      v.result.quantity(name).ravel())
-    assert v.computations == 1                 # choosing a quantity repaints, runs nothing
-    assert type(v.colorbar.color_mapper).__name__ == "LogColorMapper"   # kl_opt: log scale
-    unstable = v.result.unstable.ravel()
-    np.testing.assert_array_equal(v.cells.data["unstable"], unstable)
-    assert len(v.unstable.data["left"]) == unstable.sum() > 0       # the hatched cells
-    np.testing.assert_array_equal(v.unstable.data["left"],
-                                  np.asarray(v.cells.data["left"])[unstable])
-    text = v.status.html
-    assert "4,096 runs, after 400 steps" in text
-    assert "above lr·β² ≈ 18.3" in text and "predicts lr·β² = 18.6" in text
-
-
-def test_a_click_loads_the_cell_and_restarts():
-    st, v = _map()
-    st.advance(25)
-    i, j = 40, 12
-    b, lr = float(v.betas[i]), float(v.learning_rates[j])
-    v.figure._trigger_event(Tap(v.figure, sx=0, sy=0, x=b * 1.01, y=lr * 0.99))
-    assert (st.beta, st.learning_rate) == (b, lr)
-    assert st.current_step == 0 and st.record.beta == b and st.record.learning_rate == lr
-    assert st.events[0].kind == "reset" and f"beta {b:g}" in st.events[0].text
-    assert v.marker.data == {"beta": [b], "lr": [lr]}
-    assert v.computations == 1                 # the grid does not depend on beta or lr
-    st.advance(ALIGN.steps)                    # the run is the cell
-    assert st.record.loss == pytest.approx(v.result.loss[i, j], abs=1e-12)
-
-
-def test_the_map_is_computed_only_when_the_data_or_the_loss_change():
-    st, v = _map()
-    assert v.computations == 1 and v.paints == 1
-    for _ in range(40):
-        st.advance(1)
-    st.beta, st.learning_rate = 0.7, 2.0
-    st.reset()
-    st.advance(3)
-    assert v.computations == 1 and v.paints == 1
-    st.flip(2)
-    assert v.computations == 2
-    st.advance(10)
-    st.loss_type = "ipo"
-    assert v.computations == 3
-    st.adaptive_weight = False
-    assert v.computations == 4
-    st.label_smoothing = 0.2                   # not read by the bare margin: nothing to do
-    assert v.computations == 4
-    st.load("tie")
-    assert v.computations == 5
-
-
-def test_the_map_waits_while_hidden():
-    st, v = _map()
-    assert v.computations == 1
-    v.__panel__().visible = False              # as the dashboard hides a part
-    st.flip(0)
-    st.loss_type = "hinge"
-    assert v.computations == 1
-    v.__panel__().visible = True               # shown: computed once, for the data now
-    assert v.computations == 2
-    assert v.result.theta.shape[:2] == (64, 64) and v._key == v._data_key()
-
-
-def test_colours_are_the_palette_by_value():
-    c = colours(np.array([0.0, 0.5, 1.0, np.nan, 7.0]), 0.0, 1.0, False, "#eeeeee")
-    assert c == [PALETTE[0], PALETTE[128], PALETTE[-1], "#eeeeee", PALETTE[-1]]
-    c = colours(np.array([1e-12, 1e-6, 1.0]), 1e-12, 1.0, True, "#eeeeee")
-    assert c == [PALETTE[0], PALETTE[128], PALETTE[-1]]
+# The map (app/ui/views/sweep.js) is tested on the real page, on both hosts, in
+# tests/test_ui_stack.py: its status, the text alternative of every quantity, a key or a
+# click loading a cell, a flip, waiting while hidden.

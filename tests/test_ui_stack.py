@@ -1,255 +1,319 @@
-"""The shared views of the frontier and the sweep map (app/ui/views/frontier.js, sweep.js)
-on a one-file page fed by the JavaScript twin in workers (tests/stack_page.py): what they
-say against the Panel views and NumPy, when they ask for data (structure changes only, not
-while hidden, a newer request superseding an older one), and what a click or a key loads.
+"""The frontier and the sweep map as a learner meets them: on the real page, on both hosts
+(the served page, NumPy; the offline file, the JavaScript twin in Web Workers), below the
+first screen (parts ``dpo-part-frontier`` / ``dpo-part-sweep``). What they say, against
+sim/frontier.py, sim/sweep.py and app/texts.py (STACK_TEXTS); what a key or a click on the
+map loads; that a flip moves them and that the map waits while its part is hidden.
+
+(The replies themselves, twin against NumPy, are held equal in tests/test_js_stack.py.)
 """
 
 from __future__ import annotations
 
-import html
-import json
-import re
-import shutil
-import subprocess
-from pathlib import Path
+import math
 
 import numpy as np
 import pytest
-from stack_page import write_page
 
-from dpo_sim.app.texts import STACK_TEXTS
+from dpo_sim.app.texts import STACK_TEXTS as T
 from dpo_sim.sim import frontier as fr
 from dpo_sim.sim import sweep as sw
 from dpo_sim.sim.scenario_io import load_scenario
 from dpo_sim.sim.simulation import Simulation
 
-NODE = shutil.which("node")
-ROOT = Path(__file__).resolve().parents[1]
+pytest.importorskip("playwright.sync_api")
+
+# -- reading the page (its parts sit in the served page's shadow root: __e2e pierces it) -----
+ROWS_JS = """sel => Array.from(window.__e2e.all(sel)).map(
+    r => Array.from(r.children).map(c => c.textContent))"""
 
 
-def config(sid: str) -> dict:
-    s = load_scenario(sid)
-    return {**s.config(), "steps": s.steps}
+def _text(d, testid: str) -> str:
+    return d.page.evaluate(
+        "t => { const e = window.__e2e.q('[data-testid=' + t + ']'); "
+        "return e ? e.textContent.trim() : null; }", testid)
 
 
-# -- texts: the shared view says what the Panel view says ----------------------------------
-@pytest.mark.skipif(NODE is None, reason="Node.js (node) is not on PATH")
-@pytest.mark.parametrize("sid,changes", [
-    ("align", {}), ("align", {"loss_type": "ipo"}), ("align", {"adaptive_weight": False}),
-    ("align", {"loss_type": "hinge"}), ("rock-paper-scissors", {}), ("tie", {}),
-    ("drop-sigma", {}),
-])
-def test_the_sweep_status_is_the_panel_views(sid, changes):
-    from dpo_sim.app.state import SimState
-    from dpo_sim.app.theme import LIGHT
-    from dpo_sim.app.views.sweep import SweepMap
-
-    st = SimState(scenario=sid)
-    for k, v in changes.items():
-        setattr(st, k, v)
-    panel = SweepMap(st, LIGHT)
-    panel.ensure()
-    want = html.unescape(re.sub(r"<[^>]+>", "", panel.status.html))
-    sim = Simulation(load_scenario(sid))
-    if changes:
-        sim.set(**changes)
-    reply = sw.sweep_reply(sim, {"op": "sweep"})
-    script = ("import { sweepStatusText } from './app/ui/views/sweep.js';\n"
-              "let s = ''; process.stdin.on('data', (d) => { s += d; });\n"
-              "process.stdin.on('end', () => { const i = JSON.parse(s);\n"
-              "  process.stdout.write(sweepStatusText(i.reply, i.T)); });\n")
-    p = subprocess.run([NODE, "--input-type=module", "-e", script], cwd=ROOT, text=True,
-                       input=json.dumps({"reply": reply, "T": STACK_TEXTS}),
-                       capture_output=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    assert p.stdout == want
+def _gap(d) -> float | None:
+    g = d.page.evaluate("() => { const e = window.__e2e.q('[data-testid=frontier-readout]');"
+                        " return e ? e.getAttribute('data-gap') : null; }")
+    return None if g is None else float(g)
 
 
-# -- the page ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser():
-    pw_api = pytest.importorskip("playwright.sync_api")
-    from browser import launch
-
-    with pw_api.sync_playwright() as pw:
-        try:
-            b = launch(pw)
-        except Exception as e:                          # no Chromium here
-            pytest.skip(f"no Chromium: {e}")
-        yield b
-        b.close()
+def _wait_gap(d, other_than: float | None = None) -> float:
+    """The readout's gap once a frontier reply is drawn (and differs from ``other_than``)."""
+    d.wait_js("""old => { const e = window.__e2e.q('[data-testid=frontier-readout]');
+        const g = e && e.getAttribute('data-gap');
+        return g !== null && g !== undefined && (old === null || Number(g) !== old); }""",
+              other_than, timeout=60_000)
+    return _gap(d)
 
 
-@pytest.fixture
-def open_page(browser, tmp_path):
-    pages = []
-
-    def go(sid: str):
-        path = write_page(tmp_path / f"{sid}.html", config(sid))
-        pg = browser.new_page(viewport={"width": 1000, "height": 1200})
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        pg.goto(path.as_uri())                          # file://: the workers come from Blobs
-        pg.wait_for_function("() => window.__h && __h.replies.length >= 2", timeout=60_000)
-        pages.append((pg, errors))
-        return pg, errors
-
-    yield go
-    for pg, errors in pages:
-        assert errors == []
-        pg.close()
+def _wait_sweep(d, contains: str = "runs") -> str:
+    d.wait_js("""s => { const e = window.__e2e.q('[data-testid=sweep-status]');
+        return !!e && e.textContent.includes(s); }""", contains, timeout=60_000)
+    return _text(d, "sweep-status")
 
 
-def _gap(pg) -> float:
-    return float(pg.get_attribute("[data-testid=frontier-readout]", "data-gap"))
-
-
-def _python_gap(sim) -> float:
-    """The gap of the run's point below the frontier, by sim/frontier.py's bisection."""
+def _python_gap(sim, x: int = 0) -> float:
+    """The gap of the run's point below the frontier of prompt x (sim/frontier.py)."""
     tr = fr.true_reward(sim.pairs, sim.scenario.true_reward)
-    f = fr.frontier(sim.logp_ref[0], tr.reward[0])
+    f = fr.frontier(sim.logp_ref[x], tr.reward[x])
     rec = sim.record
-    return float(fr.gap(f, [rec.kl[0]], [rec.probs[0] @ tr.reward[0]])[0])
+    return float(fr.gap(f, [rec.kl[x]], [rec.probs[x] @ tr.reward[x]])[0])
 
 
-def _wait_replies(pg, n: int) -> None:
-    pg.wait_for_function(f"() => __h.replies.length >= {n}", timeout=60_000)
+def _fixed3(v: float) -> str:
+    """app/ui/fmt.js fixed(v, 3, sign) and small(v) for |v| >= 1e-3."""
+    t = f"{v:+.3f}"
+    return "+0.000" if t == "-0.000" else t
 
 
-def test_the_run_on_the_frontier_and_after_a_flip(open_page):
-    pg, _ = open_page("align")
-    assert pg.evaluate("() => [__h.requests, __h.workers]") == [["frontier", "sweep"], 2]
-    pg.evaluate("() => __h.advance(300)")
-    assert pg.evaluate("() => __h.requests.length") == 2      # steps ask for nothing
-    sim = Simulation(load_scenario("align"))
-    sim.advance(300)
-    want = _python_gap(sim)
-    assert abs(want) < 1e-3 and _gap(pg) == pytest.approx(want, abs=1e-9)
-    text = pg.inner_text("[data-testid=frontier-readout]")
-    assert text == (f"Now: KL {sim.record.kl[0]:.3f}, E[r*] "
-                    f"{sim.record.probs[0] @ fr.true_reward(sim.pairs).reward[0]:+.3f}: "
-                    f"on the curve.")
-    status = pg.inner_text("[data-testid=frontier-status]")
-    assert ("the Bradley–Terry fit to the votes as they stand. Diamonds: where runs with "
-            "β = 0.1 … 10 end after 400 steps, each with learning rate 0.5/β²") in status
-    # beta and the learning rate move neither the frontier nor the map
-    pg.evaluate("() => __h.set({beta: 2.0, learning_rate: 0.125})")
-    assert pg.evaluate("() => __h.requests.length") == 2
-    sim.set(beta=2.0, learning_rate=0.125)
-    # a flip: both asked again; then the curve (r* the fit to the votes now) moves away
-    pg.evaluate("() => __h.flip(0)")
-    sim.flip(0)
-    assert pg.evaluate("() => __h.requests") == ["frontier", "sweep", "frontier", "sweep"]
-    _wait_replies(pg, 4)
-    want = _python_gap(sim)
-    assert want > 0.01 and _gap(pg) == pytest.approx(want, abs=1e-9)
+def _readout(sim, x: int = 0) -> str:
+    """The readout's text for prompt x, from app/texts.py and sim/frontier.py."""
+    tr = fr.true_reward(sim.pairs, sim.scenario.true_reward)
+    rec = sim.record
+    e = float(rec.probs[x] @ tr.reward[x])
+    gap = _python_gap(sim, x)
+    assert rec.kl[x] >= 1e-3 and gap >= 1e-3 or gap < 5e-3    # fmt.js small() as fixed()
+    where = T["FRONTIER_ON"] if gap < 5e-3 else T["FRONTIER_BELOW"].format(
+        gap=f"{gap:.3f}", best=_fixed3(e + gap))
+    return T["FRONTIER_READOUT"].format(kl=f"{rec.kl[x]:.3f}", reward=_fixed3(e), where=where)
 
 
-def test_the_text_alternative_holds_the_replies_numbers(open_page):
-    pg, _ = open_page("mislabel")
+def _select_prompt(d, x: int, redraw: bool = True) -> None:
+    d.page.locator(".dpo-frontier-select").first.select_option(index=x)
+    if redraw:       # app bug (test_the_readout_follows_the_prompt_select): a resize redraws
+        d.page.evaluate("() => window.dispatchEvent(new Event('resize'))")
+
+
+def _sweep_rows(d) -> list[list[str]]:
+    return d.page.evaluate(ROWS_JS, ".dpo-sweep-view table tr")[1:]
+
+
+def _assert_sweep_table(d, res: dict, name: str, lr_now: float) -> None:
+    """The map's text alternative: per beta, where the runs turn unstable (measured), the
+    prediction, and the chosen quantity at the learning rate in force."""
+    rows = _sweep_rows(d)
+    L = len(res["learning_rate"])
+    assert len(rows) == len(res["beta"]) == 64
+    unstable = np.array(res["diverged"]) | np.array(res["oscillating"])
+    j = int(np.argmin(np.abs(np.log(np.array(res["learning_rate"]) / lr_now))))
+    for i, row in enumerate(rows):
+        first = L
+        while first > 0 and unstable[i * L + first - 1]:
+            first -= 1
+        assert float(row[0]) == pytest.approx(res["beta"][i], rel=1e-5)
+        if first < L:
+            assert float(row[1]) == pytest.approx(res["learning_rate"][first], rel=1e-5)
+        else:
+            assert row[1] == "none in the grid"
+        v = res[name][i * L + j]
+        if v is None or not math.isfinite(v):
+            assert row[3] == (T["SWEEP_CELL"]["none"] if name == "kl_opt"
+                              else T["SWEEP_CELL"]["infinite"]), (i, row)
+        else:
+            assert float(row[3]) == pytest.approx(v, rel=5e-3, abs=1e-12), (i, name, row)
+
+
+# -- the frontier -----------------------------------------------------------------------------
+def test_the_frontier_shows_the_runs_point_and_its_table(open_page):
+    """mislabel: the readout is the run's KL and expected true reward, prompt by prompt, and
+    its gap below the curve NumPy's; the text alternative holds the reply's numbers; at the
+    end prompt 1 is on the curve and the egg prompt far below it. Then unanimous (the fit is
+    not finite): no frontier, said so; and back to align: a curve again."""
+    d = open_page("?scenario=mislabel&step=37", at=37)
+    sim = Simulation(load_scenario("mislabel"))
+    sim.advance(37)
+    assert d.page.locator(".dpo-part-frontier").count() == 1
+    options = d.page.locator(".dpo-frontier-select option")
+    assert options.count() == 2                                # one per prompt
+    for x in (1, 0):
+        _select_prompt(d, x)
+        want = _python_gap(sim, x)
+        got = _wait_frontier_for(d, want)
+        assert got == pytest.approx(want, abs=1e-9), x
+        assert _text(d, "frontier-readout") == _readout(sim, x)
+    # the text alternative (prompt 0): where the sweep of betas ends, and pi_ref
     reply = fr.frontier_reply(Simulation(load_scenario("mislabel")), {"op": "frontier"})
-    rows = pg.evaluate("""() => Array.from(document.querySelectorAll(
-        '.dpo-frontier-view table tr')).map(r => Array.from(r.children).map(c => c.textContent))""")
+    rows = d.page.evaluate(ROWS_JS, ".dpo-frontier-view table tr")
     sweep = reply["sweep"]
-    want = [[f"β = {b:g}", f"{sweep['kl'][i][0]:.3f}", f"{sweep['reward'][i][0]:+.3f}"]
+    want = [[f"β = {b:g}", f"{sweep['kl'][i][0]:.3f}", _fixed3(sweep['reward'][i][0])]
             for i, b in enumerate(sweep["beta"])]
     assert [r for r in rows if r[0].startswith("β =")] == want
     p = reply["prompts"][0]
-    assert ["π_ref", "0", f"{p['start']:+.3f}"] in rows or \
-        ["π_ref", "0.000", f"{p['start']:+.3f}"] in rows
-    # the map's table: per beta, where the runs turn unstable, measured
-    res = sw.sweep_reply(Simulation(load_scenario("mislabel")), {"op": "sweep"})
-    srows = pg.evaluate("""() => Array.from(document.querySelectorAll(
-        '.dpo-sweep-view table tr')).slice(1)
-        .map(r => Array.from(r.children).map(c => c.textContent))""")
-    assert len(srows) == 64
-    L = len(res["learning_rate"])
-    unstable = np.array(res["diverged"]) | np.array(res["oscillating"])
-    for i, row in enumerate(srows):
-        j = L
-        while j > 0 and unstable[i * L + j - 1]:
-            j -= 1
-        assert row[0] == f"{res['beta'][i]:g}"
-        assert row[1] == (f"{res['learning_rate'][j]:g}" if j < L else "none in the grid")
+    assert ["π_ref", "0", _fixed3(p["start"])] in rows or \
+        ["π_ref", "0.000", _fixed3(p["start"])] in rows
+    # to the end: prompt 0 (the egg prompt, shown) far below; prompt 1 on the curve
+    d.act("dpoSim.step(363)")
+    sim.advance(363)
+    assert d.step() == 400
+    g0 = _wait_frontier_for(d, _python_gap(sim, 0))
+    assert g0 == pytest.approx(_python_gap(sim, 0), abs=1e-9) and g0 > 2.0
+    assert _text(d, "frontier-readout") == _readout(sim, 0)
+    _select_prompt(d, 1)
+    d.wait_js("() => Number(window.__e2e.q('[data-testid=frontier-readout]')"
+              ".getAttribute('data-gap')) < 1e-4")
+    assert _gap(d) == pytest.approx(_python_gap(sim, 1), abs=1e-9)
+    assert _text(d, "frontier-readout") == _readout(sim, 1)
+    # unanimous: the Bradley-Terry fit is not finite
+    d.act("dpoSim.load('unanimous')")
+    d.wait_js("() => !!window.__e2e.q('[data-testid=frontier-none]')", timeout=60_000)
+    text = _text(d, "frontier-none")
+    assert text.startswith("No frontier for this prompt") and "true_reward" in text
+    assert _gap(d) is None
+    d.act("dpoSim.step(5)")                                    # ticks change nothing there
+    assert _gap(d) is None and _text(d, "frontier-none") == text
+    # align again: a frontier, and the run's point on it
+    d.act("dpoSim.load('align')")
+    _wait_gap(d)
+    assert _text(d, "frontier-none") is None
+    # fix-label: the scripted flip at step 100 moves the curve (the fit to the votes now)
+    d.act("dpoSim.load('fix-label'); dpoSim.step(99)")
+    sim = Simulation(load_scenario("fix-label"))
+    sim.advance(99)
+    before = _wait_frontier_for(d, _python_gap(sim))
+    d.act("dpoSim.step(2)")
+    sim.advance(2)
+    assert list(sim.flipped) and d.state()["flipped"] == list(sim.flipped)
+    want = _python_gap(sim)
+    assert _wait_frontier_for(d, want) == pytest.approx(want, abs=1e-9) != before
 
 
-def test_a_key_or_a_click_loads_a_cell(open_page):
-    pg, _ = open_page("align")
-    betas = sw.grid_values(*sw.BETA_RANGE, sw.N_BETA)
-    lrs = sw.grid_values(*sw.LR_RANGE, sw.N_LR)
-    i = int(np.abs(np.log(betas)).argmin())            # the cell of beta 1, lr 0.5 (in force)
-    j = int(np.abs(np.log(lrs / 0.5)).argmin())
-    pg.focus("canvas.dpo-sweep")
-    pg.keyboard.press("ArrowUp")
-    pg.keyboard.press("ArrowRight")
-    pg.keyboard.press("ArrowRight")
-    tip = pg.inner_text(".dpo-sweep-tip")
-    assert tip.startswith(f"β {betas[i + 2]:g}, learning rate {lrs[j + 1]:g}: ")
-    pg.keyboard.press("Enter")
-    act = pg.evaluate("() => __h.acts[__h.acts.length - 1]")
-    assert act == {"op": "set", "changes": {"beta": betas[i + 2], "learning_rate": lrs[j + 1]},
-                   "restart": True}
-    box = pg.locator("canvas.dpo-sweep").bounding_box()
-    pg.mouse.click(box["x"] + 62, box["y"] + box["height"] - 44)    # the bottom-left cell
-    act = pg.evaluate("() => __h.acts[__h.acts.length - 1]")
-    assert act["changes"] == {"beta": betas[0], "learning_rate": lrs[0]}
+@pytest.mark.xfail(strict=True, reason="app bug: frontier.js's prompt select redraws the "
+                   "chart and the table but not the readout (writeReadout is not called on "
+                   "'change'): the readout keeps the previous prompt until the next update")
+def test_the_readout_follows_the_prompt_select(open_page):
+    d = open_page("?scenario=mislabel&step=37", at=37)
+    sim = Simulation(load_scenario("mislabel"))
+    sim.advance(37)
+    assert _wait_gap(d) == pytest.approx(_python_gap(sim, 0), abs=1e-9)
+    _select_prompt(d, 1, redraw=False)
+    d.page.wait_for_timeout(200)
+    assert _gap(d) == pytest.approx(_python_gap(sim, 1), abs=1e-9)
+    assert _text(d, "frontier-readout") == _readout(sim, 1)
 
 
-def test_the_map_waits_while_hidden_and_a_newer_request_wins(open_page):
-    pg, _ = open_page("align")
-    pg.evaluate("() => __h.hide('sweep')")
-    pg.evaluate("() => __h.flip(2)")
-    pg.evaluate("() => __h.set({loss_type: 'ipo'})")
-    assert pg.evaluate("() => __h.requests") == ["frontier", "sweep", "frontier", "frontier"]
-    pg.evaluate("() => __h.show('sweep')")              # shown: asked once, for the data now
-    assert pg.evaluate("() => __h.requests.filter(r => r === 'sweep').length") == 2
-    # the frontier asked for the flip was superseded by the one for IPO (unless it was done
-    # first): wait for IPO's
-    pg.wait_for_function("() => __h.last.frontier.settings.loss_type === 'ipo' && "
-                         "__h.replies.filter(r => r === 'sweep').length === 2", timeout=60_000)
-    status = pg.inner_text("[data-testid=sweep-status]")
-    assert "learning rate ≈" in status and "whatever β" in status   # IPO's horizontal edge
-    # two flips in a row: the first map is never delivered, the second is
-    before = pg.evaluate("() => __h.workers")
-    pg.evaluate("() => { __h.flip(0); __h.flip(0); }")
-    pg.wait_for_function("() => __h.replies.filter(r => r === 'sweep').length === 3",
-                         timeout=60_000)
-    pg.wait_for_timeout(1500)
-    assert pg.evaluate("() => __h.replies.filter(r => r === 'sweep').length") == 3
-    assert pg.evaluate("() => __h.requests.filter(r => r === 'sweep').length") == 4
-    assert pg.evaluate("() => __h.workers") > before    # the busy worker was stopped
+def _wait_frontier_for(d, want: float) -> float:
+    d.wait_js("w => { const e = window.__e2e.q('[data-testid=frontier-readout]');"
+              " const g = e && e.getAttribute('data-gap');"
+              " return g !== null && Math.abs(Number(g) - w) < 1e-6; }", want, timeout=60_000)
+    return _gap(d)
+
+
+# -- align: the frontier, then the map on the same page ---------------------------------------
+def test_align_frontier_and_map(open_page):
+    d = open_page("?scenario=align&step=300", at=300)
     sim = Simulation(load_scenario("align"))
+    sim.advance(300)
+    # the frontier: the run ends on the curve at b = beta
+    want = _python_gap(sim)
+    assert abs(want) < 1e-3
+    assert _wait_frontier_for(d, want) == pytest.approx(want, abs=1e-9)
+    assert _text(d, "frontier-readout") == _readout(sim)
+    status = _text(d, "frontier-status")
+    assert ("the Bradley–Terry fit to the votes as they stand. Diamonds: where runs with "
+            "β = 0.1 … 10 end after 400 steps, each with learning rate 0.5/β²") in status
+
+    # the map: its status, as sim/sweep.py measures and predicts
+    res = sw.sweep_reply(Simulation(load_scenario("align")), {"op": "sweep"})
+    status = _wait_sweep(d)
+    assert "64 × 64 = 4,096 runs, after 400 steps" in status
+    assert "above lr·β² ≈ 18.3" in status and "predicts lr·β² = 18.6" in status
+    assert status.endswith("The ring marks the settings in force.")
+    # every quantity: the text alternative shows it at the learning rate in force
+    select = d.page.locator(".dpo-sweep-view select").first
+    for name in ("kl", "loss", "kl_opt"):
+        select.select_option(name)
+        caption = d.page.evaluate(
+            "() => window.__e2e.q('.dpo-sweep-view table caption').textContent")
+        assert caption.startswith(T["SWEEP_HEADING"] + ": " + T["SWEEP_TITLES"][name])
+        _assert_sweep_table(d, res, name, lr_now=0.5)
+    select.select_option("kl")
+
+    # a key: the cursor starts on the cell in force, the tip says the cell, Enter loads it
+    betas = np.array(res["beta"])
+    lrs = np.array(res["learning_rate"])
+    i = int(np.abs(np.log(betas)).argmin())                    # beta 1, lr 0.5 in force
+    j = int(np.abs(np.log(lrs / 0.5)).argmin())
+    canvas = d.page.locator("canvas.dpo-sweep").first
+    canvas.focus()
+    for k in ("ArrowUp", "ArrowRight", "ArrowRight"):
+        d.page.keyboard.press(k)
+    tip = d.page.locator(".dpo-sweep-tip").first.inner_text()
+    assert tip.startswith(f"β {betas[i + 2]:g}, learning rate {lrs[j + 1]:g}: "), tip
+    d.page.keyboard.press("Enter")
+    s = d.state()
+    assert (s["beta"], s["learning_rate"]) == (betas[i + 2], lrs[j + 1])
+    assert s["step"] == 0                                       # restarted
+    assert f"beta {betas[i + 2]:g}" in s["events"][-1], s["events"][-1]
+
+    # a click: the cell under the pointer (its tip) is loaded, the run restarts, and run to
+    # the end it is the cell
+    d.act("dpoSim.step(25)")
+    box = canvas.bounding_box()
+    x, y = box["x"] + 0.2 * box["width"], box["y"] + 0.7 * box["height"]
+    d.page.mouse.move(x, y)
+    tip = d.page.locator(".dpo-sweep-tip").first.inner_text()
+    b_txt, lr_txt = tip.split(":")[0].removeprefix("β ").split(", learning rate ")
+    ci = int(np.abs(np.log(betas / float(b_txt))).argmin())
+    cj = int(np.abs(np.log(lrs / float(lr_txt))).argmin())
+    d.page.mouse.click(x, y)
+    s = d.state()
+    assert (s["beta"], s["learning_rate"]) == (betas[ci], lrs[cj]) and s["step"] == 0
+    d.act("dpoSim.step(400)")
+    s = d.state()
+    cell = ci * len(lrs) + cj
+    assert s["step"] == 400
+    assert s["loss"] == pytest.approx(res["loss"][cell], abs=1e-12)
+
+    # beta and the learning rate move neither the frontier nor the map; a flip moves both
+    res_before = _sweep_rows(d)
+    d.act("dpoSim.set({beta: 1.0, learning_rate: 0.5})")
+    assert [r[:3] for r in _sweep_rows(d)] == [r[:3] for r in res_before]
+    d.act("dpoSim.flip(2); dpoSim.set({loss_type: 'ipo'})")
+    status = _wait_sweep(d, "whatever β")                       # IPO's horizontal edge
+    assert "learning rate ≈" in status
+    sim = Simulation(load_scenario("align"))
+    sim.set(beta=1.0, learning_rate=0.5)
     sim.flip(2)
     sim.set(loss_type="ipo")
-    want = sw.sweep_reply(sim, {"op": "sweep"})
-    got = pg.evaluate("() => __h.last.sweep")
-    assert got["settings"] == want["settings"] and got["limit"]["kind"] == "lr"
-    assert got["kl"][:64] == pytest.approx(want["kl"][:64], abs=1e-12)
+    _assert_sweep_table(d, sw.sweep_reply(sim, {"op": "sweep"}), "kl", lr_now=0.5)
 
 
-def test_no_frontier_where_the_fit_is_not_finite(open_page):
-    pg, _ = open_page("unanimous")
-    text = pg.inner_text("[data-testid=frontier-none]")
-    assert text.startswith("No frontier for this prompt") and "true_reward" in text
-    assert pg.get_attribute("[data-testid=frontier-readout]", "data-gap") is None
-    pg.evaluate("() => __h.theme('dark')")              # a theme change redraws, no error
-    pg.evaluate("() => __h.advance(5)")
-    assert pg.evaluate("() => __h.requests.length") == 2
+# -- a flip moves the frontier; the hidden map waits -------------------------------------------
+def test_a_flip_moves_the_frontier_and_the_hidden_map_waits(open_page):
+    """After a flip the curve is the fit to the votes now, and the run (beta 2) is below it;
+    meanwhile the map, its part hidden, is never asked for."""
+    d = open_page("?scenario=align&step=300&hide=sweep", at=300)
+    assert d.page.evaluate("() => window.__e2e.all('.dpo-part-sweep').every(e => e.hidden)")
+    sim = Simulation(load_scenario("align"))
+    sim.advance(300)
+    before = _wait_frontier_for(d, _python_gap(sim))
+    d.act("dpoSim.set({beta: 2.0, learning_rate: 0.125}); dpoSim.flip(0)")
+    sim.set(beta=2.0, learning_rate=0.125)
+    sim.flip(0)
+    want = _python_gap(sim)
+    assert want > 0.01
+    assert _wait_frontier_for(d, want) == pytest.approx(want, abs=1e-9) != before
+    d.act("dpoSim.set({loss_type: 'hinge'}); dpoSim.step(3)")
+    d.page.wait_for_timeout(300)
+    assert _text(d, "sweep-status") == T["SWEEP_WAITING"]      # the hidden map: no reply
 
 
-def test_without_workers_the_page_thread_answers(open_page):
-    """Where a Worker cannot be made the requests run on the page's thread, after the
-    current task; a newer one still supersedes an older one."""
-    pg, _ = open_page("tie")
-    got = pg.evaluate("""() => new Promise((res) => {
-        window.Worker = function () { throw new Error("no workers here"); };
-        const req = makeOfflineRequest(ENGINE_TEXT, STACK_TEXT, () => sim);
-        const seen = [];
-        req({op: "sweep", steps: 10, n_beta: 3, n_lr: 3}, (r) => seen.push(["first", r.steps]));
-        req({op: "sweep", steps: 20, n_beta: 3, n_lr: 3}, (r) => seen.push(["second", r.steps]));
-        req({op: "frontier", points: 5}, (r) => seen.push(
-            ["frontier", Math.max(...r.prompts.map((p) => p.kl.length))]));
-        setTimeout(() => res(seen), 300);
-    })""")
-    assert got == [["second", 20], ["frontier", 7]]
+# -- without workers (offline only): the page's thread answers ------------------------------
+def test_without_workers_the_page_thread_answers(browser, server):
+    """Where a Worker cannot be made, the offline file's frontier and map still arrive
+    (computed on the page's thread, after the current task)."""
+    from browser import DashboardPage, host_url
+
+    d = DashboardPage(browser, host_url(server.url, "offline"), host="offline")
+    try:
+        d.context.add_init_script(
+            "window.Worker = function () { throw new Error('no workers here'); };")
+        d.open("?scenario=tie")
+        _wait_sweep(d)
+        sim = Simulation(load_scenario("tie"))
+        assert _wait_gap(d) == pytest.approx(_python_gap(sim), abs=1e-9)
+        assert d.errors == [] and not d.blocked
+    finally:
+        d.close()
