@@ -56,10 +56,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 60.0) -> None:
+def wait_http(url: str, timeout: float = 60.0, proc=None) -> None:
+    """Until ``url`` answers 200; with ``proc``, fail at once if that process has ended (a
+    server that crashed at start)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server for {url} exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
@@ -87,10 +91,10 @@ class Server:
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
         try:
-            wait_http(self.url)
-        except Exception:
-            self.stop()
-            raise
+            wait_http(self.url, proc=self.proc)
+        except Exception as e:
+            out = self.stop()
+            raise RuntimeError(f"{e}; its output:\n{out[-3000:]}") from None
 
     def _drain(self) -> None:
         for line in self.proc.stdout:

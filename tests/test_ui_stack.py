@@ -80,10 +80,8 @@ def _readout(sim, x: int = 0) -> str:
     return T["FRONTIER_READOUT"].format(kl=f"{rec.kl[x]:.3f}", reward=_fixed3(e), where=where)
 
 
-def _select_prompt(d, x: int, redraw: bool = True) -> None:
+def _select_prompt(d, x: int) -> None:
     d.page.locator(".dpo-frontier-select").first.select_option(index=x)
-    if redraw:       # app bug (test_the_readout_follows_the_prompt_select): a resize redraws
-        d.page.evaluate("() => window.dispatchEvent(new Event('resize'))")
 
 
 def _sweep_rows(d) -> list[list[str]]:
@@ -179,15 +177,12 @@ def test_the_frontier_shows_the_runs_point_and_its_table(open_page):
     assert _wait_frontier_for(d, want) == pytest.approx(want, abs=1e-9) != before
 
 
-@pytest.mark.xfail(strict=True, reason="app bug: frontier.js's prompt select redraws the "
-                   "chart and the table but not the readout (writeReadout is not called on "
-                   "'change'): the readout keeps the previous prompt until the next update")
 def test_the_readout_follows_the_prompt_select(open_page):
     d = open_page("?scenario=mislabel&step=37", at=37)
     sim = Simulation(load_scenario("mislabel"))
     sim.advance(37)
     assert _wait_gap(d) == pytest.approx(_python_gap(sim, 0), abs=1e-9)
-    _select_prompt(d, 1, redraw=False)
+    _select_prompt(d, 1)
     d.page.wait_for_timeout(200)
     assert _gap(d) == pytest.approx(_python_gap(sim, 1), abs=1e-9)
     assert _text(d, "frontier-readout") == _readout(sim, 1)

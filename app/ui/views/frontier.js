@@ -122,7 +122,7 @@ export function mountFrontier(box, ctx) {
   select.addEventListener("change", () => {
     x = Number(select.value) || 0;
     refreshText();
-    if (last) draw(last);
+    if (last) { draw(last); writeReadout(last); }
   });
 
   function ask(view) {
