@@ -183,7 +183,11 @@ export function mountFrontier(box, ctx) {
   }
 
   /** The status line and the text alternative: when the data or the prompt change. */
+  // rebuilt only when the reply or the prompt shown changes, not on every flip or setting
+  let textKey = null;
   function refreshText() {
+    if (textKey && textKey[0] === data && textKey[1] === x) return;
+    textKey = [data, x];
     status.textContent = "";
     table.textContent = "";
     if (!data) return;

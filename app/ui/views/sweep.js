@@ -198,14 +198,20 @@ export function mountSweep(box, ctx) {
   }
 
   /** The status and the text alternative: when the data, the quantity or a setting change. */
+  // the text alternative is rebuilt only when what it says changes: the reply, the colouring
+  // or the learning rate's column (a flip or a step leaves its 260 cells alone)
+  let textKey = null;
   function refreshText() {
+    const name = select.value;
+    const [, lrNow] = settings();
+    const j = data && lrNow ? nearest(data.learning_rate, lrNow) : 0;
+    const keyNow = [data, name, j];
+    if (textKey && keyNow.every((v, k) => v === textKey[k])) return;
+    textKey = keyNow;
     table.textContent = "";
     if (!data) { setText(status, T.SWEEP_WAITING); return; }
     setText(status, sweepStatusText(data, T));
-    const name = select.value;
     const L = data.learning_rate.length;
-    const [, lrNow] = settings();
-    const j = lrNow ? nearest(data.learning_rate, lrNow) : 0;
     table.append(el("caption", { text: T.SWEEP_HEADING + ": " + T.SWEEP_TITLES[name] + ", " +
       SWEEP_SR.at + " (" + stackG(data.learning_rate[j]) + ")" }));
     table.append(el("tr", null, el("th", { text: SWEEP_SR.beta }),
