@@ -18,7 +18,7 @@ not count):
 - first chart: navigation start -> the ``dpo-first-chart`` performance mark (the new page,
   the old offline file and the baseline set it at their first render); the old served page
   has no mark, so the first animation frame in which the first probability chart's canvas
-  has painted pixels (``bench_page.py``'s FIRST_PAINT_JS). Also, for every column, the first
+  has painted pixels (FIRST_PAINT_JS below). Also, for every column, the first
   frame with any painted canvas (the same rAF poll everywhere). Median of ``--loads`` fresh
   contexts.
 - screen updates/s at speed 60: distinct values of the step readout seen by an animation
@@ -88,7 +88,7 @@ DEEP_QUERY_JS = r"""
 })();
 """
 
-# bench_page.py's FIRST_PAINT_JS, for every page: each animation frame from the first
+# FIRST_PAINT_JS, for every page: each animation frame from the first
 # script on, look for a painted canvas (any; and the first probability chart's, the canvas
 # that shares a box with the prob-0-* table) and for the step readout.
 FIRST_PAINT_JS = r"""
