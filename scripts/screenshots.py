@@ -53,7 +53,9 @@ def _shoot(browser, url: str, size: tuple, theme: str, step: int, full: bool,
     alone = {}
     for part in parts:
         el = page.locator(f".dpo-part-{part}").first
-        el.scroll_into_view_if_needed()
+        # the part's top just under the sticky header (Play, Step, Reset), not behind it
+        el.evaluate("e => { const top = e.getBoundingClientRect().top + window.scrollY;"
+                    " window.scrollTo(0, Math.max(0, top - 120)); }")
         page.wait_for_timeout(300)
         alone[part] = el.screenshot()
     ctx.close()
