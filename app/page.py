@@ -46,7 +46,7 @@ def served_esm() -> str:
     return (HERE / "engine.js").read_text(encoding="utf-8") + "\n" + bundle("host_served.js")
 
 
-#: The commands answered on a worker thread (sim.protocol.stack_reply).
+#: The commands answered in a worker process (sim.protocol.stack_reply).
 STACKS = ("frontier", "sweep")
 _POOL: ProcessPoolExecutor | None = None
 
