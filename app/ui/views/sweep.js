@@ -288,98 +288,98 @@ export function mountSweep(box, ctx) {
     }
     const g = baseCanvas.getContext("2d");
     if (fresh) {
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    g.clearRect(0, 0, w, SWEEP_H);
-    g.fillStyle = pal.grid;
-    g.fillRect(left, top, W, PH);
-    const L = lrs.length;
-    if (data) {
-      const name = select.value;
-      const values = data[name];
-      const stable = data.diverged.map((dv, c) => !dv && !data.oscillating[c]);
-      const ceiling = data.kl_ceiling;
-      const [low, high, log] = sweepScale(name, values, stable, ceiling);
-      for (let i = 0; i < betas.length; i++) {
-        const x0 = Math.floor(X(be[i]));
-        const x1 = Math.ceil(X(be[i + 1]));
-        for (let j = 0; j < L; j++) {
-          const y0 = Math.floor(Y(le[j + 1]));
-          const y1 = Math.ceil(Y(le[j]));
-          g.fillStyle = sweepColour(values[i * L + j], low, high, log, pal.grid);
-          g.fillRect(x0, y0, x1 - x0, y1 - y0);
+      g.setTransform(dpr, 0, 0, dpr, 0, 0);
+      g.clearRect(0, 0, w, SWEEP_H);
+      g.fillStyle = pal.grid;
+      g.fillRect(left, top, W, PH);
+      const L = lrs.length;
+      if (data) {
+        const name = select.value;
+        const values = data[name];
+        const stable = data.diverged.map((dv, c) => !dv && !data.oscillating[c]);
+        const ceiling = data.kl_ceiling;
+        const [low, high, log] = sweepScale(name, values, stable, ceiling);
+        for (let i = 0; i < betas.length; i++) {
+          const x0 = Math.floor(X(be[i]));
+          const x1 = Math.ceil(X(be[i + 1]));
+          for (let j = 0; j < L; j++) {
+            const y0 = Math.floor(Y(le[j + 1]));
+            const y1 = Math.ceil(Y(le[j]));
+            g.fillStyle = sweepColour(values[i * L + j], low, high, log, pal.grid);
+            g.fillRect(x0, y0, x1 - x0, y1 - y0);
+          }
         }
-      }
-      const pattern = g.createPattern(hatch(pal), "repeat");
-      g.fillStyle = pattern;
-      for (let i = 0; i < betas.length; i++) {
-        for (let j = 0; j < L; j++) {
-          if (stable[i * L + j]) continue;
-          const x0 = X(be[i]);
-          const y0 = Y(le[j + 1]);
-          g.fillRect(x0, y0, X(be[i + 1]) - x0, Y(le[j]) - y0);
+        const pattern = g.createPattern(hatch(pal), "repeat");
+        g.fillStyle = pattern;
+        for (let i = 0; i < betas.length; i++) {
+          for (let j = 0; j < L; j++) {
+            if (stable[i * L + j]) continue;
+            const x0 = X(be[i]);
+            const y0 = Y(le[j + 1]);
+            g.fillRect(x0, y0, X(be[i + 1]) - x0, Y(le[j]) - y0);
+          }
         }
-      }
-      // the curvature's prediction, drawn wide enough to be seen over the hatch
-      const lim = data.limit;
-      if (lim.kind !== null && lim.value !== null) {
-        const pts = [];
-        betas.forEach((b) => {
-          const lr = lim.kind === "lr*beta^2" ? lim.value / (b * b) : lim.value;
-          if (lr >= lrs[0] / 2 && lr <= lrs[L - 1] * 2) pts.push([X(b), Y(lr)]);
-        });
-        g.save(); g.beginPath(); g.rect(left, top, W, PH); g.clip();
-        for (const [colour, width, dash] of [[pal.background, 6, []], [pal.text, 2.5, [9, 5]]]) {
-          g.strokeStyle = colour; g.lineWidth = width; g.setLineDash(dash);
-          g.beginPath();
-          pts.forEach(([px, py], k) => (k ? g.lineTo(px, py) : g.moveTo(px, py)));
-          g.stroke();
+        // the curvature's prediction, drawn wide enough to be seen over the hatch
+        const lim = data.limit;
+        if (lim.kind !== null && lim.value !== null) {
+          const pts = [];
+          betas.forEach((b) => {
+            const lr = lim.kind === "lr*beta^2" ? lim.value / (b * b) : lim.value;
+            if (lr >= lrs[0] / 2 && lr <= lrs[L - 1] * 2) pts.push([X(b), Y(lr)]);
+          });
+          g.save(); g.beginPath(); g.rect(left, top, W, PH); g.clip();
+          for (const [colour, width, dash] of [[pal.background, 6, []], [pal.text, 2.5, [9, 5]]]) {
+            g.strokeStyle = colour; g.lineWidth = width; g.setLineDash(dash);
+            g.beginPath();
+            pts.forEach(([px, py], k) => (k ? g.lineTo(px, py) : g.moveTo(px, py)));
+            g.stroke();
+          }
+          g.restore();
+          g.setLineDash([]);
         }
-        g.restore();
-        g.setLineDash([]);
+        // the colour bar
+        const cbx = left + W + 12;
+        for (let k = 0; k < PH; k++) {
+          const t = 1 - k / (PH - 1);
+          const v = log ? Math.exp(Math.log(low) + t * (Math.log(high) - Math.log(low)))
+            : low + t * (high - low);
+          g.fillStyle = sweepColour(v, low, high, log, pal.grid);
+          g.fillRect(cbx, top + k, 14, 1);
+        }
+        g.font = "13px " + font; g.fillStyle = pal.text; g.textAlign = "left"; g.textBaseline = "middle";
+        const ticks = log ? sweepDecades(low, high, 5)
+          : [0, 1, 2, 3, 4].map((k) => low + k * (high - low) / 4);
+        for (const v of ticks) {
+          const t = log ? (Math.log(v) - Math.log(low)) / (Math.log(high) - Math.log(low))
+            : (v - low) / (high - low);
+          g.fillText(stackG(v, 3), cbx + 18, top + (1 - t) * (PH - 1));
+        }
+        g.save(); g.translate(w - 6, top + PH / 2); g.rotate(-Math.PI / 2);
+        g.textAlign = "center"; g.textBaseline = "bottom"; g.fillStyle = pal.muted;
+        g.fillText(T.SWEEP_TITLES[name], 0, 0); g.restore();
       }
-      // the colour bar
-      const cbx = left + W + 12;
-      for (let k = 0; k < PH; k++) {
-        const t = 1 - k / (PH - 1);
-        const v = log ? Math.exp(Math.log(low) + t * (Math.log(high) - Math.log(low)))
-          : low + t * (high - low);
-        g.fillStyle = sweepColour(v, low, high, log, pal.grid);
-        g.fillRect(cbx, top + k, 14, 1);
+      // the axes: 1-2-5 ticks on log scales
+      g.font = "15px " + font; g.fillStyle = pal.text;
+      g.textAlign = "center"; g.textBaseline = "top";
+      let edge = -Infinity;                 // labels that would touch the one before are left out
+      for (const v of sweepLogTicks(be[0], be[be.length - 1])) {
+        const text = stackG(v);
+        const half = g.measureText(text).width / 2;
+        if (X(v) - half < edge + 6) continue;
+        g.fillText(text, X(v), top + PH + 4);
+        edge = X(v) + half;
       }
-      g.font = "13px " + font; g.fillStyle = pal.text; g.textAlign = "left"; g.textBaseline = "middle";
-      const ticks = log ? sweepDecades(low, high, 5)
-        : [0, 1, 2, 3, 4].map((k) => low + k * (high - low) / 4);
-      for (const v of ticks) {
-        const t = log ? (Math.log(v) - Math.log(low)) / (Math.log(high) - Math.log(low))
-          : (v - low) / (high - low);
-        g.fillText(stackG(v, 3), cbx + 18, top + (1 - t) * (PH - 1));
+      g.textAlign = "right"; g.textBaseline = "middle";
+      edge = Infinity;
+      for (const v of sweepLogTicks(le[0], le[le.length - 1])) {
+        if (Y(v) + 8 > edge - 2) continue;
+        g.fillText(stackG(v), left - 5, Y(v));
+        edge = Y(v) - 8;
       }
-      g.save(); g.translate(w - 6, top + PH / 2); g.rotate(-Math.PI / 2);
-      g.textAlign = "center"; g.textBaseline = "bottom"; g.fillStyle = pal.muted;
-      g.fillText(T.SWEEP_TITLES[name], 0, 0); g.restore();
-    }
-    // the axes: 1-2-5 ticks on log scales
-    g.font = "15px " + font; g.fillStyle = pal.text;
-    g.textAlign = "center"; g.textBaseline = "top";
-    let edge = -Infinity;                 // labels that would touch the one before are left out
-    for (const v of sweepLogTicks(be[0], be[be.length - 1])) {
-      const text = stackG(v);
-      const half = g.measureText(text).width / 2;
-      if (X(v) - half < edge + 6) continue;
-      g.fillText(text, X(v), top + PH + 4);
-      edge = X(v) + half;
-    }
-    g.textAlign = "right"; g.textBaseline = "middle";
-    edge = Infinity;
-    for (const v of sweepLogTicks(le[0], le[le.length - 1])) {
-      if (Y(v) + 8 > edge - 2) continue;
-      g.fillText(stackG(v), left - 5, Y(v));
-      edge = Y(v) - 8;
-    }
-    g.font = "13px " + font; g.fillStyle = pal.muted; g.textAlign = "center"; g.textBaseline = "top";
-    g.fillText(T.SWEEP_X, left + W / 2, top + PH + 22);
-    g.save(); g.translate(10, top + PH / 2); g.rotate(-Math.PI / 2); g.textBaseline = "middle";
-    g.fillText(T.SWEEP_Y, 0, 0); g.restore();
+      g.font = "13px " + font; g.fillStyle = pal.muted; g.textAlign = "center"; g.textBaseline = "top";
+      g.fillText(T.SWEEP_X, left + W / 2, top + PH + 22);
+      g.save(); g.translate(10, top + PH / 2); g.rotate(-Math.PI / 2); g.textBaseline = "middle";
+      g.fillText(T.SWEEP_Y, 0, 0); g.restore();
     }
     out.drawImage(baseCanvas, 0, 0, w, SWEEP_H);
     // the settings in force: a ring in two colours, visible on any cell
