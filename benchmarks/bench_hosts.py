@@ -54,39 +54,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from _measure import pct, proc_stat  # noqa: E402
+from _measure import cpu_seconds, pct, procs_of  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
+from browser import CHROMIUM_ARGS, DEEP_QUERY_JS  # noqa: E402
+
 CHROMIUM = os.environ.get("DPO_SIM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
 QUERY = "?scenario=align&speed=60"
 
-# Panel draws into open shadow roots: a deep query for page.evaluate (tests/browser.py's).
-DEEP_QUERY_JS = r"""
-(() => {
-  if (window.__e2e) return;
-  function all(sel, root, out) {
-    root = root || document; out = out || [];
-    for (const el of root.querySelectorAll(sel)) out.push(el);
-    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) all(sel, el.shadowRoot, out);
-    return out;
-  }
-  function q(sel) { const r = all(sel); return r.length ? r[0] : null; }
-  let stepEl = null;
-  function stepValue() {
-    if (!stepEl || !stepEl.isConnected) stepEl = q('[data-testid=step]');
-    if (!stepEl) return null;
-    const v = stepEl.getAttribute('data-value');       // the old served page
-    if (v !== null) return Number(v);
-    const t = stepEl.textContent.replace(/[^0-9]/g, '');  // the offline files, the new page
-    return t === '' ? null : Number(t);
-  }
-  window.__e2e = {all, q, stepValue};
-})();
-"""
 
 # FIRST_PAINT_JS, for every page: each animation frame from the first
 # script on, look for a painted canvas (any; and the first probability chart's, the canvas
@@ -188,17 +164,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def procs_of(pid: int) -> list[int]:
-    children = [int(d) for d in os.listdir("/proc") if d.isdigit()
-                and (f := proc_stat(int(d))) is not None and int(f[1]) == pid]
-    return [pid, *children]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    stats = [f for f in map(proc_stat, pids) if f is not None]
-    return sum(int(f[11]) + int(f[12]) for f in stats) / TICKS
 
 
 def wait_idle(pids: list[int], quiet: float = 0.4, timeout: float = 10.0) -> float:

@@ -33,11 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _measure import pct, proc_stat  # noqa: E402
+from _measure import cpu_seconds, pct, procs_of  # noqa: E402
 
 from browser import DashboardPage, Server, launch  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
 
 # every change of the step readout is one screen update
 COUNTER_JS = r"""
@@ -49,19 +47,6 @@ COUNTER_JS = r"""
                   attributeFilter: ['data-value']});
 }
 """
-
-
-def procs_of(pid: int) -> list[int]:
-    """The server's process and its children (the forked workers)."""
-    children = [int(d) for d in os.listdir("/proc") if d.isdigit()
-                and (f := proc_stat(int(d))) is not None and int(f[1]) == pid]
-    return [pid, *children]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of the processes (utime and stime, fields 14 and 15)."""
-    stats = [f for f in map(proc_stat, pids) if f is not None]
-    return sum(int(f[11]) + int(f[12]) for f in stats) / TICKS
 
 
 def rss_mb(pids: list[int]) -> float:

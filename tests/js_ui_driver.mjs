@@ -10,7 +10,7 @@
  * - {"kind": "weights", "settings", "us"}: [w(u), net pull a·w(u) − b·w(−u) for a:b = 7:3]
  *   per u under the loss in force (rest_text.lossWeight, netPullAt);
  * - {"kind": "g", "values", "p"}, {"kind": "repr", "values"},
- *   {"kind": "fixed", "values", "digits", "sign"}: pyG, pyFloat and fmt.js fixed;
+ *   {"kind": "fixed", "values", "digits", "sign"}: pyfmt.js's pyG and pyFloat, fmt.js's fixed;
  * - {"kind": "view", "mount": "formula" | "pulls", "views": [view, ...]}: the view mounted
  *   in a small stand-in DOM (tests/js_fake_dom.mjs), updated with each view in turn (with
  *   its "why", "structure" by default); after each update {tree, model}: the box's tree
@@ -18,9 +18,14 @@
  *   and what the view says it shows (its model(), if it has one).
  */
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { installFakeDom, tree } from "./js_fake_dom.mjs";
 import * as R from "../app/ui/rest_text.js";
 import { fixed as fmtFixed } from "../app/ui/fmt.js";
+import { pyFloat, pyG } from "../app/ui/pyfmt.js";
+
+// the page's Python number formats are the twin's (app/ui/pyfmt.js): loaded as both hosts do
+globalThis.DPO = createRequire(import.meta.url)("../app/offline/engine.js");
 
 const special = { __NaN__: NaN, __Inf__: Infinity, "__-Inf__": -Infinity };
 const input = JSON.parse(readFileSync(0, "utf8"), (k, v) =>
@@ -48,9 +53,9 @@ for (const job of input.jobs) {
   else if (job.kind === "weights") {
     const loss = R.lossInForce(job.settings), beta = job.settings.beta;
     out.push(job.us.map((u) => [R.lossWeight(loss, beta, u), R.netPullAt(loss, beta, 7, 3, u)]));
-  } else if (job.kind === "g") out.push(job.values.map((v) => R.pyG(v, job.p)));
+  } else if (job.kind === "g") out.push(job.values.map((v) => pyG(v, job.p)));
   else if (job.kind === "fixed") out.push(job.values.map((v) => fmtFixed(v, job.digits, job.sign)));
-  else if (job.kind === "repr") out.push(job.values.map(R.pyFloat));
+  else if (job.kind === "repr") out.push(job.values.map(pyFloat));
   else if (job.kind === "view") out.push(await view(job));
   else throw new Error("unknown job kind " + job.kind);
 }

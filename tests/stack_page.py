@@ -21,7 +21,7 @@ from dpo_sim.app.theme import DARK, LIGHT
 from dpo_sim.sim.settings import table_json
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["app/ui/dom.js", "app/ui/fmt.js", "app/ui/views/stackfmt.js",
+MODULES = ["app/ui/dom.js", "app/ui/fmt.js", "app/ui/pyfmt.js", "app/ui/views/stackfmt.js",
            "app/ui/views/frontier.js", "app/ui/views/sweep.js", "app/ui/offline_requests.js"]
 STYLES = ["app/ui/page.css", "app/ui/views/frontier.css", "app/ui/views/sweep.css"]
 

@@ -30,6 +30,7 @@ HARNESS = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" h
 <link rel="stylesheet" href="/app/ui/views/pulls.css">
 <link rel="stylesheet" href="/app/ui/views/formula.css">
 </head><body><div id="pulls" style="width: 700px"></div><div id="formula"></div>
+<script src="/app/offline/engine.js"></script>
 <script type="module">
 import {{ mountPulls }} from "/app/ui/views/pulls.js";
 import {{ mountFormula }} from "/app/ui/views/formula.js";
@@ -66,8 +67,7 @@ def harness():
     second = page_view(sim)
     data = {"T": ui_texts(), "pal": {"light": asdict(LIGHT), "dark": asdict(DARK)},
             "views": finite_json([first, second])}
-    # the page's own styles: app/ui/page.css once the page moves there
-    page_css = next(p for p in ("app/ui/page.css", "app/offline/page.css") if (ROOT / p).exists())
+    page_css = "app/ui/page.css"
     page = HARNESS.format(css=_palette_css(LIGHT, ":root"), data=json.dumps(data),
                           page_css=page_css)
 

@@ -30,6 +30,7 @@ from dpo_sim.sim.dpo import kl_ceiling
 from dpo_sim.sim.engine import stored_row_metrics
 from dpo_sim.sim.losses import LOSS_TYPES, objective
 from dpo_sim.sim.protocol import RlhfTarget as _RlhfTarget
+from dpo_sim.sim.protocol import optimum_json as optimum_dict
 from dpo_sim.sim.protocol import or_null as _or_null
 from dpo_sim.sim.rlhf import kl_to_optimum
 from dpo_sim.sim.scenario import Event, Prompt, Row, Scenario
@@ -76,18 +77,6 @@ def node(jobs: list[dict]) -> list:
 
 
 # -- the NumPy side -----------------------------------------------------------------------
-def optimum_dict(opt) -> dict:
-    ok = opt.finite.tolist()
-
-    def rows(a):
-        return [row if f else None for row, f in zip(a.tolist(), ok)]
-
-    return {"finite": ok, "probs": rows(opt.probs), "log_probs": rows(opt.log_probs),
-            "theta": rows(opt.theta), "reward": rows(opt.reward),
-            "beta_log_z": [v if f else None for v, f in zip(opt.beta_log_z.tolist(), ok)],
-            "heading": opt.heading.tolist()}
-
-
 def state(sim) -> dict:
     return {"t": sim.t, "flipped": list(sim.flipped), "beta": sim.beta,
             "learning_rate": sim.learning_rate, "adaptive_weight": sim.adaptive_weight,

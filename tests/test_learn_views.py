@@ -45,7 +45,9 @@ from dpo_sim.sim.scenario_io import load_scenario
 ROOT = Path(__file__).resolve().parents[1]
 UI = ROOT / "app" / "ui"
 #: The modules, in the order a bundle joins them.
-MODULES = ["fmt.js", "dom.js", "katex.js", "views/learn.js", "views/tryit.js"]
+#: the twin, whose Python number formats the page's modules use (app/ui/pyfmt.js)
+ENGINE = UI.parent / "offline" / "engine.js"
+MODULES = ["fmt.js", "pyfmt.js", "dom.js", "katex.js", "views/learn.js", "views/tryit.js"]
 
 
 # --- learn_json: the data ------------------------------------------------------------------
@@ -165,8 +167,7 @@ def bundle() -> str:
         text = re.sub(r"^export ", "", text, flags=re.M)
         out.append(text)
     names = ", ".join(["mountLearn", "mountTryIt", "findPart", "ensureKatexFonts",
-                       "ensureKatexStyle", "learnPyFloat",
-                       "learnPyG"])
+                       "ensureKatexStyle"])
     return "(function () {\n" + "\n".join(out) + f"\nwindow.UI = {{{names}}};\n}})();\n"
 
 
@@ -192,6 +193,7 @@ HARNESS = """<!doctype html>
 {head}
 </head><body>
 <div id="page"></div>
+<script>{engine}</script>
 <script>{bundle}</script>
 <script>
 const LEARN = {learn};
@@ -236,7 +238,8 @@ def harness(mode: str = "inline", theme: str = "light") -> str:
     head = katex_inline() if mode == "inline" else (
         f"<script>{katex_js()}</script>" if mode == "shadow" else "")
     return HARNESS.format(
-        head=head, bundle=bundle(), learn=json.dumps(learn_json()), mode=mode,
+        head=head, bundle=bundle(),
+        engine=ENGINE.read_text(encoding="utf-8"), learn=json.dumps(learn_json()), mode=mode,
         css=json.dumps(page_css(theme)), parts=json.dumps(PARTS),
         katex_css=json.dumps(inline_css()) if mode == "shadow" else "null",
         katex_base='"http://dpo.test/katex/"' if mode == "served" else "null")
@@ -399,19 +402,22 @@ NODE = shutil.which("node")
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
 def test_numbers_are_written_as_python_writes_them():
-    """learn.js's learnPyG and learnPyFloat are Python's format(v, "g") and repr(v) (the
-    Panel view's texts and data-value), on awkward values and random ones."""
+    """The page's pyG and pyFloat (app/ui/pyfmt.js: the twin's formatG and pyFloatRepr,
+    which learn.js writes with) are Python's format(v, "g") and repr(v), on awkward values
+    and random ones."""
     rng = np.random.default_rng(3)
     values = [0.0, -0.0, 1.0, 25.0, 0.25, 4.0, 0.1 + 0.2, 1e-5, 1.5e-5, 0.0001, 123456.0,
               999999.5, 1234567.0, 1e16, 1.5e16, 123456789.0, -2.5, math.log(2), 1 / 3,
               2.0 ** -30, 7.0, 1e300, 5e-324]
     values += [float(v) for v in rng.normal(size=200) * 10.0 ** rng.integers(-8, 18, 200)]
-    script = ("import(process.argv[1]).then(m => { const vs = JSON.parse(require('fs')"
+    script = ("globalThis.DPO = require(process.argv[2]);"
+              " import(process.argv[1]).then(m => { const vs = JSON.parse(require('fs')"
               ".readFileSync(0, 'utf8')).map(v => v === '-0' ? -0 : v);"
-              " console.log(JSON.stringify(vs.map(v => [m.learnPyG(v), m.learnPyFloat(v)]))); });")
+              " console.log(JSON.stringify(vs.map(v => [m.pyG(v), m.pyFloat(v)]))); });")
     payload = json.dumps(["-0" if (v == 0 and math.copysign(1, v) < 0) else v
                           for v in values])
-    out = subprocess.run([NODE, "-e", script, (UI / "views" / "learn.js").as_uri()],
+    out = subprocess.run([NODE, "-e", script, (UI / "pyfmt.js").as_uri(),
+                          str(ENGINE)],
                          input=payload, capture_output=True, text=True, timeout=60, check=True)
     got = json.loads(out.stdout)
     for v, (g, r) in zip(values, got):

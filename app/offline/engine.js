@@ -1774,6 +1774,7 @@
     compilePairs: compilePairs,
     fitBradleyTerry: fitBradleyTerry,
     optimumOf: optimumOf,
+    PSI_SERIES: PSI_SERIES,
     pyRepr: pyRepr,
     pyFloatRepr: pyFloatRepr,
     formatG: formatG,

@@ -423,15 +423,7 @@
   // The beta x learning-rate map (sim/sweep.py).
   // ---------------------------------------------------------------------------------------
 
-  const PSI = (function () {          // (n - 1) / n! for n = 2..10
-    const out = [];
-    let fact = 1;
-    for (let n = 1; n <= 10; n++) {
-      fact *= n;
-      if (n >= 2) out.push((n - 1) / fact);
-    }
-    return out;
-  }());
+  const PSI = DPO.PSI_SERIES;        // (n - 1) / n! for n = 2..10 (engine.js: klTerm's)
 
   /** sweep._psi_terms for one reply: pi*(y) psi(d), d = log pi - log pi*. */
   function psiTerm(logp, logStar) {

@@ -5,11 +5,11 @@
  * charts are as if the learner had taken the actions on the page. */
 import { writeSetting } from "./rules.js";
 
-export function makeAddress(DATA, ctl, rules, pyFloatRepr) {
+export function makeAddress(DATA, ctl, rules) {
   const app = ctl.app;
   const SETTINGS = DATA.settings;
   const MAX_URL_STEP = DATA.max_url_step, MAX_URL_EVENTS = DATA.max_url_events;
-  const write = (s, v) => writeSetting(s, v, pyFloatRepr);
+  const write = writeSetting;
 
   function baseline() {
     const out = {};

@@ -50,3 +50,8 @@ export function letter(y) {
 export function shortText(text, n = 32) {
   return text.length <= n ? text : text.slice(0, n - 1).replace(/\s+$/, "") + "…";
 }
+
+/** A text with its {name} fields filled in (Python's str.format with names only). */
+export function fill(text, values) {
+  return text.replace(/\{(\w+)\}/g, (all, k) => (k in values ? String(values[k]) : all));
+}

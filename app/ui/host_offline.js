@@ -20,7 +20,7 @@ const engine = makeLocalEngine(DPO, DATA.settings, byId, (cmd, cb) => {
   return true;
 });
 startPage(document.getElementById("dpo-root"), DATA, engine, {
-  engineName: "javascript", formatG: DPO.formatG, pyFloatRepr: DPO.pyFloatRepr, checkLive: DPO.checkLive,
+  engineName: "javascript", checkLive: DPO.checkLive,
   shareable: true, writeAddress: true, note: null,
   setTitle: (t) => { document.title = t; },
   themed: (p) => { document.body.style.background = p.background; },

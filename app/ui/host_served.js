@@ -1,8 +1,8 @@
 /* The served page's host: Panel draws this module (a JSComponent's _esm); the NumPy engine
  * on the server answers the page's commands, one message each (sim/protocol.py). Messages
  * keep their order both ways, so replies are matched to commands first in, first out.
- * (engine.js comes first in the same script for Python's number formats, formatG and
- * pyFloatRepr, which links and the log use; no number on this page comes from it.) */
+ * (engine.js comes first in the same script for Python's number formats, app/ui/pyfmt.js,
+ * and the settings' checks; no number on this page comes from it.) */
 import { startPage } from "./page.js";
 import { watchConnection } from "./reconnect.js";
 
@@ -38,7 +38,7 @@ export function render({ model, el, view }) {
   const root = document.createElement("div");
   el.append(root);
   startPage(root, DATA, engine, {
-    engineName: "numpy", formatG: window.DPO.formatG, pyFloatRepr: window.DPO.pyFloatRepr, checkLive: window.DPO.checkLive,
+    engineName: "numpy", checkLive: window.DPO.checkLive,
     shareable: DATA.shareable, writeAddress: DATA.shareable, note: null,
     setTitle: (t) => { document.title = t; },
     themed: (p) => { document.body.style.background = p.background; document.documentElement.style.colorScheme = p.name; },

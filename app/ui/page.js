@@ -4,6 +4,7 @@
  * `host`, what the host can do) differs. */
 import { el } from "./dom.js";
 import { makeRules } from "./rules.js";
+import { pyG } from "./pyfmt.js";
 import { createController } from "./controller.js";
 import { makeAddress } from "./address.js";
 import { mountHeader, mountAlerts } from "./views/header.js";
@@ -42,10 +43,10 @@ const SIDE_PARTS = ["sliders", "picker", "watch", "download", "share"];
 
 export function startPage(root, DATA, engine, host) {
   const rules = makeRules(DATA.settings);
-  const fmt4g = (v) => (typeof v === "boolean" ? (v ? "on" : "off") : typeof v === "string" ? v : host.formatG(v, 4));
+  const fmt4g = (v) => (typeof v === "boolean" ? (v ? "on" : "off") : typeof v === "string" ? v : pyG(v, 4));
   const ctl = createController(DATA, engine, rules, fmt4g, host.checkLive);
   const app = ctl.app;
-  const address = makeAddress(DATA, ctl, rules, host.pyFloatRepr);
+  const address = makeAddress(DATA, ctl, rules);
 
   // the host's starting link (a notebook's settings), then the address's own parameters
   const params = new Map((DATA.query || []).concat(host.writeAddress ? Array.from(new URLSearchParams(location.search).entries()) : []));

@@ -18,7 +18,8 @@
  * "-Infinity", "nan", "inf", "-inf", or the protocol's "__NaN__", "__Inf__", "__-Inf__"
  * where a host has not read them back): restNumber reads all of them. */
 
-import { minus } from "./fmt.js";
+import { fill, minus } from "./fmt.js";
+import { pyFloat, pyG } from "./pyfmt.js";
 
 /** A number of a rest object: null means NaN (no such margin); strings name the
  *  non-finite numbers JSON cannot hold. */
@@ -29,64 +30,6 @@ export function restNumber(v) {
   if (s === "inf" || s === "+inf" || s === "infinity" || s === "+infinity") return Infinity;
   if (s === "-inf" || s === "-infinity") return -Infinity;
   return s === "nan" ? NaN : Number(v);
-}
-
-/** Python's format(x, "g") (p = 6 significant digits) or format(x, ".pg"): trailing zeros
- *  dropped, exponents from 1e-05 and from 10^p on, exact ties rounded to even as Python
- *  does. How the texts write votes, a learning rate, a label smoothing. */
-export function pyG(x, p = 6) {
-  if (x !== x) return "nan";
-  if (x === Infinity) return "inf";
-  if (x === -Infinity) return "-inf";
-  if (x === 0) return Object.is(x, -0) ? "-0" : "0";
-  let s = x.toExponential(p - 1);                // rounds ties away from 0; Python: to even
-  const exact = Math.abs(x).toPrecision(100).replace(/e.*$/, "").replace(".", "")
-    .replace(/^0+/, "");
-  if (new RegExp("^\\d{" + p + "}50*$").test(exact) && parseInt(exact[p - 1], 10) % 2 === 0) {
-    s = (x < 0 ? "-" : "") + (parseFloat(exact.slice(0, p)) / Math.pow(10, p - 1))
-      .toFixed(p - 1) + "e" + Math.abs(x).toExponential(p - 1).split("e")[1];
-  }
-  const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
-  const exp = parseInt(m[4], 10);
-  const frac = m[3] || "";
-  const digits = m[2] + frac;
-  const trim = (t) => (t.indexOf(".") < 0 ? t : t.replace(/0+$/, "").replace(/\.$/, ""));
-  let out;
-  if (exp >= -4 && exp < p) {
-    out = exp < 0 ? "0." + "0".repeat(-exp - 1) + digits
-      : digits.slice(0, exp + 1) + "." + digits.slice(exp + 1);
-    out = trim(out);
-  } else {
-    out = trim(m[2] + "." + frac) + "e" + (exp < 0 ? "-" : "+") +
-      String(Math.abs(exp)).padStart(2, "0");
-  }
-  return m[1] + out;
-}
-
-/** Python's repr of a float (the shortest digits that read back; 1e-05, 1e+16, 2.0): how
- *  the page writes a full-precision number into data-u and data-value. */
-export function pyFloat(v) {
-  if (v !== v) return "nan";
-  if (v === Infinity) return "inf";
-  if (v === -Infinity) return "-inf";
-  if (v === 0) return Object.is(v, -0) ? "-0.0" : "0.0";
-  const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(v.toExponential());
-  const digits = m[2] + (m[3] || "");
-  const exp = parseInt(m[4], 10);
-  if (exp >= -4 && exp < 16) {
-    let s;
-    if (exp < 0) s = "0." + "0".repeat(-exp - 1) + digits;
-    else if (digits.length <= exp + 1) s = digits + "0".repeat(exp + 1 - digits.length) + ".0";
-    else s = digits.slice(0, exp + 1) + "." + digits.slice(exp + 1);
-    return m[1] + s;
-  }
-  const mant = digits.length > 1 ? digits[0] + "." + digits.slice(1) : digits;
-  return m[1] + mant + "e" + (exp < 0 ? "-" : "+") + String(Math.abs(exp)).padStart(2, "0");
-}
-
-/** A text with its {name} fields filled in (Python's str.format with names only). */
-export function fill(text, values) {
-  return text.replace(/\{(\w+)\}/g, (all, k) => (k in values ? String(values[k]) : all));
 }
 
 // -- the loss weight: maths in the view, kept tiny ---------------------------------------------

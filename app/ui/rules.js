@@ -1,6 +1,7 @@
 /* The page's rules, decided once for both hosts: the settings table's checks (sim/settings.py
  * as JSON), which controls the page shows and in what order, the keyboard, and how much of
  * a run the log and the charts keep. */
+import { pyFloat } from "./pyfmt.js";
 
 /** The step log keeps the newest LOG_CAP events (the CSV and the link keep everything). */
 export const LOG_CAP = 1000;
@@ -55,8 +56,8 @@ export function makeRules(table) {
 }
 
 /** Python's repr of a setting's value, as links and the CLI write it. */
-export function writeSetting(s, v, pyFloatRepr) {
-  if (s.kind === "number") return pyFloatRepr(v);
+export function writeSetting(s, v) {
+  if (s.kind === "number") return pyFloat(v);
   if (s.kind === "whole") return String(Math.trunc(v));
   if (s.kind === "flag") return v ? "on" : "off";
   return String(v);

@@ -14,8 +14,9 @@
  * rest_text.js. The part a teacher can hide: "formula" (class dpo-part-formula). */
 
 import { el, setText } from "../dom.js";
-import { fixed, letter, shortText } from "../fmt.js";
-import { fill, lossInForce, lossWeight, pyFloat, pyG, restDataU, restText } from "../rest_text.js";
+import { fill, fixed, letter, shortText } from "../fmt.js";
+import { lossInForce, lossWeight, restDataU, restText } from "../rest_text.js";
+import { pyFloat, pyG } from "../pyfmt.js";
 
 /** numfmt.small (a probability that goes to 0), with Python's rounding of exact halves. */
 function formulaSmall(v, digits = 3) {

@@ -11,9 +11,10 @@
  * frontier.frontier_reward does: a few microseconds). */
 
 import { el, setText, term, fitCanvas, niceTicks, tickText } from "../dom.js";
-import { fixed, small, shortText } from "../fmt.js";
-import { stackFill, stackFillNodes, stackG, stackGrouped, stackLegendItem, stackDrawKey }
+import { fill, fixed, small, shortText } from "../fmt.js";
+import { stackFillNodes, stackGrouped, stackLegendItem, stackDrawKey }
   from "./stackfmt.js";
+import { pyG } from "../pyfmt.js";
 
 /** Path points kept (older ones roll off), as the Panel view. */
 const FRONTIER_ROLLOVER = 4000;
@@ -175,9 +176,9 @@ export function mountFrontier(box, ctx) {
     const best = frontierBest(p, kl);
     const below = best - e;
     const where = below < FRONTIER_ON_TOL ? T.FRONTIER_ON
-      : stackFill(T.FRONTIER_BELOW, { gap: small(below), best: fixed(best, 3, true) });
+      : fill(T.FRONTIER_BELOW, { gap: small(below), best: fixed(best, 3, true) });
     readout.setAttribute("data-gap", String(below));
-    setText(readout, stackFill(T.FRONTIER_READOUT, { kl: small(kl),
+    setText(readout, fill(T.FRONTIER_READOUT, { kl: small(kl),
       reward: fixed(e, 3, true), where }));
     void view;
   }
@@ -205,13 +206,13 @@ export function mountFrontier(box, ctx) {
     const sw = data.sweep;
     let steps = stackGrouped(sw.steps);
     if (sw.steps < sw.scenario_steps) {
-      steps = stackFill(T.FRONTIER_STEPS_OF, { steps, total: stackGrouped(sw.scenario_steps) });
+      steps = fill(T.FRONTIER_STEPS_OF, { steps, total: stackGrouped(sw.scenario_steps) });
     }
     status.append(...stackFillNodes(T.FRONTIER_STATUS, { r,
       source: T.FRONTIER_SOURCE[data.source] || data.source,
       extra: p.linked ? "" : T.FRONTIER_UNLINKED,
-      lo: stackG(sw.beta[0]), hi: stackG(sw.beta[sw.beta.length - 1]), steps,
-      lr: stackG(sw.lr_beta2) }));
+      lo: pyG(sw.beta[0]), hi: pyG(sw.beta[sw.beta.length - 1]), steps,
+      lr: pyG(sw.lr_beta2) }));
     // the text alternative: the curve at a few KLs, the reference, the sweep's end points
     table.append(el("caption", { text: T.FRONTIER_HEADING + (data.prompts.length > 1
       ? " (" + T.FRONTIER_PROMPT + " " + (x + 1) + ")" : "") }));
@@ -228,7 +229,7 @@ export function mountFrontier(box, ctx) {
     row(T.FRONTIER_LEGEND.curve + " (b → 0)", p.kl_end, p.best);
     sw.beta.forEach((b, i) => {
       if (sw.kl[i][x] !== null && sw.reward[i][x] !== null) {
-        row("β = " + stackG(b), sw.kl[i][x], sw.reward[i][x]);
+        row("β = " + pyG(b), sw.kl[i][x], sw.reward[i][x]);
       }
     });
   }
@@ -326,7 +327,7 @@ export function mountFrontier(box, ctx) {
       if (labelled.includes(i)) {
         g.fillStyle = pal.muted; g.textBaseline = "top";
         g.textAlign = i === 0 ? "right" : "left";
-        g.fillText("β=" + stackG(b), cx + (i === 0 ? -4 : 4), cy + 8);
+        g.fillText("β=" + pyG(b), cx + (i === 0 ? -4 : 4), cy + 8);
       }
     });
     // the reference: a square at (0, E_ref[r*])

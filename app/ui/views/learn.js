@@ -11,44 +11,9 @@
 import { el, setText } from "../dom.js";
 import { minus, shortText } from "../fmt.js";
 import { katexFor, renderTex, texNode } from "../katex.js";
+import { pyFloat, pyG } from "../pyfmt.js";
 
 const LEARN_MAX_PER_SECOND = 4;
-
-/** Python's format(v, "g"): 6 significant digits, no trailing zeros. */
-export function learnPyG(v) {
-  if (Number.isNaN(v)) return "nan";
-  if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
-  if (v === 0) return Object.is(v, -0) ? "-0" : "0";
-  const [m, e] = v.toExponential(5).split("e");
-  const exp = parseInt(e, 10);
-  const strip = (t) => (t.indexOf(".") >= 0 ? t.replace(/0+$/, "").replace(/\.$/, "") : t);
-  if (exp < -4 || exp >= 6) {
-    return strip(m) + "e" + (exp < 0 ? "-" : "+") + String(Math.abs(exp)).padStart(2, "0");
-  }
-  return strip(v.toFixed(Math.max(0, 5 - exp)));
-}
-
-/** Python's repr of a float (the Panel view's data-value): "25.0", "1e-05", "nan". */
-export function learnPyFloat(v) {
-  if (Number.isNaN(v)) return "nan";
-  if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
-  if (v === 0) return Object.is(v, -0) ? "-0.0" : "0.0";
-  const [m, e] = v.toExponential().split("e");
-  const exp = parseInt(e, 10);
-  if (exp < -4 || exp >= 16) {
-    return m + "e" + (exp < 0 ? "-" : "+") + String(Math.abs(exp)).padStart(2, "0");
-  }
-  const digits = m.replace("-", "").replace(".", "");
-  let whole, frac;
-  if (exp >= 0) {
-    whole = digits.slice(0, exp + 1).padEnd(exp + 1, "0");
-    frac = digits.slice(exp + 1) || "0";
-  } else {
-    whole = "0";
-    frac = "0".repeat(-exp - 1) + digits;
-  }
-  return (v < 0 ? "-" : "") + whole + "." + frac;
-}
 
 /** Python's round(): halves to even. */
 function roundHalfEven(x) {
@@ -100,7 +65,7 @@ export function learnLive(W, ctx) {
   return {
     scenario: (view) => [view.cfg.title, null],
     step: (view) => [String(view.rec.step), view.rec.step],
-    beta: (view) => [learnPyG(view.rec.beta), view.rec.beta],
+    beta: (view) => [pyG(view.rec.beta), view.rec.beta],
     loss: scalar("loss", 4, false),
     loss0: (view) => {
       const v = typeof view.loss0 === "number" ? view.loss0 : view.rec.loss;
@@ -131,7 +96,7 @@ export function learnLive(W, ctx) {
       const i = focusRow(view);
       if (i < 0) return none;
       const r = view.rows[i];
-      return [learnPyG(r.votes_chosen) + ":" + learnPyG(r.votes_rejected), null];
+      return [pyG(r.votes_chosen) + ":" + pyG(r.votes_rejected), null];
     },
     share: (view) => {
       const i = focusRow(view);
@@ -298,7 +263,7 @@ export function mountLearn(box, ctx) {
       if (!f) continue;
       const [text, value] = f(view);
       setText(s, text);
-      const num = (value === null || value === undefined) ? null : learnPyFloat(value);
+      const num = (value === null || value === undefined) ? null : pyFloat(value);
       if (num === null) { if (s.hasAttribute("data-value")) s.removeAttribute("data-value"); }
       else if (s.getAttribute("data-value") !== num) s.setAttribute("data-value", num);
     }

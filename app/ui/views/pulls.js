@@ -16,8 +16,9 @@
  * at its row (ctx.act({op: "look", row})). */
 
 import { el, fitCanvas, niceTicks, setText, tickText } from "../dom.js";
-import { fixed } from "../fmt.js";
-import { fill, lossInForce, lossWeight, pyG, restNumber } from "../rest_text.js";
+import { fill, fixed } from "../fmt.js";
+import { lossInForce, lossWeight, restNumber } from "../rest_text.js";
+import { pyG } from "../pyfmt.js";
 
 const PULLS_GRID = 241;
 const PULLS_HEIGHT = 220;

@@ -2,11 +2,6 @@
  * {name} slots filled in, Python's "g" number format, the sweep's colour map. Names are
  * unique across app/ui (app/bundle.py joins the modules into one scope). */
 
-/** A text with each {name} replaced by vals[name] (a string). */
-export function stackFill(tpl, vals) {
-  return tpl.replace(/\{(\w+)\}/g, (m, k) => (k in vals ? String(vals[k]) : m));
-}
-
 /** The same, as DOM content: a slot whose value is a Node is put in as that node, the rest
  *  as text (user text never goes in as markup). */
 export function stackFillNodes(tpl, vals) {
@@ -22,27 +17,6 @@ export function stackFillNodes(tpl, vals) {
   });
   out.push(tpl.slice(last));
   return out.filter((x) => x !== "");
-}
-
-/** Python's format(v, ".{p}g"): p significant digits, trailing zeros dropped, an exponent
- *  (e-05, e+06) below 1e-4 or from 10**p on. */
-export function stackG(v, p = 6) {
-  if (!Number.isFinite(v)) return Number.isNaN(v) ? "nan" : (v > 0 ? "inf" : "-inf");
-  if (v === 0) return "0";
-  const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(v.toExponential(p - 1));
-  const exp = parseInt(m[4], 10);
-  const digits = m[2] + (m[3] || "");
-  const trim = (t) => (t.indexOf(".") < 0 ? t : t.replace(/0+$/, "").replace(/\.$/, ""));
-  let out;
-  if (exp >= -4 && exp < p) {
-    out = exp < 0 ? "0." + "0".repeat(-exp - 1) + digits
-      : digits.slice(0, exp + 1).padEnd(exp + 1, "0") + "." + digits.slice(exp + 1);
-    out = trim(out);
-  } else {
-    out = trim(m[2] + "." + (m[3] || "")) + "e" + (exp < 0 ? "-" : "+") +
-      String(Math.abs(exp)).padStart(2, "0");
-  }
-  return m[1] + out;
 }
 
 /** A whole number with thousands separators, as Python's f"{n:,}". */

@@ -11,7 +11,9 @@
  * shown). Nothing changes per step: β and the learning rate move only the ring. */
 
 import { el, setText, widthOf } from "../dom.js";
-import { stackFill, stackG, stackGrouped, STACK_CIVIDIS } from "./stackfmt.js";
+import { fill } from "../fmt.js";
+import { stackGrouped, STACK_CIVIDIS } from "./stackfmt.js";
+import { pyG } from "../pyfmt.js";
 
 const SWEEP_H = 340;
 /** The text alternative's column names (new texts, not in the Panel view). */
@@ -74,36 +76,36 @@ export function sweepBoundaryText(d, T) {
   for (let c = 0; c < total; c++) if (d.diverged[c] || d.oscillating[c]) n++;
   const lim = d.limit;
   if (lim.kind === null) {
-    return n ? stackFill(T.SWEEP_NO_LIMIT_SOME, { n: stackGrouped(n), total: stackGrouped(total),
-      why: lim.why }) : stackFill(T.SWEEP_NO_LIMIT_NONE, { why: lim.why });
+    return n ? fill(T.SWEEP_NO_LIMIT_SOME, { n: stackGrouped(n), total: stackGrouped(total),
+      why: lim.why }) : fill(T.SWEEP_NO_LIMIT_NONE, { why: lim.why });
   }
   if (lim.value === null) {
-    const end = n ? stackFill(T.SWEEP_NO_REST_SOME, { n: stackGrouped(n) }) : T.SWEEP_NO_REST_NONE;
-    return stackFill(T.SWEEP_NO_REST, { end });
+    const end = n ? fill(T.SWEEP_NO_REST_SOME, { n: stackGrouped(n) }) : T.SWEEP_NO_REST_NONE;
+    return fill(T.SWEEP_NO_REST, { end });
   }
-  const pred = stackFill(T.SWEEP_PRED[lim.kind], { v: stackG(lim.value, 3) });
+  const pred = fill(T.SWEEP_PRED[lim.kind], { v: pyG(lim.value, 3) });
   const seen = [];
   d.boundary.forEach((b, i) => {
     if (b !== null) seen.push(lim.kind === "lr*beta^2" ? b * d.beta[i] ** 2 : b);
   });
   const why = T.SWEEP_WHY[lim.kind];
   if (!seen.length) {
-    return stackFill(T.SWEEP_ALL_OR_NONE, { where: n === total ? T.SWEEP_WHERE.all
+    return fill(T.SWEEP_ALL_OR_NONE, { where: n === total ? T.SWEEP_WHERE.all
       : T.SWEEP_WHERE.none, pred, still: d.moved ? "" : T.SWEEP_STILL, why });
   }
-  return stackFill(T.SWEEP_BOUNDARY, {
-    seen: stackFill(T.SWEEP_SEEN[lim.kind], { v: stackG(sweepMedian(seen), 3) }), pred, why });
+  return fill(T.SWEEP_BOUNDARY, {
+    seen: fill(T.SWEEP_SEEN[lim.kind], { v: pyG(sweepMedian(seen), 3) }), pred, why });
 }
 
 /** The status line: the grid's size, its steps, the boundary. */
 export function sweepStatusText(d, T) {
-  const size = stackFill(T.SWEEP_SIZE, { b: d.beta.length, l: d.learning_rate.length,
+  const size = fill(T.SWEEP_SIZE, { b: d.beta.length, l: d.learning_rate.length,
     n: stackGrouped(d.beta.length * d.learning_rate.length) });
   const steps = d.steps < d.scenario_steps
-    ? stackFill(T.SWEEP_STEPS_OF, { steps: stackGrouped(d.steps),
+    ? fill(T.SWEEP_STEPS_OF, { steps: stackGrouped(d.steps),
       total: stackGrouped(d.scenario_steps), max: stackGrouped(d.max_steps) })
-    : stackFill(T.SWEEP_STEPS, { steps: stackGrouped(d.steps) });
-  return stackFill(T.SWEEP_STATUS, { size, steps, boundary: sweepBoundaryText(d, T) });
+    : fill(T.SWEEP_STEPS, { steps: stackGrouped(d.steps) });
+  return fill(T.SWEEP_STATUS, { size, steps, boundary: sweepBoundaryText(d, T) });
 }
 
 function sweepKey(view) {
@@ -213,7 +215,7 @@ export function mountSweep(box, ctx) {
     setText(status, sweepStatusText(data, T));
     const L = data.learning_rate.length;
     table.append(el("caption", { text: T.SWEEP_HEADING + ": " + T.SWEEP_TITLES[name] + ", " +
-      SWEEP_SR.at + " (" + stackG(data.learning_rate[j]) + ")" }));
+      SWEEP_SR.at + " (" + pyG(data.learning_rate[j]) + ")" }));
     table.append(el("tr", null, el("th", { text: SWEEP_SR.beta }),
       el("th", { text: SWEEP_SR.from }), el("th", { text: SWEEP_SR.predicted }),
       el("th", { text: T.SWEEP_TITLES[name] })));
@@ -221,14 +223,14 @@ export function mountSweep(box, ctx) {
     data.beta.forEach((b, i) => {
       let first = L;
       while (first > 0 && (data.diverged[i * L + first - 1] || data.oscillating[i * L + first - 1])) first--;
-      const from = first < L ? stackG(data.learning_rate[first]) : SWEEP_SR.none;
+      const from = first < L ? pyG(data.learning_rate[first]) : SWEEP_SR.none;
       const pred = lim.kind === null || lim.value === null ? "–"
-        : stackG(lim.kind === "lr*beta^2" ? lim.value / (b * b) : lim.value, 3);
+        : pyG(lim.kind === "lr*beta^2" ? lim.value / (b * b) : lim.value, 3);
       const v = data[name][i * L + j];
-      table.append(el("tr", null, el("th", { text: stackG(b) }), el("td", { text: from }),
+      table.append(el("tr", null, el("th", { text: pyG(b) }), el("td", { text: from }),
         el("td", { text: pred }),
         el("td", { text: v === null ? (name === "kl_opt" ? T.SWEEP_CELL.none
-          : T.SWEEP_CELL.infinite) : stackG(v, 4) })));
+          : T.SWEEP_CELL.infinite) : pyG(v, 4) })));
     });
   }
 
@@ -352,7 +354,7 @@ export function mountSweep(box, ctx) {
         for (const v of ticks) {
           const t = log ? (Math.log(v) - Math.log(low)) / (Math.log(high) - Math.log(low))
             : (v - low) / (high - low);
-          g.fillText(stackG(v, 3), cbx + 18, top + (1 - t) * (PH - 1));
+          g.fillText(pyG(v, 3), cbx + 18, top + (1 - t) * (PH - 1));
         }
         g.save(); g.translate(w - 6, top + PH / 2); g.rotate(-Math.PI / 2);
         g.textAlign = "center"; g.textBaseline = "bottom"; g.fillStyle = pal.muted;
@@ -363,7 +365,7 @@ export function mountSweep(box, ctx) {
       g.textAlign = "center"; g.textBaseline = "top";
       let edge = -Infinity;                 // labels that would touch the one before are left out
       for (const v of sweepLogTicks(be[0], be[be.length - 1])) {
-        const text = stackG(v);
+        const text = pyG(v);
         const half = g.measureText(text).width / 2;
         if (X(v) - half < edge + 6) continue;
         g.fillText(text, X(v), top + PH + 4);
@@ -373,7 +375,7 @@ export function mountSweep(box, ctx) {
       edge = Infinity;
       for (const v of sweepLogTicks(le[0], le[le.length - 1])) {
         if (Y(v) + 8 > edge - 2) continue;
-        g.fillText(stackG(v), left - 5, Y(v));
+        g.fillText(pyG(v), left - 5, Y(v));
         edge = Y(v) - 8;
       }
       g.font = "13px " + font; g.fillStyle = pal.muted; g.textAlign = "center"; g.textBaseline = "top";
@@ -415,10 +417,10 @@ export function mountSweep(box, ctx) {
     const name = select.value;
     const v = data[name][c];
     const text = v === null ? (name === "kl_opt" ? T.SWEEP_CELL.none : T.SWEEP_CELL.infinite)
-      : stackG(v, 4);
+      : pyG(v, 4);
     const state = data.diverged[c] ? T.SWEEP_CELL.diverged
       : data.oscillating[c] ? T.SWEEP_CELL.oscillating : T.SWEEP_CELL.settled;
-    return "β " + stackG(data.beta[i]) + ", " + T.SWEEP_Y + " " + stackG(data.learning_rate[j]) +
+    return "β " + pyG(data.beta[i]) + ", " + T.SWEEP_Y + " " + pyG(data.learning_rate[j]) +
       ": " + text + " (" + state + ")";
   }
 
