@@ -756,3 +756,36 @@ def test_no_finite_optimum_says_where_the_policy_heads_and_prompts_change_the_ch
     expect(d.page.locator("[data-testid=bars-0]")).to_be_visible()
     assert d.page.evaluate("() => window.__e2e.all('[data-testid^=kl-]').filter(e => "
                            "/^kl-\\d$/.test(e.dataset.testid)).length") == 1
+
+
+# -- hostile text through the page's paths --------------------------------------------------
+HOSTILE = ("<img src=x onerror=\"window.__pwned=1\"></script><script>window.__pwned=2"
+           "</script><!-- \u202e\u2028\u2029 <b>bold</b>")
+
+
+def test_hostile_text_is_text_on_both_hosts(open_page):
+    """Markup, a script end, a comment start, a right-to-left override, U+2028/U+2029 and a
+    10,000-character reply in a scenario sent whole (dpoSim.loadConfig: the page's data,
+    the engine's reply, every view that writes a title, a prompt or a reply), and markup in
+    a link's parameters (the notice): nothing runs, every text shows as written, the page
+    still steps."""
+    cfg = json.loads(subprocess.run(
+        [sys.executable, "-m", "dpo_sim", "run", "tie", "--steps", "0", "--format", "jsonl"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True).stdout.splitlines()[0])
+    cfg.update(scenario="hostile", title="T " + HOSTILE)
+    cfg["prompts"][0]["text"] = "Q " + HOSTILE
+    cfg["prompts"][0]["replies"][0] = "R " + HOSTILE + "x" * 10_000
+    d = open_page("?scenario=align&" + "%3Cimg%20src%3Dx%20onerror%3D__pwned%3D3%3E=1",
+                  errors_ok=False)
+    notices = d.page.locator("[data-testid=notices]").first
+    expect(notices).to_contain_text("<img src=x onerror=__pwned=3>")
+    st = d.act("dpoSim.loadConfig(arg); dpoSim.step(5)", cfg)
+    assert st["scenario"] == "hostile" and st["step"] == 5
+    page_text = d.page.evaluate("() => window.__e2e.q('.dpo-page').textContent")
+    for text in ("T " + HOSTILE, "Q " + HOSTILE, "R " + HOSTILE + "x" * 10_000):
+        assert text in page_text, text[:40]
+    assert d.page.evaluate("() => window.__pwned === undefined")
+    assert d.page.evaluate("() => window.__e2e.all('.dpo-page img').length") == 0
+    assert d.page.evaluate(
+        "() => window.__e2e.all('.dpo-page b').filter(b => b.textContent === 'bold').length") == 0
+    assert d.page.evaluate("() => document.title").startswith("dpo-sim: T <img")
