@@ -45,6 +45,7 @@ export function render({ model, el, view }) {
   });
   if (view && view.model && view.model.document) {
     watchConnection(view.model.document, DATA.texts, () => (window.dpoSim ? window.dpoSim.stats().step : 0),
+                    () => (window.dpoSim ? window.dpoSim.link() : null),
                     () => DATA.palettes[root.firstChild.dataset.theme || "light"]);
   }
 }

@@ -2,17 +2,18 @@
  * plainly and offer to reload at the same step. Bokeh fires `connection_lost` on the
  * document when the websocket closes; the banner (role="alert") names the step it stopped
  * at, and the page asks the server every two seconds whether it answers again (a HEAD
- * request, which builds no session). Reload opens the page's own link with step= the step
- * shown, so the run comes back with the same numbers. */
+ * request, which builds no session). Reload opens the run's link as it stands when the
+ * server went (the page's own link, written from its state, not the address bar, which is
+ * written a moment after a change), so the run comes back with the same numbers. */
 import { el } from "./dom.js";
 
-export function watchConnection(doc, T, getStep, pal) {
+export function watchConnection(doc, T, getStep, getLink, pal) {
   let shown = false;
   function lost() {
     if (shown) return;
     shown = true;
     const step = getStep();
-    const url = new URL(window.location.href);
+    const url = new URL(getLink() || window.location.href);
     url.searchParams.delete("autoplay");
     if (step) url.searchParams.set("step", String(step));
     const p = pal();
