@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import multiprocessing
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +25,8 @@ from ..sim.scenario_io import list_presets, load_scenario
 from .bundle import bundle, stylesheet
 from .interactive import HERE, page_data, palette_css
 from .katex_assets import katex_base
+
+log = logging.getLogger(__name__)
 
 
 def _presets() -> dict:
@@ -103,7 +106,7 @@ class SimPage(pn.custom.JSComponent):
         if isinstance(msg, dict) and msg.get("op") in STACKS and "_rid" in msg:
             self._stack_later(msg)
         else:
-            self._send_msg(json_text(self.session.handle(msg)))
+            self._send_msg(answer(self.session, msg))
 
     def _stack_later(self, msg: dict) -> None:
         """A stack of runs (the sweep map: 4,096 runs, ~0.3 s) in a worker process, so the
@@ -133,6 +136,20 @@ class SimPage(pn.custom.JSComponent):
             self._send_msg(json_text({**reply, "_rid": rid}))
 
         _workers().submit(stack_reply, snap, cmd).add_done_callback(done)
+
+
+def answer(session: Session, msg) -> str:
+    """The reply to one command as JSON text, always exactly one: the page matches replies
+    to commands first in, first out, so a command that failed unexpectedly (a bug, not a
+    refusal, which ``Session.handle`` answers itself) still gets an error reply, and is
+    logged, instead of leaving the page waiting for ever."""
+    try:
+        return json_text(session.handle(msg))
+    except Exception as e:  # noqa: BLE001 - one reply per command, whatever happened
+        log.exception("dpo-sim: the command %.200r failed", msg)
+        op = msg.get("op") if isinstance(msg, dict) else None
+        return json_text({"op": op if isinstance(op, str) else None,
+                          "error": {"name": type(e).__name__, "message": str(e)[:200]}})
 
 
 #: JSON's string literals, so the non-finite numbers outside them can be rewritten.

@@ -220,3 +220,24 @@ def test_a_bad_command_is_refused_the_same_way_and_changes_nothing(i):
     if i >= 3:
         t = 7 if i == len(BAD) - 1 else 4
         assert py[-1]["state"]["t"] == t and py[-1]["state"]["flipped"] == []
+
+
+def test_the_served_page_answers_every_command_once_even_when_the_engine_breaks():
+    """The served page matches replies to commands first in, first out: a command that
+    fails unexpectedly (not a refusal) must still get exactly one reply, an error, and the
+    session must go on answering."""
+    from dpo_sim.app.page import answer
+
+    session = Session(PRESETS)
+    json.loads(answer(session, {"op": "load", "scenario": "align"}))
+
+    def broken(cmd):
+        raise RuntimeError("a bug in the engine")
+
+    real = session.handle
+    session.handle = broken
+    reply = json.loads(answer(session, {"op": "advance", "n": 1}))
+    assert reply == {"op": "advance", "error": {"name": "RuntimeError",
+                                                "message": "a bug in the engine"}}
+    session.handle = real
+    assert json.loads(answer(session, {"op": "advance", "n": 2}))["state"]["t"] == 2
