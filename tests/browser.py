@@ -254,7 +254,14 @@ class DashboardPage:
 
     # -- reading --------------------------------------------------------------------------
     def wait_js(self, expr: str, arg=None, timeout: float = 30_000):
-        return self.page.wait_for_function(expr, arg=arg, polling=40, timeout=timeout)
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            return self.page.wait_for_function(expr, arg=arg, polling=40, timeout=timeout)
+        except PlaywrightTimeout as e:
+            # say what the page said meanwhile: a timeout alone explains nothing
+            raise AssertionError(f"waited {timeout / 1000:.0f} s for {expr}; the page's "
+                                 f"errors: {self.errors or 'none'}") from e
 
     def state(self) -> dict:
         """``dpoSim.state()`` once no engine command is outstanding."""
