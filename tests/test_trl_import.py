@@ -374,3 +374,109 @@ def test_default_title_is_one_short_line():
     assert len(doc["title"]) == MAX_TITLE and doc["title"].endswith("\u2026")
     assert doc["title"].startswith("Imported from nnn")
     assert "\x1b" not in doc["watch"] and "\ufffd.jsonl" in doc["watch"]
+
+
+# -- dpo-sim import -----------------------------------------------------------------------
+def _cli(capsys, *args):
+    from dpo_sim.app.cli import main
+
+    code = main(["import", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _refused(capsys, *args) -> str:
+    code, out, err = _cli(capsys, *args)
+    assert code == 2 and out == "", (code, out, err)
+    assert err.count("\n") == 1 and err.startswith("dpo-sim: ") and "Traceback" not in err, err
+    return err
+
+
+def test_cli_writes_a_lesson_that_runs_and_learns_as_the_naive_oracle_says(tmp_path, capsys):
+    """The README's worked example: import the small file, run it 300 steps; the numbers
+    are those of tests/naive_dpo.py's plain gradient descent on the hand-counted rows."""
+    import numpy as np
+
+    import naive_dpo
+    from dpo_sim.app.cli import main
+
+    out = tmp_path / "lesson.toml"
+    code, stdout, err = _cli(capsys, DATA / "trl_small.jsonl", "--out", out)
+    assert code == 0 and err == "", err
+    assert stdout == (f"dpo-sim: wrote {out} (2 prompts, 3 replies each, 6 rows from 10 "
+                      f"judgements); run it with 'dpo-sim run {out}'\n")
+    import tomllib
+
+    assert tomllib.loads(out.read_text(encoding="utf-8")) == small_doc("trl_small.jsonl")
+    assert main(["run", str(out), "--steps", "300"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    last = json.loads(lines[-1])
+    assert last["step"] == 300
+
+    rows = [(r["prompt"], r["chosen"], r["rejected"], r["votes_chosen"], r["votes_rejected"])
+            for r in SMALL_PAIRS]
+    theta, ref = np.zeros((2, 3)), np.zeros((2, 3))
+    for _ in range(300):
+        theta = theta - 0.5 * naive_dpo.analytic_grad(theta, ref, rows, 1.0)
+    want = naive_dpo.metrics(theta, ref, rows, 1.0)
+    np.testing.assert_allclose(last["probs"], want["probs"], rtol=1e-9)
+    np.testing.assert_allclose(last["kl"], want["kl"], rtol=1e-9)
+    for k in ("loss", "rewards/accuracies", "rewards/margins"):
+        assert last[k] == pytest.approx(want[k], rel=1e-9), k
+    # the numbers the README quotes
+    assert np.round(want["probs"], 3).tolist() == [[0.657, 0.332, 0.011], [0.657, 0.011, 0.332]]
+    assert round(float(want["kl"][0]), 2) == 0.41 and round(want["loss"], 3) == 0.391
+    assert round(want["rewards/accuracies"], 6) == 0.8
+
+
+def test_cli_writes_to_stdout_and_says_what_it_left_out(capsys):
+    import tomllib
+
+    code, out, err = _cli(capsys, DATA / "trl_small.jsonl", "--prompts", "1", "--title", "Boil")
+    assert code == 0 and err == ""                      # nothing left out: no note
+    doc = tomllib.loads(out)
+    assert doc["title"] == "Boil" and [p["text"] for p in doc["prompts"]] == [BOIL]
+    assert doc["pairs"] == SMALL_PAIRS[:3]
+    code, out, err = _cli(capsys, DATA / "trl_small.jsonl", "--replies", "2")
+    assert code == 0
+    # boil: reply 0 in 4 judgements, 1 in 4, 2 in 2; French: 0 in 4, 1 in 2, 2 in 4
+    assert tomllib.loads(out)["prompts"][1]["replies"] == [FRENCH_REPLIES[0], FRENCH_REPLIES[2]]
+    assert err == ("dpo-sim: import: " + str(DATA / "trl_small.jsonl") + ": left out 4 of 10 "
+                   "judgements: each mentions a reply outside each prompt's 2 most-judged\n")
+
+
+def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n')
+    err = _refused(capsys, bad)
+    assert err == f"dpo-sim: {bad}: file: is not UTF-8 text: byte 0xe9 at byte offset 15 " \
+                  f"does not belong there\n"
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000)
+    assert "more than 16 deep" in _refused(capsys, deep)
+    nul = tmp_path / "nul.jsonl"
+    nul.write_text(line(P, A, B) + "\n" + line(P, "a\u0000", B) + "\n")
+    assert _refused(capsys, nul) == (f"dpo-sim: {nul}: line 2, chosen: contains the control "
+                                     f"character U+0000; only newline and tab are allowed\n")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert "file: is empty" in _refused(capsys, empty)
+    many = tmp_path / "many.jsonl"
+    many.write_text(many_prompts(6))
+    assert _refused(capsys, many) == (f"dpo-sim: {many}: prompts: the data has 6 prompts; the "
+                                      f"page shows at most 4: keep the first N with --prompts "
+                                      f"N (1 to 4)\n")
+    assert "--prompts: must be a whole number from 1 to 4, got 5" in _refused(
+        capsys, many, "--prompts", "5")
+    assert "--replies: must be a whole number from 2 to 6, got 'two'" in _refused(
+        capsys, many, "--prompts", "1", "--replies", "two")
+    assert "does not exist" in _refused(capsys, tmp_path / "missing.jsonl")
+    assert "is a folder" in _refused(capsys, tmp_path)
+    assert "--out: must name a .toml file" in _refused(capsys, DATA / "trl_small.jsonl", "--out",
+                                                       tmp_path / "x.jsonl")
+    same = tmp_path / "data.toml"
+    same.write_text(line(P, A, B))
+    assert "--out: would overwrite the data file" in _refused(capsys, same, "--out", same)
+    assert same.read_text() == line(P, A, B)
+    assert "--title: contains U+000A" in _refused(capsys, DATA / "trl_small.jsonl", "--title",
+                                                  "two\nlines")
