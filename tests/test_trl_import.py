@@ -19,11 +19,13 @@ import pytest
 from dpo_sim.sim.scenario_io import ScenarioError, build_scenario
 from dpo_sim.sim.trl_import import (
     MAX_DEPTH,
+    MAX_FILE_BYTES,
     MAX_PROMPTS,
     MAX_REPLIES,
     MAX_ROWS,
     MAX_TEXT,
     MAX_TITLE,
+    SETTINGS,
     decode_trl,
     import_trl,
     read_trl,
@@ -75,7 +77,13 @@ def node_cases(cases: list[dict]) -> list[dict]:
     p = subprocess.run([NODE, str(DRIVER)], input=json.dumps({"cases": cases}),
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-3000:]
-    return json.loads(p.stdout)
+    out = json.loads(p.stdout)
+    # the twin's own constants are Python's
+    assert out["constants"] == {"MAX_PROMPTS": MAX_PROMPTS, "MAX_REPLIES": MAX_REPLIES,
+                                "MAX_ROWS": MAX_ROWS, "MAX_TEXT": MAX_TEXT,
+                                "MAX_TITLE": MAX_TITLE, "MAX_DEPTH": MAX_DEPTH,
+                                "MAX_FILE_BYTES": MAX_FILE_BYTES, "SETTINGS": SETTINGS}
+    return out["results"]
 
 
 def python_case(case: dict) -> dict:
@@ -284,6 +292,9 @@ CASES = [
      ("file", "byte 0x80 at byte offset 2")),
     ("byte order mark", {"bytes": b"\xef\xbb\xbf" + line(P, A, B).encode()}, OK),
     ("byte order mark, array", {"bytes": b"\xef\xbb\xbf[" + line(P, A, B).encode() + b"]"}, OK),
+    ("markup is text", {"text": line("<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
+                                     "[x](javascript:alert(1)) \u202eevil \u2028 </script><!--")},
+     OK),
     ("CRLF lines", {"bytes": (line(P, A, B) + "\r\n" + line(P, B, A) + "\r\n").encode()}, OK),
 ]
 
@@ -367,6 +378,13 @@ def test_a_tie_keeps_the_first_seen_side_and_extra_keys_are_ignored():
                                    "prompt with 2 replies each, in 1 row (pairs of replies); "
                                    "1 judgement repeats a pair already seen, 0 the same way "
                                    "as its first judgement and 1 the other way. The reference")
+
+
+def test_markup_and_odd_characters_stay_text_as_written():
+    texts = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
+             "[x](javascript:alert(1)) \u202eevil\u2028 </script><!--", 'a "quoted" \\ \t tab')
+    doc = import_trl(jsonl(line(*texts[:3]), line(texts[0], texts[3], texts[1])), file="d")
+    assert doc["prompts"] == [{"text": texts[0], "replies": list(texts[1:])}]
 
 
 def test_default_title_is_one_short_line():

@@ -2,11 +2,13 @@
  * for tests/test_trl_import.py, which runs sim/trl_import.py on the same cases.
  *
  * stdin: {"cases": [{"text": str} or {"bytes": base64, "file": str}, with "options":
- * {file, title, prompts, replies}]}; stdout: one JSON list, per case {"doc", "notes"} or
+ * {file, title, prompts, replies}]}; stdout: {"constants": the module's limits and settings, "results": per case {"doc", "notes"} or
  * {"error": message, "field", "rule"} (a TrlImportError), or {"thrown": ...} (anything
  * else: itself a finding). */
 import { readFileSync } from "fs";
-import { decodeTrl, readTrl, TrlImportError } from "../app/ui/trl_import.js";
+import {
+  decodeTrl, IMPORT_SETTINGS, MAX_DEPTH, MAX_FILE_BYTES, readTrl, TRL_LIMITS, TrlImportError,
+} from "../app/ui/trl_import.js";
 
 const input = JSON.parse(readFileSync(0, "utf8"));
 const out = input.cases.map((c) => {
@@ -20,4 +22,6 @@ const out = input.cases.map((c) => {
     return { thrown: { name: e.name, message: e.message } };
   }
 });
-process.stdout.write(JSON.stringify(out));
+process.stdout.write(JSON.stringify({
+  results: out, constants: { ...TRL_LIMITS, MAX_DEPTH, MAX_FILE_BYTES, SETTINGS: IMPORT_SETTINGS },
+}));
