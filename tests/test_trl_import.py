@@ -451,7 +451,9 @@ def test_cli_writes_to_stdout_and_says_what_it_left_out(capsys):
     import tomllib
 
     code, out, err = _cli(capsys, DATA / "trl_small.jsonl", "--prompts", "1", "--title", "Boil")
-    assert code == 0 and err == ""                      # nothing left out: no note
+    assert code == 0
+    assert err == ("dpo-sim: import: " + str(DATA / "trl_small.jsonl") + ": left out 5 of 10 "
+                   "judgements: each mentions a prompt after the first 1 of 2\n")
     doc = tomllib.loads(out)
     assert doc["title"] == "Boil" and [p["text"] for p in doc["prompts"]] == [BOIL]
     assert doc["pairs"] == SMALL_PAIRS[:3]

@@ -1,10 +1,12 @@
 /* Preference data in TRL's formats -> a scenario document: the JavaScript twin of
  * sim/trl_import.py (its docstring states the rules: formats, texts, counting, limits).
- * importTrl(text, {file, title, prompts, replies}) returns the document or throws a
- * TrlImportError whose message is word for word Python's ScenarioError ("file: field:
- * rule"; the CLI prints it after "dpo-sim: "). decodeTrl(bytes, file) is the file's bytes
- * as text, refusing what Python refuses (too large, not UTF-8, at the same byte offset).
- * tests/test_trl_import.py runs both languages on the same inputs. */
+ * importTrl(text, {file, title, prompts, replies}, limits) returns the document or throws
+ * a TrlImportError whose message is word for word Python's ScenarioError ("file: field:
+ * rule"; the CLI prints it after "dpo-sim: "). file defaults to "pasted text", limits to
+ * TRL_LIMITS (pass the page's DATA.limits). readTrl also gives the counts and the notes of
+ * what prompts / replies left out (the watch text says it too). decodeTrl(bytes, file) is
+ * a file's bytes as text, refusing what Python refuses (too large; not UTF-8, at the same
+ * byte offset). tests/test_trl_import.py runs both languages on the same inputs. */
 
 export const TRL_LIMITS = { MAX_PROMPTS: 4, MAX_REPLIES: 6, MAX_ROWS: 24, MAX_TEXT: 400,
   MAX_TITLE: 80 };
@@ -375,7 +377,7 @@ function clean(s) {
 /** The document and its counts: {doc, examples, kept, promptsInData, dropped, notes}. */
 export function readTrl(text, options = {}, limits = TRL_LIMITS) {
   const L = { ...TRL_LIMITS, ...limits };
-  const file = options.file;
+  const file = options.file ?? "pasted text";
   const rd = new Reader(file, L);
   let { title = null, prompts = null, replies = null } = options;
   if (prompts !== null && prompts !== undefined) {
