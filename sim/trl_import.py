@@ -45,14 +45,15 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from . import scenario_io
-from .scenario_io import ScenarioError
+from .scenario_io import (
+    MAX_PROMPTS,
+    MAX_REPLIES,
+    MAX_ROWS,
+    MAX_TEXT,
+    MAX_TITLE,
+    ScenarioError,
+)
 
-MAX_PROMPTS = getattr(scenario_io, "MAX_PROMPTS", 4)
-MAX_REPLIES = getattr(scenario_io, "MAX_REPLIES", 6)
-MAX_ROWS = getattr(scenario_io, "MAX_ROWS", 24)
-MAX_TEXT = getattr(scenario_io, "MAX_TEXT", 400)
-MAX_TITLE = getattr(scenario_io, "MAX_TITLE", 80)
 #: A file larger than this is refused before it is read as text (20 MB).
 MAX_FILE_BYTES = 20_000_000
 #: Lists and objects nested deeper than this are refused before parsing (an example needs 3;
