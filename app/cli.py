@@ -18,6 +18,7 @@ import difflib
 import json
 import os
 import re
+import shlex
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -518,7 +519,7 @@ def _cmd_import(a) -> int:
     print(f"dpo-sim: wrote {path} ({n_p} prompt{'s' if n_p > 1 else ''}, "
           f"{len(doc['prompts'][0]['replies'])} replies each, {n_r} row{'s' if n_r > 1 else ''} "
           f"from {imported.kept} judgement{'s' if imported.kept > 1 else ''}); run it with "
-          f"'dpo-sim run {path}'")
+          f"'dpo-sim run {shlex.quote(str(path))}'")
     return 0
 
 

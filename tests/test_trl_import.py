@@ -500,3 +500,27 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys):
     assert same.read_text() == line(P, A, B)
     assert "--title: contains U+000A" in _refused(capsys, DATA / "trl_small.jsonl", "--title",
                                                   "two\nlines")
+
+
+def test_hostile_texts_survive_the_toml_and_load(tmp_path, capsys):
+    """Markup, quotes, backslashes, a TOML string's end, a right-to-left override, U+2028/9,
+    tabs and newlines go through import -> TOML -> `run` as written."""
+    import tomllib
+
+    from dpo_sim.sim.scenario_io import load_scenario
+
+    texts = ['<script>alert("x")</script>', "<img src=x onerror=alert(1)>",
+             '""" \\ \'\'\' end = 1\n[[pairs]]', "\u202eevil\u2028\u2029 \t</script><!--",
+             "=cmd|' /C calc'!A0"]
+    data = tmp_path / "hostile.jsonl"
+    data.write_text(jsonl(line(texts[0], texts[1], texts[2]), line(texts[0], texts[3],
+                                                                 texts[4]),
+                          line(texts[0], texts[1], texts[4])), encoding="utf-8")
+    out = tmp_path / "hostile.toml"
+    code, _, err = _cli(capsys, data, "--out", out, "--title", "<b>bold</b> \u202e")
+    assert code == 0, err
+    doc = tomllib.loads(out.read_text(encoding="utf-8"))
+    assert doc["title"] == "<b>bold</b> \u202e"
+    assert doc["prompts"] == [{"text": texts[0], "replies": texts[1:]}]
+    s = load_scenario(str(out))
+    assert s.prompts[0].replies == tuple(texts[1:]) and len(s.rows) == 3
