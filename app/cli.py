@@ -286,6 +286,10 @@ def _load(ref: str, settings: dict[str, str]):
     except ScenarioError:
         if _is_dir(ref) and ref not in preset_ids():
             raise ScenarioError(ref, "file", "is a folder, not a TOML file") from None
+        if ref.endswith((".json", ".jsonl")):           # TRL data given to `run`, say
+            raise ScenarioError(ref, "file", "is JSON, not a TOML scenario; to make a lesson "
+                                             "of preference data in TRL's formats: 'dpo-sim "
+                                             "import FILE --out LESSON.toml'") from None
         raise
     except OSError as exc:               # a name too long for the system, say
         raise ScenarioError(ref, "file", f"cannot be read ({exc.strerror})") from None

@@ -42,22 +42,22 @@ BOIL_REPLIES = ["100 °C (212 °F). Higher up, where the air pressure is lower, 
                 "lower temperature.", "100 degrees.", "It depends on the pot."]
 FRENCH = 'How do you say "thank you" in French?'
 FRENCH_REPLIES = ["Merci.", "Gracias.", 'Merci beaucoup, or just "merci".']
-#: The ten lines of trl_small.jsonl: (prompt, chosen, rejected) as indices.
-SMALL_LINES = [(0, 0, 1), (0, 0, 2), (0, 1, 2), (0, 0, 1), (0, 1, 0),
+#: The eleven lines of trl_small.jsonl: (prompt, chosen, rejected) as indices.
+SMALL_LINES = [(0, 0, 1), (0, 0, 2), (0, 1, 2), (0, 0, 1), (0, 1, 0), (0, 0, 2),
                (1, 0, 1), (1, 2, 0), (1, 0, 2), (1, 0, 2), (1, 2, 1)]
-#: By eye: boil 0>1 twice and 1>0 once (2:1); 0>2; 1>2. French 0>1; 2>0 first, then 0>2
-#: twice: outvoted, so the row is 0 over 2, 2:1; 2>1.
+#: By eye: boil 0>1 twice and 1>0 once (2:1); 0>2 twice (2:0); 1>2. French 0>1; 2>0 first,
+#: then 0>2 twice: outvoted, so the row is 0 over 2, 2:1; 2>1.
 SMALL_PAIRS = [
     {"prompt": 0, "chosen": 0, "rejected": 1, "votes_chosen": 2, "votes_rejected": 1},
-    {"prompt": 0, "chosen": 0, "rejected": 2, "votes_chosen": 1, "votes_rejected": 0},
+    {"prompt": 0, "chosen": 0, "rejected": 2, "votes_chosen": 2, "votes_rejected": 0},
     {"prompt": 0, "chosen": 1, "rejected": 2, "votes_chosen": 1, "votes_rejected": 0},
     {"prompt": 1, "chosen": 0, "rejected": 1, "votes_chosen": 1, "votes_rejected": 0},
     {"prompt": 1, "chosen": 0, "rejected": 2, "votes_chosen": 2, "votes_rejected": 1},
     {"prompt": 1, "chosen": 2, "rejected": 1, "votes_chosen": 1, "votes_rejected": 0},
 ]
 SMALL_WATCH = (
-    "Imported from {f}: 10 judgements (one per example) on 2 prompts with 3 replies each, in "
-    "6 rows (pairs of replies); 4 judgements repeat a pair already seen, 1 the same way as "
+    "Imported from {f}: 11 judgements (one per example) on 2 prompts with 3 replies each, in "
+    "6 rows (pairs of replies); 5 judgements repeat a pair already seen, 2 the same way as "
     "its first judgement and 3 the other way. In 1 row the first judgement seen was "
     "outvoted, so chosen is the majority's side. The reference is uniform: every reply "
     "starts with the same probability, 1/3.")
@@ -421,7 +421,7 @@ def test_cli_writes_a_lesson_that_runs_and_learns_as_the_naive_oracle_says(tmp_p
     out = tmp_path / "lesson.toml"
     code, stdout, err = _cli(capsys, DATA / "trl_small.jsonl", "--out", out)
     assert code == 0 and err == "", err
-    assert stdout == (f"dpo-sim: wrote {out} (2 prompts, 3 replies each, 6 rows from 10 "
+    assert stdout == (f"dpo-sim: wrote {out} (2 prompts, 3 replies each, 6 rows from 11 "
                       f"judgements); run it with 'dpo-sim run {out}'\n")
     import tomllib
 
@@ -442,9 +442,11 @@ def test_cli_writes_a_lesson_that_runs_and_learns_as_the_naive_oracle_says(tmp_p
     for k in ("loss", "rewards/accuracies", "rewards/margins"):
         assert last[k] == pytest.approx(want[k], rel=1e-9), k
     # the numbers the README quotes
-    assert np.round(want["probs"], 3).tolist() == [[0.657, 0.332, 0.011], [0.657, 0.011, 0.332]]
-    assert round(float(want["kl"][0]), 2) == 0.41 and round(want["loss"], 3) == 0.391
-    assert round(want["rewards/accuracies"], 6) == 0.8
+    assert np.round(want["probs"], 3).tolist() == [[0.661, 0.33, 0.008], [0.656, 0.012, 0.332]]
+    assert np.round(want["kl"], 3).tolist() == [0.419, 0.404]
+    assert round(want["loss"], 3) == 0.357
+    assert want["rewards/accuracies"] == pytest.approx(9 / 11)    # the 2 minority votes
+    assert np.round(want["row_sigma"], 3).tolist() == [0.667, 0.987, 0.975, 0.983, 0.664, 0.966]
 
 
 def test_cli_writes_to_stdout_and_says_what_it_left_out(capsys):
@@ -452,16 +454,18 @@ def test_cli_writes_to_stdout_and_says_what_it_left_out(capsys):
 
     code, out, err = _cli(capsys, DATA / "trl_small.jsonl", "--prompts", "1", "--title", "Boil")
     assert code == 0
-    assert err == ("dpo-sim: import: " + str(DATA / "trl_small.jsonl") + ": left out 5 of 10 "
+    assert err == ("dpo-sim: import: " + str(DATA / "trl_small.jsonl") + ": left out 5 of 11 "
                    "judgements: each mentions a prompt after the first 1 of 2\n")
     doc = tomllib.loads(out)
     assert doc["title"] == "Boil" and [p["text"] for p in doc["prompts"]] == [BOIL]
     assert doc["pairs"] == SMALL_PAIRS[:3]
     code, out, err = _cli(capsys, DATA / "trl_small.jsonl", "--replies", "2")
     assert code == 0
-    # boil: reply 0 in 4 judgements, 1 in 4, 2 in 2; French: 0 in 4, 1 in 2, 2 in 4
-    assert tomllib.loads(out)["prompts"][1]["replies"] == [FRENCH_REPLIES[0], FRENCH_REPLIES[2]]
-    assert err == ("dpo-sim: import: " + str(DATA / "trl_small.jsonl") + ": left out 4 of 10 "
+    # boil: reply 0 in 5 judgements, 1 in 4, 2 in 3; French: 0 in 4, 1 in 2, 2 in 4; left
+    # out: the 3 boil lines with reply 2 and the 2 French lines with reply 1
+    assert [p["replies"] for p in tomllib.loads(out)["prompts"]] == [
+        BOIL_REPLIES[:2], [FRENCH_REPLIES[0], FRENCH_REPLIES[2]]]
+    assert err == ("dpo-sim: import: " + str(DATA / "trl_small.jsonl") + ": left out 5 of 11 "
                    "judgements: each mentions a reply outside each prompt's 2 most-judged\n")
 
 
@@ -524,3 +528,14 @@ def test_hostile_texts_survive_the_toml_and_load(tmp_path, capsys):
     assert doc["prompts"] == [{"text": texts[0], "replies": texts[1:]}]
     s = load_scenario(str(out))
     assert s.prompts[0].replies == tuple(texts[1:]) and len(s.rows) == 3
+
+
+def test_run_given_trl_data_points_to_import(capsys):
+    from dpo_sim.app.cli import main
+
+    for ref in (DATA / "trl_small.jsonl", "trl_small.jsonl"):
+        assert main(["run", str(ref)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err == (f"dpo-sim: {ref}: file: is JSON, not a TOML scenario; to "
+                                     f"make a lesson of preference data in TRL's formats: "
+                                     f"'dpo-sim import FILE --out LESSON.toml'\n")
