@@ -539,3 +539,15 @@ def test_run_given_trl_data_points_to_import(capsys):
         assert out == "" and err == (f"dpo-sim: {ref}: file: is JSON, not a TOML scenario; to "
                                      f"make a lesson of preference data in TRL's formats: "
                                      f"'dpo-sim import FILE --out LESSON.toml'\n")
+
+
+def test_a_real_process_exits_2_with_one_line_on_hostile_files(tmp_path):
+    import sys
+
+    files = {"deep.json": b"[" * 300_000, "bad.jsonl": b"\xff\xfe{}"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        p = subprocess.run([sys.executable, "-m", "dpo_sim", "import", str(tmp_path / name)],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2 and p.stdout == "", (name, p.stderr)
+        assert p.stderr.count("\n") == 1 and p.stderr.startswith(f"dpo-sim: {tmp_path / name}: ")
