@@ -213,3 +213,28 @@ export function makeChallenge(challenge, W) {
   }
   return { check, status, goals, texts, challenge };
 }
+
+/** The page's challenge, wired to its state (page.js, and the tests' harness): app.observe()
+ * (called by the controller after every reply it takes, and before every screen update)
+ * follows the loaded scenario's challenge into app.challenge = {cfg, tracker, status};
+ * app.guard(action) is the reason the challenge refuses an action, or null; app.lockReason
+ * the sentence the locked controls show; app.refusal the last refusal (until the run
+ * restarts). */
+export function watchChallenges(app, W) {
+  let run = null;
+  app.challenge = null;
+  app.observe = () => {
+    const c = app.cfg && app.cfg.challenge;
+    if (!c) {
+      app.challenge = null; app.guard = null; app.lockReason = ""; app.refusal = "";
+      return;
+    }
+    if (!app.challenge || app.challenge.cfg !== app.cfg) {
+      app.challenge = { cfg: app.cfg, tracker: makeChallenge(c, W), status: null };
+      app.guard = (action) => refusal(c, action, W);
+      app.lockReason = lockReason(c, W) || "";
+    }
+    if (run !== app.actions) { run = app.actions; app.refusal = ""; }
+    app.challenge.status = app.challenge.tracker.check(app);
+  };
+}

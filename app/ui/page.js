@@ -22,7 +22,7 @@ import { mountFrontier } from "./views/frontier.js";
 import { mountSweep } from "./views/sweep.js";
 import { mountLearn } from "./views/learn.js";
 import { mountChallenge } from "./views/challenge.js";
-import { makeChallenge, refusal, lockReason } from "./goals.js";
+import { watchChallenges } from "./goals.js";
 
 /** The views, in the order they are drawn, where each goes, and the part of the page (teacher
  * mode's hide=) its box is, for the views whose own root does not say so. */
@@ -52,23 +52,7 @@ export function startPage(root, DATA, engine, host) {
   const address = makeAddress(DATA, ctl, rules);
 
   // -- the scenario's challenge (app/ui/goals.js): checked after every reply the page takes
-  const CW = DATA.texts.CHALLENGE;
-  let challengeRun = null;
-  app.challenge = null;
-  app.observe = () => {
-    const c = app.cfg && app.cfg.challenge;
-    if (!c) {
-      app.challenge = null; app.guard = null; app.lockReason = ""; app.refusal = "";
-      return;
-    }
-    if (!app.challenge || app.challenge.cfg !== app.cfg) {
-      app.challenge = { cfg: app.cfg, tracker: makeChallenge(c, CW), status: null };
-      app.guard = (action) => refusal(c, action, CW);
-      app.lockReason = lockReason(c, CW) || "";
-    }
-    if (challengeRun !== app.actions) { challengeRun = app.actions; app.refusal = ""; }
-    app.challenge.status = app.challenge.tracker.check(app);
-  };
+  watchChallenges(app, DATA.texts.CHALLENGE);
   /** The dpoSim API refuses what the challenge does not allow, with the page's reason. */
   function allowed(action) {
     const why = app.guard ? app.guard(action) : null;
