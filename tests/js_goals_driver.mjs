@@ -13,7 +13,7 @@
  *   checked on each view in turn (views with the same run share one actions array, as one
  *   run of the page does; a new run is a load or a reset): the status after each;
  * - {"kind": "play", "config", "query": [[k, v], ...] (a link's parameters, optional),
- *   "script": [["step", n] | ["flip", i] | ["set", {...}] | ["reset"] | ["reset", {...}]]}:
+ *   "script": [["step", n] | ["each", n] (n single steps) | ["flip", i] | ["set", {...}] | ["reset"] | ["reset", {...}]]}:
  *   the page's controller (app/ui/controller.js) over the offline engine (local_engine.js,
  *   the twin), the page's challenge wiring (goals.js watchChallenges) and the challenge
  *   view (views/challenge.js) in a stand-in DOM, rendered after each action as page.js
@@ -111,7 +111,9 @@ async function play(job) {
   await null;                  // the link's replay finishes a promise later
   const out = [shot(p)];
   for (const [what, arg] of job.script) {
-    if (what === "step") p.ctl.stepOnce(arg);
+    if (what === "each") {             // n single steps, one screen update each; one shot
+      for (let k = 0; k < arg; k++) p.ctl.stepOnce(1);
+    } else if (what === "step") p.ctl.stepOnce(arg);
     else if (what === "flip") p.ctl.flip(arg);
     else if (what === "set") p.ctl.setSettings(arg);
     else if (what === "reset") p.ctl.reset(arg);

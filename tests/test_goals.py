@@ -161,7 +161,8 @@ def test_every_prompt_and_every_row_and_kl_to_pi_star_where_it_is_not_finite():
              ({"metric": "pairs/margin", "above": 0}, False),     # row 1 is wrong
              ({"metric": "pairs/margin", "above": -1}, True),
              ({"metric": "rewards/accuracies", "per": "row", "at_least": 1}, False),
-             ({"metric": "flips", "at_least": 1}, True), ({"metric": "flips", "at_least": 2}, False)]
+             ({"metric": "flips", "at_least": 1}, True),
+             ({"metric": "flips", "at_least": 2}, False)]
     got = node([{"kind": "holds", "cases": [{"goal": g, "view": view} for g, _ in cases]}])[0]
     assert got == [w for _, w in cases]
 
@@ -272,3 +273,186 @@ def test_a_challenges_status_open_met_sticky_missed_void_and_restarted():
     st = node([{"kind": "track", "challenge": {"goals": ch["goals"]},
                 "views": [_v(500, [0.5, 0.5]), _v(900, [0.1, 0.2])]}])[0]
     assert [(s["state"], s["metAt"]) for s in st] == [("open", None), ("met", 900)]
+
+
+# --- the challenged presets, played through the page -----------------------------------------
+def first_met(sid: str, actions: dict[int, list], steps: int) -> tuple[int | None, int]:
+    """A run of ``sim.Simulation`` with the learner's actions ({step: [("flip", i) |
+    ("set", {...})]}), every step checked against the preset's challenge as written here:
+    the first step <= by_step at which every goal holds, and the number of flips made."""
+    from dpo_sim.sim.scenario_io import load_scenario
+    from dpo_sim.sim.simulation import Simulation
+
+    sc = load_scenario(sid)
+    ch = sc.challenge
+    sim = Simulation(sc, keep_history=False)
+    flips = 0
+    rec = sim.record
+    for t in range(steps + 1):
+        for kind, arg in actions.get(t, []):
+            if kind == "flip":
+                rec, flips = sim.flip(arg), flips + 1
+            else:
+                rec = sim.set(**arg)
+        if t <= ch["by_step"] and all(_py_goal(g, rec, flips) for g in ch["goals"]):
+            return t, flips
+        if t < steps:
+            rec = sim.advance(1)
+    return None, flips
+
+
+def _py_goal(g: dict, rec, flips: int) -> bool:
+    m = g["metric"]
+    if m == "rewards/accuracies" and g.get("per") == "row":
+        v = float(np.mean(rec.row_margin > 0))            # each row once: u > 0
+        return v >= g["at_least"]
+    if m == "kl":
+        return bool(np.all(rec.kl <= g["at_most"]))
+    if m == "step":
+        return rec.step >= g["at_least"]
+    if m == "probs":
+        return rec.probs[g["prompt"], g["reply"]] >= g["at_least"]
+    if m == "flips":
+        return flips <= g["at_most"]
+    raise AssertionError(f"this test does not evaluate {m}")
+
+
+def preset_config(sid: str) -> dict:
+    from dpo_sim.sim.scenario_io import load_scenario
+
+    return load_scenario(sid).config()
+
+
+def play(sid: str, script: list, query=None) -> list[dict]:
+    return node([{"kind": "play", "config": preset_config(sid), "script": script,
+                  **({"query": query} if query else {})}])[0]
+
+
+def verdict(shot: dict) -> tuple:
+    s = shot["status"]
+    return s["state"], s["metAt"]
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_loose_leash_a_solution_and_the_natural_non_solutions():
+    sid = "loose-leash"
+    cases = {  # beta set at step 0 -> met?
+        1.3: True, 1.15: True, 1.5: True,      # solutions
+        0.25: False, 1.0: False, 1.1: False, 1.55: False, 4.0: False}
+    jobs = []
+    for beta in cases:
+        script = ([] if beta == 0.25 else [["set", {"beta": beta}]]) + [["each", 300]]
+        jobs.append({"kind": "play", "config": preset_config(sid), "script": script})
+    for beta, shots in zip(cases, node(jobs)):
+        py, _ = first_met(sid, {} if beta == 0.25 else {0: [("set", {"beta": beta})]}, 300)
+        assert (py is not None) == cases[beta], (beta, py)           # the preset's comment
+        end = shots[-1]
+        assert end["t"] == 300
+        assert verdict(end) == (("met", py) if py is not None else ("missed", None)), beta
+        status = dict(end["texts"])["challenge-status"]
+        assert status == (W["met"].format(step=300) if py is not None
+                          else W["missed"].format(by_step=300))
+        assert [g[2] for g in end["goals"]] == (["true"] * 3 if py is not None else
+                                                 [g[2] for g in end["goals"]])
+        assert end["goals"][2][1:] == (["Held: ", "true", "the step at least 300"]
+                                       if py is not None
+                                       else ["Holds now: ", "true", "the step at least 300"])
+
+
+def test_loose_leash_on_the_page_words_locks_and_the_step_it_never_steps_over():
+    shots = play("loose-leash", [["set", {"beta": 1.3}], ["set", {"learning_rate": 1.0}],
+                                 ["flip", 0], ["step", 250], ["step", 100], ["reset"],
+                                 ["step", 1]])
+    first = shots[0]
+    assert first["hidden"] is False
+    lines = dict(first["texts"])
+    assert lines["challenge-text"] == ("Tighten the leash with β alone: at step 300, every "
+                                       "row right and KL at most 0.3 on both prompts.")
+    assert lines["challenge-lock"] == "This challenge lets you move only β."
+    assert [g[3] for g in first["goals"]] == ["every row right (u > 0 on each row)",
+                                              "KL on every prompt at most 0.3",
+                                              "the step at least 300"]
+    assert [g[:3] for g in first["goals"]] == [["○", "Not yet: ", "false"],
+                                               ["✓", "Holds now: ", "true"],
+                                               ["○", "Not yet: ", "false"]]
+    assert lines["challenge-status"] == W["open_by"].format(left=300, by_step=300)
+    # the learning rate and a flip: refused with the reason, nothing changed
+    lr, flip = shots[2], shots[3]
+    assert lr["refusal"] == flip["refusal"] == "This challenge lets you move only β."
+    assert dict(lr["texts"])["challenge-refusal"] == "This challenge lets you move only β."
+    assert lr["actions"] == flip["actions"] == [{"step": 0, "set": {"beta": 1.3}}]
+    assert flip["flipped"] == [] and flip["status"]["state"] == "open"
+    # 250 then 100 steps: step 300 was checked on the way (met there), the run is at 350
+    assert verdict(shots[4]) == ("open", None)
+    assert shots[5]["t"] == 350 and verdict(shots[5]) == ("met", 300)
+    assert shots[5]["said"] == "Challenge met at step 300."
+    # Reset starts it again (β 1.3 kept: it is allowed), the refusal gone
+    assert verdict(shots[6]) == ("open", None) and shots[6]["refusal"] == ""
+    assert shots[6]["actions"] == [{"step": 0, "set": {"beta": 1.3}}]
+
+
+def test_a_link_that_uses_a_locked_control_voids_the_challenge_and_reset_restores_it():
+    shots = play("loose-leash", [["each", 5], ["reset"]],
+                 query=[["scenario", "loose-leash"], ["lr", "2"], ["beta", "1.3"]])
+    first = shots[0]
+    assert first["status"]["state"] == "void" and first["status"]["used"] == ["learning_rate"]
+    assert dict(first["texts"])["challenge-status"] == W["void_link"].format(
+        what="the learning rate")
+    assert verdict(shots[1]) == ("void", None)
+    # Reset: the locked learning rate goes back to the scenario's, β (allowed) is kept
+    assert shots[2]["status"]["state"] == "open"
+    assert shots[2]["actions"] == [{"step": 0, "set": {"beta": 1.3}}]
+
+
+def test_mislabel_solutions_and_non_solutions_against_the_engine():
+    sid = "mislabel"
+    plays = {  # name: (page script, the same actions for the Python run)
+        "flip row 1 at 0": ([["flip", 1], ["each", 200]], {0: [("flip", 1)]}),
+        "flip row 1 at 150": ([["each", 150], ["flip", 1], ["each", 50]], {150: [("flip", 1)]}),
+        "flip row 1 at 170": ([["each", 170], ["flip", 1], ["each", 30]], {170: [("flip", 1)]}),
+        "flip row 1 at 200": ([["each", 200], ["flip", 1], ["each", 40]], {200: [("flip", 1)]}),
+        "no flip": ([["each", 200]], {}),
+        "flip row 0": ([["flip", 0], ["each", 200]], {0: [("flip", 0)]}),
+        "flip row 2": ([["flip", 2], ["each", 200]], {0: [("flip", 2)]}),
+        "rows 0 and 1": ([["flip", 0], ["flip", 1], ["each", 200]],
+                         {0: [("flip", 0), ("flip", 1)]}),
+    }
+    out = node([{"kind": "play", "config": preset_config(sid), "script": s}
+                for s, _ in plays.values()])
+    met = {}
+    for (name, (_, acts)), shots in zip(plays.items(), out):
+        end = shots[-1]
+        py, flips = first_met(sid, acts, end["t"])
+        met[name] = py
+        assert verdict(end) == (("met", py) if py is not None else ("missed", None)), name
+        assert sum(1 for a in end["actions"] if "flip" in a) == flips
+    # what the preset's comment says
+    assert met["flip row 1 at 0"] == 36 and met["flip row 1 at 150"] == 176
+    assert met["flip row 1 at 170"] is not None and met["flip row 1 at 170"] <= 200
+    assert [met[k] for k in ("flip row 1 at 200", "no flip", "flip row 0", "flip row 2",
+                             "rows 0 and 1")] == [None] * 5
+    # the page's words on the way
+    shots = out[0]
+    assert dict(shots[0]["texts"])["challenge-lock"] == "This challenge lets you move only flips."
+    assert shots[1]["goals"][1][1:] == ["Holds now: ", "true", "your flips at most 1"]
+    assert shots[-1]["said"] == "Challenge met at step 36."
+    missed = out[4][-1]
+    assert dict(missed["texts"])["challenge-status"] == W["missed"].format(by_step=200)
+    assert missed["said"].startswith(W["said_missed"])
+
+
+def test_a_scenario_without_a_challenge_shows_none_and_locks_nothing():
+    shots = play("align", [["set", {"learning_rate": 1.0}], ["flip", 0], ["each", 3]])
+    assert all(s["hidden"] and s["status"] is None and s["refusal"] == "" for s in shots)
+    assert shots[-1]["flipped"] == [0] and len(shots[-1]["actions"]) == 2
+
+
+def test_checking_the_goals_costs_well_under_a_millisecond_per_screen_update():
+    cfg = preset_config("loose-leash")
+    cfg["challenge"]["goals"] = cfg["challenge"]["goals"] + [
+        {"metric": "pairs/sigma", "above": 0.5}, {"metric": "kl_to_rlhf", "below": 1.0},
+        {"metric": "rewards/margins", "per": "row", "above": 0.0},
+        {"metric": "probs", "prompt": 1, "reply": 0, "at_least": 0.1},
+        {"metric": "beta", "at_most": 5.0}]                       # 8 goals, the most
+    mean, p99 = node([{"kind": "speed", "config": cfg, "steps": 400}])[0]
+    assert mean < 0.05 and p99 < 0.2, (mean, p99)
