@@ -375,7 +375,7 @@ CHALLENGE_TEXTS = {
     "every_prompt": "{metric} on every prompt",
     "of_row": "row {row}'s {metric}",
     "every_row": "every row's {metric}",
-    "probs": "π(reply {reply} | prompt {prompt})",
+    "probs": "π({reply} | prompt {prompt})",
     "weight_on": "the σ weight on",
     "weight_off": "the σ weight off",
     "loss_is": "the loss {value}",
@@ -398,9 +398,8 @@ CHALLENGE_TEXTS = {
     "none": "This challenge lets you move no control: only Play, Step and Reset.",
     "flip_word": "flips",
     "and": " and ",
-    "checked": ("Checked at every step the page receives: one at a time when you press "
-                "Step, a few at a time while playing; the run never steps over step "
-                "{by_step} unchecked."),
+    "checked": ("Checked at each step the page receives (a few at a time while playing); "
+                "the run never steps over step {by_step} unchecked."),
     "goal_met": "Goal met: {text}",
     "said_met": "Challenge met at step {step}.",
     "said_missed": "Challenge missed: it can no longer be met.",

@@ -202,14 +202,14 @@ def test_the_words_of_a_goal_without_its_text():
              {"metric": "loss_type", "equals": "ipo"},
              {"metric": "kl", "at_most": 0.3, "text": "<b>mine</b>"}]
     assert node([{"kind": "text", "goals": goals}])[0] == [
-        "KL on prompt 1 at most 0.3",
+        "KL on prompt 2 at most 0.3",
         "KL on every prompt below 0.3",
         "every row's σ(u) above 0.9",
         "row 2's margin u at least 0",
-        "KL to π* on prompt 0 below 0.05",
+        "KL to π* on prompt 1 below 0.05",
         "rewards/accuracies per row at least 1",
         "loss per judgement below -1e-05",
-        "π(reply 2 | prompt 0) at most 0.25",
+        "π(C | prompt 1) at most 0.25",
         "the step at least 300",
         "your flips at most 1",
         "β above 1.5",

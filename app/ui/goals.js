@@ -26,7 +26,7 @@
  * one at a time, a few at a time while playing, and the controller never steps over
  * by_step unchecked. */
 import { pyFloat } from "./pyfmt.js";
-import { fill } from "./fmt.js";
+import { fill, letter } from "./fmt.js";
 
 export const TRL_METRICS = ["loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
   "rewards/accuracies", "logps/chosen", "logps/rejected"];
@@ -113,7 +113,9 @@ export function goalHolds(goal, f) {
 export function goalNumber(v) { return Number.isInteger(v) ? String(v) : pyFloat(v); }
 
 /** The words of a goal: its own text, else made from its metric and comparison (W: the
- * page's CHALLENGE texts). */
+ * page's CHALLENGE texts). Prompts and replies are named as the page names them: prompts
+ * from 1 (the TOML's `prompt = 0` is "prompt 1"), replies by letter (reply 0 is A); rows
+ * from 0, as the rows' list and their Flip buttons count them. */
 export function goalText(goal, W) {
   if (goal.text) return goal.text;
   const [kind, target] = comparison(goal);
@@ -123,12 +125,12 @@ export function goalText(goal, W) {
   let what;
   if (TRL_METRICS.includes(m)) what = m + " " + W.per[goal.per === "row" ? "row" : "judgement"];
   else if (PROMPT_METRICS.includes(m)) {
-    what = goal.prompt !== undefined ? fill(W.on_prompt, { metric: W.metric[m], prompt: goal.prompt })
+    what = goal.prompt !== undefined ? fill(W.on_prompt, { metric: W.metric[m], prompt: goal.prompt + 1 })
       : fill(W.every_prompt, { metric: W.metric[m] });
   } else if (ROW_METRICS.includes(m)) {
     what = goal.row !== undefined ? fill(W.of_row, { metric: W.metric[m], row: goal.row })
       : fill(W.every_row, { metric: W.metric[m] });
-  } else if (m === "probs") what = fill(W.probs, { reply: goal.reply, prompt: goal.prompt });
+  } else if (m === "probs") what = fill(W.probs, { reply: letter(goal.reply), prompt: goal.prompt + 1 });
   else what = W.metric[m] || m;
   return fill(W.goal, { what, cmp: W.cmp[kind], value: goalNumber(target) });
 }
