@@ -20,7 +20,7 @@ Markup of a level's blocks (``views/learn.render_block`` turns it into HTML):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -391,8 +391,14 @@ class TryStep:
     see: str             # what to watch once it is done
     target: str          # the page part it names (its hide= name): "Show me" points at it
     target_label: str    # that part, for the "Show me" button's accessible name
+    #: when the step is done: a goal of app/ui/goals.js (a challenge's goal table, plus
+    #: ``scenario``: only while that scenario is loaded, and ``learner``: a setting the
+    #: learner's own action set), ticked the first time it holds after the path starts
+    goal: dict = field(default_factory=dict)
 
 
+#: The β the "Try it" path asks for.
+TRY_BETA = 4.0
 TRY_HEADING = "Try it"
 TRY_INTRO = ("A short path through the simulator. Each step ticks itself when the page sees "
              "you do it, in any order; “Show me” brings the control it names into view.")
@@ -401,26 +407,31 @@ TRY_STEPS: tuple[TryStep, ...] = (
     TryStep("play-align", "Load “Align to preferences”, press Play and let it run past "
                           "step 100.",
             "The good replies climb, then stop once every pair's σ(u) equals its vote "
-            "share.", "picker", "the scenario picker"),
+            "share.", "picker", "the scenario picker",
+            {"metric": "step", "at_least": 100, "scenario": "align"}),
     TryStep("flip", "Flip a preference row with its Flip button.",
             "That pair turns round: its σ(u) becomes 1 − σ(u), and the majority of its "
-            "votes now backs the other reply.", "pairs", "the preference rows"),
+            "votes now backs the other reply.", "pairs", "the preference rows",
+            {"metric": "flips", "at_least": 1}),
     TryStep("beta", "Move the β slider to 4 or more.",
             "A shorter leash: in “Align to preferences” the policy now settles nearer the "
             "reference (KL about 0.03 on each prompt, against 0.37 and 0.29 at β = 1). A "
             "larger β needs a smaller learning rate, shrinking like 1/β²: “Loose leash”, "
             "whose learning rate suits β = 0.25, never settles at β = 4.",
-            "beta", "the β slider"),
+            "beta", "the β slider", {"metric": "beta", "at_least": TRY_BETA, "learner": True}),
     TryStep("drop-sigma", "Load “Drop the sigma weight” and press Play.",
             "With the weight off the loss goes below 0 and never stops falling.",
-            "picker", "the scenario picker"),
+            "picker", "the scenario picker",
+            {"metric": "loss", "below": 0, "scenario": "drop-sigma"}),
     TryStep("unanimous", "Load “Unanimous labels” and let it run past step 400.",
             "The weights fade towards 0, yet KL keeps rising: there is no resting point.",
-            "picker", "the scenario picker"),
+            "picker", "the scenario picker",
+            {"metric": "step", "at_least": 400, "scenario": "unanimous"}),
     TryStep("ipo", "Switch the loss to IPO.",
             "IPO's squared loss has a finite target margin, so even a unanimous row "
             "has a resting point, if the learning rate suits IPO's curvature (“Loose "
-            "leash”'s 8 does not: its run blows up).", "loss", "the loss"),
+            "leash”'s 8 does not: its run blows up).", "loss", "the loss",
+            {"metric": "loss_type", "equals": "ipo"}),
 )
 TRY_RESTART = "Start the path again"
 TRY_DONE = "Done"
@@ -476,8 +487,6 @@ LIVE_TEXT = {
 SENTENCES = ("favourite", "weight_line", "rest")
 #: A Try-it step not yet done, for screen readers.
 TRY_NOT_DONE = "Not done yet"
-#: The β the "Try it" path asks for.
-TRY_BETA = 4.0
 
 
 # --- everything above as JSON, for the shared views (app/ui/views/learn.js, tryit.js) ------
@@ -545,7 +554,8 @@ def learn_json() -> dict:
                 "restart": TRY_RESTART, "done": TRY_DONE, "not_done": TRY_NOT_DONE,
                 "next": TRY_NEXT, "all_done": TRY_ALL_DONE, "beta": TRY_BETA,
                 "steps": [{"id": s.id, "instruction": s.instruction, "see": s.see,
-                           "target": s.target, "target_label": s.target_label}
+                           "target": s.target, "target_label": s.target_label,
+                           "goal": dict(s.goal)}
                           for s in TRY_STEPS]},
         "facts": {"steps": FACT_STEPS,
                   "runs": [{"text": f.text, "levels": list(f.levels), "scenario": f.scenario,

@@ -357,3 +357,53 @@ VIEW_TEXT_NAMES = (
     "REST_OVERSHOOTS_IPO", "REST_HEADS", "REST_HALTS", "REST_OPEN_HINGE", "REST_OPEN",
     "REST_RUN", "WEIGHT_NAMES", "FORMULA", "PULLS_HEADING", "PULLS_NOTE", "PULLS_X_LABEL",
     "PULLS_Y_LABEL", "PULLS_TABLE", "PULLS_TIP")
+
+
+# --- challenges (issue 18, part "goals": app/ui/goals.js, app/ui/views/challenge.js) -----
+#: The words of a challenge on the page. A goal without its own text is worded from its
+#: metric and comparison (goals.js goalText); ``{...}`` are filled in by the page.
+CHALLENGE_TEXTS = {
+    "heading": "Challenge",
+    "cmp": {"above": "above", "below": "below", "at_least": "at least",
+            "at_most": "at most", "equals": "is"},
+    "per": {"judgement": "per judgement", "row": "per row"},
+    "metric": {"kl": "KL", "kl_to_rlhf": "KL to π*", "pairs/margin": "margin u",
+               "pairs/sigma": "σ(u)", "pairs/weight": "weight",
+               "step": "the step", "flips": "your flips", "beta": "β",
+               "learning_rate": "the learning rate", "label_smoothing": "ε (label smoothing)"},
+    "on_prompt": "{metric} on prompt {prompt}",
+    "every_prompt": "{metric} on every prompt",
+    "of_row": "row {row}'s {metric}",
+    "every_row": "every row's {metric}",
+    "probs": "π({reply} | prompt {prompt})",
+    "weight_on": "the σ weight on",
+    "weight_off": "the σ weight off",
+    "loss_is": "the loss {value}",
+    "goal": "{what} {cmp} {value}",
+    "holds": "Holds now",
+    "not_yet": "Not yet",
+    "held": "Held",
+    "by_step": "All goals must hold at once at a step up to {by_step}.",
+    "any_step": "All goals must hold at once, at any step.",
+    "open": "Open: not all goals hold at once yet.",
+    "open_by": "Open: not all goals have held at once yet; {left} steps left to step {by_step}.",
+    "met": "Challenge met at step {step}: every goal held at once. Reset plays it again.",
+    "missed": ("Can no longer be met: step {by_step} has passed and the goals did not all "
+               "hold at once at any step checked. Reset starts it again."),
+    "void": ("Can no longer be met: this run used {what}, which this challenge does not "
+             "let you use. Reset starts it again."),
+    "void_link": ("The link you opened uses {what}, which this challenge does not let you "
+                  "use: this run does not count. Reset starts the challenge again."),
+    "only": "This challenge lets you move only {what}.",
+    "none": "This challenge lets you move no control: only Play, Step and Reset.",
+    "flip_word": "flips",
+    "and": " and ",
+    "checked": ("Checked at each step the page receives (a few at a time while playing); "
+                "the run never steps over step {by_step} unchecked."),
+    "goal_met": "Goal met: {text}",
+    "said_met": "Challenge met at step {step}.",
+    "said_missed": "Challenge missed: it can no longer be met.",
+    "control_names": {"beta": "β", "learning_rate": "the learning rate",
+                      "adaptive_weight": "the σ weight", "loss_type": "the loss",
+                      "label_smoothing": "ε (label smoothing)", "flip": "flips"},
+}

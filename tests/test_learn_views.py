@@ -47,7 +47,8 @@ UI = ROOT / "app" / "ui"
 #: The modules, in the order a bundle joins them.
 #: the twin, whose Python number formats the page's modules use (app/ui/pyfmt.js)
 ENGINE = UI.parent / "offline" / "engine.js"
-MODULES = ["fmt.js", "pyfmt.js", "dom.js", "katex.js", "views/learn.js", "views/tryit.js"]
+MODULES = ["fmt.js", "pyfmt.js", "dom.js", "katex.js", "goals.js", "views/learn.js",
+           "views/tryit.js"]
 
 
 # --- learn_json: the data ------------------------------------------------------------------
@@ -117,7 +118,8 @@ def test_learn_json_try_it_and_the_figures():
     assert [s["id"] for s in J["steps"]] == [s.id for s in T.TRY_STEPS]
     for sj, s in zip(J["steps"], T.TRY_STEPS):
         assert sj == {"id": s.id, "instruction": s.instruction, "see": s.see,
-                      "target": s.target, "target_label": s.target_label}
+                      "target": s.target, "target_label": s.target_label,
+                      "goal": s.goal}
     assert (J["heading"], J["show"], J["restart"], J["done"], J["next"], J["beta"]) == (
         T.TRY_HEADING, T.TRY_SHOW, T.TRY_RESTART, T.TRY_DONE, T.TRY_NEXT, T.TRY_BETA)
     F = learn_json()["facts"]

@@ -18,6 +18,11 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
     klCeiling: null, refProbs: null, hist: null, looked: 0,
     raf: null, due: 0, last: null, inflight: 0, advancing: 0, waiters: [], pendingSets: {},
     structure: true, render: () => {}, renders: 0, renderMs: 0,
+    // a challenge (app/ui/goals.js, set by page.js): observe() after every reply taken,
+    // guard(action) the reason a control is refused or null; stopStep (the loaded
+    // scenario's challenge's by_step) a step no advance steps over unchecked; tSent: the
+    // step the run will be at once every advance sent is answered
+    observe: null, guard: null, stopStep: null, tSent: 0, refusal: "",
   };
 
   function addScenario(cfg) {
@@ -31,6 +36,20 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
    * right after a set() keeps what the set() asked for). */
   function intended() { return Object.assign({}, app.state, app.pendingSets); }
   function send(cmd, then) {
+    const stop = app.stopStep;
+    if (cmd.op === "advance" && stop != null && app.tSent < stop && app.tSent + cmd.n > stop) {
+      // a challenge's by_step is checked, not stepped over: two advances, one landing on it
+      const first = stop - app.tSent;
+      send({ op: "advance", n: first }, (reply) => { if (reply.error) fail(reply); });
+      send({ op: "advance", n: cmd.n - first }, then);
+      return;
+    }
+    if (cmd.op === "advance") app.tSent += cmd.n;
+    else if (cmd.op === "load" || cmd.op === "reset") app.tSent = 0;
+    if (cmd.op === "load") {             // the scenario's challenge: its by_step from now on
+      const c = (cmd.config || scenarios[cmd.scenario] || {}).challenge;
+      app.stopStep = c && c.by_step != null ? c.by_step : null;
+    }
     app.inflight += 1;
     if (cmd.op === "set") Object.assign(app.pendingSets, cmd.changes);
     else if (cmd.op === "load" || cmd.op === "reset") app.pendingSets = {};
@@ -43,6 +62,8 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
         if (then) then(reply, before);
         else if (reply.error) throw new Error(reply.error.message);
       } finally {
+        if (app.state && app.inflight === 0) app.tSent = app.state.t;
+        if (app.observe && !reply.error) app.observe();
         if (app.inflight === 0) {
           const w = app.waiters; app.waiters = [];
           w.forEach((f) => f());
@@ -185,10 +206,12 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
   /** Step 0 with the settings now on the sliders (and `overrides`, e.g. a cell of the sweep
    * map: its beta and learning rate). */
   function reset(overrides) {
+    if (overrides && refused({ set: overrides })) return;
     pause();
     const now = {};
     const want = intended();
-    for (const name of rules.LIVE) now[name] = want[name];
+    // (a challenge's locked settings go back to the scenario's own)
+    for (const name of rules.LIVE) if (!(app.guard && app.guard({ set: { [name]: want[name] } }))) now[name] = want[name];
     Object.assign(now, overrides || {});
     send({ op: "reset" }, (reply) => {
       fail(reply);
@@ -209,8 +232,15 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
       } else app.render("structure");
     });
   }
+  /** A challenge's refusal of an action: said on the page (app.refusal), true if refused. */
+  function refused(action) {
+    const why = app.guard ? app.guard(action) : null;
+    if (why) { app.refusal = why; app.render("settings"); }
+    return !!why;
+  }
   function flip(i, then) {
     i = Number(i);
+    if (refused({ flip: i })) return;
     if (!Number.isInteger(i) || i < 0 || i >= app.cfg.pairs.length) {
       throw new RangeError("no row " + i + "; rows are 0.." + (app.cfg.pairs.length - 1));
     }
@@ -236,6 +266,7 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
     // checked by the table's rules before anything is sent: a refusal reaches the caller
     // at once on both hosts (the engine checks again)
     if (Object.keys(clean).length && checkLive) checkLive(DATA.settings, clean);
+    if (Object.keys(clean).length && refused({ set: clean })) return;
     for (const k of rules.PAGE) {
       if (!(k in changes)) continue;
       const s = rules.BY_NAME[k];
@@ -274,5 +305,6 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
   }
 
   return { app, scenarios, order, addScenario, send, take, start, advance, play, pause, toggle,
-           stepOnce, reset, flip, setSettings, load, look, csv, idle, onKey, logSet, logFlip, fail, halt };
+           stepOnce, reset, flip, setSettings, load, look, csv, idle, onKey, logSet, logFlip, fail, halt,
+           refused };
 }

@@ -21,10 +21,13 @@ import { restText, lossInForce } from "./rest_text.js";
 import { mountFrontier } from "./views/frontier.js";
 import { mountSweep } from "./views/sweep.js";
 import { mountLearn } from "./views/learn.js";
+import { mountChallenge } from "./views/challenge.js";
+import { watchChallenges } from "./goals.js";
 
 /** The views, in the order they are drawn, where each goes, and the part of the page (teacher
  * mode's hide=) its box is, for the views whose own root does not say so. */
 export const VIEWS = [
+  ["challenge", "main", mountChallenge, "challenge"],
   ["readouts", "main", mountReadouts],
   ["bars", "main", mountBars],
   ["charts", "charts", mountCharts],
@@ -47,6 +50,14 @@ export function startPage(root, DATA, engine, host) {
   const ctl = createController(DATA, engine, rules, fmt4g, host.checkLive);
   const app = ctl.app;
   const address = makeAddress(DATA, ctl, rules);
+
+  // -- the scenario's challenge (app/ui/goals.js): checked after every reply the page takes
+  watchChallenges(app, DATA.texts.CHALLENGE);
+  /** The dpoSim API refuses what the challenge does not allow, with the page's reason. */
+  function allowed(action) {
+    const why = app.guard ? app.guard(action) : null;
+    if (why) { const e = new Error(why); e.name = "ChallengeError"; throw e; }
+  }
 
   // the host's starting link (a notebook's settings), then the address's own parameters
   const params = new Map((DATA.query || []).concat(host.writeAddress ? Array.from(new URLSearchParams(location.search).entries()) : []));
@@ -145,6 +156,7 @@ export function startPage(root, DATA, engine, host) {
     const t0 = performance.now();
     const kind = why || "structure";
     app.focus = app.looked;
+    app.observe();
     if (app.hist && app.hist.n && app.hist.step[0] === 0) app.loss0 = app.hist.loss[0];
     for (const v of views) v.update(app, kind);
     // parts hidden or shown: only when teacher mode's list or the page's views change
@@ -170,6 +182,10 @@ export function startPage(root, DATA, engine, host) {
   window.addEventListener("resize", () => { if (!app.playing) render("theme"); });
 
   // -- the course author's API ----------------------------------------------------------------
+  function challengeSnapshot(s) {
+    return { state: s.state, met_at: s.metAt, holds: s.holds.slice(), goals: s.texts.slice(),
+             used: s.used.slice(), by_step: s.by_step };
+  }
   function snapshot() {
     const s = app.state, rec = app.rec;
     return {
@@ -185,6 +201,7 @@ export function startPage(root, DATA, engine, host) {
       record: JSON.parse(JSON.stringify(rec)), flipped: s.flipped.slice(),
       events: app.events.map((e) => "step " + e.step + " · " + e.text),
       link: address.queryString(address.toQuery()), engine: host.engineName,
+      challenge: app.challenge ? challengeSnapshot(app.challenge.status) : null,
     };
   }
   window.dpoSim = {
@@ -197,13 +214,16 @@ export function startPage(root, DATA, engine, host) {
       ctl.stepOnce(n); return snapshot();
     },
     reset: () => { ctl.reset(); return snapshot(); },
-    flip: (i) => { ctl.flip(i); return snapshot(); },
+    flip: (i) => { allowed({ flip: Number(i) }); ctl.flip(i); return snapshot(); },
     set: (changes) => {
       if (!changes || typeof changes !== "object") throw new TypeError("set({...}): give the settings by their TOML names, e.g. {beta: 0.5}");
       const known = rules.LIVE.concat(rules.PAGE);
       for (const k in changes) {
         if (!known.includes(k)) { const e = new Error(k + ": cannot be set during a run; settable: " + known.join(", ")); e.name = "SettingError"; throw e; }
       }
+      const moved = {};
+      for (const k in changes) if (!rules.PAGE.includes(k) && app.state[k] !== changes[k]) moved[k] = changes[k];
+      allowed({ set: moved });
       ctl.setSettings(changes); return snapshot();
     },
     load: (id) => { ctl.load(id); return snapshot(); },
@@ -228,6 +248,7 @@ export function startPage(root, DATA, engine, host) {
   // -- start: the address's run, replayed through the engine ------------------------------------
   const asked = Array.from(params.entries()).filter(([k]) => k !== "theme" || !app.themeAsked);
   address.applyQuery(asked, (notices) => {
+    for (const a of app.actions) a.link = true;        // the link's own actions (a challenge says so)
     app.notices = notices;
     if (params.has("theme") && !app.themeAsked) app.notices.push("ignored theme=" + params.get("theme").slice(0, 40) + ": must be dark or light");
     render("scenario");

@@ -37,8 +37,11 @@ export function mountRows(box, ctx) {
       key.append(term(T.ROW_LABELS[k], T.TERMS[k], i >= 4));
     });
     key.append(T.ROWS_KEY[1]);
+    // a challenge that does not let the learner flip: the buttons disabled, and why
+    V.lock = el("p", { class: "dpo-note dpo-lock", "data-testid": "lock-flip" });
+    V.lock.hidden = true;
     V.box = el("section", { class: "dpo-card dpo-part-pairs", "data-part": "pairs" },
-               el("h2", { class: "dpo-h", id: "dpo-rows-h", text: "Preference rows" }), key, list);
+               el("h2", { class: "dpo-h", id: "dpo-rows-h", text: "Preference rows" }), key, V.lock, list);
     V.looked = -1;
     box.append(V.box);
   }
@@ -48,6 +51,10 @@ export function mountRows(box, ctx) {
       if (why === "scenario" || !V) build(view);
       const rec = view.rec;
       if (why !== "step") {
+        const locked = !!(view.guard && view.guard({ flip: 0 }));
+        V.lock.hidden = !locked;
+        setText(V.lock, locked ? view.lockReason : "");
+        for (const rv of V.rows) if (rv.btn.disabled !== locked) rv.btn.disabled = locked;
         view.rows.forEach((r, i) => {
           const rv = V.rows[i];
           const isF = view.flipped.includes(i);

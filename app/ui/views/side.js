@@ -35,6 +35,11 @@ export function mountSide(side, ctx) {
       box.append(el("label", { for: id }, s.label), input);
     }
     box.append(el("div", { class: "dpo-help", text: s.help }));
+    // a challenge that does not let the learner move this control: disabled, and why
+    const lock = el("div", { class: "dpo-help dpo-lock", "data-testid": "lock-" + (s.url || s.name) });
+    lock.hidden = true;
+    box.append(lock);
+    input._lock = lock;
     controls[s.name] = input;
     boxes[s.name] = box;
   }
@@ -82,6 +87,10 @@ export function mountSide(side, ctx) {
           input.textContent = s.label + ": " + (v ? "on" : "off");
           input.setAttribute("aria-pressed", String(!!v));
         } else input.value = v;
+        const locked = s.scope !== "page" && !!(view.guard && view.guard({ set: { [s.name]: v } }));
+        if (input.disabled !== locked) input.disabled = locked;
+        input._lock.hidden = !locked;
+        input._lock.textContent = locked ? view.lockReason : "";
       }
       share.fill(view);
     },

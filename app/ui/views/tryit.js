@@ -1,22 +1,24 @@
-/* "Try it": a short guided path. Each step ticks itself when the page's state shows it
- * done, in any order, and only on a change seen after the path started (or restarted):
+/* "Try it": a short guided path. Its steps are goals (app/ui/goals.js, the one evaluator
+ * of a challenge's goals too; each step's goal comes with the texts, app/learn_texts.py
+ * TRY_STEPS): each ticks itself the first time its goal holds, in any order, on an update
+ * seen after the path started (or restarted), and stays ticked:
  *
  * - play-align: align loaded and its run at step 100 or later;
- * - flip: a row flipped by the learner (not by a scenario's script);
- * - beta: β moved by the learner from below TRY_BETA to TRY_BETA or more;
+ * - flip: a row flipped by the learner (not by a scenario's script): flips at least 1;
+ * - beta: β set by the learner's own action (not a load) to TRY_BETA or more;
  * - drop-sigma: drop-sigma loaded and its loss below 0 (it has been played);
  * - unanimous: unanimous loaded and its run at step 400 or later;
  * - ipo: the loss type is IPO (listed only when the page has a loss type setting).
  *
- * A learner's action is an update with why "structure" that is not a load or a reset:
- * view.cause ("load", "reset", "flip", "set"), when the host gives it, says which; without
- * it, a new scenario or a jump back to step 0 counts as a load or reset.
+ * The learner's actions are the controller's (view.actions: a new list on each load or
+ * reset); only those taken after the path (re)started count.
  *
  * Each step's "Show me" button brings the part of the page it names into view (the part's
  * root has the class dpo-part-NAME, wherever it is among the page's shadow roots), marks it
  * for a few seconds and moves the keyboard focus to its first control. */
 
 import { el, setText } from "../dom.js";
+import { goalFacts, goalHolds } from "../goals.js";
 
 const TRY_MARK_MS = 4000;
 const TRY_CONTROLS = "[role=slider], input, select, button, [tabindex]:not([tabindex='-1'])";
@@ -74,15 +76,6 @@ function offersIpo(view) {
   return !!((view.settings && "loss_type" in view.settings) || view.rec.loss_type !== undefined);
 }
 
-function tryLossType(view) {
-  return (view.settings && view.settings.loss_type) || view.rec.loss_type;
-}
-
-function tryBeta(view) {
-  return Number((view.settings && view.settings.beta !== undefined) ? view.settings.beta
-    : view.rec.beta);
-}
-
 export function mountTryIt(box, ctx) {
   const T = ctx.LEARN.try;
   const pointing = ctx.pointing !== false;
@@ -116,7 +109,7 @@ export function mountTryIt(box, ctx) {
   let done = {};
   let lastDone = null;
   let offered = null;                 // the ids on the path (ipo: when the page offers it)
-  let base = null;                    // {flipped, beta, scenario, step}: the last state seen
+  let since = null;                   // {actions, n}: the learner's actions when it started
   let view = null;
 
   const onPath = (it) => offered === null || offered.indexOf(it.step.id) >= 0;
@@ -146,15 +139,12 @@ export function mountTryIt(box, ctx) {
     setText(status, text);
   }
 
-  function snapshot(v) {
-    return { flipped: (v.flipped || []).join(","), beta: tryBeta(v),
-      scenario: v.cfg.scenario, step: v.rec.step };
-  }
+  const mark = (v) => ({ actions: v.actions || null, n: (v.actions || []).length });
 
   function restart() {
     done = {};
     lastDone = null;
-    if (view) base = snapshot(view);
+    if (view) since = mark(view);
     draw();
   }
 
@@ -164,25 +154,13 @@ export function mountTryIt(box, ctx) {
       offered = T.steps.map((s) => s.id).filter((id) => id !== "ipo" || offersIpo(v));
     }
     if (why === "theme") return;
-    const now = snapshot(v);
-    if (base === null) {               // the first state seen: where the path starts from
-      base = now;
+    if (since === null) {              // the first state seen: where the path starts from
+      since = mark(v);
       draw();
       return;
     }
-    const restarted = v.cause !== undefined ? (v.cause === "load" || v.cause === "reset")
-      : (now.scenario !== base.scenario || (now.step === 0 && base.step !== 0));
-    const learner = why === "structure" && !restarted;
-    const ticks = new Set();
-    if (learner && now.flipped !== base.flipped) ticks.add("flip");
-    if (learner && base.beta < T.beta && T.beta <= now.beta) ticks.add("beta");
-    base = now;
-    const rec = v.rec, sid = v.cfg.scenario;
-    if (sid === "align" && rec.step >= 100) ticks.add("play-align");
-    if (sid === "drop-sigma" && rec.loss < 0) ticks.add("drop-sigma");
-    if (sid === "unanimous" && rec.step >= 400) ticks.add("unanimous");
-    if (tryLossType(v) === "ipo") ticks.add("ipo");
-    const fresh = items.filter((it) => onPath(it) && ticks.has(it.step.id) && !done[it.step.id]);
+    const facts = goalFacts(v, since);
+    const fresh = items.filter((it) => onPath(it) && !done[it.step.id] && goalHolds(it.step.goal, facts));
     for (const it of fresh) done[it.step.id] = true;
     if (fresh.length) lastDone = fresh[fresh.length - 1].step.id;
     draw();
