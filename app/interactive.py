@@ -74,6 +74,7 @@ def page_texts() -> dict:
         "ROWS_KEY": texts.ROWS_KEY, **{k: getattr(texts, k) for k in texts.VIEW_TEXT_NAMES},
         "DASHES": PROMPT_DASHES, "CONNECTION_LOST": texts.CONNECTION_LOST,
         "CONNECTION_BACK": texts.CONNECTION_BACK,
+        **texts.PIN_TEXTS,
     }
 
 
