@@ -10,11 +10,27 @@ import { rowAtStep } from "../pin.js";
 
 /** How a pinned curve is drawn: a band (wide, faint) and a thin line in its own dash. */
 export const PIN_STYLE = { band: 7, bandAlpha: 0.16, line: 1.5, lineAlpha: 0.7 };
+/** While playing, a cached drawing of the pinned curves is stretched onto axes that widened
+ * until they are this much wider (a drawing squeezed to 85 %), then drawn again. */
+const STRETCH = 0.85;
 
 /** A colour of the palette ("#rrggbb") at opacity a, for the legend's swatches. */
 export function fade(hex, a) {
   const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
   return m ? "rgba(" + parseInt(m[1], 16) + "," + parseInt(m[2], 16) + "," + parseInt(m[3], 16) + "," + a + ")" : hex;
+}
+
+// a pinned series never changes: its range is found once
+const ranges = new WeakMap();
+function rangeOf(data, n) {
+  let r = ranges.get(data);
+  if (!r) {
+    let a = Infinity, b = -Infinity;
+    for (let i = 0; i < n; i++) { const v = data[i]; if (v < a) a = v; if (v > b) b = v; }
+    r = [a, b];
+    ranges.set(data, r);
+  }
+  return r;
 }
 
 export function mountCharts(box, ctx) {
@@ -89,7 +105,12 @@ export function mountCharts(box, ctx) {
     if (lo == null || hi == null) {
       let a = Infinity, b = -Infinity;
       for (const s of series) for (let i = 0; i < n; i++) { const v = s.data[i]; if (v < a) a = v; if (v > b) b = v; }
-      for (const s of series) for (let i = 0; i < pn; i++) { const v = s.pinned[i]; if (v < a) a = v; if (v > b) b = v; }
+      for (const s of series) {
+        if (!pn) continue;
+        const [pa, pb] = rangeOf(s.pinned, pn);
+        if (pa < a) a = pa;
+        if (pb > b) b = pb;
+      }
       if (!Number.isFinite(a) || !Number.isFinite(b)) { a = 0; b = 1; }
       if (b - a < 1e-9) { a -= 0.5; b += 0.5; }
       const padY = 0.06 * (b - a);
@@ -126,7 +147,7 @@ export function mountCharts(box, ctx) {
     g.beginPath(); g.rect(left, top - 2, W, PH + 4); g.clip();
     const stride = Math.max(1, Math.floor(n / (2 * W)));   // about two points per pixel
     const clampY = (v) => Y(Math.max(lo - 1e3, Math.min(hi + 1e3, v)));
-    if (pn) drawPinned(c, g, series, ph, [x0, x1, lo, hi, w, H, left, top, W, PH, p], X, clampY);
+    if (pn) drawPinned(c, g, series, ph, [x0, x1, lo, hi, w, H, left, top, W, PH, p], X, clampY, !view.playing);
     for (const s of series) {
       g.strokeStyle = s.colour; g.lineWidth = s.width || 3; g.setLineDash(dashOf(s.dash));
       g.beginPath();
@@ -139,20 +160,34 @@ export function mountCharts(box, ctx) {
     g.restore();
     g.setLineDash([]);
   }
-  /** The pinned curves, from an offscreen canvas drawn once per scale (its key: the axes,
-   * the canvas's size and pixel ratio, the palette, the pin); a frame copies it. */
-  function drawPinned(c, g, series, ph, scale, X, clampY) {
+  /** The pinned curves, from an offscreen canvas drawn once per scale (the axes, the
+   * canvas's size and pixel ratio, the palette, the pin): a frame copies it. While the run
+   * plays and its axes only widen a little, the copy is stretched onto the new axes (the
+   * map from data to pixels is affine on each axis), and drawn again once they widened by
+   * more than STRETCH or whenever the page is paused. */
+  function drawPinned(c, g, series, ph, scale, X, clampY, exact) {
     const dpr = window.devicePixelRatio || 1;
-    const [, , , , w, H] = scale;
-    const key = scale.slice(0, 10).join("|") + "|" + dpr;
-    let cache = c._pinned;
-    if (!cache || cache.key !== key || cache.ph !== ph || cache.pal !== scale[10] || cache.series !== series.length) {
-      const off = cache && cache.canvas ? cache.canvas : document.createElement("canvas");
-      off.width = Math.round(w * dpr); off.height = Math.round(H * dpr);
+    const [x0, x1, lo, hi, w, H, left, top, W, PH, pal] = scale;
+    const same = (k) => k && k.w === w && k.H === H && k.dpr === dpr && k.ph === ph && k.pal === pal && k.n === series.length;
+    let k = c._pinned;
+    let a = 1, b = 0, cy = 1, d = 0;
+    if (same(k) && !(k.x0 === x0 && k.x1 === x1 && k.lo === lo && k.hi === hi)) {
+      // the old axes inside the new ones: old pixel p lands at a·p + b (x), cy·p + d (y)
+      a = (k.x1 - k.x0) / (x1 - x0); cy = (k.hi - k.lo) / (hi - lo);
+      b = left + (k.x0 - x0) / (x1 - x0) * W - a * left;
+      d = top + (1 - (k.hi - lo) / (hi - lo)) * PH - cy * top;
+      const inside = x0 <= k.x0 && x1 >= k.x1 && lo <= k.lo && hi >= k.hi;
+      if (exact || !inside || a < STRETCH || cy < STRETCH) k = null;
+    } else if (!same(k)) k = null;
+    if (!k) {
+      a = 1; b = 0; cy = 1; d = 0;
+      const old = c._pinned;
+      const off = old ? old.canvas : document.createElement("canvas");
+      const pw = Math.round(w * dpr), pH = Math.round(H * dpr);
+      if (off.width !== pw || off.height !== pH) { off.width = pw; off.height = pH; }   // (a resize reallocates)
       const o = off.getContext("2d");
       o.setTransform(dpr, 0, 0, dpr, 0, 0);
       o.clearRect(0, 0, w, H);
-      const [, , , , , , left, top, W, PH] = scale;
       o.save(); o.beginPath(); o.rect(left, top - 2, W, PH + 4); o.clip();
       const pn = ph.n, stride = Math.max(1, Math.floor(pn / (2 * W)));
       o.lineJoin = "round"; o.lineCap = "round";
@@ -171,11 +206,10 @@ export function mountCharts(box, ctx) {
         trace(); o.stroke();
       }
       o.restore();
-      cache = c._pinned = { canvas: off, key: key, ph: ph, pal: scale[10], series: series.length, draws: (cache ? cache.draws : 0) + 1 };
+      k = c._pinned = { canvas: off, x0: x0, x1: x1, lo: lo, hi: hi, w: w, H: H, dpr: dpr, ph: ph, pal: pal,
+                        n: series.length, draws: (old ? old.draws : 0) + 1 };
     }
-    g.save(); g.setTransform(1, 0, 0, 1, 0, 0);
-    g.drawImage(cache.canvas, 0, 0);
-    g.restore();
+    g.drawImage(k.canvas, 0, 0, k.canvas.width, k.canvas.height, b, d, a * w, cy * H);
   }
   function lossLabel(h, ph) {
     const names = new Set();
