@@ -76,6 +76,7 @@ def page_texts() -> dict:
         "DASHES": PROMPT_DASHES, "CONNECTION_LOST": texts.CONNECTION_LOST,
         "CONNECTION_BACK": texts.CONNECTION_BACK,
         "CHALLENGE": texts.CHALLENGE_TEXTS,          # issue 18: challenges
+        **texts.PIN_TEXTS,
     }
 
 

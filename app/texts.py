@@ -407,3 +407,31 @@ CHALLENGE_TEXTS = {
                       "adaptive_weight": "the σ weight", "loss_type": "the loss",
                       "label_smoothing": "ε (label smoothing)", "flip": "flips"},
 }
+
+# -- Pin a run (issue 18, part "pin"): app/ui/pin.js, views/charts.js, views/bars.js, the
+# controller's log. Carried in the page's JSON (ctx.T) by app/interactive.py's page_texts.
+PIN_TEXTS = {
+    "PIN_BUTTON": "Pin this run",
+    "PIN_UNPIN": "Unpin",
+    "PIN_HELP": ("Pin keeps this run on screen: its curves stay on these charts, faded, and "
+                 "its end shows as dashed outlines on the bars, while the next run plays "
+                 "(change a setting, or press Reset)."),
+    "PIN_STATUS": "Pinned at step {step}: {settings}.",
+    "PIN_LABEL": "pinned: {what}",
+    "PIN_SAME": "pinned run",
+    "PIN_LOSS": {"sigmoid": "sigmoid", "ipo": "IPO", "hinge": "hinge", "robust": "robust"},
+    "PIN_BETA": "β = {v}",
+    "PIN_LR": "lr = {v}",
+    "PIN_EPS": "ε = {v}",
+    "PIN_WEIGHT": ["weight off", "weight on"],
+    "PIN_FLIPS": ["row {rows} flipped", "rows {rows} flipped"],
+    "PIN_NO_FLIPS": "no row flipped",
+    "PIN_BARS": "Dashed outlines: the pinned run's π(y|x) at its step {step} ({label}).",
+    "PIN_LOG": "pin this run at step {step} ({settings})",
+    "PIN_LOG_LINK": "the link's pinned run, replayed to step {step} ({settings})",
+    "PIN_LOG_KEPT": "the run pinned at step {step} stays on the charts ({settings})",
+    "PIN_LOG_OFF": "unpin the run pinned at step {step}",
+    "PIN_LOG_CLEARED": "the pin of {id} cleared: a pin belongs to its scenario",
+    "PIN_ROW": "{name}, {label}",
+    "PIN_ROW_END": "{name}, {label}, at its end (step {step})",
+}

@@ -412,6 +412,8 @@ def main() -> int:
     ap.add_argument("--opens", type=int, default=10)
     ap.add_argument("--only", default="", help="comma-separated: baseline,served-before,...")
     ap.add_argument("--table-out", default="", help="also write the table to this file")
+    ap.add_argument("--query", default=QUERY,
+                    help="the page's query (e.g. with &pin=loss:ipo~step:400: a pinned run)")
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -447,7 +449,7 @@ def main() -> int:
             h = f"served-{when}"
             if want(h):
                 srv = Served([str(tree / ".venv/bin/dpo-sim"), "serve", "--no-browser"], tree)
-                url = srv.url + QUERY
+                url = srv.url + a.query
                 ready = READY_OLD_SERVED if when == "before" else READY
                 try:
                     first_chart(browser, url, 1, ready)     # warm the server (imports, presets)
@@ -465,7 +467,7 @@ def main() -> int:
                 out = tmp / f"dpo-sim-{when}.html"
                 subprocess.run([str(tree / ".venv/bin/dpo-sim"), "export", "--out", str(out)],
                                cwd=tree, check=True, capture_output=True)
-                url = out.as_uri() + QUERY
+                url = out.as_uri() + a.query
                 r = {"size": out.stat().st_size}
                 r.update(first_chart(browser, url, a.loads))
                 r.update(playing_and_flips(browser, url, None, a.seconds, a.clicks))

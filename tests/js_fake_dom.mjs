@@ -24,12 +24,13 @@ class Context2D {
   setTransform() {}
   clearRect() { this.ops.length = 0; this.clears++; }
   measureText(t) { return { width: 8 * String(t).length }; }
-  setLineDash() {}
+  setLineDash(d) { this.dash = d.slice(); }
   fillText(t, x, y) { this.ops.push(["text", String(t), x, y]); }
+  strokeRect(x, y, w, h) { this.ops.push(["strokeRect", x, y, w, h, (this.dash || []).length > 0]); }
   arc(x, y) { this.ops.push(["arc", x, y]); }
 }
 for (const m of ["beginPath", "moveTo", "lineTo", "stroke", "fill", "closePath", "save",
-  "restore", "rect", "clip", "translate", "rotate", "fillRect", "strokeRect"]) {
+  "restore", "rect", "clip", "translate", "rotate", "fillRect", "drawImage"]) {
   Context2D.prototype[m] = function () {};
 }
 
@@ -37,7 +38,7 @@ class Element extends Node {
   constructor(tag) {
     super();
     this.nodeType = 1; this.tagName = tag.toUpperCase(); this.attrs = new Map();
-    this.style = {}; this.listeners = {};
+    this.style = {}; this.listeners = {}; this.dataset = {};
     if (tag === "canvas") { this._g = new Context2D(); this._g.canvas = this; }
   }
   get className() { return this.attrs.get("class") || ""; }

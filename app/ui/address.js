@@ -17,18 +17,18 @@ export function makeAddress(DATA, ctl, rules) {
     for (const e of app.cfg.events) if (e.step === 0) Object.assign(out, e.set || {});
     return out;
   }
-  function atZero() {
+  function atZero(actions) {
     const settings = baseline(), toggled = new Set();
-    for (const e of app.actions) {
+    for (const e of actions) {
       if (e.step !== 0) continue;
       Object.assign(settings, e.set || {});
       if (e.flip != null) { if (toggled.has(e.flip)) toggled.delete(e.flip); else toggled.add(e.flip); }
     }
     return [settings, Array.from(toggled).sort((a, b) => a - b)];
   }
-  function laterActions() {
+  function laterActions(actions) {
     const byStep = new Map();
-    for (const e of app.actions) {
+    for (const e of actions) {
       if (e.step === 0) continue;
       if (!byStep.has(e.step)) byStep.set(e.step, [new Set(), {}]);
       const [flips, sets] = byStep.get(e.step);
@@ -50,7 +50,7 @@ export function makeAddress(DATA, ctl, rules) {
     const q = [];
     const push = (k, v) => { if (v != null) q.push([k, v]); };
     push("scenario", app.id);
-    const [zero, flipped] = atZero();
+    const [zero, flipped] = atZero(app.actions);
     const base = baseline();
     for (const s of SETTINGS) {
       if (!s.url) continue;
@@ -58,13 +58,33 @@ export function makeAddress(DATA, ctl, rules) {
       else push(s.url, zero[s.name] === base[s.name] ? null : write(s, zero[s.name]));
     }
     push("flipped", flipped.length ? flipped.join(",") : null);
-    const ev = laterActions().map(([step, kind, v]) =>
-      step + ":" + kind + ":" + (kind === "flip" ? String(v) : write(rules.EVENT_SETTINGS[kind], v)));
-    push("events", ev.length ? ev.join(",") : null);
+    const ev = eventsText(app.actions);
+    push("events", ev || null);
     push("step", app.playing || app.state.t === 0 ? null : String(app.state.t));
+    push("pin", app.pin ? pinText(app.pin) : null);
     push("hide", app.hidden.length ? app.hidden.join(",") : null);
     if (app.themeAsked) push("theme", app.theme);
     return q;
+  }
+  function eventsText(actions) {
+    return laterActions(actions).map(([step, kind, v]) =>
+      step + ":" + kind + ":" + (kind === "flip" ? String(v) : write(rules.EVENT_SETTINGS[kind], v))).join(",");
+  }
+  /** A pin in a link: the pinned run's own parameters (its settings at step 0 that differ
+   * from the scenario's, flipped, events, step) as KEY:VALUE joined by "~", e.g.
+   * pin=loss:ipo~step:200 or pin=beta:1~events:100:flip:1~step:300. */
+  function pinText(pin) {
+    const out = [];
+    const [zero, flipped] = atZero(pin.actions);
+    const base = baseline();
+    for (const s of SETTINGS) {
+      if (s.url && s.scope === "run" && zero[s.name] !== base[s.name]) out.push(s.url + ":" + write(s, zero[s.name]));
+    }
+    if (flipped.length) out.push("flipped:" + flipped.join(","));
+    const ev = eventsText(pin.actions);
+    if (ev) out.push("events:" + ev);
+    out.push("step:" + pin.step);
+    return out.join("~");
   }
   function queryString(q) {
     if (!q.length) return "";
@@ -77,7 +97,7 @@ export function makeAddress(DATA, ctl, rules) {
   function applyQuery(params, then) {
     const notices = [];
     const known = ["scenario"].concat(SETTINGS.filter((s) => s.url).map((s) => s.url),
-      ["flipped", "events", "step", "autoplay", "hide", "theme"]);
+      ["flipped", "events", "step", "autoplay", "hide", "theme", "pin"]);
     const q = {};
     for (const [k, v] of params) {
       if (!known.includes(k)) notices.push("ignored " + k.slice(0, 40) + ": not a setting of this page");
@@ -99,21 +119,10 @@ export function makeAddress(DATA, ctl, rules) {
       }
       return +text;
     };
-    const sets = [];
-    for (const s of SETTINGS) {
-      if (!s.url) continue;
-      tryIt(s.url, (t) => {
-        const v = rules.parseSetting(s, t);
-        if (s.scope === "page") app[s.name] = v;
-        else sets.push([s.url, t, { [s.name]: v }]);
-      });
-    }
-    let flips = [];
-    tryIt("flipped", (t) => {
-      flips = Array.from(new Set(t.split(",").map((x) => x.trim()).filter(Boolean).map(parseRow))).sort((a, b) => a - b);
-    });
-    let later = [];
-    tryIt("events", (t) => {
+    const parseFlipped = (t) =>
+      Array.from(new Set(t.split(",").map((x) => x.trim()).filter(Boolean).map(parseRow))).sort((a, b) => a - b);
+    /** STEP:KIND:VALUE,...; `stop`: the text of the run's step= (none after it), or null. */
+    function parseEvents(t, stop) {
       const toks = t.split(",").map((x) => x.trim()).filter(Boolean);
       if (toks.length > MAX_URL_EVENTS) throw new Error("more than " + MAX_URL_EVENTS + " actions");
       const out = [];
@@ -129,17 +138,52 @@ export function makeAddress(DATA, ctl, rules) {
         out.push([+step, kind, v]);
       }
       out.sort((a, b) => a[0] - b[0]);
-      const stop = q.step;
       if (out.length && stop != null && /^\d+$/.test(stop) && out[out.length - 1][0] > +stop) {
         throw new Error("an action at step " + out[out.length - 1][0] + " is after step=" + stop);
       }
-      later = out;
-    });
-    let upTo = 0;
-    tryIt("step", (t) => {
+      return out;
+    }
+    function parseStep(t) {
       if (!/^\d+$/.test(t) || +t > MAX_URL_STEP) throw new Error("must be a whole number from 0 to " + MAX_URL_STEP);
-      upTo = +t;
-    });
+      return +t;
+    }
+    const RUN_KEYS = SETTINGS.filter((s) => s.url && s.scope === "run").map((s) => s.url).concat(["flipped", "events", "step"]);
+    /** A pin's run (pinText's format): the same checks as the link's own parameters. */
+    function parsePin(t) {
+      const vals = {};
+      for (const part of t.split("~")) {
+        const i = part.indexOf(":");
+        const k = i < 0 ? part : part.slice(0, i);
+        if (!RUN_KEYS.includes(k)) throw new Error("'" + part.slice(0, 20) + "' is not KEY:VALUE with KEY one of " + RUN_KEYS.join(", "));
+        if (k in vals) throw new Error(k + " is given twice");
+        vals[k] = part.slice(i + 1);
+      }
+      if (!("step" in vals)) throw new Error("no step:N (e.g. pin=loss:ipo~step:200)");
+      const run = { sets: [], flips: [], later: [], upTo: 0 };
+      const inPart = (k, fn) => { try { return fn(vals[k]); } catch (e) { throw new Error(k + ": " + e.message); } };
+      run.upTo = inPart("step", parseStep);
+      for (const s of SETTINGS) {
+        if (s.url && s.scope === "run" && s.url in vals) {
+          run.sets.push([s.url, vals[s.url], { [s.name]: inPart(s.url, (v) => rules.parseSetting(s, v)) }]);
+        }
+      }
+      if ("flipped" in vals) run.flips = inPart("flipped", parseFlipped);
+      if ("events" in vals) run.later = inPart("events", (v) => parseEvents(v, vals.step));
+      return run;
+    }
+
+    const live = { sets: [], flips: [], later: [], upTo: 0 };
+    for (const s of SETTINGS) {
+      if (!s.url) continue;
+      tryIt(s.url, (t) => {
+        const v = rules.parseSetting(s, t);
+        if (s.scope === "page") app[s.name] = v;
+        else live.sets.push([s.url, t, { [s.name]: v }]);
+      });
+    }
+    tryIt("flipped", (t) => { live.flips = parseFlipped(t); });
+    tryIt("events", (t) => { live.later = parseEvents(t, q.step); });
+    tryIt("step", (t) => { live.upTo = parseStep(t); });
     tryIt("hide", (t) => {
       const parts = t.split(",").map((x) => x.trim()).filter(Boolean);
       const bad = parts.filter((p) => !DATA.hideable.includes(p));
@@ -150,49 +194,77 @@ export function makeAddress(DATA, ctl, rules) {
       if (t !== "0" && t !== "1") throw new Error("must be 0 or 1");
       app.autoplay = t === "1";
     });
+    let pinned = null;
+    tryIt("pin", (t) => { pinned = parsePin(t); });
 
-    // the replay, command by command (answered in order; the last answer finishes it)
-    ctl.start(id);
-    const quiet = (what) => (reply) => { if (reply.error) notices.push("ignored " + what + ": " + reply.error.message); };
-    for (const [url, text, change] of sets) {
+    // the pinned run first (its own replay, kept as the pin), then the live run; a pin whose
+    // replay the engine refuses in part is dropped whole, with a notice
+    if (pinned) {
+      let refused = null;
+      replay(id, pinned, (what, text, reply) => { if (!refused) refused = what + ": " + reply.error.message; });
+      ctl.idle().then(() => {
+        if (refused) notices.push("ignored pin=" + q.pin.slice(0, 40) + ": " + refused);
+        else ctl.pin(true);
+        replayLive();
+      });
+    } else replayLive();
+
+    function replayLive() {
+      replay(id, live, (what, text, reply) => {
+        notices.push("ignored " + what + (text == null ? "" : "=" + text.slice(0, 40)) + ": " + reply.error.message);
+      }, () => {
+        if (app.pin) {
+          ctl.log("pin", DATA.texts.PIN_LOG_LINK.replace("{step}", app.pin.step)
+            .replace("{settings}", ctl.pinWords(app.pin)), 0);
+        }
+      });
+      ctl.idle().then(() => then(notices));
+    }
+  }
+
+  /** A run replayed command by command (answered in order; the last answer finishes it):
+   * load, its settings and flips at step 0, its actions at their steps, then on to its
+   * step. refused(what, text, reply): a command the engine refused; started(): once loaded. */
+  function replay(id, run, refused, started) {
+    ctl.start(id, started);
+    for (const [url, text, change] of run.sets) {
       const name = Object.keys(change)[0];
       ctl.send({ op: "set", changes: change }, (reply, before) => {
-        if (reply.error) { notices.push("ignored " + url + "=" + text.slice(0, 40) + ": " + reply.error.message); return; }
+        if (reply.error) { refused(url, text, reply); return; }
         if (before[name] === reply.state[name]) return;
         app.actions.push({ step: 0, set: change });
         ctl.logSet(name, before[name], reply.state[name], 0);
       });
     }
-    for (const i of flips) {
+    for (const i of run.flips) {
       ctl.send({ op: "flip", row: i }, (reply) => {
-        if (reply.error) return quiet("flipped")(reply);
+        if (reply.error) return refused("flipped", null, reply);
         app.actions.push({ step: 0, flip: i });
         ctl.logFlip(i, reply.state.flipped.includes(i), 0);
       });
     }
     let at = 0;
-    for (const [step, kind, v] of later) {
+    for (const [step, kind, v] of run.later) {
       if (step > at) { ctl.send({ op: "advance", n: step - at }, stopOnDiverge); at = step; }
       if (kind === "flip") {
         ctl.send({ op: "flip", row: v }, (reply) => {
-          if (reply.error) return quiet("events")(reply);
+          if (reply.error) return refused("events", null, reply);
           app.actions.push({ step: reply.state.t, flip: v });
           ctl.logFlip(v, reply.state.flipped.includes(v), reply.state.t);
         });
       } else {
         const name = rules.EVENT_SETTINGS[kind].name;
         ctl.send({ op: "set", changes: { [name]: v } }, (reply, before) => {
-          if (reply.error) return quiet("events")(reply);
+          if (reply.error) return refused("events", null, reply);
           app.actions.push({ step: reply.state.t, set: { [name]: v } });
           ctl.logSet(name, before[name], reply.state[name], reply.state.t);
         });
       }
     }
-    if (upTo > at) ctl.send({ op: "advance", n: upTo - at }, stopOnDiverge);
-    ctl.idle().then(() => then(notices));
-    function stopOnDiverge(reply) {
-      if (reply.diverged) ctl.halt(reply.diverged);
-    }
+    if (run.upTo > at) ctl.send({ op: "advance", n: run.upTo - at }, stopOnDiverge);
   }
-  return { toQuery, queryString, applyQuery };
+  function stopOnDiverge(reply) {
+    if (reply.diverged) ctl.halt(reply.diverged);
+  }
+  return { toQuery, queryString, applyQuery, pinText };
 }

@@ -6,14 +6,16 @@
 import { LOG_CAP, keyAction } from "./rules.js";
 import { newHistory, pushSeries } from "./history.js";
 import { shortText } from "./fmt.js";
+import { makePin, pinSettings } from "./pin.js";
 
 export function createController(DATA, engine, rules, fmt4g, checkLive) {
   const T = DATA.texts;
+  const pinWords = (p) => pinSettings(p, rules.LIVE, T, fmt4g);     // a pin's settings, in words
   const scenarios = {};
   const order = [];
   const app = {
     id: null, cfg: null, playing: false, speed: rules.BY_NAME.speed.default,
-    halted: "", events: [], hidden: [], notices: [], actions: [],
+    halted: "", events: [], hidden: [], notices: [], actions: [], pin: null,
     state: null, rec: null, opt: null, rest: null, stored: null, pulls: null,
     klCeiling: null, refProbs: null, hist: null, looked: 0,
     raf: null, due: 0, last: null, inflight: 0, advancing: 0, waiters: [], pendingSets: {},
@@ -148,6 +150,11 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
       app.hist = newHistory(cfg.prompts.length);
       take(reply);
       restartLog("load", "load scenario " + id + " (" + cfg.title + ")");
+      // a pin belongs to its scenario: another one (or the same id with a new config) clears it
+      if (app.pin && app.pin.cfg !== cfg) {
+        log("pin", T.PIN_LOG_CLEARED.replace("{id}", app.pin.id), 0);
+        app.pin = null;
+      }
       app.structure = "scenario";
       if (then) then(reply);
     });
@@ -223,6 +230,7 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
       const kept = Object.keys(changes).map((k) => logName(k) + " " + fmt4g(changes[k])).join(", ");
       restartLog("reset", "reset to the start of " + app.id + (kept ? ", keeping " + kept
         + (overrides ? "" : " from the sliders") : ""));
+      if (app.pin) log("pin", T.PIN_LOG_KEPT.replace("{step}", app.pin.step).replace("{settings}", pinWords(app.pin)), 0);
       if (Object.keys(changes).length) {
         send({ op: "set", changes: changes }, (r) => {
           fail(r);
@@ -295,6 +303,21 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
   function look(i) {
     if (app.looked !== i) { app.looked = i; app.render("look"); }
   }
+  // -- the pin (app/ui/pin.js) ------------------------------------------------------------------
+  /** Keep the run on screen as the pin (its settings, actions, history, last probabilities);
+   * `quiet`: neither logged nor drawn (a link's pin, logged once its live run is replayed). */
+  function pin(quiet) {
+    app.pin = makePin(app, rules.LIVE);
+    if (quiet) return;
+    log("pin", T.PIN_LOG.replace("{step}", app.pin.step).replace("{settings}", pinWords(app.pin)), app.state.t);
+    app.render("pin");
+  }
+  function unpin() {
+    if (!app.pin) return;
+    log("pin", T.PIN_LOG_OFF.replace("{step}", app.pin.step), app.state.t);
+    app.pin = null;
+    app.render("pin");
+  }
   function csv(cb) { engine.request({ op: "csv" }, (r) => { fail(r); cb(r.csv); }); }
 
   function onKey(e) {
@@ -306,5 +329,5 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
 
   return { app, scenarios, order, addScenario, send, take, start, advance, play, pause, toggle,
            stepOnce, reset, flip, setSettings, load, look, csv, idle, onKey, logSet, logFlip, fail, halt,
-           refused };
+           refused, pin, unpin, pinWords, log };
 }

@@ -23,6 +23,7 @@ import { mountSweep } from "./views/sweep.js";
 import { mountLearn } from "./views/learn.js";
 import { mountChallenge } from "./views/challenge.js";
 import { watchChallenges } from "./goals.js";
+import { pinLabel } from "./pin.js";
 
 /** The views, in the order they are drawn, where each goes, and the part of the page (teacher
  * mode's hide=) its box is, for the views whose own root does not say so. */
@@ -107,6 +108,8 @@ export function startPage(root, DATA, engine, host) {
                 restText: (v, i) => restText(v.rest[i], v.rows[i].votes_chosen, v.rows[i].votes_rejected,
                                              lossInForce(v.settings), v.rec.beta, v.rec.learning_rate, DATA.texts),
                 act: (cmd) => act(cmd),
+                // what the pinned run's curves and outlines are labelled with (app/ui/pin.js)
+                pinLabel: () => (app.pin ? pinLabel(app.pin, app.state, rules.LIVE, DATA.texts, fmt4g) : null),
                 request: (cmd, cb) => engine.request(cmd, cb),
                 link: () => location.href.split(/[?#]/)[0] + writeAddress() };
   function act(cmd) {
@@ -202,7 +205,18 @@ export function startPage(root, DATA, engine, host) {
       events: app.events.map((e) => "step " + e.step + " · " + e.text),
       link: address.queryString(address.toQuery()), engine: host.engineName,
       challenge: app.challenge ? challengeSnapshot(app.challenge.status) : null,
+      pin: app.pin ? { step: app.pin.step, label: ctx.pinLabel(), settings: Object.assign({}, app.pin.settings),
+                       flipped: app.pin.flipped.slice(), param: address.pinText(app.pin), probs: app.pin.probs,
+                       halted: app.pin.halted } : null,
     };
+  }
+  /** The pinned run's charts' history, step by step (null without a pin). */
+  function pinSeries() {
+    const h = app.pin ? app.pin.hist : null;
+    if (!h) return null;
+    const a = (x) => Array.from(x);
+    return { step: a(h.step), loss: a(h.loss), chosen: a(h.chosen), rejected: a(h.rejected), margin: a(h.margin),
+             weight: a(h.weight), lossCode: a(h.lossCode), kl: h.kl.map(a) };
   }
   window.dpoSim = {
     state: snapshot,
@@ -237,6 +251,10 @@ export function startPage(root, DATA, engine, host) {
       ctl.load(c.scenario);
       return snapshot();
     },
+    // pin the run on screen (its curves stay, faded, while the next run plays); unpin
+    pin: () => { ctl.pin(); return snapshot(); },
+    unpin: () => { ctl.unpin(); return snapshot(); },
+    pinSeries: pinSeries,
     scenarios: () => ctl.order.map((id) => ({ id: id, title: ctl.scenarios[id].title })),
     link: () => location.href.split(/[?#]/)[0] + writeAddress(),
     csv: (cb) => ctl.csv(cb || (() => {})),

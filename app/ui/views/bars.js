@@ -2,7 +2,8 @@
  * diamond at RLHF's π*(y|x), ★ and an outline on the reply with the most net votes; beside
  * it each reply's full text and implicit reward (the chart's text alternative, with the
  * numbers). Where no finite optimum exists, a line says so and names where the policy
- * heads. Drawn on canvas: nothing is created per screen update. */
+ * heads. A pinned run's end (app/ui/pin.js) shows as a dashed outline per reply, as wide as
+ * its π(y|x). Drawn on canvas: nothing is created per screen update. */
 import { el, setText, term, fitCanvas } from "../dom.js";
 import { fixed, pct, letter } from "../fmt.js";
 
@@ -18,10 +19,12 @@ function preferred(rows, P, K) {
 export function mountBars(main, ctx) {
   const { T } = ctx;
   const FONT15 = "15px " + ctx.DATA.font;
-  let V = null;
+  let V = null, pinNote = null;
   function build(view) {
     main.textContent = "";
-    main.append(el("div", { class: "dpo-card dpo-note dpo-legend", text: T.LEGEND + " " + T.LEGEND_RLHF }));
+    pinNote = el("span", { "data-testid": "bars-pin-note" });
+    pinNote.hidden = true;
+    main.append(el("div", { class: "dpo-card dpo-note dpo-legend" }, T.LEGEND + " " + T.LEGEND_RLHF + " ", pinNote));
     V = [];
     view.cfg.prompts.forEach((p, x) => {
       const K = p.replies.length;
@@ -66,6 +69,8 @@ export function mountBars(main, ctx) {
     g.fillText("probability π(y|x)", left + W / 2, top + K * rowH + 32);
     const pi = rec.probs[x], ref = view.refProbs[x];
     const star = opt && opt.finite[x] ? opt.probs[x] : null;
+    const pinned = view.pin ? view.pin.probs[x] : null;
+    const outlines = [];
     for (let y = 0; y < K; y++) {
       const cy = top + y * rowH + rowH / 2;
       const pref = V1.pref[y];
@@ -77,6 +82,13 @@ export function mountBars(main, ctx) {
       g.fillStyle = pref ? p.bar_preferred : p.bar;
       g.fillRect(left, cy - 10, bw, 20);
       if (pref) { g.strokeStyle = p.text; g.lineWidth = 2; g.strokeRect(left + 1, cy - 9, Math.max(0, bw - 2), 18); }
+      if (pinned) {                                     // the pinned run's end: a dashed outline
+        const pw = Math.max(0, pinned[y] * W);
+        g.strokeStyle = p.text; g.lineWidth = 1.5; g.setLineDash([4, 3]);
+        g.strokeRect(left, cy - 12.5, pw, 25);
+        g.setLineDash([]);
+        outlines.push([left, pw]);
+      }
       g.fillStyle = p.ref_tick;                         // the reference: a sage-green tick
       g.fillRect(X(ref[y]) - 2.5, cy - 13, 5, 26);
       let dx = null;
@@ -106,6 +118,9 @@ export function mountBars(main, ctx) {
       g.fillText(label, lx, cy);
       g.font = FONT15;
     }
+    // what was drawn, for the tests: each outline's left edge and width, the axis' scale
+    const drawn = pinned ? JSON.stringify({ left: left, scale: W, outlines: outlines }) : "";
+    if (V1.drawn !== drawn) { V1.drawn = drawn; V1.canvas.setAttribute("data-pin-outlines", drawn); }
   }
   return {
     update(view, why) {
@@ -126,12 +141,17 @@ export function mountBars(main, ctx) {
           }
         });
       }
-      const rec = view.rec;
+      const rec = view.rec, pin = view.pin;
+      if (why !== "step") {
+        pinNote.hidden = !pin;
+        setText(pinNote, pin ? T.PIN_BARS.replace("{step}", pin.step).replace("{label}", ctx.pinLabel()) : "");
+      }
       V.forEach((pv, x) => {
         draw(x, view);
         pv.cells.forEach((c, y) => {
           const pi = rec.probs[x][y];
-          setText(c.sr, ": π " + pi.toFixed(3) + ", π_ref " + view.refProbs[x][y].toFixed(3));
+          setText(c.sr, ": π " + pi.toFixed(3) + ", π_ref " + view.refProbs[x][y].toFixed(3)
+            + (pin ? ", pinned " + pin.probs[x][y].toFixed(3) : ""));
           c.sr.dataset.value = String(pi);
           setText(c.r, fixed(rec.rewards[x][y], 3, true));
         });
