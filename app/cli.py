@@ -128,6 +128,18 @@ def _build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="open the dashboard in the browser")
     _serve_args(s)
 
+    e = sub.add_parser(
+        "export", help="write the whole simulator as one HTML file (no server needed)",
+        description="Write the interactive simulator as one self-contained HTML file: every "
+                    "learner's browser runs its own run, offline. Its scenario picker holds "
+                    "the SCENARIOs given (preset ids or TOML files; the first opens), or every "
+                    "preset if none is given. To open it at a step, link to it with "
+                    "?scenario=ID&step=N (add &autoplay=1 to play from there).")
+    e.add_argument("scenarios", metavar="SCENARIO", nargs="*")
+    e.add_argument("--out", metavar="FILE.html", required=True)
+    e.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="settings",
+                   help=f"override a setting of every scenario; keys: {settable}")
+
     k = sub.add_parser(
         "link", help="print a link to the page that opens a scenario (a preset or a file)",
         description="Print the page's address for SCENARIO: ?scenario=ID for a preset, "
@@ -140,18 +152,6 @@ def _build_parser() -> argparse.ArgumentParser:
                                                f"{MAX_URL_STEP})")
     k.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="settings",
                    help="a setting at step 0, as the page's own parameter (e.g. beta=0.5)")
-
-    e = sub.add_parser(
-        "export", help="write the whole simulator as one HTML file (no server needed)",
-        description="Write the interactive simulator as one self-contained HTML file: every "
-                    "learner's browser runs its own run, offline. Its scenario picker holds "
-                    "the SCENARIOs given (preset ids or TOML files; the first opens), or every "
-                    "preset if none is given. To open it at a step, link to it with "
-                    "?scenario=ID&step=N (add &autoplay=1 to play from there).")
-    e.add_argument("scenarios", metavar="SCENARIO", nargs="*")
-    e.add_argument("--out", metavar="FILE.html", required=True)
-    e.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="settings",
-                   help=f"override a setting of every scenario; keys: {settable}")
     _import_args(sub)
     return p
 

@@ -235,7 +235,7 @@ def decode_lesson(text: str, file: str = "the link") -> dict:
         raise ValueError("truncated: the compressed lesson is damaged or incomplete") from None
     if len(raw) > MAX_INFLATED:
         raise ValueError(f"too long: the lesson inflates to more than {MAX_INFLATED} bytes")
-    if not d.eof:
+    if not d.eof or d.unused_data:
         raise ValueError("truncated: the compressed lesson is damaged or incomplete")
     try:
         doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)

@@ -210,3 +210,12 @@ def test_the_format_example_in_presets_readme_is_valid():
     s = build_scenario(tomllib.loads(block), file="presets/README.md", id="example")
     assert s.challenge["by_step"] == 300 and s.challenge["controls"] == ["beta"]
     assert [g["metric"] for g in s.challenge["goals"]] == ["rewards/accuracies", "kl"]
+
+
+def test_the_page_gets_the_limits():
+    from dpo_sim.app.interactive import page_data
+
+    data = page_data([load_scenario("align")])
+    assert data["limits"] == {"MAX_PROMPTS": 4, "MAX_REPLIES": 6, "MAX_ROWS": 24,
+                              "MAX_TEXT": 400, "MAX_TITLE": 80, "MAX_WATCH": 1200,
+                              "MAX_EVENTS": 50}
