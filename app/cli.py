@@ -543,6 +543,7 @@ def _cmd_import(a) -> int:
           f"{len(doc['prompts'][0]['replies'])} replies each, {n_r} row{'s' if n_r > 1 else ''} "
           f"from {imported.kept} judgement{'s' if imported.kept > 1 else ''}); run it with "
           f"'dpo-sim run {shlex.quote(str(path))}'")
+    return 0
 
 
 _BASE = re.compile(r"(https?|file)://[^\s?#]*")

@@ -74,7 +74,11 @@ def small_doc(file: str, prompt_prefix: str = "") -> dict:
 
 
 def node_cases(cases: list[dict]) -> list[dict]:
-    p = subprocess.run([NODE, str(DRIVER)], input=json.dumps({"cases": cases}),
+    from dpo_sim.sim.scenario_io import LIMITS
+    from dpo_sim.sim.settings import table_json
+
+    p = subprocess.run([NODE, str(DRIVER)], input=json.dumps({"cases": cases, "limits": LIMITS,
+                                                              "settings": table_json()}),
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-3000:]
     out = json.loads(p.stdout)
@@ -336,8 +340,13 @@ def test_javascript_twin_gives_python_s_answer_word_for_word():
               {"text": line(P, A, B), "options": {"file": "dir/" + "n" * 120 + "\n.jsonl"}}]
     cases += extra
     js = node_cases(cases)
+    from dpo_sim.sim.lesson import to_toml
+
+    assert sum("doc" in j for j in js) >= 10
     for c, j in zip(cases, js):
         py = python_case(c)
+        if "doc" in py:       # the page's TOML download is the CLI's output, byte for byte
+            py["toml"] = to_toml(py["doc"])
         assert j == py, (c.get("text", c.get("bytes", ""))[:200], py, j)
 
 
