@@ -38,7 +38,7 @@ HOSTS = (("served", "/", "served page (dpo-sim serve, NumPy)"),
 
 
 def _shoot(browser, url: str, size: tuple, theme: str, step: int, full: bool,
-           parts: list[str]) -> tuple[bytes, dict[str, bytes]]:
+           parts: list[str], at: str = "") -> tuple[bytes, dict[str, bytes]]:
     w, h, mobile = size
     ctx = browser.new_context(viewport={"width": w, "height": h}, is_mobile=mobile,
                               has_touch=mobile, device_scale_factor=1, color_scheme=theme)
@@ -49,6 +49,12 @@ def _shoot(browser, url: str, size: tuple, theme: str, step: int, full: bool,
                            timeout=60_000)
     page.evaluate("dpoSim.idle()")
     page.wait_for_timeout(1500)          # the sweep map's runs, the fonts
+    if at:                               # the screen scrolled to a part, just under the header
+        head = page.locator(".dpo-top").first.bounding_box()["height"]
+        page.locator(f".dpo-part-{at}").first.evaluate(
+            "(e, h) => window.scrollTo(0, Math.max(0, e.getBoundingClientRect().top"
+            " + window.scrollY - h - 8))", head)
+        page.wait_for_timeout(300)
     shot = page.screenshot(full_page=full)
     alone = {}
     for part in parts:
@@ -94,6 +100,9 @@ def main(argv=None) -> int:
     ap.add_argument("--parts", default="",
                     help="also shoot these parts of the page alone (comma-separated names "
                          "of teacher mode's parts: pulls,frontier,sweep,learn,try,...)")
+    ap.add_argument("--at", default="",
+                    help="the screen scrolled so this part (a teacher mode's part name, e.g. "
+                         "charts) starts just under the sticky header")
     ap.add_argument("--wait-step", type=int, default=None,
                     help="the step the page stops at, if not the address's (a run that "
                          "diverges stops early)")
@@ -114,12 +123,12 @@ def main(argv=None) -> int:
                 shots, alone = [], {part: [] for part in parts}
                 for _, path, label in HOSTS:
                     shot, pieces = _shoot(browser, server.url.rstrip("/") + path + a.query,
-                                          size, a.theme, step, a.full, parts)
+                                          size, a.theme, step, a.full, parts, a.at)
                     shots.append((label, shot))
                     for part, png in pieces.items():
                         alone[part].append((label, png))
                 w, h, _ = size
-                out = a.out / f"{name}-{w}x{h}-{a.theme}.png"
+                out = a.out / f"{name}{'-' + a.at if a.at else ''}-{w}x{h}-{a.theme}.png"
                 out.write_bytes(_side_by_side(browser, shots, a.theme))
                 print(out)
                 for part, pngs in alone.items():

@@ -30,7 +30,7 @@ class Context2D {
   arc(x, y) { this.ops.push(["arc", x, y]); }
 }
 for (const m of ["beginPath", "moveTo", "lineTo", "stroke", "fill", "closePath", "save",
-  "restore", "rect", "clip", "translate", "rotate", "fillRect", "drawImage"]) {
+  "restore", "rect", "clip", "translate", "rotate", "fillRect", "drawImage", "strokeText"]) {
   Context2D.prototype[m] = function () {};
 }
 

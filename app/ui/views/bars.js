@@ -82,8 +82,10 @@ export function mountBars(main, ctx) {
       g.fillStyle = pref ? p.bar_preferred : p.bar;
       g.fillRect(left, cy - 10, bw, 20);
       if (pref) { g.strokeStyle = p.text; g.lineWidth = 2; g.strokeRect(left + 1, cy - 9, Math.max(0, bw - 2), 18); }
-      if (pinned) {                                     // the pinned run's end: a dashed outline
+      if (pinned) {            // the pinned run's end: a dashed outline on a halo (seen on a bar too)
         const pw = Math.max(0, pinned[y] * W);
+        g.strokeStyle = p.background; g.lineWidth = 3.5;
+        g.strokeRect(left, cy - 12.5, pw, 25);
         g.strokeStyle = p.text; g.lineWidth = 1.5; g.setLineDash([4, 3]);
         g.strokeRect(left, cy - 12.5, pw, 25);
         g.setLineDash([]);
@@ -115,6 +117,11 @@ export function mountBars(main, ctx) {
       }
       g.fillStyle = inside ? (pref ? p.background : p.text) : p.text;
       g.textAlign = inside ? "right" : "left";
+      if (pinned) {              // a halo: an outline's edge may cross the label
+        g.strokeStyle = inside ? (pref ? p.bar_preferred : p.bar) : p.background;
+        g.lineWidth = 4; g.lineJoin = "round";
+        g.strokeText(label, lx, cy);
+      }
       g.fillText(label, lx, cy);
       g.font = FONT15;
     }
