@@ -46,8 +46,9 @@ export function mountCharts(box, ctx) {
     const pinButton = el("button", { type: "button", class: "dpo-btn", "data-testid": "pin" }, T.PIN_BUTTON);
     pinButton.addEventListener("click", () => { if (ctx.ctl.app.pin) ctx.ctl.unpin(); else ctx.ctl.pin(); });
     const pinStatus = el("span", { class: "dpo-pin-status", role: "status", "data-testid": "pin-status" });
-    const pinBox = el("div", { class: "dpo-pin" }, pinButton, term("?", T.PIN_HELP), pinStatus);
-    const card = el("section", { class: "dpo-card dpo-part-charts", "aria-label": "Charts over time" }, heading, pinBox);
+    // the heading and the pin's control on one line (the charts stay on a laptop's first screen)
+    const pinBox = el("div", { class: "dpo-pin" }, heading, pinButton, term("?", T.PIN_HELP), pinStatus);
+    const card = el("section", { class: "dpo-card dpo-part-charts", "aria-label": "Charts over time" }, pinBox);
     V = { card: card, charts: {}, pinButton: pinButton, pinStatus: pinStatus, pinKey: null };
     const mk = (key, title, testid, items, tipKey) => {
       const canvas = el("canvas", { role: "img", "data-testid": testid, "aria-label": title + " over time; the table after it gives the latest values" });
