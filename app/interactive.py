@@ -73,7 +73,7 @@ def page_texts() -> dict:
         "ROW_LABELS": texts.ROW_LABELS,
         "ROWS_KEY": texts.ROWS_KEY, **{k: getattr(texts, k) for k in texts.VIEW_TEXT_NAMES},
         "DASHES": PROMPT_DASHES, "CONNECTION_LOST": texts.CONNECTION_LOST,
-        "CONNECTION_BACK": texts.CONNECTION_BACK,
+        "CONNECTION_BACK": texts.CONNECTION_BACK, **texts.EDITOR_TEXTS,
     }
 
 

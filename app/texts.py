@@ -357,3 +357,31 @@ VIEW_TEXT_NAMES = (
     "REST_OVERSHOOTS_IPO", "REST_HEADS", "REST_HALTS", "REST_OPEN_HINGE", "REST_OPEN",
     "REST_RUN", "WEIGHT_NAMES", "FORMULA", "PULLS_HEADING", "PULLS_NOTE", "PULLS_X_LABEL",
     "PULLS_Y_LABEL", "PULLS_TABLE", "PULLS_TIP")
+
+# -- issue 18, the editor ("Your own lesson", app/ui/views/editor.js) and its downloads ----
+EDITOR_TEXTS = {
+    "EDITOR_OPEN": "Your own lesson…",
+    "EDITOR_HEADING": "Your own lesson",
+    "EDITOR_LIMITS": ("What the page can show: at most {prompts} prompts, {replies} replies per "
+                      "prompt (every prompt the same number), {rows} rows; a prompt or a reply "
+                      "at most {text} characters, the title {title}, what to watch {watch}. "
+                      "Every field is checked as you type by the rules of a TOML lesson file; "
+                      "nothing changes on the page until Apply."),
+    "EDITOR_PROMPTS_HINT": ("Every prompt needs the same number of replies (at least 2): the "
+                            "policy is a table of prompts by replies."),
+    "EDITOR_ROWS_HINT": ("Each row: on a prompt, how many annotators preferred the chosen reply "
+                         "(votes for) and how many the rejected one (votes against). Prompts "
+                         "and replies are numbered from 0."),
+    "EDITOR_PROBS_HINT": "Each prompt's probabilities: positive, summing to 1.",
+    "EDITOR_LOGITS_HINT": "Each prompt's logits: π_ref = softmax of the row.",
+    "EDITOR_IMPORT_HINT": ("TRL's preference formats: standard (prompt, chosen, rejected), "
+                           "conversational, or with an implicit prompt; one example per line "
+                           "(JSON Lines) or a JSON array. Each example is one vote. The data "
+                           "fills the editor; nothing is applied until Apply."),
+    "EDITOR_KEEPS_CHALLENGE": "This lesson's challenge is kept as it is.",
+    "EDITOR_KEEPS_EVENTS": "Its {n} scripted events are kept as they are.",
+    "EDITOR_KEEPS_TRUE_REWARD": "Its true reward is kept as it is.",
+    "EDITOR_VALID": "Valid: Apply loads it and starts the run.",
+    "EDITOR_NOT_APPLIED": "Not applied until valid:",
+    "EDITOR_ENGINE_REFUSED": "The engine refused it, nothing changed:",
+}
