@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..sim.scenario import Scenario
+from ..sim.scenario_io import LIMITS
 from ..sim.settings import table_json
 from . import texts
 from .bundle import bundle, stylesheet
@@ -97,6 +98,7 @@ def page_data(scenarios: Sequence[Scenario]) -> dict:
         "hideable": list(HIDEABLE),
         "max_url_step": MAX_URL_STEP,
         "max_url_events": MAX_URL_EVENTS,
+        "limits": dict(LIMITS),      # what the page can show (sim/scenario_io.py)
     }
 
 

@@ -6,6 +6,7 @@ types, so the engine and the dashboard can build scenarios in code too.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -72,6 +73,8 @@ class Scenario:
     #: (P, K) the true quality r*(y) of each reply, if the scenario states one (the reward
     #: the frontier view scores a policy with); None: the Bradley-Terry fit to the votes
     true_reward: np.ndarray | None = None
+    #: the challenge, validated and normalised (sim/challenge.py), or None
+    challenge: dict | None = None
 
     @property
     def n_prompts(self) -> int:
@@ -95,6 +98,7 @@ class Scenario:
             "type": "config",
             "scenario": self.id,
             "title": self.title,
+            "watch": self.watch,
             **{name: getattr(self, name) for name in SHAPING},
             "prompts": [{"text": p.text, "replies": list(p.replies)} for p in self.prompts],
             "ref_logits": np.asarray(self.ref_logits, dtype=float).tolist(),
@@ -104,4 +108,5 @@ class Scenario:
             # only when given, so the config lines of the other scenarios keep their bytes
             **({} if self.true_reward is None else
                {"true_reward": np.asarray(self.true_reward, dtype=float).tolist()}),
+            **({} if self.challenge is None else {"challenge": copy.deepcopy(self.challenge)}),
         }

@@ -10,13 +10,20 @@ Schema (see presets/README.md for a commented example)::
     the run settings of ``settings.SETTINGS`` by their TOML names: beta and learning_rate
         (required), adaptive_weight, loss_type, label_smoothing, steps; each checked by
         the table's rule
-    [reference] kind = "uniform" | "logits" (logits = P x K) | "random" (seed, scale)
+    [reference] kind = "uniform" | "probs" (P x K, each row > 0 summing to 1) |
+        "logits" (logits = P x K) | "random" (seed, scale)
     init = P x K logits for the policy (default: a copy of the reference)
     true_reward = P x K numbers: the true quality of each reply (optional; the frontier
         view scores policies with it, default the Bradley-Terry fit to the votes)
     [[prompts]] text, replies             P >= 1 prompts, each with the same K >= 2 replies
     [[pairs]] prompt, chosen, rejected, votes_chosen, votes_rejected (default 0)
     [[events]] step, and exactly one of flip = ROW or set = {live settings by TOML name}
+    [challenge] text, by_step, controls, [[challenge.goals]]   (optional; sim/challenge.py)
+
+Limits: what the page can show (``LIMITS``): at most MAX_PROMPTS prompts, MAX_REPLIES
+replies per prompt, MAX_ROWS rows, MAX_EVENTS events; a prompt's or a reply's text at most
+MAX_TEXT characters, the title MAX_TITLE, "what to watch" MAX_WATCH. No text may hold a
+control character other than newline and tab.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .challenge import check_challenge
 from .scenario import Event, Prompt, Row, Scenario
 from .settings import LIVE, Setting, SettingError, named_in
 
@@ -41,15 +49,37 @@ TOML_SETTINGS = named_in("toml")
 CLI_SETTINGS = named_in("cli")
 EVENT_SETTINGS = {k: s for k, s in TOML_SETTINGS.items() if s.name in LIVE}
 TOP_KEYS = (("title", "watch") + tuple(TOML_SETTINGS)
-            + ("reference", "init", "true_reward", "prompts", "pairs", "events"))
+            + ("reference", "init", "true_reward", "prompts", "pairs", "events", "challenge"))
 REQUIRED_TOP = (("title", "watch") + tuple(k for k, s in TOML_SETTINGS.items()
                                            if s.default is None) + ("prompts", "pairs"))
 PROMPT_KEYS = ("text", "replies")
 PAIR_KEYS = ("prompt", "chosen", "rejected", "votes_chosen", "votes_rejected")
 EVENT_KEYS = ("step", "flip", "set")
-REFERENCE_KINDS = ("uniform", "logits", "random")
-REFERENCE_KEYS = {"uniform": ("kind",), "logits": ("kind", "logits"),
-                  "random": ("kind", "seed", "scale")}
+REFERENCE_KINDS = ("uniform", "probs", "logits", "random")
+REFERENCE_KEYS = {"uniform": ("kind",), "probs": ("kind", "probs"),
+                  "logits": ("kind", "logits"), "random": ("kind", "seed", "scale")}
+#: how far a row of reference probabilities may be from summing to 1
+PROBS_TOLERANCE = 1e-9
+
+#: What the page can show (sent to it as DATA.limits): counts and text lengths.
+MAX_PROMPTS = 4
+MAX_REPLIES = 6         # per prompt
+MAX_ROWS = 24
+MAX_TEXT = 400          # a prompt's or a reply's text (and a challenge's texts)
+MAX_TITLE = 80
+MAX_WATCH = 1200
+MAX_EVENTS = 50
+LIMITS = {"MAX_PROMPTS": MAX_PROMPTS, "MAX_REPLIES": MAX_REPLIES, "MAX_ROWS": MAX_ROWS,
+          "MAX_TEXT": MAX_TEXT, "MAX_TITLE": MAX_TITLE, "MAX_WATCH": MAX_WATCH,
+          "MAX_EVENTS": MAX_EVENTS}
+#: the two control characters a text may hold
+ALLOWED_CONTROLS = ("\n", "\t")
+
+
+def is_control(ch: str) -> bool:
+    """A control character (Unicode category Cc: U+0000..U+001F, U+007F..U+009F)."""
+    o = ord(ch)
+    return o < 0x20 or 0x7F <= o <= 0x9F
 
 
 class ScenarioError(Exception):
@@ -86,12 +116,24 @@ class _Checker:
             if k not in table:
                 self.fail(_join(prefix, k), "is required but missing")
 
-    def text(self, value, field: str) -> str:
+    def text(self, value, field: str, limit: int | None = None) -> str:
         if not isinstance(value, str):
             self.fail(field, f"must be a string, got {_kind(value)}")
         if not value.strip():
             self.fail(field, "must not be empty")
+        for ch in value:
+            if is_control(ch) and ch not in ALLOWED_CONTROLS:
+                self.fail(field, f"must not contain the control character U+{ord(ch):04X} "
+                                 f"(only newline and tab are allowed)")
+        if limit is not None and len(value) > limit:
+            self.fail(field, f"is {len(value)} characters long; at most {limit} "
+                             f"(what the page can show)")
         return value
+
+    def count(self, items: list, field: str, limit: int, what: str, per: str = "") -> None:
+        if len(items) > limit:
+            self.fail(field, f"holds {len(items)} {what}; at most {limit}{per} "
+                             f"(what the page can show)")
 
     def setting(self, s: Setting, value, field: str, text: bool = False):
         """A setting's value, checked by its rule in the settings table (``text``: typed
@@ -129,13 +171,14 @@ class _Checker:
         return value
 
     def logits(self, value, field: str, replies_per_prompt: list[int],
-               unit: str = "logit") -> np.ndarray:
+               unit: str = "logit", units: str | None = None) -> np.ndarray:
         """A P x K table of finite numbers, one row per prompt, one ``unit`` (a logit, a
         reward) per reply."""
         P = len(replies_per_prompt)
         rows = self.array_list(value, field)
         if len(rows) != P:
-            self.fail(field, f"must have one row of {unit}s per prompt ({P}), got {len(rows)}")
+            self.fail(field, f"must have one row of {units or unit + 's'} per prompt ({P}), "
+                             f"got {len(rows)}")
         out = []
         for x, row in enumerate(rows):
             f = f"{field}[{x}]"
@@ -163,8 +206,8 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
     c.table(doc, "(top level)")
     c.keys(doc, TOP_KEYS, "", REQUIRED_TOP)
 
-    title = c.text(doc["title"], "title")
-    watch = c.text(doc["watch"], "watch")
+    title = c.text(doc["title"], "title", MAX_TITLE)
+    watch = c.text(doc["watch"], "watch", MAX_WATCH)
     settings = {s.name: c.setting(s, doc[key], key) if key in doc else s.default
                 for key, s in TOML_SETTINGS.items()}
 
@@ -172,16 +215,19 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
     prompts_in = c.array_list(doc["prompts"], "prompts")
     if not prompts_in:
         c.fail("prompts", "must hold at least one prompt")
+    c.count(prompts_in, "prompts", MAX_PROMPTS, "prompts")
     prompts = []
     for x, p in enumerate(prompts_in):
         f = f"prompts[{x}]"
         c.table(p, f)
         c.keys(p, PROMPT_KEYS, f, PROMPT_KEYS)
-        text = c.text(p["text"], f"{f}.text")
+        text = c.text(p["text"], f"{f}.text", MAX_TEXT)
         replies = c.array_list(p["replies"], f"{f}.replies")
         if len(replies) < 2:
             c.fail(f"{f}.replies", f"must hold at least 2 replies, got {len(replies)}")
-        replies = tuple(c.text(r, f"{f}.replies[{k}]") for k, r in enumerate(replies))
+        c.count(replies, f"{f}.replies", MAX_REPLIES, "replies", " per prompt")
+        replies = tuple(c.text(r, f"{f}.replies[{k}]", MAX_TEXT)
+                        for k, r in enumerate(replies))
         if x > 0 and len(replies) != len(prompts[0].replies):
             c.fail(f"{f}.replies",
                    f"every prompt must have the same number of replies (the policy is a "
@@ -201,6 +247,19 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
     c.keys(ref, REFERENCE_KEYS[kind], "reference", REFERENCE_KEYS[kind])
     if kind == "uniform":
         ref_logits = np.zeros((P, K))
+    elif kind == "probs":
+        probs = c.logits(ref["probs"], "reference.probs", per_prompt, unit="probability",
+                         units="probabilities")
+        for x in range(P):
+            for k in range(K):
+                if not probs[x, k] > 0:
+                    c.fail(f"reference.probs[{x}][{k}]",
+                           f"must be > 0 (a probability), got {ref['probs'][x][k]!r}")
+            total = math.fsum(probs[x])
+            if not abs(total - 1.0) <= PROBS_TOLERANCE:
+                c.fail(f"reference.probs[{x}]",
+                       f"must sum to 1 (within {PROBS_TOLERANCE:g}), got {total!r}")
+        ref_logits = np.log(probs)
     elif kind == "logits":
         ref_logits = c.logits(ref["logits"], "reference.logits", per_prompt)
     else:
@@ -221,6 +280,7 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
     pairs_in = c.array_list(doc["pairs"], "pairs")
     if not pairs_in:
         c.fail("pairs", "must hold at least one preference row")
+    c.count(pairs_in, "pairs", MAX_ROWS, "rows")
     rows = []
     for i, r in enumerate(pairs_in):
         f = f"pairs[{i}]"
@@ -245,7 +305,9 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
 
     # scripted events
     events = []
-    for j, e in enumerate(c.array_list(doc.get("events", []), "events")):
+    events_in = c.array_list(doc.get("events", []), "events")
+    c.count(events_in, "events", MAX_EVENTS, "events")
+    for j, e in enumerate(events_in):
         f = f"events[{j}]"
         c.table(e, f)
         c.keys(e, EVENT_KEYS, f, ("step",))
@@ -266,9 +328,15 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
                 for k, v in s.items()}))
     events.sort(key=lambda ev: ev.step)     # stable: same-step events keep file order
 
+    challenge = None
+    if "challenge" in doc:
+        challenge = check_challenge(c, doc["challenge"], n_prompts=P, n_replies=K,
+                                    n_rows=len(rows), max_text=MAX_TEXT)
+
     return Scenario(id=id, title=title, watch=watch, prompts=tuple(prompts),
                     ref_logits=ref_logits, rows=tuple(rows), events=tuple(events),
-                    init_logits=init, source=file, true_reward=true_reward, **settings)
+                    init_logits=init, source=file, true_reward=true_reward,
+                    challenge=challenge, **settings)
 
 
 # -- files and presets -----------------------------------------------------------------
@@ -378,7 +446,7 @@ def scenario_from_config(config: dict, file: str = "(config line)") -> Scenario:
     c.table(config, "(config)")
     known = (("type", "scenario", "title", "watch") + tuple(TOML_SETTINGS)
              + ("prompts", "ref_logits", "init_logits", "pairs", "events", "rlhf_probs",
-                "true_reward"))
+                "true_reward", "challenge"))
     required = tuple(k for k, s in TOML_SETTINGS.items() if s.default is None)
     c.keys(config, known, "", required + ("prompts", "ref_logits", "pairs"))
     if config.get("type", "config") != "config":
@@ -387,6 +455,8 @@ def scenario_from_config(config: dict, file: str = "(config line)") -> Scenario:
            if k in config}
     if config.get("true_reward") is not None:
         doc["true_reward"] = config["true_reward"]
+    if config.get("challenge") is not None:
+        doc["challenge"] = config["challenge"]
     doc["title"] = config.get("title") or str(config.get("scenario") or "replayed run")
     doc["watch"] = config.get("watch") or "Replayed from a run's config line."
     doc["reference"] = {"kind": "logits", "logits": config["ref_logits"]}
