@@ -378,7 +378,10 @@ EDITOR_TEXTS = {
                            "conversational, or with an implicit prompt; one example per line "
                            "(JSON Lines) or a JSON array. Each example is one vote. The data "
                            "fills the editor; nothing is applied until Apply."),
-    "EDITOR_KEEPS_CHALLENGE": "This lesson's challenge is kept as it is.",
+    "EDITOR_CHALLENGE_HINT": ("Optional goals the run must meet, all at once, at some step (by "
+                              "a step, if given); the page ticks each goal when it is met. "
+                              "The comparison: above and below are strict; equals only for "
+                              "the weight (true/false) and the loss."),
     "EDITOR_KEEPS_EVENTS": "Its {n} scripted events are kept as they are.",
     "EDITOR_KEEPS_TRUE_REWARD": "Its true reward is kept as it is.",
     "EDITOR_VALID": "Valid: Apply loads it and starts the run.",

@@ -360,3 +360,62 @@ def test_no_serious_accessibility_violation_with_the_editor_open(browser, server
             assert axe_violations(d.page) == [], scheme
         finally:
             d.close()
+
+
+# -- importing TRL-format data into the editor ---------------------------------------------------
+def test_imported_trl_data_fills_the_editor_and_runs_after_apply(open_page, tmp_path):
+    from dpo_sim.sim.lesson import to_toml
+    from dpo_sim.sim.trl_import import import_trl
+
+    data = (ROOT / "tests" / "data" / "trl_small.jsonl").read_text(encoding="utf-8")
+    d = open_page("?scenario=align")
+    editor(d)
+    d.page.locator("[data-testid=editor] details summary").click()
+    d.page.locator("[data-testid=import-file]").set_input_files(
+        files=[{"name": "bad.jsonl", "mimeType": "application/json",
+                "buffer": b'{"prompt": "a", "chosen": "b", "rejected": "c"}\n{"prompt": 1}\n'}])
+    expect(d.page.locator("[data-testid=import-text]")).to_have_value(re.compile("prompt"))
+    d.page.locator("[data-testid=import-go]").click()
+    err = d.page.locator("[data-testid=import-error]")
+    expect(err).to_contain_text("line 2")                     # one line, naming the line
+    assert "\n" not in err.inner_text().strip()
+    d.page.locator("[data-testid=import-text]").fill(data)     # pasted
+    d.page.locator("[data-testid=import-title]").fill("Boiling water")
+    d.page.locator("[data-testid=import-go]").click()
+    expect(err).to_have_text("")
+    doc = import_trl(data, file="pasted", title="Boiling water")
+    expect(fld(d, "title")).to_have_value("Boiling water")
+    expect(fld(d, "prompts[0].replies[1]")).to_have_value(doc["prompts"][0]["replies"][1])
+    assert_valid(d)
+    assert d.state()["scenario"] == "align"                   # not applied until Apply
+    d.page.locator("[data-testid=editor-apply]").click()
+    d.wait_js("() => window.dpoSim.state().scenario === 'lesson'")
+    d.act("dpoSim.pause()")
+    d.act("dpoSim.reset()")
+    d.act("dpoSim.step(20)")
+    path = tmp_path / "imported.toml"
+    path.write_text(to_toml(doc), encoding="utf-8")
+    assert_readouts(d, cli_records(str(path), 20)[20], "the imported lesson")
+
+
+def test_a_challenge_written_in_the_editor_is_checked_and_kept(open_page, tmp_path):
+    d = open_page("?scenario=align")
+    editor(d)
+    d.page.locator("[data-testid=editor-add-challenge]").click()
+    fld(d, "challenge.text").fill("Every row right by step 300, moving only beta.")
+    fld(d, "challenge.by_step").fill("0")
+    assert_refused_at(d, "challenge.by_step", "challenge.by_step")
+    fld(d, "challenge.by_step").fill("300")
+    fld(d, "challenge.goals[0].at_least").fill("x")
+    assert_refused_at(d, "challenge.goals[0].at_least", "challenge.goals[0]")
+    fld(d, "challenge.goals[0].at_least").fill("1")
+    fld(d, "challenge.controls").select_option("only")
+    d.page.get_by_label("beta", exact=True).last.check()
+    assert_valid(d)
+    d.page.locator("[data-testid=editor-apply]").click()
+    d.wait_js("() => window.dpoSim.state().scenario === 'lesson'")
+    d.act("dpoSim.pause()")
+    got = tomllib.loads(download(d, "download-toml", tmp_path))["challenge"]
+    assert got == {"text": "Every row right by step 300, moving only beta.", "by_step": 300,
+                   "controls": ["beta"],
+                   "goals": [{"metric": "rewards/accuracies", "at_least": 1}]}

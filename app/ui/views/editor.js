@@ -12,6 +12,11 @@ import { withScenarioFirst } from "../offline_file.js";
 import { LESSON_ID } from "../lesson_store.js";
 
 const clone = (x) => JSON.parse(JSON.stringify(x));
+const METRICS = ["loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
+  "logps/chosen", "logps/rejected", "kl", "kl_to_rlhf", "pairs/margin", "pairs/sigma", "pairs/weight",
+  "probs", "step", "flips", "beta", "learning_rate", "label_smoothing", "adaptive_weight", "loss_type"];
+const COMPARISONS = ["above", "below", "at_least", "at_most", "equals"];
+const CONTROLS = ["beta", "learning_rate", "adaptive_weight", "loss_type", "label_smoothing", "flip"];
 const KINDS = [["uniform", "uniform"], ["probs", "probabilities"], ["logits", "logits"]];
 
 /** A typed number field's value: a number when the text is one, else the text itself (so
@@ -312,6 +317,70 @@ export function mountEditor(box, ctx) {
         field("adaptive_weight", "the σ(−u) weight", aw, set("adaptive_weight"))));
   }
 
+  // -- the challenge: a text, by which step, the controls allowed, the goals ------------------
+  function buildChallenge() {
+    if (!doc.challenge) {
+      return section("Challenge", el("p", { class: "dpo-ed-hint", text: T.EDITOR_CHALLENGE_HINT }),
+        button("Add a challenge", () => {
+          doc.challenge = { text: "", goals: [{ metric: "rewards/accuracies", at_least: 1 }] };
+        }, "editor-add-challenge"));
+    }
+    const c = doc.challenge;
+    const opt = (obj, key, v) => { if (v === "" || v === undefined) delete obj[key]; else obj[key] = v; };
+    const kids = [el("p", { class: "dpo-ed-hint", text: T.EDITOR_CHALLENGE_HINT }),
+      text("challenge.text", "What the learner is asked", () => c.text, (v) => opt(c, "text", v), 2),
+      el("div", { class: "dpo-ed-grid" },
+        num("challenge.by_step", "by step (optional)", () => c.by_step, (v) => opt(c, "by_step", v)),
+        select("challenge.controls", "controls the learner may use", [["any", "any"], ["only", "only those ticked"]],
+          () => (Array.isArray(c.controls) ? "only" : "any"), (v) => {
+            if (v === "any") delete c.controls; else c.controls = [];
+            rebuild();
+          }))];
+    if (Array.isArray(c.controls)) {
+      const ticks = el("div", { class: "dpo-ed-line", role: "group", "aria-label": "controls the learner may use" });
+      for (const name of CONTROLS) {
+        const id = uid("c");
+        const box = el("input", { type: "checkbox", id: id, "data-field": "challenge.controls" });
+        box.checked = c.controls.includes(name);
+        box.addEventListener("change", () => {
+          c.controls = CONTROLS.filter((n) => (n === name ? box.checked : c.controls.includes(n)));
+          check();
+        });
+        if (!fields.has("challenge.controls")) fields.set("challenge.controls", box);
+        ticks.append(el("span", { class: "dpo-ed-tick" }, box, el("label", { for: id, text: name })));
+      }
+      kids.push(ticks);
+    }
+    const goals = Array.isArray(c.goals) ? c.goals : (c.goals = []);
+    goals.forEach((g, i) => {
+      const f = "challenge.goals[" + i + "]";
+      const cmp = COMPARISONS.find((k) => k in g) || "at_least";
+      const fs = el("fieldset", { class: "dpo-ed-prompt" }, el("legend", { text: "Goal " + i }));
+      fs.append(el("div", { class: "dpo-ed-grid" },
+        select(f + ".metric", "metric", METRICS.concat(METRICS.includes(g.metric) ? [] : [String(g.metric)]).map((m) => [m, m]),
+          () => String(g.metric), (v) => { g.metric = v; }),
+        select(f + ".comparison", "comparison", COMPARISONS.map((k) => [k, k.replace("_", " ")]), () => cmp, (v) => {
+          const value = g[cmp];
+          delete g[cmp];
+          g[v] = value;
+          rebuild();
+        }),
+        num(f + "." + cmp, "value", () => g[cmp], (v) => { g[cmp] = v; }),
+        select(f + ".per", "per (the TRL metrics)", [["", "—"], ["judgement", "judgement"], ["row", "row"]],
+          () => g.per || "", (v) => opt(g, "per", v)),
+        num(f + ".prompt", "prompt (optional)", () => g.prompt, (v) => opt(g, "prompt", v)),
+        num(f + ".row", "row (optional)", () => g.row, (v) => opt(g, "row", v)),
+        num(f + ".reply", "reply (probs)", () => g.reply, (v) => opt(g, "reply", v))),
+      text(f + ".text", "its text (optional)", () => g.text, (v) => opt(g, "text", v), 0),
+      button("Remove goal " + i, () => { goals.splice(i, 1); }));
+      kids.push(fs);
+    });
+    kids.push(el("div", { class: "dpo-ed-line" },
+      button("Add a goal", () => { goals.push({ metric: "kl", at_most: 0.3 }); }, "editor-add-goal"),
+      button("Remove the challenge", () => { delete doc.challenge; }, "editor-remove-challenge")));
+    return section("Challenge", ...kids);
+  }
+
   function buildImport() {
     const area = el("textarea", { rows: "4", spellcheck: "false", "data-testid": "import-text" });
     const file = el("input", { type: "file", accept: ".jsonl,.json,.txt,application/json", "data-testid": "import-file" });
@@ -351,13 +420,13 @@ export function mountEditor(box, ctx) {
 
   let importBox = null;     // kept across rebuilds (its pasted text stays)
   function rebuild() {
-    const focused = dialog.contains(document.activeElement) ? document.activeElement : null;
+    const active = dialog.getRootNode().activeElement || document.activeElement;   // (a shadow root on the served page)
+    const focused = dialog.contains(active) ? active : null;
     const testid = focused && focused.dataset ? focused.dataset.testid : null;
     fields = new Map(); marked = null;
     form.textContent = "";
     if (!importBox) importBox = buildImport();
     const extra = [];
-    if (doc.challenge) extra.push(T.EDITOR_KEEPS_CHALLENGE);
     if (Array.isArray(doc.events) && doc.events.length) extra.push(T.EDITOR_KEEPS_EVENTS.replace("{n}", doc.events.length));
     if (doc.true_reward) extra.push(T.EDITOR_KEEPS_TRUE_REWARD);
     form.append(
@@ -368,8 +437,8 @@ export function mountEditor(box, ctx) {
       section("The lesson",
         text("title", "Title", () => doc.title, (v) => { doc.title = v; }, 0),
         text("watch", "What to watch", () => doc.watch, (v) => { doc.watch = v; }, 3)),
-      buildPrompts(), buildRows(), buildReference(), buildSettings(),
-      extra.length ? el("p", { class: "dpo-ed-hint", text: extra.join(" ") }) : null);
+      buildPrompts(), buildRows(), buildReference(), buildSettings(), buildChallenge(),
+      el("p", { class: "dpo-ed-hint", text: extra.join(" ") }));
     check();
     if (testid) { const again = dialog.querySelector('[data-testid="' + testid + '"]'); if (again) again.focus(); }
   }
