@@ -216,7 +216,8 @@ def broken_docs() -> list[tuple[str, dict]]:
         if pid == "dpo-is-rlhf":
             doc["reference"] = {"kind": "probs", "probs": [[0.5, 0.25, 0.25]]}
         base[pid] = doc
-    for pid, doc in base.items():
+    for pid in ("align", "tie", "mass-flow", "dpo-is-rlhf", "fix-label", "mislabel"):
+        doc = base[pid]
         for path, value in list(_paths(doc)):
             if not path:
                 continue
@@ -234,8 +235,18 @@ def broken_docs() -> list[tuple[str, dict]]:
                 out.append((label + " empty", _set(doc, path, [])))
                 out.append((label + " x30", _set(doc, path, value * 30)))
                 out.append((label + " +1", _set(doc, path, value + value[:1])))
-    # over each limit, and around them
+    # near misses ("did you mean"), also a long key (difflib ignores popular characters)
     doc = base["align"]
+    for path in (("tilte",), ("learning-rate",), ("reference", "knd"),
+                 ("pairs", 0, "vote_chosen"), ("challenge", "goals", 0, "metrc"),
+                 ("prompts", 1, "replys"), ("t" * 250 + "itle",),
+                 ("w" * 120 + "atch" + "x" * 100,), ("evnts",), ("ab",),
+                 ("challenge", "by_stp"), ("events", 0, "fip")):
+        if path[0] == "events":
+            doc = base["fix-label"]
+        out.append((f"near miss {path[-1][:20]}", _set(doc, path, 1)))
+        doc = base["align"]
+    # over each limit, and around them
     for key, n in (("title", 80), ("watch", 1200)):
         for m in (n, n + 1):
             out.append((f"{key} {m}", _set(doc, (key,), "w" * m)))
