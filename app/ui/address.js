@@ -205,7 +205,7 @@ export function makeAddress(DATA, ctl, rules, lessons) {
     if (!given.length || !lessons) { applyQuery(params, then); return; }
     const code = given[given.length - 1][1];
     const rest = params.filter(([k]) => k !== "lesson" && k !== "scenario");
-    decodeLesson(code, DATA.limits).then((doc) => {
+    decodeLesson(code, DATA.limits, DATA.settings).then((doc) => {
       const cfg = lessons.config(doc);
       ctl.addScenario(cfg);
       lessons.add(cfg.scenario, doc, code);

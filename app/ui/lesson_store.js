@@ -11,7 +11,7 @@ export function makeLessons(DATA) {
   const byId = new Map();
   /** The page's config of a document (throws the validator's ScenarioError). */
   function config(doc) {
-    const cfg = checkDoc(doc, DATA.limits);
+    const cfg = checkDoc(doc, DATA.limits, DATA.settings, "the page's scenario", LESSON_ID);
     cfg.scenario = LESSON_ID;
     if (typeof cfg.watch !== "string") cfg.watch = typeof doc.watch === "string" ? doc.watch : "";
     if (!Number.isInteger(cfg.steps)) {

@@ -62,11 +62,11 @@ export function mountEditor(box, ctx) {
   /** The document of the scenario on screen (a lesson's as written; a preset's from its config). */
   function currentDoc() {
     const mine = lessons.get(app.id);
-    return mine ? clone(mine.doc) : configToDoc(app.cfg);
+    return mine ? clone(mine.doc) : configToDoc(app.cfg, DATA.settings);
   }
   tomlBtn.addEventListener("click", () => {
     saveNote.textContent = "";
-    try { saveFile(app.id + ".toml", toToml(currentDoc()), "application/toml"); } catch (e) { saveNote.textContent = "Cannot write the TOML: " + e.message; }
+    try { saveFile(app.id + ".toml", toToml(currentDoc(), DATA.settings), "application/toml"); } catch (e) { saveNote.textContent = "Cannot write the TOML: " + e.message; }
   });
   pageBtn.addEventListener("click", () => {
     saveNote.textContent = "Making the page…";
