@@ -18,6 +18,7 @@ import difflib
 import json
 import os
 import re
+import shlex
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,7 @@ from ..sim.scenario_io import (
 )
 from ..sim.settings import BY_NAME, SettingError, Whole
 from ..sim.simulation import Diverged
+from ..sim.trl_import import MAX_FILE_BYTES, MAX_PROMPTS, MAX_REPLIES, decode_trl, read_trl
 from .errors import UsageError
 
 EXIT_BAD_INPUT = 2
@@ -47,6 +49,9 @@ RUN_STEPS = Whole(0, BY_NAME["steps"].kind.hi)
 PORTS = Whole(1, 65535)
 #: ``serve --num-procs``: 0 means one per core.
 PROCS = Whole(0, 64)
+#: ``import --prompts`` and ``--replies``: the page's limits.
+IMPORT_PROMPTS = Whole(1, MAX_PROMPTS)
+IMPORT_REPLIES = Whole(2, MAX_REPLIES)
 _ORIGIN = re.compile(r"^(\*|[A-Za-z0-9_.*-]+|\[[0-9A-Fa-f:.]+\])(:(\d{1,5}|\*))?$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.~/-]*$")
 _NUMBER = re.compile(r"-\d+|-\d*\.\d+")     # a stray "-5" is a word, not an option
@@ -128,7 +133,32 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", metavar="FILE.html", required=True)
     e.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="settings",
                    help=f"override a setting of every scenario; keys: {settable}")
+    _import_args(sub)
     return p
+
+
+def _import_args(sub) -> None:
+    """``dpo-sim import`` (issue 18): TRL preference data -> a lesson (sim/trl_import.py)."""
+    i = sub.add_parser(
+        "import", help="turn preference data in TRL's formats into a lesson (TOML)",
+        description="Read FILE, preference data in TRL's formats (standard: prompt, chosen, "
+                    "rejected strings; conversational: lists of {role, content} messages; or "
+                    "conversational with an implicit prompt), as JSON Lines or a JSON array, "
+                    "and write the lesson as TOML to --out or standard output. Each example "
+                    "is one judgement; the reference is uniform. The page shows at most "
+                    f"{MAX_PROMPTS} prompts and the same number of replies on every prompt, "
+                    f"at most {MAX_REPLIES}: --prompts and --replies choose.")
+    i.add_argument("file", metavar="FILE")
+    i.add_argument("--out", metavar="LESSON.toml",
+                   help="write the lesson here (a .toml file, replaced if it exists; never "
+                        "FILE itself) instead of standard output")
+    i.add_argument("--title", metavar="T", help="the lesson's title (default: 'Imported from "
+                                                "FILENAME')")
+    i.add_argument("--prompts", metavar="N", help=f"keep the first N prompts (1 to "
+                                                  f"{MAX_PROMPTS})")
+    i.add_argument("--replies", metavar="N",
+                   help=f"keep on each prompt its N most-judged replies (2 to {MAX_REPLIES}; "
+                        f"ties: the first seen) and leave out the judgements of the others")
 
 
 def _serve_args(s: argparse.ArgumentParser) -> None:
@@ -256,6 +286,10 @@ def _load(ref: str, settings: dict[str, str]):
     except ScenarioError:
         if _is_dir(ref) and ref not in preset_ids():
             raise ScenarioError(ref, "file", "is a folder, not a TOML file") from None
+        if ref.endswith((".json", ".jsonl")):           # TRL data given to `run`, say
+            raise ScenarioError(ref, "file", "is JSON, not a TOML scenario; to make a lesson "
+                                             "of preference data in TRL's formats: 'dpo-sim "
+                                             "import FILE --out LESSON.toml'") from None
         raise
     except OSError as exc:               # a name too long for the system, say
         raise ScenarioError(ref, "file", f"cannot be read ({exc.strerror})") from None
@@ -422,8 +456,79 @@ def _cmd_export(a) -> int:
     return _export_interactive(a)
 
 
+def _read_data(ref: str) -> bytes:
+    """FILE's bytes for ``import``: a file that exists, at most MAX_FILE_BYTES."""
+    if ref.strip() == "":
+        raise UsageError("FILE", f"must name a file of preference data, got {ref!r}")
+    try:
+        if Path(ref).is_dir():
+            raise ScenarioError(ref, "file", "is a folder, not a file of preference data")
+        if not Path(ref).is_file():
+            raise ScenarioError(ref, "file", "does not exist or is not a file")
+        with open(ref, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise ScenarioError(ref, "file", f"is {size} bytes; at most {MAX_FILE_BYTES} "
+                                                 f"bytes can be imported")
+            return f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ScenarioError(ref, "file", f"cannot be read ({exc.strerror})") from None
+
+
+def _cmd_import(a) -> int:
+    """``import``: the lesson as TOML on stdout or in --out; what was left out on stderr."""
+    from ..sim.scenario_io import build_scenario
+
+    prompts = _whole("--prompts", IMPORT_PROMPTS, a.prompts)
+    replies = _whole("--replies", IMPORT_REPLIES, a.replies)
+    path = None
+    if a.out is not None:
+        path = _out_file(a.out, "lesson.toml")
+        if not a.out.endswith(".toml"):
+            raise UsageError("--out", f"must name a .toml file (the lesson), got {a.out!r}")
+        try:
+            same = path.exists() and os.path.samefile(path, a.file)
+        except OSError:
+            same = False
+        if same:
+            raise UsageError("--out", f"would overwrite the data file {a.file!r}; choose "
+                                      f"another file")
+    text = decode_trl(_read_data(a.file), a.file)
+    imported = read_trl(text, file=a.file, title=a.title, prompts=prompts, replies=replies)
+    build_scenario(imported.doc, file=a.file, id="import")     # what `run` will check
+    from ..sim.lesson import to_toml
+
+    lesson = to_toml(imported.doc)
+    for note in imported.notes:
+        print(f"dpo-sim: import: {a.file}: {note}", file=sys.stderr)
+    if path is None:
+        try:
+            sys.stdout.write(lesson)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            _quiet_stdout()
+            print(f"dpo-sim: cannot write to standard output ({exc.strerror})",
+                  file=sys.stderr)
+            return EXIT_OUTPUT_FAILED
+        return 0
+    try:
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.write(lesson)
+    except OSError as exc:
+        raise UsageError("--out", f"cannot write {a.out!r} ({exc.strerror})") from None
+    doc = imported.doc
+    n_p, n_r = len(doc["prompts"]), len(doc["pairs"])
+    print(f"dpo-sim: wrote {path} ({n_p} prompt{'s' if n_p > 1 else ''}, "
+          f"{len(doc['prompts'][0]['replies'])} replies each, {n_r} row{'s' if n_r > 1 else ''} "
+          f"from {imported.kept} judgement{'s' if imported.kept > 1 else ''}); run it with "
+          f"'dpo-sim run {shlex.quote(str(path))}'")
+    return 0
+
+
 COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "serve": _cmd_serve,
-            "export": _cmd_export}
+            "export": _cmd_export, "import": _cmd_import}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
