@@ -7,7 +7,7 @@
  * a file) into the editor, and the downloads "Download TOML" and "Download this page". */
 import { el } from "../dom.js";
 import { configToDoc, toToml, encodeLesson } from "../lesson.js";
-import { importTrl } from "../trl_import.js";
+import { importTrl, decodeTrl } from "../trl_import.js";
 import { withScenarioFirst } from "../offline_file.js";
 import { LESSON_ID } from "../lesson_store.js";
 
@@ -386,26 +386,36 @@ export function mountEditor(box, ctx) {
     const file = el("input", { type: "file", accept: ".jsonl,.json,.txt,application/json", "data-testid": "import-file" });
     const title = el("input", { type: "text", "data-testid": "import-title" });
     const keep = el("input", { type: "text", inputmode: "numeric", class: "num", "data-testid": "import-prompts" });
+    const keepReplies = el("input", { type: "text", inputmode: "numeric", class: "num", "data-testid": "import-replies" });
     const err = el("p", { class: "dpo-ed-err", role: "alert", "data-testid": "import-error" });
-    const ids = [uid("i"), uid("i"), uid("i"), uid("i")];
-    area.id = ids[0]; file.id = ids[1]; title.id = ids[2]; keep.id = ids[3];
+    const ids = [uid("i"), uid("i"), uid("i"), uid("i"), uid("i")];
+    area.id = ids[0]; file.id = ids[1]; title.id = ids[2]; keep.id = ids[3]; keepReplies.id = ids[4];
+    let source = "pasted text";        // the file's name, until the text is edited
+    area.addEventListener("input", () => { source = "pasted text"; });
     file.addEventListener("change", () => {
       const f = file.files && file.files[0];
       if (!f) return;
+      err.textContent = "";
       const reader = new FileReader();
-      reader.onload = () => { area.value = String(reader.result); err.textContent = ""; };
+      reader.onload = () => {
+        try { area.value = decodeTrl(new Uint8Array(reader.result), f.name); source = f.name; } catch (e) { err.textContent = e.message; }
+      };
       reader.onerror = () => { err.textContent = f.name + ": cannot be read"; };
-      reader.readAsText(f);
+      reader.readAsArrayBuffer(f);
     });
     const go = el("button", { type: "button", class: "dpo-btn small", "data-testid": "import-go" }, "Fill the editor");
     go.addEventListener("click", () => {
       err.textContent = "";
-      const opts = {};
+      const opts = { file: source };
       if (title.value.trim()) opts.title = title.value;
       if (keep.value.trim()) opts.prompts = numberOf(keep.value);
-      try { doc = importTrl(area.value, opts); } catch (e) { err.textContent = e.message; return; }
+      if (keepReplies.value.trim()) opts.replies = numberOf(keepReplies.value);
+      let got;
+      try { got = importTrl(area.value, opts, L); } catch (e) { err.textContent = String(e.message).split("\n")[0]; return; }
+      doc = got;
       rebuild();
-      status.textContent = "Imported: " + doc.prompts.length + " prompts, " + doc.pairs.length + " rows; not applied until Apply. " + status.textContent;
+      status.textContent = "Imported " + doc.prompts.length + " prompts and " + doc.pairs.length + " rows from " + source
+        + ": not applied until Apply. " + status.textContent;
     });
     const det = el("details", { class: "dpo-ed-import" }, el("summary", { text: "Import preference data (TRL format)" }),
       el("p", { class: "dpo-ed-hint", text: T.EDITOR_IMPORT_HINT }),
@@ -413,7 +423,8 @@ export function mountEditor(box, ctx) {
       el("div", { class: "dpo-ed-field" }, el("label", { for: ids[1], text: "or read a file" }), file),
       el("div", { class: "dpo-ed-grid" },
         el("div", { class: "dpo-ed-field" }, el("label", { for: ids[2], text: "title (optional)" }), title),
-        el("div", { class: "dpo-ed-field" }, el("label", { for: ids[3], text: "keep the first N prompts (optional)" }), keep)),
+        el("div", { class: "dpo-ed-field" }, el("label", { for: ids[3], text: "keep the first N prompts (optional)" }), keep),
+        el("div", { class: "dpo-ed-field" }, el("label", { for: ids[4], text: "keep the N most-judged replies per prompt (optional)" }), keepReplies)),
       el("div", { class: "dpo-ed-line" }, go), err);
     return det;
   }
