@@ -119,6 +119,8 @@ export function mountEditor(box, ctx) {
   function text(path, label, get, set, rows, hint) {
     const input = textIn(null, rows);
     input.value = shown(get());
+    // (where a textarea cannot size itself to its text, CSS field-sizing: enough rows for it)
+    if (rows) input.rows = Math.min(8, Math.max(rows, Math.ceil(input.value.length / 60)));
     return field(path, label, input, set, hint);
   }
   function num(path, label, get, set, hint) {
