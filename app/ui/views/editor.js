@@ -357,7 +357,7 @@ export function mountEditor(box, ctx) {
     goals.forEach((g, i) => {
       const f = "challenge.goals[" + i + "]";
       const cmp = COMPARISONS.find((k) => k in g) || "at_least";
-      const fs = el("fieldset", { class: "dpo-ed-prompt" }, el("legend", { text: "Goal " + i }));
+      const fs = el("fieldset", { class: "dpo-ed-goal" }, el("legend", { text: "Goal " + i }));
       fs.append(el("div", { class: "dpo-ed-grid" },
         select(f + ".metric", "metric", METRICS.concat(METRICS.includes(g.metric) ? [] : [String(g.metric)]).map((m) => [m, m]),
           () => String(g.metric), (v) => { g.metric = v; }),
@@ -527,9 +527,13 @@ export function mountEditor(box, ctx) {
     encodeLesson(mine).then(done, () => done(null));
   });
 
+  let editingFor = null;      // the scenario the edits started from: closing keeps them for it
   open.addEventListener("click", () => {
-    doc = currentDoc();
-    importBox = null;
+    if (!doc || editingFor !== ctl.scenarios[app.id]) {
+      doc = currentDoc();
+      editingFor = ctl.scenarios[app.id];
+      importBox = null;
+    }
     rebuild();
     dialog.showModal();
     const first = dialog.querySelector("input, textarea");
