@@ -291,6 +291,10 @@ def test_download_this_page_opens_on_the_lesson_with_its_texts_as_written(open_p
     doc["watch"] = HOSTILE["lines"] + " " + HOSTILE["script"]
     doc["prompts"][0]["replies"][:3] = [HOSTILE["end"], HOSTILE["lines"], HOSTILE["img"]]
     d = open_page("?lesson=" + encode_lesson(doc))
+    assert d.state()["scenario"] == "lesson"
+    body = d.page.locator(".dpo-page").text_content()
+    assert HOSTILE["img"] in body and HOSTILE["end"] in body   # shown as text, on this host too
+    assert d.page.evaluate("() => window.__pwned") is None
     html = download(d, "download-page", tmp_path)
     data = html.split('<script type="application/json" id="dpo-data">', 1)[1].split("</script>", 1)[0]
     assert "<!--" not in data and "\u2028" not in data and "\u2029" not in data

@@ -42,7 +42,7 @@ export function render({ model, el, view }) {
     shareable: DATA.shareable, writeAddress: DATA.shareable, note: null,
     setTitle: (t) => { document.title = t; },
     // the server's offline file (app/server.py's OFFLINE_ROUTE, next to this page)
-    offlineHtml: () => fetch(new URL("offline", location.href), { credentials: "same-origin" }).then((r) => {
+    offlineHtml: !DATA.shareable ? null : () => fetch(new URL("offline", location.href), { credentials: "same-origin" }).then((r) => {
       if (!r.ok) throw new Error("this server has no offline file (HTTP " + r.status + " for /offline)");
       return r.text();
     }),

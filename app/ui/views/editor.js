@@ -58,6 +58,8 @@ export function mountEditor(box, ctx) {
   if (picker) picker.after(openBox); else box.append(openBox);
   const csvBtn = side.querySelector('[data-testid="download"]');
   if (csvBtn) csvBtn.after(tomlBtn, pageBtn, saveNote); else box.append(tomlBtn, pageBtn, saveNote);
+  // (a notebook's page has no server file to copy; the part's hidden flag is teacher mode's)
+  if (!host.offlineHtml) pageBtn.style.display = "none";
 
   /** The document of the scenario on screen (a lesson's as written; a preset's from its config). */
   function currentDoc() {
