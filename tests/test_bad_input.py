@@ -277,10 +277,10 @@ BAD_COMMANDS = [
      "'dpo-sim run ...'" + SERVE_SEE),
     ("unknown command", ["bogus"],
      "dpo-sim: argument COMMAND: invalid choice: 'bogus' (choose from 'run', 'presets', "
-     "'serve', 'export', 'import') (see 'dpo-sim --help')"),
+     "'serve', 'link', 'export', 'import') (see 'dpo-sim --help')"),
     ("mistyped command", ["srve"],
      "dpo-sim: argument COMMAND: invalid choice: 'srve' (choose from 'run', 'presets', "
-     "'serve', 'export', 'import'); did you mean 'serve'? (see 'dpo-sim --help')"),
+     "'serve', 'link', 'export', 'import'); did you mean 'serve'? (see 'dpo-sim --help')"),
     # serve: checked before anything starts
     ("serve port 0", ["serve", "--port", "0"], PORT_RULE + "0"),
     ("serve port -1", ["serve", "--port", "-1"], PORT_RULE + "-1"),
