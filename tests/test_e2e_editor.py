@@ -208,6 +208,26 @@ def test_a_python_made_lesson_link_replays_to_its_step_with_the_cli_numbers(open
     link = d.page.evaluate("() => window.dpoSim.link()")
     assert f"lesson={code}" in link and "scenario=" not in link   # Share gives the lesson back
     assert "step=30" in link and "beta=2" in link
+    # the link `dpo-sim link FILE --step N --set beta=2` prints opens the same run
+    printed = cli_output("link", path, "--base", "http://example.invalid/", "--step", "40",
+                         "--set", "beta=2").strip()
+    assert printed.startswith("http://example.invalid/?lesson="), printed
+    d.open(printed.split("/", 3)[3], at=40)
+    assert_readouts(d, cli_records(path, 40, "--set", "beta=2")[40], "dpo-sim link's link")
+    assert d.state()["scenario"] == "lesson"
+
+
+def cli_output(*argv: str) -> str:
+    """What `dpo-sim ARGV...` prints (its main(), in this process); it must exit 0."""
+    import contextlib
+    import io
+
+    from dpo_sim.app.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(list(argv)) == 0
+    return out.getvalue()
 
 
 def raw_link(payload: bytes) -> str:
