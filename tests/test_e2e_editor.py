@@ -196,18 +196,24 @@ def test_hostile_text_in_the_editor_stays_text_and_the_page_stays_usable(browser
 def test_a_python_made_lesson_link_replays_to_its_step_with_the_cli_numbers(open_page, tmp_path):
     path, doc = my_toml(tmp_path)
     code = encode_lesson(doc)
-    d = open_page(f"?lesson={code}&beta=2&flipped=1&step=30", at=30)
-    # the CLI has no flip option: the link's flip is the scripted flip at step 0 of the TOML
+    d = open_page(f"?lesson={code}&beta=2&flipped=1&events=20:beta:0.5&step=30&hide=sweep"
+                  "&theme=dark", at=30)
+    # the CLI has no flip option: the link's actions are the scripted events of the TOML
     scripted = tmp_path / "flipped.toml"
     scripted.write_text((tmp_path / "mine.toml").read_text(encoding="utf-8")
-                        + "\n[[events]]\nstep = 0\nflip = 1\n", encoding="utf-8")
+                        + "\n[[events]]\nstep = 0\nflip = 1\n"
+                        + "\n[[events]]\nstep = 20\nset = { beta = 0.5 }\n", encoding="utf-8")
     assert_readouts(d, cli_records(str(scripted), 30, "--set", "beta=2")[30], "the lesson link")
     s = d.state()
-    assert s["scenario"] == "lesson" and s["beta"] == 2 and s["flipped"] == [1]
+    assert s["scenario"] == "lesson" and s["beta"] == 0.5 and s["flipped"] == [1]
+    assert d.page.locator(".dpo-page").get_attribute("data-theme") == "dark"
+    expect(d.page.locator(".dpo-part-sweep").first).to_be_hidden()
+    assert "step 20 · beta 2 -> 0.5" in d.log_text()
     assert d.scenario_select().evaluate("s => s.options[s.selectedIndex].text") == "My egg lesson"
     link = d.page.evaluate("() => window.dpoSim.link()")
     assert f"lesson={code}" in link and "scenario=" not in link   # Share gives the lesson back
-    assert "step=30" in link and "beta=2" in link
+    for part in ("step=30", "beta=2", "flipped=1", "events=20:beta:0.5", "hide=sweep", "theme=dark"):
+        assert part in link, (part, link)
     # the link `dpo-sim link FILE --step N --set beta=2` prints opens the same run
     printed = cli_output("link", path, "--base", "http://example.invalid/", "--step", "40",
                          "--set", "beta=2").strip()
