@@ -24,6 +24,8 @@ from dpo_sim.sim.lesson import encode_lesson
 from dpo_sim.sim.scenario_io import build_scenario, load_scenario
 
 pytestmark = pytest.mark.browser
+#: The form is the same script on both hosts: what only the form does is tested offline.
+OFFLINE_ONLY = pytest.mark.parametrize("host", ["offline"])
 expect.set_options(timeout=15_000)
 
 ALIGN = (ROOT / "presets" / "align.toml").read_text(encoding="utf-8")
@@ -122,6 +124,7 @@ def test_the_editor_checks_each_field_and_apply_runs_the_lesson_with_the_cli_num
     expect(d.page.get_by_text("Just boil it.").first).to_be_visible()
 
 
+@OFFLINE_ONLY
 def test_adding_and_removing_prompts_replies_rows_and_the_reference_table(open_page):
     d = open_page("?scenario=tie")
     editor(d)
@@ -404,6 +407,7 @@ def test_no_serious_accessibility_violation_with_the_editor_open(browser, server
 
 
 # -- importing TRL-format data into the editor ---------------------------------------------------
+@OFFLINE_ONLY
 def test_imported_trl_data_fills_the_editor_and_runs_after_apply(open_page, tmp_path):
     from dpo_sim.sim.lesson import to_toml
     from dpo_sim.sim.trl_import import import_trl
@@ -439,6 +443,7 @@ def test_imported_trl_data_fills_the_editor_and_runs_after_apply(open_page, tmp_
     assert_readouts(d, cli_records(str(path), 20)[20], "the imported lesson")
 
 
+@OFFLINE_ONLY
 def test_a_challenge_written_in_the_editor_is_checked_and_kept(open_page, tmp_path):
     d = open_page("?scenario=align")
     editor(d)
