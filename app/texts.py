@@ -384,6 +384,8 @@ EDITOR_TEXTS = {
                               "the weight (true/false) and the loss."),
     "EDITOR_KEEPS_EVENTS": "Its {n} scripted events are kept as they are.",
     "EDITOR_KEEPS_TRUE_REWARD": "Its true reward is kept as it is.",
+    "EDITOR_NO_LINK": ("This lesson is too long for a link (more than 8,000 characters "
+                       "compressed): share it with Download TOML or Download this page."),
     "EDITOR_VALID": "Valid: Apply loads it and starts the run.",
     "EDITOR_NOT_APPLIED": "Not applied until valid:",
     "EDITOR_ENGINE_REFUSED": "The engine refused it, nothing changed:",

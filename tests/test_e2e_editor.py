@@ -465,3 +465,32 @@ def test_a_challenge_written_in_the_editor_is_checked_and_kept(open_page, tmp_pa
     assert got == {"text": "Every row right by step 300, moving only beta.", "by_step": 300,
                    "controls": ["beta"],
                    "goals": [{"metric": "rewards/accuracies", "at_least": 1}]}
+
+
+def test_a_lesson_too_long_for_a_link_says_so_and_still_runs(browser, server):
+    import random
+
+    rng = random.Random(18)
+    d = DashboardPage(browser, server.url + "offline", host="offline").open(
+        "?lesson=" + encode_lesson(at_the_limits()))
+    try:
+        editor(d)
+        # every text at its limit, of letters that do not compress: over the link's limit
+        texts = {}
+        for x in range(scenario_io.MAX_PROMPTS):
+            texts[f"prompts[{x}].text"] = None
+            for k in range(scenario_io.MAX_REPLIES):
+                texts[f"prompts[{x}].replies[{k}]"] = None
+        for f in texts:
+            texts[f] = "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+                               for _ in range(scenario_io.MAX_TEXT))
+        d.page.evaluate("""texts => { for (const [f, v] of Object.entries(texts)) {
+            const e = document.querySelector(`[data-testid=editor] [data-field="${f}"]`);
+            e.value = v; e.dispatchEvent(new Event('input')); } }""", texts)
+        assert_valid(d)
+        d.page.locator("[data-testid=editor-apply]").click()
+        d.wait_js("() => window.dpoSim.state().playing")
+        expect(d.page.locator("[data-testid=download-status]")).to_contain_text("too long for a link")
+        assert d.state()["scenario"] == "lesson"
+    finally:
+        d.close()

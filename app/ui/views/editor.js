@@ -523,10 +523,11 @@ export function mountEditor(box, ctx) {
           return;
         }
         dialog.close();
+        saveNote.textContent = code ? "" : T.EDITOR_NO_LINK;
         ctl.play();
       });
     };
-    encodeLesson(mine).then(done, () => done(null));
+    encodeLesson(mine).then(done, () => done(null));     // (over the link's 8,000 characters)
   });
 
   let editingFor = null;      // the scenario the edits started from: closing keeps them for it
