@@ -382,7 +382,8 @@ EDITOR_TEXTS = {
                               "a step, if given); the page ticks each goal when it is met. "
                               "The comparison: above and below are strict; equals only for "
                               "the weight (true/false) and the loss."),
-    "EDITOR_KEEPS_EVENTS": "Its {n} scripted events are kept as they are.",
+    "EDITOR_KEEPS_EVENTS": ("Its scripted events ({n}) are kept as they are: the editor does "
+                            "not change them."),
     "EDITOR_KEEPS_TRUE_REWARD": "Its true reward is kept as it is.",
     "EDITOR_NO_LINK": ("This lesson is too long for a link (more than 8,000 characters "
                        "compressed): share it with Download TOML or Download this page."),

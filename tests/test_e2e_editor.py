@@ -494,3 +494,17 @@ def test_a_lesson_too_long_for_a_link_says_so_and_still_runs(browser, server):
         assert d.state()["scenario"] == "lesson"
     finally:
         d.close()
+
+
+@OFFLINE_ONLY
+def test_scripted_events_the_form_cannot_edit_are_kept_or_removed(open_page):
+    d = open_page("?scenario=fix-label")
+    editor(d)
+    expect(d.page.locator("[data-testid=editor]")).to_contain_text("scripted events (1) are kept")
+    for _ in range(5):                               # rows 1.. gone: the event's row with them
+        d.page.get_by_role("button", name="Remove row 1").click()
+    status = d.page.locator("[data-testid=editor-status]")
+    expect(status).to_contain_text("events[0].flip")       # said, though no field shows it
+    expect(d.page.locator("[data-testid=editor-apply]")).to_have_attribute("aria-disabled", "true")
+    d.page.locator("[data-testid=editor-drop-events]").click()
+    assert_valid(d)

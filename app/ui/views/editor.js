@@ -453,7 +453,10 @@ export function mountEditor(box, ctx) {
         text("title", "Title", () => doc.title, (v) => { doc.title = v; }, 0),
         text("watch", "What to watch", () => doc.watch, (v) => { doc.watch = v; }, 3)),
       buildPrompts(), buildRows(), buildReference(), buildSettings(), buildChallenge(),
-      el("p", { class: "dpo-ed-hint", text: extra.join(" ") }));
+      el("p", { class: "dpo-ed-hint", text: extra.join(" ") }),
+      el("div", { class: "dpo-ed-line" },
+        doc.events ? button("Remove the scripted events", () => { delete doc.events; }, "editor-drop-events") : null,
+        doc.true_reward ? button("Remove the true reward", () => { delete doc.true_reward; }, "editor-drop-true-reward") : null));
     check();
     if (testid) { const again = dialog.querySelector('[data-testid="' + testid + '"]'); if (again) again.focus(); }
   }
