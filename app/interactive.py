@@ -77,6 +77,7 @@ def page_texts() -> dict:
         "CONNECTION_BACK": texts.CONNECTION_BACK,
         "CHALLENGE": texts.CHALLENGE_TEXTS,          # issue 18: challenges
         **texts.PIN_TEXTS,
+        **texts.EDITOR_TEXTS,
     }
 
 

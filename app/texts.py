@@ -435,3 +435,37 @@ PIN_TEXTS = {
     "PIN_ROW": "{name}, {label}",
     "PIN_ROW_END": "{name}, {label}, at its end (step {step})",
 }
+
+# -- issue 18, the editor ("Your own lesson", app/ui/views/editor.js) and its downloads ----
+EDITOR_TEXTS = {
+    "EDITOR_OPEN": "Your own lesson…",
+    "EDITOR_HEADING": "Your own lesson",
+    "EDITOR_LIMITS": ("What the page can show: at most {prompts} prompts, {replies} replies per "
+                      "prompt (every prompt the same number), {rows} rows; a prompt or a reply "
+                      "at most {text} characters, the title {title}, what to watch {watch}. "
+                      "Every field is checked as you type by the rules of a TOML lesson file; "
+                      "nothing changes on the page until Apply."),
+    "EDITOR_PROMPTS_HINT": ("Every prompt needs the same number of replies (at least 2): the "
+                            "policy is a table of prompts by replies."),
+    "EDITOR_ROWS_HINT": ("Each row: on a prompt, how many annotators preferred the chosen reply "
+                         "(votes for) and how many the rejected one (votes against). Prompts "
+                         "and replies are numbered from 0."),
+    "EDITOR_PROBS_HINT": "Each prompt's probabilities: positive, summing to 1.",
+    "EDITOR_LOGITS_HINT": "Each prompt's logits: π_ref = softmax of the row.",
+    "EDITOR_IMPORT_HINT": ("TRL's preference formats: standard (prompt, chosen, rejected), "
+                           "conversational, or with an implicit prompt; one example per line "
+                           "(JSON Lines) or a JSON array. Each example is one vote. The data "
+                           "fills the editor; nothing is applied until Apply."),
+    "EDITOR_CHALLENGE_HINT": ("Optional goals the run must meet, all at once, at some step (by "
+                              "a step, if given); the page ticks each goal when it is met. "
+                              "The comparison: above and below are strict; equals only for "
+                              "the weight (true/false) and the loss."),
+    "EDITOR_KEEPS_EVENTS": ("Its scripted events ({n}) are kept as they are: the editor does "
+                            "not change them."),
+    "EDITOR_KEEPS_TRUE_REWARD": "Its true reward is kept as it is.",
+    "EDITOR_NO_LINK": ("This lesson is too long for a link (more than 8,000 characters "
+                       "compressed): share it with Download TOML or Download this page."),
+    "EDITOR_VALID": "Valid: Apply loads it and starts the run.",
+    "EDITOR_NOT_APPLIED": "Not applied until valid:",
+    "EDITOR_ENGINE_REFUSED": "The engine refused it, nothing changed:",
+}

@@ -38,7 +38,7 @@ HOSTS = (("served", "/", "served page (dpo-sim serve, NumPy)"),
 
 
 def _shoot(browser, url: str, size: tuple, theme: str, step: int, full: bool,
-           parts: list[str], at: str = "") -> tuple[bytes, dict[str, bytes]]:
+           parts: list[str], at: str = "", click: str = "") -> tuple[bytes, dict[str, bytes]]:
     w, h, mobile = size
     ctx = browser.new_context(viewport={"width": w, "height": h}, is_mobile=mobile,
                               has_touch=mobile, device_scale_factor=1, color_scheme=theme)
@@ -49,6 +49,9 @@ def _shoot(browser, url: str, size: tuple, theme: str, step: int, full: bool,
                            timeout=60_000)
     page.evaluate("dpoSim.idle()")
     page.wait_for_timeout(1500)          # the sweep map's runs, the fonts
+    if click:                            # e.g. the editor: --click editor-open
+        page.locator(f"[data-testid={click}]").first.click()
+        page.wait_for_timeout(400)
     if at:                               # the screen scrolled to a part, just under the header
         head = page.locator(".dpo-top").first.bounding_box()["height"]
         page.locator(f".dpo-part-{at}").first.evaluate(
@@ -106,6 +109,8 @@ def main(argv=None) -> int:
     ap.add_argument("--wait-step", type=int, default=None,
                     help="the step the page stops at, if not the address's (a run that "
                          "diverges stops early)")
+    ap.add_argument("--click", default="",
+                    help="click this data-testid before the shot (editor-open: the editor)")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     q = parse_qs(urlsplit(a.query).query)
@@ -123,7 +128,7 @@ def main(argv=None) -> int:
                 shots, alone = [], {part: [] for part in parts}
                 for _, path, label in HOSTS:
                     shot, pieces = _shoot(browser, server.url.rstrip("/") + path + a.query,
-                                          size, a.theme, step, a.full, parts, a.at)
+                                          size, a.theme, step, a.full, parts, a.at, a.click)
                     shots.append((label, shot))
                     for part, png in pieces.items():
                         alone[part].append((label, png))

@@ -4,8 +4,9 @@
  * hidden and autoplay; reading it replays the run through the engine, so the log and the
  * charts are as if the learner had taken the actions on the page. */
 import { writeSetting } from "./rules.js";
+import { decodeLesson } from "./lesson.js";
 
-export function makeAddress(DATA, ctl, rules) {
+export function makeAddress(DATA, ctl, rules, lessons) {
   const app = ctl.app;
   const SETTINGS = DATA.settings;
   const MAX_URL_STEP = DATA.max_url_step, MAX_URL_EVENTS = DATA.max_url_events;
@@ -49,7 +50,9 @@ export function makeAddress(DATA, ctl, rules) {
   function toQuery() {
     const q = [];
     const push = (k, v) => { if (v != null) q.push([k, v]); };
-    push("scenario", app.id);
+    const lesson = lessons && lessons.get(app.id);
+    if (lesson && lesson.code) push("lesson", lesson.code);      // a custom lesson travels whole
+    else push("scenario", app.id);
     const [zero, flipped] = atZero(app.actions);
     const base = baseline();
     for (const s of SETTINGS) {
@@ -94,10 +97,10 @@ export function makeAddress(DATA, ctl, rules) {
 
   /** Read a link's parameters ([[key, value], ...]); then(notices) once the run is replayed.
    * Whatever cannot be used is left out and said in a notice; the rest still applies. */
-  function applyQuery(params, then) {
-    const notices = [];
+  function applyQuery(params, then, early) {
+    const notices = early || [];
     const known = ["scenario"].concat(SETTINGS.filter((s) => s.url).map((s) => s.url),
-      ["flipped", "events", "step", "autoplay", "hide", "theme", "pin"]);
+      ["flipped", "events", "step", "autoplay", "hide", "theme", "pin", "lesson"]);
     const q = {};
     for (const [k, v] of params) {
       if (!known.includes(k)) notices.push("ignored " + k.slice(0, 40) + ": not a setting of this page");
@@ -266,5 +269,24 @@ export function makeAddress(DATA, ctl, rules) {
   function stopOnDiverge(reply) {
     if (reply.diverged) ctl.halt(reply.diverged);
   }
-  return { toQuery, queryString, applyQuery, pinText };
+  /** applyQuery, after a `lesson=` parameter (a whole scenario, decoded and checked by the
+   * TOML files' validator) has become the page's lesson; a bad one opens the default lesson
+   * with a notice naming what was wrong (and the run's other parameters are not used). */
+  function applyLink(params, then) {
+    const given = params.filter(([k]) => k === "lesson");
+    if (!given.length || !lessons) { applyQuery(params, then); return; }
+    const code = given[given.length - 1][1];
+    const rest = params.filter(([k]) => k !== "lesson" && k !== "scenario");
+    decodeLesson(code, DATA.limits, DATA.settings).then((doc) => {
+      const cfg = lessons.config(doc);
+      ctl.addScenario(cfg);
+      lessons.add(cfg.scenario, doc, code);
+      applyQuery([["scenario", cfg.scenario]].concat(rest), then);
+    }).catch((e) => {
+      const what = e && e.field ? e.field + ": " + (e.rule || e.message) : String(e && e.message || e);
+      applyQuery(rest.filter(([k]) => k === "hide"), then,
+                 ["ignored lesson=" + code.slice(0, 40) + (code.length > 40 ? "…" : "") + ": " + what.slice(0, 300) + "; opened the default lesson"]);
+    });
+  }
+  return { toQuery, queryString, applyQuery, applyLink, pinText };
 }

@@ -139,11 +139,12 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
 
   // -- actions ----------------------------------------------------------------------------------
   /** A scenario's own start with its own settings; then(reply) once the engine has it. */
-  function start(id, then) {
+  function start(id, then, onError) {
     if (!(id in scenarios)) throw new Error("unknown scenario " + JSON.stringify(id) + "; known: " + order.join(", "));
     const cfg = scenarios[id];
     const cmd = DATA.presets && DATA.presets.includes(id) ? { op: "load", scenario: id } : { op: "load", config: cfg };
     send(cmd, (reply) => {
+      if (reply.error && onError) { onError(reply.error); return; }     // (the editor's Apply)
       fail(reply);
       app.id = id; app.cfg = cfg; app.halted = ""; app.actions = []; app.looked = 0;
       app.cause = "load";
@@ -295,10 +296,17 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
       if (then) then(reply); else app.render("structure");
     });
   }
-  function load(id) {
+  /** Load a scenario; settled(error) (optional) is called with the engine's refusal of
+   * it (the page keeps its run) or with null once it is loaded. */
+  function load(id, settled) {
     const playing = app.playing;
     pause();
-    start(id, () => { app.render("scenario"); if (playing) play(); });
+    start(id, () => { app.render("scenario"); if (playing) play(); if (settled) settled(null); }, settled);
+  }
+  function removeScenario(id) {
+    delete scenarios[id];
+    const i = order.indexOf(id);
+    if (i >= 0) order.splice(i, 1);
   }
   function look(i) {
     if (app.looked !== i) { app.looked = i; app.render("look"); }
@@ -327,7 +335,7 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
     if (what === "toggle") toggle(); else if (what === "reset") reset(); else stepOnce(1);
   }
 
-  return { app, scenarios, order, addScenario, send, take, start, advance, play, pause, toggle,
+  return { app, scenarios, order, addScenario, removeScenario, send, take, start, advance, play, pause, toggle,
            stepOnce, reset, flip, setSettings, load, look, csv, idle, onKey, logSet, logFlip, fail, halt,
            refused, pin, unpin, pinWords, log };
 }

@@ -4,6 +4,9 @@ import { startPage } from "./page.js";
 import { makeLocalEngine } from "./local_engine.js";
 import { makeOfflineRequest } from "./offline_requests.js";
 
+// the file as it was loaded, before the page is drawn in it: "Download this page" splices
+// a scenario into a copy of it (app/ui/offline_file.js)
+const PRISTINE = "<!DOCTYPE html>\n" + document.documentElement.outerHTML;
 const DATA = JSON.parse(document.getElementById("dpo-data").textContent);
 const DPO = window.DPO;
 const byId = {};
@@ -25,4 +28,5 @@ startPage(document.getElementById("dpo-root"), DATA, engine, {
   setTitle: (t) => { document.title = t; },
   themed: (p) => { document.body.style.background = p.background; },
   check: (c) => new DPO.Simulation(c, DATA.settings),
+  offlineHtml: () => Promise.resolve(PRISTINE),
 });

@@ -41,6 +41,11 @@ export function render({ model, el, view }) {
     engineName: "numpy", checkLive: window.DPO.checkLive,
     shareable: DATA.shareable, writeAddress: DATA.shareable, note: null,
     setTitle: (t) => { document.title = t; },
+    // the server's offline file (app/server.py's OFFLINE_ROUTE, next to this page)
+    offlineHtml: !DATA.shareable ? null : () => fetch(new URL("offline", location.href), { credentials: "same-origin" }).then((r) => {
+      if (!r.ok) throw new Error("this server has no offline file (HTTP " + r.status + " for /offline)");
+      return r.text();
+    }),
     themed: (p) => { document.body.style.background = p.background; document.documentElement.style.colorScheme = p.name; },
   });
   if (view && view.model && view.model.document) {

@@ -24,6 +24,8 @@ import { mountLearn } from "./views/learn.js";
 import { mountChallenge } from "./views/challenge.js";
 import { watchChallenges } from "./goals.js";
 import { pinLabel } from "./pin.js";
+import { mountEditor } from "./views/editor.js";
+import { makeLessons } from "./lesson_store.js";
 
 /** The views, in the order they are drawn, where each goes, and the part of the page (teacher
  * mode's hide=) its box is, for the views whose own root does not say so. */
@@ -40,6 +42,7 @@ export const VIEWS = [
   ["try", "details", mountTryIt, "try", true],
   ["learn", "details", mountLearn, "learn", true],
   ["log", "details", mountStepLog],
+  ["editor", "side", mountEditor, null, true],
 ];
 // (the last field: built just after the first screen is drawn, so the bars and numbers
 // come first; their place is kept in the page's order)
@@ -50,7 +53,8 @@ export function startPage(root, DATA, engine, host) {
   const fmt4g = (v) => (typeof v === "boolean" ? (v ? "on" : "off") : typeof v === "string" ? v : pyG(v, 4));
   const ctl = createController(DATA, engine, rules, fmt4g, host.checkLive);
   const app = ctl.app;
-  const address = makeAddress(DATA, ctl, rules);
+  const lessons = makeLessons(DATA);
+  const address = makeAddress(DATA, ctl, rules, lessons);
 
   // -- the scenario's challenge (app/ui/goals.js): checked after every reply the page takes
   watchChallenges(app, DATA.texts.CHALLENGE);
@@ -101,7 +105,7 @@ export function startPage(root, DATA, engine, host) {
     }
     return search;
   }
-  const ctx = { T: DATA.texts, DATA, rules, ctl, fmt4g, host, root: page, engine,
+  const ctx = { T: DATA.texts, DATA, rules, ctl, fmt4g, host, root: page, engine, lessons,
                 LEARN: DATA.learn, katexBase: DATA.katex_base || null, pointing: true,
                 pal: () => DATA.palettes[app.theme],
                 // the [[rest]] line of the reading levels: the formula strip's sentence
@@ -265,7 +269,7 @@ export function startPage(root, DATA, engine, host) {
 
   // -- start: the address's run, replayed through the engine ------------------------------------
   const asked = Array.from(params.entries()).filter(([k]) => k !== "theme" || !app.themeAsked);
-  address.applyQuery(asked, (notices) => {
+  address.applyLink(asked, (notices) => {
     for (const a of app.actions) a.link = true;        // the link's own actions (a challenge says so)
     app.notices = notices;
     if (params.has("theme") && !app.themeAsked) app.notices.push("ignored theme=" + params.get("theme").slice(0, 40) + ": must be dark or light");
