@@ -364,6 +364,11 @@ VIEW_TEXT_NAMES = (
 #: metric and comparison (goals.js goalText); ``{...}`` are filled in by the page.
 CHALLENGE_TEXTS = {
     "heading": "Challenge",
+    "take": "Take the challenge",
+    "leave": "Leave the challenge",
+    "not_taken": ("Not taken: the goals are ticked as this run meets them. Take the challenge "
+                  "to play it from step 0. {lock}"),
+    "all_free": "Every control stays free.",
     "cmp": {"above": "above", "below": "below", "at_least": "at least",
             "at_most": "at most", "equals": "is"},
     "per": {"judgement": "per judgement", "row": "per row"},

@@ -13,7 +13,8 @@
  *   checked on each view in turn (views with the same run share one actions array, as one
  *   run of the page does; a new run is a load or a reset): the status after each;
  * - {"kind": "play", "config", "query": [[k, v], ...] (a link's parameters, optional),
- *   "script": [["step", n] | ["each", n] (n single steps) | ["flip", i] | ["set", {...}] | ["reset"] | ["reset", {...}]]}:
+ *   "take": false (the challenge not taken first; by default it is, as its button does),
+ *   "script": [["take", on] | ["step", n] | ["each", n] (n single steps) | ["flip", i] | ["set", {...}] | ["reset"] | ["reset", {...}]]}:
  *   the page's controller (app/ui/controller.js) over the offline engine (local_engine.js,
  *   the twin), the page's challenge wiring (goals.js watchChallenges) and the challenge
  *   view (views/challenge.js) in a stand-in DOM, rendered after each action as page.js
@@ -109,6 +110,8 @@ async function play(job) {
   const p = makePage(job.config, job.query);
   await p.ctl.idle();
   await null;                  // the link's replay finishes a promise later
+  // the challenge taken first (as the card's button does), unless the job says not
+  if (job.take !== false && p.app.challenge) { G.takeChallenge(p.app, p.ctl, true); await p.ctl.idle(); }
   const out = [shot(p)];
   for (const [what, arg] of job.script) {
     if (what === "each") {             // n single steps, one screen update each; one shot
@@ -117,6 +120,7 @@ async function play(job) {
     else if (what === "flip") p.ctl.flip(arg);
     else if (what === "set") p.ctl.setSettings(arg);
     else if (what === "reset") p.ctl.reset(arg);
+    else if (what === "take") G.takeChallenge(p.app, p.ctl, arg !== false);
     else throw new Error("unknown script action " + what);
     out.push(shot(p));
   }

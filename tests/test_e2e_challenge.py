@@ -41,6 +41,13 @@ def test_the_challenges_on_the_page(browser, server, host):
         assert goals == [["false", "○ Not yet: every row right (u > 0 on each row)"],
                          ["true", "✓ Holds now: KL on every prompt at most 0.3"],
                          ["false", "○ Not yet: the step at least 300"]], goals
+        # not taken yet: nothing locked, the goals ticked all the same
+        assert status(d) == ("off", W["not_taken"].format(lock=ONLY_BETA))
+        expect(q(d, "ctl-lr")).to_be_enabled()
+        expect(q(d, "flip-0")).to_be_enabled()
+        q(d, "challenge-take").click()                 # taken: step 0 again, under its rule
+        d.idle()
+        expect(q(d, "challenge-take")).to_have_text(W["leave"])
         assert status(d) == ("open", W["open_by"].format(left=300, by_step=300))
         # what is locked, and why, where it is
         expect(q(d, "ctl-lr")).to_be_disabled()
@@ -81,7 +88,7 @@ def test_the_challenges_on_the_page(browser, server, host):
         expect(q(d, "challenge-said")).to_have_text(W["said_met"].format(step=300))
 
         # mislabel: flips allowed, nothing else; the right flip by its button, step by step
-        d.act("dpoSim.load('mislabel')")
+        d.act("dpoSim.load('mislabel'); dpoSim.takeChallenge()")
         expect(q(d, "flip-1")).to_be_enabled()
         expect(q(d, "ctl-beta")).to_be_disabled()
         q(d, "flip-1").click()

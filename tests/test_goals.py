@@ -391,17 +391,32 @@ def test_loose_leash_on_the_page_words_locks_and_the_step_it_never_steps_over():
     assert shots[6]["actions"] == [{"step": 0, "set": {"beta": 1.3}}]
 
 
-def test_a_link_that_uses_a_locked_control_voids_the_challenge_and_reset_restores_it():
-    shots = play("loose-leash", [["each", 5], ["reset"]],
-                 query=[["scenario", "loose-leash"], ["lr", "2"], ["beta", "1.3"]])
+def test_a_challenge_not_taken_locks_nothing_and_taking_it_starts_again_under_its_rule():
+    """A scenario's challenge is the learner's to take: until then every control and any
+    link works as in a scenario without one (the goals ticked as the run meets them), and
+    taking it starts the run again with only the allowed settings kept."""
+    job = {"kind": "play", "config": preset_config("loose-leash"), "take": False,
+           "query": [["scenario", "loose-leash"], ["lr", "2"], ["beta", "1.3"]],
+           "script": [["each", 5], ["flip", 0], ["take"], ["set", {"learning_rate": 1.0}],
+                      ["take", False], ["set", {"learning_rate": 1.0}]]}
+    shots = node([job])[0]
     first = shots[0]
-    assert first["status"]["state"] == "void" and first["status"]["used"] == ["learning_rate"]
-    assert dict(first["texts"])["challenge-status"] == W["void_link"].format(
-        what="the learning rate")
-    assert verdict(shots[1]) == ("void", None)
-    # Reset: the locked learning rate goes back to the scenario's, β (allowed) is kept
-    assert shots[2]["status"]["state"] == "open"
-    assert shots[2]["actions"] == [{"step": 0, "set": {"beta": 1.3}}]
+    assert first["status"]["state"] == "off" and first["refusal"] == ""
+    assert dict(first["texts"])["challenge-status"] == W["not_taken"].format(
+        lock="This challenge lets you move only β.")
+    assert "challenge-lock" not in dict(first["texts"])
+    assert first["goals"][1][:3] == ["✓", "Holds now: ", "true"]     # ticked all the same
+    assert shots[1]["t"] == 5 and shots[2]["flipped"] == [0]         # a flip: not refused
+    # taken: step 0 again, the learning rate back to the scenario's, β (allowed) kept
+    taken = shots[3]
+    assert taken["t"] == 0 and taken["flipped"] == [] and taken["status"]["state"] == "open"
+    assert taken["actions"] == [{"step": 0, "set": {"beta": 1.3}}]
+    assert dict(taken["texts"])["challenge-lock"] == "This challenge lets you move only β."
+    assert shots[4]["refusal"] == "This challenge lets you move only β."
+    assert shots[4]["actions"] == [{"step": 0, "set": {"beta": 1.3}}]
+    # left: free again, the run kept
+    assert shots[6]["refusal"] == "" and shots[6]["status"]["state"] == "off"
+    assert shots[6]["actions"][-1] == {"step": 0, "set": {"learning_rate": 1.0}}
 
 
 def test_mislabel_solutions_and_non_solutions_against_the_engine():

@@ -232,11 +232,24 @@ export function watchChallenges(app, W) {
       return;
     }
     if (!app.challenge || app.challenge.cfg !== app.cfg) {
-      app.challenge = { cfg: app.cfg, tracker: makeChallenge(c, W), status: null };
-      app.guard = (action) => refusal(c, action, W);
+      // not taken until the learner says so: the scenario's own lesson stays whole (every
+      // control free, links with any setting) and its goals are ticked as a run meets them
+      app.challenge = { cfg: app.cfg, tracker: makeChallenge(c, W), status: null, taken: false };
+      app.guard = (action) => (app.challenge && app.challenge.taken ? refusal(c, action, W) : null);
       app.lockReason = lockReason(c, W) || "";
     }
     if (run !== app.actions) { run = app.actions; app.refusal = ""; }
-    app.challenge.status = app.challenge.tracker.check(app);
+    const s = app.challenge.tracker.check(app);
+    app.challenge.status = app.challenge.taken ? s : Object.assign({}, s, { state: "off", metAt: null });
   };
+}
+
+/** Take the scenario's challenge (on) or leave it: taking starts the run again from step 0
+ * (Reset, which keeps only the settings the challenge lets the learner move) with the other
+ * controls locked; leaving unlocks them and keeps the run. */
+export function takeChallenge(app, ctl, on) {
+  if (!app.challenge) return;
+  app.challenge.taken = !!on;
+  if (on) ctl.reset();
+  else { app.refusal = ""; app.observe(); app.render("structure"); }
 }

@@ -22,7 +22,7 @@ import { mountFrontier } from "./views/frontier.js";
 import { mountSweep } from "./views/sweep.js";
 import { mountLearn } from "./views/learn.js";
 import { mountChallenge } from "./views/challenge.js";
-import { watchChallenges } from "./goals.js";
+import { watchChallenges, takeChallenge } from "./goals.js";
 import { pinLabel } from "./pin.js";
 import { mountEditor } from "./views/editor.js";
 import { makeLessons } from "./lesson_store.js";
@@ -122,6 +122,7 @@ export function startPage(root, DATA, engine, host) {
     else if (cmd.op === "set") ctl.setSettings(cmd.changes);
     else if (cmd.op === "look") ctl.look(cmd.row);
     else if (cmd.op === "load") ctl.load(cmd.scenario);
+    else if (cmd.op === "challenge") takeChallenge(app, ctl, cmd.take);
   }
   const views = [mountHeader(top, ctx), mountAlerts(alerts)];
   const side = mountSide(areas.side, ctx);
@@ -223,6 +224,8 @@ export function startPage(root, DATA, engine, host) {
              weight: a(h.weight), lossCode: a(h.lossCode), kl: h.kl.map(a) };
   }
   window.dpoSim = {
+    // the scenario's challenge: take it (the run starts again, other controls locked) or leave it
+    takeChallenge: (on = true) => { act({ op: "challenge", take: on !== false }); return snapshot(); },
     state: snapshot,
     play: () => { ctl.play(); return snapshot(); },
     pause: () => { ctl.pause(); return snapshot(); },

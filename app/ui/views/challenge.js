@@ -21,7 +21,13 @@ export function mountChallenge(box, ctx) {
   const status = el("p", { class: "challenge-status", "data-testid": "challenge-status" });
   const refusal = el("p", { class: "challenge-refusal", role: "status", "data-testid": "challenge-refusal" });
   const said = el("p", { class: "dpo-sr", "aria-live": "polite", "data-testid": "challenge-said" });
-  section.append(heading, text, list, rule, lock, status, refusal, said);
+  // taking the challenge: the run starts again with the other controls locked (goals.js)
+  const take = el("button", { type: "button", class: "dpo-btn", "data-testid": "challenge-take" });
+  take.addEventListener("click", () => {
+    const ch = ctx.ctl ? ctx.ctl.app.challenge : null;
+    ctx.act({ op: "challenge", take: !(ch && ch.taken) });
+  });
+  section.append(heading, text, list, rule, lock, status, take, refusal, said);
   box.append(section);
   box.hidden = true;
 
@@ -43,9 +49,7 @@ export function mountChallenge(box, ctx) {
     text.hidden = !c.text;
     setText(rule, c.by_step !== undefined ? fill(W.by_step, { by_step: c.by_step }) + " " + fill(W.checked, { by_step: c.by_step })
       : W.any_step);
-    const why = view.lockReason || "";
-    setText(lock, why);
-    lock.hidden = !why;
+    setText(lock, view.lockReason || "");
     last = null;
     setText(said, "");
   }
@@ -66,8 +70,12 @@ export function mountChallenge(box, ctx) {
         if (it.li.getAttribute("data-holds") !== String(on)) it.li.setAttribute("data-holds", String(on));
         it.li.className = on ? "done" : "todo";
       });
+      const taken = !!ch.taken;
+      lock.hidden = !taken || !view.lockReason;
+      setText(take, taken ? W.leave : W.take);
       let line;
-      if (met) line = fill(W.met, { step: s.metAt });
+      if (!taken) line = fill(W.not_taken, { lock: view.lockReason || W.all_free });
+      else if (met) line = fill(W.met, { step: s.metAt });
       else if (s.state === "void") line = fill(s.fromLink ? W.void_link : W.void, { what: s.usedWords });
       else if (s.state === "missed") line = fill(W.missed, { by_step: s.by_step });
       else if (s.by_step !== null) line = fill(W.open_by, { left: s.by_step - s.step, by_step: s.by_step });
