@@ -217,9 +217,12 @@ def reference_until_diverged(sid, settings):
     sim = Simulation(load_scenario(sid))
     sim.set(**settings)
     recs = [sim.record]
+    import numpy as np
+
     try:
-        for _ in range(1000):
-            recs.append(sim.advance(1))
+        with np.errstate(over="ignore", invalid="ignore"):    # the overflow is the point
+            for _ in range(1000):
+                recs.append(sim.advance(1))
     except Diverged:
         pass
     return recs
