@@ -39,12 +39,18 @@ from ..sim.scenario_io import (
 from ..sim.settings import BY_NAME, SettingError, Whole
 from ..sim.simulation import Diverged
 from .errors import UsageError
+from .parts import MAX_URL_STEP
 
 EXIT_BAD_INPUT = 2
 EXIT_OUTPUT_FAILED = 1
 #: ``run --steps``: the number of updates; 0 prints the config line and step 0 only.
 RUN_STEPS = Whole(0, BY_NAME["steps"].kind.hi)
 PORTS = Whole(1, 65535)
+#: where `dpo-sim serve` listens by default, and so the page's local address for `link`
+DEFAULT_ADDRESS, DEFAULT_PORT = "127.0.0.1", 5006
+DEFAULT_BASE = f"http://{DEFAULT_ADDRESS}:{DEFAULT_PORT}/"
+#: the step a link may ask for (the most the page's address reads)
+URL_STEPS = Whole(0, MAX_URL_STEP)
 #: ``serve --num-procs``: 0 means one per core.
 PROCS = Whole(0, 64)
 _ORIGIN = re.compile(r"^(\*|[A-Za-z0-9_.*-]+|\[[0-9A-Fa-f:.]+\])(:(\d{1,5}|\*))?$")
@@ -128,13 +134,26 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", metavar="FILE.html", required=True)
     e.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="settings",
                    help=f"override a setting of every scenario; keys: {settable}")
+
+    k = sub.add_parser(
+        "link", help="print a link to the page that opens a scenario (a preset or a file)",
+        description="Print the page's address for SCENARIO: ?scenario=ID for a preset, "
+                    "?lesson=... (the whole scenario, compressed) for a TOML file.")
+    k.add_argument("scenario", metavar="SCENARIO")
+    k.add_argument("--base", metavar="URL", default=None,
+                   help=f"the page's address (default: the served page's local address, "
+                        f"{DEFAULT_BASE})")
+    k.add_argument("--step", metavar="N", help="open the run at step N (0 to "
+                                               f"{MAX_URL_STEP})")
+    k.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="settings",
+                   help="a setting at step 0, as the page's own parameter (e.g. beta=0.5)")
     return p
 
 
 def _serve_args(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--port", default="5006", help="port to listen on, 1 to 65535 "
-                                                  "(default 5006)")
-    s.add_argument("--address", default="127.0.0.1",
+    s.add_argument("--port", default=str(DEFAULT_PORT), help="port to listen on, 1 to 65535 "
+                                                            f"(default {DEFAULT_PORT})")
+    s.add_argument("--address", default=DEFAULT_ADDRESS,
                    help="address to listen on (default 127.0.0.1; 0.0.0.0: every network)")
     s.add_argument("--allow-websocket-origin", metavar="HOST[:PORT]", action="append",
                    default=[], dest="allow_websocket_origin",
@@ -422,8 +441,49 @@ def _cmd_export(a) -> int:
     return _export_interactive(a)
 
 
+_BASE = re.compile(r"(https?|file)://[^\s?#]*")
+
+
+def _cmd_link(a) -> int:
+    """``link``: the page's address for a scenario, its --set and its --step."""
+    from urllib.parse import quote
+
+    from ..sim.lesson import doc_of, encode_lesson
+
+    base = DEFAULT_BASE if a.base is None else a.base.strip()
+    if not _BASE.fullmatch(base):
+        raise UsageError("--base", f"must be the page's address: http://, https:// or "
+                                   f"file:// and no ? or #, got {a.base!r}")
+    if re.fullmatch(r"https?://[^/]+", base):
+        base += "/"
+    step = _whole("--step", URL_STEPS, a.step)
+    settings = _settings(a.settings)
+    for key in settings:
+        s = CLI_SETTINGS.get(key)
+        if s is not None and s.url is None:
+            raise ScenarioError("--set", key, "the page's address has no parameter for it; "
+                                "a link may set " + ", ".join(
+                                    k for k, t in CLI_SETTINGS.items() if t.url))
+    scenario = _load(a.scenario, {})
+    changed = apply_settings(scenario, settings) if settings else scenario
+    if scenario.source == f"presets/{a.scenario}.toml":
+        query = [("scenario", scenario.id)]
+    else:
+        try:
+            query = [("lesson", encode_lesson(doc_of(scenario)))]
+        except ValueError as e:
+            raise ScenarioError(a.scenario, "link", str(e)) from None
+    for key, s in CLI_SETTINGS.items():      # the settings table's order, as the page writes
+        if key in settings and s.url:
+            query.append((s.url, s.write(getattr(changed, s.name))))
+    if step is not None:
+        query.append(("step", str(step)))
+    print(base + "?" + "&".join(f"{k}={quote(v, safe=',:')}" for k, v in query))
+    return 0
+
+
 COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "serve": _cmd_serve,
-            "export": _cmd_export}
+            "export": _cmd_export, "link": _cmd_link}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,10 @@ per-row columns are numbered from 0: ``kl/0``, ``probs/0/1`` (pi(reply 1 | promp
 force: ``loss_type`` as a whole number, its index in ``losses.LOSS_TYPES`` (0 sigmoid,
 1 ipo, 2 hinge, 3 robust; the JSONL step lines give the name), and ``label_smoothing``.
 They come last so that every older column keeps its place.
+
+Every cell that holds text (today only the header's) goes through ``text_cell``: a cell
+beginning with =, +, -, @, a tab or a carriage return is one a spreadsheet would run as a
+formula, so it is written with a leading apostrophe. Numbers are written as numbers.
 """
 
 from __future__ import annotations
@@ -20,7 +24,28 @@ from typing import TextIO
 from .engine import Record
 from .history import TAIL, History, block_order, csv_header, loss_code
 
-__all__ = ["block_order", "csv_header", "csv_row", "to_csv", "write_csv"]
+__all__ = ["block_order", "csv_header", "csv_row", "header_line", "text_cell", "to_csv",
+           "write_csv"]
+
+#: what a spreadsheet reads as the start of a formula
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(text: str) -> str:
+    """A text cell as written in the file: neutralised for spreadsheets (a leading ' when
+    it begins like a formula) and quoted as CSV needs (a comma, quote or line break)."""
+    text = str(text)
+    if text.startswith(FORMULA_START):
+        text = "'" + text
+    if any(ch in text for ch in ',"\n\r'):
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def header_line(n_prompts: int, n_replies: int, n_rows: int) -> str:
+    """The header line (with its newline), every name through ``text_cell``."""
+    return ",".join(text_cell(c) for c in csv_header(n_prompts, n_replies, n_rows)) + "\n"
+
 
 def csv_row(rec: Record) -> list:
     """The values of one record in ``csv_header`` order (floats as repr: exact round trip)."""
@@ -41,7 +66,7 @@ def _write_history(h: History, out: TextIO, chunk: int = 4096) -> None:
     float's repr is what ``repr(float(v))`` gives, and step, adaptive_weight and loss_type
     are whole numbers stored exactly."""
     P, K, N = h.shape
-    out.write(",".join(csv_header(P, K, N)) + "\n")
+    out.write(header_line(P, K, N))
     order = block_order(P, K, N)
     data = h.array()
     lt = len(order) - len(TAIL) + TAIL.index("loss_type")
@@ -66,7 +91,7 @@ def write_csv(records: Iterable[Record], out: TextIO) -> None:
     if first is None:
         return
     P, K = first.probs.shape
-    w.writerow(csv_header(P, K, len(first.row_margin)))
+    out.write(header_line(P, K, len(first.row_margin)))
     w.writerow(csv_row(first))
     for rec in records:
         w.writerow(csv_row(rec))

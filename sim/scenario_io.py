@@ -125,6 +125,9 @@ class _Checker:
             if is_control(ch) and ch not in ALLOWED_CONTROLS:
                 self.fail(field, f"must not contain the control character U+{ord(ch):04X} "
                                  f"(only newline and tab are allowed)")
+            if 0xD800 <= ord(ch) <= 0xDFFF:
+                self.fail(field, f"must not contain the lone surrogate U+{ord(ch):04X} "
+                                 f"(not a character)")
         if limit is not None and len(value) > limit:
             self.fail(field, f"is {len(value)} characters long; at most {limit} "
                              f"(what the page can show)")

@@ -277,10 +277,10 @@ BAD_COMMANDS = [
      "'dpo-sim run ...'" + SERVE_SEE),
     ("unknown command", ["bogus"],
      "dpo-sim: argument COMMAND: invalid choice: 'bogus' (choose from 'run', 'presets', "
-     "'serve', 'export') (see 'dpo-sim --help')"),
+     "'serve', 'export', 'link') (see 'dpo-sim --help')"),
     ("mistyped command", ["srve"],
      "dpo-sim: argument COMMAND: invalid choice: 'srve' (choose from 'run', 'presets', "
-     "'serve', 'export'); did you mean 'serve'? (see 'dpo-sim --help')"),
+     "'serve', 'export', 'link'); did you mean 'serve'? (see 'dpo-sim --help')"),
     # serve: checked before anything starts
     ("serve port 0", ["serve", "--port", "0"], PORT_RULE + "0"),
     ("serve port -1", ["serve", "--port", "-1"], PORT_RULE + "-1"),

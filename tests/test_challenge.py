@@ -202,3 +202,20 @@ def test_every_preset_still_loads_and_its_config_round_trips():
         cfg = json.loads(json.dumps(s.config()))
         assert cfg["watch"] == s.watch
         assert scenario_from_config(cfg).config() == s.config()
+
+
+def test_the_format_example_in_presets_readme_is_valid():
+    text = (PRESETS_DIR / "README.md").read_text(encoding="utf-8")
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    s = build_scenario(tomllib.loads(block), file="presets/README.md", id="example")
+    assert s.challenge["by_step"] == 300 and s.challenge["controls"] == ["beta"]
+    assert [g["metric"] for g in s.challenge["goals"]] == ["rewards/accuracies", "kl"]
+
+
+def test_the_page_gets_the_limits():
+    from dpo_sim.app.interactive import page_data
+
+    data = page_data([load_scenario("align")])
+    assert data["limits"] == {"MAX_PROMPTS": 4, "MAX_REPLIES": 6, "MAX_ROWS": 24,
+                              "MAX_TEXT": 400, "MAX_TITLE": 80, "MAX_WATCH": 1200,
+                              "MAX_EVENTS": 50}

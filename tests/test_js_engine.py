@@ -403,8 +403,8 @@ def test_random_scenarios_with_events_and_live_actions_run_the_same(chunk):
 
 
 def test_the_random_scenarios_cover_what_they_should():
-    """Ties, 0-vote sides, several prompts, 6 replies (the page's most), events and actions of every kind,
-    prompts without a finite optimum, every loss type."""
+    """Ties, 0-vote sides, several prompts, 6 replies (the page's most), events and
+    actions of every kind, prompts without a finite optimum, every loss type."""
     seen = {"tie": 0, "zero side": 0, "P4": 0, "K6": 0, "flip event": 0, "set event": 0,
             "flip action": 0, "set action": 0, "no finite optimum": 0, "step-0 action": 0}
     losses = set()

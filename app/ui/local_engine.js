@@ -13,6 +13,16 @@ const RECORD_KEYS = ["type", "step", "beta", "learning_rate", "adaptive_weight",
 
 function nullNaN(a) { return a.map((v) => (v !== v ? null : v)); }
 
+/** A text cell of the CSV (sim/export_csv.py's text_cell): a leading ' when it begins like a
+ * spreadsheet formula (=, +, -, @, tab, CR), quoted when it holds a comma, quote or line
+ * break. Numbers are written as numbers, never through this. */
+export function csvText(text) {
+  let t = String(text);
+  if (/^[=+\-@\t\r]/.test(t)) t = "'" + t;
+  if (/[,"\n\r]/.test(t)) t = '"' + t.replace(/"/g, '""') + '"';
+  return t;
+}
+
 export function makeSession(DPO, settingsTable, scenarios) {
   const RUN = settingsTable.filter((s) => s.scope === "run" && s.name !== "steps").map((s) => s.name);
   let sim = null;
@@ -105,7 +115,7 @@ export function makeSession(DPO, settingsTable, scenarios) {
     for (let i = 0; i < N; i++) head.push("pairs/" + i + "/margin", "pairs/" + i + "/sigma", "pairs/" + i + "/weight");
     head.push("loss_type", "label_smoothing");
     const r = DPO.pyFloatRepr;
-    const lines = [head.join(",")];
+    const lines = [head.map(csvText).join(",")];
     const line = (rec) => {
       const v = [String(rec.step), r(rec.beta), r(rec.learning_rate), rec.adaptive_weight ? "1" : "0"];
       for (const name of head.slice(4, 11)) v.push(r(rec[name]));

@@ -1,0 +1,30 @@
+/* Runs app/ui/lesson.js (the page's scenario document) on jobs from tests/test_lesson_js.py.
+ *
+ * stdin: {"settings": table_json(), "limits": LIMITS, "jobs": [{"kind": "check" | "toml" |
+ * "encode" | "decode", "doc" | "text": ...}, ...]}; stdout: one JSON list of results, each
+ * {"ok": value} or {"error": message, "field", "rule"}. */
+import { createRequire } from "module";
+import { readFileSync } from "fs";
+import { checkDoc, toToml, encodeLesson, decodeLesson, configToDoc } from "../app/ui/lesson.js";
+
+const require = createRequire(import.meta.url);
+globalThis.DPO = require("../app/offline/engine.js");
+
+const input = JSON.parse(readFileSync(0, "utf8"));
+const { settings, limits } = input;
+const out = [];
+for (const job of input.jobs) {
+  try {
+    let ok;
+    if (job.kind === "check") ok = checkDoc(job.doc, limits, settings, "t", "t");
+    else if (job.kind === "toml") ok = toToml(job.doc, settings);
+    else if (job.kind === "configToDoc") ok = configToDoc(job.config, settings);
+    else if (job.kind === "encode") ok = await encodeLesson(job.doc);
+    else if (job.kind === "decode") ok = await decodeLesson(job.text, limits, settings);
+    else throw new Error("unknown job " + job.kind);
+    out.push({ ok });
+  } catch (e) {
+    out.push({ error: e.message, field: e.field, rule: e.rule, name: e.name });
+  }
+}
+process.stdout.write(JSON.stringify(out));
