@@ -23,7 +23,7 @@ from .engine import Record, stored_row_metrics
 from .export_csv import write_csv
 from .history import loss_code
 from .scenario import Scenario
-from .scenario_io import scenario_from_config
+from .scenario_io import ScenarioError, scenario_from_config
 from .settings import RUN, SettingError
 from .simulation import Diverged, Simulation
 
@@ -128,7 +128,7 @@ class Session:
                 return {"op": "csv", "csv": self.csv()}
             if op in ("frontier", "sweep"):
                 return stack_reply(self.sim, cmd)
-        except (SettingError, ValueError, IndexError, TypeError) as e:
+        except (SettingError, ScenarioError, ValueError, IndexError, TypeError) as e:
             return {"op": op, "error": {"name": type(e).__name__, "message": str(e)}}
         said = "(no op given)" if op is None else "'" + str(op)[:40] + "'"
         return {"op": op, "error": {"name": "ValueError",

@@ -37,7 +37,7 @@ from browser import (
     is_local,
     shown_readouts,
 )
-from dpo_sim.sim.scenario_io import load_scenario, preset_ids
+from dpo_sim.sim.scenario_io import MAX_TEXT, load_scenario, preset_ids
 from dpo_sim.sim.simulation import Simulation
 
 pytestmark = pytest.mark.browser
@@ -765,16 +765,19 @@ HOSTILE = ("<img src=x onerror=\"window.__pwned=1\"></script><script>window.__pw
 
 def test_hostile_text_is_text_on_both_hosts(open_page):
     """Markup, a script end, a comment start, a right-to-left override, U+2028/U+2029 and a
-    10,000-character reply in a scenario sent whole (dpoSim.loadConfig: the page's data,
+    reply at the 400-character limit in a scenario sent whole (dpoSim.loadConfig: the page's data,
     the engine's reply, every view that writes a title, a prompt or a reply), and markup in
     a link's parameters (the notice): nothing runs, every text shows as written, the page
     still steps."""
     cfg = json.loads(subprocess.run(
         [sys.executable, "-m", "dpo_sim", "run", "tie", "--steps", "0", "--format", "jsonl"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=True).stdout.splitlines()[0])
-    cfg.update(scenario="hostile", title="T " + HOSTILE)
+    title = "T <img src=x onerror=\"window.__pwned=1\"></script><!-- \u202e\u2028"
+    long_reply = "R " + HOSTILE
+    long_reply += "x" * (MAX_TEXT - len(long_reply))         # at the page's limit
+    cfg.update(scenario="hostile", title=title)
     cfg["prompts"][0]["text"] = "Q " + HOSTILE
-    cfg["prompts"][0]["replies"][0] = "R " + HOSTILE + "x" * 10_000
+    cfg["prompts"][0]["replies"][0] = long_reply
     d = open_page("?scenario=align&" + "%3Cimg%20src%3Dx%20onerror%3D__pwned%3D3%3E=1",
                   errors_ok=False)
     notices = d.page.locator("[data-testid=notices]").first
@@ -782,7 +785,7 @@ def test_hostile_text_is_text_on_both_hosts(open_page):
     st = d.act("dpoSim.loadConfig(arg); dpoSim.step(5)", cfg)
     assert st["scenario"] == "hostile" and st["step"] == 5
     page_text = d.page.evaluate("() => window.__e2e.q('.dpo-page').textContent")
-    for text in ("T " + HOSTILE, "Q " + HOSTILE, "R " + HOSTILE + "x" * 10_000):
+    for text in (title, "Q " + HOSTILE, long_reply):
         assert text in page_text, text[:40]
     assert d.page.evaluate("() => window.__pwned === undefined")
     assert d.page.evaluate("() => window.__e2e.all('.dpo-page img').length") == 0
