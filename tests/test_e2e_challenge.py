@@ -88,7 +88,8 @@ def test_the_challenges_on_the_page(browser, server, host):
         expect(q(d, "challenge-said")).to_have_text(W["said_met"].format(step=300))
 
         # mislabel: flips allowed, nothing else; the right flip by its button, step by step
-        d.act("dpoSim.load('mislabel'); dpoSim.takeChallenge()")
+        d.act("dpoSim.load('mislabel')")
+        d.act("dpoSim.takeChallenge()")
         expect(q(d, "flip-1")).to_be_enabled()
         expect(q(d, "ctl-beta")).to_be_disabled()
         q(d, "flip-1").click()
