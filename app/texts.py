@@ -453,8 +453,9 @@ EDITOR_TEXTS = {
     "EDITOR_PROMPTS_HINT": ("Every prompt needs the same number of replies (at least 2): the "
                             "policy is a table of prompts by replies."),
     "EDITOR_ROWS_HINT": ("Each row: on a prompt, how many annotators preferred the chosen reply "
-                         "(votes for) and how many the rejected one (votes against). Prompts "
-                         "and replies are numbered from 0."),
+                         "(votes for) and how many the rejected one (votes against). Rows name "
+                         "prompts and replies by index, as the TOML file does, counting from 0: "
+                         "prompt 1 is index 0, reply A is index 0."),
     "EDITOR_PROBS_HINT": "Each prompt's probabilities: positive, summing to 1.",
     "EDITOR_LOGITS_HINT": "Each prompt's logits: π_ref = softmax of the row.",
     "EDITOR_IMPORT_HINT": ("TRL's preference formats: standard (prompt, chosen, rejected), "

@@ -441,6 +441,7 @@ def test_the_sliders_the_toggle_and_the_loss_menu_change_the_run(open_page):
     d.click_step()
     sim.advance(1)
     d.page.select_option("[data-testid=ctl-loss]", "robust")
+    d.idle()            # the served page redraws the sliders when the loss's reply comes
     d.page.fill("[data-testid=ctl-eps]", "0.1")
     d.page.dispatch_event("[data-testid=ctl-eps]", "change")
     sim.set(loss_type="robust", label_smoothing=0.1)

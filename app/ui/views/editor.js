@@ -6,6 +6,7 @@
  * it again) and starts the run. Also here: importing TRL-format preference data (paste or
  * a file) into the editor, and the downloads "Download TOML" and "Download this page". */
 import { el } from "../dom.js";
+import { letter } from "../fmt.js";
 import { configToDoc, toToml, encodeLesson } from "../lesson.js";
 import { importTrl, decodeTrl } from "../trl_import.js";
 import { withScenarioFirst } from "../offline_file.js";
@@ -186,19 +187,19 @@ export function mountEditor(box, ctx) {
     const list = el("div", { class: "dpo-ed-prompts" });
     doc.prompts.forEach((p, x) => {
       const f = "prompts[" + x + "]";
-      const fs = el("fieldset", { class: "dpo-ed-prompt" }, el("legend", { text: "Prompt " + x }));
+      const fs = el("fieldset", { class: "dpo-ed-prompt" }, el("legend", { text: "Prompt " + (x + 1) + " (index " + x + ")" }));
       fs.append(text(f + ".text", "Prompt text", () => p.text, (v) => { p.text = v; }, 2));
       const ol = el("ol", { class: "dpo-ed-replies", start: "0" });
       p.replies.forEach((r, k) => {
         const li = el("li");
-        li.append(text(f + ".replies[" + k + "]", "Reply " + k, () => p.replies[k], (v) => { p.replies[k] = v; }, 2),
-          button("Remove reply " + k, () => removeReply(x, k)));
-        li.lastChild.setAttribute("aria-label", "Remove reply " + k + " of prompt " + x);
+        li.append(text(f + ".replies[" + k + "]", "Reply " + letter(k) + " (index " + k + ")", () => p.replies[k], (v) => { p.replies[k] = v; }, 2),
+          button("Remove reply " + letter(k), () => removeReply(x, k)));
+        li.lastChild.setAttribute("aria-label", "Remove reply " + letter(k) + " of prompt " + (x + 1));
         ol.append(li);
       });
       fs.append(ol, el("div", { class: "dpo-ed-line" },
         button("Add a reply", () => addReply(x), "editor-add-reply-" + x),
-        doc.prompts.length > 1 ? button("Remove prompt " + x, () => removePrompt(x)) : null));
+        doc.prompts.length > 1 ? button("Remove prompt " + (x + 1), () => removePrompt(x)) : null));
       list.append(fs);
     });
     return section("Prompts and replies",
