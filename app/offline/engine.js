@@ -320,18 +320,21 @@
     return sign + mant + "e" + (exp < 0 ? "-" : "+") + String(Math.abs(exp)).padStart(2, "0");
   }
 
-  /** Python's repr of a str. */
+  /** Python's repr of a str: the characters str.isprintable() refuses (categories Cc, Cf,
+   *  Cs, Co, Cn, Zl, Zp, Zs other than the space) escaped as Python escapes them. */
+  const NOT_PRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
+  function hex(n, w) { return n.toString(16).padStart(w, "0"); }
   function pyStrRepr(s) {
     const quote = (s.indexOf("'") >= 0 && s.indexOf('"') < 0) ? '"' : "'";
     let out = quote;
     for (const ch of s) {
-      const code = ch.codePointAt(0);
+      const c = ch.codePointAt(0);
       if (ch === "\\" || ch === quote) out += "\\" + ch;
       else if (ch === "\n") out += "\\n";
       else if (ch === "\r") out += "\\r";
       else if (ch === "\t") out += "\\t";
-      else if (code < 0x20 || (code >= 0x7f && code <= 0xa0)) {
-        out += "\\x" + code.toString(16).padStart(2, "0");
+      else if (c !== 32 && NOT_PRINTABLE.test(ch)) {
+        out += c < 0x100 ? "\\x" + hex(c, 2) : c < 0x10000 ? "\\u" + hex(c, 4) : "\\U" + hex(c, 8);
       } else out += ch;
     }
     return out + quote;
@@ -1777,6 +1780,8 @@
     PSI_SERIES: PSI_SERIES,
     pyRepr: pyRepr,
     pyFloatRepr: pyFloatRepr,
+    pyStrRepr: pyStrRepr,
+    got: got,
     formatG: formatG,
     EXP_MAX: EXP_MAX,
   };

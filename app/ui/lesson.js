@@ -57,11 +57,10 @@ function isInt(v) { return typeof v === "number" && Number.isInteger(v) && Math.
 function isObj(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
 function has(o, k) { return Object.prototype.hasOwnProperty.call(o, k); }
 
-// Python's str.isspace and str.isprintable
+// Python's str.isspace
 const PY_SPACE = new Set([9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 0x85, 0xa0, 0x1680, 0x2000,
   0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028,
   0x2029, 0x202f, 0x205f, 0x3000]);
-const NOT_PRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
 function pyStrip(s) {
   const cs = Array.from(s);
   let a = 0;
@@ -71,29 +70,9 @@ function pyStrip(s) {
   return cs.slice(a, b).join("");
 }
 function hex(n, w) { return n.toString(16).padStart(w, "0"); }
-export function pyStr(s) {
-  const quote = (s.indexOf("'") >= 0 && s.indexOf('"') < 0) ? '"' : "'";
-  let out = quote;
-  for (const ch of s) {
-    const c = ch.codePointAt(0);
-    if (ch === "\\" || ch === quote) out += "\\" + ch;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\t") out += "\\t";
-    else if (c !== 32 && NOT_PRINTABLE.test(ch)) {
-      out += c < 0x100 ? "\\x" + hex(c, 2) : c < 0x10000 ? "\\u" + hex(c, 4) : "\\U" + hex(c, 8);
-    } else out += ch;
-  }
-  return out + quote;
-}
-export function pyRepr(v) {
-  if (v === null || v === undefined) return "None";
-  if (typeof v === "boolean") return v ? "True" : "False";
-  if (typeof v === "number") return isInt(v) ? String(v) : dpo().pyFloatRepr(v);
-  if (typeof v === "string") return pyStr(v);
-  if (Array.isArray(v)) return "[" + v.map(pyRepr).join(", ") + "]";
-  return "{" + Object.keys(v).map((k) => pyStr(k) + ": " + pyRepr(v[k])).join(", ") + "}";
-}
+// Python's reprs, as the twin engine writes them in its own messages (one implementation)
+export function pyStr(s) { return dpo().pyStrRepr(s); }
+export function pyRepr(v) { return dpo().pyRepr(v); }
 function kindOf(v) {
   if (v === null || v === undefined) return "NoneType";
   if (typeof v === "boolean") return "a boolean";
@@ -102,9 +81,7 @@ function kindOf(v) {
   if (Array.isArray(v)) return "a list";
   return "a table";
 }
-function got(v) {
-  return typeof v === "string" ? pyStr(Array.from(v).slice(0, 40).join("")) : pyRepr(v);
-}
+function got(v) { return dpo().got(v); }
 
 // difflib.get_close_matches(word, possibilities, n=1) (cutoff 0.6), as Python computes it
 function matchingTotal(a, b) {
