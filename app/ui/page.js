@@ -30,9 +30,9 @@ import { makeLessons } from "./lesson_store.js";
 /** The views, in the order they are drawn, where each goes, and the part of the page (teacher
  * mode's hide=) its box is, for the views whose own root does not say so. */
 export const VIEWS = [
-  ["challenge", "main", mountChallenge, "challenge"],
   ["readouts", "main", mountReadouts],
   ["bars", "main", mountBars],
+  ["challenge", "main", mountChallenge, "challenge"],
   ["charts", "charts", mountCharts],
   ["frontier", "charts", mountFrontier, "frontier", true],
   ["sweep", "charts", mountSweep, "sweep", true],
