@@ -106,6 +106,12 @@ def test_the_challenges_on_the_page(browser, server, host):
         d.act("dpoSim.load('align')")
         expect(card).to_be_hidden()
         expect(q(d, "ctl-lr")).to_be_enabled()
+        # teacher mode hides the card (hide=challenge): not taken, nothing locked
+        d.open("?scenario=loose-leash&hide=challenge")
+        d.click_step()                                 # and stays hidden as the page redraws
+        assert d.page.evaluate("() => window.__e2e.q('.dpo-part-challenge').hidden")
+        expect(q(d, "challenge")).to_be_hidden()
+        expect(q(d, "ctl-lr")).to_be_enabled()
         expect(q(d, "flip-0")).to_be_enabled()
         assert d.errors == [] and d.blocked == []
     finally:
