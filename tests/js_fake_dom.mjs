@@ -43,6 +43,20 @@ class Element extends Node {
   }
   get className() { return this.attrs.get("class") || ""; }
   set className(v) { this.attrs.set("class", String(v)); }
+  get classList() {
+    const names = () => this.className.split(/\s+/).filter(Boolean);
+    const write = (list) => { this.className = list.join(" "); };
+    return {
+      contains: (c) => names().includes(c),
+      add: (...cs) => write(names().concat(cs.filter((c) => !names().includes(c)))),
+      remove: (...cs) => write(names().filter((c) => !cs.includes(c))),
+      toggle: (c, on) => {
+        const want = on === undefined ? !names().includes(c) : !!on;
+        write(want ? names().concat(names().includes(c) ? [] : [c]) : names().filter((n) => n !== c));
+        return want;
+      },
+    };
+  }
   get hidden() { return this.attrs.has("hidden"); }
   set hidden(v) { if (v) this.attrs.set("hidden", ""); else this.attrs.delete("hidden"); }
   get clientWidth() { return 600; }

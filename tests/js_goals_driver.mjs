@@ -102,7 +102,8 @@ function shot(p) {
   };
   findSaid(box);
   return { t: app.state.t, flipped: app.state.flipped.slice(), status: s, refusal: app.refusal,
-           said: said[0], texts: texts(box, []), goals: lis, hidden: box.hidden,
+           said: said[0], texts: texts(box, []), goals: lis,
+           hidden: box.hidden || box.classList.contains("dpo-empty"),
            actions: app.actions.map((a) => Object.assign({}, a)), notices: p.notices() };
 }
 

@@ -22,14 +22,16 @@ export function mountChallenge(box, ctx) {
   const refusal = el("p", { class: "challenge-refusal", role: "status", "data-testid": "challenge-refusal" });
   const said = el("p", { class: "dpo-sr", "aria-live": "polite", "data-testid": "challenge-said" });
   // taking the challenge: the run starts again with the other controls locked (goals.js)
-  const take = el("button", { type: "button", class: "dpo-btn", "data-testid": "challenge-take" });
+  const take = el("button", { type: "button", class: "dpo-btn", "data-testid": "challenge-take" }, W.take);
   take.addEventListener("click", () => {
     const ch = ctx.ctl ? ctx.ctl.app.challenge : null;
     ctx.act({ op: "challenge", take: !(ch && ch.taken) });
   });
   section.append(heading, text, list, rule, lock, status, take, refusal, said);
   box.append(section);
-  box.hidden = true;
+  // shown only while the scenario has a challenge (a class: teacher mode's hide= sets the
+  // box's hidden attribute, page.js showParts)
+  box.classList.add("dpo-empty");
 
   let built = null;        // the tracker the list was built for
   let items = [];
@@ -57,7 +59,7 @@ export function mountChallenge(box, ctx) {
   return {
     update(view, why) {
       const ch = view.challenge;
-      box.hidden = !ch;
+      box.classList.toggle("dpo-empty", !ch);
       if (!ch) return;
       if (why === "theme") return;
       if (built !== ch.tracker) build(ch.tracker, view);
