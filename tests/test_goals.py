@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from js_ui import finite_json
 
 from dpo_sim.app.texts import CHALLENGE_TEXTS as W
 from dpo_sim.sim.settings import table_json
@@ -33,18 +34,8 @@ DRIVER = Path(__file__).resolve().parent / "js_goals_driver.mjs"
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
 
-def _fin(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return "__NaN__" if v != v else ("__Inf__" if v > 0 else "__-Inf__")
-    if isinstance(v, dict):
-        return {k: _fin(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_fin(x) for x in v]
-    return v
-
-
 def node(jobs: list[dict]) -> list:
-    text = json.dumps(_fin({"T": W, "table": table_json(), "jobs": jobs}), allow_nan=False)
+    text = json.dumps(finite_json({"T": W, "table": table_json(), "jobs": jobs}), allow_nan=False)
     p = subprocess.run([NODE, str(DRIVER)], input=text, capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0, p.stderr[-4000:]
