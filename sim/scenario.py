@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .model import TABLE
 from .settings import SHAPING
 
 
@@ -75,6 +76,8 @@ class Scenario:
     true_reward: np.ndarray | None = None
     #: the challenge, validated and normalised (sim/challenge.py), or None
     challenge: dict | None = None
+    #: how the parameters make the logits (sim/model.py): the table, or shared features
+    model: object = TABLE
 
     @property
     def n_prompts(self) -> int:
@@ -87,6 +90,10 @@ class Scenario:
     def start_logits(self) -> np.ndarray:
         return np.array(self.ref_logits if self.init_logits is None else self.init_logits,
                         dtype=float)
+
+    def start_params(self) -> np.ndarray:
+        """The parameters at step 0: the start logits (table) or theta_0 (features)."""
+        return self.model.start(self.start_logits())
 
     def with_settings(self, **kw) -> Scenario:
         """A copy with some top-level settings replaced (beta=..., learning_rate=...)."""
@@ -102,7 +109,10 @@ class Scenario:
             **{name: getattr(self, name) for name in SHAPING},
             "prompts": [{"text": p.text, "replies": list(p.replies)} for p in self.prompts],
             "ref_logits": np.asarray(self.ref_logits, dtype=float).tolist(),
-            "init_logits": self.start_logits().tolist(),
+            # a features model has no start logits: theta_0 is in "model"
+            **({"init_logits": self.start_logits().tolist()} if self.model.kind == "table"
+               else {}),
+            "model": self.model.config(),
             "pairs": [r.to_dict() for r in self.rows],
             "events": [e.to_dict() for e in self.events],
             # only when given, so the config lines of the other scenarios keep their bytes

@@ -449,7 +449,7 @@ def scenario_from_config(config: dict, file: str = "(config line)") -> Scenario:
     c.table(config, "(config)")
     known = (("type", "scenario", "title", "watch") + tuple(TOML_SETTINGS)
              + ("prompts", "ref_logits", "init_logits", "pairs", "events", "rlhf_probs",
-                "true_reward", "challenge"))
+                "true_reward", "challenge", "model"))
     required = tuple(k for k, s in TOML_SETTINGS.items() if s.default is None)
     c.keys(config, known, "", required + ("prompts", "ref_logits", "pairs"))
     if config.get("type", "config") != "config":
@@ -465,4 +465,7 @@ def scenario_from_config(config: dict, file: str = "(config line)") -> Scenario:
     doc["reference"] = {"kind": "logits", "logits": config["ref_logits"]}
     if config.get("init_logits") is not None:
         doc["init"] = config["init_logits"]
+    # TODO(issue 19, io): validate "model" and pass it through build_scenario
+    if (config.get("model") or {}).get("kind", "table") != "table":
+        c.fail("model", "only the table model is read so far")
     return build_scenario(doc, file=file, id=str(config.get("scenario") or "replay"))

@@ -125,3 +125,43 @@ def analytic_grad(theta, ref, rows, beta, weight_on=True):
         g[x, w] -= beta * weight * n / total
         g[x, l] += beta * weight * n / total
     return g
+
+
+# -- the features (log-linear) model, stated again from the notes ------------------------
+
+def features_logits(theta, ref, features):
+    """logit(x, y) = log pi_ref(y|x) + sum_j theta_j phi_j(x, y), in plain floats."""
+    theta = [float(v) for v in np.asarray(theta).reshape(-1)]
+    out = []
+    for x, row in enumerate(np.asarray(ref, float).tolist()):
+        logq = log_softmax_row(row)
+        out.append([logq[y] + math.fsum(t * float(f) for t, f in
+                                          zip(theta, features[x][y]))
+                     for y in range(len(row))])
+    return np.array(out)
+
+
+def features_metrics(theta, ref, features, rows, beta, weight_on=True):
+    """``metrics`` of the features policy pi ∝ pi_ref exp(theta . phi)."""
+    return metrics(features_logits(theta, ref, features), ref, rows, beta, weight_on)
+
+
+def features_fd_grad(theta, ref, features, rows, beta, weight_on=True, eps=1e-6):
+    """Central finite differences of the naive mean loss in theta (d numbers)."""
+    return central_differences(
+        lambda t: features_metrics(t, ref, features, rows, beta, weight_on)["loss"],
+        np.asarray(theta, float), eps)
+
+
+def random_features_case(rng, d=None):
+    """A random features scenario: ``random_case``'s rows and reference, d in 1..16 and
+    feature vectors of mixed kinds (Gaussian, shared coordinates, near copies)."""
+    P, K, rows, ref, _, beta = random_case(rng)
+    d = int(rng.integers(1, 17)) if d is None else d
+    phi = rng.normal(size=(P, K, d))
+    if rng.random() < 0.4:                        # replies that resemble one another
+        phi[:, 1:] = phi[:, :1] + 0.3 * rng.normal(size=(P, K - 1, d))
+    if rng.random() < 0.3:                        # a coordinate every reply shares
+        phi[..., 0] = 1.0
+    theta = rng.normal(scale=float(rng.choice([0.0, 0.5, 1.5])), size=d)
+    return P, K, rows, ref, phi, theta, beta

@@ -370,7 +370,7 @@ export function checkDoc(doc, limits, settings, file = "the page's scenario", id
   const config = {type: "config", scenario: id, title, watch};
   for (const name of S.shaping) config[name] = values[name];
   Object.assign(config, {prompts, ref_logits: refLogits, init_logits: init || refLogits.map((r) => r.slice()),
-    pairs: rows, events});
+    model: {kind: "table"}, pairs: rows, events});
   if (trueReward) config.true_reward = trueReward;
   if (has(doc, "challenge")) {
     config.challenge = checkChallenge(c, doc.challenge, P, K, rows.length, L.MAX_TEXT, S);
