@@ -11,6 +11,7 @@ import { mountHeader, mountAlerts } from "./views/header.js";
 import { mountSide } from "./views/side.js";
 import { mountReadouts } from "./views/readouts.js";
 import { mountBars } from "./views/bars.js";
+import { mountFeatures } from "./views/features.js";
 import { mountRows } from "./views/rows.js";
 import { mountStepLog } from "./views/steplog.js";
 import { mountCharts } from "./views/charts.js";
@@ -32,6 +33,7 @@ import { makeLessons } from "./lesson_store.js";
 export const VIEWS = [
   ["readouts", "main", mountReadouts],
   ["bars", "main", mountBars],
+  ["features", "main", mountFeatures, "features"],
   ["challenge", "main", mountChallenge, "challenge"],
   ["charts", "charts", mountCharts],
   ["frontier", "charts", mountFrontier, "frontier", true],
