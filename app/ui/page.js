@@ -203,6 +203,9 @@ export function startPage(root, DATA, engine, host) {
       beta: s.beta, learning_rate: s.learning_rate, adaptive_weight: s.adaptive_weight,
       loss_type: s.loss_type, label_smoothing: s.label_smoothing, speed: app.speed,
       probs: rec.probs, kl: rec.kl, kl_to_rlhf: rec.kl_to_rlhf, rlhf_probs: app.opt ? app.opt.probs : null,
+      // a features model (issue 19): theta, pi*_phi and KL to it (null on a table)
+      theta: rec.theta || null, kl_to_rlhf_phi: rec.kl_to_rlhf_phi || null,
+      rlhf_phi_probs: app.optPhi ? app.optPhi.probs : null,
       loss: rec.loss, metrics: {
         loss: rec.loss, "rewards/chosen": rec["rewards/chosen"], "rewards/rejected": rec["rewards/rejected"],
         "rewards/margins": rec["rewards/margins"], "rewards/accuracies": rec["rewards/accuracies"],
