@@ -103,16 +103,16 @@ def test_the_features_presets_show_phi_theta_the_ring_kl_and_similarity(open_pag
             shown = num[f"kl-rlhf-phi-{x}"]
             assert shown[1] == "none" if v is None else float(shown[0]) == v
         # the ring at pi*_phi on every prompt where it differs from pi*, else one sentence
-        opt_phi = s["rlhf_phi_probs"]
+        opt_phi = s["rlhf_phi"]
         coincide = g["legend"][0] == "coincide"
-        assert g["legend"][0] in ("coincide", "ring")
+        assert g["legend"][0] == ("coincide" if opt_phi["coincide"] else "ring")
         for x, drawn in enumerate(g["bars"]):
-            if coincide or opt_phi[x] is None:
+            if coincide or not opt_phi["finite"][x]:
                 assert drawn == ""
                 continue
             m = json.loads(drawn)
             got = [(c - m["left"]) / m["scale"] for c in m["centres"]]
-            assert got == pytest.approx(opt_phi[x], abs=1e-9), (pid, x)
+            assert got == pytest.approx(opt_phi["probs"][x], abs=1e-9), (pid, x)
         if pid == "unseen-reply":              # its lesson: pi*_phi and pi* differ there
             assert not coincide and g["bars"][0]
     # a table preset: no features view, no ring, no similarity, the table's legend
@@ -121,6 +121,7 @@ def test_the_features_presets_show_phi_theta_the_ring_kl_and_similarity(open_pag
     g = d.page.evaluate(SHOWN)
     assert not g["view"] and not any(g["bars"]) and g["rows"] == []
     assert g["legend"][0] == "table" and d.state()["theta"] is None
+    assert d.state()["rlhf_phi"] is None
 
 
 LAYOUT = r"""() => {

@@ -205,7 +205,7 @@ export function startPage(root, DATA, engine, host) {
       probs: rec.probs, kl: rec.kl, kl_to_rlhf: rec.kl_to_rlhf, rlhf_probs: app.opt ? app.opt.probs : null,
       // a features model (issue 19): theta, pi*_phi and KL to it (null on a table)
       theta: rec.theta || null, kl_to_rlhf_phi: rec.kl_to_rlhf_phi || null,
-      rlhf_phi_probs: app.optPhi ? app.optPhi.probs : null,
+      rlhf_phi: app.optPhi ? { probs: app.optPhi.probs, finite: app.optPhi.finite, coincide: app.optPhi.coincide } : null,
       loss: rec.loss, metrics: {
         loss: rec.loss, "rewards/chosen": rec["rewards/chosen"], "rewards/rejected": rec["rewards/rejected"],
         "rewards/margins": rec["rewards/margins"], "rewards/accuracies": rec["rewards/accuracies"],
