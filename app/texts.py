@@ -503,7 +503,8 @@ FEATURES_TEXTS = {
     "legend_rlhf": ("Diamond: π*, the policy RLHF would reach with a Bradley–Terry reward over "
                     "replies fitted to these votes (a reply no row compares keeps its start "
                     "logit)."),
-    "legend_ring": ("Ring: π*φ, the RLHF optimum for a reward linear in the same features, "
+    "legend_ring": ("Ring (where it differs from π*): π*φ, the RLHF optimum for a reward "
+                    "linear in the same features, "
                     "the only rewards this model can express: DPO's own loss (sigmoid, weight "
                     "on) ends at π*φ, not at π*."),
     "coincide": ("Here π*φ, the RLHF optimum for a reward linear in the features (where DPO's "

@@ -162,13 +162,19 @@ def test_the_ring_marks_pi_star_phi_where_it_differs_and_the_legend_says_when_th
             # (the tick labels sit on whole pixels + 0.5: each end within half a pixel)
             assert (cx - x0) / (x1 - x0) == pytest.approx(n["probs"][x][y], abs=1 / (x1 - x0))
     legend = _text(_find(out["tree"], "bars-rlhf-note"))
-    assert "Ring: π*φ" in legend and "the diamond marks both" not in legend
+    assert "Ring (where it differs from π*): π*φ" in legend
+    assert "the diamond marks both" not in legend
     # coinciding: no ring, the legend says so once
     v2, _ = features_view(coincide=True)
     (out2,) = run("bars", [dict(v2, why="scenario")])
     assert not [o for c in _canvases(out2["tree"]) for o in c["drawn"] if o[0] == "arc"]
     legend = _text(_find(out2["tree"], "bars-rlhf-note"))
     assert legend.count("the diamond marks both") == 1 and "Ring" not in legend
+    # a prompt where pi*_phi is pi*: no ring there, the others keep theirs
+    v3 = dict(v, optPhi=dict(v["optPhi"], probs=[v["opt"]["probs"][0]] + v["optPhi"]["probs"][1:]))
+    (out4,) = run("bars", [dict(v3, why="scenario")])
+    arcs = [[o for o in c["drawn"] if o[0] == "arc"] for c in _canvases(out4["tree"])]
+    assert arcs[0] == [] and len(arcs[1]) == 2 * len(n["probs"][1])
     # a table model: no ring, the table's legend, word for word
     (out3,) = run("bars", [dict(table_view(), why="scenario")])
     assert not [o for c in _canvases(out3["tree"]) for o in c["drawn"] if o[0] == "arc"]

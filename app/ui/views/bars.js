@@ -90,7 +90,9 @@ export function mountBars(main, ctx) {
     const star = opt && opt.finite[x] ? opt.probs[x] : null;
     const pinned = view.pin ? view.pin.probs[x] : null;
     const phi = view.optPhi;
-    const ring = phi && !phi.coincide && phi.finite[x] ? phi.probs[x] : null;
+    // pi*_phi where it differs from pi* on this prompt (else the diamond marks both)
+    const same = phi && star && phi.finite[x] && star.every((v, y) => Math.abs(v - phi.probs[x][y]) <= 1e-9);
+    const ring = phi && !phi.coincide && phi.finite[x] && !same ? phi.probs[x] : null;
     const outlines = [], rings = [];
     for (let y = 0; y < K; y++) {
       const cy = top + y * rowH + rowH / 2;
