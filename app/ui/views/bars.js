@@ -185,13 +185,14 @@ export function mountBars(main, ctx) {
       }
       const rec = view.rec, pin = view.pin;
       if (why !== "step") {
-        const phi = featuresModel(view) ? view.optPhi : null;
-        const key = !phi ? "table" : phi.coincide ? "coincide" : "ring";
+        const features = !!featuresModel(view), phi = features ? view.optPhi : null;
+        const key = !features ? "table" : !phi ? "features" : phi.coincide ? "coincide" : "ring";
         if (key !== rlhfKey) {
           rlhfKey = key;
           rlhfNote.textContent = "";
           rlhfNote.dataset.state = key;
-          rlhfNote.append(key === "table" ? T.LEGEND_RLHF : withPhi(F.legend_rlhf + " " + (key === "coincide" ? F.coincide : F.legend_ring)));
+          rlhfNote.append(key === "table" ? T.LEGEND_RLHF : key === "features" ? F.legend_rlhf
+            : withPhi(F.legend_rlhf + " " + (key === "coincide" ? F.coincide : F.legend_ring)));
         }
         pinNote.hidden = !pin;
         setText(pinNote, pin ? T.PIN_BARS.replace("{step}", pin.step).replace("{label}", ctx.pinLabel()) : "");

@@ -92,10 +92,11 @@ export function mountReadouts(main, ctx) {
         const b = view.opt.beta_log_z[x];
         setText(V.blz[x], b == null ? "none" : fixed(b, 3, true));
       }
-      const klp = rec.kl_to_rlhf_phi || [];
+      const klp = rec.kl_to_rlhf_phi;
       for (let x = 0; x < V.klphi.length; x++) {
-        const v = klp[x];
-        if (v == null) { setText(V.klphi[x], "none"); V.klphi[x].dataset.value = "nan"; }
+        const v = klp ? klp[x] : undefined;
+        if (v === undefined) { setText(V.klphi[x], "—"); V.klphi[x].dataset.value = "nan"; }
+        else if (v === null) { setText(V.klphi[x], "none"); V.klphi[x].dataset.value = "nan"; }
         else { setText(V.klphi[x], small(v)); V.klphi[x].dataset.value = String(v); }
       }
       const rows = view.stored;
