@@ -238,3 +238,21 @@ def test_the_features_texts_reach_the_page_and_name_pi_star_phi_once_each():
     assert "goes to 0" in F["kl_phi_term"] and "floor" in F["kl_star_term"]
     for k in ("legend_ring", "coincide", "kl_phi_term"):
         assert "π*φ" in F[k]
+
+
+def test_where_pi_star_is_not_finite_the_note_names_pi_star_phi_not_the_tables_heading():
+    """On a features model the table's heading (the reply that never loses) need not be
+    where DPO goes: the note says where π*φ is finite, names π*φ's heading where it is not,
+    and names no heading without π*φ."""
+    v, _ = features_view()
+    P, K = len(v["opt"]["finite"]), len(v["opt"]["probs"][0])
+    opt = dict(v["opt"], finite=[False] + [True] * (P - 1),
+               heading=[[True] + [False] * (K - 1)] + [[False] * K] * (P - 1))
+    lost = dict(v["optPhi"], finite=[False] + [True] * (P - 1),
+                heading=[[False, False, True] + [False] * (K - 3)] + [[False] * K] * (P - 1))
+    cases = [dict(v, opt=opt, why="scenario"), dict(v, opt=opt, optPhi=lost, why="scenario"),
+             dict(v, opt=opt, optPhi=None, why="scenario")]
+    notes = [_text(_find(run("bars", [c])[0]["tree"], "no-optimum-0")) for c in cases]
+    assert notes[0] == F["no_optimum_phi"]
+    assert notes[1].endswith("Under DPO the policy heads toward C.")
+    assert notes[2] == T["NO_OPTIMUM"].replace(" {then}", "") and "heads" not in notes[2]

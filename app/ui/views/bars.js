@@ -176,7 +176,8 @@ export function mountBars(main, ctx) {
           const phi = featuresModel(view) ? view.optPhi : null;
           pv.note.hidden = finite;
           if (!finite && phi && phi.finite[x]) { pv.note.textContent = ""; pv.note.append(withPhi(F.no_optimum_phi)); }
-          else if (!finite) {
+          else if (!finite && featuresModel(view) && !phi) pv.note.textContent = T.NO_OPTIMUM.replace(" {then}", "");
+          else if (!finite) {              // (on a features model: where pi*_phi heads)
             const heads = (phi || view.opt).heading[x].map((b, y) => (b ? letter(y) : null)).filter(Boolean);
             const then = s.loss_type === "sigmoid" && s.adaptive_weight ? T.NO_OPTIMUM_DPO : T.NO_OPTIMUM_OTHER;
             pv.note.textContent = T.NO_OPTIMUM.replace("{then}", then.replace("{heading}", heads.join(", ") || "no single reply"));
