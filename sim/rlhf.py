@@ -466,7 +466,7 @@ def _nnls(A: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     def solve(cols):
         z = np.zeros(n)
-        z[cols] = np.linalg.lstsq(A[:, cols], b, rcond=None)[0]
+        z[cols] = _lstsq(A[:, cols], b)
         return z
 
     for _ in range(10 * n + 30):
@@ -496,14 +496,47 @@ def _nnls(A: np.ndarray, b: np.ndarray) -> np.ndarray:
     raise RuntimeError("NNLS did not finish")
 
 
+def _lstsq(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """min |A z - b| for A of full column rank, by modified Gram-Schmidt QR (plain loops:
+    the JavaScript twin does the same)."""
+    m, p = A.shape
+    Q = np.array(A, dtype=float)
+    R = np.zeros((p, p))
+    for k in range(p):
+        for i in range(k):
+            s = float(Q[:, i] @ Q[:, k])
+            R[i, k] += s
+            Q[:, k] -= s * Q[:, i]
+        R[k, k] = float(np.linalg.norm(Q[:, k]))
+        Q[:, k] /= R[k, k]
+    y = Q.T @ b
+    z = np.zeros(p)
+    for k in range(p - 1, -1, -1):
+        z[k] = (y[k] - float(R[k, k + 1:] @ z[k + 1:])) / R[k, k]
+    return z
+
+
 def _basis(M: np.ndarray, d: int) -> np.ndarray:
-    """An orthonormal basis (rows) of the span of the rows of M (k, d)."""
-    if len(M) == 0:
+    """An orthonormal basis (rows) of the span of the rows of M (k, d), by Gram-Schmidt
+    with pivoting: the row with the largest remainder next, twice orthogonalised, until
+    every remainder is below ``FEATURE_TOL`` times the largest row."""
+    rest = np.array(M, dtype=float).reshape(-1, d)
+    if len(rest) == 0:
         return np.zeros((0, d))
-    _, s, vt = np.linalg.svd(M, full_matrices=False)
-    if s.size == 0 or s[0] == 0.0:
-        return np.zeros((0, d))
-    return vt[s > FEATURE_TOL * s[0]]
+    top = float(np.linalg.norm(rest, axis=1).max())
+    out: list[np.ndarray] = []
+    while len(out) < d:
+        norms = np.linalg.norm(rest, axis=1)
+        k = int(np.argmax(norms))
+        if top == 0.0 or norms[k] <= FEATURE_TOL * top:
+            break
+        q = rest[k] / norms[k]
+        for e in out:
+            q = q - float(q @ e) * e
+        q = q / float(np.linalg.norm(q))
+        out.append(q)
+        rest = rest - np.outer(rest @ q, q)
+    return np.array(out).reshape(-1, d)
 
 
 @dataclass(frozen=True)
