@@ -460,3 +460,16 @@ def test_the_engines_similarity_is_the_vectors():
         sim = s.model.similarity(Simulation(s).pairs)
         want = [float(phi[x, c] @ phi[x, r] - phi[x, c] @ phi[x, c]) for x, c, r, *_ in rows]
         assert np.allclose(sim, want, rtol=0, atol=1e-12), pid
+
+
+def test_the_readmes_quote_the_watch_texts_numbers():
+    """presets/README.md's table and README.md's lesson list describe each of the three
+    with numbers its watch text quotes (checked above), and no other."""
+    root = PRESETS.parent
+    for path in (PRESETS / "README.md", root / "README.md"):
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines()
+                 if ln.startswith("| `")]
+        for pid in IDS:
+            row = next(ln for ln in lines if ln.startswith(f"| `{pid}` |"))
+            for num in re.findall(r"\d+(?:\.\d+)? %|\d+\.\d+", row.split(" | ")[-1]):
+                assert num in watch(pid), (path.name, pid, num)
