@@ -473,3 +473,26 @@ def test_the_readmes_quote_the_watch_texts_numbers():
             row = next(ln for ln in lines if ln.startswith(f"| `{pid}` |"))
             for num in re.findall(r"\d+(?:\.\d+)? %|\d+\.\d+", row.split(" | ")[-1]):
                 assert num in watch(pid), (path.name, pid, num)
+
+
+def test_docs_model_quotes_the_presets_numbers():
+    """docs/model.md's section "Shared parameters: the features model": every decimal,
+    percentage and fraction it states about the presets is one a preset file states (and
+    the tests above check), and its general claims hold on the presets' vectors: a table's
+    score is -1, a positive score needs |phi_l| > |phi_w|."""
+    md = (PRESETS.parent / "docs" / "model.md").read_text(encoding="utf-8")
+    section = md.split("## 14. Shared parameters: the features model", 1)[1].split("\n## ")[0]
+    section = " ".join(section.split())
+    files = " ".join(comments(pid) for pid in IDS)
+    nums = re.findall(r"\d+/\d+ = \d+ %|\d+(?:\.\d+)? %|\d+\.\d+|\d+ : \d+ : \d+ : \d+", section)
+    assert len(nums) > 20
+    for num in nums:
+        if num in ("1.5",):                  # log 1.5: in the comments as "log 1.5 = 0.41"
+            assert "log 1.5" in files
+            continue
+        assert num in files, num
+    eye = np.eye(2)
+    assert float(eye[0] @ eye[1] - eye[0] @ eye[0]) == -1.0
+    _, phi, rows, *_ = setup(SR)
+    x, w, l, *_ = rows[0]
+    assert np.linalg.norm(phi[x, l]) > np.linalg.norm(phi[x, w])
