@@ -496,3 +496,24 @@ def test_docs_model_quotes_the_presets_numbers():
     _, phi, rows, *_ = setup(SR)
     x, w, l, *_ = rows[0]
     assert np.linalg.norm(phi[x, l]) > np.linalg.norm(phi[x, w])
+
+
+def test_the_reading_levels_numbers_are_the_oracles():
+    """app/learn_texts.FACTS about these presets, against the naive run (not the engine:
+    tests/test_learn.py checks the same facts against dpo-sim run)."""
+    from dpo_sim.app import learn_texts as T
+
+    names = {"probs": "probs", "kl": "kl", "logps/chosen": "logps/chosen",
+             "pairs/margin": "row_margin"}
+    facts = [f for f in T.FACTS if f.scenario in IDS]
+    assert len(facts) >= 6
+    for f in facts:
+        m = oracle(f.scenario, f.step)[f.step]
+        if f.metric == "kl_to_rlhf":           # KL(pi || pi*), pi* by hand (unseen-reply)
+            assert f.scenario == UR
+            v = kl(m["probs"][0], unseen_closed_forms()[1])
+        else:
+            v = m[names[f.metric]]
+            for i in f.index:
+                v = v[i]
+        assert f"{float(v) * f.scale:.{f.digits}f}".replace("-", "−") == f.text, f
