@@ -10,7 +10,11 @@ import { checkDoc, toToml, encodeLesson, decodeLesson, configToDoc } from "../ap
 const require = createRequire(import.meta.url);
 globalThis.DPO = require("../app/offline/engine.js");
 
-const input = JSON.parse(readFileSync(0, "utf8"));
+// NaN and the infinities travel as {"$float": "nan" | "inf" | "-inf"} (JSON has none)
+const NONFINITE = { nan: NaN, inf: Infinity, "-inf": -Infinity };
+const input = JSON.parse(readFileSync(0, "utf8"), (k, v) =>
+  (v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1 &&
+   typeof v.$float === "string" ? NONFINITE[v.$float] : v));
 const { settings, limits } = input;
 const out = [];
 for (const job of input.jobs) {
