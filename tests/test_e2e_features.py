@@ -27,6 +27,12 @@ def _toml(pid: str) -> dict:
     return tomllib.loads((PRESETS / f"{pid}.toml").read_text())
 
 
+def _signed(v: float) -> str:
+    """fmt.js fixed(v, 3, true): a sign, except on a zero."""
+    t = f"{v:+.3f}"
+    return "0.000" if t in ("+0.000", "-0.000") else t
+
+
 def _phi(doc: dict) -> np.ndarray:
     return np.array([p["features"] for p in doc["prompts"]], dtype=float)
 
@@ -89,14 +95,14 @@ def test_the_features_presets_show_phi_theta_the_ring_kl_and_similarity(open_pag
                     assert float(num[f"phi-{x}-{y}-{j}"][0]) == phi[x, y, j]
                 want = float(phi[x, y] @ theta)
                 assert float(num[f"score-{x}-{y}"][0]) == pytest.approx(want, abs=1e-12)
-                assert num[f"score-{x}-{y}"][1] == f"{want:+.3f}".replace("-0.000", "0.000")
+                assert num[f"score-{x}-{y}"][1] == _signed(want)
         for j in range(dim):
             assert float(num[f"theta-{j}"][0]) == theta[j]
         # each row's similarity, from the preset's own features (no flip here)
         want = []
         for r in doc["pairs"]:
             w, lo = phi[r["prompt"], r["chosen"]], phi[r["prompt"], r["rejected"]]
-            want.append(f"{w @ lo - w @ w:+.3f}")
+            want.append(_signed(w @ lo - w @ w))
         assert g["rows"] == want, pid
         # KL to pi*_phi beside KL to pi*, the record's numbers
         for x, v in enumerate(s["kl_to_rlhf_phi"]):
