@@ -500,16 +500,11 @@ FEATURES_TEXTS = {
     "score_term": ("θ·φ(x, y): what the shared θ adds to this reply's logit, "
                    "log π(y|x) = log π_ref(y|x) + θ·φ(x, y) − log Z(x). A row moves θ along "
                    "φ_w − φ_l, so every reply's θ·φ moves with it."),
-    "legend_rlhf": ("Diamond: π*, the policy RLHF would reach with a Bradley–Terry reward over "
-                    "replies fitted to these votes (a reply no row compares keeps its start "
-                    "logit)."),
-    "legend_ring": ("Ring (where it differs from π*): π*φ, the RLHF optimum for a reward "
-                    "linear in the same features, "
-                    "the only rewards this model can express: DPO's own loss (sigmoid, weight "
-                    "on) ends at π*φ, not at π*."),
-    "coincide": ("Here π*φ, the RLHF optimum for a reward linear in the features (where DPO's "
-                 "own loss ends on this model), and π* agree within 1e-9 on every prompt with "
-                 "a finite optimum: the diamond marks both."),
+    "legend_rlhf": "Diamond: π*, RLHF's optimum for a reward over replies fitted to the votes.",
+    "legend_ring": ("Ring (where it differs from π*): π*φ, RLHF's optimum for a reward linear "
+                    "in the features, where DPO's own loss ends on this model."),
+    "coincide": ("Here π*φ, RLHF's optimum for a reward linear in the features (where DPO's "
+                 "own loss ends on this model), equals π* within 1e-9: the diamond marks both."),
     "no_optimum_phi": ("No finite π* (a reward over replies) on this prompt: some reply, or "
                        "group of replies, never loses (or never wins) against the others it "
                        "is compared with. π*φ, over the features, is finite: the ring marks it."),

@@ -149,7 +149,7 @@ LAYOUT = r"""() => {
       if (getComputedStyle(a).overflowX !== 'visible') hi = Math.min(hi, a.getBoundingClientRect().right);
     if (hi > right) { right = hi; widest = el.tagName + '.' + el.className; }
   }
-  return {W, right, widest, scrollW: document.documentElement.scrollWidth,
+  return {W, H: window.innerHeight, right, widest, scrollW: document.documentElement.scrollWidth,
           view: box(view), scroll: box(scroll), bars};
 }"""
 
@@ -165,6 +165,8 @@ def test_the_features_view_fits_and_passes_axe_on_a_phone_and_a_laptop(open_page
             assert g["scrollW"] <= w
             v = g["view"]
             assert v["left"] >= -0.5 and v["right"] <= w + 0.5
+            # the first bar chart starts on the first screen (its first replies seen)
+            assert g["bars"][0]["top"] <= g["H"] - 60, (w, theme, g["bars"][0])
             # below the bars, in the same column
             assert v["top"] >= max(b["bottom"] for b in g["bars"]) - 0.5
             assert abs(v["left"] - g["bars"][0]["left"]) < 40
