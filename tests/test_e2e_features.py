@@ -104,6 +104,15 @@ def test_the_features_presets_show_phi_theta_the_ring_kl_and_similarity(open_pag
             w, lo = phi[r["prompt"], r["chosen"]], phi[r["prompt"], r["rejected"]]
             want.append(_signed(w @ lo - w @ w))
         assert g["rows"] == want, pid
+        # a flip swaps phi_w and phi_l: row 0's score is then <phi_l, phi_w> - |phi_l|^2
+        r = doc["pairs"][0]
+        w, lo = phi[r["prompt"], r["chosen"]], phi[r["prompt"], r["rejected"]]
+        d.act("dpoSim.flip(0)")
+        d.idle()
+        expect(d.page.locator("[data-testid=similarity-0]")).to_have_text(_signed(lo @ w - lo @ lo))
+        d.act("dpoSim.flip(0)")
+        d.idle()
+        expect(d.page.locator("[data-testid=similarity-0]")).to_have_text(want[0])
         # KL to pi*_phi beside KL to pi*, the record's numbers
         for x, v in enumerate(s["kl_to_rlhf_phi"]):
             shown = num[f"kl-rlhf-phi-{x}"]
