@@ -274,9 +274,10 @@ def test_the_twin_refuses_each_features_rule_in_pythons_words():
 # -- import keeps making tables ---------------------------------------------------------
 @needs_node
 def test_an_imported_lesson_is_a_table_in_both_languages():
-    from tests.test_trl_import import DATA, DRIVER as TRL_DRIVER
     from dpo_sim.sim.scenario_io import LIMITS
     from dpo_sim.sim.settings import table_json
+    from tests.test_trl_import import DATA
+    from tests.test_trl_import import DRIVER as TRL_DRIVER
 
     files = ("trl_small.jsonl", "trl_conversational.json", "trl_implicit.jsonl")
     texts = [(DATA / f).read_text(encoding="utf-8") for f in files]
@@ -293,3 +294,103 @@ def test_an_imported_lesson_is_a_table_in_both_languages():
     results = json.loads(p.stdout)["results"]
     assert [r.get("model_kind") for r in results] == ["table"] * 3, results
     assert all("model" not in r["doc"] for r in results)
+
+
+# -- the editor's edits (app/ui/editor_doc.js), run under Node ----------------------------
+def _edit(doc, *ops):
+    [res] = node([{"kind": "edit", "doc": jsonish(doc), "ops": [list(o) for o in ops]}])
+    assert "ok" in res, res
+    return res["ok"]
+
+
+@needs_node
+def test_the_editor_switches_a_preset_to_features_and_back():
+    from tests.lesson_docs import preset_doc
+
+    align = jsonish(preset_doc("align"))           # 2 prompts, 4 replies, a table
+    got = _edit(align, ("setModelKind", "features", MAX_FEATURES))
+    assert got["kind"] == "features" and got["d"] == 4 and "init" not in got["doc"]
+    assert [p["features"] for p in got["doc"]["prompts"]] == [np.eye(4).tolist()] * 2
+    cfg = got["check"]["ok"]
+    assert cfg["model"]["kind"] == "features" and "init_logits" not in cfg
+    assert_close(py_config(got["doc"]), cfg)          # Python reads the editor's doc the same
+    # with e_k features and theta = 0 the start is the reference: the model's logits
+    m = build_scenario(got["doc"], file="t", id="t").model
+    s = build_scenario(got["doc"], file="t", id="t")
+    assert np.array_equal(m.logits(s.start_params(), s.ref_logits), s.ref_logits)
+    # back to the table: the doc is the preset's again
+    back = _edit(got["doc"], ("setModelKind", "table", MAX_FEATURES))
+    assert back["doc"] == align and back["kind"] == "table"
+    assert_close(py_config(align), back["check"]["ok"])
+    # a start given as logits is dropped with the switch (init is refused with features)
+    with_init = {**align, "init": [[0.5, 0, 0, 0], [0, 0, 0, 1]]}
+    assert "init" not in _edit(with_init, ("setModelKind", "features", 16))["doc"]
+
+
+@needs_node
+def test_the_editor_resizes_d_and_keeps_replies_and_prompts_in_step():
+    doc = jsonish(features_doc())
+    got = _edit(doc, ("setFeaturesD", 5))
+    assert got["d"] == 5 and got["check"]["ok"]["model"]["init_theta"] == [0, 0.5, -0.25, 0, 0]
+    assert got["doc"]["prompts"][1]["features"][1] == [1e-3, -2, 1, 0, 0]
+    got = _edit(doc, ("setFeaturesD", 1))
+    assert got["check"]["ok"]["model"]["features"] == [[[1], [0.9], [0]], [[0.5], [1e-3], [0]]]
+    got = _edit(doc, ("setFeaturesD", MAX_FEATURES))
+    assert "ok" in got["check"] and got["d"] == 16
+    # a reply added to each prompt gets a zero vector; removing one removes its vector
+    d2 = copy_doc(doc)
+    d2["reference"] = {"kind": "uniform"}
+    for p in d2["prompts"]:
+        p["replies"].append("new")
+    got = _edit(d2, ("addReplyVector", 0), ("addReplyVector", 1))
+    assert "ok" in got["check"], got["check"]
+    assert [p["features"][3] for p in got["doc"]["prompts"]] == [[0, 0, 0]] * 2
+    # half done (one prompt only): the validator names the prompt whose vectors are short
+    got = _edit(d2, ("addReplyVector", 0))
+    assert (got["check"]["field"], got["check"]["rule"]) == (
+        "prompts[1].features", "must hold one vector per reply (4), got 3: reply 3 has none")
+    d3 = copy_doc(d2)
+    del d3["prompts"][0]["replies"][0]
+    got = _edit(d3, ("removeReplyVector", 0, 0))
+    assert got["doc"]["prompts"][0]["features"] == [[0.9, 0.1, 0.5], [0, 1, 0]]
+
+
+def copy_doc(doc):
+    return json.loads(json.dumps(doc))
+
+
+@needs_node
+def test_hostile_cells_are_refused_at_their_field_in_pythons_words():
+    doc = jsonish(features_doc())
+    cases = [("1e999", "must be a finite number, got inf"),
+             ("-1e999", "must be a finite number, got -inf"),
+             ("1" * 10_000, "must be a finite number, got inf"),
+             ("NaN", "must be a number, got a string 'NaN'"),
+             ("Infinity", "must be a finite number, got inf"),
+             ("<img src=x onerror=alert(1)>", "must be a number, got a string "
+                                             "'<img src=x onerror=alert(1)>'"),
+             ("", "must be a number, got a string ''"),
+             ("true", "must be a number, got a boolean True"),
+             ("0x1g", "must be a number, got a string '0x1g'")]
+    res = node([{"kind": "edit", "doc": doc, "ops": [["setFeatureCell", 1, 2, 0, text]]}
+                for text, _ in cases]
+               + [{"kind": "edit", "doc": doc, "ops": [["setThetaCell", 2, text]]}
+                  for text, _ in cases])
+    n = len(cases)
+    for (text, rule), js in zip(cases, res[:n]):
+        c = js["ok"]["check"]
+        assert (c["field"], c["rule"]) == ("prompts[1].features[2][0]", rule), text[:20]
+        # Python says the same of the same value
+        value = {"1e999": float("inf"), "-1e999": -float("inf"), "Infinity": float("inf"),
+                 "1" * 10_000: float("inf"), "true": True}.get(text, text)
+        with pytest.raises(ScenarioError) as e:
+            build_scenario(_set(doc, ("prompts", 1, "features", 2, 0), value), file="t", id="t")
+        assert (e.value.field, e.value.rule) == (c["field"], c["rule"])
+    for (text, rule), js in zip(cases, res[n:]):
+        c = js["ok"]["check"]
+        assert (c["field"], c["rule"]) == ("model.init_theta[2]", rule), text[:20]
+    # a good typed number is read as a number; theta is written once a coordinate is typed
+    got = _edit(_set(doc, ("model",), {"kind": "features"}), ("setThetaCell", 1, " 2.5e-1 "))
+    assert got["check"]["ok"]["model"]["init_theta"] == [0, 0.25, 0]
+    got = _edit(doc, ("setFeatureCell", 0, 0, 2, "-3"))
+    assert got["check"]["ok"]["model"]["features"][0][0] == [1, 0, -3]
