@@ -510,7 +510,6 @@ FEATURES_TEXTS = {
     "reply": "reply",
     "prompt": "Prompt {x}",
     "theta": "θ now",
-    "theta0": "θ at the start",
     "score": "θ·φ",
     "score_term": ("θ·φ(x, y): what the shared θ adds to this reply's logit, "
                    "log π(y|x) = log π_ref(y|x) + θ·φ(x, y) − log Z(x). A row moves θ along "

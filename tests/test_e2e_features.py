@@ -184,3 +184,8 @@ def test_the_features_view_fits_and_passes_axe_on_a_phone_and_a_laptop(open_page
         d.page.locator("[data-testid=features-view] button.dpo-term").first.focus()
         found = axe_violations(d.page)
         assert found == [], (w, theme, json.dumps(found, indent=1))
+    # teacher mode hides it (hide=features), and the link keeps it hidden
+    d = open_page("?scenario=unseen-reply&hide=features&step=3", at=3)
+    assert d.page.evaluate("() => window.__e2e.q('[data-testid=features-view]')"
+                           ".getBoundingClientRect().height") == 0
+    assert "hide=features" in d.state()["link"]
