@@ -291,6 +291,38 @@
     return ROBUST_CACHE.get(labelSmoothing);
   }
 
+  /** The loss in force as one value (losses.LossSpec): the settings that shape the
+   *  per-judgement loss (the settings table's rows marked shapes_loss) and the loss they
+   *  give, built once, so a step looks nothing up. Frozen; it travels whole through the
+   *  engine, the stack and the page's replies. */
+  class LossSpec {
+    constructor(adaptiveWeight, lossType, labelSmoothing) {
+      this.adaptive_weight = adaptiveWeight === undefined ? true : !!adaptiveWeight;
+      this.loss_type = lossType === undefined ? "sigmoid" : lossType;
+      this.label_smoothing = labelSmoothing === undefined ? 0.0 : +labelSmoothing;
+      Object.defineProperty(this, "loss", {value: objective(this.loss_type,
+        this.adaptive_weight, this.label_smoothing), enumerable: false});
+      Object.freeze(this);
+    }
+
+    /** The loss in force of anything holding the settings by name (a Simulation, a
+     *  snapshot's dict, a config line). */
+    static of(holder) {
+      return new LossSpec(holder.adaptive_weight, holder.loss_type, holder.label_smoothing);
+    }
+
+    /** The settings, in the table's order (a reply's "settings"). */
+    toDict() {
+      return {adaptive_weight: this.adaptive_weight, loss_type: this.loss_type,
+        label_smoothing: this.label_smoothing};
+    }
+
+    equals(other) {
+      return other instanceof LossSpec && other.adaptive_weight === this.adaptive_weight &&
+        other.loss_type === this.loss_type && other.label_smoothing === this.label_smoothing;
+    }
+  }
+
   // ---------------------------------------------------------------------------------------
   // Python's ways of writing a value, for messages that read exactly like Python's.
   // ---------------------------------------------------------------------------------------
@@ -523,14 +555,144 @@
   }
 
   // ---------------------------------------------------------------------------------------
+  // The policy's parameters and how they make each prompt's logits (sim/model.py): the
+  // table (the parameters are the (P, K) logits) or the log-linear "features" model,
+  // logits = log pi_ref + Phi theta with one theta (d) shared by every prompt and reply.
+  // Both written as the same fixed sequences of element-wise operations as Python's, so
+  // the bits agree.
+  // ---------------------------------------------------------------------------------------
+
+  const MAX_FEATURES = 16;      // model.MAX_FEATURES
+
+  /** Each reply its own logit: the parameters are the logit table. */
+  const TABLE = Object.freeze({
+    kind: "table",
+    d: 0,
+    start: function (startLogits) { return copy2(startLogits); },
+    logits: function (params) { return params; },
+    pullback: function (gradLogits) { return gradLogits; },
+    similarity: function () { return null; },
+    config: function () { return {kind: "table"}; },
+  });
+
+  /** The rows' prompt, chosen and rejected replies, from compiled pairs or a list of rows. */
+  function rowIndices(pairs) {
+    if (pairs.prompt !== undefined) return pairs;
+    return {prompt: pairs.map(function (r) { return r.prompt; }),
+      chosen: pairs.map(function (r) { return r.chosen; }),
+      rejected: pairs.map(function (r) { return r.rejected; })};
+  }
+
+  /** Each row's similarity score as Razin et al. (2024) define it for embeddings,
+   *  <phi_w, phi_l> - |phi_w|^2, w the row's chosen reply as it stands (flips applied):
+   *  positive, the row's own push lowers the chosen reply's logit. features: (P, K, d);
+   *  pairs: compiled pairs or a list of rows. */
+  function similarity(features, pairs) {
+    const ix = rowIndices(pairs);
+    return ix.prompt.map(function (x, i) {
+      const fw = features[x][ix.chosen[i]];
+      const fl = features[x][ix.rejected[i]];
+      let wl = 0.0;
+      let ww = 0.0;
+      for (let j = 0; j < fw.length; j++) {
+        wl += fw[j] * fl[j];
+        ww += fw[j] * fw[j];
+      }
+      return wl - ww;
+    });
+  }
+
+  /** Log-linear: logits = log pi_ref + Phi theta, theta (d) shared by every reply.
+   *  features (P, K, d) nested arrays, initTheta (d) or null (zeros). */
+  function featuresModel(features, initTheta) {
+    const P = features.length;
+    const K = P ? features[0].length : 0;
+    const d = K ? features[0][0].length : 0;
+    if (!(d >= 1) || !features.every(function (row) {
+      return Array.isArray(row) && row.length === K && row.every(function (v) {
+        return Array.isArray(v) && v.length === d;
+      });
+    })) {
+      throw new RangeError("features must be (prompts, replies, d), every vector of one " +
+        "length d >= 1");
+    }
+    const theta0 = initTheta === null || initTheta === undefined
+      ? new Array(d).fill(0.0) : initTheta.map(Number);
+    if (theta0.length !== d) {
+      throw new RangeError("init_theta must have " + d + " numbers, got " + theta0.length);
+    }
+    const flat = new Float64Array(P * K * d);       // phi(x, y)_j at (x K + y) d + j
+    for (let x = 0; x < P; x++) {
+      for (let y = 0; y < K; y++) {
+        for (let j = 0; j < d; j++) flat[(x * K + y) * d + j] = +features[x][y][j];
+      }
+    }
+    return Object.freeze({
+      kind: "features",
+      d: d,
+      features: features,
+      init_theta: theta0,
+      /** theta_0 (a features model has no start logits). */
+      start: function () { return theta0.slice(); },
+      /** log pi_ref + sum_j theta_j phi_j, coordinate by coordinate in order j = 0..d-1. */
+      logits: function (params, logpRef) {
+        const out = [];
+        for (let x = 0; x < P; x++) {
+          const row = new Array(K);
+          for (let y = 0; y < K; y++) {
+            const o = (x * K + y) * d;
+            let v = logpRef[x][y];
+            for (let j = 0; j < d; j++) v += flat[o + j] * params[j];
+            row[y] = v;
+          }
+          out.push(row);
+        }
+        return out;
+      },
+      /** d loss / d theta_j = sum over (x, y) of phi_j(x, y) * d loss / d logit(x, y),
+       *  summed in (x, y) order, left to right. */
+      pullback: function (gradLogits) {
+        const out = new Array(d).fill(0.0);
+        for (let x = 0; x < P; x++) {
+          for (let y = 0; y < K; y++) {
+            const o = (x * K + y) * d;
+            const g = gradLogits[x][y];
+            for (let j = 0; j < d; j++) out[j] += flat[o + j] * g;
+          }
+        }
+        return out;
+      },
+      similarity: function (pairs) { return similarity(features, pairs); },
+      config: function () {
+        return {kind: "features", features: features.map(copy2), init_theta: theta0.slice()};
+      },
+    });
+  }
+
+  /** The model of a config line's "model" (absent or null: the table). */
+  function modelFromConfig(d) {
+    if (!d || d.kind === undefined || d.kind === "table") return TABLE;
+    if (d.kind !== "features") {
+      throw new RangeError("model.kind must be one of table, features, got " + pyRepr(d.kind));
+    }
+    return featuresModel(d.features, d.init_theta);
+  }
+
+  // ---------------------------------------------------------------------------------------
   // One step's numbers (sim/engine.py, Engine.evaluate): every metric of a policy and the
   // gradient of the mean loss, from the policy *before* that step's update.
   // ---------------------------------------------------------------------------------------
 
-  /** The record of policy theta (P, K): TRL's metrics plus the gradient, as Record.to_dict
-   *  orders them (grad kept out of JSON: not enumerable). */
-  function evaluate(theta, logpRef, pairs, beta, loss, adaptiveWeight, step, learningRate,
-                    lossType, labelSmoothing) {
+  /** The record of a policy: TRL's metrics plus the gradient, as Record.to_dict orders
+   *  them. params: the model's parameters (the (P, K) logits of a table, theta (d) of a
+   *  features model); spec: the loss in force (LossSpec). Everything is computed on the
+   *  logits model.logits(params); the gradient in the logits (grad_logits) is pulled back
+   *  to the parameters (grad); both kept out of JSON (not enumerable), and record.theta =
+   *  params on a features model only. */
+  function evaluate(params, logpRef, pairs, beta, spec, step, learningRate, model) {
+    const table = model === undefined || model.kind === "table";
+    const theta = table ? params : model.logits(params, logpRef);
+    const loss = spec.loss;
     const P = pairs.P;
     const K = pairs.K;
     const probs = [];
@@ -618,7 +780,7 @@
       step: step,
       beta: beta,
       learning_rate: learningRate,
-      adaptive_weight: adaptiveWeight,
+      adaptive_weight: spec.adaptive_weight,
       loss: fsum(lossTerms),
       "rewards/chosen": beta * fsum(lrC),
       "rewards/rejected": beta * fsum(lrR),
@@ -632,10 +794,14 @@
       "pairs/margin": u,
       "pairs/sigma": sigmaU,
       "pairs/weight": wFwd,
-      loss_type: lossType,
-      label_smoothing: labelSmoothing,
+      loss_type: spec.loss_type,
+      label_smoothing: spec.label_smoothing,
     };
-    Object.defineProperty(rec, "grad", {value: grad, enumerable: false, writable: true});
+    if (!table) rec.theta = params;
+    Object.defineProperty(rec, "grad", {value: table ? grad : model.pullback(grad),
+      enumerable: false, writable: true});
+    Object.defineProperty(rec, "grad_logits", {value: grad, enumerable: false,
+      writable: true});
     return rec;
   }
 
@@ -644,12 +810,8 @@
    *  rows, not over judgements). The loss is the one in force when the record was made. */
   function storedRowMetrics(record, rows, sim) {
     const beta = record.beta;
-    let loss;
-    if (record.loss_type !== undefined) {
-      loss = objective(record.loss_type, record.adaptive_weight, record.label_smoothing);
-    } else {
-      loss = sim._loss;
-    }
+    const loss = record.loss_type !== undefined ? LossSpec.of(record).loss
+      : sim.loss_spec.loss;
     const u = record["pairs/margin"];
     const n = u.length;
     const logOf = function (p) { return Math.log(p); };   // a probability that underflowed: -inf
@@ -1115,6 +1277,341 @@
   }
 
   // ---------------------------------------------------------------------------------------
+  // pi*_phi on a features model (sim/rlhf.py, "the features (log-linear) model"): DPO's
+  // sigmoid loss there is the Bradley-Terry likelihood of a reward linear in the features,
+  // so its fixed point is the RLHF optimum for that reward. Each judgement's signed
+  // difference vector w_j is tight (in a positive dependency: NNLS) or separable; the
+  // tight ones are fitted in their span V_T by Newton's method from theta0, the separable
+  // ones give the maximum-margin direction u in V_S (least-distance programming). A prompt
+  // has a finite optimum when its replies' differences have no component in V_S; on the
+  // others the replies with the largest u . phi take the probability (heading).
+  // ---------------------------------------------------------------------------------------
+
+  const FEATURE_TOL = 1e-9;     // rlhf.FEATURE_TOL: a dependency, a rank, a part in V_S
+  const COINCIDE_TOL = 1e-9;    // rlhf.COINCIDE_TOL: pi*_phi and pi* agree
+
+  function fDot(a, b) {
+    let s = 0.0;
+    for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+    return s;
+  }
+
+  function fNorm(a) { return Math.sqrt(fDot(a, a)); }
+
+  /** rlhf._lstsq: min |A z - b| (A given as its columns, of full rank) by modified
+   *  Gram-Schmidt QR. */
+  function fLstsq(cols, b) {
+    const p = cols.length;
+    const Q = cols.map(function (c) { return c.slice(); });
+    const R = [];
+    for (let k = 0; k < p; k++) R.push(new Array(p).fill(0.0));
+    for (let k = 0; k < p; k++) {
+      for (let i = 0; i < k; i++) {
+        const s = fDot(Q[i], Q[k]);
+        R[i][k] += s;
+        for (let t = 0; t < Q[k].length; t++) Q[k][t] -= s * Q[i][t];
+      }
+      R[k][k] = fNorm(Q[k]);
+      for (let t = 0; t < Q[k].length; t++) Q[k][t] /= R[k][k];
+    }
+    const y = Q.map(function (q) { return fDot(q, b); });
+    const z = new Array(p).fill(0.0);
+    for (let k = p - 1; k >= 0; k--) {
+      let s = y[k];
+      for (let j = k + 1; j < p; j++) s -= R[k][j] * z[j];
+      z[k] = s / R[k][k];
+    }
+    return z;
+  }
+
+  /** rlhf._nnls: min |A x - b| over x >= 0 (Lawson and Hanson's NNLS); A as its n
+   *  columns, each of length m. */
+  function fNnls(cols, b) {
+    const n = cols.length;
+    const m = b.length;
+    let x = new Array(n).fill(0.0);
+    const passive = new Array(n).fill(false);
+    const banned = new Array(n).fill(false);
+    let amax = 0.0;
+    cols.forEach(function (c) { c.forEach(function (v) { amax = Math.max(amax, Math.abs(v)); }); });
+    let bmax = 0.0;
+    b.forEach(function (v) { bmax = Math.max(bmax, Math.abs(v)); });
+    const tol = 1e-13 * Math.pow(Math.max(1.0, amax), 2) * Math.max(1.0, bmax) * Math.max(m, n);
+    const solveOn = function () {
+      const idx = [];
+      for (let j = 0; j < n; j++) if (passive[j]) idx.push(j);
+      const zp = fLstsq(idx.map(function (j) { return cols[j]; }), b);
+      const z = new Array(n).fill(0.0);
+      idx.forEach(function (j, k) { z[j] = zp[k]; });
+      return z;
+    };
+    for (let outer = 0; outer < 10 * n + 30; outer++) {
+      const res = b.slice();
+      for (let j = 0; j < n; j++) {
+        if (x[j] !== 0.0) for (let t = 0; t < m; t++) res[t] -= cols[j][t] * x[j];
+      }
+      let j = -1;
+      let best = tol;
+      for (let k = 0; k < n; k++) {
+        if (passive[k] || banned[k]) continue;
+        const w = fDot(cols[k], res);
+        if (w > best) { best = w; j = k; }
+      }
+      if (j < 0) return x;
+      passive[j] = true;
+      let z = solveOn();
+      if (z[j] <= 0.0) { passive[j] = false; banned[j] = true; continue; }
+      for (let inner = 0; inner <= n; inner++) {
+        let k = -1;
+        let ratio = Infinity;
+        for (let q = 0; q < n; q++) {
+          if (passive[q] && z[q] <= 0.0) {
+            const rq = x[q] / (x[q] - z[q]);
+            if (rq < ratio) { ratio = rq; k = q; }
+          }
+        }
+        if (k < 0) break;
+        x = x.map(function (v, q) { return v + ratio * (z[q] - v); });
+        for (let q = 0; q < n; q++) if (passive[q] && !(x[q] > 0.0)) passive[q] = false;
+        passive[k] = false;
+        for (let q = 0; q < n; q++) if (!passive[q]) x[q] = 0.0;
+        z = solveOn();
+      }
+      x = z;
+    }
+    throw new Error("NNLS did not finish");
+  }
+
+  /** rlhf._basis: an orthonormal basis of the span of the vectors M (each of length d),
+   *  Gram-Schmidt with pivoting. */
+  function fBasis(M, d) {
+    let rest = M.map(function (v) { return v.slice(); });
+    const out = [];
+    if (rest.length === 0) return out;
+    let top = 0.0;
+    rest.forEach(function (v) { top = Math.max(top, fNorm(v)); });
+    while (out.length < d) {
+      let k = 0;
+      let big = -1.0;
+      rest.forEach(function (v, i) { const nv = fNorm(v); if (nv > big) { big = nv; k = i; } });
+      if (top === 0.0 || big <= FEATURE_TOL * top) break;
+      let q = rest[k].map(function (v) { return v / big; });
+      out.forEach(function (e) {
+        const s = fDot(q, e);
+        q = q.map(function (v, t) { return v - s * e[t]; });
+      });
+      const nq = fNorm(q);
+      q = q.map(function (v) { return v / nq; });
+      out.push(q);
+      rest = rest.map(function (v) {
+        const s = fDot(v, q);
+        return v.map(function (a, t) { return a - s * q[t]; });
+      });
+    }
+    return out;
+  }
+
+  /** rlhf._tight: the judgements in a positive dependency of the w's. */
+  function fTight(w) {
+    return w.map(function (wj, j) {
+      const size = fNorm(wj);
+      if (size === 0.0) return true;
+      const others = w.filter(function (_, k) { return k !== j; });
+      if (others.length === 0) return false;
+      const neg = wj.map(function (v) { return -v; });
+      const lam = fNnls(others, neg);
+      const res = wj.slice();
+      others.forEach(function (c, k) { for (let t = 0; t < res.length; t++) res[t] += c[t] * lam[k]; });
+      return fNorm(res) <= FEATURE_TOL * size;
+    });
+  }
+
+  /** rlhf._ldp: min |y| subject to G y >= 1 (rows of G). */
+  function fLdp(G) {
+    const n = G.length ? G[0].length : 0;
+    const cols = G.map(function (g) { return g.concat([1.0]); });
+    const f = new Array(n + 1).fill(0.0);
+    f[n] = 1.0;
+    const lam = fNnls(cols, f);
+    const r = f.map(function (v) { return -v; });
+    cols.forEach(function (c, k) { for (let t = 0; t <= n; t++) r[t] += c[t] * lam[k]; });
+    if (Math.abs(r[n]) <= 1e-14) throw new Error("max-margin direction: none exists");
+    return r.slice(0, n).map(function (v) { return -v / r[n]; });
+  }
+
+  /** rlhf._tight_newton: theta0 + B^T y minimising the tight judgements' loss. */
+  function fTightNewton(w, count, beta, theta0, basis) {
+    const k = basis.length;
+    if (k === 0 || w.length === 0) return theta0.slice();
+    const g = w.map(function (wj) { return basis.map(function (e) { return fDot(wj, e); }); });
+    const c = w.map(function (wj) { return fDot(wj, theta0); });
+    const margins = function (y) {
+      return g.map(function (gj, j) { return beta * (c[j] + fDot(gj, y)); });
+    };
+    const value = function (y) {
+      const m = margins(y);
+      let s = 0.0;
+      for (let j = 0; j < m.length; j++) s += count[j] * logAddExp0(-m[j]);
+      return s;
+    };
+    let y = new Array(k).fill(0.0);
+    let f = value(y);
+    let its = 0;
+    for (;;) {
+      its += 1;
+      if (its > MAX_NEWTON) throw new Error("features fit did not converge");
+      const m = margins(y);
+      const grad = new Array(k).fill(0.0);
+      const H = [];
+      for (let a = 0; a < k; a++) H.push(new Array(k).fill(0.0));
+      m.forEach(function (mj, j) {
+        const sp = sigmoidPair(mj);
+        const gs = -beta * count[j] * sp[1];
+        const hs = beta * beta * count[j] * sp[0] * sp[1];
+        for (let a = 0; a < k; a++) {
+          grad[a] += gs * g[j][a];
+          for (let b = 0; b < k; b++) H[a][b] += hs * g[j][a] * g[j][b];
+        }
+      });
+      const step = solve(H, grad).map(function (v) { return -v; });
+      const slope = fDot(grad, step);
+      let alpha = 1.0;
+      let trial = y;
+      let fTrial = f;
+      for (let i = 0; i < 60; i++) {
+        trial = y.map(function (v, a) { return v + alpha * step[a]; });
+        fTrial = value(trial);
+        if (fTrial <= f + 1e-4 * alpha * slope + 1e-12 * (1.0 + Math.abs(f))) break;
+        alpha /= 2;
+      }
+      let moved = 0.0;
+      step.forEach(function (v) { moved = Math.max(moved, Math.abs(alpha * v)); });
+      y = trial;
+      f = fTrial;
+      let size = 1.0;
+      y.forEach(function (v) { size = Math.max(size, Math.abs(v)); });
+      if (moved <= STEP_TOL * size) break;
+    }
+    return theta0.map(function (t, a) {
+      let s = t;
+      for (let q = 0; q < k; q++) s += basis[q][a] * y[q];
+      return s;
+    });
+  }
+
+  /** rlhf.fit_features: the judgements' signed vectors, which are tight, the bases of V,
+   *  V_T, V_S, the fit theta (theta0 + z_T) and the direction u. */
+  function fitFeatures(pairs, features, theta0, beta) {
+    const d = theta0.length;
+    const w = [];
+    const count = [];
+    const row = [];
+    for (let i = 0; i < pairs.prompt.length; i++) {
+      const x = pairs.prompt[i];
+      const v = features[x][pairs.chosen[i]].map(function (a, t) {
+        return a - features[x][pairs.rejected[i]][t];
+      });
+      const a = +pairs.votesChosen[i];
+      const b = +pairs.votesRejected[i];
+      if (a > 0) { w.push(v); count.push(a); row.push(i); }
+      if (b > 0) { w.push(v.map(function (q) { return -q; })); count.push(b); row.push(i); }
+    }
+    const tight = fTight(w);
+    const wt = w.filter(function (_, j) { return tight[j]; });
+    const basisT = fBasis(wt, d);
+    const sepPerp = w.filter(function (_, j) { return !tight[j]; }).map(function (v) {
+      let q = v.slice();
+      basisT.forEach(function (e) {
+        const s = fDot(v, e);
+        q = q.map(function (a, t) { return a - s * e[t]; });
+      });
+      return q;
+    });
+    const basisS = fBasis(sepPerp, d);
+    let direction = new Array(d).fill(0.0);
+    if (sepPerp.length) {
+      const y = fLdp(sepPerp.map(function (v) { return basisS.map(function (e) { return fDot(v, e); }); }));
+      direction = direction.map(function (_, t) {
+        let s = 0.0;
+        basisS.forEach(function (e, q) { s += e[t] * y[q]; });
+        return s;
+      });
+    }
+    const theta = fTightNewton(wt, count.filter(function (_, j) { return tight[j]; }), beta,
+      theta0.map(Number), basisT);
+    return {row: row, w: w, count: count, tight: tight, basisV: fBasis(w, d), basisT: basisT,
+      basisS: basisS, theta: theta, direction: direction,
+      separable: tight.some(function (t) { return !t; })};
+  }
+
+  /** rlhf.features_optimum: pi*_phi for the rows as they stand (compiled pairs), the
+   *  reference log pi_ref (P x K), the features (P x K x d), theta0 (d) and beta, in
+   *  optimumOf's shape plus params (theta*, null when any prompt has no finite optimum),
+   *  coincide (pi*_phi and pi* agree within 1e-9), drift (u . phi on prompts without a
+   *  finite optimum) and table (pi* from the start logits log pi_ref + phi . theta0). */
+  function featuresOptimum(pairs, logpRef, features, theta0, beta) {
+    const P = logpRef.length;
+    const K = logpRef[0].length;
+    const fit = fitFeatures(pairs, features, theta0, beta);
+    const dotPhi = function (p, y, v) { return fDot(features[p][y], v); };
+    const start = logpRef.map(function (row, p) {
+      return row.map(function (l, y) { return l + dotPhi(p, y, theta0); });
+    });
+    const table = optimumOf(pairs, logpRef, start, beta, fitBradleyTerry(pairs));
+    const out = {finite: [], probs: [], log_probs: [], theta: [], reward: [], beta_log_z: [],
+      heading: [], drift: []};
+    for (let p = 0; p < P; p++) {
+      let finite = true;
+      for (let y = 0; y < K && finite; y++) {
+        const diff = features[p][y].map(function (a, t) { return a - features[p][0][t]; });
+        let off = 0.0;
+        fit.basisS.forEach(function (e) { const s = fDot(diff, e); off += s * s; });
+        if (Math.sqrt(off) > FEATURE_TOL * Math.max(1.0, fNorm(diff))) finite = false;
+      }
+      out.finite.push(finite);
+      const drift = features[p].map(function (f) { return finite ? 0.0 : fDot(f, fit.direction); });
+      let topDrift = drift[0];
+      for (let k = 1; k < K; k++) topDrift = Math.max(topDrift, drift[k]);
+      out.drift.push(drift);
+      out.heading.push(drift.map(function (v) {
+        return !finite && v >= topDrift - HEADING_TOL * Math.max(1.0, Math.abs(topDrift));
+      }));
+      if (!finite) {
+        out.probs.push(null); out.log_probs.push(null); out.theta.push(null);
+        out.reward.push(null); out.beta_log_z.push(null);
+        continue;
+      }
+      const theta = logpRef[p].map(function (l, y) { return l + dotPhi(p, y, fit.theta); });
+      let top = theta[0];
+      for (let k = 1; k < K; k++) top = npMaximum(top, theta[k]);
+      const e = theta.map(function (t) { return Math.exp(t - top); });
+      const norm = npSum(e);
+      const logZ = top + Math.log(norm);
+      out.theta.push(theta);
+      out.probs.push(e.map(function (a) { return a / norm; }));
+      out.log_probs.push(theta.map(function (t) { return t - logZ; }));
+      out.reward.push(theta.map(function (t, k) { return beta * (t - logpRef[p][k]); }));
+      out.beta_log_z.push(beta * logZ);
+    }
+    const allFinite = out.finite.every(Boolean);
+    out.params = allFinite ? fit.theta.slice() : fit.theta.map(function () { return null; });
+    let same = out.finite.every(function (f, p) { return f === table.finite[p]; }) &&
+      out.heading.every(function (row, p) {
+        return row.every(function (h, k) { return h === table.heading[p][k]; });
+      });
+    for (let p = 0; p < P && same; p++) {
+      if (!out.finite[p]) continue;
+      for (let k = 0; k < K; k++) {
+        if (!(Math.abs(out.probs[p][k] - table.probs[p][k]) <= COINCIDE_TOL)) same = false;
+      }
+    }
+    out.coincide = same;
+    out.table = table;
+    out.fit = fit;
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------
   // A run through time (sim/simulation.py). Arriving at step t, the scenario's events for t
   // apply first, then record t is computed from theta_t; advance() runs the update
   // t -> t+1 with the settings in force at t. A live action at step t is an event at t: it
@@ -1570,7 +2067,13 @@
         if (!this._events.has(ev.step)) this._events.set(ev.step, []);
         this._events.get(ev.step).push(ev);
       }, this);
-      this._theta0 = copy2(config.init_logits || config.ref_logits);
+      this.model = modelFromConfig(config.model);
+      // the start logits (pi*'s, the stacks'): the table's init, or the features model's
+      // logits at theta_0; and the parameters at step 0
+      this._theta0 = this.model.kind === "table"
+        ? copy2(config.init_logits || config.ref_logits)
+        : this.model.logits(this.model.init_theta, logSoftmax(config.ref_logits));
+      this._params0 = this.model.start(this._theta0);
       this._opt = null;                  // the cached optimum: its rows, fit and beta
       this.reset();
     }
@@ -1579,7 +2082,7 @@
     reset() {
       const c = this._config;
       this.t = 0;
-      this.theta = copy2(this._theta0);
+      this.theta = this.model.start(this._params0);    // logits (table) or theta (d)
       this.logp_ref = logSoftmax(c.ref_logits);
       this._settings.run.forEach(function (name) {
         const row = this._settings.byName.get(name);
@@ -1620,14 +2123,19 @@
       });
     }
 
-    _compile() {
-      this._loss = objective(this.loss_type, this.adaptive_weight, this.label_smoothing);
+    /** The rows' similarity scores (features only; null on a table). */
+    get similarity() {
+      return this.model.similarity(this._pairs);
     }
 
-    _evaluate(theta, t) {
-      return evaluate(theta, this.logp_ref, this._pairs, this.beta, this._loss,
-        this.adaptive_weight, t === undefined ? this.t : t, this.learning_rate,
-        this.loss_type, this.label_smoothing);
+    _compile() {
+      /** the loss in force, as one value (LossSpec) */
+      this.loss_spec = LossSpec.of(this);
+    }
+
+    _evaluate(params, t) {
+      return evaluate(params, this.logp_ref, this._pairs, this.beta, this.loss_spec,
+        t === undefined ? this.t : t, this.learning_rate, this.model);
     }
 
     /** The record plus KL(pi || pi*) for the rows and beta in force (write_run's last key). */
@@ -1670,9 +2178,11 @@
       for (let i = 0; i < n; i++) {
         const lr = this.learning_rate;
         const grad = this.record.grad;
-        const theta = this.theta.map(function (row, x) {
-          return row.map(function (v, k) { return v - lr * grad[x][k]; });
-        });
+        const theta = this.model.kind === "table"
+          ? this.theta.map(function (row, x) {
+            return row.map(function (v, k) { return v - lr * grad[x][k]; });
+          })
+          : this.theta.map(function (v, j) { return v - lr * grad[j]; });
         const t = this.t + 1;
         let saved = null;
         if (this._events.has(t)) {
@@ -1729,13 +2239,14 @@
      *  the policy now; the rows' structure is analysed again only when they or the settings
      *  change. */
     rest() {
-      const key = [this._pairs, this.beta, this.learning_rate, this._loss];
+      const key = [this._pairs, this.beta, this.learning_rate, this.loss_spec.loss];
       const k = this._restKey;
       if (!k || k.some(function (v, i) { return v !== key[i]; })) {
-        this._restPlan = analyseRest(this._pairs, this.beta, this.learning_rate, this._loss);
+        this._restPlan = analyseRest(this._pairs, this.beta, this.learning_rate,
+          this.loss_spec.loss);
         this._restKey = key;
       }
-      return restAt(this._restPlan, this.record["pairs/margin"], this.record.grad);
+      return restAt(this._restPlan, this.record["pairs/margin"], this.record.grad_logits);
     }
 
     /** pi*, the RLHF optimum, for the rows and beta in force: refitted when the rows
@@ -1768,6 +2279,11 @@
     restClaim: restClaim,
     fsum: fsum,
     LOSS_TYPES: LOSS_TYPES.slice(),
+    // the loss in force as one value, and the model (sim/losses.py, sim/model.py)
+    LossSpec: LossSpec,
+    modelFromConfig: modelFromConfig,
+    similarity: similarity,
+    MAX_FEATURES: MAX_FEATURES,
     // building blocks, for tests and the curious
     sigmoidPair: sigmoidPair,
     logSoftmax: logSoftmax,
@@ -1777,6 +2293,9 @@
     compilePairs: compilePairs,
     fitBradleyTerry: fitBradleyTerry,
     optimumOf: optimumOf,
+    // pi*_phi on a features model (the optima helper's section)
+    featuresOptimum: featuresOptimum,
+    fitFeatures: fitFeatures,
     PSI_SERIES: PSI_SERIES,
     pyRepr: pyRepr,
     pyFloatRepr: pyFloatRepr,
