@@ -217,7 +217,8 @@ class Session:
         sim = self.sim
         key = (id(sim.pairs), sim.beta, sim.learning_rate, id(sim._loss))
         if self._plan_key != key:
-            self._plan = rest.analyse(sim.pairs, sim.beta, sim.learning_rate, sim._loss)
+            self._plan = rest.analyse(sim.pairs, sim.beta, sim.learning_rate, sim._loss,
+                                      getattr(sim.scenario, "model", None))
             self._plan_key = key
         rec = sim.record
         return rest.at(self._plan, rec.row_margin, rec.grad)
