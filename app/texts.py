@@ -476,6 +476,21 @@ EDITOR_TEXTS = {
     "EDITOR_ENGINE_REFUSED": "The engine refused it, nothing changed:",
 }
 
+# -- issue 19, io: the editor's features model (app/ui/views/editor.js) ----------------------
+EDITOR_TEXTS.update({
+    "EDITOR_MODEL_HINT": ("The table gives each reply its own logit: nothing learned about one "
+                          "reply moves another except through its prompt's softmax. Shared "
+                          "features give each reply a vector φ of d numbers and one θ shared "
+                          "by every prompt and reply, π(y|x) ∝ π_ref(y|x) · exp(θ·φ(x, y)): a "
+                          "step that moves θ moves every reply whose vector shares its "
+                          "coordinates."),
+    "EDITOR_FEATURES_HINT": ("Each reply's vector: d finite numbers (d from 1 to {max}). Switching "
+                             "to features starts reply k of every prompt at the unit vector "
+                             "e_k, so replies in the same place share a coordinate."),
+    "EDITOR_THETA_HINT": "θ₀: d finite numbers. All 0 (the default): π starts at π_ref.",
+    "EDITOR_FEATURES_START": ("A features model has no start logits: π starts at π_ref "
+                              "moved by θ₀ (the model, below)."),
+})
 
 # --- rest statements on a features model (issue 19, part "optima": sim/rest.py's
 # _features, app/ui/rest_text.js; each checked against long runs in

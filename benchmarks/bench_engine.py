@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from dpo_sim.sim.losses import LossSpec
 from dpo_sim.sim.pairs import Pairs
 from dpo_sim.sim.scenario import Prompt, Row, Scenario
 from dpo_sim.sim.simulation import Simulation
@@ -80,7 +81,7 @@ def time_stack(R: int = 4096, steps: int = 200, repeats: int = 9,
         theta = np.zeros((R, sc.n_prompts, sc.n_replies))
         t0 = clock()
         for _ in range(steps):
-            theta = stack.step(theta, beta, lr, adaptive_weight)
+            theta = stack.step(theta, beta, lr, LossSpec(adaptive_weight))
         rates.append(R * steps / (clock() - t0))
     return statistics.median(rates), max(rates)
 

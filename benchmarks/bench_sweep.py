@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from dpo_sim.sim import frontier, sweep
+from dpo_sim.sim.losses import LossSpec
 from dpo_sim.sim.scenario_io import load_scenario
 from dpo_sim.sim.simulation import Simulation
 
@@ -30,8 +31,8 @@ def time_sweep(sid: str, steps: int, loss_type: str = "sigmoid", adaptive_weight
     times = []
     for _ in range(repeats):
         t0 = clock()
-        sweep.run_sweep(pairs, s.ref_logits, s.start_logits(), steps, adaptive_weight,
-                        loss_type)
+        sweep.run_sweep(pairs, s.ref_logits, s.start_logits(), steps,
+                        LossSpec(adaptive_weight, loss_type))
         times.append(clock() - t0)
     return statistics.median(times), min(times)
 

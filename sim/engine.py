@@ -22,7 +22,8 @@ from math import fsum
 
 import numpy as np
 
-from .losses import BARE_MARGIN, Loss, objective
+from .losses import DPO, Loss, LossSpec
+from .model import TABLE
 from .numerics import sigmoid_pair
 from .pairs import Pairs
 
@@ -30,11 +31,14 @@ from .pairs import Pairs
 class Engine:
     """The rows and the reference of one run, compiled for ``evaluate``."""
 
-    def __init__(self, pairs: Pairs, logp_ref: np.ndarray):
+    def __init__(self, pairs: Pairs, logp_ref: np.ndarray, model=TABLE):
         """``logp_ref``: log pi_ref, used as given (not normalised again), so a Simulation
-        and ``evaluate`` agree to the last bit."""
+        and ``evaluate`` agree to the last bit. ``model`` (sim/model.py): how the
+        parameters make the logits (the table: they are the logits)."""
         plan = pairs.plan
         self.pairs = pairs
+        self.model = model
+        self._table = model.kind == "table"
         self.P, self.K = pairs.n_prompts, pairs.n_replies
         self.logp_ref = np.asarray(logp_ref, dtype=float).reshape(self.P, self.K)
         self.DT = plan.DT                                 # (P*K, N) incidence, transposed
@@ -65,21 +69,19 @@ class Engine:
         np.negative(coef, out=w[1::2])
         return np.bincount(self._cr, weights=w, minlength=self.P * self.K)
 
-    def evaluate(self, theta: np.ndarray, beta: float, loss: Loss, adaptive_weight: bool,
-                 step: int, learning_rate: float, loss_type: str | None = None,
-                 label_smoothing: float | None = None) -> Record:
-        """All metrics of one policy (P, K) plus the gradient, in one pass.
+    def evaluate(self, params: np.ndarray, beta: float, loss: LossSpec, step: int,
+                 learning_rate: float) -> Record:
+        """All metrics of one policy plus the gradient in its parameters, in one pass.
 
-        ``loss`` is the loss in force (``losses.objective``); ``loss_type`` and
-        ``label_smoothing`` are the settings it came from, for the record (by default
-        read from ``loss``; the bare margin counts as "sigmoid" with the weight off).
+        ``params``: the model's parameters (the (P, K) logits of a table, theta (d,) of a
+        features model); ``loss``: the loss in force (``losses.LossSpec``). Everything is
+        computed on the logits ``model.logits(params)``; the gradient in the logits is
+        then pulled back to the parameters (``model.pullback``).
 
         Counts NumPy calls: 1-D ``.dot`` rather than ``@``, one max over the reply axis
         (exact, so bit-equal to the stack's unrolled max)."""
-        if loss_type is None:
-            loss_type = "sigmoid" if loss is BARE_MARGIN else loss.name
-        if label_smoothing is None:
-            label_smoothing = loss.label_smoothing
+        lossfn = loss.loss
+        theta = params if self._table else self.model.logits(params, self.logp_ref)
         z = theta - np.maximum.reduce(theta, axis=1)[:, None]
         ez = np.exp(z)
         ezT = ez.T
@@ -99,9 +101,10 @@ class Engine:
         # the product forms each difference exactly, like a subtraction.
         u = log_ratio.reshape(-1).dot(self.DT)
         u *= beta
-        loss_fwd, loss_bwd, w_fwd, w_bwd = loss.pair_terms(u, beta)
-        sigma_u = w_bwd if loss.weight_is_sigmoid else sigmoid_pair(u)[0]
-        grad = self._scatter(self._row_pull(u, beta, w_fwd, w_bwd)).reshape(theta.shape)
+        loss_fwd, loss_bwd, w_fwd, w_bwd = lossfn.pair_terms(u, beta)
+        sigma_u = w_bwd if lossfn.weight_is_sigmoid else sigmoid_pair(u)[0]
+        grad_logits = self._scatter(self._row_pull(u, beta, w_fwd, w_bwd)).reshape(
+            theta.shape)
 
         lpf, lrf = logp.reshape(-1), log_ratio.reshape(-1)
         terms = np.concatenate((lpf, lpf, lrf, lrf, loss_fwd, loss_bwd, u))
@@ -117,7 +120,7 @@ class Engine:
                 acc += r
         return Record(
             step=step, beta=float(beta), learning_rate=float(learning_rate),
-            adaptive_weight=bool(adaptive_weight),
+            adaptive_weight=loss.adaptive_weight,
             loss=fsum(loss_terms),
             rewards_chosen=float(beta * fsum(lr_c)),
             rewards_rejected=float(beta * fsum(lr_r)),
@@ -131,9 +134,11 @@ class Engine:
             row_margin=u,
             row_sigma=sigma_u,
             row_weight=w_fwd,
-            grad=grad,
-            loss_type=loss_type,
-            label_smoothing=float(label_smoothing),
+            grad=grad_logits if self._table else self.model.pullback(grad_logits),
+            loss_type=loss.loss_type,
+            label_smoothing=loss.label_smoothing,
+            theta=None if self._table else params,
+            grad_logits=grad_logits,
         )
 
 
@@ -158,11 +163,23 @@ class Record:
     row_margin: np.ndarray   # (N,) scaled margin u of each row, chosen over rejected
     row_sigma: np.ndarray    # (N,) sigma(u): the model's preference probability
     row_weight: np.ndarray   # (N,) gradient weight of the row's chosen-over-rejected side
-    grad: np.ndarray = field(repr=False, default=None)  # (P, K) gradient of the mean loss
-    # the loss settings in force (last, so the step lines of older runs keep their order;
-    # with adaptive_weight off the bare margin replaced the loss, see losses.objective)
+    # gradient of the mean loss in the parameters: (P, K) for a table, (d,) for features
+    grad: np.ndarray = field(repr=False, default=None)
+    # the loss settings in force (after grad, so the step lines of older runs keep their
+    # order; with adaptive_weight off the bare margin replaced the loss, losses.objective)
     loss_type: str = "sigmoid"
     label_smoothing: float = 0.0
+    # the parameters: theta (d,) of a features model; None for a table (its logits are
+    # its parameters, and its step lines keep their bytes)
+    theta: np.ndarray | None = field(repr=False, default=None)
+    # gradient of the mean loss in the logits, (P, K) (the same array as grad on a table;
+    # not stored in a History)
+    grad_logits: np.ndarray | None = field(repr=False, default=None, compare=False)
+
+    @property
+    def loss_spec(self) -> LossSpec:
+        """The loss in force at this step, as one value."""
+        return LossSpec(self.adaptive_weight, self.loss_type, self.label_smoothing)
 
     SCALARS = ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
                "rewards/accuracies", "logps/chosen", "logps/rejected")
@@ -194,17 +211,19 @@ class Record:
             "loss_type": self.loss_type,
             "label_smoothing": self.label_smoothing,
         })
+        if self.theta is not None:
+            d["theta"] = self.theta.tolist()
         return d
 
 
-def evaluate(theta: np.ndarray, logp_ref: np.ndarray, pairs: Pairs, beta: float,
-             adaptive_weight: bool = True, loss_type: str = "sigmoid", *, step: int = 0,
-             learning_rate: float = float("nan"), label_smoothing: float = 0.0) -> Record:
-    """All metrics of one policy (P, K) plus the gradient of the mean loss, in one pass."""
-    return Engine(pairs, logp_ref).evaluate(
-        np.asarray(theta, dtype=float), float(beta),
-        objective(loss_type, adaptive_weight, label_smoothing), adaptive_weight, step,
-        learning_rate, loss_type, label_smoothing)
+def evaluate(params: np.ndarray, logp_ref: np.ndarray, pairs: Pairs, beta: float,
+             loss: LossSpec = DPO, *, step: int = 0, learning_rate: float = float("nan"),
+             model=TABLE) -> Record:
+    """All metrics of one policy plus the gradient of the mean loss, in one pass:
+    ``params`` the parameters of ``model`` ((P, K) logits of the table), ``loss`` the
+    loss in force."""
+    return Engine(pairs, logp_ref, model).evaluate(
+        np.asarray(params, dtype=float), float(beta), loss, step, learning_rate)
 
 
 def stored_row_metrics(rec: Record, pairs: Pairs, loss: Loss) -> dict:

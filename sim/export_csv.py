@@ -7,7 +7,9 @@ per-row columns are numbered from 0: ``kl/0``, ``probs/0/1`` (pi(reply 1 | promp
 ``pairs/2/sigma`` and ``pairs/2/weight``. The last two columns are the loss settings in
 force: ``loss_type`` as a whole number, its index in ``losses.LOSS_TYPES`` (0 sigmoid,
 1 ipo, 2 hinge, 3 robust; the JSONL step lines give the name), and ``label_smoothing``.
-They come last so that every older column keeps its place.
+They come last so that every older column keeps its place. A run of a features model adds
+its parameters after them, ``theta[0]`` ... ``theta[d-1]`` (a table has none: its file
+keeps its bytes).
 
 Every cell that holds text (today only the header's) goes through ``text_cell``: a cell
 beginning with =, +, -, @, a tab or a carriage return is one a spreadsheet would run as a
@@ -42,9 +44,9 @@ def text_cell(text: str) -> str:
     return text
 
 
-def header_line(n_prompts: int, n_replies: int, n_rows: int) -> str:
+def header_line(n_prompts: int, n_replies: int, n_rows: int, d: int = 0) -> str:
     """The header line (with its newline), every name through ``text_cell``."""
-    return ",".join(text_cell(c) for c in csv_header(n_prompts, n_replies, n_rows)) + "\n"
+    return ",".join(text_cell(c) for c in csv_header(n_prompts, n_replies, n_rows, d)) + "\n"
 
 
 def csv_row(rec: Record) -> list:
@@ -58,6 +60,8 @@ def csv_row(rec: Record) -> list:
     for m, s, w in zip(rec.row_margin, rec.row_sigma, rec.row_weight):
         vals += [repr(float(m)), repr(float(s)), repr(float(w))]
     vals += [int(loss_code(rec.loss_type)), repr(float(rec.label_smoothing))]
+    if rec.theta is not None:
+        vals += [repr(float(v)) for v in rec.theta]
     return vals
 
 
@@ -66,10 +70,10 @@ def _write_history(h: History, out: TextIO, chunk: int = 4096) -> None:
     float's repr is what ``repr(float(v))`` gives, and step, adaptive_weight and loss_type
     are whole numbers stored exactly."""
     P, K, N = h.shape
-    out.write(header_line(P, K, N))
-    order = block_order(P, K, N)
+    out.write(header_line(P, K, N, h.d))
+    order = block_order(P, K, N, h.d)
     data = h.array()
-    lt = len(order) - len(TAIL) + TAIL.index("loss_type")
+    lt = len(order) - h.d - len(TAIL) + TAIL.index("loss_type")
     for a in range(0, len(h), chunk):
         lines = []
         for row in data[a:a + chunk][:, order].tolist():
@@ -91,7 +95,8 @@ def write_csv(records: Iterable[Record], out: TextIO) -> None:
     if first is None:
         return
     P, K = first.probs.shape
-    out.write(header_line(P, K, len(first.row_margin)))
+    d = 0 if first.theta is None else len(first.theta)
+    out.write(header_line(P, K, len(first.row_margin), d))
     w.writerow(csv_row(first))
     for rec in records:
         w.writerow(csv_row(rec))

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .losses import DPO, LossSpec
+from .model import TABLE
 from .numerics import log_softmax
 from .pairs import Pairs
 from .rlhf import fit_bradley_terry
@@ -260,23 +262,23 @@ class BetaSweep:
         return np.einsum("bpk,pk->bp", self.probs, np.asarray(r, dtype=float))
 
 
-def beta_sweep(pairs: Pairs, ref_logits: np.ndarray, start_logits: np.ndarray, betas,
-               lr_beta2: float, steps: int, adaptive_weight: bool = True,
-               loss_type: str = "sigmoid", label_smoothing: float = 0.0) -> BetaSweep:
+def beta_sweep(pairs: Pairs, ref_logits: np.ndarray, start_params: np.ndarray, betas,
+               lr_beta2: float, steps: int, loss: LossSpec = DPO, model=TABLE) -> BetaSweep:
     """Run one DPO run per beta for ``steps`` updates, all at once (``RunStack``), from
-    ``start_logits`` on the rows ``pairs``. Each run's learning rate is ``lr_beta2 /
+    ``start_params`` (of ``model``: the start logits of a table) on the rows ``pairs``
+    with the loss in force ``loss``. Each run's learning rate is ``lr_beta2 /
     beta^2``, as the leash presets choose theirs: the scaled margins u = beta * h then move
     at the same pace in every run, and only the distance from the reference differs."""
     beta = np.asarray(betas, dtype=float)
     lr = lr_beta2 / beta ** 2
-    stack = RunStack(pairs, ref_logits)
-    P, K = pairs.n_prompts, pairs.n_replies
-    theta = np.broadcast_to(np.asarray(start_logits, float).reshape(P, K),
-                            (len(beta), P, K)).copy()
+    stack = RunStack(pairs, ref_logits, model)
+    shape = stack.params_shape
+    theta = np.broadcast_to(np.asarray(start_params, float).reshape(shape),
+                            (len(beta),) + shape).copy()
     with np.errstate(all="ignore"):
         for _ in range(int(steps)):
-            theta = stack.step(theta, beta, lr, adaptive_weight, loss_type, label_smoothing)
-        logp = log_softmax(np.asarray(theta))
+            theta = stack.step(theta, beta, lr, loss)
+        logp = log_softmax(stack.logits(theta))
         probs = np.exp(logp)
         kl = np.maximum(np.sum(probs * (logp - stack.logp_ref), axis=-1), 0.0)
     return BetaSweep(beta, lr, probs, kl, int(steps))
@@ -302,8 +304,8 @@ def frontier_reply(sim, cmd: dict | None = None) -> dict:
     ``sim``: the live ``simulation.Simulation`` (its rows after flips, its loss in force).
     ``cmd``: ``{"op": "frontier", "points": n}``; ``points`` (optional, 2 to 4000, default
     ``CURVE_POINTS``): the curve's points between its ends. What the reply depends on: the
-    scenario, the rows as they stand and the loss in force (adaptive_weight, loss_type,
-    label_smoothing), not beta, the learning rate or the step: the sweep runs with the
+    scenario (its model too), the rows as they stand and the loss in force
+    (``sim.loss_spec``), not beta, the learning rate or the step: the sweep runs with the
     scenario's own lr * beta^2, for the scenario's steps (at most ``MAX_SWEEP_STEPS``).
 
     The reply (None for a number that is not finite):
@@ -318,7 +320,7 @@ def frontier_reply(sim, cmd: dict | None = None) -> dict:
     - ``sweep``: ``beta`` (13), ``learning_rate`` (13), ``lr_beta2``, ``steps`` (updates
       run), ``scenario_steps``, ``kl`` and ``reward`` (13 lists of P: each run's end
       point per prompt; reward None on a prompt without a finite r*).
-    - ``settings``: the loss in force, ``{adaptive_weight, loss_type, label_smoothing}``.
+    - ``settings``: the loss in force, ``LossSpec.to_dict()``.
     """
     cmd = dict(cmd or {})
     n = cmd.get("points", CURVE_POINTS)
@@ -345,8 +347,8 @@ def frontier_reply(sim, cmd: dict | None = None) -> dict:
                         "logp_ref": _nums(lp[x])})
     lr_beta2 = float(s.learning_rate) * float(s.beta) ** 2
     steps = min(int(s.steps), MAX_SWEEP_STEPS)
-    sw = beta_sweep(pairs, s.ref_logits, s.start_logits(), SWEEP_BETAS, lr_beta2, steps,
-                    sim.adaptive_weight, sim.loss_type, sim.label_smoothing)
+    sw = beta_sweep(pairs, s.ref_logits, s.start_params(), SWEEP_BETAS, lr_beta2, steps,
+                    sim.loss_spec, s.model)
     e = sw.reward(np.where(np.isfinite(tr.reward), tr.reward, 0.0))
     e = np.where(tr.finite[None, :], e, np.nan)
     return {
@@ -356,6 +358,5 @@ def frontier_reply(sim, cmd: dict | None = None) -> dict:
         "sweep": {"beta": _nums(sw.beta), "learning_rate": _nums(sw.learning_rate),
                   "lr_beta2": lr_beta2, "steps": sw.steps, "scenario_steps": int(s.steps),
                   "kl": [_nums(row) for row in sw.kl], "reward": [_nums(row) for row in e]},
-        "settings": {"adaptive_weight": bool(sim.adaptive_weight), "loss_type": sim.loss_type,
-                     "label_smoothing": float(sim.label_smoothing)},
+        "settings": sim.loss_spec.to_dict(),
     }

@@ -9,7 +9,9 @@ iteration), so code written for a list keeps working.
 
 What is not kept: the gradient of past steps (``Record.grad`` is None for them). The last
 record appended is kept as the object itself, so ``history[-1] is sim.record`` and it keeps
-its ``grad``.
+its ``grad``. A features model's parameters (``Record.theta``, d numbers) are kept, in d
+columns after the others (none for a table: its logits are its parameters, and a table
+run's block keeps its layout).
 
 Growth: the block grows by a quarter of its size (at least ``MIN_GROW`` rows) when full, so
 appending is amortised O(1) and the allocated bytes stay within 1.25 x the used bytes.
@@ -35,14 +37,16 @@ from .losses import LOSS_TYPES
 #: Trailing columns: the loss settings in force (Record's last fields), the loss type as
 #: its index in ``LOSS_TYPES``.
 TAIL = ("loss_type", "label_smoothing")
-_STORED = tuple(f.name for f in fields(Record) if f.name not in ("grad",) + TAIL)
+#: Record's fields kept elsewhere (theta: in its own columns after TAIL) or not at all
+_NOT_STORED = ("grad", "theta", "grad_logits")
+_STORED = tuple(f.name for f in fields(Record) if f.name not in _NOT_STORED + TAIL)
 #: Leading columns: Record's scalar fields (the settings in force, then the TRL scalars);
 #: after them its arrays, flattened, in field order (kl, probs, rewards, row_*); then TAIL.
 HEAD = _STORED[:_STORED.index("kl")]
 ARRAYS = _STORED[len(HEAD):]
 _head = attrgetter(*HEAD)          # one C-speed read of the scalars per step
 assert ARRAYS == ("kl", "probs", "rewards", "row_margin", "row_sigma", "row_weight")
-assert tuple(f.name for f in fields(Record))[-2:] == TAIL
+assert tuple(f.name for f in fields(Record) if f.name not in _NOT_STORED)[-2:] == TAIL
 _LOSS_CODE = {name: float(i) for i, name in enumerate(LOSS_TYPES)}
 MIN_GROW = 256
 GROWTH = 1.25
@@ -63,23 +67,24 @@ def loss_name(code: float) -> str:
 RECORD_HEAD = HEAD[:HEAD.index("loss")]
 
 
-def csv_header(n_prompts: int, n_replies: int, n_rows: int) -> list[str]:
-    """Column names for a run with the given shape."""
+def csv_header(n_prompts: int, n_replies: int, n_rows: int, d: int = 0) -> list[str]:
+    """Column names for a run with the given shape (``d``: a features model's parameter
+    count, whose ``theta[j]`` columns come last; 0 for a table)."""
     cols = list(RECORD_HEAD) + list(Record.SCALARS)
     cols += [f"kl/{x}" for x in range(n_prompts)]
     cols += [f"probs/{x}/{y}" for x in range(n_prompts) for y in range(n_replies)]
     cols += [f"rewards/{x}/{y}" for x in range(n_prompts) for y in range(n_replies)]
     for i in range(n_rows):
         cols += [f"pairs/{i}/margin", f"pairs/{i}/sigma", f"pairs/{i}/weight"]
-    return cols + list(TAIL)
+    return cols + list(TAIL) + [f"theta[{j}]" for j in range(d)]
 
 
-def block_order(P: int, K: int, N: int) -> np.ndarray:
+def block_order(P: int, K: int, N: int, d: int = 0) -> np.ndarray:
     """Column indices that put a History block (row quantities one after another) into
     ``csv_header`` order (each row's margin, sigma and weight side by side)."""
     head = len(HEAD) + P + 2 * P * K
     rows = head + np.arange(N)
-    tail = head + 3 * N + np.arange(len(TAIL))
+    tail = head + 3 * N + np.arange(len(TAIL) + d)
     return np.concatenate((np.arange(head), np.stack((rows, rows + N, rows + 2 * N),
                                                      axis=1).ravel(), tail))
 
@@ -106,20 +111,22 @@ class History:
         self._first: Record | None = None
         self.dropped = 0            # records let go by a bounded history (the oldest ones)
         self.shape: tuple[int, int, int] | None = None      # (P, K, N)
+        self.d = 0                  # a features model's theta columns (0: a table)
 
-    def _layout(self, P: int, K: int, N: int) -> None:
+    def _layout(self, P: int, K: int, N: int, d: int = 0) -> None:
         self.shape = (P, K, N)
+        self.d = d
         h = len(HEAD)
         cuts = np.cumsum([h, P, P * K, P * K, N, N, N])
         self._sl = {name: slice(a, b) for name, a, b in zip(ARRAYS, cuts[:-1], cuts[1:])}
         self._tail = int(cuts[-1])                       # first column of TAIL
-        self.width = self._tail + len(TAIL)
+        self.width = self._tail + len(TAIL) + d
         self._block = np.empty((0, self.width))
 
     def column(self, name: str) -> np.ndarray:
         """A read-only view of one stored quantity over the run: a ``HEAD`` or ``TAIL``
         name gives shape (n,) ("loss_type" as indices in ``LOSS_TYPES``); "kl" (n, P);
-        "probs" and "rewards" (n, P, K); "row_*" (n, N)."""
+        "probs" and "rewards" (n, P, K); "row_*" (n, N); "theta" (n, d) (features)."""
         if self.shape is None:
             raise KeyError(f"no records yet; cannot read {name!r}")
         data = self._block[:self._n]
@@ -131,6 +138,8 @@ class History:
             v = data[:, self._sl[name]]
             if name in ("probs", "rewards"):
                 v = v.reshape(self._n, *self.shape[:2])
+        elif name == "theta" and self.d:
+            v = data[:, self._tail + len(TAIL):]
         else:
             raise KeyError(f"unknown column {name!r}; known: "
                            f"{', '.join(HEAD + tuple(self._sl) + TAIL)}")
@@ -141,7 +150,8 @@ class History:
     def array(self) -> np.ndarray:
         """A read-only view of the used block, (n, width): ``HEAD`` then kl, probs,
         rewards, row_margin, row_sigma, row_weight (each flattened, C order), then
-        ``TAIL`` (loss_type as its index in ``LOSS_TYPES``, label_smoothing)."""
+        ``TAIL`` (loss_type as its index in ``LOSS_TYPES``, label_smoothing), then a
+        features model's theta (d columns)."""
         v = self._block[:self._n].view()
         v.flags.writeable = False
         return v
@@ -151,13 +161,14 @@ class History:
         (TRL's for the scalars; ``kl/X``, ``probs/X/Y``, ``rewards/X/Y``,
         ``pairs/I/margin``, ``pairs/I/sigma``, ``pairs/I/weight``, then ``loss_type`` (the
         index of the loss in ``losses.LOSS_TYPES``: 0 sigmoid, 1 ipo, 2 hinge, 3 robust)
-        and ``label_smoothing``); read-only. With pandas,
+        and ``label_smoothing``, then ``theta[j]`` of a features model); read-only. With
+        pandas,
         ``pandas.DataFrame(history.columns())`` is the run as a table."""
         if self.shape is None:
             return {}
         data = self.array()
-        names = csv_header(*self.shape)
-        out = {name: data[:, j] for name, j in zip(names, block_order(*self.shape))}
+        names = csv_header(*self.shape, self.d)
+        out = {name: data[:, j] for name, j in zip(names, block_order(*self.shape, self.d))}
         # whole numbers and flags in their own types (copies; the rest are views)
         out["step"] = out["step"].astype(np.int64)
         out["adaptive_weight"] = out["adaptive_weight"].astype(bool)
@@ -181,15 +192,19 @@ class History:
                        out=row[len(HEAD):t])
         row[t] = loss_code(rec.loss_type)
         row[t + 1] = rec.label_smoothing
+        if self.d:
+            row[t + 2:] = rec.theta
 
     def _check(self, rec: Record) -> None:
         P, K = np.shape(rec.probs)
         shape = (P, K, len(rec.row_margin))
+        d = 0 if rec.theta is None else int(np.size(rec.theta))
         if self.shape is None:
-            self._layout(*shape)
-        elif shape != self.shape:
-            raise ValueError(f"history: a record of shape (P, K, N) = {shape} does not fit "
-                             f"a run of shape {self.shape}; clear() first")
+            self._layout(*shape, d)
+        elif shape != self.shape or d != self.d:
+            raise ValueError(f"history: a record of shape (P, K, N) = {shape} with {d} "
+                             f"parameters theta does not fit a run of shape {self.shape} "
+                             f"with {self.d}; clear() first")
 
     def append(self, rec: Record) -> None:
         """Store ``rec`` as the newest record."""
@@ -247,8 +262,11 @@ class History:
         for name in ARRAYS:
             v = row[self._sl[name]].copy()
             kw[name] = v.reshape(P, K) if name in ("probs", "rewards") else v
-        code, eps = row[self._tail:].tolist()
-        return Record(**kw, grad=None, loss_type=loss_name(code), label_smoothing=eps)
+        t = self._tail
+        code, eps = row[t:t + len(TAIL)].tolist()
+        theta = row[t + len(TAIL):].copy() if self.d else None
+        return Record(**kw, grad=None, loss_type=loss_name(code), label_smoothing=eps,
+                      theta=theta)
 
     def __getitem__(self, i):
         if isinstance(i, slice):

@@ -42,7 +42,9 @@ def doc_of(scenario: Scenario) -> dict:
 def config_to_doc(config: dict) -> dict:
     """A config line (``Scenario.config()``, maybe with "steps") -> its doc: reference
     "uniform" when every reference logit is 0, else "logits"; ``init`` only when the start
-    differs from the reference; every setting written; events, challenge, true_reward kept."""
+    differs from the reference; every setting written; events, challenge, true_reward kept;
+    a features model as ``[model]`` (init_theta only when not all 0) and each prompt's
+    ``features`` (a table model writes no ``[model]``)."""
     doc: dict = {"title": config["title"], "watch": config["watch"]}
     for key, s in TOML_SETTINGS.items():
         if s.name in config:
@@ -57,8 +59,17 @@ def config_to_doc(config: dict) -> dict:
         doc["init"] = [list(map(float, row)) for row in init]
     if config.get("true_reward") is not None:
         doc["true_reward"] = [list(map(float, row)) for row in config["true_reward"]]
-    doc["prompts"] = [{"text": p["text"], "replies": list(p["replies"])}
-                      for p in config["prompts"]]
+    model = config.get("model") or {"kind": "table"}
+    features = None
+    if model.get("kind") == "features":
+        doc["model"] = {"kind": "features"}
+        theta = [float(v) for v in model.get("init_theta") or []]
+        if any(v != 0 for v in theta):
+            doc["model"]["init_theta"] = theta
+        features = [[list(map(float, vec)) for vec in prompt] for prompt in model["features"]]
+    doc["prompts"] = [{"text": p["text"], "replies": list(p["replies"]),
+                       **({} if features is None else {"features": features[x]})}
+                      for x, p in enumerate(config["prompts"])]
     doc["pairs"] = [dict(r) for r in config["pairs"]]
     if config.get("events"):
         doc["events"] = [dict(e) if "set" not in e else {**e, "set": dict(e["set"])}
@@ -154,6 +165,14 @@ def to_toml(doc: dict) -> str:
     for key in ("init", "true_reward"):
         if key in doc:
             out.append(f"{key} = {_matrix(doc[key])}")
+    model = doc.get("model")
+    if model is not None:
+        out += ["", "[model]"]
+        if "kind" in model:
+            out.append(f"kind = {toml_string(model['kind'])}")
+        if "init_theta" in model:
+            out.append("init_theta = [" + ", ".join(_float(v) for v in model["init_theta"])
+                       + "]")
     ref = doc.get("reference", {"kind": "uniform"})
     out += ["", "[reference]", f"kind = {toml_string(ref['kind'])}"]
     if ref["kind"] in ("probs", "logits"):
@@ -164,6 +183,8 @@ def to_toml(doc: dict) -> str:
         out += ["", "[[prompts]]", f"text = {toml_string(p['text'])}", "replies = ["]
         out += [f"  {toml_string(r)}," for r in p["replies"]]
         out.append("]")
+        if "features" in p:
+            out.append(f"features = {_matrix(p['features'])}")
     for r in doc["pairs"]:
         out += ["", "[[pairs]]"] + [f"{k} = {_int(r[k])}" for k in
                                     ("prompt", "chosen", "rejected")]

@@ -39,11 +39,13 @@ share eps of the annotators voted the other way", which is exactly what a row's 
 say. A 10:0 row under conservative DPO with eps = 0.1 has the same loss, gradient and run
 as a 9:1 row under ``sigmoid`` (``tests/test_losses.py``), so write the row 9:1.
 
-A new loss is one subclass plus one entry in ``LOSS_TYPES``.
+A new loss is one subclass plus one entry in ``LOSS_TYPES``. The loss in force (which loss,
+its label smoothing, the weight toggle) travels as one value, ``LossSpec``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
 import numpy as np
@@ -322,3 +324,42 @@ def objective(loss_type: str, adaptive_weight: bool, label_smoothing: float = 0.
     if not adaptive_weight:
         return BARE_MARGIN
     return loss.smoothed(label_smoothing) if loss.uses_label_smoothing else loss
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """The loss in force, as one value: the settings that shape the per-judgement loss.
+
+    Its fields are the rows of ``settings.SETTINGS`` marked ``shapes_loss`` (a test holds
+    the two equal), in the table's order; ``loss`` is the ``Loss`` they give
+    (``objective``), built once when the value is made, so the engine's hot path looks
+    nothing up. Frozen and hashable: it keys caches (a stack reply, a rest plan) and
+    travels whole through the engine, the stack, the sweep, the frontier and the history.
+    A new setting of the maths is its row in the table, its field here and its use in
+    ``objective``."""
+
+    adaptive_weight: bool = True
+    loss_type: str = "sigmoid"
+    label_smoothing: float = 0.0
+    #: the per-judgement loss these settings put in force
+    loss: Loss = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "adaptive_weight", bool(self.adaptive_weight))
+        object.__setattr__(self, "label_smoothing", float(self.label_smoothing))
+        object.__setattr__(self, "loss", objective(self.loss_type, self.adaptive_weight,
+                                                   self.label_smoothing))
+
+    @classmethod
+    def of(cls, holder) -> LossSpec:
+        """The loss in force of anything holding the settings as attributes (a Scenario,
+        a Simulation)."""
+        return cls(**{f.name: getattr(holder, f.name) for f in fields(cls) if f.init})
+
+    def to_dict(self) -> dict:
+        """The settings, for a record or a reply (JSON-ready, the table's order)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+
+
+#: DPO as the paper states it: sigmoid loss, adaptive weight on, no label smoothing
+DPO = LossSpec()

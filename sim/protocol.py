@@ -90,14 +90,18 @@ def optimum_phi_json(opt: rlhf.FeaturesOptimum) -> dict:
 
 
 def state_json(sim: Simulation) -> dict:
-    """The run's position and settings, and the rows as they stand (flips applied)."""
+    """The run's position and settings, and the rows as they stand (flips applied); on a
+    features model each row has its ``similarity`` score (``model.similarity``)."""
     p = sim.pairs
+    rows = [dict(zip(("prompt", "chosen", "rejected", "votes_chosen", "votes_rejected"), r))
+            for r in zip(p.prompt.tolist(), p.chosen.tolist(), p.rejected.tolist(),
+                         p.votes_chosen.tolist(), p.votes_rejected.tolist())]
+    sim_scores = sim.model.similarity(p)
+    if sim_scores is not None:
+        for row, v in zip(rows, sim_scores.tolist()):
+            row["similarity"] = v
     return {"t": sim.t, "flipped": list(sim.flipped),
-            **{k: getattr(sim, k) for k in RUN if k != "steps"},
-            "rows": [dict(zip(("prompt", "chosen", "rejected", "votes_chosen",
-                               "votes_rejected"), r))
-                     for r in zip(p.prompt.tolist(), p.chosen.tolist(), p.rejected.tolist(),
-                                  p.votes_chosen.tolist(), p.votes_rejected.tolist())]}
+            **{k: getattr(sim, k) for k in RUN if k != "steps"}, "rows": rows}
 
 
 def series_row(rec: Record) -> list:
@@ -165,6 +169,7 @@ class Session:
         reply = self._reply([self.sim.record], structure=True)
         reply["op"] = "load"
         reply["logp_ref"] = self.sim.logp_ref.tolist()
+        reply["model"] = scenario.model.config()
         reply["kl_ceiling"] = kl_ceiling(self.sim.logp_ref).tolist()
         return reply
 
@@ -199,10 +204,11 @@ class Session:
         opt_phi = self._target.opt_phi
         if opt_phi is not None:
             d["kl_to_rlhf_phi"] = or_null(rlhf.kl_to_optimum(rec.probs, opt_phi))
-        pf, pa, net = row_pulls(rec.row_margin, sim.pairs, sim._loss, sim.beta)
+        loss = sim.loss_spec.loss
+        pf, pa, net = row_pulls(rec.row_margin, sim.pairs, loss, sim.beta)
         out = {"state": state_json(sim), "record": d,
                "series": [series_row(r) for r in recs],
-               "stored": stored_row_metrics(rec, sim.pairs, sim._loss),
+               "stored": stored_row_metrics(rec, sim.pairs, loss),
                "pulls": {"pull_for": pf.tolist(), "pull_against": pa.tolist(),
                          "net": net.tolist()},
                "rest": [vars(r) for r in self.rest()]}
@@ -215,13 +221,13 @@ class Session:
     def rest(self) -> tuple:
         """Where each row ends (``sim.rest``), the plan cached per rows and settings."""
         sim = self.sim
-        key = (id(sim.pairs), sim.beta, sim.learning_rate, id(sim._loss))
+        key = (id(sim.pairs), sim.beta, sim.learning_rate, sim.loss_spec)
         if self._plan_key != key:
-            self._plan = rest.analyse(sim.pairs, sim.beta, sim.learning_rate, sim._loss,
-                                      getattr(sim.scenario, "model", None))
+            self._plan = rest.analyse(sim.pairs, sim.beta, sim.learning_rate,
+                                      sim.loss_spec.loss, getattr(sim.scenario, "model", None))
             self._plan_key = key
         rec = sim.record
-        return rest.at(self._plan, rec.row_margin, rec.grad)
+        return rest.at(self._plan, rec.row_margin, rec.grad_logits)
 
     def csv(self) -> str:
         """The run so far as the CLI's CSV (sim/export_csv.py): replayed from the scenario
@@ -251,8 +257,8 @@ def stack_reply(sim: Simulation, cmd: dict) -> dict:
     from .frontier import frontier_reply
     from .sweep import sweep_reply
 
-    key = json.dumps([sim.scenario.config(), list(sim.flipped), sim.adaptive_weight,
-                      sim.loss_type, sim.label_smoothing, cmd], sort_keys=True, default=str)
+    key = json.dumps([sim.scenario.config(), list(sim.flipped), sim.loss_spec.to_dict(),
+                      cmd], sort_keys=True, default=str)
     if key in _STACKS:
         _STACKS.move_to_end(key)
         return _STACKS[key]

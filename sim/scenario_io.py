@@ -15,7 +15,11 @@ Schema (see presets/README.md for a commented example)::
     init = P x K logits for the policy (default: a copy of the reference)
     true_reward = P x K numbers: the true quality of each reply (optional; the frontier
         view scores policies with it, default the Bradley-Terry fit to the votes)
-    [[prompts]] text, replies             P >= 1 prompts, each with the same K >= 2 replies
+    [model] kind = "table" (default: each reply its own logit) | "features" (log-linear,
+        sim/model.py), init_theta = d numbers (features only; default 0: pi starts at pi_ref)
+    [[prompts]] text, replies             P >= 1 prompts, each with the same K >= 2 replies;
+        features = K vectors of d numbers (1 <= d <= MAX_FEATURES), one per reply: required
+        with a features model, refused with the table; ``init`` is refused with features
     [[pairs]] prompt, chosen, rejected, votes_chosen, votes_rejected (default 0)
     [[events]] step, and exactly one of flip = ROW or set = {live settings by TOML name}
     [challenge] text, by_step, controls, [[challenge.goals]]   (optional; sim/challenge.py)
@@ -39,8 +43,9 @@ from typing import Any
 import numpy as np
 
 from .challenge import check_challenge
+from .model import MAX_FEATURES, MODEL_KINDS, TABLE, FeaturesModel
 from .scenario import Event, Prompt, Row, Scenario
-from .settings import LIVE, Setting, SettingError, named_in
+from .settings import LIVE, Setting, SettingError, _got, named_in
 
 PRESET_PACKAGE = "dpo_sim.presets"
 
@@ -49,10 +54,13 @@ TOML_SETTINGS = named_in("toml")
 CLI_SETTINGS = named_in("cli")
 EVENT_SETTINGS = {k: s for k, s in TOML_SETTINGS.items() if s.name in LIVE}
 TOP_KEYS = (("title", "watch") + tuple(TOML_SETTINGS)
-            + ("reference", "init", "true_reward", "prompts", "pairs", "events", "challenge"))
+            + ("model", "reference", "init", "true_reward", "prompts", "pairs", "events",
+               "challenge"))
 REQUIRED_TOP = (("title", "watch") + tuple(k for k, s in TOML_SETTINGS.items()
                                            if s.default is None) + ("prompts", "pairs"))
-PROMPT_KEYS = ("text", "replies")
+PROMPT_KEYS = ("text", "replies", "features")
+PROMPT_REQUIRED = ("text", "replies")
+MODEL_KEYS = {"table": ("kind",), "features": ("kind", "init_theta")}
 PAIR_KEYS = ("prompt", "chosen", "rejected", "votes_chosen", "votes_rejected")
 EVENT_KEYS = ("step", "flip", "set")
 REFERENCE_KINDS = ("uniform", "probs", "logits", "random")
@@ -71,7 +79,7 @@ MAX_WATCH = 1200
 MAX_EVENTS = 50
 LIMITS = {"MAX_PROMPTS": MAX_PROMPTS, "MAX_REPLIES": MAX_REPLIES, "MAX_ROWS": MAX_ROWS,
           "MAX_TEXT": MAX_TEXT, "MAX_TITLE": MAX_TITLE, "MAX_WATCH": MAX_WATCH,
-          "MAX_EVENTS": MAX_EVENTS}
+          "MAX_EVENTS": MAX_EVENTS, "MAX_FEATURES": MAX_FEATURES}
 #: the two control characters a text may hold
 ALLOWED_CONTROLS = ("\n", "\t")
 
@@ -155,7 +163,7 @@ class _Checker:
 
     def number(self, value, field: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(field, f"must be a number, got {_kind(value)} {value!r}")
+            self.fail(field, f"must be a number, got {_kind(value)} {_got(value)}")
         if not math.isfinite(value):
             self.fail(field, f"must be a finite number, got {value!r}")
         return value
@@ -203,8 +211,12 @@ def _join(prefix: str, key: str) -> str:
 
 
 # -- the validator ---------------------------------------------------------------------
-def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
-    """Validate a parsed TOML document and build the Scenario (raises ScenarioError)."""
+def build_scenario(doc: dict, *, file: str, id: str,
+                   features_at: str = "prompts[{x}].features") -> Scenario:
+    """Validate a parsed TOML document and build the Scenario (raises ScenarioError).
+
+    ``features_at``: the name of prompt x's feature vectors in errors (a config line keeps
+    them in ``model.features[x]``)."""
     c = _Checker(file)
     c.table(doc, "(top level)")
     c.keys(doc, TOP_KEYS, "", REQUIRED_TOP)
@@ -223,7 +235,7 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
     for x, p in enumerate(prompts_in):
         f = f"prompts[{x}]"
         c.table(p, f)
-        c.keys(p, PROMPT_KEYS, f, PROMPT_KEYS)
+        c.keys(p, PROMPT_KEYS, f, PROMPT_REQUIRED)
         text = c.text(p["text"], f"{f}.text", MAX_TEXT)
         replies = c.array_list(p["replies"], f"{f}.replies")
         if len(replies) < 2:
@@ -239,6 +251,7 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
         prompts.append(Prompt(text=text, replies=replies))
     P, K = len(prompts), len(prompts[0].replies)
     per_prompt = [K] * P
+    model_in = _model_table(c, doc)
 
     # reference
     ref = c.table(doc.get("reference", {"kind": "uniform"}), "reference")
@@ -274,10 +287,16 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
 
     init = None
     if "init" in doc:
+        if model_in["kind"] == "features":
+            c.fail("init", "gives start logits, which a features model does not have: it "
+                           "starts at [model] init_theta (remove init, or set model.kind = "
+                           "\"table\")")
         init = c.logits(doc["init"], "init", per_prompt)
     true_reward = None
     if "true_reward" in doc:
         true_reward = c.logits(doc["true_reward"], "true_reward", per_prompt, unit="reward")
+    model = _model(c, model_in, [p.get("features", _ABSENT) for p in prompts_in], K,
+                   features_at)
 
     # preference rows
     pairs_in = c.array_list(doc["pairs"], "pairs")
@@ -339,7 +358,69 @@ def build_scenario(doc: dict, *, file: str, id: str) -> Scenario:
     return Scenario(id=id, title=title, watch=watch, prompts=tuple(prompts),
                     ref_logits=ref_logits, rows=tuple(rows), events=tuple(events),
                     init_logits=init, source=file, true_reward=true_reward,
-                    challenge=challenge, **settings)
+                    challenge=challenge, model=model, **settings)
+
+
+_ABSENT = object()      # a prompt without features (not the same as features = null)
+
+
+def _model_table(c: _Checker, doc: dict) -> dict:
+    """The ``[model]`` table, its kind checked (absent: the table model)."""
+    m = c.table(doc.get("model", {"kind": "table"}), "model")
+    kind = m.get("kind", "table")
+    if not isinstance(kind, str) or kind not in MODEL_KINDS:
+        c.fail("model.kind", f"must be one of {', '.join(MODEL_KINDS)}, got {_got(kind)}")
+    if kind == "table" and "init_theta" in m:
+        c.fail("model.init_theta", "is only for a features model (model.kind = \"features\")")
+    c.keys(m, MODEL_KEYS[kind], "model")
+    return {**m, "kind": kind}
+
+
+def _model(c: _Checker, m: dict, vectors: list, K: int, at: str):
+    """The model: the table, or a features model from each prompt's ``features`` (``at``:
+    where a prompt's vectors are, e.g. ``prompts[{x}].features``) and ``init_theta``.
+
+    Every vector has d numbers, d set by the first one (1 <= d <= MAX_FEATURES)."""
+    if m["kind"] == "table":
+        for x, v in enumerate(vectors):
+            if v is not _ABSENT:
+                c.fail(at.format(x=x), "is only for a features model: add [model] with kind "
+                                       "= \"features\", or remove it")
+        return TABLE
+    origin = at.format(x=0) + "[0]"
+    d = None
+    out = []
+    for x, v in enumerate(vectors):
+        f = at.format(x=x)
+        if v is _ABSENT:
+            c.fail(f, "is required by a features model (model.kind = \"features\"): one "
+                      "vector of numbers per reply")
+        v = c.array_list(v, f)
+        if len(v) != K:
+            c.fail(f, f"must hold one vector per reply ({K}), got {len(v)}"
+                      + (f": reply {len(v)} has none" if len(v) < K else ""))
+        row = []
+        for k, vec in enumerate(v):
+            fv = f"{f}[{k}]"
+            vec = c.array_list(vec, fv)
+            if d is None:
+                if not vec:
+                    c.fail(fv, "must hold at least 1 number (d >= 1), got 0")
+                c.count(vec, fv, MAX_FEATURES, "numbers")
+                d = len(vec)
+            elif len(vec) != d:
+                c.fail(fv, f"must have {d} numbers (d, set by {origin}), got {len(vec)}")
+            row.append([float(c.number(a, f"{fv}[{j}]")) for j, a in enumerate(vec)])
+        out.append(row)
+    theta = np.zeros(d)
+    if "init_theta" in m:
+        t = c.array_list(m["init_theta"], "model.init_theta")
+        if len(t) != d:
+            c.fail("model.init_theta", f"must have {d} numbers (d, set by {origin}), "
+                                       f"got {len(t)}")
+        theta = np.array([float(c.number(a, f"model.init_theta[{j}]"))
+                          for j, a in enumerate(t)])
+    return FeaturesModel(np.array(out, dtype=float), theta)
 
 
 # -- files and presets -----------------------------------------------------------------
@@ -465,7 +546,33 @@ def scenario_from_config(config: dict, file: str = "(config line)") -> Scenario:
     doc["reference"] = {"kind": "logits", "logits": config["ref_logits"]}
     if config.get("init_logits") is not None:
         doc["init"] = config["init_logits"]
-    # TODO(issue 19, io): validate "model" and pass it through build_scenario
-    if (config.get("model") or {}).get("kind", "table") != "table":
-        c.fail("model", "only the table model is read so far")
-    return build_scenario(doc, file=file, id=str(config.get("scenario") or "replay"))
+    if config.get("model") is not None:
+        _config_model(c, config, doc)
+    return build_scenario(doc, file=file, id=str(config.get("scenario") or "replay"),
+                          features_at="model.features[{x}]")
+
+
+def _config_model(c: _Checker, config: dict, doc: dict) -> None:
+    """The config line's ``model`` into ``doc``: its kind and init_theta as ``[model]``, its
+    features (per prompt, per reply, a vector) into each prompt, checked by the TOML rules."""
+    for x, p in enumerate(doc["prompts"] if isinstance(doc["prompts"], list) else []):
+        if isinstance(p, dict) and "features" in p:
+            c.fail(f"prompts[{x}].features", "unknown key: a config line gives the features "
+                                             "in model.features")
+    m = c.table(config["model"], "model")
+    kind = m.get("kind", "table")
+    if kind != "features":
+        doc["model"] = m
+        return
+    c.keys(m, ("kind", "features", "init_theta"), "model", ("features",))
+    if config.get("init_logits") is not None:
+        c.fail("init_logits", "gives start logits, which a features model does not have: it "
+                              "starts at model.init_theta (remove init_logits)")
+    doc["model"] = {k: v for k, v in m.items() if k != "features"}
+    features = c.array_list(m["features"], "model.features")
+    prompts = doc["prompts"] if isinstance(doc["prompts"], list) else []
+    if len(features) != len(prompts):
+        c.fail("model.features", f"must have one list of vectors per prompt ({len(prompts)}), "
+                                 f"got {len(features)}")
+    doc["prompts"] = [{**p, "features": v} if isinstance(p, dict) else p
+                      for p, v in zip(prompts, features)]

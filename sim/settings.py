@@ -152,6 +152,7 @@ class Setting:
     url: str | None = None      # query parameter in the page's address
     event: str | None = None    # KIND in the address's events=STEP:KIND:VALUE
     hideable: bool = False         # teacher mode: hide=<url name> hides its control
+    shapes_loss: bool = False      # part of the loss in force (losses.LossSpec's fields)
 
     @property
     def rule(self) -> str:
@@ -190,14 +191,15 @@ SETTINGS: tuple[Setting, ...] = (
             "bare margin −u).",
             scope="run", live=True,
             toml="adaptive_weight", cli="adaptive_weight", url="weight", event="weight",
-            hideable=True),
+            hideable=True, shapes_loss=True),
     Setting("loss_type", Choice(*LOSS_TYPES), "sigmoid", "Loss",
             "The per-judgement loss, by TRL's name: sigmoid is DPO, −log σ(u); ipo pulls "
             "each pair to a finite margin, even a unanimous one; hinge stops pulling once "
             "the margin u reaches 1; robust is DPO corrected for a share ε of flipped labels "
             "(rDPO, Chowdhury et al. 2024).",
             scope="run", live=True,
-            toml="loss_type", cli="loss_type", url="loss", event="loss", hideable=True),
+            toml="loss_type", cli="loss_type", url="loss", event="loss", hideable=True,
+            shapes_loss=True),
     Setting("label_smoothing", Number(0, 0.5, lo_open=False, hi_open=True), 0.0,
             "label smoothing ε (robust)",
             "The share ε of labels the robust loss assumes were flipped by mistake; its "
@@ -205,7 +207,7 @@ SETTINGS: tuple[Setting, ...] = (
             "whose vote share is 1 − ε or more never rests (the other losses ignore ε).",
             scope="run", live=True, slider=(0.0, 0.45, 0.05),
             toml="label_smoothing", cli="label_smoothing", url="eps", event="eps",
-            hideable=True),
+            hideable=True, shapes_loss=True),
     Setting("steps", Whole(1, 10_000_000), 200, "Steps",
             "How many updates the scenario's story takes (the command line's default).",
             scope="run", toml="steps", cli="steps"),
@@ -229,6 +231,9 @@ RUN: tuple[str, ...] = tuple(s.name for s in SETTINGS if s.scope == "run")
 #: Those that shape the numbers of a step (all but the run's length): the JSONL config
 #: line holds them.
 SHAPING: tuple[str, ...] = tuple(n for n in RUN if n != "steps")
+#: Those that shape the per-judgement loss: the fields of ``losses.LossSpec``, the loss in
+#: force as one value.
+LOSS: tuple[str, ...] = tuple(s.name for s in SETTINGS if s.shapes_loss)
 
 
 def check_live(changes: dict) -> dict:
@@ -269,6 +274,6 @@ def table_json() -> list[dict]:
             "scope": s.scope, "live": s.live,
             "slider": list(s.slider) if s.slider is not None else None,
             "toml": s.toml, "cli": s.cli, "url": s.url, "event": s.event,
-            "hideable": s.hideable,
+            "hideable": s.hideable, "shapes_loss": s.shapes_loss,
         })
     return out

@@ -17,7 +17,7 @@ import numpy as np
 
 from .engine import Engine, Record
 from .history import History
-from .losses import objective
+from .losses import LossSpec
 from .numerics import log_softmax
 from .pairs import Pairs
 from .scenario import Event, Scenario
@@ -59,7 +59,8 @@ class Simulation:
         """Back to exactly the scenario's start (step 0, no flips, scenario settings)."""
         s = self.scenario
         self.t = 0
-        self.theta = s.start_logits()
+        self.model = s.model
+        self.theta = s.start_params()     # the parameters: logits (table) or theta (d,)
         self.logp_ref = log_softmax(np.asarray(s.ref_logits, dtype=float))
         for name in RUN:     # beta, learning_rate, adaptive_weight, loss_type, ..., steps
             try:
@@ -85,14 +86,14 @@ class Simulation:
     def _compile(self) -> None:
         """Cache what the hot path needs: the compiled rows and the loss in force. Called
         whenever the rows or the settings change, so a step does no look-ups."""
-        self._engine = Engine(self.pairs, self.logp_ref)
-        self._loss = objective(self.loss_type, self.adaptive_weight, self.label_smoothing)
+        self._engine = Engine(self.pairs, self.logp_ref, self.model)
+        #: the loss in force, as one value (losses.LossSpec)
+        self.loss_spec = LossSpec.of(self)
 
     def _evaluate(self) -> Record:
         # The code path of sim.engine.evaluate(theta, logp_ref, pairs, ...): bit-identical.
-        return self._engine.evaluate(self.theta, self.beta, self._loss, self.adaptive_weight,
-                                     self.t, self.learning_rate, self.loss_type,
-                                     self.label_smoothing)
+        return self._engine.evaluate(self.theta, self.beta, self.loss_spec, self.t,
+                                     self.learning_rate)
 
     def _push(self, rec: Record) -> None:
         if self.keep_history:
@@ -136,9 +137,8 @@ class Simulation:
             if t in events:
                 saved = self._settings_now()
                 self._apply_events(t)
-            rec = self._engine.evaluate(theta, self.beta, self._loss, self.adaptive_weight,
-                                        t, self.learning_rate, self.loss_type,
-                                        self.label_smoothing)
+            rec = self._engine.evaluate(theta, self.beta, self.loss_spec, t,
+                                        self.learning_rate)
             # One scalar test is enough: at finite theta every loss here has a finite
             # gradient wherever its value is finite, and theta that overflowed makes the
             # loss NaN (tests/test_diverged.py checks both on runs that blow up).

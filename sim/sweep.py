@@ -47,7 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import rest
-from .losses import objective
+from .losses import DPO, LossSpec
+from .model import TABLE
 from .numerics import log_softmax
 from .pairs import Pairs
 from .rlhf import fit_bradley_terry, optimum
@@ -105,7 +106,10 @@ class Sweep:
       the prompt has no finite optimum (or the run is not finite).
     - ``loss0`` (B, L): the loss at step 0; ``loss`` (B, L): at the last step.
     - ``diverged``, ``oscillating``, ``unstable`` (B, L) bool (module docstring).
-    - ``theta`` (B, L, P, K): the logits reached; ``start`` (P, K): where every run began.
+    - ``theta`` (B, L, P, K): the logits reached; ``start`` (P, K): the logits every run
+      began from.
+    - ``params`` (B, L, *): the parameters reached (the logits again on a table; theta
+      (d,) of each run on a features model).
     """
 
     beta: np.ndarray
@@ -119,6 +123,7 @@ class Sweep:
     oscillating: np.ndarray
     theta: np.ndarray
     start: np.ndarray
+    params: np.ndarray | None = None
 
     @property
     def unstable(self) -> np.ndarray:
@@ -208,35 +213,39 @@ def kl_to_optimum(theta: np.ndarray, log_star: np.ndarray) -> np.ndarray:
         return _psi_terms(log_softmax(theta), log_star).sum(axis=-1)
 
 
-def run_sweep(pairs: Pairs, ref_logits: np.ndarray, start_logits: np.ndarray, steps: int,
-              adaptive_weight: bool = True, loss_type: str = "sigmoid",
-              label_smoothing: float = 0.0, betas=None, learning_rates=None,
-              window: int = WINDOW) -> Sweep:
+def run_sweep(pairs: Pairs, ref_logits: np.ndarray, start_params: np.ndarray, steps: int,
+              loss: LossSpec = DPO, betas=None, learning_rates=None,
+              window: int = WINDOW, model=TABLE) -> Sweep:
     """Run every (beta, learning rate) of the grid for ``steps`` updates from
-    ``start_logits`` on ``pairs`` with the given loss, all at once (``RunStack``)."""
+    ``start_params`` (the parameters of ``model``: start logits for a table) on ``pairs``
+    with the loss in force ``loss``, all at once (``RunStack``)."""
     betas = grid_values(*BETA_RANGE, N_BETA) if betas is None else np.asarray(betas, float)
     lrs = grid_values(*LR_RANGE, N_LR) if learning_rates is None else np.asarray(
         learning_rates, float)
     B, L = len(betas), len(lrs)
     P, K = pairs.n_prompts, pairs.n_replies
-    stack = RunStack(pairs, ref_logits)
+    stack = RunStack(pairs, ref_logits, model)
     logp_ref = stack.logp_ref
-    loss = objective(loss_type, adaptive_weight, label_smoothing)
+    lossfn = loss.loss
     beta = np.repeat(betas, L)                                     # run i*L + j
     lr = np.tile(lrs, B)
-    theta0 = np.asarray(start_logits, dtype=float).reshape(P, K)
-    theta = np.broadcast_to(theta0, (B * L, P, K)).copy()
+    shape = stack.params_shape
+    params0 = np.asarray(start_params, dtype=float).reshape(shape)
+    params = np.broadcast_to(params0, (B * L,) + shape).copy()
+    theta0 = model.logits(params0, logp_ref)                      # the start logits
     steps = int(steps)
     window = min(int(window), steps)
     with np.errstate(all="ignore"):
-        loss0 = mean_loss(theta, beta, pairs, logp_ref, loss)
+        loss0 = mean_loss(stack.logits(params), beta, pairs, logp_ref, lossfn)
         watched = []
         for t in range(steps):
             if t >= steps - window:
-                watched.append(mean_loss(np.asarray(theta), beta, pairs, logp_ref, loss))
-            theta = stack.step(theta, beta, lr, adaptive_weight, loss_type, label_smoothing)
-        theta = np.ascontiguousarray(theta)
-        final = mean_loss(theta, beta, pairs, logp_ref, loss)
+                watched.append(mean_loss(stack.logits(params), beta, pairs, logp_ref,
+                                         lossfn))
+            params = stack.step(params, beta, lr, loss)
+        params = np.ascontiguousarray(params)
+        theta = np.ascontiguousarray(stack.logits(params))
+        final = mean_loss(theta, beta, pairs, logp_ref, lossfn)
         watched.append(final)
         logp = log_softmax(theta)
         kl = np.maximum(np.sum(np.exp(logp) * (logp - logp_ref), axis=-1), 0.0)
@@ -255,7 +264,7 @@ def run_sweep(pairs: Pairs, ref_logits: np.ndarray, start_logits: np.ndarray, st
                  kl=kl.reshape(B, L, P), kl_opt=kl_opt, loss0=loss0.reshape(B, L),
                  loss=final.reshape(B, L), diverged=diverged.reshape(B, L),
                  oscillating=oscillating.reshape(B, L), theta=theta.reshape(B, L, P, K),
-                 start=theta0)
+                 start=theta0, params=params.reshape((B, L) + shape))
 
 
 # -- the prediction -------------------------------------------------------------------------
@@ -284,11 +293,14 @@ class Limit:
         return np.full(beta.shape, np.inf)
 
 
-def stability_limit(pairs: Pairs, adaptive_weight: bool = True, loss_type: str = "sigmoid",
-                    label_smoothing: float = 0.0) -> Limit:
+def stability_limit(pairs: Pairs, loss: LossSpec = DPO, model=TABLE) -> Limit:
     """The learning rate above which plain gradient descent cannot settle, from the
-    curvature of the mean loss at its resting point (module docstring)."""
-    loss = objective(loss_type, adaptive_weight, label_smoothing)
+    curvature of the mean loss at its resting point (module docstring), on a table."""
+    loss = loss.loss
+    if model.kind != "table":
+        return Limit(None, math.inf, "no prediction on a features model: its curvature "
+                                     "at rest depends on where the shared theta settles, "
+                                     "so only the measured cells are shown")
     if loss.name == "bare_margin":
         return Limit(None, math.inf, "the bare margin is linear in the logits: no "
                                      "curvature, so no step is too large for it")
@@ -337,7 +349,7 @@ def sweep_reply(sim, cmd: dict | None = None) -> dict:
     app/offline/stack.js, held to this within 1e-12 by tests/test_js_stack.py).
 
     ``sim``: the live ``simulation.Simulation``: its rows as they stand (flips applied) and
-    its loss in force (adaptive_weight, loss_type, label_smoothing); every cell runs from
+    its loss in force (``sim.loss_spec``); every cell runs from
     the scenario's start, so neither beta, the learning rate nor the step matter.
     ``cmd``: ``{"op": "sweep", "steps": n, "n_beta": B, "n_lr": L}``, each optional:
     ``steps`` (1 to ``MAX_STEPS``; default the scenario's steps, at most ``MAX_STEPS``),
@@ -356,7 +368,7 @@ def sweep_reply(sim, cmd: dict | None = None) -> dict:
     - ``limit``: ``{kind, value, why}`` (``stability_limit``; value None if infinite).
     - ``kl_ceiling``: the mean over prompts of the largest KL a prompt can reach (the KL
       colour scale's top).
-    - ``settings``: the loss in force, ``{adaptive_weight, loss_type, label_smoothing}``.
+    - ``settings``: the loss in force, ``LossSpec.to_dict()``.
     """
     cmd = dict(cmd or {})
     s = sim.scenario
@@ -365,10 +377,9 @@ def sweep_reply(sim, cmd: dict | None = None) -> dict:
     nl = _whole(cmd, "n_lr", N_LR, 2, 128)
     betas = grid_values(*BETA_RANGE, nb)
     lrs = grid_values(*LR_RANGE, nl)
-    res = run_sweep(sim.pairs, s.ref_logits, s.start_logits(), steps, sim.adaptive_weight,
-                    sim.loss_type, sim.label_smoothing, betas=betas, learning_rates=lrs)
-    lim = stability_limit(sim.pairs, sim.adaptive_weight, sim.loss_type,
-                          sim.label_smoothing)
+    res = run_sweep(sim.pairs, s.ref_logits, s.start_params(), steps, sim.loss_spec,
+                    betas=betas, learning_rates=lrs, model=s.model)
+    lim = stability_limit(sim.pairs, sim.loss_spec, s.model)
     ceiling = -np.asarray(sim.logp_ref, dtype=float).min(axis=-1)
     return {
         "op": "sweep",
@@ -381,6 +392,5 @@ def sweep_reply(sim, cmd: dict | None = None) -> dict:
         "boundary": _nums(res.boundary()), "moved": bool(res.moved.any()),
         "limit": {"kind": lim.kind, "value": _num(lim.value), "why": lim.why},
         "kl_ceiling": float(np.mean(ceiling)),
-        "settings": {"adaptive_weight": bool(sim.adaptive_weight), "loss_type": sim.loss_type,
-                     "label_smoothing": float(sim.label_smoothing)},
+        "settings": sim.loss_spec.to_dict(),
     }

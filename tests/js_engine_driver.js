@@ -7,9 +7,11 @@
  *
  * Jobs:
  * - {"kind": "run", "config", "steps", "actions": {"t": [{"flip": i} | {"set": {...}}]},
- *    "optimum_at": [t, ...]}: reset, then for t = 0..steps advance (t > 0) and take the
- *    live actions of step t; every step's record, its stored-row metrics, the optimum at
- *    the asked steps; a Diverged ends the run (its step and message are returned).
+ *    "optimum_at": [t, ...], "every_grad": bool}: reset, then for t = 0..steps advance
+ *    (t > 0) and take the live actions of step t; every step's record, its stored-row
+ *    metrics, the optimum at the asked steps, the gradient in the parameters (of every
+ *    step with every_grad, else of the last); a Diverged ends the run (its step and
+ *    message are returned); on a features model the rows' similarity at the end.
  * - {"kind": "calls", "config", "calls": [{"op": "flip"|"set"|"advance", "arg"}]}: each
  *    call's outcome (the error's name and message, or ok) and the state after it.
  * - {"kind": "construct", "config"}: the error a Simulation's construction raises, if any.
@@ -64,11 +66,13 @@ function run(job, table) {
       else sim.set(a.set);
     });
     out.records.push(sim.record);
+    if (job.every_grad) out.grads.push(sim.record.grad);
     out.stored.push(DPO.storedRowMetrics(sim.record, sim.rows, sim));
     if (optimumAt.has(t)) out.optima[String(t)] = sim.optimum();
   }
-  out.grads.push(sim.record.grad);
+  if (!job.every_grad) out.grads.push(sim.record.grad);
   out.state = state(sim);
+  if (sim.similarity) out.state.similarity = sim.similarity;
   return out;
 }
 

@@ -80,7 +80,7 @@ def sim_rest(sim) -> tuple:
     from dpo_sim.sim import rest
 
     rec = sim.record
-    return rest.rest_points(sim.pairs, sim.beta, sim.learning_rate, sim._loss,
+    return rest.rest_points(sim.pairs, sim.beta, sim.learning_rate, sim.loss_spec.loss,
                             rec.row_margin, rec.grad)
 
 
@@ -96,7 +96,7 @@ def page_view(sim, looked: int = 0) -> dict:
             for r in zip(pairs.prompt.tolist(), pairs.chosen.tolist(),
                          pairs.rejected.tolist(), pairs.votes_chosen.tolist(),
                          pairs.votes_rejected.tolist())]
-    p_for, p_against, net = row_pulls(rec.row_margin, pairs, sim._loss, rec.beta)
+    p_for, p_against, net = row_pulls(rec.row_margin, pairs, sim.loss_spec.loss, rec.beta)
     return {"cfg": {"prompts": [{"text": p.text, "replies": list(p.replies)}
                                 for p in sim.scenario.prompts]},
             "rows": rows, "rec": rec.to_dict(),

@@ -284,6 +284,103 @@ def broken_docs() -> list[tuple[str, dict]]:
     for p in ([[0.5, 0.5, 0.25]], [[0.5, 0.5, 0]], [[0.5, 0.6, -0.1]], [[1, 0.5]],
               [[0.3333333333, 0.3333333333, 0.3333333334]], [[0.5, 0.25, 0.25000001]]):
         out.append((f"probs {p}", _set(base["dpo-is-rlhf"], ("reference", "probs"), p)))
+    return out + features_broken_docs()
+
+
+# -- features models (issue 19) -----------------------------------------------------------
+def features_doc() -> dict:
+    """A valid features doc: 2 prompts, 3 replies, d = 3, an init_theta and a challenge."""
+    return {"title": "Shared features", "watch": "The chosen reply falls.", "beta": 1.0,
+            "learning_rate": 0.5, "steps": 300,
+            "model": {"kind": "features", "init_theta": [0.0, 0.5, -0.25]},
+            "reference": {"kind": "logits", "logits": [[0.5, 0, -0.5], [0, 0, 1.5]]},
+            "prompts": [{"text": "Q0", "replies": ["a", "b", "c"],
+                         "features": [[1, 0, 0.5], [0.9, 0.1, 0.5], [0, 1, 0]]},
+                        {"text": "Q1", "replies": ["d", "e", "f"],
+                         "features": [[0.5, 0.5, 0], [1e-3, -2, 1], [0, 0, 1]]}],
+            "pairs": [{"prompt": 0, "chosen": 0, "rejected": 1, "votes_chosen": 1},
+                      {"prompt": 1, "chosen": 2, "rejected": 0, "votes_chosen": 3,
+                       "votes_rejected": 1}],
+            "challenge": {"goals": [{"metric": "probs", "prompt": 0, "reply": 0, "below": 0.3}]}}
+
+
+def random_features_doc(seed: int) -> dict:
+    """A valid features doc of random sizes (d from 1 to MAX_FEATURES), numbers of every size."""
+    rng = np.random.default_rng(seed)
+    doc = random_doc(seed)
+    doc.pop("init", None)
+    P, K = len(doc["prompts"]), len(doc["prompts"][0]["replies"])
+    d = int(rng.integers(1, LIMITS["MAX_FEATURES"] + 1))
+    doc["model"] = {"kind": "features"}
+    if rng.random() < 0.5:
+        doc["model"]["init_theta"] = [_float(rng) for _ in range(d)]
+    for p in doc["prompts"]:
+        p["features"] = [[_float(rng) for _ in range(d)] for _ in range(K)]
+    assert P >= 1
+    return doc
+
+
+def features_broken_docs() -> list[tuple[str, dict]]:
+    """The features rules, each broken: every field of features_doc() wrong in each way,
+    and the named cases (wrong length, non-finite, d over the limit or 0, features on a
+    table, a reply without a vector, too many vectors, init with features, init_theta)."""
+    out = []
+    doc = jsonish(features_doc())
+    for path, value in list(_paths(doc)):
+        if not path or path[0] in ("title", "watch", "challenge", "pairs"):
+            continue
+        label = "features:" + ".".join(map(str, path))
+        out.append((label + " deleted", _set(doc, path, _DELETE))
+                   if isinstance(path[-1], str) else (label + " none", _set(doc, path, None)))
+        for w in WRONG + [float("nan"), float("inf"), -float("inf"), "1e999", "NaN",
+                          "<img src=x onerror=alert(1)>", "1" * 10_000]:
+            if isinstance(w, type(value)) and w == value:
+                continue
+            out.append((f"{label}={w!r}"[:120], _set(doc, path, w)))
+        if isinstance(value, dict):
+            out.append((label + " +unknown", _set(doc, path + ("nonsense",), 1)))
+        if isinstance(value, list) and value:
+            out.append((label + " empty", _set(doc, path, [])))
+            out.append((label + " +1", _set(doc, path, value + value[:1])))
+            out.append((label + " -1", _set(doc, path, value[:-1])))
+    f0 = ("prompts", 0, "features")
+    out += [
+        ("d 17", _set(doc, f0 + (0,), [0.5] * 17)),
+        ("d 16 then 17", _set(_set(doc, f0 + (0,), [0.5] * 16), f0 + (1,), [0.5] * 17)),
+        ("d 16 everywhere", _set(_set(_set(doc, ("model", "init_theta"), [0.25] * 16),
+                                      ("prompts",), [dict(p, features=[[1.0] * 16] * 3)
+                                                     for p in doc["prompts"]]),
+                                 ("steps",), 5)),
+        ("d 0", _set(doc, f0 + (0,), [])),
+        ("d 0 later", _set(doc, f0 + (2,), [])),
+        ("wrong length later", _set(doc, ("prompts", 1, "features", 2), [1, 2])),
+        ("nan", _set(doc, f0 + (1, 2), float("nan"))),
+        ("inf", _set(doc, ("prompts", 1, "features", 0, 0), float("inf"))),
+        ("bool", _set(doc, f0 + (1, 0), True)),
+        ("string", _set(doc, f0 + (1, 0), "1.5")),
+        ("features on a table", _set(doc, ("model",), {"kind": "table"})),
+        ("features on no model", _set(doc, ("model",), _DELETE)),
+        ("features null on a table", _set(_set(doc, ("model",), _DELETE), f0, None)),
+        ("table with init_theta", _set(doc, ("model",), {"kind": "table", "init_theta": [0]})),
+        ("no kind with init_theta", _set(doc, ("model",), {"init_theta": [0, 0, 0]})),
+        ("kind TABLE", _set(doc, ("model", "kind"), "TABLE")),
+        ("kind near miss", _set(doc, ("model", "knd"), "features")),
+        ("features missing on prompt 1", _set(doc, ("prompts", 1, "features"), _DELETE)),
+        ("reply without a vector", _set(doc, f0, doc["prompts"][0]["features"][:2])),
+        ("too many vectors", _set(doc, f0, doc["prompts"][0]["features"] * 2)),
+        ("init with features", _set(doc, ("init",), [[0, 0, 0], [0, 0, 0]])),
+        ("bad init with features", _set(doc, ("init",), "x")),
+        ("init_theta short", _set(doc, ("model", "init_theta"), [0, 0])),
+        ("init_theta long", _set(doc, ("model", "init_theta"), [0, 0, 0, 0])),
+        ("init_theta nan", _set(doc, ("model", "init_theta"), [0, float("nan"), 0])),
+        ("init_theta empty", _set(doc, ("model", "init_theta"), [])),
+        ("features a table", _set(doc, f0, {"a": [1, 2, 3]})),
+        ("vector a number", _set(doc, f0 + (1,), 3)),
+        ("a 7th reply's vector", _set(doc, f0, doc["prompts"][0]["features"] * 3)),
+        ("a features model, no prompt with features",
+         _set(doc, ("prompts",), [{"text": p["text"], "replies": p["replies"]}
+                                  for p in doc["prompts"]])),
+    ]
     return out
 
 

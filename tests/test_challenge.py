@@ -150,7 +150,8 @@ def test_reference_probs():
 
 def test_limits_name_the_count_and_the_limit():
     assert LIMITS == {"MAX_PROMPTS": 4, "MAX_REPLIES": 6, "MAX_ROWS": 24, "MAX_TEXT": 400,
-                      "MAX_TITLE": 80, "MAX_WATCH": 1200, "MAX_EVENTS": 50}
+                      "MAX_TITLE": 80, "MAX_WATCH": 1200, "MAX_EVENTS": 50,
+                      "MAX_FEATURES": 16}
     doc = align_doc()
     d = copy.deepcopy(doc)
     d["prompts"] = d["prompts"] + d["prompts"] + d["prompts"][:1]
@@ -218,4 +219,4 @@ def test_the_page_gets_the_limits():
     data = page_data([load_scenario("align")])
     assert data["limits"] == {"MAX_PROMPTS": 4, "MAX_REPLIES": 6, "MAX_ROWS": 24,
                               "MAX_TEXT": 400, "MAX_TITLE": 80, "MAX_WATCH": 1200,
-                              "MAX_EVENTS": 50}
+                              "MAX_EVENTS": 50, "MAX_FEATURES": 16}

@@ -15,6 +15,7 @@ import pytest
 
 import dpo_sim
 from dpo_sim.sim.engine import evaluate
+from dpo_sim.sim.losses import LossSpec
 from dpo_sim.sim.scenario import Event
 from dpo_sim.sim.settings import BY_NAME
 from dpo_sim.sim.simulation import Diverged, Simulation
@@ -50,7 +51,7 @@ def test_the_run_stops_at_its_last_finite_step_and_the_next_one_is_not_finite():
     # the update the run refused, done by hand, really leaves the loss non-finite
     theta = sim.theta - sim.learning_rate * sim.record.grad
     with np.errstate(over="ignore", invalid="ignore"):
-        rec = evaluate(theta, sim.logp_ref, sim.pairs, sim.beta, loss_type="ipo")
+        rec = evaluate(theta, sim.logp_ref, sim.pairs, sim.beta, LossSpec(loss_type="ipo"))
     assert not math.isfinite(rec.loss)
 
 

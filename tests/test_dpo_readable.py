@@ -12,7 +12,7 @@ import pytest
 import naive_dpo as naive
 from dpo_sim.sim import dpo
 from dpo_sim.sim.engine import evaluate
-from dpo_sim.sim.losses import BARE_MARGIN, SIGMOID, objective
+from dpo_sim.sim.losses import BARE_MARGIN, SIGMOID, LossSpec, objective
 from dpo_sim.sim.numerics import log_softmax
 from dpo_sim.sim.pairs import Pairs
 from dpo_sim.sim.scenario_io import load_scenario
@@ -75,7 +75,7 @@ def test_the_engine_computes_the_readable_maths(case, weight_on):
     P, K, rows, ref, theta, beta = CASES[case]
     pairs, logq = Pairs.from_rows(rows, P, K), log_softmax(ref)
     want = dpo.metrics(theta, logq, pairs, beta, objective("sigmoid", weight_on))
-    rec = evaluate(theta, logq, pairs, beta, weight_on)
+    rec = evaluate(theta, logq, pairs, beta, LossSpec(weight_on))
     got = {**rec.to_dict(), "grad": rec.grad}
     for name in SCALARS:
         assert got[name] == pytest.approx(want[name], rel=1e-12, abs=1e-12), name
@@ -97,7 +97,7 @@ def test_a_stack_of_runs_takes_the_readable_step():
         theta = np.zeros((4, s.n_prompts, s.n_replies))
         readable = theta.copy()
         for _ in range(50):
-            theta = stack.step(theta, betas, rates, weight_on)
+            theta = stack.step(theta, betas, rates, LossSpec(weight_on))
             readable = np.stack([dpo.step(readable[i], logq, pairs, betas[i], rates[i],
                                           _loss(weight_on)) for i in range(4)])
         assert np.abs(theta).max() > 0.1                      # the runs moved
@@ -154,7 +154,7 @@ def test_stored_row_metrics_are_trl_on_the_rows_as_stored(case, weight_on):
         want["logps/chosen"].append(logp[x][c])
         want["logps/rejected"].append(logp[x][r])
     readable = dpo.stored_row_metrics(theta, logq, pairs, beta, _loss(weight_on))
-    fast = stored_row_metrics(evaluate(theta, logq, pairs, beta, weight_on), pairs,
+    fast = stored_row_metrics(evaluate(theta, logq, pairs, beta, LossSpec(weight_on)), pairs,
                               _loss(weight_on))
     for k, v in want.items():
         w = math.fsum(v) / len(v)

@@ -14,13 +14,14 @@ import json
 import re
 import tomllib
 import zlib
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import expect
 
 from browser import ROOT, DashboardPage, assert_readouts, axe_violations, cli_records
 from dpo_sim.sim import scenario_io
-from dpo_sim.sim.lesson import encode_lesson
+from dpo_sim.sim.lesson import decode_lesson, encode_lesson, to_toml
 from dpo_sim.sim.scenario_io import build_scenario, load_scenario
 
 pytestmark = pytest.mark.browser
@@ -508,3 +509,57 @@ def test_scripted_events_the_form_cannot_edit_are_kept_or_removed(open_page):
     expect(d.page.locator("[data-testid=editor-apply]")).to_have_attribute("aria-disabled", "true")
     d.page.locator("[data-testid=editor-drop-events]").click()
     assert_valid(d)
+
+
+# -- the features model (issue 19) --------------------------------------------------------
+def test_a_features_model_written_in_the_editor_refuses_hostile_cells_and_runs(open_page, tmp_path):
+    """align switched to shared features in the form: d and each reply's vector editable,
+    hostile cells refused at their field, Apply runs it with the CLI's numbers (served:
+    NumPy checks the config again and runs it; offline: the twin)."""
+    d = open_page("?scenario=align")
+    editor(d)
+    fld(d, "model.kind").select_option("features")
+    expect(fld(d, "model.d")).to_have_value("4")                     # d = K, e_k vectors
+    expect(fld(d, "prompts[1].features[2][2]")).to_have_value("1")
+    expect(fld(d, "prompts[1].features[2][1]")).to_have_value("0")
+    expect(d.page.locator('[data-testid=editor] [data-field="init"]')).to_have_count(0)
+    assert_valid(d)
+    cell = "prompts[0].features[1][0]"
+    for text, words in (("1e999", "must be a finite number, got inf"),
+                        ("NaN", "must be a number, got a string 'NaN'"),
+                        (HOSTILE["img"], "must be a number, got a string"),
+                        ("9" * 10_000, "must be a finite number, got inf")):
+        fld(d, cell).fill(text)
+        assert_refused_at(d, cell, words)
+        expect(d.page.locator("[data-testid=editor-apply]")).to_have_attribute(
+            "aria-disabled", "true")
+    assert d.page.evaluate("() => window.__pwned") is None
+    fld(d, cell).fill("0.8")                       # "Boil it." now resembles the good answer
+    fld(d, "model.d").select_option("5")
+    expect(fld(d, "prompts[0].features[0][4]")).to_have_value("0")
+    fld(d, "prompts[0].features[0][4]").fill("0.5")
+    fld(d, "model.init_theta[4]").fill("-1e999")
+    assert_refused_at(d, "model.init_theta[4]", "finite")
+    fld(d, "model.init_theta[4]").fill("0.25")
+    assert_valid(d)
+    d.page.locator("[data-testid=editor-apply]").click()
+    expect(d.page.locator("[data-testid=editor]")).to_be_hidden()
+    d.wait_js("() => window.dpoSim.state().scenario === 'lesson'")
+    d.act("dpoSim.pause()")
+    d.act("dpoSim.reset()")
+    d.act("dpoSim.step(25)")
+    # the same lesson written by hand, run by the CLI
+    doc = tomllib.loads(ALIGN)
+    eye = [[1.0 if j == k else 0.0 for j in range(5)] for k in range(4)]
+    doc["model"] = {"kind": "features", "init_theta": [0, 0, 0, 0, 0.25]}
+    doc["prompts"][0]["features"] = [list(v) for v in eye]
+    doc["prompts"][0]["features"][1][0] = 0.8
+    doc["prompts"][0]["features"][0][4] = 0.5
+    doc["prompts"][1]["features"] = [list(v) for v in eye]
+    path = tmp_path / "features.toml"
+    path.write_text(to_toml(doc), encoding="utf-8")
+    assert_readouts(d, cli_records(str(path), 25)[25], "the features lesson")
+    # the link Share gives carries the features: Python reads the same scenario from it
+    link = d.page.evaluate("() => window.dpoSim.link()")
+    code = parse_qs(urlparse(link).query)["lesson"][0]
+    assert config_of(decode_lesson(code)) == config_of(doc)

@@ -8,6 +8,7 @@ import pytest
 
 import naive_dpo as naive
 from dpo_sim.sim.engine import evaluate
+from dpo_sim.sim.losses import DPO, LossSpec
 from dpo_sim.sim.numerics import log_softmax
 from dpo_sim.sim.pairs import Pairs
 from dpo_sim.sim.stack import RunStack
@@ -25,8 +26,8 @@ def test_gradient_matches_finite_differences(case, weight_on):
     P, K, rows, ref, theta, beta = CASES[case]
     fd = naive.fd_grad(theta, ref, rows, beta, weight_on)
     scale = max(1.0, np.abs(fd).max())
-    rec = evaluate(theta, log_softmax(ref), _pairs(P, K, rows), beta, weight_on)
-    batch_grad = RunStack(_pairs(P, K, rows), ref).grad(theta, beta, weight_on)
+    rec = evaluate(theta, log_softmax(ref), _pairs(P, K, rows), beta, LossSpec(weight_on))
+    batch_grad = RunStack(_pairs(P, K, rows), ref).grad(theta, beta, LossSpec(weight_on))
     assert rec.grad.shape == (P, K) and batch_grad.shape == (P, K)
     np.testing.assert_allclose(rec.grad, fd, rtol=0, atol=2e-7 * scale)
     np.testing.assert_allclose(batch_grad, fd, rtol=0, atol=2e-7 * scale)
@@ -53,8 +54,8 @@ def test_gradient_of_a_stack_matches_each_run(case):
 def test_loss_is_log2_at_the_reference(case):
     P, K, rows, ref, _, beta = CASES[case]
     pairs = _pairs(P, K, rows)
-    on = evaluate(ref.copy(), log_softmax(ref), pairs, beta, True)
-    off = evaluate(ref.copy(), log_softmax(ref), pairs, beta, False)
+    on = evaluate(ref.copy(), log_softmax(ref), pairs, beta, DPO)
+    off = evaluate(ref.copy(), log_softmax(ref), pairs, beta, LossSpec(False))
     assert on.loss == pytest.approx(math.log(2.0), rel=1e-15)
     assert off.loss == 0.0                    # -mean(u) with u = 0 for every judgement
     assert on.rewards_accuracies == 0.0       # strict: no reply is ahead at step 0
@@ -66,7 +67,7 @@ def test_loss_is_log2_at_the_reference(case):
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_every_metric_matches_the_naive_computation(case, weight_on):
     P, K, rows, ref, theta, beta = CASES[case]
-    rec = evaluate(theta, log_softmax(ref), _pairs(P, K, rows), beta, weight_on,
+    rec = evaluate(theta, log_softmax(ref), _pairs(P, K, rows), beta, LossSpec(weight_on),
                    step=7, learning_rate=0.3)
     want = naive.metrics(theta, ref, rows, beta, weight_on)
     got = rec.scalars()
@@ -111,16 +112,16 @@ def test_evaluate_and_batch_give_the_same_gradient_to_the_bit():
         pairs = _pairs(P, K, rows)
         batch = RunStack(pairs, ref)
         for weight_on in (True, False):
-            g1 = evaluate(theta, log_softmax(ref), pairs, beta, weight_on).grad
-            assert np.array_equal(batch.grad(theta, beta, weight_on), g1)
+            g1 = evaluate(theta, log_softmax(ref), pairs, beta, LossSpec(weight_on)).grad
+            assert np.array_equal(batch.grad(theta, beta, LossSpec(weight_on)), g1)
             stack = np.stack([theta, theta + 1.0, 2.0 * theta, theta[::-1] if P > 1 else -theta,
                               theta, theta[:, ::-1]]).reshape(2, 3, P, K)
             betas = beta * np.array([[1.0, 2.0, 0.5], [3.0, 1.0, 0.1]])
-            g = batch.grad(stack, betas, weight_on)
+            g = batch.grad(stack, betas, LossSpec(weight_on))
             assert g.shape == (2, 3, P, K)
             for i, j in np.ndindex(2, 3):
                 want = evaluate(stack[i, j], log_softmax(ref), pairs, betas[i, j],
-                                weight_on).grad
+                                LossSpec(weight_on)).grad
                 assert np.array_equal(g[i, j], want)
 
 
@@ -201,7 +202,7 @@ def test_a_new_loss_plugs_in_without_touching_the_engine(monkeypatch):
 
     for P, K, rows, ref, theta, beta in CASES[:15]:
         pairs = _pairs(P, K, rows)
-        rec = evaluate(theta, log_softmax(ref), pairs, beta, True, "ipo")
+        rec = evaluate(theta, log_softmax(ref), pairs, beta, LossSpec(True, "ipo"))
         assert rec.loss == pytest.approx(naive_ipo(theta, ref, rows, beta), rel=1e-11)
         fd = np.zeros_like(theta)
         for idx in np.ndindex(theta.shape):
@@ -214,10 +215,11 @@ def test_a_new_loss_plugs_in_without_touching_the_engine(monkeypatch):
         readable = dpo.gradient(theta, log_softmax(ref), pairs, beta, IPO())
         np.testing.assert_allclose(rec.grad, readable, rtol=1e-11, atol=1e-12 * scale)
         stack = np.stack([theta, theta * 0.5])
-        g = RunStack(pairs, ref).grad(stack, [beta, 2 * beta], True, "ipo")
+        g = RunStack(pairs, ref).grad(stack, [beta, 2 * beta], LossSpec(True, "ipo"))
         assert np.array_equal(g[0], rec.grad)
         assert np.array_equal(
-            g[1], evaluate(theta * 0.5, log_softmax(ref), pairs, 2 * beta, True, "ipo").grad)
+            g[1], evaluate(theta * 0.5, log_softmax(ref), pairs, 2 * beta,
+                           LossSpec(True, "ipo")).grad)
 
 
 def test_net_votes_count_judgements_for_minus_against():

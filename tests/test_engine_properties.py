@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dpo_sim.sim.engine import evaluate
+from dpo_sim.sim.losses import LossSpec
 from dpo_sim.sim.numerics import log_softmax
 from dpo_sim.sim.pairs import Pairs
 
@@ -36,7 +37,8 @@ def cases(draw):
 
 
 def _eval(P, K, rows, ref, theta, beta, weight_on=True):
-    return evaluate(theta, log_softmax(ref), Pairs.from_rows(rows, P, K), beta, weight_on)
+    return evaluate(theta, log_softmax(ref), Pairs.from_rows(rows, P, K), beta,
+                    LossSpec(weight_on))
 
 
 @settings(deadline=None)
@@ -101,8 +103,8 @@ def test_flipping_a_row_twice_is_the_identity(case, i, weight_on):
     twice = pairs.flip(i).flip(i)
     for name in ("prompt", "chosen", "rejected", "votes_chosen", "votes_rejected"):
         np.testing.assert_array_equal(getattr(twice, name), getattr(pairs, name))
-    a = evaluate(theta, log_softmax(ref), pairs, beta, weight_on)
-    b = evaluate(theta, log_softmax(ref), twice, beta, weight_on)
+    a = evaluate(theta, log_softmax(ref), pairs, beta, LossSpec(weight_on))
+    b = evaluate(theta, log_softmax(ref), twice, beta, LossSpec(weight_on))
     assert a.to_dict() == b.to_dict()
     np.testing.assert_array_equal(a.grad, b.grad)
 
@@ -122,8 +124,8 @@ def test_a_flipped_row_is_the_row_with_its_votes_swapped(case, i, weight_on):
     assert (flipped.chosen[i], flipped.rejected[i]) == (r, c)
     assert (flipped.votes_chosen[i], flipped.votes_rejected[i]) == (a, b)
     logq = log_softmax(ref)
-    f = evaluate(theta, logq, flipped, beta, weight_on)
-    s = evaluate(theta, logq, Pairs.from_rows(swapped, P, K), beta, weight_on)
+    f = evaluate(theta, logq, flipped, beta, LossSpec(weight_on))
+    s = evaluate(theta, logq, Pairs.from_rows(swapped, P, K), beta, LossSpec(weight_on))
     scale = 1.0 + abs(s.loss)
     assert math.isclose(f.loss, s.loss, rel_tol=1e-13, abs_tol=1e-13 * scale)
     np.testing.assert_allclose(f.grad, s.grad, rtol=1e-12,

@@ -11,6 +11,7 @@ import pytest
 
 from dpo_sim.sim import dpo
 from dpo_sim.sim import frontier as fr
+from dpo_sim.sim.losses import LossSpec
 from dpo_sim.sim.rlhf import fit_bradley_terry
 from dpo_sim.sim.scenario_io import load_scenario
 from dpo_sim.sim.simulation import Simulation
@@ -170,7 +171,7 @@ def test_beta_sweep_matches_single_runs():
     pairs = Simulation(s).pairs
     c = s.learning_rate * s.beta ** 2
     sweep = fr.beta_sweep(pairs, s.ref_logits, s.start_logits(), [0.25, 1.0, 4.0], c, 150,
-                          loss_type="ipo")
+                          LossSpec(loss_type="ipo"))
     for i, b in enumerate([0.25, 1.0, 4.0]):
         sim = Simulation(s.with_settings(beta=b, learning_rate=c / b ** 2, loss_type="ipo"))
         sim.advance(150)

@@ -49,7 +49,7 @@ def _bits(v):
 
 def _same(a: Record, b: Record, grad: bool = False) -> None:
     for f in fields(Record):
-        if f.name == "grad" and not grad:
+        if f.name in ("grad", "grad_logits") and not grad:
             continue
         assert _bits(getattr(a, f.name)) == _bits(getattr(b, f.name)), f.name
 
@@ -58,8 +58,8 @@ def _play(sim: Simulation, ref: list[Record]) -> None:
     """Steps, flips, setting changes (weight off with a large beta: saturated sigmas),
     each mirrored by an evaluate() of the simulation's state into the plain list ``ref``."""
     def mirror():
-        rec = evaluate(sim.theta, sim.logp_ref, sim.pairs, sim.beta, sim.adaptive_weight,
-                       sim.loss_type, step=sim.t, learning_rate=sim.learning_rate)
+        rec = evaluate(sim.theta, sim.logp_ref, sim.pairs, sim.beta, sim.loss_spec,
+                       step=sim.t, learning_rate=sim.learning_rate)
         if ref and ref[-1].step == rec.step:
             ref[-1] = rec
         else:

@@ -29,6 +29,8 @@ from dpo_sim.sim import rest
 from dpo_sim.sim.dpo import kl_ceiling
 from dpo_sim.sim.engine import stored_row_metrics
 from dpo_sim.sim.losses import LOSS_TYPES, objective
+from dpo_sim.sim.model import FeaturesModel, one_hot
+from dpo_sim.sim.numerics import log_softmax
 from dpo_sim.sim.protocol import RlhfTarget as _RlhfTarget
 from dpo_sim.sim.protocol import optimum_json as optimum_dict
 from dpo_sim.sim.protocol import or_null as _or_null
@@ -38,6 +40,7 @@ from dpo_sim.sim.scenario_io import list_presets, load_scenario, scenario_from_c
 from dpo_sim.sim.settings import SettingError, table_json
 from dpo_sim.sim.simulation import Diverged, Simulation
 from long_run import random_scenario
+from naive_dpo import features_fd_grad, features_metrics, random_features_case
 
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js (node) is not on PATH: the "
@@ -90,12 +93,25 @@ def state(sim) -> dict:
                                   sim.pairs.votes_rejected.tolist())]}
 
 
-def python_run(scenario: Scenario, steps: int, actions: dict, optimum_at=()) -> dict:
-    """What the driver's "run" job does, with sim.simulation.Simulation; each step's
-    line as ``write_run`` writes it (record, then kl_to_rlhf)."""
-    sim = Simulation(scenario, keep_history=False)
+def _rlhf_target(sim):
+    """pi* of the run (protocol.RlhfTarget), its start logits on a features model the
+    model's logits at theta_0 (the contract of issue 19: a reply in no row keeps them)."""
     target = _RlhfTarget(sim)
-    out = {"records": [], "stored": [], "optima": {}, "error": None,
+    if sim.scenario.model.kind != "table":
+        target._theta0 = sim.scenario.model.logits(sim.scenario.start_params(), sim.logp_ref)
+        target._beta = None
+        target.update()
+    return target
+
+
+def python_run(scenario: Scenario, steps: int, actions: dict, optimum_at=(),
+               every_grad: bool = False) -> dict:
+    """What the driver's "run" job does, with sim.simulation.Simulation; each step's
+    line as ``write_run`` writes it (record, then kl_to_rlhf); ``every_grad``: the
+    gradient in the parameters of every step (else of the last)."""
+    sim = Simulation(scenario, keep_history=False)
+    target = _rlhf_target(sim)
+    out = {"records": [], "stored": [], "optima": {}, "error": None, "grads": [],
            "kl_ceiling": kl_ceiling(sim.logp_ref).tolist()}
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(steps + 1):
@@ -116,12 +132,18 @@ def python_run(scenario: Scenario, steps: int, actions: dict, optimum_at=()) -> 
             d = sim.record.to_dict()
             d["kl_to_rlhf"] = _or_null(kl_to_optimum(sim.record.probs, target.update()))
             out["records"].append(d)
+            if every_grad:
+                out["grads"].append(sim.record.grad.tolist())
             loss = objective(sim.loss_type, sim.adaptive_weight, sim.label_smoothing)
             out["stored"].append(stored_row_metrics(sim.record, sim.pairs, loss))
             if t in optimum_at:
                 out["optima"][str(t)] = optimum_dict(target.update())
-    out["grads"] = [sim.record.grad.tolist()]
+    if not every_grad:
+        out["grads"] = [sim.record.grad.tolist()]
     out["state"] = state(sim)
+    scores = sim.model.similarity(sim.pairs)
+    if scores is not None:
+        out["state"]["similarity"] = scores.tolist()
     return out
 
 
@@ -246,6 +268,9 @@ def compare_runs(js: dict, py: dict, where: str) -> None:
     close(js["grads"], py["grads"], "grad", where)
     close(js["kl_ceiling"], py["kl_ceiling"], "kl_ceiling", where)
     compare_state(js["state"], py["state"], where)
+    assert ("similarity" in js["state"]) == ("similarity" in py["state"]), where
+    if "similarity" in py["state"]:
+        close(js["state"]["similarity"], py["state"]["similarity"], "similarity", where)
     assert (js["error"] is None) == (py["error"] is None), (where, js["error"], py["error"])
     if py["error"] is not None:
         a, b = js["error"], py["error"]
@@ -326,6 +351,22 @@ def random_case(seed: int):
     ref = rng.normal(scale=rng.uniform(0.0, 2.0), size=(P, K))
     init = None if rng.random() < 0.4 else ref + rng.normal(scale=rng.uniform(0, 1.5),
                                                             size=(P, K))
+    lr, start, events, actions = random_settings(rng, len(rows), 2.0)
+    prompts = tuple(Prompt(f"prompt {x}", tuple(f"reply {k}" for k in range(K)))
+                    for x in range(P))
+    s = Scenario(id=f"random-{seed}", title=f"random {seed}", watch="", prompts=prompts,
+                 ref_logits=ref, init_logits=init, rows=tuple(rows), events=tuple(events),
+                 learning_rate=lr, **start)
+    # validated by the loader's rules (and rebuilt from the config line, as the page will)
+    s = scenario_from_config(s.config())
+    return s, actions
+
+
+def random_settings(rng, n_rows: int, spread: float, steps: int = STEPS):
+    """Random start settings, scripted events and live actions (flips of the n_rows rows,
+    every live setting, step 0 and later), at learning rates where gradient descent is
+    stable: DPO's curvature in the margin is at most beta^2 / 4 per judgement and IPO's
+    2, times ``spread``, the largest |d margin / d params|^2 of a row (2 on a table)."""
 
     def loss_type():
         return str(rng.choice(list(LOSS_TYPES), p=[0.4, 0.2, 0.2, 0.2]))
@@ -337,11 +378,11 @@ def random_case(seed: int):
         """(step, {set} or flip) for a scripted event or a live action."""
         out = []
         for _ in range(int(rng.integers(0, 7))):
-            step = int(rng.choice([0, int(rng.integers(1, STEPS + 1))], p=[0.1, 0.9]))
+            step = int(rng.choice([0, int(rng.integers(1, steps + 1))], p=[0.1, 0.9]))
             what = rng.choice(["flip", "beta", "learning_rate", "adaptive_weight",
                                "loss_type", "label_smoothing", "several"])
             if what == "flip":
-                out.append((step, int(rng.integers(len(rows)))))
+                out.append((step, int(rng.integers(n_rows))))
                 continue
             names = ([str(what)] if what != "several" else
                      [str(n) for n in rng.choice(["beta", "learning_rate", "adaptive_weight",
@@ -363,10 +404,11 @@ def random_case(seed: int):
     sets = [c for _, c in scripted + live if isinstance(c, dict)]
     beta_max = max([start["beta"]] + [s["beta"] for s in sets if "beta" in s])
     ipo = start["loss_type"] == "ipo" or any(s.get("loss_type") == "ipo" for s in sets)
-    cap = min(2.0, 1.5 / beta_max**2, 0.35 if ipo else math.inf)
+    cap = min(2.0, min(1.5 / beta_max**2, 0.35 if ipo else math.inf) / (spread / 2.0))
 
     def lr():
-        return float(np.round(rng.uniform(0.1, 1.0) * cap, 4))
+        v = rng.uniform(0.1, 1.0) * cap
+        return float(np.round(v, 4)) if spread == 2.0 else float(f"{v:.4g}")
 
     for s in sets:
         if "learning_rate" in s:
@@ -377,14 +419,7 @@ def random_case(seed: int):
     for step, c in live:
         actions.setdefault(str(step), []).append(
             {"flip": c} if isinstance(c, int) else {"set": c})
-    prompts = tuple(Prompt(f"prompt {x}", tuple(f"reply {k}" for k in range(K)))
-                    for x in range(P))
-    s = Scenario(id=f"random-{seed}", title=f"random {seed}", watch="", prompts=prompts,
-                 ref_logits=ref, init_logits=init, rows=tuple(rows), events=tuple(events),
-                 learning_rate=lr(), **start)
-    # validated by the loader's rules (and rebuilt from the config line, as the page will)
-    s = scenario_from_config(s.config())
-    return s, actions
+    return lr(), start, events, actions
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
@@ -429,6 +464,149 @@ def test_the_random_scenarios_cover_what_they_should():
     assert losses == set(LOSS_TYPES)
 
 
+# -- the features (log-linear) model ------------------------------------------------------
+FEATURE_STEPS = 300
+N_FEATURES = 32
+
+
+def one_hot_features(s: Scenario) -> Scenario:
+    """The scenario on the features model with one-hot features (one coordinate per
+    reply), theta_0 the start logits less log pi_ref: the table's run, as a features run."""
+    m = one_hot(s.n_prompts, s.n_replies)
+    init = s.start_logits() - log_softmax(np.asarray(s.ref_logits, dtype=float))
+    return s.with_settings(id=s.id + "-one-hot", init_logits=None,
+                           model=FeaturesModel(m.features, init.reshape(-1)))
+
+
+def random_features_scenario(seed: int):
+    """A random features scenario (tests/naive_dpo.random_features_case: d 1..16, replies
+    that resemble one another, shared coordinates, a random theta_0), with random_settings'
+    scripted events and live actions at stable learning rates."""
+    rng = np.random.default_rng(10_000 + seed)
+    d = {0: 1, 4: 2}.get(seed % 8)                  # short vectors too: d = 1 and 2
+    P, K, rows, ref, phi, theta0, _ = random_features_case(rng, d)
+    spread = max(float(np.sum((phi[x, c] - phi[x, r]) ** 2)) for x, c, r, *_ in rows)
+    lr, start, events, actions = random_settings(rng, len(rows), max(spread, 1e-3),
+                                                 FEATURE_STEPS)
+    prompts = tuple(Prompt(f"prompt {x}", tuple(f"reply {k}" for k in range(K)))
+                    for x in range(P))
+    s = Scenario(id=f"features-{seed}", title=f"features {seed}", watch="", prompts=prompts,
+                 ref_logits=ref, rows=tuple(Row(*r) for r in rows), events=tuple(events),
+                 learning_rate=lr, model=FeaturesModel(phi, theta0), **start)
+    return s, actions
+
+
+def features_jobs(cases):
+    jobs, expected = [], []
+    for s, actions in cases:
+        at = changed_steps(s, actions, FEATURE_STEPS)
+        jobs.append({"kind": "run", "config": s.config(), "steps": FEATURE_STEPS,
+                     "actions": actions, "optimum_at": at, "every_grad": True})
+        expected.append(python_run(s, FEATURE_STEPS, actions, at, every_grad=True))
+    return jobs, expected
+
+
+def test_every_preset_as_a_one_hot_features_model_runs_the_same_in_javascript():
+    """Each preset (its scripted events too) on one-hot features: theta, the gradient in
+    theta at every step and every recorded number within 1e-12 of NumPy's."""
+    cases = [(one_hot_features(load_scenario(pid)), {"1": [{"flip": 0}]}) for pid in PRESETS
+             if load_scenario(pid).model.kind == "table"]
+    jobs, expected = features_jobs(cases)
+    for (s, _), js, py in zip(cases, node(jobs), expected):
+        assert py["error"] is None, s.id
+        assert len(py["records"][0]["theta"]) == s.n_prompts * s.n_replies
+        compare_runs(js, py, s.id)
+
+
+@pytest.mark.parametrize("chunk", range(2))
+def test_random_features_scenarios_run_the_same_in_javascript(chunk):
+    """32 random features scenarios, 300 steps each with scripted events and live actions:
+    every recorded number, theta, the gradient in theta at every step and the rows'
+    similarity within 1e-12 of NumPy's."""
+    cases = [random_features_scenario(seed) for seed in range(chunk, N_FEATURES, 2)]
+    jobs, expected = features_jobs(cases)
+    for (s, _), js, py in zip(cases, node(jobs), expected):
+        assert py["error"] is None, f"{s.id} diverged: make random_settings safer"
+        assert "theta" in py["records"][0] and len(py["grads"]) == FEATURE_STEPS + 1
+        compare_runs(js, py, s.id)
+
+
+def test_the_random_features_scenarios_cover_what_they_should():
+    """Every loss, the weight toggled, flips and settings as scripted events and as live
+    actions, at step 0 and later; d from 1 to 16; several prompts; runs that move."""
+    seen = {"flip event": 0, "set event": 0, "flip action": 0, "set action": 0,
+            "weight off": 0, "step-0 action": 0, "P>1": 0, "d=1": 0, "d>8": 0}
+    losses = set()
+    for seed in range(N_FEATURES):
+        s, actions = random_features_scenario(seed)
+        acts = [a for v in actions.values() for a in v]
+        sets = [e.set for e in s.events if e.set] + [a["set"] for a in acts if "set" in a]
+        seen["flip event"] += any(e.flip is not None for e in s.events)
+        seen["set event"] += any(e.set for e in s.events)
+        seen["flip action"] += any("flip" in a for a in acts)
+        seen["set action"] += any("set" in a for a in acts)
+        seen["step-0 action"] += "0" in actions
+        seen["weight off"] += (not s.adaptive_weight) or any(
+            c.get("adaptive_weight") is False for c in sets)
+        seen["P>1"] += s.n_prompts > 1
+        seen["d=1"] += s.model.d == 1
+        seen["d>8"] += s.model.d > 8
+        losses |= {s.loss_type} | {c["loss_type"] for c in sets if "loss_type" in c}
+    assert all(n >= 2 for n in seen.values()), seen
+    assert losses == set(LOSS_TYPES)
+    # the runs move theta: not a comparison of two standing policies
+    s, actions = random_features_scenario(0)
+    py = python_run(s, 50, actions)
+    assert py["records"][-1]["theta"] != py["records"][0]["theta"]
+
+
+def test_similarity_is_razin_s_score_of_the_rows_as_they_stand():
+    """DPO.similarity(features, pairs): <phi_w, phi_l> - |phi_w|^2 per row, computed here
+    by hand in plain floats, and after a flip with the chosen reply swapped."""
+    s, _ = random_features_scenario(3)
+    phi = s.model.features.tolist()
+
+    def by_hand(rows):
+        return [math.fsum(a * b for a, b in zip(phi[x][c], phi[x][r]))
+                - math.fsum(a * a for a in phi[x][c]) for x, c, r, *_ in rows]
+
+    flipped = [(x, r, c, b, a) if i == 0 else (x, c, r, a, b)
+               for i, (x, c, r, a, b) in enumerate(row.as_tuple() for row in s.rows)]
+    js = node([{"kind": "run", "config": s.with_settings(events=()).config(), "steps": 0,
+                "actions": {"0": [{"flip": 0}]}}])[0]
+    close(js["state"]["similarity"], by_hand(flipped), "similarity by hand", s.id)
+    # the flip changed row 0's score: the chosen reply's own norm is the one subtracted
+    assert abs(by_hand(flipped)[0] - by_hand([r.as_tuple() for r in s.rows])[0]) > 1e-6
+
+
+def test_a_features_run_matches_the_naive_reference_and_finite_differences():
+    """Independent of NumPy's engine: the twin's step-0 numbers are the naive features
+    policy's (tests/naive_dpo.py) and its gradient in theta the finite differences of the
+    naive mean loss."""
+    rng = np.random.default_rng(77)
+    cases, jobs = [], []
+    for _ in range(8):
+        P, K, rows, ref, phi, theta0, beta = random_features_case(rng)
+        s = Scenario(id="naive", title="naive", watch="", beta=beta, learning_rate=0.1,
+                     adaptive_weight=True,
+                     prompts=tuple(Prompt("p", tuple(map(str, range(K)))) for _ in range(P)),
+                     ref_logits=ref, rows=tuple(Row(*r) for r in rows),
+                     model=FeaturesModel(phi, theta0))
+        cases.append((rows, ref, phi, theta0, beta))
+        jobs.append({"kind": "run", "config": s.config(), "steps": 0, "actions": {}})
+    for (rows, ref, phi, theta0, beta), js in zip(cases, node(jobs)):
+        rec = js["records"][0]
+        m = features_metrics(theta0, ref, phi.tolist(), rows, beta)
+        for key in ("loss", "rewards/chosen", "rewards/rejected", "logps/chosen",
+                    "logps/rejected"):
+            assert rec[key] == pytest.approx(m[key], abs=1e-12), key
+        np.testing.assert_allclose(rec["probs"], m["probs"], atol=1e-12)
+        np.testing.assert_allclose(rec["pairs/margin"], m["row_margin"], atol=1e-12)
+        np.testing.assert_allclose(js["grads"][0], features_fd_grad(
+            theta0, ref, phi.tolist(), rows, beta), atol=1e-7)
+        assert rec["theta"] == pytest.approx(theta0.tolist(), abs=0)
+
+
 # -- where each row ends (sim/rest.py) -----------------------------------------------------
 REST_SETTINGS = ({}, {"loss_type": "ipo"}, {"loss_type": "hinge"},
                  {"loss_type": "robust", "label_smoothing": 0.1},
@@ -443,7 +621,7 @@ def _rest_py(s: Scenario, steps: int, actions: dict) -> list[dict]:
             sim.advance()
         for a in actions.get(str(t), []):
             sim.flip(a["flip"]) if "flip" in a else sim.set(**a["set"])
-    rr = rest.rest_points(sim.pairs, sim.beta, sim.learning_rate, sim._loss,
+    rr = rest.rest_points(sim.pairs, sim.beta, sim.learning_rate, sim.loss_spec.loss,
                           sim.record.row_margin, sim.record.grad)
     return [dict(vars(r), claim=r.claim) for r in rr]
 

@@ -164,7 +164,7 @@ def _sensitive(sim, steps: int) -> np.ndarray:
     opposite: four runs, the union."""
     s = sim.scenario
     clean = _cells(sw.run_sweep(sim.pairs, s.ref_logits, s.start_logits(), steps,
-                                sim.adaptive_weight, sim.loss_type, sim.label_smoothing))
+                                sim.loss_spec))
     out = np.zeros(sw.N_BETA * sw.N_LR, bool)
     orig = sw.RunStack
     try:
@@ -174,8 +174,7 @@ def _sensitive(sim, steps: int) -> np.ndarray:
             _Noisy.rng = np.random.default_rng(seed)
             _Noisy.size, _Noisy.sign = size, sign
             noisy = _cells(sw.run_sweep(sim.pairs, s.ref_logits, s.start_logits(), steps,
-                                        sim.adaptive_weight, sim.loss_type,
-                                        sim.label_smoothing))
+                                        sim.loss_spec))
             for k in CELL_KEYS:
                 a, b = clean[k], noisy[k]
                 out |= ~((np.isnan(a) & np.isnan(b)) |

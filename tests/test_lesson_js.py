@@ -3,6 +3,7 @@ Python: the same errors word for word on a corpus of broken docs, the same confi
 byte for byte, and links that cross between the two."""
 
 import json
+import math
 import shutil
 import subprocess
 from collections import Counter
@@ -21,10 +22,22 @@ DRIVER = Path(__file__).resolve().parent / "lesson_driver.mjs"
 pytestmark = pytest.mark.skipif(NODE is None, reason="needs node")
 
 
+def _nonfinite(v):
+    """JSON has no NaN or infinity: they travel as {"$float": "nan" | "inf" | "-inf"} and
+    the driver turns them back into numbers."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return {"$float": repr(v)}
+    if isinstance(v, list):
+        return [_nonfinite(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _nonfinite(x) for k, x in v.items()}
+    return v
+
+
 def node(jobs):
     r = subprocess.run([NODE, str(DRIVER)], capture_output=True, text=True, check=True,
                        input=json.dumps({"settings": table_json(), "limits": LIMITS,
-                                         "jobs": jobs}))
+                                         "jobs": _nonfinite(jobs)}, allow_nan=False))
     return json.loads(r.stdout)
 
 

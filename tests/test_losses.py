@@ -16,9 +16,9 @@ import pytest
 
 import naive_dpo as naive
 from dpo_sim.sim import dpo, losses
-from dpo_sim.sim import simulation as simulation_module
 from dpo_sim.sim.engine import evaluate
 from dpo_sim.sim.export_csv import to_csv
+from dpo_sim.sim.losses import LossSpec
 from dpo_sim.sim.numerics import log_softmax
 from dpo_sim.sim.pairs import Pairs
 from dpo_sim.sim.scenario import Event, Prompt, Row, Scenario
@@ -126,9 +126,8 @@ def _check_case(P, K, rows, ref, theta, beta, kind, eps, weight_on):
     pairs = Pairs.from_rows(rows, P, K)
     fd = naive_fd(theta, ref, rows, beta, kind, eps, weight_on)
     scale = max(1.0, float(np.abs(fd).max()))
-    rec = evaluate(theta, log_softmax(ref), pairs, beta, weight_on, kind,
-                   label_smoothing=eps)
-    stack = RunStack(pairs, ref).grad(theta, beta, weight_on, kind, eps)
+    rec = evaluate(theta, log_softmax(ref), pairs, beta, LossSpec(weight_on, kind, eps))
+    stack = RunStack(pairs, ref).grad(theta, beta, LossSpec(weight_on, kind, eps))
     np.testing.assert_allclose(rec.grad, fd, rtol=0, atol=1e-6 * scale)
     np.testing.assert_allclose(stack, fd, rtol=0, atol=1e-6 * scale)
     # the engine's gradient is exactly the stack's (one sequence of operations)
@@ -164,7 +163,7 @@ def test_the_engine_computes_the_readable_maths_for_every_loss(kind, eps, weight
     for P, K, rows, ref, theta, beta in CASES:
         pairs, logq = Pairs.from_rows(rows, P, K), log_softmax(ref)
         want = dpo.metrics(theta, logq, pairs, beta, loss)
-        rec = evaluate(theta, logq, pairs, beta, weight_on, kind, label_smoothing=eps)
+        rec = evaluate(theta, logq, pairs, beta, LossSpec(weight_on, kind, eps))
         got = {**rec.to_dict(), "grad": rec.grad}
         for name in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
                      "rewards/accuracies", "logps/chosen", "logps/rejected"):
@@ -193,7 +192,7 @@ def test_a_stack_is_bit_identical_to_single_runs_for_every_loss(kind, eps):
     readable = theta.copy()
     logq = log_softmax(s.ref_logits)
     for _ in range(40):
-        theta = stack.step(theta, betas, rates, True, kind, eps)
+        theta = stack.step(theta, betas, rates, LossSpec(True, kind, eps))
         readable = np.stack([dpo.step(readable[i], logq, pairs, betas[i], rates[i], loss)
                              for i in range(4)])
         for sim in sims:
@@ -219,11 +218,11 @@ def test_the_interface_at_the_edges():
     # 3 judgements against it pull, in the engine and in a stack alike
     pairs = Pairs.from_rows([(0, 0, 1, 7, 3)], 1, 2)
     rec = evaluate(np.array([[1.0, 0.0]]), log_softmax(np.zeros((1, 2))), pairs, 1.0,
-                   True, "hinge")
+                   LossSpec(True, "hinge"))
     assert rec.row_margin.tolist() == [1.0] and rec.row_weight.tolist() == [0.0]
     assert rec.grad.tolist() == [[0.3, -0.3]] and rec.loss == pytest.approx(0.3 * 2.0)
     stack = RunStack(pairs, np.zeros((1, 2))).grad(np.array([[[1.0, 0.0]]] * 2), 1.0,
-                                                    True, "hinge")
+                                                    LossSpec(True, "hinge"))
     assert stack.tolist() == [[[0.3, -0.3]]] * 2
     # robust with eps = 0 is DPO to the bit; its weight never falls below eps/(1-2eps)
     sig, rob0 = losses.objective("sigmoid", True), losses.objective("robust", True, 0.0)
@@ -361,7 +360,7 @@ def test_conservative_dpo_on_10_0_is_sigmoid_on_9_1(monkeypatch):
     soft = [(0, 0, 1, 9, 1), (0, 1, 2, 18, 2), (1, 0, 2, 9, 1)]
     dpo_run = Simulation(scenario(soft, 0.5, 2.0, "sigmoid", P=2, K=3))
     with monkeypatch.context() as m:
-        m.setattr(simulation_module, "objective",
+        m.setattr(losses, "objective",
                   lambda loss_type, weight, eps=0.0: ConservativeDPO(0.1))
         cdpo_run = Simulation(scenario(hard, 0.5, 2.0, "sigmoid", P=2, K=3))
         cdpo_run.advance(300)

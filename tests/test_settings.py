@@ -242,12 +242,12 @@ def test_the_table_as_json_round_trips_and_says_what_the_table_says():
     assert [row["name"] for row in table] == [s.name for s in SETTINGS]
     fields = {"name", "kind", "lo", "hi", "lo_open", "hi_open", "options", "rule",
               "default", "label", "help", "scope", "live", "slider", "toml", "cli", "url",
-              "event", "hideable"}
+              "event", "hideable", "shapes_loss"}
     for row, s in zip(table, SETTINGS):
         assert set(row) == fields, s.name
         assert row["rule"] == s.rule and row["default"] == s.default
         for f in ("label", "help", "scope", "live", "toml", "cli", "url", "event",
-                  "hideable"):
+                  "hideable", "shapes_loss"):
             assert row[f] == getattr(s, f), (s.name, f)
         assert row["slider"] == (list(s.slider) if s.slider else None)
         if row["kind"] == "choice":

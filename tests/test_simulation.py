@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import naive_dpo as naive
+from dpo_sim.sim.losses import LossSpec
 from dpo_sim.sim.pairs import Pairs
 from dpo_sim.sim.scenario import Event, Scenario
 from dpo_sim.sim.settings import SettingError
@@ -159,7 +160,7 @@ def test_reset_returns_exactly_to_the_start():
 def test_records_equal_evaluate_to_the_bit():
     from dpo_sim.sim.engine import evaluate
     sim = play_a_run(Simulation(scenario(EVENTS)))
-    rec = evaluate(sim.theta, sim.logp_ref, sim.pairs, sim.beta, sim.adaptive_weight,
+    rec = evaluate(sim.theta, sim.logp_ref, sim.pairs, sim.beta, sim.loss_spec,
                    step=sim.t, learning_rate=sim.learning_rate)
     assert rec.to_dict() == sim.record.to_dict()
     assert rec.grad.tobytes() == sim.record.grad.tobytes()
@@ -195,7 +196,7 @@ def test_a_stack_of_runs_equals_single_runs(weight_on):
     sims = [Simulation(replace(sc, beta=b, learning_rate=lr), keep_history=False)
             for b, lr in zip(betas, lrs)]
     for _ in range(steps):
-        theta = batch.step(theta, betas, lrs, weight_on)
+        theta = batch.step(theta, betas, lrs, LossSpec(weight_on))
         for s in sims:
             s.advance()
     single = np.stack([s.theta for s in sims])

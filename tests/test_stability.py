@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from dpo_sim.sim.engine import evaluate
+from dpo_sim.sim.losses import LossSpec
 from dpo_sim.sim.numerics import log_softmax
 from dpo_sim.sim.pairs import Pairs
 from dpo_sim.sim.scenario import Prompt, Row, Scenario
@@ -84,9 +85,9 @@ def test_a_stack_at_extreme_settings_stays_finite():
         for weight_on in (True, False):
             theta = np.broadcast_to(ref, (4, P, K)).copy()
             for t in range(10_000):
-                theta = batch.step(theta, betas, lrs, weight_on)
+                theta = batch.step(theta, betas, lrs, LossSpec(weight_on))
                 if t % 1_000 == 0 or t == 9_999:
                     assert np.all(np.isfinite(theta)), t
                     for i in range(4):
                         check_record(evaluate(theta[i], log_softmax(ref), pairs, betas[i],
-                                              weight_on), P, K)
+                                              LossSpec(weight_on)), P, K)

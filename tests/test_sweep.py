@@ -11,7 +11,7 @@ import pytest
 
 from dpo_sim.sim import dpo, rlhf
 from dpo_sim.sim import sweep as sw
-from dpo_sim.sim.losses import objective
+from dpo_sim.sim.losses import LossSpec, objective
 from dpo_sim.sim.scenario_io import load_scenario
 from dpo_sim.sim.simulation import Simulation
 
@@ -61,7 +61,7 @@ def test_other_losses_and_a_flip_equal_single_runs():
     sim0.flip(1)
     for lt, w, eps in (("ipo", True, 0.0), ("robust", True, 0.1), ("hinge", True, 0.0),
                        ("sigmoid", False, 0.0)):
-        res = sw.run_sweep(sim0.pairs, s.ref_logits, s.start_logits(), 60, w, lt, eps,
+        res = sw.run_sweep(sim0.pairs, s.ref_logits, s.start_logits(), 60, LossSpec(w, lt, eps),
                            betas=[0.3, 2.0], learning_rates=[0.05, 1.0])
         for i, b in enumerate([0.3, 2.0]):
             for j, lr in enumerate([0.05, 1.0]):
@@ -112,7 +112,7 @@ def test_the_curvature_formula_is_the_hessian_at_rest(sid):
     for beta in (0.3, 3.0):
         H = hessian(s.start_logits() + 0.3, sim.logp_ref, sim.pairs, beta,
                     objective("ipo", True))
-        ipo = sw.stability_limit(sim.pairs, loss_type="ipo")
+        ipo = sw.stability_limit(sim.pairs, LossSpec(loss_type="ipo"))
         assert ipo.kind == "lr"
         assert ipo.value == pytest.approx(2.0 / np.linalg.eigvalsh(H).max(), rel=1e-6)
 
@@ -158,10 +158,10 @@ def test_ipo_turns_unstable_at_one_learning_rate_whatever_beta():
     """IPO's curvature does not depend on beta: the boundary is a horizontal line at
     1 / lambda_max = 1.757 on align (docs/model.md: converges at 1.6, diverges at 1.8)."""
     pairs = Simulation(ALIGN).pairs
-    lim = sw.stability_limit(pairs, loss_type="ipo")
+    lim = sw.stability_limit(pairs, LossSpec(loss_type="ipo"))
     assert lim.value == pytest.approx(6 / (2 + math.sqrt(2)), rel=1e-12)
     res = sw.run_sweep(pairs, ALIGN.ref_logits, ALIGN.start_logits(), ALIGN.steps,
-                       loss_type="ipo", betas=[0.1, 1.0, 4.0],
+                       LossSpec(loss_type="ipo"), betas=[0.1, 1.0, 4.0],
                        learning_rates=[1.0, 1.6, 1.7, 1.8, 3.0])
     assert res.unstable.tolist() == [[False, False, False, True, True]] * 3
     assert res.diverged[:, 3:].all()
@@ -169,13 +169,14 @@ def test_ipo_turns_unstable_at_one_learning_rate_whatever_beta():
 
 def test_no_curvature_no_limit():
     pairs = Simulation(ALIGN).pairs
-    off = sw.stability_limit(pairs, adaptive_weight=False)
-    hinge = sw.stability_limit(pairs, loss_type="hinge")
+    off = sw.stability_limit(pairs, LossSpec(adaptive_weight=False))
+    hinge = sw.stability_limit(pairs, LossSpec(loss_type="hinge"))
     assert off.kind is None and hinge.kind is None
     res = sw.run_sweep(pairs, ALIGN.ref_logits, ALIGN.start_logits(), 200,
-                       adaptive_weight=False, betas=[0.1, 5.0], learning_rates=[0.01, 10.0])
+                       LossSpec(adaptive_weight=False), betas=[0.1, 5.0],
+                       learning_rates=[0.01, 10.0])
     assert not res.unstable.any()              # the bare margin's loss falls every step
-    rob = sw.stability_limit(pairs, loss_type="robust", label_smoothing=0.1)
+    rob = sw.stability_limit(pairs, LossSpec(loss_type="robust", label_smoothing=0.1))
     dpo_lim = sw.stability_limit(pairs)
     assert rob.kind == "lr*beta^2" and rob.value > dpo_lim.value
 

@@ -99,8 +99,8 @@ def _rest_of(s: Scenario, i: int = 0):
     if NODE is None:
         pytest.skip("Node.js (node) is not on PATH: the page's sentences cannot be rendered")
     sim = Simulation(s, keep_history=False)
-    rr = rest_points(sim.pairs, sim.beta, sim.learning_rate, sim._loss, sim.record.row_margin,
-                     sim.record.grad)
+    rr = rest_points(sim.pairs, sim.beta, sim.learning_rate, sim.loss_spec.loss,
+                     sim.record.row_margin, sim.record.grad)
     (said,) = node_ui([statements_job(rr, sim.pairs, sim.record)])
     return rr[i], said[i]["text"]
 
@@ -230,7 +230,7 @@ def test_the_pulls_are_votes_times_the_weight_of_the_loss_in_force(loss):
     sim = Simulation(s, keep_history=False)
     rec = sim.advance(7)
     u = rec.row_margin
-    p_for, p_against, net = row_pulls(u, sim.pairs, sim._loss, s.beta)
+    p_for, p_against, net = row_pulls(u, sim.pairs, sim.loss_spec.loss, s.beta)
     a, b = sim.pairs.votes_chosen, sim.pairs.votes_rejected
     w = dict(loss_type=s.loss_type, weight_on=s.adaptive_weight, eps=s.label_smoothing,
              beta=s.beta)

@@ -3,7 +3,8 @@
  * document is then checked and written as TOML by app/ui/lesson.js, as the page does.
  *
  * stdin: {"settings": table_json(), "limits": LIMITS, "cases": [{"text": str} or
- * {"bytes": base64}, with "options": {file, title, prompts, replies}]}; stdout:
+ * {"bytes": base64}, with "options": {file, title, prompts, replies}], "modelKinds": true to
+ * add each lesson's model kind as "model_kind"}; stdout:
  * {"constants": the module's limits and settings, "results": per case {"doc", "notes",
  * "dropped", "toml"} or {"error": message, "field", "rule"} (a TrlImportError), or
  * {"thrown": ...} (anything else: itself a finding)}. */
@@ -24,9 +25,11 @@ const out = input.cases.map((c) => {
       ? decodeTrl(new Uint8Array(Buffer.from(c.bytes, "base64")), c.options.file) : c.text;
     const r = readTrl(text, c.options, input.limits);
     // what the page does next: check the document and offer it as TOML
-    checkDoc(r.doc, input.limits, input.settings, "import", "import");
-    return { doc: r.doc, notes: r.notes, dropped: r.dropped,
+    const config = checkDoc(r.doc, input.limits, input.settings, "import", "import");
+    const res = { doc: r.doc, notes: r.notes, dropped: r.dropped,
       toml: toToml(r.doc, input.settings) };
+    if (input.modelKinds) res.model_kind = config.model.kind;    // (issue 19: import makes tables)
+    return res;
   } catch (e) {
     if (e instanceof TrlImportError) return { error: e.message, field: e.field, rule: e.rule };
     return { thrown: { name: e.name, message: e.message } };

@@ -291,6 +291,38 @@
     return ROBUST_CACHE.get(labelSmoothing);
   }
 
+  /** The loss in force as one value (losses.LossSpec): the settings that shape the
+   *  per-judgement loss (the settings table's rows marked shapes_loss) and the loss they
+   *  give, built once, so a step looks nothing up. Frozen; it travels whole through the
+   *  engine, the stack and the page's replies. */
+  class LossSpec {
+    constructor(adaptiveWeight, lossType, labelSmoothing) {
+      this.adaptive_weight = adaptiveWeight === undefined ? true : !!adaptiveWeight;
+      this.loss_type = lossType === undefined ? "sigmoid" : lossType;
+      this.label_smoothing = labelSmoothing === undefined ? 0.0 : +labelSmoothing;
+      Object.defineProperty(this, "loss", {value: objective(this.loss_type,
+        this.adaptive_weight, this.label_smoothing), enumerable: false});
+      Object.freeze(this);
+    }
+
+    /** The loss in force of anything holding the settings by name (a Simulation, a
+     *  snapshot's dict, a config line). */
+    static of(holder) {
+      return new LossSpec(holder.adaptive_weight, holder.loss_type, holder.label_smoothing);
+    }
+
+    /** The settings, in the table's order (a reply's "settings"). */
+    toDict() {
+      return {adaptive_weight: this.adaptive_weight, loss_type: this.loss_type,
+        label_smoothing: this.label_smoothing};
+    }
+
+    equals(other) {
+      return other instanceof LossSpec && other.adaptive_weight === this.adaptive_weight &&
+        other.loss_type === this.loss_type && other.label_smoothing === this.label_smoothing;
+    }
+  }
+
   // ---------------------------------------------------------------------------------------
   // Python's ways of writing a value, for messages that read exactly like Python's.
   // ---------------------------------------------------------------------------------------
@@ -523,14 +555,144 @@
   }
 
   // ---------------------------------------------------------------------------------------
+  // The policy's parameters and how they make each prompt's logits (sim/model.py): the
+  // table (the parameters are the (P, K) logits) or the log-linear "features" model,
+  // logits = log pi_ref + Phi theta with one theta (d) shared by every prompt and reply.
+  // Both written as the same fixed sequences of element-wise operations as Python's, so
+  // the bits agree.
+  // ---------------------------------------------------------------------------------------
+
+  const MAX_FEATURES = 16;      // model.MAX_FEATURES
+
+  /** Each reply its own logit: the parameters are the logit table. */
+  const TABLE = Object.freeze({
+    kind: "table",
+    d: 0,
+    start: function (startLogits) { return copy2(startLogits); },
+    logits: function (params) { return params; },
+    pullback: function (gradLogits) { return gradLogits; },
+    similarity: function () { return null; },
+    config: function () { return {kind: "table"}; },
+  });
+
+  /** The rows' prompt, chosen and rejected replies, from compiled pairs or a list of rows. */
+  function rowIndices(pairs) {
+    if (pairs.prompt !== undefined) return pairs;
+    return {prompt: pairs.map(function (r) { return r.prompt; }),
+      chosen: pairs.map(function (r) { return r.chosen; }),
+      rejected: pairs.map(function (r) { return r.rejected; })};
+  }
+
+  /** Each row's similarity score as Razin et al. (2024) define it for embeddings,
+   *  <phi_w, phi_l> - |phi_w|^2, w the row's chosen reply as it stands (flips applied):
+   *  positive, the row's own push lowers the chosen reply's logit. features: (P, K, d);
+   *  pairs: compiled pairs or a list of rows. */
+  function similarity(features, pairs) {
+    const ix = rowIndices(pairs);
+    return ix.prompt.map(function (x, i) {
+      const fw = features[x][ix.chosen[i]];
+      const fl = features[x][ix.rejected[i]];
+      let wl = 0.0;
+      let ww = 0.0;
+      for (let j = 0; j < fw.length; j++) {
+        wl += fw[j] * fl[j];
+        ww += fw[j] * fw[j];
+      }
+      return wl - ww;
+    });
+  }
+
+  /** Log-linear: logits = log pi_ref + Phi theta, theta (d) shared by every reply.
+   *  features (P, K, d) nested arrays, initTheta (d) or null (zeros). */
+  function featuresModel(features, initTheta) {
+    const P = features.length;
+    const K = P ? features[0].length : 0;
+    const d = K ? features[0][0].length : 0;
+    if (!(d >= 1) || !features.every(function (row) {
+      return Array.isArray(row) && row.length === K && row.every(function (v) {
+        return Array.isArray(v) && v.length === d;
+      });
+    })) {
+      throw new RangeError("features must be (prompts, replies, d), every vector of one " +
+        "length d >= 1");
+    }
+    const theta0 = initTheta === null || initTheta === undefined
+      ? new Array(d).fill(0.0) : initTheta.map(Number);
+    if (theta0.length !== d) {
+      throw new RangeError("init_theta must have " + d + " numbers, got " + theta0.length);
+    }
+    const flat = new Float64Array(P * K * d);       // phi(x, y)_j at (x K + y) d + j
+    for (let x = 0; x < P; x++) {
+      for (let y = 0; y < K; y++) {
+        for (let j = 0; j < d; j++) flat[(x * K + y) * d + j] = +features[x][y][j];
+      }
+    }
+    return Object.freeze({
+      kind: "features",
+      d: d,
+      features: features,
+      init_theta: theta0,
+      /** theta_0 (a features model has no start logits). */
+      start: function () { return theta0.slice(); },
+      /** log pi_ref + sum_j theta_j phi_j, coordinate by coordinate in order j = 0..d-1. */
+      logits: function (params, logpRef) {
+        const out = [];
+        for (let x = 0; x < P; x++) {
+          const row = new Array(K);
+          for (let y = 0; y < K; y++) {
+            const o = (x * K + y) * d;
+            let v = logpRef[x][y];
+            for (let j = 0; j < d; j++) v += flat[o + j] * params[j];
+            row[y] = v;
+          }
+          out.push(row);
+        }
+        return out;
+      },
+      /** d loss / d theta_j = sum over (x, y) of phi_j(x, y) * d loss / d logit(x, y),
+       *  summed in (x, y) order, left to right. */
+      pullback: function (gradLogits) {
+        const out = new Array(d).fill(0.0);
+        for (let x = 0; x < P; x++) {
+          for (let y = 0; y < K; y++) {
+            const o = (x * K + y) * d;
+            const g = gradLogits[x][y];
+            for (let j = 0; j < d; j++) out[j] += flat[o + j] * g;
+          }
+        }
+        return out;
+      },
+      similarity: function (pairs) { return similarity(features, pairs); },
+      config: function () {
+        return {kind: "features", features: features.map(copy2), init_theta: theta0.slice()};
+      },
+    });
+  }
+
+  /** The model of a config line's "model" (absent or null: the table). */
+  function modelFromConfig(d) {
+    if (!d || d.kind === undefined || d.kind === "table") return TABLE;
+    if (d.kind !== "features") {
+      throw new RangeError("model.kind must be one of table, features, got " + pyRepr(d.kind));
+    }
+    return featuresModel(d.features, d.init_theta);
+  }
+
+  // ---------------------------------------------------------------------------------------
   // One step's numbers (sim/engine.py, Engine.evaluate): every metric of a policy and the
   // gradient of the mean loss, from the policy *before* that step's update.
   // ---------------------------------------------------------------------------------------
 
-  /** The record of policy theta (P, K): TRL's metrics plus the gradient, as Record.to_dict
-   *  orders them (grad kept out of JSON: not enumerable). */
-  function evaluate(theta, logpRef, pairs, beta, loss, adaptiveWeight, step, learningRate,
-                    lossType, labelSmoothing) {
+  /** The record of a policy: TRL's metrics plus the gradient, as Record.to_dict orders
+   *  them. params: the model's parameters (the (P, K) logits of a table, theta (d) of a
+   *  features model); spec: the loss in force (LossSpec). Everything is computed on the
+   *  logits model.logits(params); the gradient in the logits (grad_logits) is pulled back
+   *  to the parameters (grad); both kept out of JSON (not enumerable), and record.theta =
+   *  params on a features model only. */
+  function evaluate(params, logpRef, pairs, beta, spec, step, learningRate, model) {
+    const table = model === undefined || model.kind === "table";
+    const theta = table ? params : model.logits(params, logpRef);
+    const loss = spec.loss;
     const P = pairs.P;
     const K = pairs.K;
     const probs = [];
@@ -618,7 +780,7 @@
       step: step,
       beta: beta,
       learning_rate: learningRate,
-      adaptive_weight: adaptiveWeight,
+      adaptive_weight: spec.adaptive_weight,
       loss: fsum(lossTerms),
       "rewards/chosen": beta * fsum(lrC),
       "rewards/rejected": beta * fsum(lrR),
@@ -632,10 +794,14 @@
       "pairs/margin": u,
       "pairs/sigma": sigmaU,
       "pairs/weight": wFwd,
-      loss_type: lossType,
-      label_smoothing: labelSmoothing,
+      loss_type: spec.loss_type,
+      label_smoothing: spec.label_smoothing,
     };
-    Object.defineProperty(rec, "grad", {value: grad, enumerable: false, writable: true});
+    if (!table) rec.theta = params;
+    Object.defineProperty(rec, "grad", {value: table ? grad : model.pullback(grad),
+      enumerable: false, writable: true});
+    Object.defineProperty(rec, "grad_logits", {value: grad, enumerable: false,
+      writable: true});
     return rec;
   }
 
@@ -644,12 +810,8 @@
    *  rows, not over judgements). The loss is the one in force when the record was made. */
   function storedRowMetrics(record, rows, sim) {
     const beta = record.beta;
-    let loss;
-    if (record.loss_type !== undefined) {
-      loss = objective(record.loss_type, record.adaptive_weight, record.label_smoothing);
-    } else {
-      loss = sim._loss;
-    }
+    const loss = record.loss_type !== undefined ? LossSpec.of(record).loss
+      : sim.loss_spec.loss;
     const u = record["pairs/margin"];
     const n = u.length;
     const logOf = function (p) { return Math.log(p); };   // a probability that underflowed: -inf
@@ -1905,7 +2067,13 @@
         if (!this._events.has(ev.step)) this._events.set(ev.step, []);
         this._events.get(ev.step).push(ev);
       }, this);
-      this._theta0 = copy2(config.init_logits || config.ref_logits);
+      this.model = modelFromConfig(config.model);
+      // the start logits (pi*'s, the stacks'): the table's init, or the features model's
+      // logits at theta_0; and the parameters at step 0
+      this._theta0 = this.model.kind === "table"
+        ? copy2(config.init_logits || config.ref_logits)
+        : this.model.logits(this.model.init_theta, logSoftmax(config.ref_logits));
+      this._params0 = this.model.start(this._theta0);
       this._opt = null;                  // the cached optimum: its rows, fit and beta
       this.reset();
     }
@@ -1914,7 +2082,7 @@
     reset() {
       const c = this._config;
       this.t = 0;
-      this.theta = copy2(this._theta0);
+      this.theta = this.model.start(this._params0);    // logits (table) or theta (d)
       this.logp_ref = logSoftmax(c.ref_logits);
       this._settings.run.forEach(function (name) {
         const row = this._settings.byName.get(name);
@@ -1955,14 +2123,19 @@
       });
     }
 
-    _compile() {
-      this._loss = objective(this.loss_type, this.adaptive_weight, this.label_smoothing);
+    /** The rows' similarity scores (features only; null on a table). */
+    get similarity() {
+      return this.model.similarity(this._pairs);
     }
 
-    _evaluate(theta, t) {
-      return evaluate(theta, this.logp_ref, this._pairs, this.beta, this._loss,
-        this.adaptive_weight, t === undefined ? this.t : t, this.learning_rate,
-        this.loss_type, this.label_smoothing);
+    _compile() {
+      /** the loss in force, as one value (LossSpec) */
+      this.loss_spec = LossSpec.of(this);
+    }
+
+    _evaluate(params, t) {
+      return evaluate(params, this.logp_ref, this._pairs, this.beta, this.loss_spec,
+        t === undefined ? this.t : t, this.learning_rate, this.model);
     }
 
     /** The record plus KL(pi || pi*) for the rows and beta in force (write_run's last key). */
@@ -2005,9 +2178,11 @@
       for (let i = 0; i < n; i++) {
         const lr = this.learning_rate;
         const grad = this.record.grad;
-        const theta = this.theta.map(function (row, x) {
-          return row.map(function (v, k) { return v - lr * grad[x][k]; });
-        });
+        const theta = this.model.kind === "table"
+          ? this.theta.map(function (row, x) {
+            return row.map(function (v, k) { return v - lr * grad[x][k]; });
+          })
+          : this.theta.map(function (v, j) { return v - lr * grad[j]; });
         const t = this.t + 1;
         let saved = null;
         if (this._events.has(t)) {
@@ -2064,13 +2239,14 @@
      *  the policy now; the rows' structure is analysed again only when they or the settings
      *  change. */
     rest() {
-      const key = [this._pairs, this.beta, this.learning_rate, this._loss];
+      const key = [this._pairs, this.beta, this.learning_rate, this.loss_spec.loss];
       const k = this._restKey;
       if (!k || k.some(function (v, i) { return v !== key[i]; })) {
-        this._restPlan = analyseRest(this._pairs, this.beta, this.learning_rate, this._loss);
+        this._restPlan = analyseRest(this._pairs, this.beta, this.learning_rate,
+          this.loss_spec.loss);
         this._restKey = key;
       }
-      return restAt(this._restPlan, this.record["pairs/margin"], this.record.grad);
+      return restAt(this._restPlan, this.record["pairs/margin"], this.record.grad_logits);
     }
 
     /** pi*, the RLHF optimum, for the rows and beta in force: refitted when the rows
@@ -2103,6 +2279,11 @@
     restClaim: restClaim,
     fsum: fsum,
     LOSS_TYPES: LOSS_TYPES.slice(),
+    // the loss in force as one value, and the model (sim/losses.py, sim/model.py)
+    LossSpec: LossSpec,
+    modelFromConfig: modelFromConfig,
+    similarity: similarity,
+    MAX_FEATURES: MAX_FEATURES,
     // building blocks, for tests and the curious
     sigmoidPair: sigmoidPair,
     logSoftmax: logSoftmax,

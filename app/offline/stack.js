@@ -43,6 +43,8 @@
   const EXP_MAX = 709.0;
   // sim/sweep.py, stability_limit: what each kind of limit says
   const WHY = {
+    features: "no prediction on a features model: its curvature at rest depends on where " +
+      "the shared theta settles, so only the measured cells are shown",
     bare_margin: "the bare margin is linear in the logits: no curvature, so no step is too " +
       "large for it",
     hinge: "the hinge has a kink and no curvature: once a pair's margin reaches u = 1, plain " +
@@ -110,13 +112,12 @@
       P: sim.P, K: sim.K,
       ref_logits: cfg.ref_logits,
       init_logits: sim._theta0,
+      model: sim.model.config(),
       true_reward: cfg.true_reward === undefined ? null : cfg.true_reward,
       scenario: {beta: scenario("beta"), learning_rate: scenario("learning_rate"),
         steps: scenario("steps")},
       rows: sim.rows,
-      adaptive_weight: sim.adaptive_weight,
-      loss_type: sim.loss_type,
-      label_smoothing: sim.label_smoothing,
+      loss: sim.loss_spec.toDict(),
     };
   }
 
@@ -127,10 +128,12 @@
       : DPO.compilePairs(snap.rows, snap.P, snap.K);
     const logpRef = sim instanceof DPO.Simulation ? sim.logp_ref
       : DPO.logSoftmax(snap.ref_logits);
+    const model = sim instanceof DPO.Simulation ? sim.model : DPO.modelFromConfig(snap.model);
+    const loss = sim instanceof DPO.Simulation ? sim.loss_spec : DPO.LossSpec.of(snap.loss);
+    // theta0: the start logits (pi*'s); params0: the parameters every run starts from
     return {P: snap.P, K: snap.K, pairs: pairs, logpRef: logpRef, theta0: snap.init_logits,
-      trueReward: snap.true_reward, scenario: snap.scenario,
-      adaptiveWeight: snap.adaptive_weight, lossType: snap.loss_type,
-      labelSmoothing: snap.label_smoothing};
+      model: model, params0: model.start(snap.init_logits), trueReward: snap.true_reward,
+      scenario: snap.scenario, loss: loss};
   }
 
   // ---------------------------------------------------------------------------------------
@@ -139,7 +142,10 @@
 
   const KIND = {sigmoid: 0, robust: 1, ipo: 2, hinge: 3, bare_margin: 4};
 
-  /** The compiled rows and scratch arrays for running one policy after another. */
+  /** The compiled rows and scratch arrays for running one policy after another. A run's
+   *  parameters are flat: the P*K logits of a table, theta (d) of a features model (made
+   *  into logits and the gradient pulled back as sim/stack.py's RunStack does, which is
+   *  model.logits / model.pullback element by element). */
   function runner(inp) {
     const P = inp.P;
     const K = inp.K;
@@ -148,6 +154,31 @@
     const N = pairs.N;
     const lref = new Float64Array(PK);
     for (let x = 0; x < P; x++) for (let k = 0; k < K; k++) lref[x * K + k] = inp.logpRef[x][k];
+    const table = inp.model.kind === "table";
+    const d = table ? 0 : inp.model.d;
+    const NP = table ? PK : d;                  // parameters per run
+    const F = new Float64Array(PK * d);         // phi(x, y)_j at (x K + y) d + j
+    if (!table) {
+      for (let x = 0; x < P; x++) {
+        for (let k = 0; k < K; k++) {
+          for (let j = 0; j < d; j++) F[(x * K + k) * d + j] = inp.model.features[x][k][j];
+        }
+      }
+    }
+    const X = new Float64Array(PK);             // a features run's logits
+    const gp = new Float64Array(d);             // its gradient in theta
+
+    /** The logits of parameters (the parameters themselves on a table; scratch space on
+     *  a features model: log pi_ref, then + phi_j theta_j for j = 0..d-1). */
+    function logitsOf(theta) {
+      if (table) return theta;
+      for (let f = 0; f < PK; f++) {
+        let v = lref[f];
+        for (let j = 0; j < d; j++) v += F[f * d + j] * theta[j];
+        X[f] = v;
+      }
+      return X;
+    }
     const fc = Int32Array.from(pairs.flatC);
     const fr = Int32Array.from(pairs.flatR);
     const vc = Float64Array.from(pairs.vc);
@@ -156,7 +187,7 @@
     const ratio = new Float64Array(PK);       // log pi - log pi_ref; the log-softmax's z
     const u = new Float64Array(N);
     const g = new Float64Array(PK);
-    const loss = DPO.objective(inp.lossType, inp.adaptiveWeight, inp.labelSmoothing);
+    const loss = inp.loss.loss;
     const kind = KIND[loss.name];
     const c = kind === KIND.robust ? loss.c : 0.0;
     const terms = new Float64Array(N);
@@ -182,9 +213,9 @@
       }
     }
 
-    /** One gradient-descent update of theta (Float64Array P*K), in place. */
+    /** One gradient-descent update of the parameters theta (Float64Array NP), in place. */
     function step(theta, beta, lr) {
-      if (kind !== KIND.bare_margin) margins(theta, beta);
+      if (kind !== KIND.bare_margin) margins(logitsOf(theta), beta);
       g.fill(0.0);
       for (let i = 0; i < N; i++) {
         let wf;
@@ -209,12 +240,21 @@
         g[fc[i]] += coef;
         g[fr[i]] -= coef;
       }
-      for (let f = 0; f < PK; f++) theta[f] = theta[f] - g[f] * lr;
+      if (table) {
+        for (let f = 0; f < PK; f++) theta[f] = theta[f] - g[f] * lr;
+        return;
+      }
+      gp.fill(0.0);                              // the pullback, in (x, y) order
+      for (let f = 0; f < PK; f++) {
+        const gf = g[f];
+        for (let j = 0; j < d; j++) gp[j] += F[f * d + j] * gf;
+      }
+      for (let j = 0; j < d; j++) theta[j] = theta[j] - gp[j] * lr;
     }
 
-    /** sweep.mean_loss: the mean loss over all judgements at theta. */
+    /** sweep.mean_loss: the mean loss over all judgements at parameters theta. */
     function meanLoss(theta, beta) {
-      margins(theta, beta);
+      margins(logitsOf(theta), beta);
       for (let i = 0; i < N; i++) {
         const t = loss.pairTerms(u[i], beta);
         terms[i] = t[0] * vc[i] + t[1] * vr[i];
@@ -236,8 +276,10 @@
       return out;
     }
 
-    /** log pi of theta, flat, as numerics.log_softmax rounds it: (theta - max) - log norm. */
-    function logSoftmaxFlat(theta) {
+    /** log pi at parameters theta, flat, as numerics.log_softmax rounds it: (logits - max)
+     *  - log norm. */
+    function logSoftmaxFlat(params) {
+      const theta = logitsOf(params);
       const out = new Float64Array(PK);
       for (let x = 0; x < P; x++) {
         const o = x * K;
@@ -251,11 +293,17 @@
       return out;
     }
 
-    const start = new Float64Array(PK);
-    for (let x = 0; x < P; x++) for (let k = 0; k < K; k++) start[x * K + k] = inp.theta0[x][k];
+    const start = table ? new Float64Array(PK) : Float64Array.from(inp.params0);
+    const startLogits = new Float64Array(PK);    // sweep.Sweep.start, flat
+    for (let x = 0; x < P; x++) {
+      for (let k = 0; k < K; k++) {
+        startLogits[x * K + k] = inp.theta0[x][k];
+        if (table) start[x * K + k] = inp.theta0[x][k];
+      }
+    }
 
-    return {P: P, K: K, PK: PK, start: start, step: step, meanLoss: meanLoss,
-      logp: logSoftmaxFlat, kl: kl};
+    return {P: P, K: K, PK: PK, NP: NP, start: start, startLogits: startLogits, step: step,
+      meanLoss: meanLoss, logp: logSoftmaxFlat, kl: kl, logits: logitsOf};
   }
 
   // ---------------------------------------------------------------------------------------
@@ -414,8 +462,7 @@
       prompts: prompts,
       sweep: {beta: SWEEP_BETAS.slice(), learning_rate: nums(lrs), lr_beta2: lrBeta2,
         steps: steps, scenario_steps: sc.steps, kl: kls, reward: rewards},
-      settings: {adaptive_weight: inp.adaptiveWeight, loss_type: inp.lossType,
-        label_smoothing: inp.labelSmoothing},
+      settings: inp.loss.toDict(),
     };
   }
 
@@ -441,7 +488,8 @@
 
   /** sweep.stability_limit: {kind, value, why}. */
   function stabilityLimit(inp) {
-    const loss = DPO.objective(inp.lossType, inp.adaptiveWeight, inp.labelSmoothing);
+    const loss = inp.loss.loss;
+    if (inp.model.kind !== "table") return {kind: null, value: Infinity, why: WHY.features};
     if (loss.name === "bare_margin") return {kind: null, value: Infinity, why: WHY.bare_margin};
     if (loss.name === "hinge") return {kind: null, value: Infinity, why: WHY.hinge};
     let value = Infinity;
@@ -473,7 +521,7 @@
       diverged: new Array(R), oscillating: new Array(R)};
     let moved = false;
     const watched = new Float64Array(window + 1);
-    const theta = new Float64Array(PK);
+    const theta = new Float64Array(run.NP);
     betas.forEach(function (beta, i) {
       const opt = DPO.optimumOf(inp.pairs, inp.logpRef, inp.theta0, beta, fit);
       lrs.forEach(function (lr, j) {
@@ -494,9 +542,10 @@
         }
         let finite = Number.isFinite(fin);
         let same = true;
+        const logits = run.logits(theta);
         for (let f = 0; f < PK; f++) {
-          if (!Number.isFinite(theta[f])) finite = false;
-          if (theta[f] !== run.start[f]) same = false;
+          if (!Number.isFinite(logits[f])) finite = false;
+          if (logits[f] !== run.startLogits[f]) same = false;
         }
         if (!same) moved = true;
         const cell = i * nl + j;
@@ -535,8 +584,7 @@
       boundary: boundary, moved: moved,
       limit: {kind: lim.kind, value: num(lim.value), why: lim.why},
       kl_ceiling: DPO.npSum(ceiling) / ceiling.length,
-      settings: {adaptive_weight: inp.adaptiveWeight, loss_type: inp.lossType,
-        label_smoothing: inp.labelSmoothing},
+      settings: inp.loss.toDict(),
     };
   }
 

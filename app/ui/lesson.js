@@ -27,7 +27,10 @@ const PER = ["judgement", "row"];
 const CHALLENGE_KEYS = ["text", "by_step", "controls", "goals"];
 const GOAL_ORDER = ["metric", "per", "prompt", "row", "reply"].concat(COMPARISONS,
   ["equals", "text"]);
-const PROMPT_KEYS = ["text", "replies"];
+const PROMPT_KEYS = ["text", "replies", "features"];
+const PROMPT_REQUIRED = ["text", "replies"];
+const MODEL_KINDS = ["table", "features"];
+const MODEL_KEYS = {table: ["kind"], features: ["kind", "init_theta"]};
 const PAIR_KEYS = ["prompt", "chosen", "rejected", "votes_chosen", "votes_rejected"];
 const EVENT_KEYS = ["step", "flip", "set"];
 const REFERENCE_KINDS = ["uniform", "probs", "logits", "random"];
@@ -208,7 +211,7 @@ function checker(file) {
       return v;
     },
     number(v, field) {
-      if (typeof v !== "number") fail(field, "must be a number, got " + kindOf(v) + " " + pyRepr(v));
+      if (typeof v !== "number") fail(field, "must be a number, got " + kindOf(v) + " " + got(v));
       if (!Number.isFinite(v)) fail(field, "must be a finite number, got " + pyRepr(v));
       return v;
     },
@@ -262,7 +265,7 @@ export function checkDoc(doc, limits, settings, file = "the page's scenario", id
   const c = checker(file);
   c.table(doc, "(top level)");
   const topKeys = ["title", "watch"].concat(S.toml.map((s) => s.toml),
-    ["reference", "init", "true_reward", "prompts", "pairs", "events", "challenge"]);
+    ["model", "reference", "init", "true_reward", "prompts", "pairs", "events", "challenge"]);
   const required = ["title", "watch"].concat(S.toml.filter((s) => s.default === null)
     .map((s) => s.toml), ["prompts", "pairs"]);
   c.keys(doc, topKeys, "", required);
@@ -278,7 +281,7 @@ export function checkDoc(doc, limits, settings, file = "the page's scenario", id
   promptsIn.forEach((p, x) => {
     const f = "prompts[" + x + "]";
     c.table(p, f);
-    c.keys(p, PROMPT_KEYS, f, PROMPT_KEYS);
+    c.keys(p, PROMPT_KEYS, f, PROMPT_REQUIRED);
     const text = c.text(p.text, f + ".text", L.MAX_TEXT);
     const replies = c.list(p.replies, f + ".replies");
     if (replies.length < 2) c.fail(f + ".replies", "must hold at least 2 replies, got " + replies.length);
@@ -292,6 +295,7 @@ export function checkDoc(doc, limits, settings, file = "the page's scenario", id
   });
   const P = prompts.length;
   const K = prompts[0].replies.length;
+  const modelIn = modelTable(c, doc);
 
   const ref = c.table(has(doc, "reference") ? doc.reference : {kind: "uniform"}, "reference");
   const kind = ref.kind;
@@ -321,8 +325,14 @@ export function checkDoc(doc, limits, settings, file = "the page's scenario", id
     });
     refLogits = probs.map((row) => row.map((p) => Math.log(p)));
   }
+  if (has(doc, "init") && modelIn.kind === "features") {
+    c.fail("init", "gives start logits, which a features model does not have: it starts at " +
+      "[model] init_theta (remove init, or set model.kind = \"table\")");
+  }
   const init = has(doc, "init") ? c.logits(doc.init, "init", P, K, "logit") : null;
   const trueReward = has(doc, "true_reward") ? c.logits(doc.true_reward, "true_reward", P, K, "reward") : null;
+  const model = checkModel(c, modelIn, promptsIn.map((p) => (has(p, "features") ? p.features : ABSENT)), K,
+    L.MAX_FEATURES, (x) => "prompts[" + x + "].features");
 
   const pairsIn = c.list(doc.pairs, "pairs");
   if (!pairsIn.length) c.fail("pairs", "must hold at least one preference row");
@@ -369,14 +379,79 @@ export function checkDoc(doc, limits, settings, file = "the page's scenario", id
 
   const config = {type: "config", scenario: id, title, watch};
   for (const name of S.shaping) config[name] = values[name];
-  Object.assign(config, {prompts, ref_logits: refLogits, init_logits: init || refLogits.map((r) => r.slice()),
-    model: {kind: "table"}, pairs: rows, events});
+  config.prompts = prompts;
+  config.ref_logits = refLogits;
+  if (model.kind === "table") config.init_logits = init || refLogits.map((r) => r.slice());
+  Object.assign(config, {model, pairs: rows, events});
   if (trueReward) config.true_reward = trueReward;
   if (has(doc, "challenge")) {
     config.challenge = checkChallenge(c, doc.challenge, P, K, rows.length, L.MAX_TEXT, S);
   }
   config.steps = values.steps;
   return config;
+}
+
+// -- the model (sim/scenario_io.py's _model_table and _model) ---------------------------
+const ABSENT = Symbol("absent");     // a prompt without features (not features = null)
+
+function modelTable(c, doc) {
+  const m = c.table(has(doc, "model") ? doc.model : {kind: "table"}, "model");
+  const kind = has(m, "kind") ? m.kind : "table";
+  if (typeof kind !== "string" || MODEL_KINDS.indexOf(kind) < 0) {
+    c.fail("model.kind", "must be one of " + MODEL_KINDS.join(", ") + ", got " + got(kind));
+  }
+  if (kind === "table" && has(m, "init_theta")) {
+    c.fail("model.init_theta", "is only for a features model (model.kind = \"features\")");
+  }
+  c.keys(m, MODEL_KEYS[kind], "model");
+  return Object.assign({}, m, {kind});
+}
+
+/** The model's config: the table, or a features model from each prompt's vectors (`at(x)`
+ * names prompt x's vectors); every vector has d numbers, d set by the first (1..maxD). */
+function checkModel(c, m, vectors, K, maxD, at) {
+  if (m.kind === "table") {
+    vectors.forEach((v, x) => {
+      if (v !== ABSENT) {
+        c.fail(at(x), "is only for a features model: add [model] with kind = \"features\", or remove it");
+      }
+    });
+    return {kind: "table"};
+  }
+  const origin = at(0) + "[0]";
+  let d = null;
+  const features = vectors.map((v, x) => {
+    const f = at(x);
+    if (v === ABSENT) {
+      c.fail(f, "is required by a features model (model.kind = \"features\"): one vector of numbers per reply");
+    }
+    c.list(v, f);
+    if (v.length !== K) {
+      c.fail(f, "must hold one vector per reply (" + K + "), got " + v.length +
+        (v.length < K ? ": reply " + v.length + " has none" : ""));
+    }
+    return v.map((vec, k) => {
+      const fv = f + "[" + k + "]";
+      c.list(vec, fv);
+      if (d === null) {
+        if (!vec.length) c.fail(fv, "must hold at least 1 number (d >= 1), got 0");
+        c.count(vec, fv, maxD, "numbers");
+        d = vec.length;
+      } else if (vec.length !== d) {
+        c.fail(fv, "must have " + d + " numbers (d, set by " + origin + "), got " + vec.length);
+      }
+      return vec.map((a, j) => c.number(a, fv + "[" + j + "]"));
+    });
+  });
+  let theta = new Array(d).fill(0.0);
+  if (has(m, "init_theta")) {
+    const t = c.list(m.init_theta, "model.init_theta");
+    if (t.length !== d) {
+      c.fail("model.init_theta", "must have " + d + " numbers (d, set by " + origin + "), got " + t.length);
+    }
+    theta = t.map((a, j) => c.number(a, "model.init_theta[" + j + "]"));
+  }
+  return {kind: "features", features, init_theta: theta};
 }
 
 // -- the challenge (sim/challenge.py) ---------------------------------------------------
@@ -464,7 +539,16 @@ export function configToDoc(config, settings) {
   const init = config.init_logits;
   if (init && JSON.stringify(init) !== JSON.stringify(ref)) doc.init = init.map((row) => row.slice());
   if (config.true_reward) doc.true_reward = config.true_reward.map((row) => row.slice());
-  doc.prompts = config.prompts.map((p) => ({text: p.text, replies: p.replies.slice()}));
+  const model = config.model || {kind: "table"};
+  let features = null;
+  if (model.kind === "features") {
+    doc.model = {kind: "features"};
+    const theta = (model.init_theta || []).slice();
+    if (theta.some((v) => v !== 0)) doc.model.init_theta = theta;
+    features = model.features.map((prompt) => prompt.map((vec) => vec.slice()));
+  }
+  doc.prompts = config.prompts.map((p, x) => (features === null ? {text: p.text, replies: p.replies.slice()}
+    : {text: p.text, replies: p.replies.slice(), features: features[x]}));
   doc.pairs = config.pairs.map((r) => Object.assign({}, r));
   if (config.events && config.events.length) doc.events = JSON.parse(JSON.stringify(config.events));
   if (config.challenge) doc.challenge = JSON.parse(JSON.stringify(config.challenge));
@@ -505,6 +589,12 @@ export function toToml(doc, settings) {
     "title = " + tomlString(doc.title), "watch = " + tomlString(doc.watch), ""];
   for (const s of S.toml) if (has(doc, s.toml)) out.push(s.toml + " = " + setting(s.toml, doc[s.toml]));
   for (const key of ["init", "true_reward"]) if (has(doc, key)) out.push(key + " = " + matrix(doc[key]));
+  if (has(doc, "model")) {
+    const m = doc.model;
+    out.push("", "[model]");
+    if (has(m, "kind")) out.push("kind = " + tomlString(m.kind));
+    if (has(m, "init_theta")) out.push("init_theta = [" + m.init_theta.map(fl).join(", ") + "]");
+  }
   const ref = has(doc, "reference") ? doc.reference : {kind: "uniform"};
   out.push("", "[reference]", "kind = " + tomlString(ref.kind));
   if (ref.kind === "probs" || ref.kind === "logits") out.push(ref.kind + " = " + matrix(ref[ref.kind]));
@@ -513,6 +603,7 @@ export function toToml(doc, settings) {
     out.push("", "[[prompts]]", "text = " + tomlString(p.text), "replies = [");
     for (const r of p.replies) out.push("  " + tomlString(r) + ",");
     out.push("]");
+    if (has(p, "features")) out.push("features = " + matrix(p.features));
   }
   for (const r of doc.pairs) {
     out.push("", "[[pairs]]", "prompt = " + int(r.prompt), "chosen = " + int(r.chosen),

@@ -9,7 +9,7 @@ const ERROR_NAMES = { RangeError: "IndexError", SettingError: "SettingError",
 const RECORD_KEYS = ["type", "step", "beta", "learning_rate", "adaptive_weight", "loss",
   "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
   "logps/chosen", "logps/rejected", "kl", "probs", "rewards", "pairs/margin", "pairs/sigma",
-  "pairs/weight", "loss_type", "label_smoothing", "kl_to_rlhf"];
+  "pairs/weight", "loss_type", "label_smoothing"];
 
 function nullNaN(a) { return a.map((v) => (v !== v ? null : v)); }
 
@@ -32,6 +32,7 @@ export function makeSession(DPO, settingsTable, scenarios) {
     const d = {};
     for (const k of RECORD_KEYS) d[k] = rec[k];
     d.type = "step";
+    if (rec.theta !== undefined) d.theta = rec.theta;   // a features model's parameters
     d.kl_to_rlhf = nullNaN(rec.kl_to_rlhf);
     return d;
   }
@@ -44,10 +45,12 @@ export function makeSession(DPO, settingsTable, scenarios) {
     const s = { t: sim.t, flipped: sim.flipped };
     for (const k of RUN) s[k] = sim[k];
     s.rows = sim.rows;
+    const scores = sim.similarity;          // a features model's similarity per row
+    if (scores) s.rows.forEach((r, i) => { r.similarity = scores[i]; });
     return s;
   }
   function pulls(rec) {
-    const loss = DPO.objective(sim.loss_type, sim.adaptive_weight, sim.label_smoothing);
+    const loss = sim.loss_spec.loss;
     const out = { pull_for: [], pull_against: [], net: [] };
     sim.rows.forEach((r, i) => {
       const w = loss.pairTerms(rec["pairs/margin"][i], rec.beta);   // [.., .., w(u), w(-u)]
@@ -83,6 +86,7 @@ export function makeSession(DPO, settingsTable, scenarios) {
     const out = reply([sim.record], true);
     out.op = "load";
     out.logp_ref = sim.logp_ref;
+    out.model = sim.model.config();
     out.kl_ceiling = DPO.klCeiling(sim.logp_ref);
     return out;
   }
@@ -114,6 +118,7 @@ export function makeSession(DPO, settingsTable, scenarios) {
     for (const q of ["probs", "rewards"]) for (let x = 0; x < P; x++) for (let y = 0; y < K; y++) head.push(q + "/" + x + "/" + y);
     for (let i = 0; i < N; i++) head.push("pairs/" + i + "/margin", "pairs/" + i + "/sigma", "pairs/" + i + "/weight");
     head.push("loss_type", "label_smoothing");
+    for (let j = 0; j < sim.model.d; j++) head.push("theta[" + j + "]");   // features only
     const r = DPO.pyFloatRepr;
     const lines = [head.map(csvText).join(",")];
     const line = (rec) => {
@@ -124,6 +129,7 @@ export function makeSession(DPO, settingsTable, scenarios) {
       rec.rewards.forEach((row) => row.forEach((q) => v.push(r(q))));
       for (let i = 0; i < N; i++) v.push(r(rec["pairs/margin"][i]), r(rec["pairs/sigma"][i]), r(rec["pairs/weight"][i]));
       v.push(String(DPO.LOSS_TYPES.indexOf(rec.loss_type)), r(rec.label_smoothing));
+      if (rec.theta !== undefined) rec.theta.forEach((q) => v.push(r(q)));
       lines.push(v.join(","));
     };
     line(again.record);

@@ -11,6 +11,10 @@ import { configToDoc, toToml, encodeLesson } from "../lesson.js";
 import { importTrl, decodeTrl } from "../trl_import.js";
 import { withScenarioFirst } from "../offline_file.js";
 import { LESSON_ID } from "../lesson_store.js";
+import {
+  numberOf, modelKind, featuresD, setModelKind, setFeaturesD, addReplyVector, removeReplyVector,
+  newPromptVectors, setFeatureCell, setThetaCell,
+} from "../editor_doc.js";
 
 const clone = (x) => JSON.parse(JSON.stringify(x));
 const METRICS = ["loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
@@ -20,15 +24,6 @@ const COMPARISONS = ["above", "below", "at_least", "at_most", "equals"];
 const CONTROLS = ["beta", "learning_rate", "adaptive_weight", "loss_type", "label_smoothing", "flip"];
 const KINDS = [["uniform", "uniform"], ["probs", "probabilities"], ["logits", "logits"]];
 
-/** A typed number field's value: a number when the text is one, else the text itself (so
- * the validator says what is wrong with it, as it would in a TOML file). */
-function numberOf(text) {
-  const t = text.trim();
-  if (t === "") return t;
-  if (t === "true" || t === "false") return t === "true";
-  const v = Number(t);
-  return Number.isNaN(v) ? text : v;
-}
 const shown = (v) => (v === undefined || v === null ? "" : String(v));
 
 /** Save `text` as a file called `name` (a Blob and a download link). */
@@ -210,6 +205,7 @@ export function mountEditor(box, ctx) {
     const k = Math.max(2, K());
     const n = doc.prompts.length;
     doc.prompts.push({ text: "Prompt " + n, replies: Array.from({ length: k }, (_, j) => "Reply " + j) });
+    if (modelKind(doc) === "features") doc.prompts[n].features = newPromptVectors(doc, k);
     reshape((m, kind) => m.push(kind === "probs" ? uniformRow(k) : Array(k).fill(0)));
   }
   function removePrompt(x) {
@@ -221,6 +217,7 @@ export function mountEditor(box, ctx) {
   function addReply(x) {
     const p = doc.prompts[x];
     p.replies.push("Reply " + p.replies.length);
+    addReplyVector(doc, x);
     reshape((m, kind) => {
       const row = m[x];
       if (!Array.isArray(row)) return;
@@ -230,6 +227,7 @@ export function mountEditor(box, ctx) {
   }
   function removeReply(x, k) {
     doc.prompts[x].replies.splice(k, 1);
+    removeReplyVector(doc, x, k);
     reshape((m, kind) => {
       const row = m[x];
       if (!Array.isArray(row)) return;
@@ -297,6 +295,10 @@ export function mountEditor(box, ctx) {
       () => ref.kind, (v) => { refKind(v); rebuild(); })];
     if (ref.kind === "probs") kids.push(el("p", { class: "dpo-ed-hint", text: T.EDITOR_PROBS_HINT }), matrix("reference.probs", ref.probs));
     if (ref.kind === "logits") kids.push(el("p", { class: "dpo-ed-hint", text: T.EDITOR_LOGITS_HINT }), matrix("reference.logits", ref.logits));
+    if (modelKind(doc) === "features") {
+      kids.push(el("p", { class: "dpo-ed-hint", text: T.EDITOR_FEATURES_START }));
+      return section("The reference and the start", ...kids);
+    }
     const start = Array.isArray(doc.init) ? "logits" : "reference";
     kids.push(select("init", "The start π_θ at step 0", [["reference", "a copy of the reference"], ["logits", "logits"]],
       () => start, (v) => {
@@ -306,6 +308,63 @@ export function mountEditor(box, ctx) {
       }));
     if (start === "logits") kids.push(matrix("init", doc.init));
     return section("The reference and the start", ...kids);
+  }
+
+  // -- the model: the table, or shared features (a vector per reply, θ shared) -----------------
+  /** A grid of number inputs, one row per `rows` entry, one column per coordinate; each cell
+   * is the validator's field `path(r, j)` and its edits go through `set(r, j, text)`. */
+  function grid(rows, d, rowName, path, set, label) {
+    const table = el("table", { class: "dpo-ed-matrix dpo-ed-features" });
+    const head = el("tr", null, el("th", { scope: "col", text: rowName(null) }));
+    for (let j = 0; j < d; j++) head.append(el("th", { scope: "col", text: "φ" + (j + 1) }));
+    table.append(el("thead", null, head));
+    const body = el("tbody");
+    rows.forEach((v, r) => {
+      const tr = el("tr", null, el("th", { scope: "row", text: rowName(r) }));
+      for (let j = 0; j < d; j++) {
+        const input = el("input", { type: "text", inputmode: "decimal", autocomplete: "off", class: "num",
+                                    "aria-label": label(r, j) });
+        input.value = shown(Array.isArray(v) ? v[j] : "");
+        const p = path(r, j);
+        input.id = uid("v"); input.dataset.field = p;
+        input.addEventListener("input", () => { set(r, j, input.value); check(); });
+        fields.set(p, input);
+        tr.append(el("td", null, input));
+      }
+      body.append(tr);
+    });
+    table.append(body);
+    return el("div", { class: "dpo-ed-scroll" }, table);
+  }
+  function buildModel() {
+    const kind = modelKind(doc);
+    const kids = [el("p", { class: "dpo-ed-hint", text: T.EDITOR_MODEL_HINT }),
+      select("model.kind", "The model", [["table", "a table: each reply its own logit"],
+        ["features", "shared features: π ∝ π_ref · exp(θ·φ)"]], () => kind, (v) => {
+        setModelKind(doc, v, L.MAX_FEATURES);
+        rebuild();
+      })];
+    if (kind === "features") {
+      const d = featuresD(doc);
+      const ds = [];
+      for (let j = 1; j <= L.MAX_FEATURES; j++) ds.push([String(j), String(j)]);
+      kids.push(select("model.d", "d, the length of each reply's vector", ds, () => String(d), (v) => {
+        setFeaturesD(doc, Number(v));
+        rebuild();
+      }), el("p", { class: "dpo-ed-hint", text: T.EDITOR_FEATURES_HINT.replace("{max}", L.MAX_FEATURES) }));
+      doc.prompts.forEach((p, x) => {
+        if (!Array.isArray(p.features)) return;
+        kids.push(el("h4", { class: "dpo-ed-sub", text: "Prompt " + (x + 1) + ": each reply's vector φ" }),
+          grid(p.features, d, (k) => (k === null ? "reply" : letter(k)), (k, j) => "prompts[" + x + "].features[" + k + "][" + j + "]",
+            (k, j, t) => setFeatureCell(doc, x, k, j, t), (k, j) => "prompt " + (x + 1) + ", reply " + letter(k) + ", φ" + (j + 1)));
+      });
+      const theta = Array.isArray(doc.model.init_theta) ? doc.model.init_theta : Array(d).fill(0);
+      kids.push(el("h4", { class: "dpo-ed-sub", text: "θ₀, where θ starts" }),
+        el("p", { class: "dpo-ed-hint", text: T.EDITOR_THETA_HINT }),
+        grid([theta], d, (r) => (r === null ? "" : "θ₀"), (r, j) => "model.init_theta[" + j + "]",
+          (r, j, t) => setThetaCell(doc, j, t), (r, j) => "θ₀, coordinate " + (j + 1)));
+    }
+    return section("The model", ...kids);
   }
 
   function buildSettings() {
@@ -453,7 +512,7 @@ export function mountEditor(box, ctx) {
       section("The lesson",
         text("title", "Title", () => doc.title, (v) => { doc.title = v; }, 0),
         text("watch", "What to watch", () => doc.watch, (v) => { doc.watch = v; }, 3)),
-      buildPrompts(), buildRows(), buildReference(), buildSettings(), buildChallenge(),
+      buildPrompts(), buildRows(), buildReference(), buildModel(), buildSettings(), buildChallenge(),
       el("p", { class: "dpo-ed-hint", text: extra.join(" ") }),
       el("div", { class: "dpo-ed-line" },
         doc.events ? button("Remove the scripted events", () => { delete doc.events; }, "editor-drop-events") : null,
