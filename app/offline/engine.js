@@ -1411,19 +1411,29 @@
     return out;
   }
 
-  /** rlhf._tight: the judgements in a positive dependency of the w's. */
+  /** rlhf._tight: the judgements in a positive dependency of the w's (those with a
+   *  positive weight in a dependency found are tight too, and not tried again). */
   function fTight(w) {
-    return w.map(function (wj, j) {
+    const out = w.map(function () { return false; });
+    w.forEach(function (wj, j) {
+      if (out[j]) return;
       const size = fNorm(wj);
-      if (size === 0.0) return true;
-      const others = w.filter(function (_, k) { return k !== j; });
-      if (others.length === 0) return false;
-      const neg = wj.map(function (v) { return -v; });
-      const lam = fNnls(others, neg);
+      if (size === 0.0) { out[j] = true; return; }
+      const idx = [];
+      for (let k = 0; k < w.length; k++) if (k !== j) idx.push(k);
+      if (idx.length === 0) return;
+      const others = idx.map(function (k) { return w[k]; });
+      const lam = fNnls(others, wj.map(function (v) { return -v; }));
       const res = wj.slice();
       others.forEach(function (c, k) { for (let t = 0; t < res.length; t++) res[t] += c[t] * lam[k]; });
-      return fNorm(res) <= FEATURE_TOL * size;
+      if (fNorm(res) <= FEATURE_TOL * size) {
+        out[j] = true;
+        let top = 1.0;
+        lam.forEach(function (v) { top = Math.max(top, v); });
+        lam.forEach(function (v, k) { if (v > 1e-12 * top) out[idx[k]] = true; });
+      }
     });
+    return out;
   }
 
   /** rlhf._ldp: min |y| subject to G y >= 1 (rows of G). */
