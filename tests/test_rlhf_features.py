@@ -126,6 +126,52 @@ def test_one_hot_features_give_the_table_optimum():
     assert finite_seen >= 20 and heading_seen >= 20
 
 
+def test_rotated_one_hot_features_give_the_table_optimum_and_coincide():
+    """One-hot features turned by a random orthogonal Q (phi = e_(x,y) Q): the same family
+    and the same gauge (gradient steps stay in theta0 + the rows' span, which Q carries
+    over isometrically), so pi*_phi is the table's pi* and ``coincide`` holds, though no
+    coordinate belongs to one reply. A non-orthogonal map changes the gauge: a reply in
+    no row then moves, and the two optima differ."""
+    rng = np.random.default_rng(5)
+    finite = 0
+    for _ in range(40):
+        P, K, rows, ref, _, beta = random_case(rng)
+        pairs = Pairs.from_rows(rows, P, K)
+        logp = log_softmax(ref)
+        Q, _ = np.linalg.qr(rng.normal(size=(P * K, P * K)))
+        phi = one_hot(P, K).features @ Q
+        opt = rlhf.features_optimum(pairs, logp, FeaturesModel(phi, np.zeros(P * K)), beta)
+        assert opt.coincide
+        if opt.finite.any():
+            f = opt.finite
+            assert np.abs(opt.probs[f] - opt.table.probs[f]).max() < 1e-10
+            finite += 1
+    assert finite >= 10
+    # two replies, one row A > B (3:1), and a reply C in no row; phi with a shared part
+    phi = np.array([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
+    pairs = Pairs.from_rows([(0, 0, 1, 3, 1)], 1, 3)
+    opt = rlhf.features_optimum(pairs, np.log(np.full((1, 3), 1 / 3)),
+                                FeaturesModel(phi, np.zeros(2)), 1.0)
+    # v = [1, -1]: theta* = t [1, -1] with 2t = log 3; C's logit stays 0, A's, B's +-t
+    t = math.log(3.0) / 2
+    want = np.exp([t, -t, 0.0]) / np.exp([t, -t, 0.0]).sum()
+    assert np.allclose(opt.probs[0], want, atol=1e-14)
+    assert np.allclose(opt.params, [t, -t], atol=1e-14)
+    # the table's pi*: A and B keep their sum of logits (0) too, C its start: the same here
+    assert opt.coincide
+    # stretch B's coordinate: v = [1, -2], theta* = s [1, -2] with 5 s = log 3; the logits
+    # are s, -4 s, 0, so A and B lose mass to C, where the table keeps their sum at 0
+    phi2 = np.array([[[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]]])
+    opt2 = rlhf.features_optimum(pairs, np.log(np.full((1, 3), 1 / 3)),
+                                 FeaturesModel(phi2, np.zeros(2)), 1.0)
+    s = math.log(3.0) / 5
+    want2 = np.exp([s, -4 * s, 0.0]) / np.exp([s, -4 * s, 0.0]).sum()
+    assert np.allclose(opt2.probs[0], want2, atol=1e-14)
+    assert np.allclose(opt2.table.probs[0], want, atol=1e-14)
+    assert not opt2.coincide
+    assert math.isclose(rlhf.kl_floor(opt2)[0], textbook_kl(want2, want), rel_tol=1e-9)
+
+
 # -- the fit: stationary, in the gauge -------------------------------------------------------
 def test_the_fitted_theta_is_stationary_and_moves_only_along_the_rows():
     checked = 0
