@@ -573,19 +573,25 @@ class FeaturesFit:
 
 def _tight(w: np.ndarray) -> np.ndarray:
     """T: the judgements in a positive dependency of the w's (``_nnls`` per judgement:
-    is -w_j in the cone of the others?)."""
+    is -w_j in the cone of the others?). The judgements with a positive weight in a
+    dependency found are tight too, and are not tried again."""
     J = len(w)
     out = np.zeros(J, dtype=bool)
     for j in range(J):
+        if out[j]:
+            continue
         size = float(np.linalg.norm(w[j]))
         if size == 0.0:
             out[j] = True
             continue
-        A = np.delete(w, j, axis=0).T
+        others = np.delete(np.arange(J), j)
+        A = w[others].T
         if A.shape[1] == 0:
             continue
         lam = _nnls(A, -w[j])
-        out[j] = float(np.linalg.norm(A @ lam + w[j])) <= FEATURE_TOL * size
+        if float(np.linalg.norm(A @ lam + w[j])) <= FEATURE_TOL * size:
+            out[j] = True
+            out[others[lam > 1e-12 * max(1.0, float(lam.max()))]] = True
     return out
 
 
