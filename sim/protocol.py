@@ -40,12 +40,19 @@ class RlhfTarget:
     """pi*, the RLHF optimum (``sim.rlhf``), for the rows and beta a Simulation has now:
     refitted when a flip changes the rows, rebuilt from the same fit when beta changes.
     The start logits are the scenario's: no update changes a group's sum of logits, so
-    they fix pi* at every step of the run."""
+    they fix pi* at every step of the run. On a features model they are
+    ``model.logits(start params, logp_ref)``, and ``opt_phi`` is pi*_phi
+    (``rlhf.features_optimum``: where DPO ends there), refitted on flips and beta changes
+    (its fit depends on beta through theta0); None on a table."""
 
     def __init__(self, sim: Simulation):
         self._sim = sim
-        self._theta0 = sim.scenario.start_logits()
-        self._pairs = self._beta = self._fit = self.opt = None
+        scenario = sim.scenario
+        self._model = getattr(scenario, "model", None)
+        self._features = getattr(self._model, "kind", "table") == "features"
+        self._theta0 = (self._model.logits(scenario.start_params(), sim.logp_ref)
+                        if self._features else scenario.start_logits())
+        self._pairs = self._beta = self._fit = self.opt = self.opt_phi = None
         self.update()
 
     def update(self) -> rlhf.Optimum:
@@ -56,6 +63,9 @@ class RlhfTarget:
             self._beta = sim.beta
             self.opt = rlhf.optimum(sim.pairs, sim.logp_ref, self._theta0, sim.beta,
                                     fit=self._fit)
+            if self._features:
+                self.opt_phi = rlhf.features_optimum(sim.pairs, sim.logp_ref, self._model,
+                                                     sim.beta, table=self.opt)
         return self.opt
 
 
@@ -70,6 +80,13 @@ def optimum_json(opt: rlhf.Optimum) -> dict:
             "theta": rows(opt.theta), "reward": rows(opt.reward),
             "beta_log_z": [v if f else None for v, f in zip(opt.beta_log_z.tolist(), ok)],
             "heading": opt.heading.tolist()}
+
+
+def optimum_phi_json(opt: rlhf.FeaturesOptimum) -> dict:
+    """pi*_phi for the page: ``optimum_json``'s shape plus ``params`` (theta*, null where
+    no finite theta is one) and ``coincide`` (pi*_phi and pi* agree, 1e-9)."""
+    return {**optimum_json(opt), "params": or_null(opt.params),
+            "coincide": bool(opt.coincide)}
 
 
 def state_json(sim: Simulation) -> dict:
@@ -184,6 +201,9 @@ class Session:
         rec = sim.record
         d = rec.to_dict()
         d["kl_to_rlhf"] = or_null(rlhf.kl_to_optimum(rec.probs, opt))
+        opt_phi = self._target.opt_phi
+        if opt_phi is not None:
+            d["kl_to_rlhf_phi"] = or_null(rlhf.kl_to_optimum(rec.probs, opt_phi))
         loss = sim.loss_spec.loss
         pf, pa, net = row_pulls(rec.row_margin, sim.pairs, loss, sim.beta)
         out = {"state": state_json(sim), "record": d,
@@ -194,6 +214,8 @@ class Session:
                "rest": [vars(r) for r in self.rest()]}
         if structure:
             out["opt"] = optimum_json(opt)
+            if opt_phi is not None:
+                out["opt_phi"] = optimum_phi_json(opt_phi)
         return out
 
     def rest(self) -> tuple:

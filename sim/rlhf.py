@@ -416,3 +416,353 @@ def kl_to_optimum(probs, opt: Optimum) -> np.ndarray:
     for p_row, ls_row, ok in zip(rows, opt.log_probs.tolist(), opt.finite.tolist()):
         out.append(math.fsum(map(_kl_term, p_row, ls_row)) if ok else math.nan)
     return np.array(out)
+
+
+# -- the features (log-linear) model: pi*_phi ---------------------------------------------
+# On a features model (sim.model.FeaturesModel) every row's margin is u = beta theta . v,
+# v = phi(x, chosen) - phi(x, rejected), with one theta for every prompt. DPO's sigmoid loss
+# is then the Bradley-Terry likelihood of the reward r(y) = psi . phi(x, y), psi = beta
+# theta: its fixed point is the RLHF optimum for that reward, pi*_phi ∝ pi_ref exp(theta* .
+# phi). Gradient descent from theta0 stays in theta0 + V, V the span of the rows'
+# difference vectors (the gauge: directions no row constrains never move).
+#
+# Each judgement j ("y beat y'", count n_j) has a signed vector w_j = phi(y) - phi(y').
+# It is *tight* (set T) when it lies in a positive dependency sum_k lambda_k w_k = 0,
+# lambda >= 0, lambda_j > 0: no direction of theta can raise it without lowering another,
+# and *separable* (set S) otherwise: some direction raises it and lowers none. With V_T the
+# span of the tight vectors and V_S = V minus V_T (orthogonal complement within V),
+# gradient descent's component in V_T converges to the unique minimiser of the tight
+# judgements' loss there, while its component in V_S runs off like log(t) along the
+# maximum-margin direction of the separable ones, projected on V_S: the u of least norm
+# with u . w_j >= 1 for every j in S (Soudry et al. 2018; Ji and Telgarsky 2019 for the
+# partly separable case). S is empty exactly when a finite optimum exists.
+#
+# Per prompt, the limit probabilities exist, and are those of theta0 + z_T (z_T the fit in
+# V_T), exactly when every difference of two of its replies' features has no component in
+# V_S: then theta . (phi(y) - phi(y')) converges. Otherwise the prompt has no finite
+# optimum; where u . phi(x, y) differs between its replies, the replies with the largest
+# value take all the probability in the limit (``heading``); where it does not (the
+# prompt's differences are orthogonal to u yet not to V_S, never the case for one-hot
+# features), the limit depends on the path of the steps, and every reply is marked heading
+# (a true statement that says nothing). With one-hot features all of this is the table's
+# analysis above: T = the judgements inside a strongly connected component, u = the drift.
+
+#: relative tolerance of the decisions: a positive dependency, a rank, a component in V_S
+FEATURE_TOL = 1e-9
+
+
+def _nnls(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """min |A x - b| over x >= 0 (Lawson and Hanson 1974, Algorithm NNLS): a column enters
+    the passive set by the largest dual value, and columns leave it on the step back to
+    feasibility; the passive columns stay linearly independent. A column whose entry
+    rounding undoes (its least-squares value <= 0 at once) is left out for good."""
+    m, n = A.shape
+    x = np.zeros(n)
+    passive = np.zeros(n, dtype=bool)
+    banned = np.zeros(n, dtype=bool)
+    scale = max(1.0, float(np.abs(A).max(initial=0.0))) ** 2 * max(
+        1.0, float(np.abs(b).max(initial=0.0)))
+    tol = 1e-13 * scale * max(m, n)
+
+    def solve(cols):
+        z = np.zeros(n)
+        z[cols] = _lstsq(A[:, cols], b)
+        return z
+
+    for _ in range(10 * n + 30):
+        w = A.T @ (b - A @ x)
+        free = ~passive & ~banned
+        if not free.any() or w[free].max() <= tol:
+            return x
+        j = int(np.flatnonzero(free)[np.argmax(w[free])])
+        passive[j] = True
+        z = solve(np.flatnonzero(passive))
+        if z[j] <= 0.0:
+            passive[j], banned[j] = False, True
+            continue
+        for _ in range(n + 1):
+            cols = np.flatnonzero(passive)
+            if (z[cols] > 0.0).all():
+                break
+            neg = cols[z[cols] <= 0.0]
+            ratio = x[neg] / (x[neg] - z[neg])
+            k = int(np.argmin(ratio))
+            x = x + float(ratio[k]) * (z - x)
+            passive &= x > 0.0
+            passive[neg[k]] = False
+            x[~passive] = 0.0
+            z = solve(np.flatnonzero(passive))
+        x = z
+    raise RuntimeError("NNLS did not finish")
+
+
+def _lstsq(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """min |A z - b| for A of full column rank, by modified Gram-Schmidt QR (plain loops:
+    the JavaScript twin does the same)."""
+    m, p = A.shape
+    Q = np.array(A, dtype=float)
+    R = np.zeros((p, p))
+    for k in range(p):
+        for i in range(k):
+            s = float(Q[:, i] @ Q[:, k])
+            R[i, k] += s
+            Q[:, k] -= s * Q[:, i]
+        R[k, k] = float(np.linalg.norm(Q[:, k]))
+        Q[:, k] /= R[k, k]
+    y = Q.T @ b
+    z = np.zeros(p)
+    for k in range(p - 1, -1, -1):
+        z[k] = (y[k] - float(R[k, k + 1:] @ z[k + 1:])) / R[k, k]
+    return z
+
+
+def _basis(M: np.ndarray, d: int) -> np.ndarray:
+    """An orthonormal basis (rows) of the span of the rows of M (k, d), by Gram-Schmidt
+    with pivoting: the row with the largest remainder next, twice orthogonalised, until
+    every remainder is below ``FEATURE_TOL`` times the largest row."""
+    rest = np.array(M, dtype=float).reshape(-1, d)
+    if len(rest) == 0:
+        return np.zeros((0, d))
+    top = float(np.linalg.norm(rest, axis=1).max())
+    out: list[np.ndarray] = []
+    while len(out) < d:
+        norms = np.linalg.norm(rest, axis=1)
+        k = int(np.argmax(norms))
+        if top == 0.0 or norms[k] <= FEATURE_TOL * top:
+            break
+        q = rest[k] / norms[k]
+        for e in out:
+            q = q - float(q @ e) * e
+        q = q / float(np.linalg.norm(q))
+        out.append(q)
+        rest = rest - np.outer(rest @ q, q)
+    return np.array(out).reshape(-1, d)
+
+
+@dataclass(frozen=True)
+class FeaturesFit:
+    """The structure of the judgements on a features model (the section comment above).
+
+    - ``row``, ``sign``, ``count`` (J,): each judgement's row, +1 (the chosen reply won)
+      or -1, and its count (only positive counts are judgements);
+    - ``w`` (J, d): its signed difference vector; ``tight`` (J,) bool: in T;
+    - ``basis_v``, ``basis_t``, ``basis_s``: orthonormal bases (rows) of V, V_T, V_S;
+    - ``theta`` (d,): theta0 + z_T, the limit of the converging part;
+    - ``direction`` (d,): u, the maximum-margin direction in V_S (0 when S is empty);
+    - ``max_score``: the largest |gradient| of the tight loss at ``theta`` (in V_T);
+    - ``iterations``: Newton iterations used."""
+
+    row: np.ndarray
+    sign: np.ndarray
+    count: np.ndarray
+    w: np.ndarray
+    tight: np.ndarray
+    basis_v: np.ndarray
+    basis_t: np.ndarray
+    basis_s: np.ndarray
+    theta: np.ndarray
+    direction: np.ndarray
+    max_score: float
+    iterations: int
+
+    @property
+    def separable(self) -> bool:
+        """Some judgement is separable: no finite optimum anywhere in theta."""
+        return bool((~self.tight).any())
+
+
+def _tight(w: np.ndarray) -> np.ndarray:
+    """T: the judgements in a positive dependency of the w's (``_nnls`` per judgement:
+    is -w_j in the cone of the others?)."""
+    J = len(w)
+    out = np.zeros(J, dtype=bool)
+    for j in range(J):
+        size = float(np.linalg.norm(w[j]))
+        if size == 0.0:
+            out[j] = True
+            continue
+        A = np.delete(w, j, axis=0).T
+        if A.shape[1] == 0:
+            continue
+        lam = _nnls(A, -w[j])
+        out[j] = float(np.linalg.norm(A @ lam + w[j])) <= FEATURE_TOL * size
+    return out
+
+
+def _ldp(G: np.ndarray) -> np.ndarray:
+    """min |y| subject to G y >= 1 (Lawson and Hanson's least distance programming: one
+    NNLS on [G^T; 1^T] lambda ~ e_last). The rows of G are known to admit such a y."""
+    m, n = G.shape
+    E = np.vstack((G.T, np.ones((1, m))))
+    f = np.zeros(n + 1)
+    f[n] = 1.0
+    lam = _nnls(E, f)
+    r = E @ lam - f
+    if abs(r[n]) <= 1e-14:
+        raise RuntimeError("max-margin direction: the separable judgements admit none")
+    return -r[:n] / r[n]
+
+
+def _tight_newton(w, count, push, beta, theta0, basis):
+    """theta0 + B^T y minimising sum_j count_j softplus(-beta w_j . theta) + push . theta
+    over y (B: ``basis``, rows), by Newton's method with a backtracking line search;
+    strictly convex and coercive on span(B) when the judgements are tight there."""
+    k = len(basis)
+    if k == 0 or len(w) == 0:
+        return np.array(theta0, dtype=float), 0.0, 0
+    g_j = w @ basis.T                               # (J, k)
+    c_j = w @ theta0
+    lin = basis @ push if push is not None else np.zeros(k)
+
+    def value(y):
+        m = beta * (c_j + g_j @ y)
+        return float(np.sum(count * np.logaddexp(0.0, -m)) + lin @ y)
+
+    def grad_hess(y):
+        m = beta * (c_j + g_j @ y)
+        s_pos, s_neg = sigmoid_pair(m)
+        g = -beta * (count * s_neg) @ g_j + lin
+        H = beta * beta * (g_j * (count * s_pos * s_neg)[:, None]).T @ g_j
+        return g, H
+
+    y = np.zeros(k)
+    f = value(y)
+    its = 0
+    while True:
+        its += 1
+        if its > MAX_NEWTON:
+            raise RuntimeError(f"features fit did not converge in {MAX_NEWTON} steps")
+        g, H = grad_hess(y)
+        step = -np.linalg.solve(H, g)
+        slope = float(g @ step)
+        alpha = 1.0
+        for _ in range(60):
+            trial = y + alpha * step
+            f_trial = value(trial)
+            if f_trial <= f + 1e-4 * alpha * slope + 1e-12 * (1.0 + abs(f)):
+                break
+            alpha /= 2
+        moved = float(np.abs(alpha * step).max())
+        y, f = trial, f_trial
+        if moved <= STEP_TOL * max(1.0, float(np.abs(y).max())):
+            break
+    g, _ = grad_hess(y)
+    return np.asarray(theta0, dtype=float) + basis.T @ y, float(np.abs(g).max()), its
+
+
+def fit_features(pairs: Pairs, features, theta0, beta: float, votes=None,
+                 push=None) -> FeaturesFit:
+    """The structure and fit of the judgements on a features model (``FeaturesFit``).
+
+    ``features`` (P, K, d); ``theta0`` (d,); ``votes``: (a, b) per row to use instead of
+    the rows' votes (robust DPO's corrected votes; each must be >= 0); ``push`` (d,): a
+    linear term added to the loss in theta (robust's), kept only along V_T."""
+    phi = np.asarray(features, dtype=float)
+    d = phi.shape[2]
+    theta0 = np.asarray(theta0, dtype=float).reshape(d)
+    a, b = (pairs.votes_chosen, pairs.votes_rejected) if votes is None else votes
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    v = phi[pairs.prompt, pairs.chosen] - phi[pairs.prompt, pairs.rejected]
+    rows = np.arange(len(pairs))
+    row = np.concatenate((rows[a > 0], rows[b > 0]))
+    sign = np.concatenate((np.ones(int((a > 0).sum())), -np.ones(int((b > 0).sum()))))
+    count = np.concatenate((a[a > 0], b[b > 0]))
+    order = np.lexsort((-sign, row))
+    row, sign, count = row[order], sign[order], count[order]
+    w = sign[:, None] * v[row] if len(row) else np.zeros((0, d))
+    tight = _tight(w)
+    basis_v = _basis(w, d)
+    basis_t = _basis(w[tight], d)
+    sep = w[~tight]
+    sep_perp = sep - (sep @ basis_t.T) @ basis_t
+    basis_s = _basis(sep_perp, d)
+    direction = np.zeros(d)
+    if len(sep):
+        direction = basis_s.T @ _ldp(sep_perp @ basis_s.T)
+    theta, score, its = _tight_newton(w[tight], count[tight], push, float(beta), theta0,
+                                      basis_t)
+    return FeaturesFit(row=row, sign=sign, count=count, w=w, tight=tight, basis_v=basis_v,
+                       basis_t=basis_t, basis_s=basis_s, theta=theta, direction=direction,
+                       max_score=score, iterations=its)
+
+
+@dataclass(frozen=True)
+class FeaturesOptimum(Optimum):
+    """pi*_phi: ``Optimum``'s fields for the features model (the section comment above),
+    plus:
+
+    - ``params`` (d,): theta*, the parameters of DPO's limit (NaN when any prompt has no
+      finite optimum: then no finite theta is one);
+    - ``coincide``: pi*_phi and the table's pi* (``table``) agree within ``COINCIDE_TOL``
+      on every prompt with a finite optimum, have their finite optimum on the same
+      prompts, and head for the same replies on the others;
+    - ``table``: pi*, the RLHF optimum for a reward over replies, from the start logits
+      ``model.logits(init_theta, logp_ref)``;
+    - ``fit``: the ``FeaturesFit``.
+
+    ``group`` is 0 on a reply some row names and -1 elsewhere (rows are coupled through
+    theta, not per group); ``group_finite`` is the prompt's ``finite``; ``drift`` is
+    u . phi(x, y) on prompts without a finite optimum (0 elsewhere)."""
+
+    params: np.ndarray
+    coincide: bool
+    table: Optimum
+    fit: FeaturesFit
+
+
+COINCIDE_TOL = 1e-9
+
+
+def features_optimum(pairs: Pairs, logp_ref, model, beta: float,
+                     fit: FeaturesFit | None = None,
+                     table: Optimum | None = None) -> FeaturesOptimum:
+    """pi*_phi on a features model ``model`` (sim.model.FeaturesModel) for the rows as they
+    stand, the reference ``logp_ref`` (P, K) and ``beta``. ``fit``: a ``fit_features``
+    of these rows at this beta, to skip fitting again; ``table``: the table's pi* from the
+    model's start logits, likewise (computed here when not given)."""
+    beta = float(beta)
+    logp_ref = np.asarray(logp_ref, dtype=float)
+    phi = model.features
+    P, K, d = phi.shape
+    if fit is None:
+        fit = fit_features(pairs, phi, model.init_theta, beta)
+    if table is None:
+        table = optimum(pairs, logp_ref, model.logits(model.start(None), logp_ref), beta)
+    diff = phi - phi[:, :1]                               # (P, K, d)
+    if len(fit.basis_s):
+        off = np.linalg.norm(diff @ fit.basis_s.T, axis=2)
+        finite = (off <= FEATURE_TOL * np.maximum(1.0, np.linalg.norm(diff, axis=2))).all(
+            axis=1)
+    else:
+        finite = np.ones(P, dtype=bool)
+    theta = logp_ref + phi @ fit.theta
+    theta = np.where(finite[:, None], theta, np.nan)
+    top = theta.max(axis=1, keepdims=True)
+    e = np.exp(theta - top)
+    norm = e.sum(axis=1, keepdims=True)
+    probs = e / norm
+    log_z = top[:, 0] + np.log(norm[:, 0])
+    drift = np.where(finite[:, None], 0.0, phi @ fit.direction)
+    top_drift = drift.max(axis=1, keepdims=True)
+    heading = (~finite[:, None]) & (
+        drift >= top_drift - HEADING_TOL * np.maximum(1.0, np.abs(top_drift)))
+    in_row = np.zeros((P, K), dtype=bool)
+    in_row[pairs.prompt, pairs.chosen] = in_row[pairs.prompt, pairs.rejected] = True
+    params = fit.theta.copy() if finite.all() else np.full(d, np.nan)
+    same = bool(np.array_equal(finite, table.finite)
+                and np.array_equal(heading, table.heading))
+    if same and finite.any():
+        same = bool(np.abs(probs[finite] - table.probs[finite]).max() <= COINCIDE_TOL)
+    return FeaturesOptimum(
+        finite=finite, theta=theta, probs=probs, log_probs=theta - log_z[:, None],
+        reward=beta * (theta - logp_ref), beta_log_z=beta * log_z, heading=heading,
+        drift=drift, group=np.where(in_row, 0, -1),
+        group_finite=np.repeat(finite[:, None], K, axis=1), beta=beta, params=params,
+        coincide=same, table=table, fit=fit)
+
+
+def kl_floor(opt_phi: FeaturesOptimum) -> np.ndarray:
+    """(P,) KL(pi*_phi || pi*): where KL(pi || pi*) stops as DPO converges to pi*_phi on a
+    features model (NaN where either has no finite optimum)."""
+    kl = kl_to_optimum(np.where(opt_phi.finite[:, None], opt_phi.probs, 0.0), opt_phi.table)
+    return np.where(opt_phi.finite & opt_phi.table.finite, kl, np.nan)

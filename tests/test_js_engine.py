@@ -404,7 +404,7 @@ def random_settings(rng, n_rows: int, spread: float, steps: int = STEPS):
     sets = [c for _, c in scripted + live if isinstance(c, dict)]
     beta_max = max([start["beta"]] + [s["beta"] for s in sets if "beta" in s])
     ipo = start["loss_type"] == "ipo" or any(s.get("loss_type") == "ipo" for s in sets)
-    cap = min(2.0, 1.5 / beta_max**2, 0.35 if ipo else math.inf) / (spread / 2.0)
+    cap = min(2.0, min(1.5 / beta_max**2, 0.35 if ipo else math.inf) / (spread / 2.0))
 
     def lr():
         v = rng.uniform(0.1, 1.0) * cap

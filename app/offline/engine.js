@@ -1277,6 +1277,341 @@
   }
 
   // ---------------------------------------------------------------------------------------
+  // pi*_phi on a features model (sim/rlhf.py, "the features (log-linear) model"): DPO's
+  // sigmoid loss there is the Bradley-Terry likelihood of a reward linear in the features,
+  // so its fixed point is the RLHF optimum for that reward. Each judgement's signed
+  // difference vector w_j is tight (in a positive dependency: NNLS) or separable; the
+  // tight ones are fitted in their span V_T by Newton's method from theta0, the separable
+  // ones give the maximum-margin direction u in V_S (least-distance programming). A prompt
+  // has a finite optimum when its replies' differences have no component in V_S; on the
+  // others the replies with the largest u . phi take the probability (heading).
+  // ---------------------------------------------------------------------------------------
+
+  const FEATURE_TOL = 1e-9;     // rlhf.FEATURE_TOL: a dependency, a rank, a part in V_S
+  const COINCIDE_TOL = 1e-9;    // rlhf.COINCIDE_TOL: pi*_phi and pi* agree
+
+  function fDot(a, b) {
+    let s = 0.0;
+    for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+    return s;
+  }
+
+  function fNorm(a) { return Math.sqrt(fDot(a, a)); }
+
+  /** rlhf._lstsq: min |A z - b| (A given as its columns, of full rank) by modified
+   *  Gram-Schmidt QR. */
+  function fLstsq(cols, b) {
+    const p = cols.length;
+    const Q = cols.map(function (c) { return c.slice(); });
+    const R = [];
+    for (let k = 0; k < p; k++) R.push(new Array(p).fill(0.0));
+    for (let k = 0; k < p; k++) {
+      for (let i = 0; i < k; i++) {
+        const s = fDot(Q[i], Q[k]);
+        R[i][k] += s;
+        for (let t = 0; t < Q[k].length; t++) Q[k][t] -= s * Q[i][t];
+      }
+      R[k][k] = fNorm(Q[k]);
+      for (let t = 0; t < Q[k].length; t++) Q[k][t] /= R[k][k];
+    }
+    const y = Q.map(function (q) { return fDot(q, b); });
+    const z = new Array(p).fill(0.0);
+    for (let k = p - 1; k >= 0; k--) {
+      let s = y[k];
+      for (let j = k + 1; j < p; j++) s -= R[k][j] * z[j];
+      z[k] = s / R[k][k];
+    }
+    return z;
+  }
+
+  /** rlhf._nnls: min |A x - b| over x >= 0 (Lawson and Hanson's NNLS); A as its n
+   *  columns, each of length m. */
+  function fNnls(cols, b) {
+    const n = cols.length;
+    const m = b.length;
+    let x = new Array(n).fill(0.0);
+    const passive = new Array(n).fill(false);
+    const banned = new Array(n).fill(false);
+    let amax = 0.0;
+    cols.forEach(function (c) { c.forEach(function (v) { amax = Math.max(amax, Math.abs(v)); }); });
+    let bmax = 0.0;
+    b.forEach(function (v) { bmax = Math.max(bmax, Math.abs(v)); });
+    const tol = 1e-13 * Math.pow(Math.max(1.0, amax), 2) * Math.max(1.0, bmax) * Math.max(m, n);
+    const solveOn = function () {
+      const idx = [];
+      for (let j = 0; j < n; j++) if (passive[j]) idx.push(j);
+      const zp = fLstsq(idx.map(function (j) { return cols[j]; }), b);
+      const z = new Array(n).fill(0.0);
+      idx.forEach(function (j, k) { z[j] = zp[k]; });
+      return z;
+    };
+    for (let outer = 0; outer < 10 * n + 30; outer++) {
+      const res = b.slice();
+      for (let j = 0; j < n; j++) {
+        if (x[j] !== 0.0) for (let t = 0; t < m; t++) res[t] -= cols[j][t] * x[j];
+      }
+      let j = -1;
+      let best = tol;
+      for (let k = 0; k < n; k++) {
+        if (passive[k] || banned[k]) continue;
+        const w = fDot(cols[k], res);
+        if (w > best) { best = w; j = k; }
+      }
+      if (j < 0) return x;
+      passive[j] = true;
+      let z = solveOn();
+      if (z[j] <= 0.0) { passive[j] = false; banned[j] = true; continue; }
+      for (let inner = 0; inner <= n; inner++) {
+        let k = -1;
+        let ratio = Infinity;
+        for (let q = 0; q < n; q++) {
+          if (passive[q] && z[q] <= 0.0) {
+            const rq = x[q] / (x[q] - z[q]);
+            if (rq < ratio) { ratio = rq; k = q; }
+          }
+        }
+        if (k < 0) break;
+        x = x.map(function (v, q) { return v + ratio * (z[q] - v); });
+        for (let q = 0; q < n; q++) if (passive[q] && !(x[q] > 0.0)) passive[q] = false;
+        passive[k] = false;
+        for (let q = 0; q < n; q++) if (!passive[q]) x[q] = 0.0;
+        z = solveOn();
+      }
+      x = z;
+    }
+    throw new Error("NNLS did not finish");
+  }
+
+  /** rlhf._basis: an orthonormal basis of the span of the vectors M (each of length d),
+   *  Gram-Schmidt with pivoting. */
+  function fBasis(M, d) {
+    let rest = M.map(function (v) { return v.slice(); });
+    const out = [];
+    if (rest.length === 0) return out;
+    let top = 0.0;
+    rest.forEach(function (v) { top = Math.max(top, fNorm(v)); });
+    while (out.length < d) {
+      let k = 0;
+      let big = -1.0;
+      rest.forEach(function (v, i) { const nv = fNorm(v); if (nv > big) { big = nv; k = i; } });
+      if (top === 0.0 || big <= FEATURE_TOL * top) break;
+      let q = rest[k].map(function (v) { return v / big; });
+      out.forEach(function (e) {
+        const s = fDot(q, e);
+        q = q.map(function (v, t) { return v - s * e[t]; });
+      });
+      const nq = fNorm(q);
+      q = q.map(function (v) { return v / nq; });
+      out.push(q);
+      rest = rest.map(function (v) {
+        const s = fDot(v, q);
+        return v.map(function (a, t) { return a - s * q[t]; });
+      });
+    }
+    return out;
+  }
+
+  /** rlhf._tight: the judgements in a positive dependency of the w's. */
+  function fTight(w) {
+    return w.map(function (wj, j) {
+      const size = fNorm(wj);
+      if (size === 0.0) return true;
+      const others = w.filter(function (_, k) { return k !== j; });
+      if (others.length === 0) return false;
+      const neg = wj.map(function (v) { return -v; });
+      const lam = fNnls(others, neg);
+      const res = wj.slice();
+      others.forEach(function (c, k) { for (let t = 0; t < res.length; t++) res[t] += c[t] * lam[k]; });
+      return fNorm(res) <= FEATURE_TOL * size;
+    });
+  }
+
+  /** rlhf._ldp: min |y| subject to G y >= 1 (rows of G). */
+  function fLdp(G) {
+    const n = G.length ? G[0].length : 0;
+    const cols = G.map(function (g) { return g.concat([1.0]); });
+    const f = new Array(n + 1).fill(0.0);
+    f[n] = 1.0;
+    const lam = fNnls(cols, f);
+    const r = f.map(function (v) { return -v; });
+    cols.forEach(function (c, k) { for (let t = 0; t <= n; t++) r[t] += c[t] * lam[k]; });
+    if (Math.abs(r[n]) <= 1e-14) throw new Error("max-margin direction: none exists");
+    return r.slice(0, n).map(function (v) { return -v / r[n]; });
+  }
+
+  /** rlhf._tight_newton: theta0 + B^T y minimising the tight judgements' loss. */
+  function fTightNewton(w, count, beta, theta0, basis) {
+    const k = basis.length;
+    if (k === 0 || w.length === 0) return theta0.slice();
+    const g = w.map(function (wj) { return basis.map(function (e) { return fDot(wj, e); }); });
+    const c = w.map(function (wj) { return fDot(wj, theta0); });
+    const margins = function (y) {
+      return g.map(function (gj, j) { return beta * (c[j] + fDot(gj, y)); });
+    };
+    const value = function (y) {
+      const m = margins(y);
+      let s = 0.0;
+      for (let j = 0; j < m.length; j++) s += count[j] * logAddExp0(-m[j]);
+      return s;
+    };
+    let y = new Array(k).fill(0.0);
+    let f = value(y);
+    let its = 0;
+    for (;;) {
+      its += 1;
+      if (its > MAX_NEWTON) throw new Error("features fit did not converge");
+      const m = margins(y);
+      const grad = new Array(k).fill(0.0);
+      const H = [];
+      for (let a = 0; a < k; a++) H.push(new Array(k).fill(0.0));
+      m.forEach(function (mj, j) {
+        const sp = sigmoidPair(mj);
+        const gs = -beta * count[j] * sp[1];
+        const hs = beta * beta * count[j] * sp[0] * sp[1];
+        for (let a = 0; a < k; a++) {
+          grad[a] += gs * g[j][a];
+          for (let b = 0; b < k; b++) H[a][b] += hs * g[j][a] * g[j][b];
+        }
+      });
+      const step = solve(H, grad).map(function (v) { return -v; });
+      const slope = fDot(grad, step);
+      let alpha = 1.0;
+      let trial = y;
+      let fTrial = f;
+      for (let i = 0; i < 60; i++) {
+        trial = y.map(function (v, a) { return v + alpha * step[a]; });
+        fTrial = value(trial);
+        if (fTrial <= f + 1e-4 * alpha * slope + 1e-12 * (1.0 + Math.abs(f))) break;
+        alpha /= 2;
+      }
+      let moved = 0.0;
+      step.forEach(function (v) { moved = Math.max(moved, Math.abs(alpha * v)); });
+      y = trial;
+      f = fTrial;
+      let size = 1.0;
+      y.forEach(function (v) { size = Math.max(size, Math.abs(v)); });
+      if (moved <= STEP_TOL * size) break;
+    }
+    return theta0.map(function (t, a) {
+      let s = t;
+      for (let q = 0; q < k; q++) s += basis[q][a] * y[q];
+      return s;
+    });
+  }
+
+  /** rlhf.fit_features: the judgements' signed vectors, which are tight, the bases of V,
+   *  V_T, V_S, the fit theta (theta0 + z_T) and the direction u. */
+  function fitFeatures(pairs, features, theta0, beta) {
+    const d = theta0.length;
+    const w = [];
+    const count = [];
+    const row = [];
+    for (let i = 0; i < pairs.prompt.length; i++) {
+      const x = pairs.prompt[i];
+      const v = features[x][pairs.chosen[i]].map(function (a, t) {
+        return a - features[x][pairs.rejected[i]][t];
+      });
+      const a = +pairs.votesChosen[i];
+      const b = +pairs.votesRejected[i];
+      if (a > 0) { w.push(v); count.push(a); row.push(i); }
+      if (b > 0) { w.push(v.map(function (q) { return -q; })); count.push(b); row.push(i); }
+    }
+    const tight = fTight(w);
+    const wt = w.filter(function (_, j) { return tight[j]; });
+    const basisT = fBasis(wt, d);
+    const sepPerp = w.filter(function (_, j) { return !tight[j]; }).map(function (v) {
+      let q = v.slice();
+      basisT.forEach(function (e) {
+        const s = fDot(v, e);
+        q = q.map(function (a, t) { return a - s * e[t]; });
+      });
+      return q;
+    });
+    const basisS = fBasis(sepPerp, d);
+    let direction = new Array(d).fill(0.0);
+    if (sepPerp.length) {
+      const y = fLdp(sepPerp.map(function (v) { return basisS.map(function (e) { return fDot(v, e); }); }));
+      direction = direction.map(function (_, t) {
+        let s = 0.0;
+        basisS.forEach(function (e, q) { s += e[t] * y[q]; });
+        return s;
+      });
+    }
+    const theta = fTightNewton(wt, count.filter(function (_, j) { return tight[j]; }), beta,
+      theta0.map(Number), basisT);
+    return {row: row, w: w, count: count, tight: tight, basisV: fBasis(w, d), basisT: basisT,
+      basisS: basisS, theta: theta, direction: direction,
+      separable: tight.some(function (t) { return !t; })};
+  }
+
+  /** rlhf.features_optimum: pi*_phi for the rows as they stand (compiled pairs), the
+   *  reference log pi_ref (P x K), the features (P x K x d), theta0 (d) and beta, in
+   *  optimumOf's shape plus params (theta*, null when any prompt has no finite optimum),
+   *  coincide (pi*_phi and pi* agree within 1e-9), drift (u . phi on prompts without a
+   *  finite optimum) and table (pi* from the start logits log pi_ref + phi . theta0). */
+  function featuresOptimum(pairs, logpRef, features, theta0, beta) {
+    const P = logpRef.length;
+    const K = logpRef[0].length;
+    const fit = fitFeatures(pairs, features, theta0, beta);
+    const dotPhi = function (p, y, v) { return fDot(features[p][y], v); };
+    const start = logpRef.map(function (row, p) {
+      return row.map(function (l, y) { return l + dotPhi(p, y, theta0); });
+    });
+    const table = optimumOf(pairs, logpRef, start, beta, fitBradleyTerry(pairs));
+    const out = {finite: [], probs: [], log_probs: [], theta: [], reward: [], beta_log_z: [],
+      heading: [], drift: []};
+    for (let p = 0; p < P; p++) {
+      let finite = true;
+      for (let y = 0; y < K && finite; y++) {
+        const diff = features[p][y].map(function (a, t) { return a - features[p][0][t]; });
+        let off = 0.0;
+        fit.basisS.forEach(function (e) { const s = fDot(diff, e); off += s * s; });
+        if (Math.sqrt(off) > FEATURE_TOL * Math.max(1.0, fNorm(diff))) finite = false;
+      }
+      out.finite.push(finite);
+      const drift = features[p].map(function (f) { return finite ? 0.0 : fDot(f, fit.direction); });
+      let topDrift = drift[0];
+      for (let k = 1; k < K; k++) topDrift = Math.max(topDrift, drift[k]);
+      out.drift.push(drift);
+      out.heading.push(drift.map(function (v) {
+        return !finite && v >= topDrift - HEADING_TOL * Math.max(1.0, Math.abs(topDrift));
+      }));
+      if (!finite) {
+        out.probs.push(null); out.log_probs.push(null); out.theta.push(null);
+        out.reward.push(null); out.beta_log_z.push(null);
+        continue;
+      }
+      const theta = logpRef[p].map(function (l, y) { return l + dotPhi(p, y, fit.theta); });
+      let top = theta[0];
+      for (let k = 1; k < K; k++) top = npMaximum(top, theta[k]);
+      const e = theta.map(function (t) { return Math.exp(t - top); });
+      const norm = npSum(e);
+      const logZ = top + Math.log(norm);
+      out.theta.push(theta);
+      out.probs.push(e.map(function (a) { return a / norm; }));
+      out.log_probs.push(theta.map(function (t) { return t - logZ; }));
+      out.reward.push(theta.map(function (t, k) { return beta * (t - logpRef[p][k]); }));
+      out.beta_log_z.push(beta * logZ);
+    }
+    const allFinite = out.finite.every(Boolean);
+    out.params = allFinite ? fit.theta.slice() : fit.theta.map(function () { return null; });
+    let same = out.finite.every(function (f, p) { return f === table.finite[p]; }) &&
+      out.heading.every(function (row, p) {
+        return row.every(function (h, k) { return h === table.heading[p][k]; });
+      });
+    for (let p = 0; p < P && same; p++) {
+      if (!out.finite[p]) continue;
+      for (let k = 0; k < K; k++) {
+        if (!(Math.abs(out.probs[p][k] - table.probs[p][k]) <= COINCIDE_TOL)) same = false;
+      }
+    }
+    out.coincide = same;
+    out.table = table;
+    out.fit = fit;
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------
   // A run through time (sim/simulation.py). Arriving at step t, the scenario's events for t
   // apply first, then record t is computed from theta_t; advance() runs the update
   // t -> t+1 with the settings in force at t. A live action at step t is an event at t: it
@@ -1958,6 +2293,9 @@
     compilePairs: compilePairs,
     fitBradleyTerry: fitBradleyTerry,
     optimumOf: optimumOf,
+    // pi*_phi on a features model (the optima helper's section)
+    featuresOptimum: featuresOptimum,
+    fitFeatures: fitFeatures,
     PSI_SERIES: PSI_SERIES,
     pyRepr: pyRepr,
     pyFloatRepr: pyFloatRepr,

@@ -1,0 +1,284 @@
+"""pi*_phi, the RLHF optimum for a reward linear in the features (sim.rlhf.features_optimum
+and its JavaScript twin DPO.featuresOptimum), against independent computations:
+
+- one-hot features are the table: the table's pi* (rlhf.optimum) to 1e-12, ``coincide``;
+- the fitted theta* is stationary: tests/naive_dpo.py's finite differences of the naive
+  loss vanish along every row's difference vector, and theta* - theta0 lies in their span
+  (the gauge: directions no row constrains stay where they started);
+- long runs of gradient descent (written out again here, no code from sim/) reach pi*_phi
+  (KL < 1e-8) where it is finite, and KL(pi || pi*) stops at ``kl_floor``;
+- where there is no finite optimum, the replies said to be ``heading`` gain probability in
+  long runs, every separable judgement's margin keeps growing and every tight one settles;
+- the JavaScript twin gives the same pi*_phi within 1e-10 on 40 random scenarios.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dpo_sim.sim import rlhf
+from dpo_sim.sim.model import FeaturesModel, one_hot
+from dpo_sim.sim.numerics import log_softmax
+from dpo_sim.sim.pairs import Pairs
+from naive_dpo import features_fd_grad, random_case, random_features_case
+
+NODE = shutil.which("node")
+DRIVER = Path(__file__).resolve().parent / "features_optimum_driver.js"
+
+
+def features_case(seed: int, small_d: bool):
+    """A random features scenario (naive_dpo.random_features_case); ``small_d``: d in 1..3,
+    where a finite optimum is common (with d large the rows are mostly separable)."""
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(1, 4)) if small_d else None
+    P, K, rows, ref, phi, theta0, beta = random_features_case(rng, d=d)
+    pairs = Pairs.from_rows(rows, P, K)
+    return dict(P=P, K=K, rows=rows, ref=ref, phi=phi, theta0=theta0, beta=beta, pairs=pairs,
+                logp=log_softmax(ref), model=FeaturesModel(phi, theta0))
+
+
+def row_vectors(c):
+    rows = c["rows"]
+    x = np.array([r[0] for r in rows])
+    return c["phi"][x, [r[1] for r in rows]] - c["phi"][x, [r[2] for r in rows]]
+
+
+class Descent:
+    """Plain full-batch gradient descent on the mean sigmoid loss in theta (the notes'
+    gradient, written out again): -beta/N sum_rows (a sigma(-u) - b sigma(u)) v."""
+
+    def __init__(self, c):
+        self.v = row_vectors(c)
+        self.a = np.array([r[3] for r in c["rows"]], dtype=float)
+        self.b = np.array([r[4] for r in c["rows"]], dtype=float)
+        self.N = self.a.sum() + self.b.sum()
+        self.beta = c["beta"]
+        self.theta = np.array(c["theta0"], dtype=float)
+        n = self.a + self.b
+        # the loss's curvature is at most beta^2 / N * lambda_max(sum n/4 v v^T) anywhere
+        top = np.linalg.eigvalsh((self.v * (n / 4)[:, None]).T @ self.v).max()
+        self.lr = 1.0 / (self.beta ** 2 / self.N * top) if top > 0 else 1.0
+
+    def run(self, steps: int) -> np.ndarray:
+        v, a, b, beta = self.v, self.a, self.b, self.beta
+        for _ in range(steps):
+            u = beta * (v @ self.theta)
+            s_neg = 0.5 * (1.0 - np.tanh(u / 2.0))
+            g = -(beta / self.N) * ((a * s_neg - b * (1.0 - s_neg)) @ v)
+            self.theta = self.theta - self.lr * g
+        return self.theta
+
+
+def policy(c, theta):
+    return np.exp(log_softmax(c["logp"] + c["phi"] @ theta))
+
+
+def textbook_kl(p, q):
+    return float(np.sum(p * (np.log(p) - np.log(q))))
+
+
+# -- the table as one-hot features ---------------------------------------------------------
+def test_one_hot_features_give_the_table_optimum():
+    rng = np.random.default_rng(19)
+    worst, finite_seen, heading_seen = 0.0, 0, 0
+    for _ in range(80):
+        P, K, rows, ref, _, beta = random_case(rng)
+        pairs = Pairs.from_rows(rows, P, K)
+        logp = log_softmax(ref)
+        init = rng.normal(scale=float(rng.choice([0.0, 1.0])), size=P * K)
+        model = FeaturesModel(one_hot(P, K).features, init)
+        opt = rlhf.features_optimum(pairs, logp, model, beta)
+        table = rlhf.optimum(pairs, logp, logp + init.reshape(P, K), beta)
+        assert np.array_equal(opt.finite, table.finite)
+        assert np.array_equal(opt.heading, table.heading)
+        assert opt.coincide
+        f = opt.finite
+        if f.any():
+            worst = max(worst, float(np.abs(opt.probs[f] - table.probs[f]).max()))
+            finite_seen += 1
+        if (~f).any():
+            heading_seen += 1
+            # the drift is the table's max-margin drift (to the solvers' rounding)
+            assert np.allclose(opt.drift[~f], table.drift[~f], atol=1e-8)
+    assert worst < 1e-12
+    assert finite_seen >= 20 and heading_seen >= 20
+
+
+# -- the fit: stationary, in the gauge -------------------------------------------------------
+def test_the_fitted_theta_is_stationary_and_moves_only_along_the_rows():
+    checked = 0
+    for seed in range(200):
+        c = features_case(seed, small_d=True)
+        opt = rlhf.features_optimum(c["pairs"], c["logp"], c["model"], c["beta"])
+        if not opt.finite.all():
+            continue
+        theta = opt.params
+        v = row_vectors(c)
+        g = features_fd_grad(theta, c["ref"], c["phi"], c["rows"], c["beta"], eps=1e-5)
+        scale = np.abs(v).max() * c["beta"]
+        # the gradient along each row's difference vector vanishes (finite differences)
+        assert np.abs(v @ g).max() < 1e-7 * max(1.0, scale), (seed, v @ g)
+        # theta* - theta0 lies in the span of the rows' difference vectors
+        step = theta - c["theta0"]
+        coef = np.linalg.lstsq(v.T, step, rcond=None)[0]
+        assert np.abs(v.T @ coef - step).max() < 1e-9 * max(1.0, np.abs(step).max())
+        checked += 1
+        if checked >= 40:
+            break
+    assert checked >= 40
+
+
+def test_a_unanimous_row_that_nothing_opposes_has_no_finite_optimum():
+    # one prompt, replies a, b, c with features [1, 0], [0, 1], [0, 0]; one row a > b (2:0)
+    phi = np.array([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]],
+                    [[1.0, 1.0], [0.0, 0.0], [2.0, 0.0]]])
+    pairs = Pairs.from_rows([(0, 0, 1, 2, 0)], 2, 3)
+    logp = log_softmax(np.zeros((2, 3)))
+    opt = rlhf.features_optimum(pairs, logp, FeaturesModel(phi, np.zeros(2)), 1.0)
+    # u is along phi_a - phi_b = [1, -1], scaled to margin 1: [0.5, -0.5]
+    assert np.allclose(opt.fit.direction, [0.5, -0.5])
+    # prompt 0: a heads (u . phi = 0.5, -0.5, 0); prompt 1: u . phi = 0, 0, 1: the third
+    assert opt.heading.tolist() == [[True, False, False], [False, False, True]]
+    assert not opt.finite.any() and np.isnan(opt.params).all()
+    # a second prompt whose replies differ only along a direction no row moves is finite
+    phi2 = phi.copy()
+    phi2[1] = [[0.0, 0.0], [1.0, 1.0], [3.0, 3.0]]        # differences along [1, 1]
+    opt2 = rlhf.features_optimum(pairs, logp, FeaturesModel(phi2, np.array([0.3, -0.1])), 1.0)
+    assert opt2.finite.tolist() == [False, True]
+    # there theta stays at theta0 along [1, 1]: pi*_phi is the start policy
+    start = np.exp(log_softmax(logp[1] + phi2[1] @ np.array([0.3, -0.1])))
+    assert np.allclose(opt2.probs[1], start, atol=1e-14)
+
+
+# -- long runs --------------------------------------------------------------------------------
+def _steps_needed(c, opt, lr):
+    """Steps for gradient descent to close the distance to theta* by e^-30, from the
+    smallest curvature at theta* along the rows' span (None if beyond 200,000)."""
+    v = row_vectors(c)
+    n = np.array([r[3] + r[4] for r in c["rows"]], dtype=float)
+    u = c["beta"] * v @ opt.params
+    s = 1.0 / (1.0 + np.exp(-u))
+    H = c["beta"] ** 2 / n.sum() * (v * (n * s * (1 - s))[:, None]).T @ v
+    B = opt.fit.basis_v
+    if len(B) == 0:
+        return 1
+    low = np.linalg.eigvalsh(B @ H @ B.T).min()
+    steps = 30.0 / (lr * low)
+    return int(max(steps, 20_000)) if steps < 200_000 else None
+
+
+def test_long_runs_reach_pi_star_phi_and_kl_to_pi_star_stops_at_the_floor():
+    reached, floors, coincided = 0, 0, 0
+    for seed in range(400):
+        c = features_case(seed, small_d=True)
+        opt = rlhf.features_optimum(c["pairs"], c["logp"], c["model"], c["beta"])
+        if not opt.finite.all():
+            continue
+        run = Descent(c)
+        steps = _steps_needed(c, opt, run.lr)
+        if steps is None:
+            continue
+        pi = policy(c, run.run(steps))
+        kl_phi = rlhf.kl_to_optimum(pi, opt)
+        assert kl_phi.max() < 1e-8, (seed, kl_phi)
+        floor = rlhf.kl_floor(opt)
+        kl_star = rlhf.kl_to_optimum(pi, opt.table)
+        for p in range(c["P"]):
+            if not opt.table.finite[p]:
+                assert np.isnan(floor[p])
+                continue
+            # the floor is KL(pi*_phi || pi*), and the run's KL to pi* stops there
+            assert math.isclose(floor[p], textbook_kl(opt.probs[p], opt.table.probs[p]),
+                                rel_tol=1e-9, abs_tol=1e-13)
+            assert abs(kl_star[p] - floor[p]) < 1e-6 * max(1.0, floor[p]), (seed, p)
+            floors += floor[p] > 1e-6
+        coincided += opt.coincide
+        reached += 1
+        if reached >= 30:
+            break
+    assert reached >= 30 and floors >= 15
+
+
+def test_separable_judgements_drift_and_the_heading_replies_gain():
+    """Where no finite optimum exists, long runs: every separable judgement's margin grows
+    from 20,000 to 200,000 steps, every tight one settles (moves by less than 1e-3 over the
+    last decade, to the fit's value), and on each prompt without a finite optimum the
+    replies said to be heading take more of the probability; prompts with a finite
+    optimum approach pi*_phi."""
+    seen = partial = 0
+    for seed in range(300):
+        c = features_case(seed, small_d=bool(seed % 2))
+        opt = rlhf.features_optimum(c["pairs"], c["logp"], c["model"], c["beta"])
+        if opt.finite.all() or not np.any(row_vectors(c)):
+            continue
+        run = Descent(c)
+        t1 = run.run(20_000).copy()
+        t2 = run.run(180_000).copy()
+        fit = opt.fit
+        m1, m2 = c["beta"] * fit.w @ t1, c["beta"] * fit.w @ t2
+        sep = ~fit.tight
+        assert (m2[sep] > m1[sep]).all(), seed
+        assert (m2[sep] > 0).all(), seed
+        if fit.tight.any():
+            target = c["beta"] * fit.w[fit.tight] @ fit.theta
+            assert np.abs(m2[fit.tight] - target).max() < 1e-2, seed
+        p1, p2 = policy(c, t1), policy(c, t2)
+        for p in np.flatnonzero(~opt.finite):
+            h1, h2 = p1[p][opt.heading[p]].sum(), p2[p][opt.heading[p]].sum()
+            assert h2 > h1 or h2 == 1.0, (seed, p, h1, h2)
+        if opt.finite.any():
+            partial += 1
+            assert rlhf.kl_to_optimum(p2, opt)[opt.finite].max() < 1e-3, seed
+        seen += 1
+        if seen >= 30:
+            break
+    assert seen >= 30 and partial >= 1
+
+
+# -- the JavaScript twin ---------------------------------------------------------------------
+@pytest.mark.skipif(NODE is None, reason="Node.js (node) is not on PATH")
+def test_the_javascript_twin_gives_the_same_pi_star_phi():
+    cases = [features_case(seed, small_d=bool(seed % 2)) for seed in range(40)]
+    rng = np.random.default_rng(7)
+    for _ in range(4):                                     # one-hot: the table again
+        P, K, rows, ref, _, beta = random_case(rng)
+        phi = one_hot(P, K).features
+        cases.append(dict(P=P, K=K, rows=rows, ref=ref, phi=phi, theta0=np.zeros(P * K),
+                          beta=beta, pairs=Pairs.from_rows(rows, P, K),
+                          logp=log_softmax(ref), model=FeaturesModel(phi, np.zeros(P * K))))
+    jobs = [dict(rows=[list(r) for r in c["rows"]], P=c["P"], K=c["K"],
+                 logp_ref=c["logp"].tolist(), features=c["phi"].tolist(),
+                 theta0=np.asarray(c["theta0"]).tolist(), beta=c["beta"]) for c in cases]
+    p = subprocess.run([NODE, str(DRIVER)], input=json.dumps(jobs), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    kinds = set()
+    for c, js in zip(cases, json.loads(p.stdout), strict=True):
+        py = rlhf.features_optimum(c["pairs"], c["logp"], c["model"], c["beta"])
+        assert js["tight"] == py.fit.tight.tolist()
+        assert js["finite"] == py.finite.tolist()
+        assert js["heading"] == py.heading.tolist()
+        assert js["coincide"] == py.coincide
+        assert js["table_finite"] == py.table.finite.tolist()
+        np.testing.assert_allclose(js["drift"], py.drift, atol=1e-10, rtol=0)
+        for key in ("probs", "log_probs", "theta", "reward"):
+            for row_js, row_py, ok in zip(js[key], getattr(py, key), py.finite):
+                if ok:
+                    np.testing.assert_allclose(row_js, row_py, atol=1e-10, rtol=1e-10)
+                else:
+                    assert row_js is None
+        if py.finite.all():
+            np.testing.assert_allclose(js["params"], py.params, atol=1e-10, rtol=1e-10)
+        else:
+            assert all(v is None for v in js["params"])
+        kinds.add((bool(py.finite.all()), bool(py.finite.any()), py.coincide))
+    # finite, partly finite and nowhere finite cases, and both answers of coincide
+    assert {(True, True), (False, False)} <= {k[:2] for k in kinds}
+    assert {True, False} <= {k[2] for k in kinds}
