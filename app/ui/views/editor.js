@@ -311,12 +311,13 @@ export function mountEditor(box, ctx) {
   }
 
   // -- the model: the table, or shared features (a vector per reply, θ shared) -----------------
-  /** A grid of number inputs, one row per `rows` entry, one column per coordinate; each cell
-   * is the validator's field `path(r, j)` and its edits go through `set(r, j, text)`. */
-  function grid(rows, d, rowName, path, set, label) {
+  /** A grid of number inputs, one row per `rows` entry, one column per coordinate (headed
+   * `sym` + its number); each cell is the validator's field `path(r, j)` and its edits go
+   * through `set(r, j, text)`. */
+  function grid(rows, d, sym, rowName, path, set, label) {
     const table = el("table", { class: "dpo-ed-matrix dpo-ed-features" });
     const head = el("tr", null, el("th", { scope: "col", text: rowName(null) }));
-    for (let j = 0; j < d; j++) head.append(el("th", { scope: "col", text: "φ" + (j + 1) }));
+    for (let j = 0; j < d; j++) head.append(el("th", { scope: "col", text: sym + (j + 1) }));
     table.append(el("thead", null, head));
     const body = el("tbody");
     rows.forEach((v, r) => {
@@ -355,13 +356,13 @@ export function mountEditor(box, ctx) {
       doc.prompts.forEach((p, x) => {
         if (!Array.isArray(p.features)) return;
         kids.push(el("h4", { class: "dpo-ed-sub", text: "Prompt " + (x + 1) + ": each reply's vector φ" }),
-          grid(p.features, d, (k) => (k === null ? "reply" : letter(k)), (k, j) => "prompts[" + x + "].features[" + k + "][" + j + "]",
+          grid(p.features, d, "φ", (k) => (k === null ? "reply" : letter(k)), (k, j) => "prompts[" + x + "].features[" + k + "][" + j + "]",
             (k, j, t) => setFeatureCell(doc, x, k, j, t), (k, j) => "prompt " + (x + 1) + ", reply " + letter(k) + ", φ" + (j + 1)));
       });
       const theta = Array.isArray(doc.model.init_theta) ? doc.model.init_theta : Array(d).fill(0);
       kids.push(el("h4", { class: "dpo-ed-sub", text: "θ₀, where θ starts" }),
         el("p", { class: "dpo-ed-hint", text: T.EDITOR_THETA_HINT }),
-        grid([theta], d, (r) => (r === null ? "" : "θ₀"), (r, j) => "model.init_theta[" + j + "]",
+        grid([theta], d, "θ", (r) => (r === null ? "" : "θ₀"), (r, j) => "model.init_theta[" + j + "]",
           (r, j, t) => setThetaCell(doc, j, t), (r, j) => "θ₀, coordinate " + (j + 1)));
     }
     return section("The model", ...kids);
