@@ -167,7 +167,8 @@ export function mountEditor(box, ctx) {
       body.append(tr);
     });
     table.append(body);
-    return el("div", { class: "dpo-ed-scroll" }, table);
+    // (a field of its own: a cell's error shows under the table, not inside a cell)
+    return el("div", { class: "dpo-ed-field dpo-ed-cells" }, el("div", { class: "dpo-ed-scroll" }, table));
   }
   const uniformRow = (k) => Array(k).fill(1 / k);
   /** Keep the reference and the start tables the prompts' shape after an edit. */
@@ -269,7 +270,7 @@ export function mountEditor(box, ctx) {
     table.append(body);
     return section("Rows: who preferred what",
       el("p", { class: "dpo-ed-hint", text: T.EDITOR_ROWS_HINT }),
-      el("div", { class: "dpo-ed-scroll" }, table),
+      el("div", { class: "dpo-ed-field dpo-ed-cells" }, el("div", { class: "dpo-ed-scroll" }, table)),
       button("Add a row", () => { doc.pairs.push({ prompt: 0, chosen: 0, rejected: 1, votes_chosen: 1, votes_rejected: 0 }); }, "editor-add-row"));
   }
 
@@ -335,7 +336,7 @@ export function mountEditor(box, ctx) {
       body.append(tr);
     });
     table.append(body);
-    return el("div", { class: "dpo-ed-scroll" }, table);
+    return el("div", { class: "dpo-ed-field dpo-ed-cells" }, el("div", { class: "dpo-ed-scroll" }, table));
   }
   function buildModel() {
     const kind = modelKind(doc);
