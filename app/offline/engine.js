@@ -2138,9 +2138,12 @@
         t === undefined ? this.t : t, this.learning_rate, this.model);
     }
 
-    /** The record plus KL(pi || pi*) for the rows and beta in force (write_run's last key). */
+    /** The record plus KL(pi || pi*) for the rows and beta in force (write_run's last key)
+     *  and, on a features model, KL(pi || pi*_phi) (the protocol's kl_to_rlhf_phi). */
     _finish(rec) {
       rec.kl_to_rlhf = klToOptimum(rec.probs, this.optimum());
+      const phi = this.optimumPhi();
+      if (phi !== null) rec.kl_to_rlhf_phi = klToOptimum(rec.probs, phi);
       return rec;
     }
 
@@ -2247,6 +2250,20 @@
         this._restKey = key;
       }
       return restAt(this._restPlan, this.record["pairs/margin"], this.record.grad_logits);
+    }
+
+    /** pi*_phi, the RLHF optimum for a reward linear in the features (where DPO ends on
+     *  a features model), for the rows and beta in force: refitted when either changes
+     *  (protocol.RlhfTarget's opt_phi); null on a table. */
+    optimumPhi() {
+      if (this.model.kind === "table") return null;
+      const o = this._optPhi;
+      if (!o || o.pairs !== this._pairs || o.beta !== this.beta) {
+        this._optPhi = {pairs: this._pairs, beta: this.beta,
+          value: featuresOptimum(this._pairs, this.logp_ref, this.model.features,
+            this.model.init_theta, this.beta)};
+      }
+      return this._optPhi.value;
     }
 
     /** pi*, the RLHF optimum, for the rows and beta in force: refitted when the rows
