@@ -12,7 +12,11 @@ the "rests" check and counted; a statement of any other kind is still checked on
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 from js_ui import node_ui, rest_dict
@@ -26,6 +30,8 @@ from dpo_sim.sim.pairs import Pairs
 from long_run import weight
 from naive_dpo import random_features_case
 
+NODE = shutil.which("node")
+DRIVER = Path(__file__).resolve().parent / "features_optimum_driver.js"
 LOSSES = {
     "sigmoid": dict(loss_type="sigmoid", adaptive_weight=True, label_smoothing=0.0),
     "ipo": dict(loss_type="ipo", adaptive_weight=True, label_smoothing=0.0),
@@ -229,3 +235,34 @@ def test_the_statements_render_with_their_numbers():
             if r.how.startswith("theta") and r.kind != "overshoots":
                 assert "θ" in text, text
     assert {("rests", "theta"), ("drifts", "theta-slowing"), ("open", "theta-hinge")} <= seen
+
+
+def test_the_javascript_twin_decides_the_same():
+    """DPO.analyseFeaturesRest / featuresRestAt (app/offline/engine.js, the offline page's
+    statements) against sim.rest on the same random scenarios and every loss."""
+    jobs, expected = [], []
+    for seed in range(36):
+        c = case(seed)
+        for settings in LOSSES.values():
+            cl = with_lr(c, settings)
+            rr, _ = said_of(cl, settings)
+            loss = objective(settings["loss_type"], settings["adaptive_weight"],
+                             settings["label_smoothing"])
+            expected.append(rr)
+            jobs.append(dict(kind="rest", rows=[list(r) for r in c["rows"]], P=c["P"],
+                             K=c["K"], features=c["phi"].tolist(),
+                             theta0=np.asarray(c["theta0"]).tolist(), beta=c["beta"],
+                             lr=cl["lr"], loss={"name": loss.name,
+                                                "label_smoothing": loss.label_smoothing},
+                             margins=(c["beta"] * row_vectors(c) @ c["theta0"]).tolist(),
+                             grad=[1.0] * c["phi"].shape[2]))
+    p = subprocess.run([NODE, str(DRIVER)], input=json.dumps(jobs), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    for rr, js in zip(expected, json.loads(p.stdout), strict=True):
+        for r, j in zip(rr, js, strict=True):
+            assert (j["kind"], j["how"], j["via"]) == (r.kind, r.how, r.via), (r, j)
+            for key in ("u", "lr_limit", "pace"):
+                a, b = float(j[key]), getattr(r, key)
+                assert (math.isnan(a) and math.isnan(b)) or a == b or abs(a - b) <= 1e-9 * max(
+                    1.0, abs(b)), (key, r, j)
