@@ -448,6 +448,9 @@ def test_the_engine_equals_the_oracle_at_every_step(pid):
         for key in ("loss", "rewards/margins", "rewards/accuracies", "logps/chosen"):
             assert rec[key] == pytest.approx(m[key], rel=1e-9, abs=1e-12), (key, rec["step"])
         assert np.allclose(rec["pairs/margin"], m["row_margin"], rtol=1e-9, atol=1e-12)
+        if pid == UR:       # KL(pi || pi*), pi* by hand: the floor the texts quote
+            want = kl(m["probs"][0], unseen_closed_forms()[1])
+            assert rec["kl_to_rlhf"][0] == pytest.approx(want, rel=1e-9, abs=1e-12)
 
 
 def test_the_engines_similarity_is_the_vectors():
@@ -517,3 +520,41 @@ def test_the_reading_levels_numbers_are_the_oracles():
             for i in f.index:
                 v = v[i]
         assert f"{float(v) * f.scale:.{f.digits}f}".replace("-", "−") == f.text, f
+
+
+def test_the_engines_optima_are_the_closed_forms():
+    """sim.rlhf against the closed forms above: pi*_phi (features_optimum) where DPO ends,
+    pi* (optimum from the model's start logits) with the unjudged reply at its start, the
+    floor KL(pi*_phi || pi*) (kl_floor) the texts quote; on shared-prompts pi* is the
+    reference on the two prompts without rows; on similar-replies (one hard label) no
+    finite pi*_phi. dpo-sim run's config line carries the same pi*."""
+    from dpo_sim.sim import rlhf
+    from dpo_sim.sim.numerics import log_softmax
+    from dpo_sim.sim.scenario_io import load_scenario
+    from dpo_sim.sim.simulation import Simulation
+
+    def optima(pid):
+        s = load_scenario(pid)
+        pairs, logp_ref = Simulation(s).pairs, log_softmax(s.ref_logits)
+        start = s.model.logits(s.start_params(), logp_ref)
+        return (rlhf.features_optimum(pairs, logp_ref, s.model, s.beta),
+                rlhf.optimum(pairs, logp_ref, start, s.beta))
+
+    opt_phi, opt = unseen_closed_forms()
+    phi_e, star_e = optima(UR)
+    assert np.allclose(phi_e.probs[0], opt_phi, atol=1e-12)
+    assert np.allclose(phi_e.params, [math.log(4)] * 2, atol=1e-12)
+    assert np.allclose(star_e.probs[0], opt, atol=1e-12)
+    assert rlhf.kl_floor(phi_e)[0] == pytest.approx(kl(opt_phi, opt), abs=1e-12)
+    config = cli_run(UR, 1)[0]
+    assert np.allclose(config["rlhf_probs"][0], opt, atol=1e-12)
+
+    theta, rest = shared_rest()
+    phi_e, star_e = optima(SP)
+    assert np.allclose(phi_e.probs, rest, atol=1e-12)
+    assert np.allclose(star_e.probs[1:], 1 / 3, atol=1e-15)
+    a, b = quoted(comments(SP), r"reference, # and #")
+    assert [round(float(v), 2) for v in rlhf.kl_floor(phi_e)[1:]] == [a, b]
+
+    phi_e, _ = optima(SR)
+    assert not phi_e.finite.any()
