@@ -266,3 +266,47 @@ def test_the_javascript_twin_decides_the_same():
                 a, b = float(j[key]), getattr(r, key)
                 assert (math.isnan(a) and math.isnan(b)) or a == b or abs(a - b) <= 1e-9 * max(
                     1.0, abs(b)), (key, r, j)
+
+
+FEATURES_PRESETS = ("similar-replies", "unseen-reply", "shared-prompts")
+
+
+def test_every_loss_and_row_of_the_features_presets_ends_as_the_page_says():
+    """The features presets x every loss and the weight off: the statements as the page
+    renders them (sim_rest, the protocol's call, through app/ui/rest_text.js), against
+    long runs in theta at the preset's own learning rate."""
+    from test_rest import LOSSES as TABLE_LOSSES
+    from test_rest import page_statements_of
+
+    from dpo_sim.sim.scenario_io import load_scenario
+    from dpo_sim.sim.simulation import Simulation
+
+    claims = 0
+    bases = [load_scenario(pid) for pid in FEATURES_PRESETS]
+    for base in bases:
+        assert base.model.kind == "features" and not base.events
+    every = {name: [Simulation(b.with_settings(**settings), keep_history=False)
+                    for b in bases] for name, settings in TABLE_LOSSES.items()}
+    said_all = iter(page_statements_of([sim for sims in every.values() for sim in sims]))
+    for name, sims in every.items():
+        pages = [next(said_all) for _ in sims]
+        cases = []
+        for sim in sims:
+            s = sim.scenario
+            rows = [(r.prompt, r.chosen, r.rejected, r.votes_chosen, r.votes_rejected)
+                    for r in s.rows]
+            cases.append(dict(rows=rows, phi=s.model.features, theta0=s.model.init_theta,
+                              beta=sim.beta, lr=sim.learning_rate))
+        full = dict(loss_type=sims[0].loss_type, adaptive_weight=sims[0].adaptive_weight,
+                    label_smoothing=sims[0].label_smoothing)
+        for pid, c, said, run in zip(FEATURES_PRESETS, cases, pages,
+                                     Runs(cases, full).run(STEPS)):
+            bad = verdict(said, run)
+            if bad:
+                (run,) = Runs([c], full).run(10 * STEPS)
+                bad = verdict(said, run)
+            assert not bad, (pid, name, [(i, said[i]["kind"], said[i]["text"]) for i in bad])
+            for x in said:
+                assert "cycle" not in x["text"] and "linked" not in x["text"], x["text"]
+            claims += sum(x["claim"] is not None for x in said)
+    assert claims > 0

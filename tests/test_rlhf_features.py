@@ -304,3 +304,43 @@ def test_the_javascript_twin_gives_the_same_pi_star_phi():
     # finite, partly finite and nowhere finite cases, and both answers of coincide
     assert {(True, True), (False, False)} <= {k[:2] for k in kinds}
     assert {True, False} <= {k[2] for k in kinds}
+
+
+# -- the engine on the features presets --------------------------------------------------------
+def test_the_engine_reaches_pi_star_phi_on_the_features_presets():
+    """The real engine (sim.simulation), 3,000 steps of each features preset at its own
+    learning rate (the random scenarios' 60,000-step runs above use a descent written out
+    again; the engine follows the same steps, tests/test_model_kinds.py): where pi*_phi
+    is finite KL(pi || pi*_phi) falls below 1e-8 and KL(pi || pi*) stops at kl_floor
+    (above 0: the two optima differ there); on similar-replies (one unanimous row: no
+    finite optimum) the reply said to be heading gains at every check and the row's
+    margin keeps growing."""
+    from dpo_sim.sim.scenario_io import load_scenario
+    from dpo_sim.sim.simulation import Simulation
+
+    for pid in ("similar-replies", "unseen-reply", "shared-prompts"):
+        s = load_scenario(pid)
+        assert s.model.kind == "features"
+        sim = Simulation(s, keep_history=False)
+        opt = rlhf.features_optimum(sim.pairs, sim.logp_ref, s.model, sim.beta)
+        assert not opt.coincide
+        heading, margins = [], []
+        for t in (300, 1_000, 3_000):
+            sim.advance(t - sim.t)
+            rec = sim.record
+            heading.append(np.where(opt.heading, rec.probs, 0.0).sum(axis=1))
+            margins.append(rec.row_margin.copy())
+        kl_phi = rlhf.kl_to_optimum(rec.probs, opt)
+        kl_star = rlhf.kl_to_optimum(rec.probs, opt.table)
+        floor = rlhf.kl_floor(opt)
+        if pid == "similar-replies":
+            assert not opt.finite.any() and opt.heading.tolist() == [[False, False, True,
+                                                                       False]]
+            assert heading[0][0] < heading[1][0] < heading[2][0] and heading[2][0] > 0.85
+            assert margins[0][0] < margins[1][0] < margins[2][0]
+        else:
+            assert opt.finite.all() and kl_phi.max() < 1e-8, kl_phi
+            assert np.allclose(kl_star, floor, rtol=1e-6, atol=1e-12)
+            assert floor.max() > 0.1
+            # theta itself reaches theta*
+            assert np.abs(rec.theta - opt.params).max() < 1e-6
