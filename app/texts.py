@@ -482,8 +482,8 @@ EDITOR_TEXTS.update({
                           "reply moves another except through its prompt's softmax. Shared "
                           "features give each reply a vector φ of d numbers and one θ shared "
                           "by every prompt and reply, π(y|x) ∝ π_ref(y|x) · exp(θ·φ(x, y)): a "
-                          "step that moves θ moves every reply whose vector shares its "
-                          "coordinates."),
+                          "step that moves θ moves the logit of every reply whose vector has a "
+                          "non-zero coordinate where θ moved, on every prompt."),
     "EDITOR_FEATURES_HINT": ("Each reply's vector: d finite numbers (d from 1 to {max}). Switching "
                              "to features starts reply k of every prompt at the unit vector "
                              "e_k, so replies in the same place share a coordinate."),

@@ -104,6 +104,15 @@ def test_the_features_presets_show_phi_theta_the_ring_kl_and_similarity(open_pag
             w, lo = phi[r["prompt"], r["chosen"]], phi[r["prompt"], r["rejected"]]
             want.append(_signed(w @ lo - w @ w))
         assert g["rows"] == want, pid
+        # a flip swaps phi_w and phi_l: row 0's score is then <phi_l, phi_w> - |phi_l|^2
+        r = doc["pairs"][0]
+        w, lo = phi[r["prompt"], r["chosen"]], phi[r["prompt"], r["rejected"]]
+        d.act("dpoSim.flip(0)")
+        d.idle()
+        expect(d.page.locator("[data-testid=similarity-0]")).to_have_text(_signed(lo @ w - lo @ lo))
+        d.act("dpoSim.flip(0)")
+        d.idle()
+        expect(d.page.locator("[data-testid=similarity-0]")).to_have_text(want[0])
         # KL to pi*_phi beside KL to pi*, the record's numbers
         for x, v in enumerate(s["kl_to_rlhf_phi"]):
             shown = num[f"kl-rlhf-phi-{x}"]
@@ -156,20 +165,22 @@ LAYOUT = r"""() => {
 
 @pytest.mark.parametrize("host", ["offline"])
 def test_the_features_view_fits_and_passes_axe_on_a_phone_and_a_laptop(open_page):
-    for (w, h, mobile) in ((390, 844, True), (1280, 800, False)):
-        for theme in ("light", "dark"):
-            d = open_page("?scenario=similar-replies&step=30", at=30, viewport=(w, h),
-                          mobile=mobile, color_scheme=theme)
-            g = d.page.evaluate(LAYOUT)
-            assert g["W"] == w and g["right"] <= w + 0.5, (w, g["widest"])
-            assert g["scrollW"] <= w
-            v = g["view"]
-            assert v["left"] >= -0.5 and v["right"] <= w + 0.5
-            # the first bar chart starts on the first screen (its first replies seen)
-            assert g["bars"][0]["top"] <= g["H"] - 60, (w, theme, g["bars"][0])
-            # below the bars, in the same column
-            assert v["top"] >= max(b["bottom"] for b in g["bars"]) - 0.5
-            assert abs(v["left"] - g["bars"][0]["left"]) < 40
-            d.page.locator("[data-testid=features-view] button.dpo-term").first.focus()
-            found = axe_violations(d.page)
-            assert found == [], (w, theme, json.dumps(found, indent=1))
+    """Both sizes and both themes in two opens: unseen-reply (the rings) on a phone in light,
+    shared-prompts (two prompts) on a laptop in dark."""
+    for pid, (w, h, mobile), theme in (("unseen-reply", (390, 844, True), "light"),
+                                       ("shared-prompts", (1280, 800, False), "dark")):
+        d = open_page(f"?scenario={pid}&step=30", at=30, viewport=(w, h), mobile=mobile,
+                      color_scheme=theme)
+        g = d.page.evaluate(LAYOUT)
+        assert g["W"] == w and g["right"] <= w + 0.5, (w, g["widest"])
+        assert g["scrollW"] <= w
+        v = g["view"]
+        assert v["left"] >= -0.5 and v["right"] <= w + 0.5
+        # the first bar chart starts on the first screen (its first replies seen)
+        assert g["bars"][0]["top"] <= g["H"] - 60, (w, theme, g["bars"][0])
+        # below the bars, in the same column
+        assert v["top"] >= max(b["bottom"] for b in g["bars"]) - 0.5
+        assert abs(v["left"] - g["bars"][0]["left"]) < 40
+        d.page.locator("[data-testid=features-view] button.dpo-term").first.focus()
+        found = axe_violations(d.page)
+        assert found == [], (w, theme, json.dumps(found, indent=1))

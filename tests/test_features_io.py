@@ -179,6 +179,7 @@ def test_a_bad_config_line_model_names_its_own_field():
     assert _cfg_error(at("prompts", 0, "features", value=[[1.0]] * 3))[0] == \
         "prompts[0].features"
     assert _cfg_error(at("model", value=[1])) == ("model", "must be a table, got a list")
+    assert _cfg_error(at("prompts", value="Q")) == ("prompts", "must be a list, got a string")
 
 
 # -- TOML and links ---------------------------------------------------------------------
