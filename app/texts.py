@@ -34,8 +34,9 @@ NO_OPTIMUM_OTHER = ("Under DPO the policy would head toward {heading}; under the
 
 #: One line each, shown on hover, focus or tap of the term.
 TERMS = {
-    "step": "Gradient steps taken so far. Each step moves every logit by the learning rate "
-            "times the gradient of the mean loss.",
+    "step": "Gradient steps taken so far. Each step moves the model's parameters (every "
+            "logit; θ on a features model) by the learning rate times the gradient of the "
+            "mean loss.",
     "loss": "The mean over all annotator judgements of −log σ(u). It starts at log 2 = "
             "0.693, where the policy is the reference, and stops falling only where the "
             "pulls on every reply cancel out; with unanimous votes it never does, and keeps "
@@ -533,6 +534,21 @@ FEATURES_TEXTS = {
                      "Bradley–Terry reward over replies. On a features model π* may lie outside "
                      "the policies the features allow: then no run reaches it, and this stops "
                      "at a floor above 0 while KL to π*φ goes to 0."),
+    "pull_for_term": ("The chosen side's pull: its votes × its weight at u (σ(−u) for DPO; the "
+                      "loss in force sets it). It pushes θ along φ_w − φ_l, which raises this "
+                      "row's margin; what it does to each reply's logit depends on the features "
+                      "(see similarity)."),
+    "pull_against_term": ("The rejected side's pull: its votes × the weight at −u (σ(u) for "
+                          "DPO). It pushes θ the other way, along φ_l − φ_w."),
+    "net_term": ("Pull for minus pull against: how hard this row pushes θ along φ_w − φ_l. "
+                 "θ stops moving when the pushes of all the rows, each along its own "
+                 "φ_w − φ_l, cancel; a row's own net pull need not be 0 then."),
+    "loss_term": ("The mean over all annotator judgements of −log σ(u). It is log 2 = 0.693 "
+                  "where the policy is the reference (θ = 0), and stops falling only where the "
+                  "pulls of all the rows on the shared θ cancel out."),
+    "loss_term_other": ("The mean over all annotator judgements of the loss in force. On a "
+                        "features model the rows share θ: it stops falling only where the "
+                        "pulls of all the rows on θ cancel out."),
     "similarity": "similarity",
     "similarity_term": ("The row's similarity score, ⟨φ_w, φ_l⟩ − ‖φ_w‖² (Razin et al. 2024, "
                         "for embeddings). Positive: a push that raises this row's margin "

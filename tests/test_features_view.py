@@ -191,6 +191,9 @@ def test_kl_to_pi_star_phi_is_a_readout_beside_kl_to_pi_star_on_a_features_model
     assert _text(_find(tree, "kl-rlhf-phi-1")) == "none"
     # its explanation is the features one; KL to pi*'s explanation names the floor
     assert "goes to 0" in _text(line) and "floor" in _text(_find(tree, "kl-rlhf-phi"))
+    assert F["loss_term"] in _text(tree) and T["TERMS"]["loss"] not in _text(tree)
+    (ipo,) = run("readouts", [dict(v, why="scenario", state=dict(v["state"], loss_type="ipo"))])
+    assert F["loss_term_other"] in _text(ipo["tree"])
     (out,) = run("readouts", [dict(table_view(), why="scenario")])
     assert _find(out["tree"], "kl-rlhf-phi") is None
 
@@ -204,6 +207,10 @@ def test_each_row_shows_its_similarity_and_the_strip_works_it_out_in_numpy():
         want = float(w @ lo - w @ w)
         cell = _find(rows["tree"], f"similarity-{i}")
         assert _text(cell) == f"{want:+.3f}"
+    # the pulls' explanations say they move theta (a row's push need not raise its chosen reply)
+    said = _text(rows["tree"])
+    for k in ("pull_for", "pull_against", "net"):
+        assert F[k + "_term"] in said and T["TERMS"][k] not in said
     # the note under the rows is the features model's, not the table's
     assert F["not_lm"].format(d=3) in _text(rows["tree"])
     assert T["TABLE_NOT_LM"] not in _text(rows["tree"])

@@ -12,6 +12,7 @@ export function mountReadouts(main, ctx) {
     const P = view.cfg.prompts.length;
     V = { kl: [], klr: [], blz: [], klphi: [], metrics: [] };
     const features = !!featuresModel(view), F = T.FEATURES_TEXTS;
+    V.features = features;
     const readouts = el("div", { class: "dpo-readouts" });
     for (let x = 0; x < P; x++) {
       const v = el("span", { class: "v", "data-testid": "kl-" + x });
@@ -76,7 +77,10 @@ export function mountReadouts(main, ctx) {
         for (const m of V.metrics) {       // the loss's name follows the loss in force
           let label = m.label, tip = T.TERMS[T.COLUMN_TERMS[m.name]];
           if (m.name === "loss" && weightOff) { label = "loss (−u)"; tip = T.TERMS.loss_off; }
-          else if (m.name === "loss" && s.loss_type !== "sigmoid") { label = "loss (" + s.loss_type + ")"; tip = T.LOSS_TERMS[s.loss_type]; }
+          else if (m.name === "loss" && s.loss_type !== "sigmoid") {
+            label = "loss (" + s.loss_type + ")";
+            tip = V.features ? T.FEATURES_TEXTS.loss_term_other : T.LOSS_TERMS[s.loss_type];
+          } else if (m.name === "loss" && V.features) tip = T.FEATURES_TEXTS.loss_term;
           if (m.key !== label + tip) {
             m.key = label + tip;
             m.th.textContent = ""; m.th.append(term(label, tip, m.i >= 3));

@@ -42,7 +42,9 @@ export function mountRows(box, ctx) {
     const key = el("p", { class: "dpo-note" }, T.ROWS_KEY[0]);
     T.ROW_KEYS.forEach((k, i) => {
       if (i) key.append(" · ");
-      key.append(term(T.ROW_LABELS[k], T.TERMS[k], i >= 4));
+      // on a features model a pull moves theta, not the two replies: its own words
+      const tip = model && F[k + "_term"] ? F[k + "_term"] : T.TERMS[k];
+      key.append(term(T.ROW_LABELS[k], tip, i >= 4));
     });
     if (model) key.append(" · ", term(F.similarity, F.similarity_term, true));
     key.append(T.ROWS_KEY[1]);
