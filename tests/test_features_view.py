@@ -259,7 +259,12 @@ def test_where_pi_star_is_not_finite_the_note_names_pi_star_phi_not_the_tables_h
                 heading=[[False, False, True] + [False] * (K - 3)] + [[False] * K] * (P - 1))
     cases = [dict(v, opt=opt, why="scenario"), dict(v, opt=opt, optPhi=lost, why="scenario"),
              dict(v, opt=opt, optPhi=None, why="scenario")]
-    notes = [_text(_find(run("bars", [c])[0]["tree"], "no-optimum-0")) for c in cases]
+    outs = [run("bars", [c])[0]["tree"] for c in cases]
+    notes = [_text(_find(t, "no-optimum-0")) for t in outs]
+    # no finite pi*_phi anywhere: the legend explains no ring
+    nowhere = dict(cases[1], optPhi=dict(lost, finite=[False] * P))
+    legend = _find(run("bars", [nowhere])[0]["tree"], "bars-rlhf-note")
+    assert legend[1]["data-state"] == "features" and _text(legend) == F["legend_rlhf"]
     assert notes[0] == F["no_optimum_phi"]
     assert notes[1].endswith("Under DPO the policy heads toward C.")
     assert notes[2] == T["NO_OPTIMUM"].replace(" {then}", "") and "heads" not in notes[2]

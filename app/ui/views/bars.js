@@ -187,11 +187,12 @@ export function mountBars(main, ctx) {
       const rec = view.rec, pin = view.pin;
       if (why !== "step") {
         const features = !!featuresModel(view), phi = features ? view.optPhi : null;
-        const key = !features ? "table" : !phi ? "features" : phi.coincide ? "coincide" : "ring";
+        // (no finite pi*_phi on any prompt: no ring to explain)
+        const key = !features ? "table" : !phi || !phi.finite.some(Boolean) ? "features" : phi.coincide ? "coincide" : "ring";
         if (key !== rlhfKey) {
           rlhfKey = key;
           rlhfNote.textContent = "";
-          rlhfNote.dataset.state = key;
+          rlhfNote.setAttribute("data-state", key);
           rlhfNote.append(key === "table" ? T.LEGEND_RLHF : key === "features" ? F.legend_rlhf
             : withPhi(F.legend_rlhf + " " + (key === "coincide" ? F.coincide : F.legend_ring)));
         }
