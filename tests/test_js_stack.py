@@ -163,8 +163,8 @@ def _sensitive(sim, steps: int) -> np.ndarray:
     change) when every update is perturbed by one or sixteen ulps, each noise and its
     opposite: four runs, the union."""
     s = sim.scenario
-    clean = _cells(sw.run_sweep(sim.pairs, s.ref_logits, s.start_logits(), steps,
-                                sim.loss_spec))
+    clean = _cells(sw.run_sweep(sim.pairs, s.ref_logits, s.start_params(), steps,
+                                sim.loss_spec, model=s.model))
     out = np.zeros(sw.N_BETA * sw.N_LR, bool)
     orig = sw.RunStack
     try:
@@ -173,8 +173,8 @@ def _sensitive(sim, steps: int) -> np.ndarray:
                                  (2, 2.0 ** -48, 1.0), (2, 2.0 ** -48, -1.0)):
             _Noisy.rng = np.random.default_rng(seed)
             _Noisy.size, _Noisy.sign = size, sign
-            noisy = _cells(sw.run_sweep(sim.pairs, s.ref_logits, s.start_logits(), steps,
-                                        sim.loss_spec))
+            noisy = _cells(sw.run_sweep(sim.pairs, s.ref_logits, s.start_params(), steps,
+                                        sim.loss_spec, model=s.model))
             for k in CELL_KEYS:
                 a, b = clean[k], noisy[k]
                 out |= ~((np.isnan(a) & np.isnan(b)) |
