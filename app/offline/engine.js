@@ -1464,14 +1464,15 @@
       for (let j = 0; j < m.length; j++) s += count[j] * logAddExp0(-m[j]);
       return s;
     };
-    let y = new Array(k).fill(0.0);
+    // start where every tight margin is 0 (theta0 less its part in V_T)
+    let y = basis.map(function (e) { return -fDot(e, theta0); });
     let f = value(y);
     let its = 0;
     for (;;) {
       its += 1;
-      if (its > MAX_NEWTON) throw new Error("features fit did not converge");
       const m = margins(y);
       const grad = new Array(k).fill(0.0);
+      const terms = new Array(k).fill(0.0);
       const H = [];
       for (let a = 0; a < k; a++) H.push(new Array(k).fill(0.0));
       m.forEach(function (mj, j) {
@@ -1480,9 +1481,19 @@
         const hs = beta * beta * count[j] * sp[0] * sp[1];
         for (let a = 0; a < k; a++) {
           grad[a] += gs * g[j][a];
+          terms[a] += Math.abs(gs * g[j][a]);
           for (let b = 0; b < k; b++) H[a][b] += hs * g[j][a] * g[j][b];
         }
       });
+      // rlhf._tight_newton's stop: the gradient at rounding level next to its terms, or
+      // MAX_NEWTON steps, rather than fail
+      let termTop = 0.0;
+      terms.forEach(function (v) { termTop = Math.max(termTop, v); });
+      if (its > MAX_NEWTON || grad.every(function (v) { return Math.abs(v) <= 1e-14 * termTop; })) break;
+      let top = 0.0;
+      for (let a = 0; a < k; a++) top = Math.max(top, Math.abs(H[a][a]));
+      const ridge = 1e-13 * Math.max(top, 1e-300);      // rlhf._tight_newton's ridge
+      for (let a = 0; a < k; a++) H[a][a] += ridge;
       const step = solve(H, grad).map(function (v) { return -v; });
       const slope = fDot(grad, step);
       let alpha = 1.0;
