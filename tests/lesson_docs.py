@@ -320,6 +320,11 @@ def random_features_doc(seed: int) -> dict:
     return doc
 
 
+#: what a number cell may be given besides WRONG: non-finite values and hostile text
+NONFINITE = [float("nan"), float("inf"), -float("inf"), "1e999", "NaN",
+             "<img src=x onerror=alert(1)>", "1" * 10_000]
+
+
 def features_broken_docs() -> list[tuple[str, dict]]:
     """The features rules, each broken: every field of features_doc() wrong in each way,
     and the named cases (wrong length, non-finite, d over the limit or 0, features on a
@@ -332,8 +337,8 @@ def features_broken_docs() -> list[tuple[str, dict]]:
         label = "features:" + ".".join(map(str, path))
         out.append((label + " deleted", _set(doc, path, _DELETE))
                    if isinstance(path[-1], str) else (label + " none", _set(doc, path, None)))
-        for w in WRONG + [float("nan"), float("inf"), -float("inf"), "1e999", "NaN",
-                          "<img src=x onerror=alert(1)>", "1" * 10_000]:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        for w in WRONG + (NONFINITE if number else []):
             if isinstance(w, type(value)) and w == value:
                 continue
             out.append((f"{label}={w!r}"[:120], _set(doc, path, w)))
