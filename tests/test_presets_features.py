@@ -117,7 +117,7 @@ def pct(p):
     return round(100 * float(p))
 
 
-def test_the_oracles_gradient_is_the_naive_losss():
+def test_the_oracles_gradient_is_that_of_the_naive_loss():
     """The update the oracle uses is the gradient of naive_dpo's mean loss in theta
     (central finite differences), on every preset at a few points of its run."""
     for pid in IDS:
