@@ -198,10 +198,10 @@ LEVELS: tuple[Level, ...] = (
         "step. Watch both numbers.",
         "**A learned pair can pull its chosen reply down.** In “Unanimous labels” each reply "
         "has its own logit, and the fall comes from replies that win one row and lose "
-        "another. In a real model replies share parameters; so do they in this simulator's "
+        "another. In a real model replies share parameters, as they do in this simulator's "
         "features model, where each reply is a fixed feature vector and one θ serves them "
-        "all. In “Similar replies: the chosen reply falls” a single hard label is right at "
-        "every step and its margin grows at every step, yet logps/chosen falls at every "
+        "all. In “Similar replies: the chosen reply falls” a single hard label is right from "
+        "step 1 on and its margin grows at every step, yet logps/chosen falls at every "
         "step, to −3.006 at step 300: the chosen and rejected replies share most of their "
         "features, so the push that separates them lowers both. The mass goes to a short "
         "reply that no row mentions, 0.763 of it by step 300. Check what the rows leave "

@@ -577,3 +577,22 @@ def test_the_features_models_numbers():
     assert "π* keeps its start logit and gives it 0.219" in prose(T.BY_ID["phd"])
     p = series("unseen-reply", "probs", 0)[300]
     assert p[3] > p[:3].max()
+
+
+def test_the_engineers_similar_replies_claims():
+    """'a single hard label is right from step 1 on and its margin grows at every step, yet
+    logps/chosen falls at every step' (the run the facts come from, 3000 steps), and 'The
+    mass goes to a short reply that no row mentions'."""
+    text = prose(T.BY_ID["engineer"])
+    assert "right from step 1 on and its margin grows at every step, yet logps/chosen " \
+        "falls at every step" in text
+    acc = series("similar-replies", "rewards/accuracies")
+    assert acc[0] == 0 and (acc[1:] == 1).all()
+    assert (np.diff(series("similar-replies", "pairs/margin", 0)) > 0).all()
+    assert (np.diff(series("similar-replies", "logps/chosen")) < 0).all()
+    s = load_scenario("similar-replies")
+    assert len(s.rows) == 1 and s.rows[0].votes_rejected == 0
+    p = series("similar-replies", "probs", 0)
+    best = int(np.argmax(p[300] - p[0]))
+    assert best not in (s.rows[0].chosen, s.rows[0].rejected)
+    assert len(s.prompts[0].replies[best].split()) < 5       # "a short reply"

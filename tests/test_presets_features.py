@@ -117,7 +117,7 @@ def pct(p):
     return round(100 * float(p))
 
 
-def test_the_oracles_gradient_is_the_naive_losss():
+def test_the_oracles_gradient_is_that_of_the_naive_loss():
     """The update the oracle uses is the gradient of naive_dpo's mean loss in theta
     (central finite differences), on every preset at a few points of its run."""
     for pid in IDS:
@@ -234,11 +234,12 @@ def test_similar_replies_the_largest_gain_goes_to_a_reply_in_no_row():
 
 
 def test_similar_replies_a_table_would_raise_the_chosen_reply():
-    """The comment: 'A table cannot do this: there a step raises the chosen logit'. The
-    same row on a table (one-hot features), same reference and settings: the chosen
+    """The comment: 'A table cannot do this: there a row's push raises its chosen logit'.
+    The same row on a table (one-hot features), same reference and settings: the chosen
     reply's probability rises at every step."""
     ref, phi, rows, beta, lr, _ = setup(SR)
-    assert "A table cannot do this: there a step raises the chosen logit" in comments(SR)
+    assert "A table cannot do this: there a row's push raises its chosen logit" in \
+        comments(SR)
     theta = np.array(ref, float)
     prev = None
     for _ in range(doc(SR)["steps"]):
