@@ -132,7 +132,7 @@ export function mountBars(main, ctx) {
         g.beginPath(); g.arc(rx, cy, 7, 0, 2 * Math.PI); g.stroke();
         rings.push(rx);
       }
-      const marks = [];
+      const marks = [[X(ref[y]), 3.5]];                // the label crosses no marker, nor the tick
       if (dx != null) marks.push([dx, 8]);
       if (rx != null) marks.push([rx, 10]);
       // the value label, past the bar (or inside a long one), never on the diamond
