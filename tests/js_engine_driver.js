@@ -68,7 +68,16 @@ function run(job, table) {
     out.records.push(sim.record);
     if (job.every_grad) out.grads.push(sim.record.grad);
     out.stored.push(DPO.storedRowMetrics(sim.record, sim.rows, sim));
-    if (optimumAt.has(t)) out.optima[String(t)] = sim.optimum();
+    if (optimumAt.has(t)) {
+      out.optima[String(t)] = Object.assign({}, sim.optimum());
+      const phi = sim.optimumPhi();
+      if (phi !== null) {
+        out.optima[String(t)].phi = {finite: phi.finite, probs: phi.probs,
+          log_probs: phi.log_probs, theta: phi.theta, reward: phi.reward,
+          beta_log_z: phi.beta_log_z, heading: phi.heading, params: phi.params,
+          coincide: phi.coincide};
+      }
+    }
   }
   if (!job.every_grad) out.grads.push(sim.record.grad);
   out.state = state(sim);

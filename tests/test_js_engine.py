@@ -33,6 +33,7 @@ from dpo_sim.sim.model import FeaturesModel, one_hot
 from dpo_sim.sim.numerics import log_softmax
 from dpo_sim.sim.protocol import RlhfTarget as _RlhfTarget
 from dpo_sim.sim.protocol import optimum_json as optimum_dict
+from dpo_sim.sim.protocol import optimum_phi_json
 from dpo_sim.sim.protocol import or_null as _or_null
 from dpo_sim.sim.rlhf import kl_to_optimum
 from dpo_sim.sim.scenario import Event, Prompt, Row, Scenario
@@ -93,15 +94,14 @@ def state(sim) -> dict:
                                   sim.pairs.votes_rejected.tolist())]}
 
 
-def _rlhf_target(sim):
-    """pi* of the run (protocol.RlhfTarget), its start logits on a features model the
-    model's logits at theta_0 (the contract of issue 19: a reply in no row keeps them)."""
-    target = _RlhfTarget(sim)
-    if sim.scenario.model.kind != "table":
-        target._theta0 = sim.scenario.model.logits(sim.scenario.start_params(), sim.logp_ref)
-        target._beta = None
-        target.update()
-    return target
+def _line(sim, target) -> dict:
+    """A step's line as ``write_run`` writes it (record, then kl_to_rlhf), plus on a
+    features model the page's kl_to_rlhf_phi (protocol.Session's record)."""
+    d = sim.record.to_dict()
+    d["kl_to_rlhf"] = _or_null(kl_to_optimum(sim.record.probs, target.update()))
+    if target.opt_phi is not None:
+        d["kl_to_rlhf_phi"] = _or_null(kl_to_optimum(sim.record.probs, target.opt_phi))
+    return d
 
 
 def python_run(scenario: Scenario, steps: int, actions: dict, optimum_at=(),
@@ -110,7 +110,7 @@ def python_run(scenario: Scenario, steps: int, actions: dict, optimum_at=(),
     line as ``write_run`` writes it (record, then kl_to_rlhf); ``every_grad``: the
     gradient in the parameters of every step (else of the last)."""
     sim = Simulation(scenario, keep_history=False)
-    target = _rlhf_target(sim)
+    target = _RlhfTarget(sim)
     out = {"records": [], "stored": [], "optima": {}, "error": None, "grads": [],
            "kl_ceiling": kl_ceiling(sim.logp_ref).tolist()}
     with np.errstate(over="ignore", invalid="ignore"):
@@ -119,8 +119,7 @@ def python_run(scenario: Scenario, steps: int, actions: dict, optimum_at=(),
                 try:
                     sim.advance()
                 except Diverged as e:
-                    d = sim.record.to_dict()
-                    d["kl_to_rlhf"] = _or_null(kl_to_optimum(sim.record.probs, target.update()))
+                    d = _line(sim, target)
                     out["error"] = {"name": "Diverged", "step": e.step, "message": str(e),
                                     "state": state(sim), "record": d}
                     break
@@ -129,8 +128,7 @@ def python_run(scenario: Scenario, steps: int, actions: dict, optimum_at=(),
                     sim.flip(a["flip"])
                 else:
                     sim.set(**a["set"])
-            d = sim.record.to_dict()
-            d["kl_to_rlhf"] = _or_null(kl_to_optimum(sim.record.probs, target.update()))
+            d = _line(sim, target)
             out["records"].append(d)
             if every_grad:
                 out["grads"].append(sim.record.grad.tolist())
@@ -138,6 +136,8 @@ def python_run(scenario: Scenario, steps: int, actions: dict, optimum_at=(),
             out["stored"].append(stored_row_metrics(sim.record, sim.pairs, loss))
             if t in optimum_at:
                 out["optima"][str(t)] = optimum_dict(target.update())
+                if target.opt_phi is not None:
+                    out["optima"][str(t)]["phi"] = optimum_phi_json(target.opt_phi)
     if not every_grad:
         out["grads"] = [sim.record.grad.tolist()]
     out["state"] = state(sim)
@@ -240,6 +240,13 @@ def compare_optima(js: dict, py: dict, where: str) -> None:
     assert js.keys() == py.keys(), where
     for t in py:
         a, b = js[t], py[t]
+        assert ("phi" in a) == ("phi" in b), (where, t)
+        if "phi" in b:              # pi*_phi (features): optimum_json's shape, params, coincide
+            compare_optima({t: a["phi"]}, {t: b["phi"]}, f"{where} pi*_phi")
+            assert a["phi"]["coincide"] == b["phi"]["coincide"], (where, t)
+            assert nulls(a["phi"]["params"]) == nulls(b["phi"]["params"]), (where, t)
+            close(_fill(a["phi"]["params"]), _fill(b["phi"]["params"]), "pi*_phi params",
+                  f"{where} step {t}")
         assert a["finite"] == b["finite"] and a["heading"] == b["heading"], (where, t)
         for key in ("probs", "log_probs", "theta", "reward", "beta_log_z"):
             assert nulls(a[key]) == nulls(b[key]), (where, t, key)
@@ -305,7 +312,9 @@ def preset_jobs():
         config, steps = lines[0], lines[1:]
         at = changed_steps(s, {}, STEPS)
         py = python_run(scenario_from_config(config), STEPS, {}, at)
-        assert py["records"] == steps        # the Simulation path is write_run's, exactly
+        # the Simulation path is write_run's, exactly (the page's kl_to_rlhf_phi aside)
+        assert [{k: v for k, v in r.items() if k != "kl_to_rlhf_phi"}
+                for r in py["records"]] == steps
         jobs.append({"kind": "run", "config": config, "steps": STEPS, "actions": {},
                      "optimum_at": at})
         expected.append(py)
@@ -622,7 +631,7 @@ def _rest_py(s: Scenario, steps: int, actions: dict) -> list[dict]:
         for a in actions.get(str(t), []):
             sim.flip(a["flip"]) if "flip" in a else sim.set(**a["set"])
     rr = rest.rest_points(sim.pairs, sim.beta, sim.learning_rate, sim.loss_spec.loss,
-                          sim.record.row_margin, sim.record.grad)
+                          sim.record.row_margin, sim.record.grad_logits, s.model)
     return [dict(vars(r), claim=r.claim) for r in rr]
 
 

@@ -24,9 +24,13 @@ import pytest
 
 from dpo_sim.sim import frontier as fr
 from dpo_sim.sim import sweep as sw
+from dpo_sim.sim.model import FeaturesModel, one_hot
+from dpo_sim.sim.numerics import log_softmax
+from dpo_sim.sim.scenario import Prompt, Row, Scenario
 from dpo_sim.sim.scenario_io import list_presets, load_scenario
 from dpo_sim.sim.settings import table_json
 from dpo_sim.sim.simulation import Simulation
+from naive_dpo import random_features_case
 
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js (node) is not on PATH")
@@ -128,13 +132,33 @@ def test_sweep_reply_cells_are_single_runs():
 
 
 # -- the twins ------------------------------------------------------------------------------
+def tied(py: dict) -> set[str]:
+    """The curves a last bit decides: a prompt whose fitted reward has two replies at the
+    top within 1e-12 (an exact tie in exact arithmetic, e.g. unseen-reply's two chosen
+    replies). frontier.frontier takes the top by ``r == best``, so a one-ulp split of the
+    tie (V8's Bradley-Terry fit against LAPACK's) moves kl_end from log 1/(mass of both)
+    to log 1/(mass of one) and the curve's far end with it. Those curves (kl, reward,
+    kl_end, best) are left out; every other field of the prompt is held to 1e-12."""
+    out = set()
+    for x, p in enumerate(py["prompts"]):
+        r = p["r"]
+        if r is not None and sum(v >= max(r) - 1e-12 * max(1.0, abs(max(r))) for v in r) > 1:
+            out |= {f".prompts[{x}].{k}" for k in ("kl", "reward", "kl_end", "best")}
+    return out
+
+
 def test_frontier_twin_agrees_on_every_preset():
     jobs = [{"config": config(load_scenario(pid)), "cmd": {"op": "frontier"}}
             for pid in PRESETS]
+    skipped = total = 0
     for pid, out in zip(PRESETS, node(jobs)):
         py = fr.frontier_reply(Simulation(load_scenario(pid)), {"op": "frontier"})
         assert "reply" in out, (pid, out)
-        assert differences(py, out["reply"]) == [], pid
+        skip = tied(py)
+        skipped += len(skip) // 4
+        total += len(py["prompts"])
+        assert differences(py, out["reply"], skip=skip) == [], pid
+    assert skipped < total / 4   # a few, not a way out of the comparison
 
 
 class _Noisy(sw.RunStack):
@@ -256,6 +280,78 @@ def test_twins_agree_after_a_flip_and_a_setting(case):
     base = fr.frontier_reply(Simulation(s), cmds[0])
     base_s = sw.sweep_reply(Simulation(s), cmds[1])
     assert differences(base, py_f) != [] or differences(base_s, py_s) != []
+
+
+def _random_features(seed: int):
+    """A random features scenario (tests/naive_dpo.random_features_case), K <= 6."""
+    rng = np.random.default_rng(900 + seed)
+    while True:
+        P, K, rows, ref, phi, theta0, beta = random_features_case(rng)
+        if K <= 6:
+            break
+    prompts = tuple(Prompt(f"p{x}", tuple(f"r{k}" for k in range(K))) for x in range(P))
+    return Scenario(id=f"features-{seed}", title="f", watch="", prompts=prompts,
+                    ref_logits=ref, rows=tuple(Row(*r) for r in rows), beta=beta,
+                    learning_rate=0.5, adaptive_weight=True, steps=150,
+                    model=FeaturesModel(phi, theta0))
+
+
+@pytest.mark.parametrize("case", [
+    ("similar-replies", [{"flip": 0}, {"set": {"loss_type": "robust", "label_smoothing": 0.1}}]),
+    ("shared-prompts", [{"set": {"adaptive_weight": False}}]),
+    ("random", [{"flip": 0}, {"set": {"loss_type": "ipo", "beta": 0.8}}]),
+])
+def test_twins_agree_on_a_features_model(case):
+    """The stacks on a features model: theta (d) per run, made into logits and the
+    gradient pulled back run by run. The frontier and the sweep map from the simulation
+    and from its snapshot (what a Worker is sent) agree with NumPy's to 1e-12 (the cells
+    NumPy cannot pin down under rounding noise aside); the sweep says it predicts no limit
+    on a features model."""
+    pid, actions = case
+    s = _random_features(1) if pid == "random" else load_scenario(pid)
+    assert s.model.kind == "features"
+    sim = Simulation(s)
+    sim.advance(5)
+    for a in actions:
+        sim.flip(a["flip"]) if "flip" in a else sim.set(**a["set"])
+    cmds = [{"op": "frontier"}, {"op": "sweep", "steps": 120}]
+    jobs = [{"config": config(s), "advance": 5, "actions": actions, "cmd": c, "via": via}
+            for c in cmds for via in ("sim", "snapshot")]
+    outs = node(jobs)
+    py_f = fr.frontier_reply(sim, cmds[0])
+    py_s = sw.sweep_reply(sim, cmds[1])
+    assert py_s["limit"]["kind"] is None and "features" in py_s["limit"]["why"]
+    sens = _sensitive(sim, 120)
+    for job, out in zip(jobs, outs):
+        assert "reply" in out, out
+        if job["cmd"]["op"] == "frontier":
+            assert differences(py_f, out["reply"], skip=tied(py_f)) == [], job
+        else:
+            assert check_sweep(py_s, out["reply"], sens, pid) > 0.9 * 4096
+
+
+def test_a_one_hot_features_stack_is_the_table_s():
+    """One-hot features (theta_0 = the start logits less log pi_ref) make the table's
+    runs: the twin's sweep map on the features model equals its map on the table to
+    1e-12 in every cell NumPy pins down, an independent check of the pullback."""
+    s = load_scenario("align")
+    m = one_hot(s.n_prompts, s.n_replies)
+    init = s.start_logits() - log_softmax(np.asarray(s.ref_logits, dtype=float))
+    f = s.with_settings(init_logits=None, model=FeaturesModel(m.features, init.reshape(-1)))
+    cmd = {"op": "sweep", "steps": 60, "n_beta": 16, "n_lr": 16}
+    table, feats = (out["reply"] for out in node([{"config": config(x), "cmd": cmd}
+                                                  for x in (s, f)]))
+    calm = [not (table[k][c] or feats[k][c]) for k in FLAG_KEYS for c in range(256)]
+    calm = np.array(calm).reshape(2, 256).all(axis=0)
+    worst = 0.0
+    for k in CELL_KEYS:
+        for c in np.flatnonzero(calm):
+            a, b = table[k][c], feats[k][c]
+            assert (a is None) == (b is None), (k, c)
+            if a is not None:
+                worst = max(worst, abs(a - b) / max(1.0, abs(a)))
+    print("one-hot features against the table, calm cells:", calm.sum(), "worst", worst)
+    assert calm.sum() > 100 and worst <= 1e-12
 
 
 def test_the_comparison_can_fail():

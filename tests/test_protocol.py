@@ -15,12 +15,17 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dpo_sim.app.interactive import scenario_json
+from dpo_sim.sim.model import FeaturesModel, one_hot
+from dpo_sim.sim.numerics import log_softmax
 from dpo_sim.sim.protocol import Session
+from dpo_sim.sim.scenario import Event, Prompt, Row, Scenario
 from dpo_sim.sim.scenario_io import list_presets, load_scenario
 from dpo_sim.sim.settings import table_json
+from naive_dpo import random_features_case
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests" / "protocol_driver.mjs"
@@ -241,3 +246,91 @@ def test_the_served_page_answers_every_command_once_even_when_the_engine_breaks(
                                                 "message": "a bug in the engine"}}
     session.handle = real
     assert json.loads(answer(session, {"op": "advance", "n": 2}))["state"]["t"] == 2
+
+
+# -- the features (log-linear) model -------------------------------------------------------
+def _features_scenario(seed: int):
+    """A random features scenario the page can show (K <= 6), at a stable learning rate:
+    the margins are linear in theta, so the mean loss's curvature is at most
+    max(beta^2 / 4, 2) times the largest |phi_w - phi_l|^2 of a row."""
+    rng = np.random.default_rng(500 + seed)
+    while True:
+        P, K, rows, ref, phi, theta0, beta = random_features_case(rng)
+        if K <= 6:
+            break
+    spread = max(float(np.sum((phi[x, c] - phi[x, r]) ** 2)) for x, c, r, *_ in rows)
+    lr = float(f"{min(1.5, 0.5 / (max(spread, 1e-3) * max(2.0, beta * beta))):.4g}")
+    prompts = tuple(Prompt(f"prompt {x}", tuple(f"reply {k}" for k in range(K)))
+                    for x in range(P))
+    events = (Event(7, flip=len(rows) - 1), Event(9, set={"beta": round(beta / 2, 4)}))
+    return Scenario(id=f"features-{seed}", title="features", watch="", prompts=prompts,
+                    ref_logits=ref, rows=tuple(Row(*r) for r in rows), beta=beta,
+                    learning_rate=lr, adaptive_weight=True, events=events,
+                    model=FeaturesModel(phi, theta0))
+
+
+def _one_hot(s):
+    init = s.start_logits() - log_softmax(np.asarray(s.ref_logits, dtype=float))
+    return s.with_settings(init_logits=None, model=FeaturesModel(
+        one_hot(s.n_prompts, s.n_replies).features, init.reshape(-1)))
+
+
+def test_features_scenarios_agree_through_every_command():
+    """Random features scenarios sent whole (scripted events inside the steps), and presets
+    as one-hot features models: load's model, record.theta, each row's similarity, opt_phi
+    (pi*_phi, its params and coincide) and kl_to_rlhf_phi, through steps, flips, every
+    loss, the weight toggle, beta changes (pi*_phi refitted), the CSV (theta columns) and
+    reset."""
+    scenarios = [_features_scenario(seed) for seed in range(10)]
+    scenarios += [_one_hot(s) for s in PRESETS.values()
+                  if s.model.kind == "table" and s.n_prompts * s.n_replies <= 16][:4]
+    seqs = []
+    for s in scenarios:
+        seqs.append([
+            {"op": "load", "config": scenario_json(s)},
+            {"op": "advance", "n": 12},
+            {"op": "flip", "row": 0},
+            {"op": "advance", "n": 20},
+            {"op": "set", "changes": {"beta": 0.7}},
+            {"op": "set", "changes": {"adaptive_weight": False}},
+            {"op": "advance", "n": 3},
+            {"op": "set", "changes": {"adaptive_weight": True, "loss_type": "ipo"}},
+            {"op": "advance", "n": 3},
+            {"op": "set", "changes": {"loss_type": "robust", "label_smoothing": 0.2}},
+            {"op": "advance", "n": 3},
+            {"op": "set", "changes": {"loss_type": "hinge"}},
+            {"op": "advance", "n": 3},
+            {"op": "csv"},
+            {"op": "reset"},
+            {"op": "advance", "n": 5},
+        ])
+    py = assert_agree(seqs)
+    for s, replies in zip(scenarios, py):
+        load = replies[0]
+        assert load["model"]["kind"] == "features"
+        assert load["model"]["init_theta"] == s.model.init_theta.tolist()
+        d = s.model.d
+        for r in replies:
+            if "error" in r or r.get("op") == "csv":
+                assert "error" not in r, (s.id, r)
+                assert f"theta[{d - 1}]" in r["csv"].splitlines()[0]
+                continue
+            assert len(r["record"]["theta"]) == d and "kl_to_rlhf_phi" in r["record"]
+            assert all("similarity" in row for row in r["state"]["rows"])
+        assert {"params", "coincide"} <= set(load["opt_phi"])
+    # the similarity is Razin's score of the row as it stands: after the flip of row 0
+    s, flipped = scenarios[0], py[0][2]["state"]["rows"][0]
+    phi = s.model.features[flipped["prompt"]]
+    w, lo = phi[flipped["chosen"]], phi[flipped["rejected"]]
+    assert flipped["chosen"] == s.rows[0].rejected
+    assert flipped["similarity"] == pytest.approx(float(w @ lo - w @ w), abs=1e-12)
+
+
+def test_a_table_reply_has_no_features_fields():
+    """On a table the replies keep their shape: model {kind: table}, no theta, no
+    similarity, no opt_phi, no kl_to_rlhf_phi (from either host)."""
+    py = assert_agree([[{"op": "load", "scenario": "align"}, {"op": "advance", "n": 2}]])[0]
+    assert py[0]["model"] == {"kind": "table"}
+    for r in py:
+        assert "theta" not in r["record"] and "kl_to_rlhf_phi" not in r["record"]
+        assert "opt_phi" not in r and all("similarity" not in row for row in r["state"]["rows"])

@@ -34,6 +34,7 @@ export function makeSession(DPO, settingsTable, scenarios) {
     d.type = "step";
     if (rec.theta !== undefined) d.theta = rec.theta;   // a features model's parameters
     d.kl_to_rlhf = nullNaN(rec.kl_to_rlhf);
+    if (rec.kl_to_rlhf_phi !== undefined) d.kl_to_rlhf_phi = nullNaN(rec.kl_to_rlhf_phi);
     return d;
   }
   function seriesRow(rec) {
@@ -68,7 +69,14 @@ export function makeSession(DPO, settingsTable, scenarios) {
     const out = { state: state(), record: recordJson(rec), series: recs.map(seriesRow),
                   stored: DPO.storedRowMetrics(rec, sim.rows, sim), pulls: pulls(rec),
                   rest: sim.rest() };
-    if (structure) out.opt = optJson(sim.optimum());
+    if (structure) {
+      out.opt = optJson(sim.optimum());
+      const phi = sim.optimumPhi();         // pi*_phi: a features model only
+      if (phi !== null) {
+        out.opt_phi = Object.assign(optJson(phi), { params: nullNaN(phi.params),
+                                                    coincide: phi.coincide });
+      }
+    }
     return out;
   }
   function whole(v, name) {
