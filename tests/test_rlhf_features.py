@@ -314,6 +314,10 @@ def test_separable_judgements_drift_and_the_heading_replies_gain():
 @pytest.mark.skipif(NODE is None, reason="Node.js (node) is not on PATH")
 def test_the_javascript_twin_gives_the_same_pi_star_phi():
     cases = [features_case(seed, small_d=bool(seed % 2)) for seed in range(40)]
+    for seed in range(40, 52):                             # features in {-1, 0, 1}: exact
+        c = features_case(seed, small_d=True)              # ties and dependencies
+        phi = np.random.default_rng(seed).integers(-1, 2, size=c["phi"].shape).astype(float)
+        cases.append(dict(c, phi=phi, model=FeaturesModel(phi, c["theta0"])))
     rng = np.random.default_rng(7)
     for _ in range(4):                                     # one-hot: the table again
         P, K, rows, ref, _, beta = random_case(rng)
