@@ -491,3 +491,34 @@ EDITOR_TEXTS.update({
     "EDITOR_FEATURES_START": ("A features model has no start logits: π starts at π_ref "
                               "moved by θ₀ (the model, below)."),
 })
+
+# --- rest statements on a features model (issue 19, part "optima": sim/rest.py's
+# _features, app/ui/rest_text.js; each checked against long runs in
+# tests/test_rest_features.py). The rows share theta, so the reasons are theta's, not the
+# replies'.
+REST_WHY_THETA = ("the rows share θ, so what comes to rest is θ, where the pulls of all the "
+                  "rows, each along its own φ_w − φ_l, cancel.")
+REST_WHERE_THETA = "where the pulls of all the rows on the shared θ cancel"
+REST_APPROACHES_THETA = ("This row heads for u = {u}{at}, {where}, but never comes to rest: "
+                         "row {via}, which shares θ with it, drifts for ever, and its pull, "
+                         "fading but never 0, keeps tugging.")
+REST_WHY_THETA_FREE = ("{votes} the {side} reply, and no other judgement holds θ back: some "
+                       "direction of θ raises this row's margin and lowers no judgement's, so "
+                       "the pulls never cancel at a finite margin.")
+REST_THETA_VOTES = "Every vote backs"
+REST_THETA_VOTES_ROBUST = ("Corrected for a share ε = {eps} of flipped labels, every vote "
+                           "backs")
+REST_OPEN_THETA = {
+    "theta-hinge": ("On a features model the rows share θ, and with the hinge's kink their "
+                    "pulls on θ can cancel or keep swinging: the page makes no claim about "
+                    "where this row ends."),
+    "theta-robust": ("A row's vote share is beyond 1 − ε, so its pull never fades; the rows "
+                     "share θ, and the page does not decide whether the others hold it: no "
+                     "claim about where this row ends."),
+    "theta-path": ("This row's margin depends on where θ drifts along directions the votes "
+                   "do not fix, which the path of the steps decides: the page makes no claim "
+                   "about where it ends."),
+}
+VIEW_TEXT_NAMES = VIEW_TEXT_NAMES + (
+    "REST_WHY_THETA", "REST_WHERE_THETA", "REST_APPROACHES_THETA", "REST_WHY_THETA_FREE",
+    "REST_THETA_VOTES", "REST_THETA_VOTES_ROBUST", "REST_OPEN_THETA")

@@ -6,6 +6,11 @@ its log-probabilities. The data are preference rows (``pairs.Pairs``), and every
 over single annotator judgements: a row "chosen > rejected, 7:3" is seven judgements one
 way and three the other.
 
+Shared parameters (the features model, sim/model.py): each reply has a feature vector
+phi(x, y) of length d and the logits are ``log pi_ref + Phi theta`` with one theta in R^d
+(``features_logits``). Every function below then works on those logits unchanged; only
+the gradient is carried back to theta by the chain rule (``features_gradient``).
+
 This module states the maths for reading: plain NumPy, one run, no shortcuts.
 ``engine.py`` computes the same numbers faster (and ``stack.py`` many runs at once); the
 tests hold them to this module. The conventions in words: docs/model.md.
@@ -172,3 +177,33 @@ def row_pulls(u: np.ndarray, pairs: Pairs, loss: Loss, beta: float):
     pull_for = pairs.votes_chosen * loss.weight(u, beta)
     pull_against = pairs.votes_rejected * loss.weight(-u, beta)
     return pull_for, pull_against, pull_for - pull_against
+
+
+# -- shared parameters: the features (log-linear) model ------------------------------------
+def features_logits(theta_d: np.ndarray, logp_ref: np.ndarray, features: np.ndarray
+                    ) -> np.ndarray:
+    """The logits of the features model: ``log pi_ref(y|x) + theta . phi(x, y)``, where
+    ``features`` is (P, K, d) and ``theta_d`` (d,). At theta = 0 the policy is pi_ref.
+    Within a prompt the normaliser cancels, so a judgement's margin is
+    ``h = theta . (phi(x, w) - phi(x, l))``: one theta moves every reply that shares a
+    feature with the two compared."""
+    return logp_ref + features @ theta_d
+
+
+def features_gradient(theta_d, logp_ref, features, pairs: Pairs, beta: float,
+                      loss: Loss) -> np.ndarray:
+    """d dpo_loss / d theta (d,): the chain rule through the linear map theta -> logits,
+    ``sum over (x, y) of phi(x, y) * d loss / d logit(x, y)``. With ``gradient``'s pulls
+    (-pull on the winner, +pull on the loser) this is ``-sum of pull * (phi_w - phi_l)``:
+    each judgement pushes theta along the difference of its two replies' features, and
+    every reply whose features lie along that difference moves too (the chosen one down,
+    when it resembles the rejected one more than itself: Razin et al. 2024)."""
+    g = gradient(features_logits(theta_d, logp_ref, features), logp_ref, pairs, beta, loss)
+    return np.einsum("xyj,xy->j", features, g)
+
+
+def features_step(theta_d, logp_ref, features, pairs: Pairs, beta: float,
+                  learning_rate: float, loss: Loss) -> np.ndarray:
+    """One update of plain, full-batch gradient descent on theta."""
+    return theta_d - learning_rate * features_gradient(theta_d, logp_ref, features, pairs,
+                                                       beta, loss)

@@ -304,8 +304,8 @@ def frontier_reply(sim, cmd: dict | None = None) -> dict:
     ``sim``: the live ``simulation.Simulation`` (its rows after flips, its loss in force).
     ``cmd``: ``{"op": "frontier", "points": n}``; ``points`` (optional, 2 to 4000, default
     ``CURVE_POINTS``): the curve's points between its ends. What the reply depends on: the
-    scenario, the rows as they stand and the loss in force (adaptive_weight, loss_type,
-    label_smoothing), not beta, the learning rate or the step: the sweep runs with the
+    scenario (its model too), the rows as they stand and the loss in force
+    (``sim.loss_spec``), not beta, the learning rate or the step: the sweep runs with the
     scenario's own lr * beta^2, for the scenario's steps (at most ``MAX_SWEEP_STEPS``).
 
     The reply (None for a number that is not finite):
@@ -320,7 +320,7 @@ def frontier_reply(sim, cmd: dict | None = None) -> dict:
     - ``sweep``: ``beta`` (13), ``learning_rate`` (13), ``lr_beta2``, ``steps`` (updates
       run), ``scenario_steps``, ``kl`` and ``reward`` (13 lists of P: each run's end
       point per prompt; reward None on a prompt without a finite r*).
-    - ``settings``: the loss in force, ``{adaptive_weight, loss_type, label_smoothing}``.
+    - ``settings``: the loss in force, ``LossSpec.to_dict()``.
     """
     cmd = dict(cmd or {})
     n = cmd.get("points", CURVE_POINTS)

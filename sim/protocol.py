@@ -224,7 +224,7 @@ class Session:
         key = (id(sim.pairs), sim.beta, sim.learning_rate, sim.loss_spec)
         if self._plan_key != key:
             self._plan = rest.analyse(sim.pairs, sim.beta, sim.learning_rate,
-                                      sim.loss_spec.loss)
+                                      sim.loss_spec.loss, getattr(sim.scenario, "model", None))
             self._plan_key = key
         rec = sim.record
         return rest.at(self._plan, rec.row_margin, rec.grad_logits)

@@ -46,6 +46,25 @@ allows the step but the curvature on the way (at most ``n/4`` per judgement for 
 not, the row is said to head for its rest point, without a claim that it gets there.
 
 Whatever the loss, a group whose pulls cancel exactly now never moves (its gradient is 0).
+
+On a features model (sim.model.FeaturesModel) every row moves the one theta all rows
+share, so rows are coupled through the Gram matrix of their difference vectors
+v = phi_w - phi_l, not through shared replies, and the per-group analysis above does not
+apply. ``_features`` decides instead, with ``how = "theta"`` marking the cases whose
+reason is the shared theta (app/ui/rest_text.js words them so):
+
+- DPO's sigmoid and robust with every corrected vote >= 0: the judgements split into
+  tight and separable ones (``rlhf.fit_features``). A row whose v has no component along
+  the separable directions V_S rests at ``beta v . theta_fit`` (``rests``; ``approaches``
+  when some separable row's fading pull reaches theta's tight part); a row with a
+  component there drifts like log t to the side of ``u . v`` (u the max-margin direction;
+  a separable row always drifts to its votes' side); a row whose v is orthogonal to u yet
+  not to V_S gets no claim. Robust with a corrected vote below 0: no claim.
+- IPO: theta rests at the weighted least-squares fit of the rows' targets in theta0 + V;
+  rows whose targets conflict rest short of them (``how`` "theta").
+- The weight off: theta moves by a constant step, so row i's margin moves at the pace
+  ``lr beta^2 / N sum_k (a_k - b_k) v_k . v_i``, and rests only where that is 0.
+- The hinge: no claim.
 """
 
 from __future__ import annotations
@@ -56,6 +75,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from . import rlhf as _rlhf
 from .losses import Loss
 from .numerics import sigmoid_pair
 from .pairs import Pairs
@@ -311,16 +331,22 @@ class Plan:
 
     rows: tuple[RowRest, ...]
     groups: tuple[tuple[int, np.ndarray, np.ndarray], ...]
+    features: bool = False        # a features model: the rows share theta (one group)
 
 
-def analyse(pairs: Pairs, beta: float, learning_rate: float, loss: Loss) -> Plan:
+def analyse(pairs: Pairs, beta: float, learning_rate: float, loss: Loss,
+            model=None) -> Plan:
     """Where each row of ``pairs`` (flips applied) ends with these settings, whatever the
     policy now (``at`` adds what the policy now decides). Costs about a millisecond for a
-    preset: call it when the rows or the settings change, not every step."""
+    preset: call it when the rows or the settings change, not every step. ``model``: the
+    run's model (None or the table: per group; a features model: ``_features``)."""
     N = pairs.n_judgements
+    features = getattr(model, "kind", "table") == "features"
     out: list[RowRest | None] = [None] * len(pairs)
     found = []
-    for rows in groups(pairs):
+    if features:
+        out = _features(pairs, model, beta, learning_rate, loss, N)
+    for rows in () if features else groups(pairs):
         replies, c, r = _local(pairs, rows)
         found.append((int(pairs.prompt[rows[0]]), replies, rows))
         a = pairs.votes_chosen[rows].astype(float)
@@ -334,7 +360,7 @@ def analyse(pairs: Pairs, beta: float, learning_rate: float, loss: Loss) -> Plan
     if stop:
         out = [replace(rr, kind="halts", via=stop[0]) if rr.kind == "rests" else rr
                for rr in out]
-    return Plan(tuple(out), tuple(found))
+    return Plan(tuple(out), tuple(found), features=features)
 
 
 def at(plan: Plan, margins: np.ndarray, grad: np.ndarray) -> tuple[RowRest, ...]:
@@ -343,6 +369,15 @@ def at(plan: Plan, margins: np.ndarray, grad: np.ndarray) -> tuple[RowRest, ...]
     nothing pulls it (the weight off) rests at its margin now. ``margins`` (N,): each row's
     u now; ``grad`` (P, K): the gradient of the mean loss now (the run's record has both)."""
     out = list(plan.rows)
+    if plan.features:                  # one theta: still when its whole gradient is 0
+        still = bool(np.all(np.asarray(grad) == 0.0))
+        for i, rr in enumerate(out):
+            if still:
+                out[i] = RowRest("rests", float(margins[i]), "still", cycle=rr.cycle,
+                                 lr_limit=math.inf)
+            elif rr.kind == "rests" and rr.how == "still":
+                out[i] = replace(rr, u=float(margins[i]))
+        return tuple(out)
     for x, replies, rows in plan.groups:
         still = bool(np.all(np.asarray(grad)[x, replies] == 0.0))
         for i in rows:
@@ -356,9 +391,9 @@ def at(plan: Plan, margins: np.ndarray, grad: np.ndarray) -> tuple[RowRest, ...]
 
 
 def rest_points(pairs: Pairs, beta: float, learning_rate: float, loss: Loss,
-                margins: np.ndarray, grad: np.ndarray) -> tuple[RowRest, ...]:
+                margins: np.ndarray, grad: np.ndarray, model=None) -> tuple[RowRest, ...]:
     """``at(analyse(...), margins, grad)``: where each row ends from the policy now."""
-    return at(analyse(pairs, beta, learning_rate, loss), margins, grad)
+    return at(analyse(pairs, beta, learning_rate, loss, model), margins, grad)
 
 
 def _group(loss, c, r, a, b, m, beta, lr, N) -> list[RowRest]:
@@ -442,3 +477,121 @@ def _group(loss, c, r, a, b, m, beta, lr, N) -> list[RowRest]:
         out.append(RowRest(kind, float(sm.u[j]), how, sm.via[j], cyc, float(limits[j]),
                            float(pace)))
     return out
+
+
+# -- a features model: the rows share theta ------------------------------------------------
+def _top_eig(v: np.ndarray, coef: np.ndarray) -> float:
+    """Largest eigenvalue of sum_i coef_i v_i v_i^T."""
+    if len(coef) == 0:
+        return 0.0
+    return float(np.linalg.eigvalsh(v.T @ (coef[:, None] * v)).max())
+
+
+def _features(pairs: Pairs, model, beta, lr, loss, N) -> list[RowRest]:
+    """Each row on a features model (the module docstring's last part)."""
+    phi = model.features
+    v = phi[pairs.prompt, pairs.chosen] - phi[pairs.prompt, pairs.rejected]
+    a = pairs.votes_chosen.astype(float)
+    b = pairs.votes_rejected.astype(float)
+    n = a + b
+    n_rows = len(pairs)
+    name = loss.name
+    if name == "bare_margin":
+        # every judgement pulls with weight 1: theta moves by a constant step, and row i's
+        # u by lr beta^2 / N * sum_k (a_k - b_k) v_k . v_i
+        scale = lr * beta ** 2 / N
+        pull = (a - b) @ v
+        size = np.abs(a - b) @ np.linalg.norm(v, axis=1)
+        out = []
+        for i in range(n_rows):
+            pace = float(v[i] @ pull)
+            if abs(pace) <= 1e-12 * size * float(np.linalg.norm(v[i])):
+                out.append(RowRest("rests", how="still", lr_limit=math.inf))
+            else:
+                out.append(RowRest("drifts", math.copysign(math.inf, pace), "steady",
+                                   pace=scale * pace))
+        return out
+    if name == "hinge":
+        return [RowRest("open", how="theta-hinge")] * n_rows
+    if name == "ipo":
+        return _features_ipo(v, a, b, n, model.init_theta, beta, lr, N)
+    eps = loss.label_smoothing if name == "robust" else 0.0
+    ac = (a * (1 - eps) - b * eps) / (1 - 2 * eps)
+    bc = (b * (1 - eps) - a * eps) / (1 - 2 * eps)
+    if (ac < -TOL * n).any() or (bc < -TOL * n).any():
+        return [RowRest("open", how="theta-robust")] * n_rows
+    ac, bc = np.maximum(ac, 0.0), np.maximum(bc, 0.0)
+    fit = _rlhf.fit_features(pairs, phi, model.init_theta, beta, votes=(ac, bc))
+    direction = fit.direction
+    size = np.maximum(1.0, np.linalg.norm(v, axis=1))
+    off = (np.linalg.norm(v @ fit.basis_s.T, axis=1) if len(fit.basis_s)
+           else np.zeros(n_rows))
+    settles = off <= _rlhf.FEATURE_TOL * size
+    side = v @ direction
+    sep_rows = np.unique(fit.row[~fit.tight])
+    # a separable row's pull fades like 1/t; it reaches theta's tight part when its
+    # vector has a component in V_T
+    tugging = [int(i) for i in sep_rows
+               if len(fit.basis_t) and np.linalg.norm(fit.basis_t @ v[i])
+               > _rlhf.FEATURE_TOL * size[i]]
+    u_fit = beta * (v @ fit.theta)
+    # the curvature at rest (the tight part) and on the way (at most n/4 per judgement)
+    s_pos, s_neg = sigmoid_pair(np.where(settles, u_fit, 0.0))
+    inside = settles & (n > 0)
+    lam = beta ** 2 / N * _top_eig(v[inside], (n * s_pos * s_neg)[inside])
+    limit = 2.0 / lam if lam > 0 else math.inf
+    lam_way = beta ** 2 / N * _top_eig(v, n / 4.0)
+    safe = 2.0 / lam_way if lam_way > 0 else math.inf
+    kinds, hows, us, vias = [], [], [], []
+    for i in range(n_rows):
+        if settles[i]:
+            net = -ac[i] * s_neg[i] + bc[i] * s_pos[i]
+            own = "own" if abs(net) <= 1e-7 * n[i] and not tugging else "theta"
+            kind = "approaches" if tugging else "rests"
+            if lr >= limit:
+                kind = "overshoots"
+            elif lr >= safe:
+                kind = "heads"
+            kinds.append(kind)
+            hows.append(own)
+            us.append(float(u_fit[i]))
+            vias.append(tugging[0] if kind == "approaches" else -1)
+        elif abs(side[i]) > _rlhf.FEATURE_TOL * size[i]:
+            kinds.append("drifts")
+            hows.append("theta-slowing")
+            us.append(math.copysign(math.inf, side[i]))
+            vias.append(-1)
+        else:                            # orthogonal to u, not to V_S: the path decides
+            kinds.append("open")
+            hows.append("theta-path")
+            us.append(math.nan)
+            vias.append(-1)
+    calm = not any(k in ("overshoots", "heads") for k in kinds)
+    out = []
+    for i in range(n_rows):
+        how = hows[i]
+        if kinds[i] == "drifts" and not calm:
+            how = ""
+        out.append(RowRest(kinds[i], us[i], how, vias[i], False,
+                           limit if settles[i] else math.nan))
+    return out
+
+
+def _features_ipo(v, a, b, n, theta0, beta, lr, N) -> list[RowRest]:
+    """IPO on a features model: theta rests at theta0 + z, z in V (the rows' span)
+    minimising sum_i n_i (theta . v_i - t_i)^2, t_i the row's own target (2p - 1)/(2 beta);
+    rows whose targets the shared theta cannot meet together rest short of them."""
+    t = np.where(n > 0, (a - b) / np.where(n > 0, n, 1.0), 0.0) / (2.0 * beta)
+    basis = _rlhf._basis(v[n > 0], v.shape[1])
+    h = v @ theta0
+    if len(basis):
+        g = v @ basis.T                              # (rows, k)
+        M = g.T @ (n[:, None] * g)
+        y = np.linalg.solve(M, g.T @ (n * (t - h)))
+        h = h + g @ y
+    lam = 2.0 / N * _top_eig(v, n)
+    limit = 2.0 / lam if lam > 0 else math.inf
+    return [RowRest("rests" if lr < limit else "overshoots", beta * h[i],
+                    "own" if abs(h[i] - t[i]) <= 1e-9 * max(1.0, abs(t[i])) else "theta",
+                    lr_limit=limit)
+            for i in range(len(v))]

@@ -573,19 +573,25 @@ class FeaturesFit:
 
 def _tight(w: np.ndarray) -> np.ndarray:
     """T: the judgements in a positive dependency of the w's (``_nnls`` per judgement:
-    is -w_j in the cone of the others?)."""
+    is -w_j in the cone of the others?). The judgements with a positive weight in a
+    dependency found are tight too, and are not tried again."""
     J = len(w)
     out = np.zeros(J, dtype=bool)
     for j in range(J):
+        if out[j]:
+            continue
         size = float(np.linalg.norm(w[j]))
         if size == 0.0:
             out[j] = True
             continue
-        A = np.delete(w, j, axis=0).T
+        others = np.delete(np.arange(J), j)
+        A = w[others].T
         if A.shape[1] == 0:
             continue
         lam = _nnls(A, -w[j])
-        out[j] = float(np.linalg.norm(A @ lam + w[j])) <= FEATURE_TOL * size
+        if float(np.linalg.norm(A @ lam + w[j])) <= FEATURE_TOL * size:
+            out[j] = True
+            out[others[lam > 1e-12 * max(1.0, float(lam.max()))]] = True
     return out
 
 
@@ -625,15 +631,27 @@ def _tight_newton(w, count, push, beta, theta0, basis):
         H = beta * beta * (g_j * (count * s_pos * s_neg)[:, None]).T @ g_j
         return g, H
 
-    y = np.zeros(k)
+    # start where every tight margin is 0 (theta0 less its part in V_T): the curvature is
+    # largest there, whatever theta0
+    y = -(basis @ theta0)
     f = value(y)
     its = 0
     while True:
         its += 1
-        if its > MAX_NEWTON:
-            raise RuntimeError(f"features fit did not converge in {MAX_NEWTON} steps")
         g, H = grad_hess(y)
-        step = -np.linalg.solve(H, g)
+        # stop where the gradient is at rounding level next to its terms (a minimiser so
+        # far out along a nearly separable direction that the loss is flat to the last
+        # bit there: no step can resolve it, and gradient descent never gets there), or
+        # after MAX_NEWTON steps (never seen), rather than fail
+        m = beta * (c_j + g_j @ y)
+        terms = beta * (count * sigmoid_pair(m)[1]) @ np.abs(g_j) + np.abs(lin)
+        if its > MAX_NEWTON or np.all(np.abs(g) <= 1e-14 * terms.max()):
+            break
+        # a judgement far past its margin has a curvature that rounds to nothing next to
+        # the others': a ridge of 1e-13 of the largest keeps the system solvable (the
+        # fixed point, g = 0, is the same)
+        ridge = 1e-13 * max(float(np.abs(np.diag(H)).max()), 1e-300)
+        step = -np.linalg.solve(H + ridge * np.eye(k), g)
         slope = float(g @ step)
         alpha = 1.0
         for _ in range(60):

@@ -349,7 +349,7 @@ def sweep_reply(sim, cmd: dict | None = None) -> dict:
     app/offline/stack.js, held to this within 1e-12 by tests/test_js_stack.py).
 
     ``sim``: the live ``simulation.Simulation``: its rows as they stand (flips applied) and
-    its loss in force (adaptive_weight, loss_type, label_smoothing); every cell runs from
+    its loss in force (``sim.loss_spec``); every cell runs from
     the scenario's start, so neither beta, the learning rate nor the step matter.
     ``cmd``: ``{"op": "sweep", "steps": n, "n_beta": B, "n_lr": L}``, each optional:
     ``steps`` (1 to ``MAX_STEPS``; default the scenario's steps, at most ``MAX_STEPS``),
@@ -368,7 +368,7 @@ def sweep_reply(sim, cmd: dict | None = None) -> dict:
     - ``limit``: ``{kind, value, why}`` (``stability_limit``; value None if infinite).
     - ``kl_ceiling``: the mean over prompts of the largest KL a prompt can reach (the KL
       colour scale's top).
-    - ``settings``: the loss in force, ``{adaptive_weight, loss_type, label_smoothing}``.
+    - ``settings``: the loss in force, ``LossSpec.to_dict()``.
     """
     cmd = dict(cmd or {})
     s = sim.scenario

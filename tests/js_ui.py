@@ -81,7 +81,7 @@ def sim_rest(sim) -> tuple:
 
     rec = sim.record
     return rest.rest_points(sim.pairs, sim.beta, sim.learning_rate, sim.loss_spec.loss,
-                            rec.row_margin, rec.grad)
+                            rec.row_margin, rec.grad_logits, sim.scenario.model)
 
 
 def page_view(sim, looked: int = 0) -> dict:

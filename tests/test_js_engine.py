@@ -631,7 +631,7 @@ def _rest_py(s: Scenario, steps: int, actions: dict) -> list[dict]:
         for a in actions.get(str(t), []):
             sim.flip(a["flip"]) if "flip" in a else sim.set(**a["set"])
     rr = rest.rest_points(sim.pairs, sim.beta, sim.learning_rate, sim.loss_spec.loss,
-                          sim.record.row_margin, sim.record.grad_logits)
+                          sim.record.row_margin, sim.record.grad_logits, s.model)
     return [dict(vars(r), claim=r.claim) for r in rr]
 
 

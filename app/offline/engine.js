@@ -1420,19 +1420,29 @@
     return out;
   }
 
-  /** rlhf._tight: the judgements in a positive dependency of the w's. */
+  /** rlhf._tight: the judgements in a positive dependency of the w's (those with a
+   *  positive weight in a dependency found are tight too, and not tried again). */
   function fTight(w) {
-    return w.map(function (wj, j) {
+    const out = w.map(function () { return false; });
+    w.forEach(function (wj, j) {
+      if (out[j]) return;
       const size = fNorm(wj);
-      if (size === 0.0) return true;
-      const others = w.filter(function (_, k) { return k !== j; });
-      if (others.length === 0) return false;
-      const neg = wj.map(function (v) { return -v; });
-      const lam = fNnls(others, neg);
+      if (size === 0.0) { out[j] = true; return; }
+      const idx = [];
+      for (let k = 0; k < w.length; k++) if (k !== j) idx.push(k);
+      if (idx.length === 0) return;
+      const others = idx.map(function (k) { return w[k]; });
+      const lam = fNnls(others, wj.map(function (v) { return -v; }));
       const res = wj.slice();
       others.forEach(function (c, k) { for (let t = 0; t < res.length; t++) res[t] += c[t] * lam[k]; });
-      return fNorm(res) <= FEATURE_TOL * size;
+      if (fNorm(res) <= FEATURE_TOL * size) {
+        out[j] = true;
+        let top = 1.0;
+        lam.forEach(function (v) { top = Math.max(top, v); });
+        lam.forEach(function (v, k) { if (v > 1e-12 * top) out[idx[k]] = true; });
+      }
     });
+    return out;
   }
 
   /** rlhf._ldp: min |y| subject to G y >= 1 (rows of G). */
@@ -1463,14 +1473,15 @@
       for (let j = 0; j < m.length; j++) s += count[j] * logAddExp0(-m[j]);
       return s;
     };
-    let y = new Array(k).fill(0.0);
+    // start where every tight margin is 0 (theta0 less its part in V_T)
+    let y = basis.map(function (e) { return -fDot(e, theta0); });
     let f = value(y);
     let its = 0;
     for (;;) {
       its += 1;
-      if (its > MAX_NEWTON) throw new Error("features fit did not converge");
       const m = margins(y);
       const grad = new Array(k).fill(0.0);
+      const terms = new Array(k).fill(0.0);
       const H = [];
       for (let a = 0; a < k; a++) H.push(new Array(k).fill(0.0));
       m.forEach(function (mj, j) {
@@ -1479,9 +1490,19 @@
         const hs = beta * beta * count[j] * sp[0] * sp[1];
         for (let a = 0; a < k; a++) {
           grad[a] += gs * g[j][a];
+          terms[a] += Math.abs(gs * g[j][a]);
           for (let b = 0; b < k; b++) H[a][b] += hs * g[j][a] * g[j][b];
         }
       });
+      // rlhf._tight_newton's stop: the gradient at rounding level next to its terms, or
+      // MAX_NEWTON steps, rather than fail
+      let termTop = 0.0;
+      terms.forEach(function (v) { termTop = Math.max(termTop, v); });
+      if (its > MAX_NEWTON || grad.every(function (v) { return Math.abs(v) <= 1e-14 * termTop; })) break;
+      let top = 0.0;
+      for (let a = 0; a < k; a++) top = Math.max(top, Math.abs(H[a][a]));
+      const ridge = 1e-13 * Math.max(top, 1e-300);      // rlhf._tight_newton's ridge
+      for (let a = 0; a < k; a++) H[a][a] += ridge;
       const step = solve(H, grad).map(function (v) { return -v; });
       const slope = fDot(grad, step);
       let alpha = 1.0;
@@ -1510,7 +1531,7 @@
 
   /** rlhf.fit_features: the judgements' signed vectors, which are tight, the bases of V,
    *  V_T, V_S, the fit theta (theta0 + z_T) and the direction u. */
-  function fitFeatures(pairs, features, theta0, beta) {
+  function fitFeatures(pairs, features, theta0, beta, votes) {
     const d = theta0.length;
     const w = [];
     const count = [];
@@ -1520,8 +1541,8 @@
       const v = features[x][pairs.chosen[i]].map(function (a, t) {
         return a - features[x][pairs.rejected[i]][t];
       });
-      const a = +pairs.votesChosen[i];
-      const b = +pairs.votesRejected[i];
+      const a = votes ? votes.a[i] : +pairs.votesChosen[i];
+      const b = votes ? votes.b[i] : +pairs.votesRejected[i];
       if (a > 0) { w.push(v); count.push(a); row.push(i); }
       if (b > 0) { w.push(v.map(function (q) { return -q; })); count.push(b); row.push(i); }
     }
@@ -1618,6 +1639,153 @@
     out.table = table;
     out.fit = fit;
     return out;
+  }
+
+  /** rest._features: where each row ends on a features model, where the rows share theta
+   *  (sim/rest.py's module docstring, last part): a plan {rows, groups: [], features: true}
+   *  for featuresRestAt. loss: {name, label_smoothing} (the loss in force). */
+  function analyseFeaturesRest(pairs, features, theta0, beta, lr, loss) {
+    const nRows = pairs.prompt.length;
+    const d = theta0.length;
+    const v = [];
+    for (let i = 0; i < nRows; i++) {
+      const x = pairs.prompt[i];
+      v.push(features[x][pairs.chosen[i]].map(function (q, t) {
+        return q - features[x][pairs.rejected[i]][t];
+      }));
+    }
+    const a = pairs.votesChosen.map(Number);
+    const b = pairs.votesRejected.map(Number);
+    const n = a.map(function (q, i) { return q + b[i]; });
+    const N = npSum(a) + npSum(b);
+    const name = loss.name;
+    const all = function (o) {
+      return {rows: v.map(function () { return rowRest("open", o); }), groups: [], features: true};
+    };
+    if (name === "bare_margin") {
+      const scale = lr * beta * beta / N;
+      const pull = new Array(d).fill(0.0);
+      let size = 0.0;
+      v.forEach(function (vi, i) {
+        for (let t = 0; t < d; t++) pull[t] += (a[i] - b[i]) * vi[t];
+        size += Math.abs(a[i] - b[i]) * fNorm(vi);
+      });
+      return {rows: v.map(function (vi) {
+        const pace = fDot(vi, pull);
+        if (Math.abs(pace) <= 1e-12 * size * fNorm(vi)) {
+          return rowRest("rests", {how: "still", lr_limit: Infinity});
+        }
+        return rowRest("drifts", {u: pace > 0 ? Infinity : -Infinity, how: "steady",
+          pace: scale * pace});
+      }), groups: [], features: true};
+    }
+    if (name === "hinge") return all({how: "theta-hinge"});
+    if (name === "ipo") {
+      const t = a.map(function (q, i) { return (q - b[i]) / n[i] / (2.0 * beta); });
+      const basis = fBasis(v, d);
+      const h = v.map(function (vi) { return fDot(vi, theta0); });
+      if (basis.length) {
+        const g = v.map(function (vi) { return basis.map(function (e) { return fDot(vi, e); }); });
+        const k = basis.length;
+        const M = [];
+        for (let p = 0; p < k; p++) M.push(new Array(k).fill(0.0));
+        const rhs = new Array(k).fill(0.0);
+        g.forEach(function (gi, i) {
+          for (let p = 0; p < k; p++) {
+            rhs[p] += gi[p] * n[i] * (t[i] - h[i]);
+            for (let q = 0; q < k; q++) M[p][q] += gi[p] * n[i] * gi[q];
+          }
+        });
+        const y = solve(M, rhs);
+        g.forEach(function (gi, i) { h[i] += fDot(gi, y); });
+      }
+      const lam = 2.0 / N * restLam(v, n, d);
+      const limit = lam > 0 ? 2.0 / lam : Infinity;
+      const rows = v.map(function (_, i) {
+        const own = Math.abs(h[i] - t[i]) <= 1e-9 * Math.max(1.0, Math.abs(t[i]));
+        return rowRest(lr < limit ? "rests" : "overshoots", {u: beta * h[i],
+          how: own ? "own" : "theta", lr_limit: limit});
+      });
+      const stop = rows.findIndex(function (rr) { return rr.kind === "overshoots"; });
+      if (stop >= 0) {
+        rows.forEach(function (rr) { if (rr.kind === "rests") { rr.kind = "halts"; rr.via = stop; } });
+      }
+      return {rows: rows, groups: [], features: true};
+    }
+    const eps = name !== "robust" ? 0.0
+      : +(loss.label_smoothing !== undefined ? loss.label_smoothing : loss.labelSmoothing);
+    const ac = a.map(function (q, i) { return (q * (1 - eps) - b[i] * eps) / (1 - 2 * eps); });
+    const bc = b.map(function (q, i) { return (q * (1 - eps) - a[i] * eps) / (1 - 2 * eps); });
+    const TOLV = 1e-9;                                   // rest.TOL
+    if (ac.some(function (q, i) { return q < -TOLV * n[i]; }) ||
+        bc.some(function (q, i) { return q < -TOLV * n[i]; })) {
+      return all({how: "theta-robust"});
+    }
+    const votes = {a: ac.map(function (q) { return Math.max(q, 0.0); }),
+      b: bc.map(function (q) { return Math.max(q, 0.0); })};
+    const fit = fitFeatures(pairs, features, theta0.map(Number), beta, votes);
+    const size = v.map(function (vi) { return Math.max(1.0, fNorm(vi)); });
+    const settles = v.map(function (vi, i) {
+      let off = 0.0;
+      fit.basisS.forEach(function (e) { const s = fDot(vi, e); off += s * s; });
+      return Math.sqrt(off) <= FEATURE_TOL * size[i];
+    });
+    const side = v.map(function (vi) { return fDot(vi, fit.direction); });
+    const sepRows = Array.from(new Set(fit.row.filter(function (_, j) {
+      return !fit.tight[j];
+    }))).sort(function (x, y) { return x - y; });
+    const tugging = sepRows.filter(function (i) {
+      if (!fit.basisT.length) return false;
+      let s2 = 0.0;
+      fit.basisT.forEach(function (e) { const s = fDot(v[i], e); s2 += s * s; });
+      return Math.sqrt(s2) > FEATURE_TOL * size[i];
+    });
+    const uFit = v.map(function (vi) { return beta * fDot(vi, fit.theta); });
+    const sp = uFit.map(function (u, i) { return sigmoidPair(settles[i] ? u : 0.0); });
+    const inside = [];
+    const curv = [];
+    v.forEach(function (vi, i) {
+      if (settles[i] && n[i] > 0) { inside.push(vi); curv.push(n[i] * sp[i][0] * sp[i][1]); }
+    });
+    const lam = beta * beta / N * restLam(inside, curv, d);
+    const limit = lam > 0 ? 2.0 / lam : Infinity;
+    const lamWay = beta * beta / N * restLam(v, n.map(function (q) { return q / 4.0; }), d);
+    const safe = lamWay > 0 ? 2.0 / lamWay : Infinity;
+    const rows = v.map(function (_, i) {
+      if (settles[i]) {
+        const net = -votes.a[i] * sp[i][1] + votes.b[i] * sp[i][0];
+        const own = Math.abs(net) <= 1e-7 * n[i] && !tugging.length ? "own" : "theta";
+        let kind = tugging.length ? "approaches" : "rests";
+        if (lr >= limit) kind = "overshoots";
+        else if (lr >= safe) kind = "heads";
+        return rowRest(kind, {u: uFit[i], how: own,
+          via: kind === "approaches" ? tugging[0] : -1, lr_limit: limit});
+      }
+      if (Math.abs(side[i]) > FEATURE_TOL * size[i]) {
+        return rowRest("drifts", {u: side[i] > 0 ? Infinity : -Infinity, how: "theta-slowing"});
+      }
+      return rowRest("open", {how: "theta-path"});
+    });
+    const calm = !rows.some(function (rr) { return rr.kind === "overshoots" || rr.kind === "heads"; });
+    if (!calm) rows.forEach(function (rr) { if (rr.kind === "drifts") rr.how = ""; });
+    return {rows: rows, groups: [], features: true};
+  }
+
+  /** rest.at for a features plan: one theta, still when the whole gradient is exactly 0
+   *  (every row then rests where it is); a row at rest for want of a pull rests at its
+   *  margin now. */
+  function featuresRestAt(plan, margins, grad) {
+    const still = grad.every(function (g) {
+      return Array.isArray(g) ? g.every(function (q) { return q === 0.0; }) : g === 0.0;
+    });
+    return plan.rows.map(function (rr, i) {
+      if (still) {
+        return rowRest("rests", {u: margins[i], how: "still", cycle: rr.cycle, lr_limit: Infinity});
+      }
+      const out = Object.assign({}, rr);
+      if (out.kind === "rests" && out.how === "still") out.u = margins[i];
+      return out;
+    });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -2254,11 +2422,15 @@
       const key = [this._pairs, this.beta, this.learning_rate, this.loss_spec.loss];
       const k = this._restKey;
       if (!k || k.some(function (v, i) { return v !== key[i]; })) {
-        this._restPlan = analyseRest(this._pairs, this.beta, this.learning_rate,
-          this.loss_spec.loss);
+        // on a features model the rows share theta (the optima helper's analyseFeaturesRest)
+        this._restPlan = this.model.kind === "table"
+          ? analyseRest(this._pairs, this.beta, this.learning_rate, this.loss_spec.loss)
+          : analyseFeaturesRest(this._pairs, this.model.features, this.model.init_theta,
+            this.beta, this.learning_rate, this.loss_spec.loss);
         this._restKey = key;
       }
-      return restAt(this._restPlan, this.record["pairs/margin"], gradLogits(this.record));
+      return (this._restPlan.features ? featuresRestAt : restAt)(this._restPlan,
+        this.record["pairs/margin"], gradLogits(this.record));
     }
 
     /** pi*_phi, the RLHF optimum for a reward linear in the features (where DPO ends on
@@ -2323,6 +2495,8 @@
     // pi*_phi on a features model (the optima helper's section)
     featuresOptimum: featuresOptimum,
     fitFeatures: fitFeatures,
+    analyseFeaturesRest: analyseFeaturesRest,
+    featuresRestAt: featuresRestAt,
     PSI_SERIES: PSI_SERIES,
     pyRepr: pyRepr,
     pyFloatRepr: pyFloatRepr,

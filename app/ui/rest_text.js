@@ -10,7 +10,10 @@
  * REST_WHERE_SHARED, REST_DRIFT_SLOWING, REST_DRIFT_STEADY, REST_DRIFT_SHAKEN,
  * REST_WHY_UNANIMOUS, REST_WHY_ROBUST_EDGE, REST_WHY_ROBUST_BEYOND, REST_WHY_OFF,
  * REST_WHY_GROUP, REST_WHY_DRAGGED, REST_SWINGS, REST_STOPS, REST_IDLE, REST_OVERSHOOTS,
- * REST_OVERSHOOTS_IPO, REST_HEADS, REST_HALTS, REST_OPEN_HINGE, REST_OPEN.
+ * REST_OVERSHOOTS_IPO, REST_HEADS, REST_HALTS, REST_OPEN_HINGE, REST_OPEN, and on a
+ * features model (how "theta", "theta-slowing", "theta-hinge", "theta-robust",
+ * "theta-path": the rows share θ) REST_WHY_THETA, REST_WHERE_THETA, REST_APPROACHES_THETA,
+ * REST_WHY_THETA_FREE, REST_THETA_VOTES, REST_THETA_VOTES_ROBUST, REST_OPEN_THETA.
  *
  * A rest object is what the engine sends per row (Simulation.rest() in the twin,
  * sim.rest.RowRest on the server): {kind, u, how, via, cycle, lr_limit, pace}. JSON has no
@@ -94,7 +97,8 @@ export function restText(rr, a, b, loss, beta, lr, T) {
   const kind = rr.kind, how = rr.how || "";
   const ru = restNumber(rr.u), via = rr.via ?? -1;
   const u = Number.isFinite(ru) ? minus(ru, 3, true) : "";
-  const where = how === "own" ? T.REST_WHERE_OWN : T.REST_WHERE_SHARED;
+  const where = how === "own" ? T.REST_WHERE_OWN
+    : how === "theta" ? T.REST_WHERE_THETA : T.REST_WHERE_SHARED;
   const up = ru > 0;
   if (kind === "rests") {
     if (how === "still") return fill(name === "bare_margin" ? T.REST_STILL_OFF : T.REST_STILL, { u });
@@ -105,13 +109,14 @@ export function restText(rr, a, b, loss, beta, lr, T) {
       return fill(own, { u, a: pyG(a), b: pyG(b), q: minus(q), p: minus(p), eps: pyG(eps),
         h: minus(ru / beta, 3, true) });
     }
-    const why = rr.cycle ? T.REST_WHY_CYCLE
+    const why = how === "theta" ? T.REST_WHY_THETA : rr.cycle ? T.REST_WHY_CYCLE
       : via >= 0 ? fill(T.REST_WHY_CARRIED, { via }) : T.REST_WHY_OTHER;
     return fill(T.REST_SHARED, { u, at: restMeaning(loss, beta, ru),
       net: minus(netPullAt(loss, beta, a, b, ru), 3, true), why });
   }
   if (kind === "approaches") {
-    return fill(T.REST_APPROACHES, { u, at: restMeaning(loss, beta, ru), where, via });
+    return fill(how === "theta" ? T.REST_APPROACHES_THETA : T.REST_APPROACHES,
+      { u, at: restMeaning(loss, beta, ru), where, via });
   }
   if (kind === "drifts") {
     if (how === "") return T.REST_DRIFT_SHAKEN;
@@ -119,6 +124,10 @@ export function restText(rr, a, b, loss, beta, lr, T) {
     const share = Math.max(p, 1 - p);
     let why;
     if (name === "bare_margin") why = T.REST_WHY_OFF;
+    else if (how === "theta-slowing") {
+      why = fill(T.REST_WHY_THETA_FREE, { side: up ? "chosen" : "rejected",
+        votes: eps > 0 ? fill(T.REST_THETA_VOTES_ROBUST, { eps: pyG(eps) }) : T.REST_THETA_VOTES });
+    }
     else if (how === "slowing" && (b === 0 || a === 0) && eps === 0) {
       why = fill(T.REST_WHY_UNANIMOUS, { side: b === 0 ? "chosen" : "rejected",
         n: pyG(b === 0 ? a : b), w: b === 0 ? "σ(−u)" : "σ(u)" });
@@ -152,6 +161,7 @@ export function restText(rr, a, b, loss, beta, lr, T) {
     return fill(T.REST_HEADS, { u, where, lr: pyG(lr), limit: minus(restNumber(rr.lr_limit), 3) });
   }
   if (kind === "halts") return fill(T.REST_HALTS, { u, via });
+  if (how.startsWith("theta-") && T.REST_OPEN_THETA[how]) return T.REST_OPEN_THETA[how];
   return name === "hinge" ? T.REST_OPEN_HINGE : T.REST_OPEN;
 }
 
