@@ -152,9 +152,12 @@ LEVELS: tuple[Level, ...] = (
         r"$\frac{d}{du}\big[-\log\sigma(u)\big] = -\sigma(-u)$:",
         GRADIENT,
         "The weight σ(−u) is close to 1 when the model gets a pair badly wrong and fades as "
-        "it gets it right. In this simulator θ is a table of logits, so the bracket is "
-        r"$e_{y_w} - e_{y_l}$: a step raises the winner's logit and lowers the loser's by the "
-        "same amount.",
+        "it gets it right. When θ is a table of logits (this simulator's default model), the "
+        r"bracket is $e_{y_w} - e_{y_l}$: a step raises the winner's logit and lowers the "
+        "loser's by the same amount. In its features model, where every reply y has a fixed "
+        r"vector $\phi(y)$ and $\pi_\theta(y\mid x) \propto \pi_{\text{ref}}(y\mid x)\,"
+        r"e^{\theta^\top\phi(y)}$, the bracket is $\phi(y_w) - \phi(y_l)$: one θ serves "
+        "every reply, so the step moves every reply that resembles the two.",
         "### What the paper found with it",
         "The paper first tests DPO where the true reward is known (its Section 6.1 and "
         "Figure 2, left): movie-review openings from IMDb, a model asked to continue them "
@@ -180,7 +183,7 @@ LEVELS: tuple[Level, ...] = (
         "### Reading the logs",
         "TRL's DPOTrainer logs rewards/chosen and rewards/rejected (the mean implicit reward "
         "β log(π/π_ref) of each side), rewards/margins, rewards/accuracies, logps/chosen and "
-        "logps/rejected. Three things this simulator makes visible:",
+        "logps/rejected. Four things this simulator makes visible:",
         "**Accuracy is capped by disagreement.** Counted per annotator judgement, “Align to "
         "preferences” can get at most 47 of its 60 judgements right (0.7833), and it does "
         "from step 1 on. Counted per stored row, as TRL would on these rows, every row is "
@@ -193,6 +196,16 @@ LEVELS: tuple[Level, ...] = (
         "rises from −1.386 to −0.822 (step 44), then falls, and from step 655 on it is below "
         "where it started (−1.874 at step 3000), while every row's margin grows at every "
         "step. Watch both numbers.",
+        "**A learned pair can pull its chosen reply down.** In “Unanimous labels” each reply "
+        "has its own logit, and the fall comes from replies that win one row and lose "
+        "another. In a real model replies share parameters, as they do in this simulator's "
+        "features model, where each reply is a fixed feature vector and one θ serves them "
+        "all. In “Similar replies: the chosen reply falls” a single hard label is right from "
+        "step 1 on and its margin grows at every step, yet logps/chosen falls at every "
+        "step, to −3.006 at step 300: the chosen and rejected replies share most of their "
+        "features, so the push that separates them lowers both. The mass goes to a short "
+        "reply that no row mentions, 0.763 of it by step 300. Check what the rows leave "
+        "out, not only what they say.",
         "### Choosing β",
         "β is chosen by hand. With split votes a larger β ends closer to the reference "
         "(compare “Tight leash” with “Loose leash”); with unanimous labels no β stops the "
@@ -249,6 +262,20 @@ LEVELS: tuple[Level, ...] = (
         "if its steps do not overshoot it: lr · λ < 2, with λ the largest curvature there, "
         r"$\beta^2/N$ times the largest eigenvalue of $\sum_{\text{rows}} n\,q(1-q)\,"
         r"(e_w-e_l)(e_w-e_l)^\top$, so the learning rate must shrink like 1/β².",
+        "### Rest points with shared parameters",
+        "In the features model, "
+        r"$\pi_\theta(y\mid x) \propto \pi_{\text{ref}}(y\mid x)\,e^{\theta^\top\phi(x,y)}$ "
+        "with φ fixed, the mean loss in θ is the Bradley–Terry negative log-likelihood of a "
+        r"reward linear in the features, $r_\theta = \beta\,\theta^\top\phi$. Its minimiser, "
+        "where one exists, is the RLHF optimum for that reward, π*_φ, and DPO rests there. "
+        "π*, the optimum for a reward with one free value per reply, is generally not in the "
+        "family, so KL(π‖π*) stops at KL(π*_φ‖π*) > 0; the two agree when the table's fit is "
+        "linear in φ (always with one-hot features, the table). The part of θ orthogonal to "
+        r"every $\phi_w - \phi_l$ never moves.",
+        "In “A reply no one judged ends on top” two 8:2 rows prefer a polite reply and a reply "
+        "with steps to a rude one; the reply with both features is in no row. DPO gives it "
+        "0.640 by step 300, above every labelled reply, which is π*_φ; π* keeps its start "
+        "logit and gives it 0.219, and KL(π‖π*) levels off at 0.408.",
         "### How the paper checked its judge",
         "The paper's win rates are GPT-4's verdicts, so it ran a human study (its Section "
         "6.4 and Table 2): on TL;DR, people preferred DPO's summaries (temperature 0.25) to "
@@ -288,9 +315,9 @@ LEVELS: tuple[Level, ...] = (
         "so that probability mass moves to other responses. Razin et al. relate it to "
         "chosen and rejected responses whose hidden representations are similar: a step that "
         "pushes the loser down then pushes the winner down too.",
-        "A table cannot show that mechanism: each reply has its own logit and prompts share "
-        "none. For a prompt with a single unanimous row, a step raises the winner's logit by "
-        "some δ > 0 and lowers the loser's by δ, and the winner's log-probability changes by",
+        "A table cannot show that mechanism: each reply has its own logit. For a prompt with a "
+        "single unanimous row, a step raises the winner's logit by some δ > 0 and lowers the "
+        "loser's by δ, and the winner's log-probability changes by",
         r"$$\Delta\log\pi(y_w\mid x) = \delta - \log\big(1 + \pi_w\,(e^{\delta}-1) - "
         r"\pi_l\,(1-e^{-\delta})\big) > 0 \qquad (\pi_w < 1)$$",
         "The logged mean can still fall, for another reason: a reply that wins one row and "
@@ -298,6 +325,20 @@ LEVELS: tuple[Level, ...] = (
         "“Boil it.” and “Canberra.”. As they sink, each one's term in the mean logps/chosen "
         "falls by 0.622 from step 44 to step 3000, while each good answer's term rises by "
         "only 0.096: the fall of the mean over those steps is theirs, in equal shares.",
+        "The features model shows the mechanism itself. A row's step moves θ by "
+        r"$c\,(\phi_w - \phi_l)$, $c > 0$, which changes the chosen reply's logit by "
+        r"$c\,(\lVert\phi_w\rVert^2 - \langle\phi_w,\phi_l\rangle)$: it falls exactly when "
+        r"Razin et al.'s similarity score $\langle\phi_w,\phi_l\rangle - \lVert\phi_w\rVert^2$ "
+        "is positive (by Cauchy–Schwarz, only when the loser's vector is the longer). In "
+        "“Similar replies: the chosen reply falls” the score is 1.21, and the chosen logit "
+        "loses 0.45 for every unit the margin gains.",
+        "### One prompt moves another",
+        "With shared parameters, rows on one prompt move every prompt. In “Rows on one prompt "
+        "move the others” the only rows, on one question, reward sounding confident (9:1) far "
+        "more than being right (6:4). On a second question the right and confident reply "
+        "ends at 0.844; on a third, where no reply is both, the confident wrong one ends at "
+        "0.783 and the hedged right one at 0.130. π* leaves both questions at the reference: "
+        "no row mentions them.",
         "### The weight, ablated",
         "The paper's Section 4 notes that a naive version of the update without the weight "
         "σ(−u) can make the model degenerate, and points to its Appendix Table 3, samples "
@@ -305,12 +346,15 @@ LEVELS: tuple[Level, ...] = (
         "bare margin this page's weight toggle switches to (“Drop the sigma weight”): it "
         "raises the winner's log-probability and lowers the loser's at a constant rate, so "
         "nothing ever stops the push.",
-        "### What a table leaves out",
-        "This simulator is a table of logits, not a language model: no shared parameters, no "
-        "generalisation between prompts or replies, no sampling, exact full-batch gradients. "
-        "It isolates the loss's own dynamics (the σ(−u) weight, rest points, the drift under "
-        "unanimous labels) and cannot show effects that come from shared representations or "
-        "from generating text. Conclusions about language models need a language model.",
+        "### What the models leave out",
+        "This simulator is not a language model. Its table isolates the loss's own dynamics "
+        "(the σ(−u) weight, rest points, the drift under unanimous labels); its features "
+        "model adds shared parameters, and with them displacement, mass to replies no row "
+        "mentions and one prompt moving another, exactly. But its features are fixed, given "
+        "by the lesson: a language model learns its representations, so what resembles what "
+        "changes as it trains. There are no tokens, no depth, no sampling, and the "
+        "gradients are exact and full-batch. Conclusions about language models need a "
+        "language model.",
         "**Now on this page:** “[[scenario]]”, step [[step]]: logps/chosen [[logps_chosen]], "
         "logps/rejected [[logps_rejected]]; row [[row]]: [[weight_line]]; KL of the first "
         "prompt [[kl0]] (ceiling [[ceil0]]).",
@@ -351,6 +395,14 @@ FACTS: tuple[Fact, ...] = (
     Fact("0.0037", ("phd",), "unanimous", 3000, "pairs/weight", (0,)),
     Fact("1.227", ("phd",), "unanimous", 400, "kl", (0,), digits=3),
     Fact("1.358", ("phd",), "unanimous", 3000, "kl", (0,), digits=3),
+    # the features model (issue 19's presets)
+    Fact("−3.006", ("engineer",), "similar-replies", 300, "logps/chosen", digits=3),
+    Fact("0.763", ("engineer",), "similar-replies", 300, "probs", (0, 2), digits=3),
+    Fact("0.640", ("phd",), "unseen-reply", 300, "probs", (0, 3), digits=3),
+    Fact("0.408", ("phd",), "unseen-reply", 3000, "kl_to_rlhf", (0,), digits=3),
+    Fact("0.844", ("researcher",), "shared-prompts", 3000, "probs", (1, 0), digits=3),
+    Fact("0.783", ("researcher",), "shared-prompts", 3000, "probs", (2, 0), digits=3),
+    Fact("0.130", ("researcher",), "shared-prompts", 3000, "probs", (2, 1), digits=3),
 )
 
 
@@ -450,9 +502,11 @@ LIMITATIONS: tuple[str, ...] = (
     "(no rest point: it drifts), not like the split rows of “Align to preferences”.",
     "**β is chosen by hand.** Nothing in DPO tunes it, and the same data with another β "
     "ends at another policy.",
-    "**A table, not a language model.** Each prompt has its own row of logits and prompts "
-    "share no parameters, so nothing learned on one prompt carries over to another, and "
-    "there are no new prompts or replies to generalise to.",
+    "**Not a language model.** The default model is a table: each prompt has its own row "
+    "of logits and nothing learned on one prompt carries over to another. The features "
+    "model shares one θ between every prompt and reply, but its features are fixed, given "
+    "by the lesson, not learned, and the policy is linear in θ (no depth). There are no "
+    "new prompts or replies to generalise to.",
     "**Whole replies, not tokens.** In a language model a reply's log-probability is a "
     "sum over its tokens, so length matters (TRL's IPO averages over tokens instead). Here "
     "each reply is one item with one logit.",

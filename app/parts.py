@@ -13,7 +13,8 @@ from ..sim.settings import SETTINGS
 #: Parts of the page a teacher can hide with ``hide=``: whole parts of the page, and each
 #: control a setting allows to be hidden, by its address name (``sliders`` hides them all).
 PARTS = ("sliders", "picker", "watch", "download", "pairs", "pulls", "charts", "log",
-         "formula", "readouts", "share", "try", "learn", "frontier", "sweep", "challenge")
+         "formula", "readouts", "share", "try", "learn", "frontier", "sweep", "challenge",
+         "features")
 HIDEABLE = PARTS + tuple(s.url for s in SETTINGS if s.hideable and s.url)
 #: The furthest step a link may ask for, and the most mid-run actions it may carry: a link
 #: is replayed on load, so it must stay cheap to open.

@@ -482,8 +482,8 @@ EDITOR_TEXTS.update({
                           "reply moves another except through its prompt's softmax. Shared "
                           "features give each reply a vector φ of d numbers and one θ shared "
                           "by every prompt and reply, π(y|x) ∝ π_ref(y|x) · exp(θ·φ(x, y)): a "
-                          "step that moves θ moves every reply whose vector shares its "
-                          "coordinates."),
+                          "step that moves θ moves the logit of every reply whose vector has a "
+                          "non-zero coordinate where θ moved, on every prompt."),
     "EDITOR_FEATURES_HINT": ("Each reply's vector: d finite numbers (d from 1 to {max}). Switching "
                              "to features starts reply k of every prompt at the unit vector "
                              "e_k, so replies in the same place share a coordinate."),
@@ -522,3 +522,60 @@ REST_OPEN_THETA = {
 VIEW_TEXT_NAMES = VIEW_TEXT_NAMES + (
     "REST_WHY_THETA", "REST_WHERE_THETA", "REST_APPROACHES_THETA", "REST_WHY_THETA_FREE",
     "REST_THETA_VOTES", "REST_THETA_VOTES_ROBUST", "REST_OPEN_THETA")
+
+# --- issue 19, part "views": the features model on the page (views/features.js, the π*φ
+# marker on the bars, KL to π*φ, the similarity score in the rows and the formula strip) ----
+#: π*φ is written "π*φ" (φ as a subscript where the page can: app/ui/views/*.js).
+FEATURES_TEXTS = {
+    "heading": "The features: what the replies share",
+    "not_lm": ("The model here is log-linear, not a language model: each reply has a "
+               "feature vector φ(x, y) of {d} numbers, and one θ, shared by every prompt and "
+               "reply, sets its logit, log π_ref(y|x) + θ·φ(x, y). A row's push moves θ along "
+               "φ_w − φ_l, so it moves every reply whose features overlap with the row's, on "
+               "any prompt. What it still leaves out: tokens, depth, and features that are "
+               "learned rather than fixed."),
+    "note": ("Each reply's feature vector φ(x, y) (one column per coordinate; shaded by "
+             "sign and size), the shared θ now, and θ·φ, what θ adds to each reply's logit "
+             "(then the softmax)."),
+    "table": "the features of each reply, θ now and θ·φ per reply",
+    "reply": "reply",
+    "prompt": "Prompt {x}",
+    "theta": "θ now",
+    "theta0": "θ at the start",
+    "score": "θ·φ",
+    "score_term": ("θ·φ(x, y): what the shared θ adds to this reply's logit, "
+                   "log π(y|x) = log π_ref(y|x) + θ·φ(x, y) − log Z(x). A row moves θ along "
+                   "φ_w − φ_l, so every reply's θ·φ moves with it."),
+    "legend_rlhf": "Diamond: π*, RLHF's optimum for a reward over replies fitted to the votes.",
+    "legend_ring": ("Ring (where it differs from π*): π*φ, RLHF's optimum for a reward linear "
+                    "in the features, where DPO's own loss ends on this model."),
+    "coincide": ("Here π*φ, RLHF's optimum for a reward linear in the features (where DPO's "
+                 "own loss ends on this model), equals π* within 1e-9: the diamond marks both."),
+    "no_optimum_phi": ("No finite π* (a reward over replies) on this prompt: some reply, or "
+                       "group of replies, never loses (or never wins) against the others it "
+                       "is compared with. π*φ, over the features, is finite: the ring marks it."),
+    "kl_phi": "KL to π*φ",
+    "kl_phi_term": ("KL(π ‖ π*φ): how far the policy is from π*φ, the RLHF optimum for a "
+                    "Bradley–Terry reward linear in the features. π*φ is a policy this "
+                    "model can reach, and DPO's own loss (sigmoid, weight on) goes there, so "
+                    "this goes to 0 (when π*φ is finite and the learning rate is small "
+                    "enough). KL to π* need not: when π* lies outside the policies the "
+                    "features allow, it stops at a floor."),
+    "kl_star_term": ("KL(π ‖ π*): how far the policy is from π*, the RLHF optimum for a "
+                     "Bradley–Terry reward over replies. On a features model π* may lie outside "
+                     "the policies the features allow: then no run reaches it, and this stops "
+                     "at a floor above 0 while KL to π*φ goes to 0."),
+    "similarity": "similarity",
+    "similarity_term": ("The row's similarity score, ⟨φ_w, φ_l⟩ − ‖φ_w‖² (Razin et al. 2024, "
+                        "for embeddings). Positive: a push that raises this row's margin "
+                        "lowers its chosen reply's logit θ·φ_w (likelihood displacement)."),
+    "margin_line": "On a features model the margin is u = β θ·(φ_w − φ_l): ",
+    "similarity_line": "Similarity ⟨φ_w, φ_l⟩ − ‖φ_w‖² = ",
+    "similarity_pos": (": positive, so a push that raises this row's margin lowers its chosen "
+                       "reply's logit θ·φ_w."),
+    "similarity_neg": (": negative, so a push that raises this row's margin raises its chosen "
+                       "reply's logit θ·φ_w too."),
+    "similarity_zero": (": 0, so a push on this row's margin leaves its chosen reply's logit "
+                        "θ·φ_w where it is."),
+}
+VIEW_TEXT_NAMES += ("FEATURES_TEXTS",)

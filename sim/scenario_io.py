@@ -570,7 +570,9 @@ def _config_model(c: _Checker, config: dict, doc: dict) -> None:
                               "starts at model.init_theta (remove init_logits)")
     doc["model"] = {k: v for k, v in m.items() if k != "features"}
     features = c.array_list(m["features"], "model.features")
-    prompts = doc["prompts"] if isinstance(doc["prompts"], list) else []
+    prompts = doc["prompts"]
+    if not isinstance(prompts, list):
+        return                  # build_scenario says what is wrong with the prompts
     if len(features) != len(prompts):
         c.fail("model.features", f"must have one list of vectors per prompt ({len(prompts)}), "
                                  f"got {len(features)}")

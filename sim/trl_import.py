@@ -12,7 +12,8 @@ array. A leading byte order mark is ignored. Three of TRL's preference formats a
 
 Other keys of an example (an id, scores) are ignored, as TRL's trainers ignore extra columns.
 TRL's standard format with an implicit prompt (plain strings, no ``prompt``) is refused: the
-texts do not say where the prompt ends.
+texts do not say where the prompt ends. The lesson is always a table model (no ``[model]``):
+preference data has no feature vectors (the editor can switch it to shared features).
 
 Texts: a conversation becomes one text, its messages joined as ``role: content`` lines; a
 prompt of one user message is just its content, and so is a reply of one assistant message.

@@ -77,6 +77,15 @@ class Element extends Node {
     }
   }
   appendChild(k) { this.append(k); return k; }
+  after(...kids) {
+    const p = this.parentNode;
+    let at = p.childNodes.indexOf(this) + 1;
+    for (let k of kids) {
+      if (!(k instanceof Node)) k = new Text(k);
+      if (k.parentNode) k.parentNode.childNodes.splice(k.parentNode.childNodes.indexOf(k), 1);
+      k.parentNode = p; p.childNodes.splice(at++, 0, k);
+    }
+  }
   replaceChildren(...kids) {
     for (const k of this.childNodes) k.parentNode = null;
     this.childNodes = []; this.append(...kids);
@@ -101,8 +110,9 @@ class Element extends Node {
 
 export function installFakeDom() {
   globalThis.document = {
-    createElement: (t) => new Element(t),
+    createElement: (t) => { globalThis.document.made += 1; return new Element(t); },
     createTextNode: (v) => new Text(v),
+    made: 0,                       // elements created so far (a view's update should make none)
   };
   globalThis.window = { devicePixelRatio: 1 };
 }

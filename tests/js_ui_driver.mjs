@@ -11,11 +11,14 @@
  *   per u under the loss in force (rest_text.lossWeight, netPullAt);
  * - {"kind": "g", "values", "p"}, {"kind": "repr", "values"},
  *   {"kind": "fixed", "values", "digits", "sign"}: pyfmt.js's pyG and pyFloat, fmt.js's fixed;
- * - {"kind": "view", "mount": "formula" | "pulls", "views": [view, ...]}: the view mounted
+ * - {"kind": "view", "mount": "formula" | "pulls" | "features" | "bars" | "rows" | "readouts",
+ *   "views": [view, ...], "T" (optional: the page's texts, for the views that read more of
+ *   them than js_ui.UI_TEXT_NAMES)}: the view mounted
  *   in a small stand-in DOM (tests/js_fake_dom.mjs), updated with each view in turn (with
  *   its "why", "structure" by default); after each update {tree, model}: the box's tree
  *   ([tag, {attrs}, ...children], text as strings, a canvas's drawing as {drawn, clears})
- *   and what the view says it shows (its model(), if it has one).
+ *   and what the view says it shows (its model(), if it has one), and how many elements
+ *   the update created (made).
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -32,18 +35,22 @@ const input = JSON.parse(readFileSync(0, "utf8"), (k, v) =>
   (typeof v === "string" && Object.prototype.hasOwnProperty.call(special, v) ? special[v] : v));
 const T = input.T;
 
+const MOUNTS = { formula: "mountFormula", pulls: "mountPulls", features: "mountFeatures",
+                 bars: "mountBars", rows: "mountRows", readouts: "mountReadouts" };
+
 async function view(job) {
   installFakeDom();
-  const mod = job.mount === "formula" ? await import("../app/ui/views/formula.js")
-    : await import("../app/ui/views/pulls.js");
-  const mount = job.mount === "formula" ? mod.mountFormula : mod.mountPulls;
+  const mod = await import("../app/ui/views/" + job.mount + ".js");
+  const mount = mod[MOUNTS[job.mount]];
   const box = globalThis.document.createElement("div");
   const pal = job.pal || {};
-  const ctx = { T, DATA: { font: "sans-serif" }, pal: () => pal, act() {}, request() {} };
+  const ctx = { T: job.T || T, DATA: { font: "sans-serif" }, pal: () => pal, act() {}, request() {},
+                ctl: { flip() {}, look() {} }, fmt4g: (v) => pyG(v, 4), pinLabel: () => null };
   const v = mount(box, ctx);
   return job.views.map((vw) => {
+    const before = globalThis.document.made;
     v.update(vw, vw.why || "structure");
-    return { tree: tree(box), model: v.model ? v.model() : null };
+    return { tree: tree(box), model: v.model ? v.model() : null, made: globalThis.document.made - before };
   });
 }
 

@@ -403,6 +403,9 @@ def test_no_serious_accessibility_violation_with_the_editor_open(browser, server
             d.page.locator("[data-testid=editor] details summary").click()
             fld(d, "beta").fill("x")                 # with an error showing
             assert axe_violations(d.page) == [], scheme
+            fld(d, "model.kind").select_option("features")   # the features grids, an error
+            fld(d, "prompts[1].features[0][1]").fill("NaN")  # in one cell
+            assert axe_violations(d.page) == [], scheme
         finally:
             d.close()
 

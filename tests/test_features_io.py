@@ -179,6 +179,7 @@ def test_a_bad_config_line_model_names_its_own_field():
     assert _cfg_error(at("prompts", 0, "features", value=[[1.0]] * 3))[0] == \
         "prompts[0].features"
     assert _cfg_error(at("model", value=[1])) == ("model", "must be a table, got a list")
+    assert _cfg_error(at("prompts", value="Q")) == ("prompts", "must be a list, got a string")
 
 
 # -- TOML and links ---------------------------------------------------------------------
@@ -394,3 +395,19 @@ def test_hostile_cells_are_refused_at_their_field_in_pythons_words():
     assert got["check"]["ok"]["model"]["init_theta"] == [0, 0.25, 0]
     got = _edit(doc, ("setFeatureCell", 0, 0, 2, "-3"))
     assert got["check"]["ok"]["model"]["features"][0][0] == [1, 0, -3]
+
+
+def test_the_features_presets_round_trip_and_their_links_are_short():
+    from dpo_sim.sim.scenario_io import load_scenario, preset_ids
+
+    features = [p for p in preset_ids() if load_scenario(p).model.kind == "features"]
+    assert len(features) >= 3, features
+    for pid in features:
+        s = load_scenario(pid)
+        want = {**s.config(), "scenario": "x", "steps": s.steps}
+        d = doc_of(s)
+        for back in (build_scenario(tomllib.loads(to_toml(d)), file="t", id="x"),
+                     build_scenario(decode_lesson(encode_lesson(d)), file="t", id="x")):
+            assert {**back.config(), "steps": back.steps} == want, pid
+        url = "http://localhost:5006/?lesson=" + encode_lesson(d)
+        assert len(url) <= 2000, (pid, len(url))

@@ -168,9 +168,11 @@ def test_every_quoted_number_is_the_engines(fact):
 #: 7/(7+3); 0.0001 a tolerance; log 4 = 1.386 (four replies, uniform reference: the KL
 #: ceiling of the presets quoted); the six vote shares of align; (7/3)^(1/4) = 1.24; the
 #: stability limit 18.6; the two terms of logps/chosen (0.622, 0.096); the paper's section
-#: numbers (6.1 to 6.4) and a sampling temperature (0.25).
+#: numbers (6.1 to 6.4) and a sampling temperature (0.25); the features model's similarity
+#: score of similar-replies (1.21), its ratio to |phi_w - phi_l|^2 (0.45) and pi* of the
+#: unjudged reply in unseen-reply (0.219), checked in test_the_features_models_numbers.
 GENERIC = {"0.5", "0.7", "0.0001", "1.386", "0.9", "0.8", "0.6", "1.24", "18.6", "0.622",
-           "0.096", "6.1", "6.2", "6.3", "6.4", "0.25"}
+           "0.096", "6.1", "6.2", "6.3", "6.4", "0.25", "1.21", "0.45", "0.219"}
 
 
 def test_no_other_decimal_number_appears_in_any_level():
@@ -375,8 +377,9 @@ def test_ipo_has_a_finite_rest_point_for_a_unanimous_row():
 
 def test_limitations_say_what_the_readme_says():
     text = " ".join(T.LIMITATIONS)
-    for needle in ("offline", "β is chosen by hand", "not a language model",
-                   "share no parameters", "Full-batch gradient descent", "no sampling",
+    for needle in ("offline", "β is chosen by hand", "Not a language model",
+                   "given by the lesson, not learned", "no depth",
+                   "Full-batch gradient descent", "no sampling",
                    "Unlikelihood baseline", "weight toggle", "single judgement per pair",
                    "Adam or RMSprop", "minibatches", "sum over its tokens",
                    "supervised fine-tuned (SFT)"):
@@ -548,3 +551,48 @@ def test_each_try_it_step_points_at_the_control_it_names():
     for step in T.TRY_STEPS:
         assert step.target == names[step.id] and step.target in HIDEABLE
         assert step.target_label
+
+
+def test_the_features_models_numbers():
+    """The Researcher level: similar-replies' similarity score '1.21' and 'the chosen logit
+    loses 0.45 for every unit the margin gains' (score / |phi_w - phi_l|^2, from the
+    vectors); the PhD level: 'π* keeps its start logit and gives it 0.219' (the table's
+    optimum by hand: the linked replies rest at logits log 4/3, log 4/3, -2 log 4/3 with
+    their sum kept, the unjudged reply keeps 0); 'DPO gives it 0.640 by step 300, above
+    every labelled reply'."""
+    s = load_scenario("similar-replies")
+    r = s.rows[0]
+    phi = np.asarray(s.model.features)
+    fw, fl = phi[r.prompt, r.chosen], phi[r.prompt, r.rejected]
+    score = float(fw @ fl - fw @ fw)
+    assert f"{score:.2f}" == "1.21" and f"{score / float((fw - fl) @ (fw - fl)):.2f}" == "0.45"
+    text = prose(T.BY_ID["researcher"])
+    assert "the score is 1.21" in text and "loses 0.45 for every unit the margin gains" in text
+    u = load_scenario("unseen-reply")
+    assert [x.as_tuple() for x in u.rows] == [(0, 0, 2, 8, 2), (0, 1, 2, 8, 2)]
+    L = math.log(4)
+    logits = np.array([L / 3, L / 3, -2 * L / 3, 0.0])
+    star = np.exp(logits) / np.exp(logits).sum()
+    assert f"{star[3]:.3f}" == "0.219"
+    assert "π* keeps its start logit and gives it 0.219" in prose(T.BY_ID["phd"])
+    p = series("unseen-reply", "probs", 0)[300]
+    assert p[3] > p[:3].max()
+
+
+def test_the_engineers_similar_replies_claims():
+    """'a single hard label is right from step 1 on and its margin grows at every step, yet
+    logps/chosen falls at every step' (the run the facts come from, 3000 steps), and 'The
+    mass goes to a short reply that no row mentions'."""
+    text = prose(T.BY_ID["engineer"])
+    assert "right from step 1 on and its margin grows at every step, yet logps/chosen " \
+        "falls at every step" in text
+    acc = series("similar-replies", "rewards/accuracies")
+    assert acc[0] == 0 and (acc[1:] == 1).all()
+    assert (np.diff(series("similar-replies", "pairs/margin", 0)) > 0).all()
+    assert (np.diff(series("similar-replies", "logps/chosen")) < 0).all()
+    s = load_scenario("similar-replies")
+    assert len(s.rows) == 1 and s.rows[0].votes_rejected == 0
+    p = series("similar-replies", "probs", 0)
+    best = int(np.argmax(p[300] - p[0]))
+    assert best not in (s.rows[0].chosen, s.rows[0].rejected)
+    assert len(s.prompts[0].replies[best].split()) < 5       # "a short reply"

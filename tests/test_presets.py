@@ -234,9 +234,11 @@ def test_rows_settle_at_their_vote_share(pid, runs):
     # the engine reports each row's sigma for its current chosen-over-rejected direction
     rest = runs(pid, REST)[-1]
     assert np.max(np.abs(rest.row_sigma - share)) < 1e-8
-    assert np.max(np.abs(rest.probs - closed_form(s))) < 1e-8
     told = runs(pid)[-1]
     assert np.max(np.abs(told.row_sigma - share)) < 0.015
+    if s.model.kind != "table":     # the table's closed form (tests/test_presets_features.py
+        return                      # has the features presets' own)
+    assert np.max(np.abs(rest.probs - closed_form(s))) < 1e-8
     assert np.max(np.abs(told.probs - closed_form(s))) < 0.015
 
 

@@ -79,12 +79,15 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
       app.rows = reply.state.rows; app.flipped = reply.state.flipped;
     }
     if (reply.record) app.rec = reply.record;
-    if (reply.opt) { app.opt = reply.opt; app.structure = true; }
+    if (reply.opt) { app.opt = reply.opt; app.optPhi = reply.opt_phi || null; app.structure = true; }
     if (reply.rest) app.rest = reply.rest;
     if (reply.stored) app.stored = reply.stored;
     if (reply.pulls) app.pulls = reply.pulls;
     if (reply.kl_ceiling) app.klCeiling = reply.kl_ceiling;
-    if (reply.logp_ref) app.refProbs = reply.logp_ref.map((row) => row.map(Math.exp));
+    if (reply.logp_ref) {                // a load: its reference and its model
+      app.refProbs = reply.logp_ref.map((row) => row.map(Math.exp));
+      app.model = reply.model || null;
+    }
     if (reply.series && app.hist) {
       for (const row of reply.series) {
         pushSeries(app.hist, row);

@@ -11,6 +11,7 @@ import { mountHeader, mountAlerts } from "./views/header.js";
 import { mountSide } from "./views/side.js";
 import { mountReadouts } from "./views/readouts.js";
 import { mountBars } from "./views/bars.js";
+import { mountFeatures } from "./views/features.js";
 import { mountRows } from "./views/rows.js";
 import { mountStepLog } from "./views/steplog.js";
 import { mountCharts } from "./views/charts.js";
@@ -32,6 +33,7 @@ import { makeLessons } from "./lesson_store.js";
 export const VIEWS = [
   ["readouts", "main", mountReadouts],
   ["bars", "main", mountBars],
+  ["features", "main", mountFeatures, "features"],
   ["challenge", "main", mountChallenge, "challenge"],
   ["charts", "charts", mountCharts],
   ["frontier", "charts", mountFrontier, "frontier", true],
@@ -201,6 +203,9 @@ export function startPage(root, DATA, engine, host) {
       beta: s.beta, learning_rate: s.learning_rate, adaptive_weight: s.adaptive_weight,
       loss_type: s.loss_type, label_smoothing: s.label_smoothing, speed: app.speed,
       probs: rec.probs, kl: rec.kl, kl_to_rlhf: rec.kl_to_rlhf, rlhf_probs: app.opt ? app.opt.probs : null,
+      // a features model (issue 19): theta, pi*_phi and KL to it (null on a table)
+      theta: rec.theta || null, kl_to_rlhf_phi: rec.kl_to_rlhf_phi || null,
+      rlhf_phi: app.optPhi ? { probs: app.optPhi.probs, finite: app.optPhi.finite, coincide: app.optPhi.coincide } : null,
       loss: rec.loss, metrics: {
         loss: rec.loss, "rewards/chosen": rec["rewards/chosen"], "rewards/rejected": rec["rewards/rejected"],
         "rewards/margins": rec["rewards/margins"], "rewards/accuracies": rec["rewards/accuracies"],

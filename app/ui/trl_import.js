@@ -6,7 +6,8 @@
  * TRL_LIMITS (pass the page's DATA.limits). readTrl also gives the counts and the notes of
  * what prompts / replies left out (the watch text says it too). decodeTrl(bytes, file) is
  * a file's bytes as text, refusing what Python refuses (too large; not UTF-8, at the same
- * byte offset). tests/test_trl_import.py runs both languages on the same inputs. */
+ * byte offset). tests/test_trl_import.py runs both languages on the same inputs. The
+ * document is always a table model (no [model]): preference data has no feature vectors. */
 
 export const TRL_LIMITS = { MAX_PROMPTS: 4, MAX_REPLIES: 6, MAX_ROWS: 24, MAX_TEXT: 400,
   MAX_TITLE: 80 };

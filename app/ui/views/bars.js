@@ -3,9 +3,24 @@
  * it each reply's full text and implicit reward (the chart's text alternative, with the
  * numbers). Where no finite optimum exists, a line says so and names where the policy
  * heads. A pinned run's end (app/ui/pin.js) shows as a dashed outline per reply, as wide as
- * its π(y|x). Drawn on canvas: nothing is created per screen update. */
+ * its π(y|x). On a features model a ring marks π*φ, the RLHF optimum for a reward linear in
+ * the features (view.optPhi), where it differs from π*; where the two coincide the legend
+ * says so once and only the diamond is drawn. Drawn on canvas: nothing is created per
+ * screen update. */
 import { el, setText, term, fitCanvas } from "../dom.js";
 import { fixed, pct, letter } from "../fmt.js";
+import { featuresModel, withPhi } from "./features.js";
+
+/** Where the value label goes so that it covers no marker: marks are [centre, half-width]. */
+function clearOf(lx, lw, inside, marks) {
+  for (let k = 0; k < 3; k++) {
+    const lo = inside ? lx - lw : lx, hi = inside ? lx : lx + lw;
+    const hit = marks.filter(([m, r]) => m + r > lo && m - r < hi);
+    if (!hit.length) break;
+    lx = inside ? Math.min(...hit.map(([m, r]) => m - r - 2)) : Math.max(...hit.map(([m, r]) => m + r + 2));
+  }
+  return lx;
+}
 
 function preferred(rows, P, K) {
   const net = Array.from({ length: P }, () => new Array(K).fill(0));
@@ -19,17 +34,21 @@ function preferred(rows, P, K) {
 export function mountBars(main, ctx) {
   const { T } = ctx;
   const FONT15 = "15px " + ctx.DATA.font;
-  let V = null, pinNote = null;
+  const F = T.FEATURES_TEXTS;
+  let V = null, pinNote = null, rlhfNote = null, rlhfKey = null;
   function build(view) {
     main.textContent = "";
     pinNote = el("span", { "data-testid": "bars-pin-note" });
     pinNote.hidden = true;
-    main.append(el("div", { class: "dpo-card dpo-note dpo-legend" }, T.LEGEND + " " + T.LEGEND_RLHF + " ", pinNote));
+    rlhfNote = el("span", { "data-testid": "bars-rlhf-note" }, T.LEGEND_RLHF);
+    rlhfKey = null;
+    main.append(el("div", { class: "dpo-card dpo-note dpo-legend" }, T.LEGEND + " ", rlhfNote, " ", pinNote));
+    const features = !!featuresModel(view);
     V = [];
     view.cfg.prompts.forEach((p, x) => {
       const K = p.replies.length;
       const canvas = el("canvas", { class: "bars", role: "img", "data-testid": "bars-" + x,
-        "aria-label": "bar chart of π(y|x) for prompt " + (x + 1) + ", with π_ref and π* marked; the table beside it gives the numbers" });
+        "aria-label": "bar chart of π(y|x) for prompt " + (x + 1) + ", with π_ref and π* marked" + (features ? " (and π*φ where it differs)" : "") + "; the table beside it gives the numbers" });
       const note = el("div", { class: "dpo-nooptimum", "data-testid": "no-optimum-" + x });
       note.hidden = true;
       const tbody = el("tbody");
@@ -70,7 +89,11 @@ export function mountBars(main, ctx) {
     const pi = rec.probs[x], ref = view.refProbs[x];
     const star = opt && opt.finite[x] ? opt.probs[x] : null;
     const pinned = view.pin ? view.pin.probs[x] : null;
-    const outlines = [];
+    const phi = view.optPhi;
+    // pi*_phi where it differs from pi* on this prompt (else the diamond marks both)
+    const same = phi && star && phi.finite[x] && star.every((v, y) => Math.abs(v - phi.probs[x][y]) <= 1e-9);
+    const ring = phi && !phi.coincide && phi.finite[x] && !same ? phi.probs[x] : null;
+    const outlines = [], rings = [];
     for (let y = 0; y < K; y++) {
       const cy = top + y * rowH + rowH / 2;
       const pref = V1.pref[y];
@@ -100,20 +123,27 @@ export function mountBars(main, ctx) {
         g.beginPath(); g.moveTo(dx, cy - 8); g.lineTo(dx + 6, cy); g.lineTo(dx, cy + 8); g.lineTo(dx - 6, cy); g.closePath();
         g.fill(); g.stroke();
       }
+      let rx = null;
+      if (ring) {                                       // pi*_phi: a ring, on a halo
+        rx = X(ring[y]);
+        g.strokeStyle = p.background; g.lineWidth = 5.5;
+        g.beginPath(); g.arc(rx, cy, 7, 0, 2 * Math.PI); g.stroke();
+        g.strokeStyle = p.rlhf_tick; g.lineWidth = 2.5;
+        g.beginPath(); g.arc(rx, cy, 7, 0, 2 * Math.PI); g.stroke();
+        rings.push(rx);
+      }
+      const marks = [];
+      if (dx != null) marks.push([dx, 8]);
+      if (rx != null) marks.push([rx, 10]);
       // the value label, past the bar (or inside a long one), never on the diamond
       const label = pct(pi[y], 1);
       g.font = "bold " + FONT15;
       const lw = g.measureText(label).width;
       let inside = pi[y] > 0.75;
-      let lx = inside ? left + bw - 6 : left + bw + 6;
-      if (dx != null) {
-        if (!inside && dx > lx - 8 && dx - 8 < lx + lw) lx = dx + 10;
-        if (inside && dx > lx - lw - 8 && dx - 8 < lx) lx = dx - 10;
-      }
+      let lx = clearOf(inside ? left + bw - 6 : left + bw + 6, lw, inside, marks);
       if (!inside && lx + lw > w - 2) {
         inside = true;
-        lx = left + bw - 6;
-        if (dx != null && dx > lx - lw - 8 && dx - 8 < lx) lx = Math.min(lx, dx - 10);
+        lx = clearOf(left + bw - 6, lw, true, marks);
       }
       g.fillStyle = inside ? (pref ? p.background : p.text) : p.text;
       g.textAlign = inside ? "right" : "left";
@@ -128,6 +158,9 @@ export function mountBars(main, ctx) {
     // what was drawn, for the tests: each outline's left edge and width, the axis' scale
     const drawn = pinned ? JSON.stringify({ left: left, scale: W, outlines: outlines }) : "";
     if (V1.drawn !== drawn) { V1.drawn = drawn; V1.canvas.setAttribute("data-pin-outlines", drawn); }
+    // and each ring's centre (pi*_phi), on the same axis
+    const drawnPhi = ring ? JSON.stringify({ left: left, scale: W, centres: rings }) : "";
+    if (V1.drawnPhi !== drawnPhi) { V1.drawnPhi = drawnPhi; V1.canvas.setAttribute("data-phi-markers", drawnPhi); }
   }
   return {
     update(view, why) {
@@ -140,9 +173,12 @@ export function mountBars(main, ctx) {
           pv.pref = pref[x];
           pv.cells.forEach((c, y) => { c.b.textContent = (pref[x][y] ? "★ " : "") + letter(y); });
           const finite = view.opt.finite[x];
+          const phi = featuresModel(view) ? view.optPhi : null;
           pv.note.hidden = finite;
-          if (!finite) {
-            const heads = view.opt.heading[x].map((b, y) => (b ? letter(y) : null)).filter(Boolean);
+          if (!finite && phi && phi.finite[x]) { pv.note.textContent = ""; pv.note.append(withPhi(F.no_optimum_phi)); }
+          else if (!finite && featuresModel(view) && !phi) pv.note.textContent = T.NO_OPTIMUM.replace(" {then}", "");
+          else if (!finite) {              // (on a features model: where pi*_phi heads)
+            const heads = (phi || view.opt).heading[x].map((b, y) => (b ? letter(y) : null)).filter(Boolean);
             const then = s.loss_type === "sigmoid" && s.adaptive_weight ? T.NO_OPTIMUM_DPO : T.NO_OPTIMUM_OTHER;
             pv.note.textContent = T.NO_OPTIMUM.replace("{then}", then.replace("{heading}", heads.join(", ") || "no single reply"));
           }
@@ -150,6 +186,15 @@ export function mountBars(main, ctx) {
       }
       const rec = view.rec, pin = view.pin;
       if (why !== "step") {
+        const features = !!featuresModel(view), phi = features ? view.optPhi : null;
+        const key = !features ? "table" : !phi ? "features" : phi.coincide ? "coincide" : "ring";
+        if (key !== rlhfKey) {
+          rlhfKey = key;
+          rlhfNote.textContent = "";
+          rlhfNote.dataset.state = key;
+          rlhfNote.append(key === "table" ? T.LEGEND_RLHF : key === "features" ? F.legend_rlhf
+            : withPhi(F.legend_rlhf + " " + (key === "coincide" ? F.coincide : F.legend_ring)));
+        }
         pinNote.hidden = !pin;
         setText(pinNote, pin ? T.PIN_BARS.replace("{step}", pin.step).replace("{label}", ctx.pinLabel()) : "");
       }

@@ -167,7 +167,8 @@ export function mountEditor(box, ctx) {
       body.append(tr);
     });
     table.append(body);
-    return el("div", { class: "dpo-ed-scroll" }, table);
+    // (a field of its own: a cell's error shows under the table, not inside a cell)
+    return el("div", { class: "dpo-ed-field dpo-ed-cells" }, el("div", { class: "dpo-ed-scroll" }, table));
   }
   const uniformRow = (k) => Array(k).fill(1 / k);
   /** Keep the reference and the start tables the prompts' shape after an edit. */
@@ -269,7 +270,7 @@ export function mountEditor(box, ctx) {
     table.append(body);
     return section("Rows: who preferred what",
       el("p", { class: "dpo-ed-hint", text: T.EDITOR_ROWS_HINT }),
-      el("div", { class: "dpo-ed-scroll" }, table),
+      el("div", { class: "dpo-ed-field dpo-ed-cells" }, el("div", { class: "dpo-ed-scroll" }, table)),
       button("Add a row", () => { doc.pairs.push({ prompt: 0, chosen: 0, rejected: 1, votes_chosen: 1, votes_rejected: 0 }); }, "editor-add-row"));
   }
 
@@ -311,12 +312,13 @@ export function mountEditor(box, ctx) {
   }
 
   // -- the model: the table, or shared features (a vector per reply, θ shared) -----------------
-  /** A grid of number inputs, one row per `rows` entry, one column per coordinate; each cell
-   * is the validator's field `path(r, j)` and its edits go through `set(r, j, text)`. */
-  function grid(rows, d, rowName, path, set, label) {
+  /** A grid of number inputs, one row per `rows` entry, one column per coordinate (headed
+   * `sym` + its number); each cell is the validator's field `path(r, j)` and its edits go
+   * through `set(r, j, text)`. */
+  function grid(rows, d, sym, rowName, path, set, label) {
     const table = el("table", { class: "dpo-ed-matrix dpo-ed-features" });
     const head = el("tr", null, el("th", { scope: "col", text: rowName(null) }));
-    for (let j = 0; j < d; j++) head.append(el("th", { scope: "col", text: "φ" + (j + 1) }));
+    for (let j = 0; j < d; j++) head.append(el("th", { scope: "col", text: sym + (j + 1) }));
     table.append(el("thead", null, head));
     const body = el("tbody");
     rows.forEach((v, r) => {
@@ -334,7 +336,7 @@ export function mountEditor(box, ctx) {
       body.append(tr);
     });
     table.append(body);
-    return el("div", { class: "dpo-ed-scroll" }, table);
+    return el("div", { class: "dpo-ed-field dpo-ed-cells" }, el("div", { class: "dpo-ed-scroll" }, table));
   }
   function buildModel() {
     const kind = modelKind(doc);
@@ -355,13 +357,13 @@ export function mountEditor(box, ctx) {
       doc.prompts.forEach((p, x) => {
         if (!Array.isArray(p.features)) return;
         kids.push(el("h4", { class: "dpo-ed-sub", text: "Prompt " + (x + 1) + ": each reply's vector φ" }),
-          grid(p.features, d, (k) => (k === null ? "reply" : letter(k)), (k, j) => "prompts[" + x + "].features[" + k + "][" + j + "]",
+          grid(p.features, d, "φ", (k) => (k === null ? "reply" : letter(k)), (k, j) => "prompts[" + x + "].features[" + k + "][" + j + "]",
             (k, j, t) => setFeatureCell(doc, x, k, j, t), (k, j) => "prompt " + (x + 1) + ", reply " + letter(k) + ", φ" + (j + 1)));
       });
       const theta = Array.isArray(doc.model.init_theta) ? doc.model.init_theta : Array(d).fill(0);
       kids.push(el("h4", { class: "dpo-ed-sub", text: "θ₀, where θ starts" }),
         el("p", { class: "dpo-ed-hint", text: T.EDITOR_THETA_HINT }),
-        grid([theta], d, (r) => (r === null ? "" : "θ₀"), (r, j) => "model.init_theta[" + j + "]",
+        grid([theta], d, "θ", (r) => (r === null ? "" : "θ₀"), (r, j) => "model.init_theta[" + j + "]",
           (r, j, t) => setThetaCell(doc, j, t), (r, j) => "θ₀, coordinate " + (j + 1)));
     }
     return section("The model", ...kids);

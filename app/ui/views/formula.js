@@ -11,12 +11,19 @@
  * ({pull_for, pull_against, net}, per row), rest (per row), looked, and refProbs (pi_ref
  * per prompt, exp of the load reply's logp_ref; without it pi_ref is read back from the
  * record: pi · exp(−r̂/β)). Texts: T.FORMULA, T.WEIGHT_NAMES, T.REST_RUN and those of
- * rest_text.js. The part a teacher can hide: "formula" (class dpo-part-formula). */
+ * rest_text.js. The part a teacher can hide: "formula" (class dpo-part-formula).
+ *
+ * On a features model (views/features.js featuresModel) two more lines, built the first time
+ * one is shown: the margin as β θ·(φ_w − φ_l) with θ now, and the row's similarity score
+ * ⟨φ_w, φ_l⟩ − ‖φ_w‖² with what its sign means. */
 
 import { el, setText } from "../dom.js";
 import { fill, fixed, letter, shortText } from "../fmt.js";
 import { lossInForce, lossWeight, restDataU, restText } from "../rest_text.js";
 import { pyFloat, pyG } from "../pyfmt.js";
+import { featuresModel, thetaNow } from "./features.js";
+
+const dot = (a, b) => a.reduce((s, v, j) => s + v * b[j], 0);
 
 /** numfmt.small (a probability that goes to 0), with Python's rounding of exact halves. */
 function formulaSmall(v, digits = 3) {
@@ -34,15 +41,41 @@ export function mountFormula(box, ctx) {
     net: el("span", { class: "eq", "data-testid": "net-pull" }),
     rest: el("span", { "data-testid": "rest" }),
   };
+  const marginP = el("p", null, F.chosen, V.chosen, " \u00a0 " + F.rejected, V.rejected,
+    " \u00a0 " + F.margin, V.margin);
   const card = el("div", { class: "dpo-card dpo-formula" },
     V.head,
     el("p", null, F.reward, el("span", { class: "eq", text: F.reward_eq })),
-    el("p", null, F.chosen, V.chosen, " \u00a0 " + F.rejected, V.rejected,
-      " \u00a0 " + F.margin, V.margin),
+    marginP,
     el("p", null, F.pull_for, V.pullFor, F.pull_against, V.pullAgainst, F.net, V.net, "."),
     el("p", null, V.rest),
     el("p", { class: "dpo-note", text: T.REST_RUN }));
   box.append(el("section", { class: "dpo-part-formula", "data-part": "formula" }, card));
+
+  let feat = null;          // the features model's two lines, once built
+  function featureLines(view, model, row, beta) {
+    const FT = T.FEATURES_TEXTS;
+    if (!feat) {
+      feat = { margin: el("span", { class: "eq", "data-testid": "formula-u-phi" }),
+               sim: el("span", { class: "eq", "data-testid": "formula-similarity" }),
+               word: el("span") };
+      feat.box = el("div", { class: "dpo-formula-phi" },
+        el("p", null, FT.margin_line, feat.margin),
+        el("p", null, FT.similarity_line, feat.sim, feat.word));
+      marginP.after(feat.box);
+    }
+    feat.box.hidden = false;
+    const phi = model.features[row.prompt], w = phi[row.chosen], l = phi[row.rejected];
+    const theta = thetaNow(view, model);
+    const h = dot(theta, w) - dot(theta, l);
+    setText(feat.margin, pyG(beta, 3) + " × " + fixed(h, 3, true) + " = " + fixed(beta * h, 3, true));
+    feat.margin.setAttribute("data-value", pyFloat(beta * h));
+    const wl = dot(w, l), ww = dot(w, w);
+    const sim = row.similarity != null ? row.similarity : wl - ww;
+    setText(feat.sim, fixed(wl, 3) + " − " + fixed(ww, 3) + " = " + fixed(sim, 3, true));
+    feat.sim.setAttribute("data-value", pyFloat(sim));
+    setText(feat.word, sim > 0 ? FT.similarity_pos : sim < 0 ? FT.similarity_neg : FT.similarity_zero);
+  }
 
   function update(view) {
     const rows = view.rows || [];
@@ -84,6 +117,9 @@ export function mountFormula(box, ctx) {
     if (dataU === null) V.rest.removeAttribute("data-u");
     else V.rest.setAttribute("data-u", dataU);
     setText(V.rest, restText(rr, a, b, loss, beta, rec.learning_rate, T));
+    const model = featuresModel(view);
+    if (model) featureLines(view, model, row, beta);
+    else if (feat) feat.box.hidden = true;
   }
 
   return { update };

@@ -3,13 +3,15 @@
  * Every term explains itself on hover, focus or tap. */
 import { el, setText, term } from "../dom.js";
 import { fixed, small, pct } from "../fmt.js";
+import { featuresModel, withPhi } from "./features.js";
 
 export function mountReadouts(main, ctx) {
   const { T } = ctx;
   let V = null;
   function build(view) {
     const P = view.cfg.prompts.length;
-    V = { kl: [], klr: [], blz: [], metrics: [] };
+    V = { kl: [], klr: [], blz: [], klphi: [], metrics: [] };
+    const features = !!featuresModel(view), F = T.FEATURES_TEXTS;
     const readouts = el("div", { class: "dpo-readouts" });
     for (let x = 0; x < P; x++) {
       const v = el("span", { class: "v", "data-testid": "kl-" + x });
@@ -17,7 +19,7 @@ export function mountReadouts(main, ctx) {
                          v, el("span", { class: "ceil", text: " / " + view.klCeiling[x].toFixed(3) })));
       V.kl.push(v);
     }
-    const star = el("div", { class: "dpo-note dpo-star" }, term("KL to RLHF’s π*", T.TERMS.kl_rlhf), ": ");
+    const star = el("div", { class: "dpo-note dpo-star" }, term("KL to RLHF’s π*", features ? F.kl_star_term : T.TERMS.kl_rlhf), ": ");
     for (let x = 0; x < P; x++) {
       const s = el("span", { "data-testid": "kl-rlhf-" + x });
       V.klr.push(s); star.append(s);
@@ -28,6 +30,16 @@ export function mountReadouts(main, ctx) {
       const s = el("span", { "data-testid": "blz-" + x });
       V.blz.push(s); star.append(s);
       if (x < P - 1) star.append(" · ");
+    }
+    // a features model: KL to pi*_phi, the optimum inside the family (where DPO ends)
+    let starPhi = null;
+    if (features) {
+      starPhi = el("div", { class: "dpo-note dpo-star", "data-testid": "kl-rlhf-phi" }, term(withPhi(F.kl_phi), withPhi(F.kl_phi_term)), ": ");
+      for (let x = 0; x < P; x++) {
+        const s = el("span", { "data-testid": "kl-rlhf-phi-" + x });
+        V.klphi.push(s); starPhi.append(s);
+        if (x < P - 1) starPhi.append(" · ");
+      }
     }
     const label = "the metrics TRL logs, per judgement and per stored row";
     const wide = el("table", { class: "dpo-metrics wide", "aria-label": label });
@@ -50,7 +62,7 @@ export function mountReadouts(main, ctx) {
     narrow.append(el("thead", null, el("tr", null, el("td"), el("th", { scope: "col" }, term("per judgement", T.TERMS.per_judgement, true)),
       el("th", { scope: "col" }, term("per row (TRL)", T.TERMS.per_row, true)))), nbody);
     V.box = el("section", { class: "dpo-card dpo-part-readouts", "aria-label": "current numbers", "data-part": "readouts" },
-               el("h2", { class: "dpo-h", text: "The numbers" }), readouts, star, wide, narrow);
+               el("h2", { class: "dpo-h", text: "The numbers" }), readouts, star, starPhi, wide, narrow);
     main.textContent = "";
     main.append(V.box);
   }
@@ -79,6 +91,13 @@ export function mountReadouts(main, ctx) {
         else { setText(V.klr[x], small(klr[x])); V.klr[x].dataset.value = String(klr[x]); }
         const b = view.opt.beta_log_z[x];
         setText(V.blz[x], b == null ? "none" : fixed(b, 3, true));
+      }
+      const klp = rec.kl_to_rlhf_phi;
+      for (let x = 0; x < V.klphi.length; x++) {
+        const v = klp ? klp[x] : undefined;
+        if (v === undefined) { setText(V.klphi[x], "—"); V.klphi[x].dataset.value = "nan"; }
+        else if (v === null) { setText(V.klphi[x], "none"); V.klphi[x].dataset.value = "nan"; }
+        else { setText(V.klphi[x], small(v)); V.klphi[x].dataset.value = String(v); }
       }
       const rows = view.stored;
       let big = false;

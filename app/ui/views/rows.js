@@ -1,15 +1,18 @@
 /* The preference rows, in full: votes, margin u, σ(u), the two pulls on the pair and the net
  * pull that moves it, and a Flip button. Hovering, focusing or tapping a row makes it the
- * row the formula strip works out. */
+ * row the formula strip works out. On a features model each row also shows its similarity
+ * score (state.rows[i].similarity: ⟨φ_w, φ_l⟩ − ‖φ_w‖², flips applied). */
 import { el, setText, term } from "../dom.js";
-import { fixed, letter } from "../fmt.js";
+import { fill, fixed, letter } from "../fmt.js";
+import { featuresModel } from "./features.js";
 
 export function mountRows(box, ctx) {
   const { T, ctl, fmt4g } = ctx;
   let V = null;
   function build(view) {
     box.textContent = "";
-    box.append(el("div", { class: "dpo-card dpo-note", text: T.TABLE_NOT_LM }));
+    const model = featuresModel(view), F = T.FEATURES_TEXTS;
+    box.append(el("div", { class: "dpo-card dpo-note", text: model ? fill(F.not_lm, { d: model.init_theta.length }) : T.TABLE_NOT_LM }));
     const list = el("ul", { class: "dpo-pairs", "aria-labelledby": "dpo-rows-h" });
     V = { rows: [] };
     view.cfg.pairs.forEach((r, i) => {
@@ -27,6 +30,11 @@ export function mountRows(box, ctx) {
         nums.append(el("span", { class: "n " + k }, el("span", { class: "k", text: T.ROW_LABELS[k] + " " }), v));
         cells[k] = v;
       }
+      if (model) {
+        const v = el("span", { class: "v", "data-testid": "similarity-" + i });
+        nums.append(el("span", { class: "n similarity" }, el("span", { class: "k", text: F.similarity + " " }), v));
+        cells.similarity = v;
+      }
       li.append(el("div", { class: "top" }, who, pair, btn), nums);
       list.append(li);
       V.rows.push({ li: li, pair: pair, btn: btn, cells: cells, key: null });
@@ -36,6 +44,7 @@ export function mountRows(box, ctx) {
       if (i) key.append(" · ");
       key.append(term(T.ROW_LABELS[k], T.TERMS[k], i >= 4));
     });
+    if (model) key.append(" · ", term(F.similarity, F.similarity_term, true));
     key.append(T.ROWS_KEY[1]);
     // a challenge that does not let the learner flip: the buttons disabled, and why
     V.lock = el("p", { class: "dpo-note dpo-lock", "data-testid": "lock-flip" });
@@ -66,6 +75,11 @@ export function mountRows(box, ctx) {
             if (isF) rv.pair.append(el("span", { class: "badge", text: "⇄ flipped" }));
             rv.li.classList.toggle("flipped", isF);
             rv.btn.setAttribute("aria-pressed", String(isF));
+          }
+          if (rv.cells.similarity) {             // a flip swaps phi_w and phi_l: on structure only
+            const sim = r.similarity;
+            setText(rv.cells.similarity, sim == null ? "—" : fixed(sim, 3, true));
+            rv.cells.similarity.dataset.value = String(sim == null ? NaN : sim);
           }
         });
       }
