@@ -42,11 +42,20 @@ def blas_line() -> str:
         return f"unavailable ({e})"
 
 
+def features_scenario(d: int) -> Scenario:
+    """The seed-sized scenario on a features model with d shared parameters (seeded)."""
+    from dataclasses import replace
+
+    from dpo_sim.sim.model import FeaturesModel
+    phi = np.random.default_rng(d).normal(scale=0.3, size=(2, 4, d))
+    return replace(seed_sized_scenario(), model=FeaturesModel(phi, np.zeros(d)))
+
+
 def time_step(keep_history: bool, steps: int = 2000, repeats: int = 15,
-              clock=time.perf_counter) -> tuple:
+              clock=time.perf_counter, scenario: Scenario | None = None) -> tuple:
     """(median, best) over repeats of the mean time of one Simulation.advance(1), in
     microseconds; each repeat starts from reset()."""
-    sim = Simulation(seed_sized_scenario(), keep_history=keep_history)
+    sim = Simulation(scenario or seed_sized_scenario(), keep_history=keep_history)
     per = []
     for _ in range(repeats):
         sim.reset()
@@ -104,6 +113,10 @@ def main() -> None:
             med, best = time_step(keep, clock=clock)
             print(f"[{name}] one step with metrics (keep_history={keep}): median {med:.1f} us,"
                   f" best {best:.1f} us  (target <= 50 us)")
+        for d in (3, 16):
+            med, best = time_step(False, clock=clock, scenario=features_scenario(d))
+            print(f"[{name}] one step, features model d = {d}: median {med:.1f} us, best "
+                  f"{best:.1f} us")
         for weight in (True, False):
             med, best = time_stack(adaptive_weight=weight, clock=clock)
             print(f"[{name}] stack of runs RunStack.step, R = 4096, adaptive_weight={weight}: "

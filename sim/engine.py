@@ -5,6 +5,11 @@
 per-call cost is what a step costs. It also fixes the bits: the same policy gives the same
 record in any process, on the page, on the command line and in a stack of runs.
 
+The model (sim/model.py) and the loss in force (``losses.LossSpec``) are one value each:
+``Engine(pairs, logp_ref, model)`` works on the logits ``model.logits(params)`` and pulls
+the gradient back to the parameters (``model.pullback``); on a table both are the
+identity and cost nothing.
+
 How the bits are fixed:
 - The margin is taken from the log-ratios ``log pi - log pi_ref`` (not from raw logit
   differences, equal in exact arithmetic), so it is exactly 0 at ``pi == pi_ref``: the
