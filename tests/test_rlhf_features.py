@@ -358,7 +358,7 @@ def test_the_javascript_twin_gives_the_same_pi_star_phi():
 
 # -- the engine on the features presets --------------------------------------------------------
 def test_the_engine_reaches_pi_star_phi_on_the_features_presets():
-    """The real engine (sim.simulation), 3,000 steps of each features preset at its own
+    """The real engine (sim.simulation), 20,000 steps of each features preset at its own
     learning rate (the random scenarios' 60,000-step runs above use a descent written out
     again; the engine follows the same steps, tests/test_model_kinds.py): where pi*_phi
     is finite KL(pi || pi*_phi) falls below 1e-8 and KL(pi || pi*) stops at kl_floor
@@ -375,7 +375,7 @@ def test_the_engine_reaches_pi_star_phi_on_the_features_presets():
         opt = rlhf.features_optimum(sim.pairs, sim.logp_ref, s.model, sim.beta)
         assert not opt.coincide
         heading, margins = [], []
-        for t in (300, 1_000, 3_000):
+        for t in (300, 2_000, 20_000):
             sim.advance(t - sim.t)
             rec = sim.record
             heading.append(np.where(opt.heading, rec.probs, 0.0).sum(axis=1))
@@ -386,7 +386,7 @@ def test_the_engine_reaches_pi_star_phi_on_the_features_presets():
         if pid == "similar-replies":
             assert not opt.finite.any() and opt.heading.tolist() == [[False, False, True,
                                                                        False]]
-            assert heading[0][0] < heading[1][0] < heading[2][0] and heading[2][0] > 0.85
+            assert heading[0][0] < heading[1][0] < heading[2][0] and heading[2][0] > 0.93
             assert margins[0][0] < margins[1][0] < margins[2][0]
         else:
             assert opt.finite.all() and kl_phi.max() < 1e-8, kl_phi
