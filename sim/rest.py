@@ -59,9 +59,12 @@ reason is the shared theta (app/ui/rest_text.js words them so):
   when some separable row's fading pull reaches theta's tight part); a row with a
   component there drifts like log t to the side of ``u . v`` (u the max-margin direction;
   a separable row always drifts to its votes' side); a row whose v is orthogonal to u yet
-  not to V_S gets no claim. Robust with a corrected vote below 0: no claim.
+  not to V_S gets no claim.
 - IPO: theta rests at the weighted least-squares fit of the rows' targets in theta0 + V;
   rows whose targets conflict rest short of them (``how`` "theta").
+- Robust with a corrected vote below 0 (a vote share beyond 1 - eps): theta's loss is a
+  Bradley-Terry likelihood plus a linear term (``_robust_rest``); where Newton's method
+  finds its minimiser, certified, every row rests there; otherwise no claim.
 - The weight off: theta moves by a constant step, so row i's margin moves at the pace
   ``lr beta^2 / N sum_k (a_k - b_k) v_k . v_i``, and rests only where that is 0.
 - The hinge: no claim.
@@ -519,7 +522,8 @@ def _features(pairs: Pairs, model, beta, lr, loss, N) -> list[RowRest]:
     ac = (a * (1 - eps) - b * eps) / (1 - 2 * eps)
     bc = (b * (1 - eps) - a * eps) / (1 - 2 * eps)
     if (ac < -TOL * n).any() or (bc < -TOL * n).any():
-        return [RowRest("open", how="theta-robust")] * n_rows
+        found = _robust_rest(v, n, ac, bc, model.init_theta, beta, lr, N)
+        return found if found is not None else [RowRest("open", how="theta-robust")] * n_rows
     ac, bc = np.maximum(ac, 0.0), np.maximum(bc, 0.0)
     fit = _rlhf.fit_features(pairs, phi, model.init_theta, beta, votes=(ac, bc))
     direction = fit.direction
@@ -595,3 +599,46 @@ def _features_ipo(v, a, b, n, theta0, beta, lr, N) -> list[RowRest]:
                     "own" if abs(h[i] - t[i]) <= 1e-9 * max(1.0, abs(t[i])) else "theta",
                     lr_limit=limit)
             for i in range(len(v))]
+
+
+def _robust_rest(v, n, ac, bc, theta0, beta, lr, N) -> list[RowRest] | None:
+    """Robust DPO on a features model with a vote share beyond 1 - eps. Row i's loss is
+    ``n_i softplus(-u) + b'_i u`` (b' its corrected votes against; a' + b' = n), so theta's
+    loss is sum_i n_i softplus(-beta theta . v_i) + beta (sum_i b'_i v_i) . theta: convex,
+    strictly so along the rows' span V. Where Newton's method (``rlhf._tight_newton``, in
+    theta0 + V) ends at a point whose gradient vanishes (1e-9 of its terms) and whose
+    curvature along V is clearly positive (1e-9 of its largest), that point is the unique
+    minimiser, and every row rests there (or its steps overshoot). Otherwise None: the
+    minimiser may not exist (a pull that never fades drags theta away), and no claim."""
+    d = v.shape[1]
+    basis = _rlhf._basis(v, d)
+    if not len(basis):
+        return None
+    push = beta * (bc @ v)
+    with np.errstate(all="ignore"):
+        theta, _, _ = _rlhf._tight_newton(v, n, push, beta, theta0, basis)
+    if not np.isfinite(theta).all():
+        return None
+    G = v @ basis.T
+    u = beta * (v @ theta)
+    s_pos, s_neg = sigmoid_pair(u)
+    lin = basis @ push
+    grad = -beta * (n * s_neg) @ G + lin
+    terms = beta * (n * s_neg) @ np.abs(G) + np.abs(lin)
+    H = beta ** 2 * G.T @ ((n * s_pos * s_neg)[:, None] * G)
+    if not np.isfinite(H).all() or np.abs(grad).max() > 1e-9 * terms.max():
+        return None
+    ev = np.linalg.eigvalsh(H)
+    if ev.min() <= 1e-9 * ev.max():
+        return None
+    lam = ev.max() / N
+    limit = 2.0 / lam if lam > 0 else math.inf
+    lam_way = beta ** 2 / N * _top_eig(v, n / 4.0)
+    safe = 2.0 / lam_way if lam_way > 0 else math.inf
+    out = []
+    for i in range(len(v)):
+        net = -ac[i] * s_neg[i] + bc[i] * s_pos[i]
+        kind = "overshoots" if lr >= limit else "heads" if lr >= safe else "rests"
+        out.append(RowRest(kind, float(u[i]), "own" if abs(net) <= 1e-7 * n[i] else "theta",
+                           lr_limit=limit))
+    return out

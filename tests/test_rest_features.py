@@ -204,7 +204,8 @@ def test_random_features_statements_hold_in_long_runs():
     for need in [("sigmoid", "rests"), ("sigmoid", "drifts"), ("sigmoid", "approaches"),
                  ("ipo", "rests"), ("weight-off", "drifts"), ("robust-0.1", "rests"),
                  ("robust-0.1", "open"), ("hinge", "open"), ("weight-off", "rests"),
-                 ("sigmoid", "heads"), ("sigmoid", "overshoots"), ("ipo", "overshoots")]:
+                 ("sigmoid", "heads"), ("sigmoid", "overshoots"), ("ipo", "overshoots"),
+                 ("robust-0.3", "rests")]:
         assert kinds.get(need, 0) > 0, (need, kinds)
 
 

@@ -1459,11 +1459,12 @@
   }
 
   /** rlhf._tight_newton: theta0 + B^T y minimising the tight judgements' loss. */
-  function fTightNewton(w, count, beta, theta0, basis) {
+  function fTightNewton(w, count, beta, theta0, basis, push) {
     const k = basis.length;
     if (k === 0 || w.length === 0) return theta0.slice();
     const g = w.map(function (wj) { return basis.map(function (e) { return fDot(wj, e); }); });
     const c = w.map(function (wj) { return fDot(wj, theta0); });
+    const lin = basis.map(function (e) { return push ? fDot(e, push) : 0.0; });
     const margins = function (y) {
       return g.map(function (gj, j) { return beta * (c[j] + fDot(gj, y)); });
     };
@@ -1471,7 +1472,7 @@
       const m = margins(y);
       let s = 0.0;
       for (let j = 0; j < m.length; j++) s += count[j] * logAddExp0(-m[j]);
-      return s;
+      return s + fDot(lin, y);
     };
     // start where every tight margin is 0 (theta0 less its part in V_T)
     let y = basis.map(function (e) { return -fDot(e, theta0); });
@@ -1480,8 +1481,8 @@
     for (;;) {
       its += 1;
       const m = margins(y);
-      const grad = new Array(k).fill(0.0);
-      const terms = new Array(k).fill(0.0);
+      const grad = lin.slice();
+      const terms = lin.map(Math.abs);
       const H = [];
       for (let a = 0; a < k; a++) H.push(new Array(k).fill(0.0));
       m.forEach(function (mj, j) {
@@ -1719,7 +1720,8 @@
     const TOLV = 1e-9;                                   // rest.TOL
     if (ac.some(function (q, i) { return q < -TOLV * n[i]; }) ||
         bc.some(function (q, i) { return q < -TOLV * n[i]; })) {
-      return all({how: "theta-robust"});
+      const found = robustFeaturesRest(v, n, ac, bc, theta0.map(Number), beta, lr, N);
+      return found ? {rows: found, groups: [], features: true} : all({how: "theta-robust"});
     }
     const votes = {a: ac.map(function (q) { return Math.max(q, 0.0); }),
       b: bc.map(function (q) { return Math.max(q, 0.0); })};
@@ -1769,6 +1771,90 @@
     const calm = !rows.some(function (rr) { return rr.kind === "overshoots" || rr.kind === "heads"; });
     if (!calm) rows.forEach(function (rr) { if (rr.kind === "drifts") rr.how = ""; });
     return {rows: rows, groups: [], features: true};
+  }
+
+  /** Eigenvalues of a small symmetric matrix (cyclic Jacobi), ascending. */
+  function fEigenvalues(M) {
+    const m = M.length;
+    const A = M.map(function (row) { return row.slice(); });
+    for (let sweep = 0; sweep < 100; sweep++) {
+      let off = 0.0;
+      let diag = 0.0;
+      for (let i = 0; i < m; i++) {
+        diag += A[i][i] * A[i][i];
+        for (let j = i + 1; j < m; j++) off += A[i][j] * A[i][j];
+      }
+      if (off <= 1e-32 * diag || off === 0.0) break;
+      for (let p = 0; p < m; p++) {
+        for (let q = p + 1; q < m; q++) {
+          if (A[p][q] === 0.0) continue;
+          const th = (A[q][q] - A[p][p]) / (2.0 * A[p][q]);
+          const t = (th >= 0 ? 1.0 : -1.0) / (Math.abs(th) + Math.sqrt(th * th + 1.0));
+          const cs = 1.0 / Math.sqrt(t * t + 1.0);
+          const sn = t * cs;
+          for (let k = 0; k < m; k++) {
+            const akp = A[k][p];
+            const akq = A[k][q];
+            A[k][p] = cs * akp - sn * akq;
+            A[k][q] = sn * akp + cs * akq;
+          }
+          for (let k = 0; k < m; k++) {
+            const apk = A[p][k];
+            const aqk = A[q][k];
+            A[p][k] = cs * apk - sn * aqk;
+            A[q][k] = sn * apk + cs * aqk;
+          }
+        }
+      }
+    }
+    return A.map(function (row, i) { return row[i]; }).sort(function (x, y) { return x - y; });
+  }
+
+  /** rest._robust_rest: robust DPO with a vote share beyond 1 - eps on a features model;
+   *  every row rests at the certified minimiser of theta's loss, or null (no claim). */
+  function robustFeaturesRest(v, n, ac, bc, theta0, beta, lr, N) {
+    const d = theta0.length;
+    const basis = fBasis(v, d);
+    if (!basis.length) return null;
+    const push = new Array(d).fill(0.0);
+    v.forEach(function (vi, i) { for (let t = 0; t < d; t++) push[t] += bc[i] * vi[t]; });
+    for (let t = 0; t < d; t++) push[t] *= beta;
+    const theta = fTightNewton(v, n, beta, theta0, basis, push);
+    if (!theta.every(Number.isFinite)) return null;
+    const k = basis.length;
+    const G = v.map(function (vi) { return basis.map(function (e) { return fDot(vi, e); }); });
+    const lin = basis.map(function (e) { return fDot(e, push); });
+    const u = v.map(function (vi) { return beta * fDot(vi, theta); });
+    const sp = u.map(sigmoidPair);
+    const grad = lin.slice();
+    const terms = lin.map(Math.abs);
+    const H = [];
+    for (let a = 0; a < k; a++) H.push(new Array(k).fill(0.0));
+    G.forEach(function (gi, i) {
+      const gs = -beta * n[i] * sp[i][1];
+      const hs = beta * beta * n[i] * sp[i][0] * sp[i][1];
+      for (let a = 0; a < k; a++) {
+        grad[a] += gs * gi[a];
+        terms[a] += Math.abs(gs * gi[a]);
+        for (let b = 0; b < k; b++) H[a][b] += hs * gi[a] * gi[b];
+      }
+    });
+    let gTop = 0.0;
+    let tTop = 0.0;
+    for (let a = 0; a < k; a++) { gTop = Math.max(gTop, Math.abs(grad[a])); tTop = Math.max(tTop, terms[a]); }
+    if (!H.every(function (row) { return row.every(Number.isFinite); }) || gTop > 1e-9 * tTop) return null;
+    const ev = fEigenvalues(H);
+    if (ev[0] <= 1e-9 * ev[k - 1]) return null;
+    const lam = ev[k - 1] / N;
+    const limit = lam > 0 ? 2.0 / lam : Infinity;
+    const lamWay = beta * beta / N * restLam(v, n.map(function (q) { return q / 4.0; }), d);
+    const safe = lamWay > 0 ? 2.0 / lamWay : Infinity;
+    return v.map(function (_, i) {
+      const net = -ac[i] * sp[i][1] + bc[i] * sp[i][0];
+      const kind = lr >= limit ? "overshoots" : lr >= safe ? "heads" : "rests";
+      return rowRest(kind, {u: u[i], how: Math.abs(net) <= 1e-7 * n[i] ? "own" : "theta",
+        lr_limit: limit});
+    });
   }
 
   /** rest.at for a features plan: one theta, still when the whole gradient is exactly 0
