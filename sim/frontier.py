@@ -129,12 +129,24 @@ class Frontier:
         return self.best == self.start and self.kl_end == 0.0
 
 
+#: Rewards within this (relative) of the best are the best: a fitted reward that ties two
+#: replies in exact arithmetic may split them by an ulp (LAPACK's fit against V8's), and
+#: that ulp must not decide where the curve ends (log 1/(mass of both) or of one).
+TIE_TOL = 1e-12
+
+
+def _top(r: np.ndarray) -> np.ndarray:
+    """The replies with the best reward (ties within ``TIE_TOL``)."""
+    best = r.max()
+    return r >= best - TIE_TOL * max(1.0, abs(float(best)))
+
+
 def _b_range(logp_ref: np.ndarray, r: np.ndarray) -> tuple[float, float]:
     """A range of b from (almost) the reference to (almost) the limit b -> 0: the ends
     are within 1e-10 of KL 0 and of ``kl_end``."""
     spread = float(r.max() - r.min())
     top = r.max()
-    below = r[r < top]
+    below = r[~_top(r)]
     gap = float(top - below.max()) if below.size else spread
     ref_span = float(logp_ref.max() - logp_ref.min())
     # b_lo: every reply below the best has weight exp(-gap / b) * (ref ratio) < 1e-13
@@ -153,7 +165,7 @@ def frontier(logp_ref: np.ndarray, reward: np.ndarray, n: int = CURVE_POINTS) ->
     p_ref = np.exp(lp)
     start = float(np.sum(p_ref * r))
     best = float(r.max())
-    top = r == best
+    top = _top(r)
     kl_end = float(max(-np.log(p_ref[top].sum()), 0.0))
     if r.max() == r.min():
         return Frontier(np.array([np.inf]), np.zeros(1), np.array([start]), 0.0, best,

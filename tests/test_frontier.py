@@ -83,6 +83,20 @@ def test_a_flat_reward_has_a_point_for_a_frontier():
     assert fr.frontier_reward(f, [0.0, 0.3]).tolist() == [0.5, 0.5]
 
 
+def test_a_tie_split_by_an_ulp_ends_on_both_replies():
+    """unseen-reply's fitted reward ties its two chosen replies in exact arithmetic; the
+    fit may split them by an ulp, which must not halve the mass the curve ends on."""
+    lp = np.log([0.25, 0.25, 0.5])
+    for r in ([1.0, 1.0, 0.0], [1.0, np.nextafter(1.0, 2.0), 0.0],
+              [np.nextafter(1.0, 0.0), 1.0, 0.0]):
+        f = fr.frontier(lp, np.array(r))
+        assert f.kl_end == pytest.approx(math.log(2.0), abs=1e-15)
+        assert abs(f.kl[-2] - math.log(2.0)) < 1e-9     # the curve reaches its end
+    # a real gap (1e-9) is not a tie: the curve ends on the best reply alone
+    assert fr.frontier(lp, np.array([1.0, 1.0 + 1e-9, 0.0])).kl_end == pytest.approx(
+        math.log(4.0), abs=1e-15)
+
+
 def test_true_reward_defaults_to_the_bradley_terry_fit_and_says_where_there_is_none():
     s = load_scenario("align")
     pairs = Simulation(s).pairs

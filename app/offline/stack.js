@@ -342,13 +342,22 @@
     return m;
   }
 
+  /** frontier._top: the replies with the best reward, ties within TIE_TOL (relative). */
+  const TIE_TOL = 1e-12;
+  function isTop(r) {
+    const best = rowMax(r);
+    const floor = best - TIE_TOL * Math.max(1.0, Math.abs(best));
+    return r.map(function (v) { return v >= floor; });
+  }
+
   /** frontier._b_range. */
   function bRange(lp, r) {
     const top = rowMax(r);
     const spread = top - rowMin(r);
+    const atTop = isTop(r);
     let below = -Infinity;
     let any = false;
-    r.forEach(function (v) { if (v < top) { any = true; below = Math.max(below, v); } });
+    r.forEach(function (v, k) { if (!atTop[k]) { any = true; below = Math.max(below, v); } });
     const gap = any ? top - below : spread;
     const refSpan = rowMax(lp) - rowMin(lp);
     return [gap / ((30.0 + refSpan) + Math.log(r.length)), spread * 1e5];
@@ -381,7 +390,8 @@
     const start = DPO.npSum(pRef.map(function (p, k) { return p * r[k]; }));
     const best = rowMax(r);
     const topMass = [];
-    r.forEach(function (v, k) { if (v === best) topMass.push(pRef[k]); });
+    const atTop = isTop(r);
+    r.forEach(function (v, k) { if (atTop[k]) topMass.push(pRef[k]); });
     const klEnd = npMax(-Math.log(DPO.npSum(topMass)), 0.0);
     if (best === rowMin(r)) {
       return {kl: [0.0], reward: [start], kl_end: 0.0, best: best, start: start};
