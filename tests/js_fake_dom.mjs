@@ -128,6 +128,8 @@ export function tree(n) {
   }
   const attrs = {};
   for (const [k, v] of n.attrs) attrs[k] = v;
+  // a form control's value is a property, not an attribute: shown as ".value"
+  if (Object.prototype.hasOwnProperty.call(n, "value")) attrs[".value"] = String(n.value);
   const out = [n.tagName.toLowerCase(), attrs];
   for (const k of kids) if (k !== "") out.push(k);
   if (n._g) out.push({ drawn: n._g.ops, clears: n._g.clears });

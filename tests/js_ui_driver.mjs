@@ -11,7 +11,9 @@
  *   per u under the loss in force (rest_text.lossWeight, netPullAt);
  * - {"kind": "g", "values", "p"}, {"kind": "repr", "values"},
  *   {"kind": "fixed", "values", "digits", "sign"}: pyfmt.js's pyG and pyFloat, fmt.js's fixed;
- * - {"kind": "view", "mount": "formula" | "pulls" | "features" | "bars" | "rows" | "readouts",
+ * - {"kind": "view", "mount": "formula" | "pulls" | "features" | "bars" | "rows" | "readouts"
+ *   | "side" (with "settings": the settings table, and "intended": the controller's
+ *   intended() settings, if any),
  *   "views": [view, ...], "T" (optional: the page's texts, for the views that read more of
  *   them than js_ui.UI_TEXT_NAMES)}: the view mounted
  *   in a small stand-in DOM (tests/js_fake_dom.mjs), updated with each view in turn (with
@@ -26,6 +28,7 @@ import { installFakeDom, tree } from "./js_fake_dom.mjs";
 import * as R from "../app/ui/rest_text.js";
 import { fixed as fmtFixed } from "../app/ui/fmt.js";
 import { pyFloat, pyG } from "../app/ui/pyfmt.js";
+import { makeRules } from "../app/ui/rules.js";
 
 // the page's Python number formats are the twin's (app/ui/pyfmt.js): loaded as both hosts do
 globalThis.DPO = createRequire(import.meta.url)("../app/offline/engine.js");
@@ -36,7 +39,7 @@ const input = JSON.parse(readFileSync(0, "utf8"), (k, v) =>
 const T = input.T;
 
 const MOUNTS = { formula: "mountFormula", pulls: "mountPulls", features: "mountFeatures",
-                 bars: "mountBars", rows: "mountRows", readouts: "mountReadouts" };
+                 bars: "mountBars", rows: "mountRows", readouts: "mountReadouts", side: "mountSide" };
 
 async function view(job) {
   installFakeDom();
@@ -45,7 +48,11 @@ async function view(job) {
   const box = globalThis.document.createElement("div");
   const pal = job.pal || {};
   const ctx = { T: job.T || T, DATA: { font: "sans-serif" }, pal: () => pal, act() {}, request() {},
-                ctl: { flip() {}, look() {} }, fmt4g: (v) => pyG(v, 4), pinLabel: () => null };
+                ctl: { flip() {}, look() {}, order: [], scenarios: {}, app: {},
+                       // the side view's controls show the run as it will be (job.intended)
+                       ...(job.intended ? { intended: () => job.intended } : {}) },
+                fmt4g: (v) => pyG(v, 4), pinLabel: () => null,
+                rules: job.settings ? makeRules(job.settings) : null };
   const v = mount(box, ctx);
   return job.views.map((vw) => {
     const before = globalThis.document.made;

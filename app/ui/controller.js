@@ -340,5 +340,5 @@ export function createController(DATA, engine, rules, fmt4g, checkLive) {
 
   return { app, scenarios, order, addScenario, removeScenario, send, take, start, advance, play, pause, toggle,
            stepOnce, reset, flip, setSettings, load, look, csv, idle, onKey, logSet, logFlip, fail, halt,
-           refused, pin, unpin, pinWords, log };
+           refused, pin, unpin, pinWords, log, intended };
 }

@@ -75,9 +75,12 @@ export function mountSide(side, ctx) {
       picker.value = view.id;
       watch.textContent = "";
       watch.append(el("b", { text: "What to watch:" }), " " + (view.cfg.watch || ""));
+      // a reply to an earlier set must not move a control back while a later set is on its
+      // way (three quick → on a slider, served): show what the run will be once answered
+      const want = ctl.intended ? ctl.intended() : view.state;
       for (const s of rules.CONTROLS) {
         const input = controls[s.name];
-        const v = s.scope === "page" ? view[s.name] : view.state[s.name];
+        const v = s.scope === "page" ? view[s.name] : want[s.name];
         if (s.kind === "number" || s.kind === "whole") {
           // a valid value outside the usual range widens the slider
           input.min = Math.min(s.slider[0], v); input.max = Math.max(s.slider[1], v);
