@@ -372,17 +372,11 @@ def at(plan: Plan, margins: np.ndarray, grad: np.ndarray) -> tuple[RowRest, ...]
     nothing pulls it (the weight off) rests at its margin now. ``margins`` (N,): each row's
     u now; ``grad`` (P, K): the gradient of the mean loss now (the run's record has both)."""
     out = list(plan.rows)
-    if plan.features:                  # one theta: still when its whole gradient is 0
-        still = bool(np.all(np.asarray(grad) == 0.0))
-        for i, rr in enumerate(out):
-            if still:
-                out[i] = RowRest("rests", float(margins[i]), "still", cycle=rr.cycle,
-                                 lr_limit=math.inf)
-            elif rr.kind == "rests" and rr.how == "still":
-                out[i] = replace(rr, u=float(margins[i]))
-        return tuple(out)
-    for x, replies, rows in plan.groups:
-        still = bool(np.all(np.asarray(grad)[x, replies] == 0.0))
+    grad = np.asarray(grad)
+    # a features model shares one theta: all its rows are still when its whole gradient is 0
+    groups = [(None, None, range(len(out)))] if plan.features else plan.groups
+    for x, replies, rows in groups:
+        still = bool(np.all((grad if x is None else grad[x, replies]) == 0.0))
         for i in rows:
             rr = out[i]
             if still:

@@ -133,3 +133,25 @@ def html_tree(html: str) -> list:
 
     P(convert_charrefs=True).feed(html)
     return root[2:]
+
+
+# -- reading the driver's trees ([tag, {attrs}, ...children]) -------------------------------
+def find_testid(tree, testid):
+    """The first element of a tree with this data-testid, or None."""
+    if isinstance(tree, list):
+        if isinstance(tree[1], dict) and tree[1].get("data-testid") == testid:
+            return tree
+        for kid in tree[2:]:
+            found = find_testid(kid, testid)
+            if found:
+                return found
+    return None
+
+
+def tree_text(tree) -> str:
+    """The text of a tree, as textContent would give it."""
+    if isinstance(tree, str):
+        return tree
+    if isinstance(tree, dict):
+        return ""
+    return "".join(tree_text(k) for k in tree[2:])

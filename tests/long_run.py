@@ -71,22 +71,30 @@ class Lean:
         """Take ``steps`` steps. Returns (u at steps - 2 window, at steps - window, at steps,
         the range of each u over the last window), or None if the numbers stopped being
         finite (the run would have halted)."""
-        with np.errstate(all="ignore"):
-            for _ in range(steps - 2 * window):
-                self.step()
-            marks = [self.margins()]
-            for _ in range(window):
-                self.step()
-            lo = hi = u = self.margins()
-            marks.append(u)
-            for _ in range(window):
-                self.step()
-                u = self.margins()
-                lo, hi = np.minimum(lo, u), np.maximum(hi, u)
-            marks.append(u)
-        if not all(np.isfinite(m).all() for m in marks):
+        marks = windowed(self.step, self.margins, steps, window)
+        if not all(np.isfinite(m).all() for m in marks[:3]):
             return None
-        return marks[0], marks[1], marks[2], hi - lo
+        return marks
+
+
+def windowed(step, margins, steps: int, window: int) -> tuple:
+    """Call ``step`` ``steps`` times; (``margins()`` at steps - 2 window, at steps - window,
+    at steps, the range of each margin over the last window). Overflow is not an error
+    here: the caller decides what non-finite numbers mean."""
+    with np.errstate(all="ignore"):
+        for _ in range(steps - 2 * window):
+            step()
+        marks = [margins()]
+        for _ in range(window):
+            step()
+        lo = hi = u = margins()
+        marks.append(u)
+        for _ in range(window):
+            step()
+            u = margins()
+            lo, hi = np.minimum(lo, u), np.maximum(hi, u)
+        marks.append(u)
+    return marks[0], marks[1], marks[2], hi - lo
 
 
 def _lam_global(s: Scenario) -> float:

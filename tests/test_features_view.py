@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from js_ui import NODE, finite_json, node_ui
+from js_ui import NODE, find_testid, finite_json, node_ui, tree_text
 
 from dpo_sim.app.interactive import page_texts, scenario_json
 from dpo_sim.app.texts import FEATURES_TEXTS as F
@@ -26,15 +26,6 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js (node) is not on P
 T = page_texts()
 
 
-def _find(tree, testid):
-    if isinstance(tree, list):
-        if isinstance(tree[1], dict) and tree[1].get("data-testid") == testid:
-            return tree
-        for kid in tree[2:]:
-            found = _find(kid, testid)
-            if found:
-                return found
-    return None
 
 
 def _all(tree, tag):
@@ -47,12 +38,6 @@ def _all(tree, tag):
     return out
 
 
-def _text(tree) -> str:
-    if isinstance(tree, str):
-        return tree
-    if isinstance(tree, dict):
-        return ""
-    return "".join(_text(k) for k in tree[2:])
 
 
 def _canvases(tree):
@@ -111,20 +96,20 @@ def test_the_features_view_shows_phi_theta_and_theta_dot_phi_and_a_step_makes_no
     first, second = run("features", [dict(v, why="scenario"), step])
     for out, th in ((first, theta), (second, theta2)):
         tree = out["tree"]
-        assert _text(_find(tree, "features-view")).startswith(F["heading"])
+        assert tree_text(find_testid(tree, "features-view")).startswith(F["heading"])
         P, K, d = phi.shape
         for x in range(P):
             for y in range(K):
                 for j in range(d):
-                    cell = _find(tree, f"phi-{x}-{y}-{j}")
+                    cell = find_testid(tree, f"phi-{x}-{y}-{j}")
                     assert float(cell[1]["data-value"]) == phi[x, y, j]
-                    assert _text(cell) == f"{phi[x, y, j]:.2f}".replace("-0.00", "0.00")
-                s = _find(tree, f"score-{x}-{y}")
+                    assert tree_text(cell) == f"{phi[x, y, j]:.2f}".replace("-0.00", "0.00")
+                s = find_testid(tree, f"score-{x}-{y}")
                 assert float(s[1]["data-value"]) == pytest.approx(phi[x, y] @ th, abs=1e-12)
-                assert _text(s) == f"{phi[x, y] @ th:+.3f}"
+                assert tree_text(s) == f"{phi[x, y] @ th:+.3f}"
         for j in range(d):
-            c = _find(tree, f"theta-{j}")
-            assert float(c[1]["data-value"]) == th[j] and _text(c) == f"{th[j]:+.3f}"
+            c = find_testid(tree, f"theta-{j}")
+            assert float(c[1]["data-value"]) == th[j] and tree_text(c) == f"{th[j]:+.3f}"
         # a real table: a header per coordinate, a row header per reply
         heads = [h for h in _all(tree, "th") if h[1].get("scope") == "col"]
         assert len(heads) == d + 2
@@ -139,7 +124,7 @@ def test_on_a_table_model_the_features_view_is_absent():
     # and after a features scenario, a table scenario empties it again
     fv, _ = features_view()
     out = run("features", [dict(fv, why="scenario"), dict(v, why="scenario")])
-    assert _find(out[0]["tree"], "features") and out[1]["tree"] == ["div", {}]
+    assert find_testid(out[0]["tree"], "features") and out[1]["tree"] == ["div", {}]
 
 
 def _axis(canvas):
@@ -161,14 +146,14 @@ def test_the_ring_marks_pi_star_phi_where_it_differs_and_the_legend_says_when_th
         for y, cx in enumerate(centres):
             # (the tick labels sit on whole pixels + 0.5: each end within half a pixel)
             assert (cx - x0) / (x1 - x0) == pytest.approx(n["probs"][x][y], abs=1 / (x1 - x0))
-    legend = _text(_find(out["tree"], "bars-rlhf-note"))
+    legend = tree_text(find_testid(out["tree"], "bars-rlhf-note"))
     assert "Ring (where it differs from π*): π*φ" in legend
     assert "the diamond marks both" not in legend
     # coinciding: no ring, the legend says so once
     v2, _ = features_view(coincide=True)
     (out2,) = run("bars", [dict(v2, why="scenario")])
     assert not [o for c in _canvases(out2["tree"]) for o in c["drawn"] if o[0] == "arc"]
-    legend = _text(_find(out2["tree"], "bars-rlhf-note"))
+    legend = tree_text(find_testid(out2["tree"], "bars-rlhf-note"))
     assert legend.count("the diamond marks both") == 1 and "Ring" not in legend
     # a prompt where pi*_phi is pi*: no ring there, the others keep theirs
     v3 = dict(v, optPhi=dict(v["optPhi"], probs=[v["opt"]["probs"][0]] + v["optPhi"]["probs"][1:]))
@@ -178,24 +163,24 @@ def test_the_ring_marks_pi_star_phi_where_it_differs_and_the_legend_says_when_th
     # a table model: no ring, the table's legend, word for word
     (out3,) = run("bars", [dict(table_view(), why="scenario")])
     assert not [o for c in _canvases(out3["tree"]) for o in c["drawn"] if o[0] == "arc"]
-    assert _text(_find(out3["tree"], "bars-rlhf-note")) == T["LEGEND_RLHF"]
+    assert tree_text(find_testid(out3["tree"], "bars-rlhf-note")) == T["LEGEND_RLHF"]
 
 
 def test_kl_to_pi_star_phi_is_a_readout_beside_kl_to_pi_star_on_a_features_model_only():
     v, _ = features_view()
     (out,) = run("readouts", [dict(v, why="scenario")])
     tree = out["tree"]
-    line = _find(tree, "kl-rlhf-phi")
-    assert _text(line).startswith("KL to π*φ")
-    assert _text(_find(tree, "kl-rlhf-phi-0")) == "0.012"
-    assert _text(_find(tree, "kl-rlhf-phi-1")) == "none"
+    line = find_testid(tree, "kl-rlhf-phi")
+    assert tree_text(line).startswith("KL to π*φ")
+    assert tree_text(find_testid(tree, "kl-rlhf-phi-0")) == "0.012"
+    assert tree_text(find_testid(tree, "kl-rlhf-phi-1")) == "none"
     # its explanation is the features one; KL to pi*'s explanation names the floor
-    assert "goes to 0" in _text(line) and "floor" in _text(_find(tree, "kl-rlhf-phi"))
-    assert F["loss_term"] in _text(tree) and T["TERMS"]["loss"] not in _text(tree)
+    assert "goes to 0" in tree_text(line) and "floor" in tree_text(find_testid(tree, "kl-rlhf-phi"))
+    assert F["loss_term"] in tree_text(tree) and T["TERMS"]["loss"] not in tree_text(tree)
     (ipo,) = run("readouts", [dict(v, why="scenario", state=dict(v["state"], loss_type="ipo"))])
-    assert F["loss_term_other"] in _text(ipo["tree"])
+    assert F["loss_term_other"] in tree_text(ipo["tree"])
     (out,) = run("readouts", [dict(table_view(), why="scenario")])
-    assert _find(out["tree"], "kl-rlhf-phi") is None
+    assert find_testid(out["tree"], "kl-rlhf-phi") is None
 
 
 def test_each_row_shows_its_similarity_and_the_strip_works_it_out_in_numpy():
@@ -205,15 +190,15 @@ def test_each_row_shows_its_similarity_and_the_strip_works_it_out_in_numpy():
     for i, r in enumerate(v["rows"]):
         w, lo = phi[r["prompt"], r["chosen"]], phi[r["prompt"], r["rejected"]]
         want = float(w @ lo - w @ w)
-        cell = _find(rows["tree"], f"similarity-{i}")
-        assert _text(cell) == f"{want:+.3f}"
+        cell = find_testid(rows["tree"], f"similarity-{i}")
+        assert tree_text(cell) == f"{want:+.3f}"
     # the pulls' explanations say they move theta (a row's push need not raise its chosen reply)
-    said = _text(rows["tree"])
+    said = tree_text(rows["tree"])
     for k in ("pull_for", "pull_against", "net"):
         assert F[k + "_term"] in said and T["TERMS"][k] not in said
     # the note under the rows is the features model's, not the table's
-    assert F["not_lm"].format(d=3) in _text(rows["tree"])
-    assert T["TABLE_NOT_LM"] not in _text(rows["tree"])
+    assert F["not_lm"].format(d=3) in tree_text(rows["tree"])
+    assert T["TABLE_NOT_LM"] not in tree_text(rows["tree"])
     looks = [dict(v, looked=i, why="look") for i in range(len(v["rows"]))]
     outs = run("formula", looks)
     beta = v["rec"]["beta"]
@@ -221,21 +206,21 @@ def test_each_row_shows_its_similarity_and_the_strip_works_it_out_in_numpy():
         r = v["rows"][i]
         w, lo = phi[r["prompt"], r["chosen"]], phi[r["prompt"], r["rejected"]]
         u = beta * float(theta @ (w - lo))
-        line = _find(out["tree"], "formula-u-phi")
+        line = find_testid(out["tree"], "formula-u-phi")
         assert float(line[1]["data-value"]) == pytest.approx(u, abs=1e-12)
-        assert _text(line).endswith(f"= {u:+.3f}".replace("+0.000", "0.000"))
-        s = _find(out["tree"], "formula-similarity")
+        assert tree_text(line).endswith(f"= {u:+.3f}".replace("+0.000", "0.000"))
+        s = find_testid(out["tree"], "formula-similarity")
         assert float(s[1]["data-value"]) == pytest.approx(float(w @ lo - w @ w), abs=1e-12)
-        assert _text(s) == f"{w @ lo:.3f} − {w @ w:.3f} = {w @ lo - w @ w:+.3f}"
+        assert tree_text(s) == f"{w @ lo:.3f} − {w @ w:.3f} = {w @ lo - w @ w:+.3f}"
         said = F["similarity_pos"] if w @ lo - w @ w > 0 else F["similarity_neg"]
-        assert said in _text(out["tree"])
+        assert said in tree_text(out["tree"])
     # a table model: the strip has no features line
     t = table_view()
     out = run("formula", [dict(t, why="look")])[0]
-    assert _find(out["tree"], "formula-u-phi") is None
+    assert find_testid(out["tree"], "formula-u-phi") is None
     # (and a features scenario then a table one hides the lines)
     out = run("formula", [dict(v, why="look"), dict(t, why="scenario")])
-    assert _find(out[1]["tree"], "formula-u-phi") is not None
+    assert find_testid(out[1]["tree"], "formula-u-phi") is not None
     box = [n for n in _all(out[1]["tree"], "div") if n[1].get("class") == "dpo-formula-phi"][0]
     assert "hidden" in box[1]
 
@@ -260,11 +245,11 @@ def test_where_pi_star_is_not_finite_the_note_names_pi_star_phi_not_the_tables_h
     cases = [dict(v, opt=opt, why="scenario"), dict(v, opt=opt, optPhi=lost, why="scenario"),
              dict(v, opt=opt, optPhi=None, why="scenario")]
     outs = [run("bars", [c])[0]["tree"] for c in cases]
-    notes = [_text(_find(t, "no-optimum-0")) for t in outs]
+    notes = [tree_text(find_testid(t, "no-optimum-0")) for t in outs]
     # no finite pi*_phi anywhere: the legend explains no ring
     nowhere = dict(cases[1], optPhi=dict(lost, finite=[False] * P))
-    legend = _find(run("bars", [nowhere])[0]["tree"], "bars-rlhf-note")
-    assert legend[1]["data-state"] == "features" and _text(legend) == F["legend_rlhf"]
+    legend = find_testid(run("bars", [nowhere])[0]["tree"], "bars-rlhf-note")
+    assert legend[1]["data-state"] == "features" and tree_text(legend) == F["legend_rlhf"]
     assert notes[0] == F["no_optimum_phi"]
     assert notes[1].endswith("Under DPO the policy heads toward C.")
     assert notes[2] == T["NO_OPTIMUM"].replace(" {then}", "") and "heads" not in notes[2]

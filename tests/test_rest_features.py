@@ -27,7 +27,7 @@ from dpo_sim.sim import rest
 from dpo_sim.sim.losses import objective
 from dpo_sim.sim.model import FeaturesModel
 from dpo_sim.sim.pairs import Pairs
-from long_run import weight
+from long_run import weight, windowed
 from naive_dpo import random_features_case
 
 NODE = shutil.which("node")
@@ -83,24 +83,11 @@ class Runs:
 
     def run(self, steps, window=WINDOW):
         """Per scenario: long_run.Lean.run's answer (None where the numbers overflowed)."""
-        with np.errstate(all="ignore"):
-            for _ in range(steps - 2 * window):
-                self.step()
-            marks = [self.margins()]
-            for _ in range(window):
-                self.step()
-            lo = hi = u = self.margins()
-            marks.append(u)
-            for _ in range(window):
-                self.step()
-                u = self.margins()
-                lo, hi = np.minimum(lo, u), np.maximum(hi, u)
-            marks.append(u)
+        marks = windowed(self.step, self.margins, steps, window)
         out = []
         for i, n in enumerate(self.rows):
             m = [x[i, :n] for x in marks]
-            out.append(None if not all(np.isfinite(x).all() for x in m)
-                       else (m[0], m[1], m[2], (hi - lo)[i, :n]))
+            out.append(None if not all(np.isfinite(x).all() for x in m[:3]) else tuple(m))
         return out
 
 

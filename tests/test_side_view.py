@@ -8,25 +8,12 @@ from __future__ import annotations
 
 import math
 
-from js_ui import node_ui
+from js_ui import find_testid, node_ui
 
 from dpo_sim.sim.protocol import state_json
 from dpo_sim.sim.scenario_io import load_scenario
 from dpo_sim.sim.settings import table_json
 from dpo_sim.sim.simulation import Simulation
-
-
-def _slider(tree, testid):
-    """The attributes of the element with this data-testid in a driver tree."""
-    if isinstance(tree, list):
-        tag, attrs, *kids = tree
-        if attrs.get("data-testid") == testid:
-            return attrs
-        for k in kids:
-            found = _slider(k, testid)
-            if found is not None:
-                return found
-    return None
 
 
 def test_a_slider_shows_the_value_asked_for_not_an_older_reply():
@@ -39,8 +26,8 @@ def test_a_slider_shows_the_value_asked_for_not_an_older_reply():
             {"kind": "view", "mount": "side", "settings": table_json(), "views": [view],
              "intended": pending}]
     alone, in_flight = (out[0]["tree"] for out in node_ui(jobs))
-    assert math.isclose(float(_slider(alone, "ctl-beta")[".value"]), state["beta"])
-    assert math.isclose(float(_slider(in_flight, "ctl-beta")[".value"]), 1.15)
+    assert math.isclose(float(find_testid(alone, "ctl-beta")[1][".value"]), state["beta"])
+    assert math.isclose(float(find_testid(in_flight, "ctl-beta")[1][".value"]), 1.15)
     # the other controls keep the run's values
-    lr = float(_slider(in_flight, "ctl-lr")[".value"])
+    lr = float(find_testid(in_flight, "ctl-lr")[1][".value"])
     assert math.isclose(lr, state["learning_rate"])

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 import pytest
-from js_ui import NODE, node_ui, page_view, sim_rest
+from js_ui import NODE, find_testid, node_ui, page_view, sim_rest, tree_text
 
 from dpo_sim.app import texts
 from dpo_sim.sim.losses import objective
@@ -28,24 +28,8 @@ LOSSES = ({}, {"loss_type": "ipo"}, {"loss_type": "hinge"},
           {"loss_type": "robust", "label_smoothing": 0.1}, {"adaptive_weight": False})
 
 
-def _find(tree, testid):
-    """The first element of a tree with this data-testid."""
-    if isinstance(tree, list):
-        if isinstance(tree[1], dict) and tree[1].get("data-testid") == testid:
-            return tree
-        for kid in tree[2:]:
-            found = _find(kid, testid)
-            if found:
-                return found
-    return None
 
 
-def _text(tree) -> str:
-    if isinstance(tree, str):
-        return tree
-    if isinstance(tree, dict):
-        return ""
-    return "".join(_text(k) for k in tree[2:])
 
 
 def _sim(pid, settings, steps):
@@ -69,7 +53,7 @@ def test_the_formula_strip_works_out_the_row_looked_at_with_both_pulls():
     views.append(page_view(sim, 0))
     pace = sim.advance().row_margin[0] - u0
     (out,) = node_ui([{"kind": "view", "mount": "formula", "views": views}])
-    text = _text(out[0]["tree"])
+    text = tree_text(out[0]["tree"])
     pi, ref = rec.probs[0], np.exp(sim.logp_ref[0])
     rc, rr = np.log(pi[0] / ref[0]), np.log(pi[1] / ref[1])      # beta 1
     s = 1 / (1 + np.exp(-(rc - rr)))
@@ -78,16 +62,16 @@ def test_the_formula_strip_works_out_the_row_looked_at_with_both_pulls():
     assert f"1 × log({pi[1]:.3f} / 0.250) = {rr:+.3f}" in text
     assert f"u = {rc - rr:+.3f}, σ(u) = {s:.3f}" in text
     assert f"7 × σ(−u) = {7 * (1 - s):.3f}" in text and f"3 × σ(u) = {3 * s:.3f}" in text
-    net = _find(out[0]["tree"], "net-pull")
+    net = find_testid(out[0]["tree"], "net-pull")
     assert float(net[1]["data-value"]) == pytest.approx(7 * (1 - s) - 3 * s, abs=1e-12)
     assert net[2] == f"{7 * (1 - s) - 3 * s:+.3f}"
-    rest = _find(out[0]["tree"], "rest")
+    rest = find_testid(out[0]["tree"], "rest")
     assert "σ(u) = 0.700, its share of the votes" in rest[2]
     assert float(rest[1]["data-u"]) == pytest.approx(math.log(7 / 3), abs=1e-12)
-    assert _text(out[1]["tree"]).startswith("Row 3 worked out: “A: ")
-    off = _text(out[2]["tree"])
+    assert tree_text(out[1]["tree"]).startswith("Row 3 worked out: “A: ")
+    off = tree_text(out[2]["tree"])
     assert "7 × 1 = 7.000" in off and "3 × 1 = 3.000" in off
-    rest = _find(out[2]["tree"], "rest")
+    rest = find_testid(out[2]["tree"], "rest")
     assert rest[1]["data-u"] == "none" and f"{pace:+.4f} per step" in rest[2]
 
 
@@ -101,7 +85,7 @@ def test_the_formula_strip_hides_itself_without_rows():
 
 def _table(tree):
     """The pulls chart's text alternative: its body rows as lists of cell texts."""
-    table = _find(tree, "pulls-table")
+    table = find_testid(tree, "pulls-table")
     body = [k for k in table[2:] if k[0] == "tbody"][0]
     return [[cell[2] if len(cell) > 2 else "" for cell in tr[2:]] for tr in body[2:]]
 
@@ -147,7 +131,7 @@ def test_the_pulls_chart_draws_the_weight_curve_the_dots_and_the_rest_ticks(pid,
     assert {t["row"]: t["u"] for t in m["ticks"]} == {
         i: r.u for i, r in enumerate(rests) if r.kind == "rests"}
     # the text alternative says the same numbers, under the heads of texts.PULLS_TABLE
-    head = [k for k in _find(out[0]["tree"], "pulls-table")[2:] if k[0] == "thead"][0]
+    head = [k for k in find_testid(out[0]["tree"], "pulls-table")[2:] if k[0] == "thead"][0]
     assert [th[2] for th in head[2][2:]] == list(texts.PULLS_TABLE)
     rows = _table(out[0]["tree"])
     assert [r[2] for r in rows] == [f"{v:+.3f}".replace("+0.000", "0.000").replace(

@@ -1773,8 +1773,9 @@
     return {rows: rows, groups: [], features: true};
   }
 
-  /** Eigenvalues of a small symmetric matrix (cyclic Jacobi), ascending. */
-  function fEigenvalues(M) {
+  /** Eigenvalues of a small symmetric matrix (cyclic Jacobi), ascending: the curvature
+   *  of the rest analyses, table and features. */
+  function symEigenvalues(M) {
     const m = M.length;
     const A = M.map(function (row) { return row.slice(); });
     for (let sweep = 0; sweep < 100; sweep++) {
@@ -1843,7 +1844,7 @@
     let tTop = 0.0;
     for (let a = 0; a < k; a++) { gTop = Math.max(gTop, Math.abs(grad[a])); tTop = Math.max(tTop, terms[a]); }
     if (!H.every(function (row) { return row.every(Number.isFinite); }) || gTop > 1e-9 * tTop) return null;
-    const ev = fEigenvalues(H);
+    const ev = symEigenvalues(H);
     if (ev[0] <= 1e-9 * ev[k - 1]) return null;
     const lam = ev[k - 1] / N;
     const limit = lam > 0 ? 2.0 / lam : Infinity;
@@ -1977,8 +1978,8 @@
     return Array.from(out.values());
   }
 
-  /** Largest eigenvalue of D^T diag(coef) D (D: rows x m incidence), by cyclic Jacobi
-   *  rotations (numpy's eigvalsh up to rounding). */
+  /** Largest eigenvalue of D^T diag(coef) D (D: rows x m incidence), by symEigenvalues
+   *  (numpy's eigvalsh up to rounding). */
   function restLam(D, coef, m) {
     if (coef.length === 0) return 0.0;
     const A = [];
@@ -1990,35 +1991,8 @@
         A[i][j] = s;
       }
     }
-    for (let sweep = 0; sweep < 100; sweep++) {
-      let off = 0.0;
-      for (let i = 0; i < m; i++) for (let j = i + 1; j < m; j++) off += A[i][j] * A[i][j];
-      if (off < 1e-30) break;
-      for (let p = 0; p < m; p++) {
-        for (let q = p + 1; q < m; q++) {
-          if (A[p][q] === 0.0) continue;
-          const theta = (A[q][q] - A[p][p]) / (2.0 * A[p][q]);
-          const t = (theta >= 0 ? 1.0 : -1.0) / (Math.abs(theta) + Math.sqrt(theta * theta + 1.0));
-          const c = 1.0 / Math.sqrt(t * t + 1.0);
-          const s = t * c;
-          for (let k = 0; k < m; k++) {
-            const akp = A[k][p];
-            const akq = A[k][q];
-            A[k][p] = c * akp - s * akq;
-            A[k][q] = s * akp + c * akq;
-          }
-          for (let k = 0; k < m; k++) {
-            const apk = A[p][k];
-            const aqk = A[q][k];
-            A[p][k] = c * apk - s * aqk;
-            A[q][k] = s * apk + c * aqk;
-          }
-        }
-      }
-    }
-    let top = -Infinity;
-    for (let i = 0; i < m; i++) top = Math.max(top, A[i][i]);
-    return top;
+    const ev = symEigenvalues(A);
+    return ev[ev.length - 1];
   }
 
   function restIncidence(c, r, m) {
