@@ -68,9 +68,31 @@ def test_closed_tabs_free_their_sessions_without_a_traceback(browser, env):
         time.sleep(1)
         own.close()                           # and the rest gone at once, mid-play
         wait_sessions(server, 0)
+        # the worker process of the stacks (app/page.py), started by the pages' frontier
+        workers = children(server.proc.pid)
+        assert workers, "the pages asked for no frontier: no worker to check"
     finally:
         log = server.stop()
     assert "Traceback" not in log and "WebSocketClosedError" not in log, log[-3000:]
+    # stopped by a signal, the server never shuts its pool down: the worker goes by itself
+    deadline = time.monotonic() + 10
+    while any(map(alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(alive, workers)), [p for p in workers if alive(p)]
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
 
 
 def test_num_procs_serves_from_several_processes(browser, env):
