@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,7 +237,20 @@ class DashboardPage:
         """Load the page (the URL plus ``query``) and wait until it is ready (a link's run
         replayed) and shows step ``at`` (None: any) and a Play or Pause button."""
         self.page.goto(self.url + query)
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except AssertionError as e:
+            # A served page very rarely never gets ready (once in ~1,900 tests, under the
+            # suite's load; the cause is not found). Say so loudly, with what the page had,
+            # and open it once more: the test then checks the page as usual.
+            had = self.page.evaluate(
+                "() => ({dpoSim: typeof window.dpoSim, root: !!(window.__e2e && "
+                "window.__e2e.q('[data-testid=play]')), step: window.dpoSim ? "
+                "window.dpoSim.stats().step : null})")
+            warnings.warn(f"the page was not ready after 30 s ({had}); opened again: {e}",
+                          stacklevel=2)
+            self.page.goto(self.url + query)
+            self.wait_ready()
         if at is not None:
             self.wait_step(at)
         self.page.locator("[data-testid=play]").first.wait_for(state="visible")

@@ -11,7 +11,9 @@ from dpo_sim.sim.scenario import Prompt, Row, Scenario
 from dpo_sim.sim.simulation import Simulation
 from dpo_sim.sim.stack import RunStack
 
-STEPS = 100_000
+#: long enough for the weight-off runs to push theta past 1e5, far beyond where a naive
+#: exp overflows (measured: the test asserts more than 1e6 at the end)
+STEPS = 40_000
 ROWS = (Row(0, 0, 1, 8, 2), Row(0, 0, 2, 9, 1), Row(0, 1, 3, 7, 3),
         Row(1, 2, 0, 6, 4), Row(1, 2, 3, 10, 0), Row(1, 1, 3, 0, 5))
 UNIFORM = np.zeros((2, 4))
@@ -39,7 +41,7 @@ def check_record(rec, P, K):
                                                  (False, EXTREME)],
                          ids=["weight-off", "weight-on", "weight-off-extreme-ref"])
 @pytest.mark.slow
-def test_100k_steps_at_beta_50_and_learning_rate_50(adaptive_weight, ref):
+def test_40k_steps_at_beta_50_and_learning_rate_50(adaptive_weight, ref):
     sim = Simulation(scenario(adaptive_weight, ref), keep_history=False)
     P, K, N = 2, 4, len(ROWS)
     theta = np.empty((STEPS + 1, P, K))
