@@ -1209,6 +1209,23 @@
    *  and beta. DPO's limit is theta*(y) = log pi_ref(y) + r(y)/beta + c_g on group g, with
    *  c_g keeping the group's sum of logits at its start (no update changes it), and the
    *  start logit on a reply in no row. Rows of a prompt without a finite optimum are null. */
+  /** One prompt of an optimum from its logits theta (pi* or pi*_phi): the policy, its log
+   *  probabilities, the reward beta (theta - log pi_ref) and beta log Z (the implicit reward
+   *  of the optimum is that reward minus beta log Z). */
+  function pushOptimumRow(out, theta, logpRefRow, beta) {
+    const K = theta.length;
+    let top = theta[0];
+    for (let k = 1; k < K; k++) top = npMaximum(top, theta[k]);
+    const e = theta.map(function (t) { return Math.exp(t - top); });
+    const norm = npSum(e);
+    const logZ = top + Math.log(norm);
+    out.theta.push(theta);
+    out.probs.push(e.map(function (a) { return a / norm; }));
+    out.log_probs.push(theta.map(function (t) { return t - logZ; }));
+    out.reward.push(theta.map(function (t, k) { return beta * (t - logpRefRow[k]); }));
+    out.beta_log_z.push(beta * logZ);
+  }
+
   function optimumOf(pairs, logpRef, theta0, beta, fit) {
     const P = pairs.P;
     const K = pairs.K;
@@ -1237,16 +1254,7 @@
         out.reward.push(null); out.beta_log_z.push(null);
         continue;
       }
-      let top = theta[0];
-      for (let k = 1; k < K; k++) top = npMaximum(top, theta[k]);
-      const e = theta.map(function (t) { return Math.exp(t - top); });
-      const norm = npSum(e);
-      const logZ = top + Math.log(norm);
-      out.theta.push(theta);
-      out.probs.push(e.map(function (a) { return a / norm; }));
-      out.log_probs.push(theta.map(function (t) { return t - logZ; }));
-      out.reward.push(theta.map(function (t, k) { return beta * (t - logpRef[p][k]); }));
-      out.beta_log_z.push(beta * logZ);          // implicit reward of pi* = r' - beta log Z
+      pushOptimumRow(out, theta, logpRef[p], beta);
     }
     return out;
   }
@@ -1613,16 +1621,7 @@
         continue;
       }
       const theta = logpRef[p].map(function (l, y) { return l + dotPhi(p, y, fit.theta); });
-      let top = theta[0];
-      for (let k = 1; k < K; k++) top = npMaximum(top, theta[k]);
-      const e = theta.map(function (t) { return Math.exp(t - top); });
-      const norm = npSum(e);
-      const logZ = top + Math.log(norm);
-      out.theta.push(theta);
-      out.probs.push(e.map(function (a) { return a / norm; }));
-      out.log_probs.push(theta.map(function (t) { return t - logZ; }));
-      out.reward.push(theta.map(function (t, k) { return beta * (t - logpRef[p][k]); }));
-      out.beta_log_z.push(beta * logZ);
+      pushOptimumRow(out, theta, logpRef[p], beta);
     }
     const allFinite = out.finite.every(Boolean);
     out.params = allFinite ? fit.theta.slice() : fit.theta.map(function () { return null; });
