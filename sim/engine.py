@@ -86,7 +86,7 @@ class Engine:
         Counts NumPy calls: 1-D ``.dot`` rather than ``@``, one max over the reply axis
         (exact, so bit-equal to the stack's unrolled max)."""
         lossfn = loss.loss
-        theta = params if self._table else self.model.logits(params, self.logp_ref)
+        theta = self.model.logits(params, self.logp_ref)   # the table's: params itself
         z = theta - np.maximum.reduce(theta, axis=1)[:, None]
         ez = np.exp(z)
         ezT = ez.T
@@ -139,7 +139,7 @@ class Engine:
             row_margin=u,
             row_sigma=sigma_u,
             row_weight=w_fwd,
-            grad=grad_logits if self._table else self.model.pullback(grad_logits),
+            grad=self.model.pullback(grad_logits),
             loss_type=loss.loss_type,
             label_smoothing=loss.label_smoothing,
             theta=None if self._table else params,
