@@ -3,8 +3,10 @@
 Why not a bundler from npm: the page is ~20 small ES modules with named imports only; a
 page of Python turns them into one script with each module in its own function scope (so
 two modules may use the same private names), in the order their imports need. The served
-page gives Panel the result as its component's ``_esm`` (an ES module exporting
-``render``); the offline file inlines it in a ``<script type="module">``.
+page's server sends the result as a classic script (``classic``: its exports on
+``globalThis``, loaded with Bokeh's own scripts), or gives it to Panel as a component's
+``_esm`` (an ES module exporting ``render``: the notebook); the offline file inlines it in a
+``<script type="module">``.
 
 Supported syntax (checked, anything else is an error naming the file and line):
 ``import { a, b as c } from "./x.js";`` (on one or more lines) and
@@ -85,11 +87,27 @@ def bundle(entry: str) -> str:
     """The script for ``app/ui/<entry>`` and every module it imports. The entry keeps its
     own ``export``s (the served page's ``render``); every other module is a function scope
     returning its exports."""
+    return _join(entry, keep_exports=True)[0]
+
+
+@lru_cache(maxsize=8)
+def classic(entry: str, name: str) -> str:
+    """The same as a classic script (no ``export``, so a plain ``<script src>`` can run it):
+    the entry's exports become ``globalThis[name]``, the rest stays in one function scope."""
+    body, exports = _join(entry, keep_exports=False)
+    names = ", ".join(exports)
+    return f'(() => {{\n"use strict";\n{body}\nglobalThis.{name} = {{ {names} }};\n}})();\n'
+
+
+def _join(entry: str, keep_exports: bool) -> tuple[str, list[str]]:
     entry_path = (UI / entry).resolve()
     parts = [f"/* dpo-sim: app/ui/{entry} and its modules, joined by app/bundle.py */"]
+    entry_exports: list[str] = []
     for p in _order(entry_path):
         is_entry = p == entry_path
-        imports, exports, body = _read(p, keep_exports=is_entry)
+        imports, exports, body = _read(p, keep_exports=is_entry and keep_exports)
+        if is_entry:
+            entry_exports = exports
         head = "".join(
             "const { " + ", ".join(n if n == a else f"{n}: {a}" for n, a in names)
             + f" }} = {_var(dep)};\n" for dep, names in imports)
@@ -99,7 +117,7 @@ def bundle(entry: str) -> str:
         else:
             parts.append(f"// ---- {rel}\nconst {_var(p)} = (() => {{\n{head}{body}\n"
                          f"return {{ {', '.join(exports)} }};\n}})();")
-    return "\n".join(parts) + "\n"
+    return "\n".join(parts) + "\n", entry_exports
 
 
 def stylesheet() -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import panel as pn
 
 from ..sim.settings import SETTINGS
-from .page import SimPage
+from . import page
+from .page import ServedPage, SimPage
 
 TITLE = "dpo-sim"
 #: The page's template: Panel's own, plus a viewport for phones.
@@ -44,4 +45,5 @@ def create_dashboard(*, scenarios: dict | None = None, query: dict | None = None
     served = _served()
     if served:
         pn.state.curdoc.template = PAGE_TEMPLATE
-    return SimPage(scenarios=scenarios, shareable=served, query=q)
+    kind = ServedPage if served and page.SCRIPT_IN_HTML else SimPage
+    return kind(scenarios=scenarios, shareable=served, query=q)

@@ -24,6 +24,7 @@ from tornado.iostream import StreamClosedError
 from tornado.web import RequestHandler
 from tornado.websocket import WebSocketClosedError
 
+from . import page
 from .dashboard import TITLE, create_dashboard
 from .errors import UsageError
 from .katex_assets import STATIC_DIR, STATIC_ROUTE
@@ -47,6 +48,27 @@ OFFLINE_ROUTE = "/offline"
 
 def _session():
     return create_dashboard()
+
+
+class PageScriptHandler(RequestHandler):
+    """The page's script (``app/page.py`` ``page_script``). Asked for with its version, it may
+    be kept for good (a new version has a new address); without, it is checked each time."""
+
+    def get(self):
+        raw, version = page.page_script()
+        self.set_header("Content-Type", "text/javascript; charset=utf-8")
+        if self.get_argument("v", None) == version:
+            self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        else:
+            self.set_header("Cache-Control", "no-cache")
+        self.write(raw)
+
+
+def load_page_script() -> None:
+    """Every page of this server loads the page's script from its HTML, next to Bokeh's own
+    (Panel's ``config.js_files``, a public setting), and gets the light ``ServedPage``."""
+    pn.config.js_files = {**pn.config.js_files, "dpo_sim_page": page.page_script_url()}
+    page.SCRIPT_IN_HTML = True
 
 
 class StatusHandler(RequestHandler):
@@ -298,6 +320,7 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
           "(add more with --allow-websocket-origin)"
           + (f"; {procs} processes" if procs > 1 else ""), flush=True)
     websocket_nodelay()
+    load_page_script()
     server = pn.serve(
         _session,            # a function: each session builds its own state and views
         port=port,
@@ -311,7 +334,8 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
         num_procs=procs,
         check_unused_sessions_milliseconds=CHECK_UNUSED_MS,
         unused_session_lifetime_milliseconds=UNUSED_SESSION_MS,
-        extra_patterns=[(STATUS_ROUTE, StatusHandler), (OFFLINE_ROUTE, OfflineHandler)],
+        extra_patterns=[(STATUS_ROUTE, StatusHandler), (OFFLINE_ROUTE, OfflineHandler),
+                        (page.PAGE_SCRIPT_ROUTE, PageScriptHandler)],
         **kwargs,
     )
     # from here on this is one of the processes (the fork happened inside)

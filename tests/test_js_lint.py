@@ -36,11 +36,13 @@ def test_every_javascript_file_passes_eslint():
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js (node) is not on PATH")
 def test_each_host_s_joined_script_is_valid_javascript(tmp_path):
     """app/bundle.py's output for each host parses as an ES module (a module the joiner
-    mangled, or a name two modules both export into one scope, would not)."""
+    mangled, or a name two modules both export into one scope, would not); the script
+    `dpo-sim serve` sends (a classic script) parses as one."""
     from dpo_sim.app.bundle import bundle
-    from dpo_sim.app.page import served_esm
+    from dpo_sim.app.page import page_script, served_esm
 
-    for name, text in (("offline.mjs", bundle("host_offline.js")), ("served.mjs", served_esm())):
+    for name, text in (("offline.mjs", bundle("host_offline.js")), ("served.mjs", served_esm()),
+                       ("page.cjs", page_script()[0].decode("utf-8"))):
         f = tmp_path / name
         f.write_text(text, encoding="utf-8")
         out = subprocess.run(["node", "--check", str(f)], capture_output=True, text=True,

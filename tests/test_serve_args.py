@@ -22,6 +22,11 @@ def test_prefix_and_xheaders_pass_through_the_cli(fake_server):
 
 @pytest.fixture
 def pn_serve(monkeypatch):
+    from dpo_sim.app import page
+
+    # serve() sets these for its process; here they go back after the test
+    monkeypatch.setattr(server.pn.config, "js_files", dict(server.pn.config.js_files))
+    monkeypatch.setattr(page, "SCRIPT_IN_HTML", page.SCRIPT_IN_HTML)
     calls = []
     monkeypatch.setattr(server.pn, "serve",
                         lambda panel, **kw: calls.append((panel, kw)) or FakePanelServer())
@@ -83,7 +88,8 @@ def test_serve_passes_the_process_count_and_the_session_cleanup(pn_serve, monkey
     assert kw["num_procs"] == 1 and kw["start"] is False
     assert kw["unused_session_lifetime_milliseconds"] == server.UNUSED_SESSION_MS
     assert kw["check_unused_sessions_milliseconds"] == server.CHECK_UNUSED_MS
-    assert [p[0] for p in kw["extra_patterns"]] == ["/dpo-sim-status", "/offline"]
+    assert [p[0] for p in kw["extra_patterns"]] == ["/dpo-sim-status", "/offline",
+                                                     "/dpo-sim-page.js"]
     server.serve(port=7104, open_browser=False, num_procs=0)
     assert pn_serve[-1][1]["num_procs"] == cpu_count()
 

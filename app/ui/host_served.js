@@ -7,7 +7,9 @@ import { startPage } from "./page.js";
 import { watchConnection } from "./reconnect.js";
 
 export function render({ model, el, view }) {
-  const DATA = JSON.parse(model.data);
+  // dpo-sim serve's pages share their data, sent once in its script (app/page.py page_script)
+  const own = JSON.parse(model.data);
+  const DATA = own.shared ? Object.assign({}, globalThis.dpoSimData, own) : own;
   const waiting = [];
   const NONFINITE = { __NaN__: NaN, __Inf__: Infinity, "__-Inf__": -Infinity };
   const revive = (k, v) => (typeof v === "string" && v in NONFINITE ? NONFINITE[v] : v);
