@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import socket
 import struct
@@ -21,6 +22,8 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 # tcpi_data_segs_in: the u32 at byte 152 of struct tcp_info (Linux 4.6 and later)
 DATA_SEGS_IN = 152
@@ -139,3 +142,44 @@ def test_one_segment_wraps_panel_once():
     one_segment_messages()
     assert panel_document.dispatch_tornado is wrapped
     assert getattr(wrapped, "_dpo_one_segment", False) == hasattr(socket, "TCP_CORK")
+
+
+_REVIVE = {"__NaN__": math.nan, "__Inf__": math.inf, "__-Inf__": -math.inf}
+_values = st.recursive(
+    st.floats(allow_nan=True, allow_infinity=True) | st.integers() | st.none() | st.booleans()
+    | st.text().filter(lambda t: t not in _REVIVE)
+    | st.sampled_from(["NaN", "-Infinity", 'a "NaN" b', "x\\Infinity", "é NaN"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=4),
+    max_leaves=20)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
+    return a == b and type(a) is type(b)
+
+
+@given(st.dictionaries(st.text(max_size=6), _values, max_size=5))
+def test_json_text_reads_back_as_the_page_reads_it(reply):
+    """The page's reader (app/ui/host_served.js) turns the three strings back into numbers;
+    a text that merely says "NaN" stays text (here a reply never holds those three strings
+    as text: the protocol's texts are sentences and names)."""
+    from dpo_sim.app.page import json_text
+
+    text = json_text(reply)
+
+    def revive(v):
+        if isinstance(v, str):
+            return _REVIVE.get(v, v)
+        if isinstance(v, list):
+            return [revive(x) for x in v]
+        if isinstance(v, dict):
+            return {k: revive(x) for k, x in v.items()}
+        return v
+
+    assert _same(reply, revive(json.loads(text)))
