@@ -231,17 +231,28 @@ def answer(session: Session, msg) -> str:
 
 #: JSON's string literals, so the non-finite numbers outside them can be rewritten.
 _STRINGS = re.compile(r'("(?:[^"\\]|\\.)*")')
-_NONFINITE = re.compile(r"-Infinity|Infinity|NaN")
-_AS = {"NaN": '"__NaN__"', "Infinity": '"__Inf__"', "-Infinity": '"__-Inf__"'}
+
+
+def _finite(outside: str) -> str:
+    """JSON text outside string literals, its non-finite numbers as the page's strings."""
+    if "N" in outside:
+        outside = outside.replace("NaN", '"__NaN__"')
+    if "I" in outside:
+        outside = outside.replace("-Infinity", '"__-Inf__"').replace("Infinity", '"__Inf__"')
+    return outside
 
 
 def json_text(reply: dict) -> str:
     """A reply as JSON text. JSON has no NaN or infinity: outside string literals they are
     written as the strings "__NaN__", "__Inf__", "__-Inf__", which the page's reader turns
-    back into numbers (app/ui/host_served.js)."""
+    back into numbers (app/ui/host_served.js). Without a backslash in the text, every ``"``
+    opens or closes a string literal, so a plain split finds them (a reply to ``advance``:
+    18 us, where the regular expression took 65 us); with one, the expression does."""
     text = json.dumps(reply, separators=(",", ":"))
+    if "\\" not in text:
+        parts = text.split('"')
+        parts[::2] = map(_finite, parts[::2])            # even parts: outside the literals
+        return '"'.join(parts)
     parts = _STRINGS.split(text)
-    for i in range(0, len(parts), 2):            # even parts lie outside string literals
-        if "N" in parts[i] or "I" in parts[i]:
-            parts[i] = _NONFINITE.sub(lambda m: _AS[m.group(0)], parts[i])
+    parts[::2] = map(_finite, parts[::2])
     return "".join(parts)

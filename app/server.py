@@ -11,6 +11,7 @@ not the embedding page's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import json
@@ -182,8 +183,9 @@ def websocket_nodelay() -> None:
     frames wait for the client's delayed acknowledgement, about 40 ms, so every reply to the
     page took 55-80 ms on one machine (measured, tests of benchmarks/bench_page.py). Neither
     Bokeh nor Panel offers a setting for it, so the server's websocket handler
-    (``bokeh.server.views.ws.WSHandler``, a private class) asks for it when a page connects:
-    the one place this package reaches into Bokeh's internals."""
+    (``bokeh.server.views.ws.WSHandler``, a private class) asks for it when a page connects.
+    This and the two wrappers below are where the server reaches into Bokeh's and Panel's
+    internals (tests/test_serve_wire.py checks what they change on the wire)."""
     from bokeh.server.views.ws import WSHandler
 
     if getattr(WSHandler, "_dpo_nodelay", False):
@@ -196,6 +198,64 @@ def websocket_nodelay() -> None:
 
     WSHandler.open = open_nodelay
     WSHandler._dpo_nodelay = True
+
+
+def skip_patch_acknowledgements() -> None:
+    """No ``OK`` reply to a page's ``PATCH-DOC``. Bokeh's server acknowledges every patch a
+    page sends (a command is one), a message of three websocket frames that BokehJS only
+    logs at trace level (``ClientSession._handle_ok``: its patches are sent with ``send``,
+    not ``send_with_reply``) and Bokeh's Python client does not wait for either. Writing it
+    held Bokeh's write lock over three awaited writes, during which Panel queued the next
+    reply (``panel.io.document.unlocked``) for a later turn of the event loop. Bokeh has no
+    setting for it, so ``ServerConnection.ok`` (private) returns no message for a patch;
+    every other request (``PULL-DOC-REQ``, ``PUSH-DOC``, ``SERVER-INFO-REQ``) and every
+    ``ERROR`` reply is answered as before."""
+    from bokeh.server.connection import ServerConnection
+
+    if getattr(ServerConnection, "_dpo_no_patch_ok", False):
+        return
+    ok = ServerConnection.ok
+
+    def ok_unless_patch(self, message):
+        if message.msgtype == "PATCH-DOC":
+            return None
+        return ok(self, message)
+
+    ServerConnection.ok = ok_unless_patch
+    ServerConnection._dpo_no_patch_ok = True
+
+
+def one_segment_messages() -> None:
+    """Panel writes each message to a page as three websocket frames (header, metadata,
+    content) in three writes (``panel.io.document.dispatch_tornado``, private); with
+    TCP_NODELAY (``websocket_nodelay``) each went out as its own TCP segment, three wake-ups
+    of the browser's network process for one reply. Corking the socket (Linux's TCP_CORK)
+    around those writes sends them as one segment when it is uncorked at the end of the
+    same call: the bytes and their order are unchanged, and nothing waits. Panel offers no
+    hook for its writes, so its module function is wrapped; without TCP_CORK (not Linux),
+    nothing changes."""
+    import panel.io.document as panel_document
+
+    cork = getattr(socket, "TCP_CORK", None)
+    dispatch = panel_document.dispatch_tornado
+    if cork is None or getattr(dispatch, "_dpo_one_segment", False):
+        return
+
+    def dispatch_one_segment(conn, events=None, msg=None):
+        stream = getattr(getattr(conn._socket, "ws_connection", None), "stream", None)
+        sock = getattr(stream, "socket", None)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
+        except (AttributeError, OSError):        # closed, or not a TCP socket
+            return dispatch(conn, events, msg)
+        try:
+            return dispatch(conn, events, msg)
+        finally:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, cork, 0)
+
+    dispatch_one_segment._dpo_one_segment = True
+    panel_document.dispatch_tornado = dispatch_one_segment
 
 
 def _machine_names() -> list[str]:
@@ -320,6 +380,8 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
           "(add more with --allow-websocket-origin)"
           + (f"; {procs} processes" if procs > 1 else ""), flush=True)
     websocket_nodelay()
+    skip_patch_acknowledgements()
+    one_segment_messages()
     load_page_script()
     server = pn.serve(
         _session,            # a function: each session builds its own state and views
