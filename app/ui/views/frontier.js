@@ -7,7 +7,7 @@
  * Data: ctx.request({op: "frontier"}) (sim/frontier.py frontier_reply on the served page,
  * app/offline/stack.js frontierReply offline), asked again only when the scenario, the rows
  * (a flip) or the loss in force change, and then (after the scenario's first curves) once the
- * view is on screen; out of view a step is not drawn until it is scrolled to. Per step only
+ * view is on screen; out of view the canvas is not drawn until it is scrolled to. Per step only
  * the run's point and path move, and
  * the readout: the curve's height at the run's KL is solved for (a bisection on b, as
  * frontier.frontier_reward does: a few microseconds). */
@@ -378,7 +378,7 @@ export function mountFrontier(box, ctx) {
       if (why === "theme") drawKeys();
       // after the scenario's first curves, new ones are asked for while the view is on screen
       if (key === null || (frontierKey(view) !== key && seen.shown)) ask(view);
-      if (seen.shown || why !== "step") draw(view);
+      if (seen.shown) draw(view);
       else behind = true;                          // drawn when scrolled to
       writeReadout(view);
     },

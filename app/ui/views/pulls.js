@@ -5,8 +5,8 @@
  *
  * Two canvases, one over the other: the curve, the axes and the ticks are redrawn only when
  * what shapes them changes (why "structure" or "theme", the span of the dots, a rest tick);
- * the dots on the top canvas every update while on screen (a step out of view is drawn when
- * the view is scrolled to). A visually hidden table (class dpo-sr) gives the
+ * the dots on the top canvas every update while on screen (out of view, once it is scrolled
+ * to). A visually hidden table (class dpo-sr) gives the
  * same numbers as text, refreshed at most once a second while the run plays.
  *
  * Reads from view: rows (after flips, their votes), rec (pairs/margin, beta and the loss
@@ -192,7 +192,7 @@ export function mountPulls(box, ctx) {
     let m = pullsModel(view, false);
     const ticksOf = (mm) => mm.ticks.map((t) => t.row + ":" + t.u).join(",");
     const reshaped = why === "structure" || why === "scenario" || why === "theme";
-    if (why === "step" && !seen.shown && drawn) behind = true;     // drawn when scrolled to
+    if (!seen.shown && drawn) behind = true;          // drawn when scrolled to
     else {
       if (behind || reshaped || !drawn || m.lo !== drawn.lo || m.hi !== drawn.hi || m.loss !== drawn.loss ||
           m.eps !== drawn.eps || m.beta !== drawn.beta || ticksOf(m) !== ticksOf(drawn)) {
