@@ -39,8 +39,16 @@ def _gap(d) -> float | None:
     return None if g is None else float(g)
 
 
+def _scroll_to(d, part: str) -> None:
+    """Scroll the part into view, as a learner does: after a scenario's first reply the
+    frontier and the map ask for new ones only while they are on screen (app/ui/dom.js
+    onScreen)."""
+    d.page.evaluate("p => window.__e2e.q('.dpo-part-' + p).scrollIntoView()", part)
+
+
 def _wait_gap(d, other_than: float | None = None) -> float:
     """The readout's gap once a frontier reply is drawn (and differs from ``other_than``)."""
+    _scroll_to(d, "frontier")
     d.wait_js("""old => { const e = window.__e2e.q('[data-testid=frontier-readout]');
         const g = e && e.getAttribute('data-gap');
         return g !== null && g !== undefined && (old === null || Number(g) !== old); }""",
@@ -49,6 +57,7 @@ def _wait_gap(d, other_than: float | None = None) -> float:
 
 
 def _wait_sweep(d, contains: str = "runs") -> str:
+    _scroll_to(d, "sweep")
     d.wait_js("""s => { const e = window.__e2e.q('[data-testid=sweep-status]');
         return !!e && e.textContent.includes(s); }""", contains, timeout=60_000)
     return _text(d, "sweep-status")
@@ -189,6 +198,7 @@ def test_the_readout_follows_the_prompt_select(open_page):
 
 
 def _wait_frontier_for(d, want: float) -> float:
+    _scroll_to(d, "frontier")
     d.wait_js("w => { const e = window.__e2e.q('[data-testid=frontier-readout]');"
               " const g = e && e.getAttribute('data-gap');"
               " return g !== null && Math.abs(Number(g) - w) < 1e-6; }", want, timeout=60_000)
@@ -265,7 +275,13 @@ def test_align_frontier_and_map(open_page):
     res_before = _sweep_rows(d)
     d.act("dpoSim.set({beta: 1.0, learning_rate: 0.5})")
     assert [r[:3] for r in _sweep_rows(d)] == [r[:3] for r in res_before]
+    # ... but only once the map is on screen: scrolled away, it waits (no runs for a part
+    # nobody sees, while the learner flips rows)
+    d.page.evaluate("() => window.scrollTo(0, 0)")
+    d.page.wait_for_timeout(100)
     d.act("dpoSim.flip(2); dpoSim.set({loss_type: 'ipo'})")
+    d.page.wait_for_timeout(2500)
+    assert "whatever β" not in _text(d, "sweep-status")
     status = _wait_sweep(d, "whatever β")                       # IPO's horizontal edge
     assert "learning rate ≈" in status
     sim = Simulation(load_scenario("align"))

@@ -32,6 +32,23 @@ export function term(label, tip, right) {
   return wrap;
 }
 
+/** Whether `node` is on screen, kept by an IntersectionObserver (true until its first answer,
+ * and always where there is none); `onShow()` each time the node comes into view. The views
+ * below the fold use it to leave heavy work (a sweep of 4,096 runs in a Worker, a canvas
+ * redrawn every step) until they are scrolled to: on a 2-core machine a Worker computing
+ * for a part nobody sees takes the core a flip needs (bench_hosts.py: flips 44/66 ms p50/p95). */
+export function onScreen(node, onShow) {
+  const seen = { shown: true };
+  if (typeof IntersectionObserver !== "function") return seen;
+  new IntersectionObserver((entries) => {
+    const now = entries[entries.length - 1].isIntersecting;
+    const was = seen.shown;
+    seen.shown = now;
+    if (now && !was) onShow();
+  }).observe(node);
+  return seen;
+}
+
 // Each canvas's width, read once and then kept up to date by a ResizeObserver, so drawing
 // never asks for a layout in the middle of a screen update (a read of clientWidth after
 // other views wrote text forces one: 19 ms of a flip's 48, profiled).

@@ -6,11 +6,13 @@
  *
  * Data: ctx.request({op: "frontier"}) (sim/frontier.py frontier_reply on the served page,
  * app/offline/stack.js frontierReply offline), asked again only when the scenario, the rows
- * (a flip) or the loss in force change. Per step only the run's point and path move, and
+ * (a flip) or the loss in force change, and then (after the scenario's first curves) once the
+ * view is on screen; out of view the canvas is not drawn until it is scrolled to. Per step only
+ * the run's point and path move, and
  * the readout: the curve's height at the run's KL is solved for (a bisection on b, as
  * frontier.frontier_reward does: a few microseconds). */
 
-import { el, setText, term, fitCanvas, niceTicks, tickText } from "../dom.js";
+import { el, setText, term, fitCanvas, niceTicks, tickText, onScreen } from "../dom.js";
 import { fill, fixed, small, shortText } from "../fmt.js";
 import { stackFillNodes, stackGrouped, stackLegendItem, stackDrawKey }
   from "./stackfmt.js";
@@ -119,6 +121,14 @@ export function mountFrontier(box, ctx) {
   let path = [];              // {step, kl (P,), probs (P, K)} per step seen
   let last = null;            // the view last drawn
   let cfgSeen = null;
+
+  let behind = false;          // a step not drawn while the view was out of view
+  // scrolled to: the curves asked for if they are out of date, the canvas brought up to date
+  const seen = onScreen(root, () => {
+    if (!last || frontierHidden(last)) return;
+    if (key !== null && frontierKey(last) !== key) ask(last);
+    if (behind) { behind = false; draw(last); }
+  });
 
   select.addEventListener("change", () => {
     x = Number(select.value) || 0;
@@ -366,8 +376,10 @@ export function mountFrontier(box, ctx) {
       record(view);
       if (frontierHidden(view)) return;
       if (why === "theme") drawKeys();
-      if (key === null || frontierKey(view) !== key) ask(view);
-      draw(view);
+      // after the scenario's first curves, new ones are asked for while the view is on screen
+      if (key === null || (frontierKey(view) !== key && seen.shown)) ask(view);
+      if (seen.shown) draw(view);
+      else behind = true;                          // drawn when scrolled to
       writeReadout(view);
     },
   };

@@ -5,7 +5,8 @@
  *
  * Two canvases, one over the other: the curve, the axes and the ticks are redrawn only when
  * what shapes them changes (why "structure" or "theme", the span of the dots, a rest tick);
- * the dots on the top canvas every update. A visually hidden table (class dpo-sr) gives the
+ * the dots on the top canvas every update while on screen (out of view, once it is scrolled
+ * to). A visually hidden table (class dpo-sr) gives the
  * same numbers as text, refreshed at most once a second while the run plays.
  *
  * Reads from view: rows (after flips, their votes), rec (pairs/margin, beta and the loss
@@ -15,7 +16,7 @@
  * teacher can hide: "pulls" (class dpo-part-pulls). A click on a dot asks the page to look
  * at its row (ctx.act({op: "look", row})). */
 
-import { el, fitCanvas, niceTicks, setText, tickText } from "../dom.js";
+import { el, fitCanvas, niceTicks, onScreen, setText, tickText } from "../dom.js";
 import { fill, fixed } from "../fmt.js";
 import { lossInForce, lossWeight, restNumber } from "../rest_text.js";
 import { pyG } from "../pyfmt.js";
@@ -86,6 +87,8 @@ export function mountPulls(box, ctx) {
   let drawn = null;         // the model the base canvas shows (span, ticks, curve, y range)
   let srAt = -Infinity, srTimer = null;
   let hovered = null;       // the row of the dot under the pointer
+  let behind = false;       // a step not drawn while the view was out of view
+  const seen = onScreen(box, () => { if (behind && last) update(last, "step"); });
   const srCells = [];
 
   const geometry = (m, w) => {
@@ -189,12 +192,16 @@ export function mountPulls(box, ctx) {
     let m = pullsModel(view, false);
     const ticksOf = (mm) => mm.ticks.map((t) => t.row + ":" + t.u).join(",");
     const reshaped = why === "structure" || why === "scenario" || why === "theme";
-    if (reshaped || !drawn || m.lo !== drawn.lo || m.hi !== drawn.hi || m.loss !== drawn.loss ||
-        m.eps !== drawn.eps || m.beta !== drawn.beta || ticksOf(m) !== ticksOf(drawn)) {
-      m = pullsModel(view, true);
-      drawBase(m);
+    if (!seen.shown && drawn) behind = true;          // drawn when scrolled to
+    else {
+      if (behind || reshaped || !drawn || m.lo !== drawn.lo || m.hi !== drawn.hi || m.loss !== drawn.loss ||
+          m.eps !== drawn.eps || m.beta !== drawn.beta || ticksOf(m) !== ticksOf(drawn)) {
+        m = pullsModel(view, true);
+        drawBase(m);
+      }
+      behind = false;
+      drawDots(m);
     }
-    drawDots(m);
     if (hovered !== null) showTip(m);
     if (why !== "step" || Date.now() - srAt >= PULLS_SR_EVERY) {
       if (srTimer !== null) { clearTimeout(srTimer); srTimer = null; }

@@ -8,9 +8,10 @@
  * Data: ctx.request({op: "sweep"}) (sim/sweep.py sweep_reply on the served page, a Worker
  * running app/offline/stack.js offline), asked again only when the scenario, the rows (a
  * flip) or the loss in force change, and not while the part is hidden (then when it is
- * shown). Nothing changes per step: β and the learning rate move only the ring. */
+ * shown) or, after the scenario's first map, scrolled out of view (then when it is scrolled
+ * to). Nothing changes per step: β and the learning rate move only the ring. */
 
-import { el, setText, widthOf } from "../dom.js";
+import { el, setText, widthOf, onScreen } from "../dom.js";
 import { fill } from "../fmt.js";
 import { stackGrouped, STACK_CIVIDIS } from "./stackfmt.js";
 import { pyG } from "../pyfmt.js";
@@ -467,6 +468,13 @@ export function mountSweep(box, ctx) {
       ev.preventDefault();
     }
   });
+  // a map out of date and out of view is asked for when it is scrolled to
+  const seen = onScreen(root, () => {
+    if (!wanted || !last || sweepHidden(last)) return;
+    ask(last);
+    paint();
+    refreshText();
+  });
   canvas.addEventListener("focus", () => paint());
   canvas.addEventListener("blur", () => { tip.hidden = true; paint(); });
   select.addEventListener("change", () => { paint(); refreshText(); });
@@ -484,6 +492,7 @@ export function mountSweep(box, ctx) {
       const stale = key === null || sweepKey(view) !== key;
       if (stale) wanted = true;
       if (sweepHidden(view)) return;
+      if (wanted && key !== null && !seen.shown) return;   // asked for once scrolled to
       if (wanted) ask(view);
       paint();
       if (why !== "step") refreshText();
