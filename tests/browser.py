@@ -77,10 +77,13 @@ def wait_http(url: str, timeout: float = 60.0, proc=None) -> None:
 
 class Server:
     """``dpo-sim serve --no-browser`` on a free port, as a subprocess; ``command`` replaces
-    the start of that command line (e.g. ``panel serve app/main.py``), the port follows."""
+    the start of that command line (e.g. ``panel serve app/main.py``), the port follows.
+    ``ready``: the path (after ``path``) asked until it answers 200, the page by default; a
+    GET of the page makes a Bokeh session, which a test counting sessions would wait out
+    (the unused-session lifetime), so those probe ``dpo-sim-status``, which makes none."""
 
     def __init__(self, *extra: str, port: int | None = None, command: list[str] | None = None,
-                 path: str = ""):
+                 path: str = "", ready: str = ""):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/{path}"
         start = command or [sys.executable, "-m", "dpo_sim", "serve", "--no-browser"]
@@ -92,7 +95,7 @@ class Server:
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
         try:
-            wait_http(self.url, proc=self.proc)
+            wait_http(self.url + ready, proc=self.proc)
         except Exception as e:
             out = self.stop()
             raise RuntimeError(f"{e}; its output:\n{out[-3000:]}") from None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,17 @@ def node(jobs: list[dict]) -> list[dict]:
                        input=text)
     assert p.returncode == 0, p.stderr[-4000:]
     return json.loads(p.stdout)
+
+
+def node_soon(jobs: list[dict]) -> Future:
+    """``node(jobs)`` in a thread: the twin runs in Node while this process computes
+    NumPy's side (independent of it until the two are compared); ``.result()`` is its
+    reply, or raises what ``node`` raised."""
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(node, jobs)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def config(s) -> dict:
@@ -214,13 +226,16 @@ def test_sweep_twin_agrees_on_every_preset(part):
     """In three parts of the presets (every third), so two test workers share the work."""
     presets = PRESETS[part::3]
     jobs = [{"config": config(load_scenario(pid)), "cmd": {"op": "sweep"}} for pid in presets]
-    outs = node(jobs)
-    held = {}
-    for pid, out in zip(presets, outs):
+    twin = node_soon(jobs)
+    ours = {}
+    for pid in presets:
         sim = Simulation(load_scenario(pid))
         py = sw.sweep_reply(sim, {"op": "sweep"})
+        ours[pid] = py, _sensitive(sim, py["steps"])
+    held = {}
+    for pid, out in zip(presets, twin.result()):
+        py, sens = ours[pid]
         assert "reply" in out, (pid, out)
-        sens = _sensitive(sim, py["steps"])
         held[pid] = check_sweep(py, out["reply"], sens, pid)
         # the cells no implementation can pin down are a small part of the map, and
         # lie where plain gradient descent is unstable or at its edge
@@ -249,11 +264,11 @@ def test_twins_agree_after_a_flip_and_a_setting(case):
     cmds = [{"op": "frontier"}, {"op": "sweep", "steps": 120}]
     jobs = [{"config": config(s), "advance": 7, "actions": actions, "cmd": c, "via": via}
             for c in cmds for via in ("sim", "snapshot")]
-    outs = node(jobs)
+    twin = node_soon(jobs)
     py_f = fr.frontier_reply(sim, cmds[0])
     py_s = sw.sweep_reply(sim, cmds[1])
     sens = _sensitive(sim, 120)
-    for job, out in zip(jobs, outs):
+    for job, out in zip(jobs, twin.result()):
         assert "reply" in out, out
         if job["cmd"]["op"] == "frontier":
             assert differences(py_f, out["reply"]) == [], job
@@ -300,12 +315,12 @@ def test_twins_agree_on_a_features_model(case):
     cmds = [{"op": "frontier"}, {"op": "sweep", "steps": 120}]
     jobs = [{"config": config(s), "advance": 5, "actions": actions, "cmd": c, "via": via}
             for c in cmds for via in ("sim", "snapshot")]
-    outs = node(jobs)
+    twin = node_soon(jobs)
     py_f = fr.frontier_reply(sim, cmds[0])
     py_s = sw.sweep_reply(sim, cmds[1])
     assert py_s["limit"]["kind"] is None and "features" in py_s["limit"]["why"]
     sens = _sensitive(sim, 120)
-    for job, out in zip(jobs, outs):
+    for job, out in zip(jobs, twin.result()):
         assert "reply" in out, out
         if job["cmd"]["op"] == "frontier":
             assert differences(py_f, out["reply"]) == [], job

@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,6 @@ import pytest
 from browser import ROOT, DashboardPage, Server, free_port, wait_http
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-FAST_CLEANUP = {"DPO_SIM_UNUSED_SESSION_MS": "4000", "DPO_SIM_CHECK_UNUSED_MS": "1000"}
 HOSTING = ROOT / "docs" / "hosting.md"
 #: nginx's temporary folders (NAME_temp_path), each in the test's own folder
 TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -110,12 +108,11 @@ def status_from(port: int, path: str, source: str = "127.0.0.1") -> dict:
         c.close()
 
 
-def wait_no_sessions(ports: list[int], timeout: float = 30) -> None:
-    """The backends' own readiness probes (a GET of the page) leave unused sessions."""
-    deadline = time.monotonic() + timeout
-    while any(status_from(p, "/dpo/")["sessions"] for p in ports):
-        assert time.monotonic() < deadline, "sessions from the readiness probes stayed"
-        time.sleep(0.3)
+def assert_no_sessions(ports: list[int]) -> None:
+    """No backend holds a session (their readiness probes and the status requests make
+    none), so the page's session is the only one after it opens."""
+    assert not any(status_from(p, "/dpo/")["sessions"] for p in ports), \
+        [status_from(p, "/dpo/") for p in ports]
 
 
 def play_and_flip(browser, url: str, proxy_port: int) -> DashboardPage:
@@ -133,13 +130,12 @@ def play_and_flip(browser, url: str, proxy_port: int) -> DashboardPage:
 
 
 @pytest.fixture()
-def backends(monkeypatch):
-    for k, v in FAST_CLEANUP.items():
-        monkeypatch.setenv(k, v)
+def backends():
     proxy_ports = (free_port(), free_port())
     origin = [a for p in proxy_ports for a in ("--allow-websocket-origin", f"127.0.0.1:{p}")]
-    servers = [Server("--prefix", "/dpo", "--use-xheaders", *origin, path="dpo/")
-               for _ in range(2)]
+    # ready when the status answers: a GET of the page would leave a session (to wait out)
+    servers = [Server("--prefix", "/dpo", "--use-xheaders", *origin, path="dpo/",
+                      ready="dpo-sim-status") for _ in range(2)]
     yield proxy_ports, servers
     for s in servers:
         s.stop()
@@ -166,7 +162,7 @@ def test_hosting_guides_nginx_configurations_work_as_written(browser, backends, 
         assert set(seen.values()) == set(pids), f"one backend took every client: {seen}"
 
         # the page through each configuration: HTML, scripts, websocket and play
-        wait_no_sessions([s.port for s in servers])
+        assert_no_sessions([s.port for s in servers])
         mine = pids[status_from(two_port, "/dpo/")["pid"]]     # where 127.0.0.x goes
         d = play_and_flip(browser, f"http://127.0.0.1:{two_port}/dpo/", two_port)
         counts = {s.port: status_from(s.port, "/dpo/")["sessions"] for s in servers}
