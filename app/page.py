@@ -149,6 +149,7 @@ class SimPage(pn.custom.JSComponent):
         params.setdefault("margin", 0)
         super().__init__(data=json.dumps(data, ensure_ascii=False, allow_nan=False), **params)
         self.session = Session(self.scenarios)
+        self.in_order = InOrder(self.session)
 
     def _data(self, scenarios: dict | None) -> dict:
         data = page_data(list(self.scenarios.values()))
@@ -168,6 +169,9 @@ class SimPage(pn.custom.JSComponent):
         # for a reply of ~300 numbers, measured); a string it passes through
         if isinstance(msg, dict) and msg.get("op") in STACKS and "_rid" in msg:
             self._stack_later(msg)
+        elif isinstance(msg, dict) and "_seq" in msg:
+            for text in self.in_order.take(msg):
+                self._send_msg(text)
         else:
             self._send_msg(answer(self.session, msg))
 
@@ -215,18 +219,58 @@ class ServedPage(SimPage):
         return super()._data(scenarios)
 
 
-def answer(session: Session, msg) -> str:
-    """The reply to one command as JSON text, always exactly one: the page matches replies
-    to commands first in, first out, so a command that failed unexpectedly (a bug, not a
-    refusal, which ``Session.handle`` answers itself) still gets an error reply, and is
-    logged, instead of leaving the page waiting for ever."""
+class InOrder:
+    """The page's numbered commands (``_seq``: 1, 2, ..., app/ui/channel.js) run in their
+    order, each once, whatever order Panel delivers them in; each reply carries its number.
+    A command that comes early waits for those before it; one that comes again (the page
+    sends a command again when its reply is late) gets the same reply, without running
+    twice."""
+
+    KEEP = 64           # replies kept for commands sent again
+    MAX_EARLY = 256     # commands kept while one before them is missing
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.next = 1
+        self.early: dict[int, dict] = {}
+        self.sent: dict[int, str] = {}
+
+    def take(self, msg: dict) -> list[str]:
+        """The replies to send now (none, one, or several in order)."""
+        seq = msg.get("_seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            return [json_text({"op": None, "error": {
+                "name": "ValueError", "message": "_seq must be a whole number >= 1"}})]
+        if seq < self.next:
+            return [self.sent[seq]] if seq in self.sent else []
+        if seq not in self.early and len(self.early) < self.MAX_EARLY:
+            self.early[seq] = msg
+        out = []
+        while self.next in self.early:
+            cmd = {k: v for k, v in self.early.pop(self.next).items() if k != "_seq"}
+            text = answer(self.session, cmd, seq=self.next)
+            self.sent[self.next] = text
+            self.sent.pop(self.next - self.KEEP, None)
+            self.next += 1
+            out.append(text)
+        return out
+
+
+def answer(session: Session, msg, seq: int | None = None) -> str:
+    """The reply to one command as JSON text (with the command's ``_seq`` if it had one),
+    always exactly one: a command that failed unexpectedly (a bug, not a refusal, which
+    ``Session.handle`` answers itself) still gets an error reply, and is logged, instead of
+    leaving the page waiting for ever."""
     try:
-        return json_text(session.handle(msg))
+        reply = session.handle(msg)
     except Exception as e:  # noqa: BLE001 - one reply per command, whatever happened
         log.exception("dpo-sim: the command %.200r failed", msg)
         op = msg.get("op") if isinstance(msg, dict) else None
-        return json_text({"op": op if isinstance(op, str) else None,
-                          "error": {"name": type(e).__name__, "message": str(e)[:200]}})
+        reply = {"op": op if isinstance(op, str) else None,
+                 "error": {"name": type(e).__name__, "message": str(e)[:200]}}
+    if seq is not None:
+        reply = {**reply, "_seq": seq}
+    return json_text(reply)
 
 
 #: JSON's string literals, so the non-finite numbers outside them can be rewritten.

@@ -1,16 +1,18 @@
 /* The served page's host: Panel draws this module (a JSComponent's _esm); the NumPy engine
- * on the server answers the page's commands, one message each (sim/protocol.py). Messages
- * keep their order both ways, so replies are matched to commands first in, first out.
+ * on the server answers the page's commands, one message each (sim/protocol.py), taken in
+ * the order they were sent (app/ui/channel.js).
  * (engine.js comes first in the same script for Python's number formats, app/ui/pyfmt.js,
  * and the settings' checks; no number on this page comes from it.) */
 import { startPage } from "./page.js";
 import { watchConnection } from "./reconnect.js";
+import { makeChannel } from "./channel.js";
 
 export function render({ model, el, view }) {
   // dpo-sim serve's pages share their data, sent once in its script (app/page.py page_script)
   const own = JSON.parse(model.data);
   const DATA = own.shared ? Object.assign({}, globalThis.dpoSimData, own) : own;
-  const waiting = [];
+  const channel = makeChannel((msg) => model.send_msg(msg), () => performance.now());
+  setInterval(channel.tick, 1000);
   const NONFINITE = { __NaN__: NaN, __Inf__: Infinity, "__-Inf__": -Infinity };
   const revive = (k, v) => (typeof v === "string" && v in NONFINITE ? NONFINITE[v] : v);
   const requests = new Map();     // the stacks of runs, answered out of turn (by _rid)
@@ -23,18 +25,17 @@ export function render({ model, el, view }) {
       if (cb) cb(reply);
       return;
     }
-    const cb = waiting.shift();
-    if (cb) cb(reply);
+    if (reply && reply._seq !== undefined) channel.receive(reply);
   });
   const engine = {
     depth: 2,
-    send(cmd, onReply) { waiting.push(onReply); model.send_msg(cmd); },
+    send(cmd, onReply) { channel.send(cmd, onReply); },
     request(cmd, cb) {
       if (cmd.op === "frontier" || cmd.op === "sweep") {
         rid += 1;
         requests.set(rid, cb);
         model.send_msg(Object.assign({}, cmd, { _rid: rid }));
-      } else { waiting.push(cb); model.send_msg(cmd); }
+      } else channel.send(cmd, cb);
     },
   };
   const root = document.createElement("div");
