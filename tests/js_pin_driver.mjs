@@ -11,6 +11,9 @@
  *   ({name: value}), "flip" (row), "load" (scenario id); after each op (and after the
  *   open) {pin, label, link, events, step, state}; pin: the pin's settings, flipped, step,
  *   probs, its link text and its charts' history as lists (null without a pin).
+ * - {"kind": "pace", "speed": n, "gaps": [ms, ...]}: align loaded and played at `speed` with
+ *   animation frames `gaps` ms apart (a stand-in requestAnimationFrame); the steps each frame
+ *   took.
  * - {"kind": "bars", "view": view, "pin": {probs, step}, "label"}: views/bars.js mounted and
  *   updated once; per prompt the canvas's strokeRect calls [x, y, w, h, dashed] and its
  *   text calls [text, x, y].
@@ -69,6 +72,31 @@ async function page(job) {
   return out;
 }
 
+async function pace(job) {
+  const DATA = Object.assign({}, input.DATA, { presets: null });
+  const byId = {};
+  DATA.scenarios.forEach((c) => { byId[c.scenario] = c; });
+  const rules = makeRules(DATA.settings);
+  const ctl = createController(DATA, makeLocalEngine(DPO, DATA.settings, byId), rules, fmt4g, DPO.checkLive);
+  await new Promise((resolve) => makeAddress(DATA, ctl, rules).applyQuery([["scenario", "align"]], resolve));
+  const frames = [];
+  globalThis.requestAnimationFrame = (f) => frames.push(f);
+  globalThis.cancelAnimationFrame = () => {};
+  ctl.app.speed = job.speed;
+  ctl.play();
+  const steps = [];
+  let t = 1000;
+  for (const gap of job.gaps) {
+    const before = ctl.app.state.t;
+    frames.shift()(t);
+    await ctl.idle();
+    steps.push(ctl.app.state.t - before);
+    t += gap;
+  }
+  ctl.pause();
+  return steps;
+}
+
 async function bars(job) {
   installFakeDom();
   const { mountBars } = await import("../app/ui/views/bars.js");
@@ -89,6 +117,7 @@ const out = [];
 for (const job of input.jobs) {
   if (job.kind === "page") out.push(await page(job));
   else if (job.kind === "bars") out.push(await bars(job));
+  else if (job.kind === "pace") out.push(await pace(job));
   else throw new Error("unknown job kind " + job.kind);
 }
 process.stdout.write(JSON.stringify(out));

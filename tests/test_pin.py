@@ -261,3 +261,25 @@ def test_the_bars_outlines_are_the_pinned_runs_final_probabilities():
 def test_pin_texts_reach_the_page():
     T_page = _data()["texts"]
     assert {k: T_page[k] for k in T} == T
+
+
+@pytest.mark.parametrize("speed, gaps, want", [
+    # 60 Hz frames come 16.5-16.8 ms apart (16.67 on average): at speed 60 every frame
+    # shows one step
+    (60, [16.5, 16.8, 16.6, 16.767, 16.7, 16.633] * 20, None),
+    (30, [16.6] * 120, 30),
+    (45, [16.7] * 120, 45),
+])
+def test_play_paces_one_step_per_frame_at_the_screens_rate(speed, gaps, want):
+    """The controller's play loop (app/ui/controller.js frame): at speed 60 on a 60 Hz
+    screen a frame a little early still takes its step (none, then two, was a visible
+    stutter and a screen update lost); slower speeds keep their pace."""
+    steps = run([{"kind": "pace", "speed": speed, "gaps": gaps}])[0]
+    assert len(steps) == len(gaps) and steps[0] == 1
+    if want is None:                  # (the first frame's step is paid back by the second)
+        assert steps[2:] == [1] * (len(gaps) - 2), steps
+    else:
+        total = sum(steps[1:])
+        elapsed = sum(gaps[:-1]) / 1000
+        assert abs(total - want * elapsed) <= 1.5, (total, want * elapsed)
+        assert set(steps) <= {0, 1}
