@@ -74,6 +74,7 @@ class LightSession:
         self._last: float | None = None
         self._advancing = 0
         self._waiting: list = []            # callbacks for the replies, first in first out
+        self._seq = 0
         self._ws = None
         self._lock = asyncio.Lock()         # a message's three frames go out together
         self._reader: asyncio.Task | None = None
@@ -136,9 +137,12 @@ class LightSession:
             cb(text)
 
     def command(self, cmd: dict, on_reply=None) -> None:
-        """Send one engine command; ``on_reply(raw text)`` when its reply comes."""
+        """Send one engine command, numbered as the page numbers them (``_seq``,
+        app/ui/channel.js); ``on_reply(raw text)`` when its reply comes (the server answers
+        numbered commands in their order)."""
+        self._seq += 1
         self._waiting.append(on_reply)
-        asyncio.ensure_future(self._send_cmd(cmd))
+        asyncio.ensure_future(self._send_cmd({**cmd, "_seq": self._seq}))
 
     async def _send_cmd(self, cmd: dict) -> None:
         with contextlib.suppress(WebSocketClosedError):   # closed: nothing to send

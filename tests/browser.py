@@ -243,9 +243,11 @@ class DashboardPage:
         try:
             self.wait_ready()
         except AssertionError as e:
-            # A served page very rarely never gets ready (once in ~1,900 tests, under the
-            # suite's load; the cause is not found). Say so loudly, with what the page had,
-            # and open it once more: the test then checks the page as usual.
+            # A served page once in a while never got ready (~1 in 40 when four opened at
+            # once): Panel let a later message overtake an earlier one, and the page matched
+            # replies first in, first out. Commands are numbered now (app/ui/channel.js);
+            # should it happen again, say so loudly, with what the page had, and open it
+            # once more: the test then checks the page as usual.
             had = self.page.evaluate(
                 "() => ({dpoSim: typeof window.dpoSim, root: !!(window.__e2e && "
                 "window.__e2e.q('[data-testid=play]')), step: window.dpoSim ? "
