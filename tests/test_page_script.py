@@ -57,12 +57,18 @@ def test_a_served_session_s_document_is_small_and_the_page_runs(browser, server)
     """The websocket brings the document and the first replies: ~600 kB when the document
     carried the page's modules and data, a few kB now."""
     d = DashboardPage(browser, server.url, host="served")
-    received = []
-    d.page.on("websocket", lambda ws: ws.on("framereceived", lambda f: received.append(
-        len(f if isinstance(f, (str, bytes)) else f.get("payload", "")))))
+    received, sent = [], []
+
+    def watch(ws):
+        ws.on("framereceived", lambda f: received.append(len(f)))
+        ws.on("framesent", lambda f: sent.append(f if isinstance(f, str) else ""))
+
+    d.page.on("websocket", watch)
     try:
         d.open("?scenario=align", at=0)
         assert 0 < sum(received) < 64_000, sum(received)
+        # and the page sends Panel no browser info (seven messages as it opened, unused)
+        assert not [f for f in sent if '"attr":"timezone"' in f], sent
         assert d.act("dpoSim.step(3)")["step"] == 3
     finally:
         d.close()

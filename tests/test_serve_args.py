@@ -27,6 +27,7 @@ def pn_serve(monkeypatch):
     # serve() sets these for its process; here they go back after the test
     monkeypatch.setattr(server.pn.config, "js_files", dict(server.pn.config.js_files))
     monkeypatch.setattr(page, "SCRIPT_IN_HTML", page.SCRIPT_IN_HTML)
+    monkeypatch.setattr(server.pn.config, "browser_info", server.pn.config.browser_info)
     calls = []
     monkeypatch.setattr(server.pn, "serve",
                         lambda panel, **kw: calls.append((panel, kw)) or FakePanelServer())
