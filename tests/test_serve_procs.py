@@ -106,12 +106,17 @@ def test_num_procs_serves_from_several_processes(browser):
         while len(pids) < 2 and time.monotonic() < deadline:
             pids.add(status(server)["pid"])       # the kernel hands each request to one
         assert len(pids) == 2 and os.getpid() not in pids
-        pages = [_open(browser, server, "?scenario=align&step=25") for _ in range(4)]
-        for _, d in pages:
+        pages = [_open(browser, server, "?scenario=align&step=25") for _ in range(6)]
+        for _, d in pages[:4]:
             assert d.wait_step(25) == 25
             d.play()
-        for _, d in pages:                # the four play at once, served by both processes
+        for _, d in pages[:4]:            # the four play at once, served by both processes
             d.wait_step(40, ">=")
+        # no page asks another host: a page whose websocket reaches the other process than
+        # its HTML (about one in two) has its session built there, which took Panel's
+        # stylesheets from its CDN (app/server.py `panel_assets_from_this_server`); none of
+        # six pages does, once in 64 runs (test_a_session_built_by_its_websocket... always)
+        assert [d.blocked for _, d in pages] == [[]] * len(pages)
         for ctx, _ in pages:
             ctx.close()
     finally:
@@ -123,6 +128,51 @@ def test_num_procs_serves_from_several_processes(browser):
     while any(map(alive, pids)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(map(alive, pids)), [p for p in pids if alive(p)]
+
+
+def test_a_session_built_by_its_websocket_asks_no_other_host(browser):
+    """What a page whose websocket reaches another process than its HTML did gets, every
+    time: the page's HTML from one server, its websocket to another (the same program, one
+    process each), which builds the page's session from the session id in that HTML, as
+    Bokeh does for an unknown session. Its Panel stylesheets were Panel's CDN's."""
+    from browser import CHROMIUM_ARGS, chromium_path
+
+    servers = [Server(ready="dpo-sim-status")]
+    try:
+        servers.append(Server(ready="dpo-sim-status"))
+    except Exception:
+        servers[0].stop()
+        raise
+    first, second = servers
+    # a browser of its own: a page handed to it by the test (not by a server) is not
+    # "local" to Chromium, which would refuse its websocket to 127.0.0.1
+    opts = dict(headless=True,
+                args=[*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"])
+    if chromium_path():
+        opts["executable_path"] = chromium_path()
+    own = browser.browser_type.launch(**opts)
+    try:
+        query = "?scenario=tie&step=3"
+        with urllib.request.urlopen(first.url + query, timeout=30) as r:
+            html = r.read()              # a session in the first server, never connected
+        d = DashboardPage(own, second.url)
+        try:
+            d.context.route(lambda u: u == second.url + query,
+                            lambda route: route.fulfill(body=html, status=200,
+                                                        content_type="text/html"))
+            d.open(query, at=3)
+            assert d.blocked == []
+            assert any("/static/extensions/panel/" in u for u in d.requests), d.requests
+            # the second server built the page's session from its websocket alone (the
+            # first one's, never connected, is destroyed after the unused-session lifetime)
+            assert status(second)["sessions"] == 1
+        finally:
+            d.close()
+    finally:
+        own.close()
+        for s in servers:
+            log = s.stop()
+            assert "Traceback" not in log, log[-3000:]
 
 
 def alive(pid: int) -> bool:
