@@ -19,6 +19,7 @@ import socket
 import struct
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -103,7 +104,10 @@ async def _session(url: str) -> dict:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TCP_INFO and TCP_CORK: Linux")
 def test_a_command_gets_one_reply_in_one_segment_and_no_ok(server):
-    got = asyncio.run(_session(server.url))
+    # in a thread of its own: Playwright's sync API (the browser fixture, if this worker
+    # has started it) keeps an event loop running in this one
+    with ThreadPoolExecutor(1) as pool:
+        got = pool.submit(asyncio.run, _session(server.url)).result()
     # exactly one message per command, the engine's reply (no OK from Bokeh before it)
     assert got["kinds"] == ["PATCH-DOC"] * COMMANDS, got["kinds"][:12]
     steps = [int(m.group(1)) for r in got["replies"]
