@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from _measure import cpu_seconds, pct, procs_of  # noqa: E402
 from bench_hosts import CLICK_JS, SAMPLE_JS  # noqa: E402
 
-from browser import DEEP_QUERY_JS, free_port, launch, wait_http  # noqa: E402
+from browser import DEEP_QUERY_JS, free_port, launch, stop_process, wait_http  # noqa: E402
 
 
 def switches(pid: int) -> int:
@@ -93,11 +93,7 @@ def run(browser, tree: Path, seconds: float, clicks: int) -> dict:
         flips = [f for f in flips if f is not None]
         ctx.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
     cmds = max(1, frames[0] // 3)
     return {"cmds": cmds, "updates_s": 1000 * s["updates"] / s["ms"],
             "cpu_cmd": 1000 * (c1 - c0) / cmds, "cpu_upd": 1000 * (c1 - c0) / max(1, s["updates"]),

@@ -106,13 +106,18 @@ class Server:
 
     def stop(self) -> str:
         if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            stop_process(self.proc)
         self._reader.join(5)
         return "".join(self._out)
+
+
+def stop_process(proc: subprocess.Popen, wait: float = 10) -> None:
+    """Terminate a server we started; kill it if it has not gone after ``wait`` s."""
+    proc.terminate()
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 # --- Page helpers for the dashboard's end-to-end tests and benchmarks/bench_page.py -------

@@ -19,7 +19,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from playwright.sync_api import expect
 
-from browser import DEEP_QUERY_JS, ROOT, free_port, is_local, wait_http
+from browser import DEEP_QUERY_JS, ROOT, free_port, is_local, stop_process, wait_http
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=20_000)
@@ -91,11 +91,7 @@ def course_server():
         wait_http(f"http://127.0.0.1:{port}/dpo/")
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def test_a_course_server_works_at_its_own_addresses_under_the_prefix(browser, course_server):
