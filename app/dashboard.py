@@ -45,5 +45,5 @@ def create_dashboard(*, scenarios: dict | None = None, query: dict | None = None
     served = _served()
     if served:
         pn.state.curdoc.template = PAGE_TEMPLATE
-    kind = ServedPage if served and page.SCRIPT_IN_HTML else SimPage
+    kind = ServedPage if served and page.script_in_html() else SimPage
     return kind(scenarios=scenarios, shareable=served, query=q)

@@ -48,9 +48,15 @@ def presets() -> dict:
     return _PRESETS
 
 
+def _engine_js() -> str:
+    """The twin engine, which the served page runs for Python's number formats and the
+    settings' checks (no number on the page comes from it)."""
+    return (HERE / "engine.js").read_text(encoding="utf-8") + "\n"
+
+
 def served_esm() -> str:
-    """engine.js (for Python's number formats) and the page's modules, as one module."""
-    return (HERE / "engine.js").read_text(encoding="utf-8") + "\n" + bundle("host_served.js")
+    """engine.js and the page's modules, as one module."""
+    return _engine_js() + bundle("host_served.js")
 
 
 #: Where ``dpo-sim serve`` sends the page's script (relative to the page, under any prefix).
@@ -69,16 +75,20 @@ def page_script() -> tuple[bytes, str]:
     global _SCRIPT
     if _SCRIPT is None:
         data = json.dumps(shared_data(), ensure_ascii=False, allow_nan=False)
-        text = ((HERE / "engine.js").read_text(encoding="utf-8") + "\n"
-                + classic("host_served.js", "dpoSimServed")
+        text = (_engine_js() + classic("host_served.js", "dpoSimServed")
                 + f"globalThis.dpoSimData = JSON.parse({json.dumps(data)});\n")
         raw = text.encode("utf-8")
         _SCRIPT = raw, hashlib.sha256(raw).hexdigest()[:16]
     return _SCRIPT
 
 
-#: Set by ``dpo-sim serve`` (app/server.py) once its HTML loads ``page_script()``.
-SCRIPT_IN_HTML = False
+#: The page script's name in Panel's ``config.js_files`` (set by ``dpo-sim serve``).
+SCRIPT_KEY = "dpo_sim_page"
+
+
+def script_in_html() -> bool:
+    """Whether this process's pages load ``page_script()`` from their HTML."""
+    return SCRIPT_KEY in pn.config.js_files
 
 
 def page_script_url() -> str:
@@ -87,12 +97,16 @@ def page_script_url() -> str:
     return PAGE_SCRIPT_ROUTE.lstrip("/") + "?v=" + page_script()[1]
 
 
-def shared_data() -> dict:
-    """What every page with the presets gets: the page's data less its per-page fields."""
-    scenarios = presets()
+def scenarios_data(scenarios: dict) -> dict:
+    """The page's data for these scenarios, less its per-page fields."""
     data = page_data(list(scenarios.values()))
     data["presets"] = list(scenarios)
     return data
+
+
+def shared_data() -> dict:
+    """What every page with the presets gets (``ServedPage`` leaves it to the script)."""
+    return scenarios_data(presets())
 
 
 #: The commands answered in a worker process (sim.protocol.stack_reply).
@@ -152,9 +166,7 @@ class SimPage(pn.custom.JSComponent):
         self.in_order = InOrder(self.session)
 
     def _data(self, scenarios: dict | None) -> dict:
-        data = page_data(list(self.scenarios.values()))
-        data["presets"] = list(self.scenarios)
-        return data
+        return scenarios_data(self.scenarios)
 
     def _process_bokeh_event(self, doc, event) -> None:
         """Panel's own version also counts the event for its busy indicator: three updates

@@ -97,8 +97,7 @@ class PageScriptHandler(RequestHandler):
 def load_page_script() -> None:
     """Every page of this server loads the page's script from its HTML, next to Bokeh's own
     (Panel's ``config.js_files``, a public setting), and gets the light ``ServedPage``."""
-    pn.config.js_files = {**pn.config.js_files, "dpo_sim_page": page.page_script_url()}
-    page.SCRIPT_IN_HTML = True
+    pn.config.js_files = {**pn.config.js_files, page.SCRIPT_KEY: page.page_script_url()}
     # Nor does the page need Panel's browser info (dark mode, time zone, WebGL, ...; the page
     # reads the system's theme itself): seven messages from every page as it opens.
     pn.config.browser_info = False

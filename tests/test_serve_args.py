@@ -22,11 +22,9 @@ def test_prefix_and_xheaders_pass_through_the_cli(fake_server):
 
 @pytest.fixture
 def pn_serve(monkeypatch):
-    from dpo_sim.app import page
 
     # serve() sets these for its process; here they go back after the test
     monkeypatch.setattr(server.pn.config, "js_files", dict(server.pn.config.js_files))
-    monkeypatch.setattr(page, "SCRIPT_IN_HTML", page.SCRIPT_IN_HTML)
     monkeypatch.setattr(server.pn.config, "browser_info", server.pn.config.browser_info)
     calls = []
     monkeypatch.setattr(server.pn, "serve",
